@@ -1,0 +1,68 @@
+# kaggle_pipeline — every target is also `python -m kaggle_pipeline <stage> --help`.
+#   make all                 data -> search -> ensemble -> submit on the default competition (quick preset)
+#   make test                the test suite
+# Variables: DATA NAME PRESET=quick|full EVALS EPOCHS N THRESHOLD MAX_RUNS
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+DEFAULT_DATA := data/fashion-mnist
+DATA ?= $(DEFAULT_DATA)
+PRESET ?= quick
+
+# --option value, only when the variable is set
+option = $(if $($(1)),$(2) $($(1)))
+COMMON = --data $(DATA) --preset $(PRESET) $(call option,NAME,--name)
+SEARCH_ARGS = $(call option,EVALS,--evals) $(call option,EPOCHS,--search-epochs)
+ENSEMBLE_ARGS = $(call option,N,--n) $(call option,THRESHOLD,--threshold) $(call option,MAX_RUNS,--max-runs) $(call option,EPOCHS,--epochs)
+# The default competition is prepared on demand; another DATA folder is used as it is.
+DATA_READY = $(if $(filter $(DEFAULT_DATA),$(DATA)),$(DEFAULT_DATA)/PREPARED.json)
+
+.PHONY: setup debian-data data search ensemble submit all test clean
+
+setup: $(INSTALLED)
+
+$(INSTALLED): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements.txt
+	@$(MAKE) --no-print-directory debian-data
+	@touch $@
+
+debian-data:
+	@if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then \
+		echo "Fashion-MNIST: /usr/share/datasets/fashion-mnist"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
+	else \
+		echo "Fashion-MNIST is not installed and this is not root: run 'sudo apt-get install dataset-fashion-mnist'"; \
+		echo "(or 'make data' on a machine with internet access, which downloads it through Keras)"; \
+	fi
+
+data: $(DEFAULT_DATA)/PREPARED.json
+
+$(DEFAULT_DATA)/PREPARED.json: | $(INSTALLED)
+	$(PY) -m kaggle_pipeline data --out $(DEFAULT_DATA)
+
+search: $(INSTALLED) $(DATA_READY)
+	$(PY) -m kaggle_pipeline search $(COMMON) $(SEARCH_ARGS)
+
+ensemble: $(INSTALLED) $(DATA_READY)
+	$(PY) -m kaggle_pipeline ensemble $(COMMON) $(ENSEMBLE_ARGS)
+
+submit: $(INSTALLED) $(DATA_READY)
+	$(PY) -m kaggle_pipeline submit $(COMMON) $(call option,THRESHOLD,--threshold)
+
+all: $(INSTALLED) $(DATA_READY)
+	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory search && \
+	$(MAKE) --no-print-directory ensemble && \
+	$(MAKE) --no-print-directory submit && \
+	echo "make all: finished in $$(( $$(date +%s) - start )) s"
+
+test: $(INSTALLED)
+	$(PY) -m pytest -q tests
+
+clean:
+	rm -rf models/*/ submissions/*/ .pytest_cache

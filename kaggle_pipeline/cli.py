@@ -1,0 +1,149 @@
+"""``python -m kaggle_pipeline <stage>``: data, search, ensemble, submit, all.
+
+Stages talk only through files (``models/<competition>/``, ``submissions/<competition>/``), so any stage
+can be rerun or resumed alone. A problem with the input prints one line, ``error: ...``, and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from kaggle_pipeline.errors import PipelineError  # noqa: E402
+
+DEFAULT_DATA = Path("data/fashion-mnist")
+
+# Settings each preset implies; any option given on the command line wins.
+PRESETS = {
+    # About 10 minutes on a 2-core CPU: a short search on a subset, then 3 short runs on all the data.
+    "quick": {"evals": 3, "search_epochs": 2, "subset": 12000, "n": 3, "epochs": 5},
+    # The reference scale: 30 trials, then 30 kept runs.
+    "full": {"evals": 30, "search_epochs": 10, "subset": None, "n": 30, "epochs": 15},
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m kaggle_pipeline", description=__doc__.splitlines()[0])
+    stages = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
+
+    data = stages.add_parser("data", help="prepare the default competition (Fashion-MNIST) as a Kaggle folder")
+    data.add_argument("--out", type=Path, default=DEFAULT_DATA, help="folder to write (default: %(default)s)")
+    data.add_argument("--source", type=Path, default=None,
+                      help="folder with the Fashion-MNIST idx .gz files (default: Debian's /usr/share/datasets/fashion-mnist)")
+
+    def common(stage: argparse.ArgumentParser) -> None:
+        stage.add_argument("--data", type=Path, default=DEFAULT_DATA, help="competition folder (default: %(default)s)")
+        stage.add_argument("--name", help="competition name for models/ and submissions/ (default: the data folder's name)")
+        stage.add_argument("--models-dir", type=Path, default=Path("models"), help="default: %(default)s")
+        stage.add_argument("--layout", choices=("csv", "images", "npy"), help="override the detected folder layout")
+        stage.add_argument("--val-fraction", type=float, help="validation share of train (default 0.1; fixed per store)")
+        stage.add_argument("--split-seed", type=int, help="seed of the validation split (default 0; fixed per store)")
+        stage.add_argument("--preset", choices=tuple(PRESETS), default="quick", help="default settings (default: %(default)s)")
+
+    def search_options(stage: argparse.ArgumentParser) -> None:
+        stage.add_argument("--evals", type=int, help="total trials wanted; a rerun continues up to this many")
+        stage.add_argument("--search-epochs", type=int, help="epochs per trial (EPOCHS= sets both stages)")
+        stage.add_argument("--subset", type=int, help="training images per trial (0 = all)")
+        stage.add_argument("--space", default="vgg", help="search space: vgg (default) or tiny (tests, smoke runs)")
+        stage.add_argument("--search-seed", type=int, default=1, help="default: %(default)s")
+
+    def ensemble_options(stage: argparse.ArgumentParser) -> None:
+        stage.add_argument("--n", type=int, help="kept runs wanted")
+        stage.add_argument("--threshold", type=float,
+                           help="validation accuracy to keep a run (default: best search trial - 0.01)")
+        stage.add_argument("--max-runs", type=int, help="cap on attempts in the store (default: max(2N, N+5))")
+        stage.add_argument("--epochs", type=int, help="epochs per run")
+        stage.add_argument("--seed", type=int, default=1000, help="run k trains with seed SEED+k (default: %(default)s)")
+
+    def submit_options(stage: argparse.ArgumentParser, threshold: bool) -> None:
+        stage.add_argument("--submissions-dir", type=Path, default=Path("submissions"), help="default: %(default)s")
+        if threshold:
+            stage.add_argument("--threshold", type=float, help="vote runs at or above this (default: the ensemble's)")
+
+    search = stages.add_parser("search", help="hyperopt TPE search -> models/<competition>/best_params.json")
+    common(search)
+    search_options(search)
+    search.add_argument("--epochs", dest="both_epochs", type=int, help="epochs per trial (same as --search-epochs)")
+
+    ensemble = stages.add_parser("ensemble", help="retrain with new seeds until N runs pass the threshold")
+    common(ensemble)
+    ensemble_options(ensemble)
+
+    submit = stages.add_parser("submit", help="majority vote of the kept runs -> submissions/<competition>/latest.csv")
+    common(submit)
+    submit_options(submit, threshold=True)
+
+    everything = stages.add_parser("all", help="search, ensemble and submit in one go")
+    common(everything)
+    search_options(everything)
+    ensemble_options(everything)
+    submit_options(everything, threshold=False)
+    return parser
+
+
+def _setting(args: argparse.Namespace, key: str, preset_key: str | None = None):
+    value = getattr(args, key, None)
+    return PRESETS[args.preset][preset_key or key] if value is None else value
+
+
+def _workspace(args: argparse.Namespace):
+    from kaggle_pipeline.workspace import open_workspace
+
+    return open_workspace(args.data, args.models_dir, name=args.name, layout=args.layout,
+                          validation_fraction=args.val_fraction, split_seed=args.split_seed)
+
+
+def _search(args, workspace) -> None:
+    from kaggle_pipeline.search import run_search
+
+    epochs = getattr(args, "both_epochs", None) or _setting(args, "search_epochs")
+    subset = _setting(args, "subset")
+    run_search(workspace, evals=_setting(args, "evals"), epochs=epochs, seed=args.search_seed,
+               space_name=args.space, subset=subset or None)
+
+
+def _ensemble(args, workspace) -> None:
+    from kaggle_pipeline.ensemble import run_ensemble
+
+    run_ensemble(workspace, n=_setting(args, "n"), threshold=args.threshold, max_runs=args.max_runs,
+                 epochs=_setting(args, "epochs"), seed=args.seed)
+
+
+def _submit(args, workspace) -> None:
+    from kaggle_pipeline.submit import make_submission
+
+    make_submission(workspace, args.submissions_dir, threshold=getattr(args, "threshold", None) if args.stage == "submit" else None)
+
+
+def run(args: argparse.Namespace) -> None:
+    if args.stage == "data":
+        from kaggle_pipeline.data import DEBIAN_FASHION_MNIST, prepare_fashion_mnist
+        from kaggle_pipeline.progress import say
+
+        made = prepare_fashion_mnist(args.out, args.source or DEBIAN_FASHION_MNIST)
+        say(f"data: {'wrote' if made else 'already prepared:'} {args.out} (train.csv, test.csv, sample_submission.csv, solution.csv)")
+        return
+    workspace = _workspace(args)
+    if args.stage in ("search", "all"):
+        _search(args, workspace)
+    if args.stage in ("ensemble", "all"):
+        _ensemble(args, workspace)
+    if args.stage in ("submit", "all"):
+        _submit(args, workspace)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        run(args)
+    except PipelineError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished trials and runs are saved; rerun the same command to resume", file=sys.stderr)
+        return 130
+    return 0

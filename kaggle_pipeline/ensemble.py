@@ -1,0 +1,129 @@
+"""Retrain the chosen architecture with new seeds until N runs pass the accuracy threshold.
+
+Every attempt is recorded the moment it finishes, under ``runs/run-NNNN/``: ``run.json`` (seed, params,
+per-epoch history, validation accuracy, kept or not, timing, versions) and ``predictions.npz``
+(validation and test class probabilities); a kept run also saves ``model.keras``. The folder is
+written under a temporary name and renamed, so a kill leaves either the whole run or nothing.
+
+Rerunning resumes: runs on disk count, kept runs are never retrained, new runs get new seeds.
+A run is kept when its validation accuracy is at least the threshold in force, so raising or lowering
+THRESHOLD later re-sorts the runs already on disk (every finished run keeps its predictions).
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+
+import numpy as np
+
+from kaggle_pipeline.errors import PipelineError
+from kaggle_pipeline.progress import StepTimer, format_seconds, say
+from kaggle_pipeline.store import atomic_save_npz, atomic_write_json, library_versions, read_json
+from kaggle_pipeline.workspace import Workspace
+
+# The default threshold sits this far below the best search trial's validation accuracy.
+THRESHOLD_MARGIN = 0.01
+
+
+def default_threshold(workspace: Workspace) -> float:
+    best = read_best_params(workspace)
+    return round(float(best["validation_accuracy"]) - THRESHOLD_MARGIN, 6)
+
+
+def read_best_params(workspace: Workspace) -> dict:
+    path = workspace.store.best_params_path
+    if not path.exists():
+        raise PipelineError(f"{path}: not found; run 'make search' (python -m kaggle_pipeline search) first")
+    return read_json(path)
+
+
+def kept_runs(records: list[dict], threshold: float) -> list[dict]:
+    return [record for record in records if record["status"] == "done" and record["validation_accuracy"] >= threshold]
+
+
+def run_ensemble(
+    workspace: Workspace, n: int, threshold: float | None, max_runs: int | None, epochs: int, seed: int
+) -> list[dict]:
+    """Train until ``n`` runs are kept or ``max_runs`` attempts exist; return the kept runs."""
+    if n < 1:
+        raise PipelineError(f"N={n}: need at least one kept run")
+    store = workspace.store
+    best = read_best_params(workspace)
+    threshold_rule = "given" if threshold is not None else f"best search trial - {THRESHOLD_MARGIN}"
+    threshold = default_threshold(workspace) if threshold is None else float(threshold)
+    max_runs = max(2 * n, n + 5) if max_runs is None else max_runs
+    atomic_write_json(store.ensemble_path, {
+        "n": n, "threshold": threshold, "max_runs": max_runs, "epochs": epochs, "seed": seed,
+        "params": best["params"], "threshold_rule": threshold_rule,
+    })
+    for leftover in store.remove_unfinished_runs():
+        say(f"ensemble: removed {leftover}, a run that was interrupted before it finished")
+
+    records = store.run_records()
+    kept = kept_runs(records, threshold)
+    say(f"ensemble: {len(kept)}/{n} kept on disk after {len(records)} attempt(s); threshold {threshold:.4f}, "
+        f"{epochs} epoch(s) per run, at most {max_runs} attempts")
+    timer = StepTimer(n - len(kept))
+    while len(kept) < n:
+        if len(records) >= max_runs:
+            say(f"ensemble: stopped at MAX_RUNS={max_runs} attempts with only {len(kept)}/{n} runs kept "
+                f"(threshold {threshold:.4f}); raise MAX_RUNS or lower THRESHOLD and rerun to continue")
+            break
+        timer.start()
+        record = _attempt(workspace, best["params"], threshold, epochs, seed)
+        timer.finish()
+        records.append(record)
+        if record["status"] == "done" and record["validation_accuracy"] >= threshold:
+            kept.append(record)
+        # Rejected attempts cost time too: estimate the time left per kept run.
+        keep_rate = len(kept) / len(records) if kept else 1.0
+        remaining = (n - len(kept)) / keep_rate
+        mean = sum(timer.durations) / len(timer.durations)
+        outcome = (f"val_acc {record['validation_accuracy']:.4f} {'kept' if record in kept else 'rejected'}"
+                   if record["status"] == "done" else f"FAILED: {record['error']}")
+        say(f"ensemble: run {record['run']} (seed {record['seed']}) {outcome}  kept {len(kept)}/{n}  "
+            f"attempts {len(records)}  ({format_seconds(timer.durations[-1])}, ETA {format_seconds(mean * remaining)})")
+    return kept
+
+
+def _attempt(workspace: Workspace, params: dict, threshold: float, epochs: int, base_seed: int) -> dict:
+    from kaggle_pipeline.train import train_run
+
+    store = workspace.store
+    number = store.next_run_number()
+    seed = base_seed + number
+    temporary = store.begin_run(number)
+    record = {
+        "run": number, "seed": seed, "params": params, "epochs": epochs, "threshold": threshold,
+        "fingerprint": workspace.competition.fingerprint(), "versions": library_versions(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    try:
+        trained = train_run(
+            params, workspace.x_train, workspace.y_train, workspace.x_validation, workspace.y_validation,
+            workspace.competition.num_classes, seed=seed, epochs=epochs, x_test=workspace.competition.x_test,
+            label=f"run {number}",
+        )
+    except PipelineError:
+        raise
+    except Exception as error:  # noqa: BLE001 - a crashed run is recorded and the loop goes on
+        record.update(status="failed", kept=False, validation_accuracy=None,
+                      error=f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}",
+                      traceback=traceback.format_exc(limit=5))
+    else:
+        kept = trained.validation_accuracy >= threshold
+        record.update(
+            status="done", kept=kept, validation_accuracy=trained.validation_accuracy,
+            history=trained.history, seconds=round(trained.seconds, 2),
+            images_per_second=round(trained.images_per_second, 1),
+        )
+        atomic_save_npz(temporary / "predictions.npz",
+                        validation=trained.validation_proba.astype(np.float32),
+                        test=trained.test_proba.astype(np.float32))
+        if kept:
+            trained.model.save(temporary / "model.keras")
+    record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    atomic_write_json(temporary / "run.json", record)
+    store.commit_run(temporary, number)
+    return record

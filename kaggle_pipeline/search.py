@@ -1,0 +1,201 @@
+"""Hyperopt TPE search over a declared space, saved after every trial and resumable.
+
+hyperopt is driven one trial at a time: each call to ``fmin`` adds one evaluation to the trials restored
+from ``search/trials.json``, with a random state derived from (seed, trial number). So a search that was
+interrupted and resumed asks for the same points as one that ran straight through, and a finished
+trial is never lost or redone.
+
+Trials are stored as JSON, not pickled, so the store never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+from hyperopt import STATUS_FAIL, STATUS_OK, Trials, fmin, tpe
+from hyperopt.base import JOB_STATE_DONE, JOB_STATE_ERROR
+
+from kaggle_pipeline.errors import PipelineError
+from kaggle_pipeline.model import get_space, hyperopt_point
+from kaggle_pipeline.progress import StepTimer, format_seconds, say
+from kaggle_pipeline.store import atomic_write_json, atomic_write_text, library_versions, read_json
+from kaggle_pipeline.workspace import Workspace
+
+# TPE models the space once this many trials exist; before that it samples at random.
+TPE_STARTUP_TRIALS = 5
+
+
+def run_search(workspace: Workspace, evals: int, epochs: int, seed: int, space_name: str, subset: int | None) -> dict:
+    """Run trials until ``evals`` exist in the store; return the best params record."""
+    if evals < 1:
+        raise PipelineError(f"--evals {evals}: need at least one trial")
+    store = workspace.store
+    space, reference = get_space(space_name)
+    trials_path = store.search_dir / "trials.json"
+    settings = {"space": space_name, "seed": seed, "epochs": epochs, "subset": subset}
+    trials = load_trials(trials_path, settings)
+    x_train, y_train = _search_subset(workspace, subset, seed)
+    done = _finished(trials)
+    timer = StepTimer(evals - done)
+    say(f"search: {done} trial(s) on disk, running {max(0, evals - done)} more "
+        f"({len(x_train):,} training images, {epochs} epoch(s) each, space '{space_name}')")
+
+    current = {"trial": 0}
+
+    def objective(params: dict) -> dict:
+        trial_number = current["trial"]
+        trial_seed = seed + trial_number
+        params = {key: _plain(value) for key, value in params.items()}
+        try:
+            from kaggle_pipeline.train import train_run
+
+            trained = train_run(
+                params, x_train, y_train, workspace.x_validation, workspace.y_validation,
+                workspace.competition.num_classes, seed=trial_seed, epochs=epochs, label=f"trial {trial_number + 1}",
+            )
+        except PipelineError:
+            raise
+        except Exception as error:  # noqa: BLE001
+            # A point that cannot train (e.g. a diverging learning rate) is a failed trial, not a failed search.
+            return {"status": STATUS_FAIL, "error": str(error).splitlines()[0], "params": params, "seed": trial_seed}
+        accuracy = trained.validation_accuracy
+        return {
+            "status": STATUS_OK,
+            "loss": 1.0 - accuracy,
+            "validation_accuracy": accuracy,
+            "params": params,
+            "seed": trial_seed,
+            "seconds": round(trained.seconds, 2),
+            "images_per_second": round(trained.images_per_second, 1),
+            "val_accuracy_by_epoch": trained.history.get("val_accuracy", []),
+        }
+
+    while _finished(trials) < evals:
+        number = current["trial"] = _finished(trials)
+        timer.start()
+        fmin(
+            objective,
+            space,
+            algo=partial(tpe.suggest, n_startup_jobs=TPE_STARTUP_TRIALS),
+            max_evals=number + 1,
+            trials=trials,
+            rstate=np.random.default_rng([seed, number]),
+            points_to_evaluate=[hyperopt_point(space, reference)] if number == 0 else None,
+            show_progressbar=False,
+        )
+        timer.finish()
+        save_trials(trials_path, trials, settings)
+        write_trials_table(store.search_dir / "trials.csv", trials)
+        best = _write_best(store.best_params_path, trials, settings, workspace)
+        result = trials.trials[-1]["result"]
+        outcome = f"val_acc {result['validation_accuracy']:.4f}" if result["status"] == STATUS_OK else f"failed: {result.get('error')}"
+        say(f"search: trial {number + 1}/{evals} {outcome}  best {best['validation_accuracy']:.4f}  "
+            f"({format_seconds(timer.durations[-1])}, ETA {timer.eta()})")
+    best = read_json(store.best_params_path) if store.best_params_path.exists() else None
+    if best is None:
+        raise PipelineError(f"{trials_path}: every trial failed; no parameters to retrain")
+    return best
+
+
+def _finished(trials: Trials) -> int:
+    return sum(trial["state"] in (JOB_STATE_DONE, JOB_STATE_ERROR) for trial in trials.trials)
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _search_subset(workspace: Workspace, subset: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A stratified, fixed subset of the training part: trials compare on the same images."""
+    x_train, y_train = workspace.x_train, workspace.y_train
+    if not subset or subset >= len(x_train):
+        return x_train, y_train
+    from sklearn.model_selection import train_test_split
+
+    try:
+        index, _ = train_test_split(np.arange(len(y_train)), train_size=subset, stratify=y_train, random_state=seed)
+    except ValueError as error:
+        raise PipelineError(f"--subset {subset}: {error}") from None
+    index = np.sort(index)
+    return x_train[index], y_train[index]
+
+
+# Trials on disk ---------------------------------------------------------------------------------
+def load_trials(path: Path, settings: dict) -> Trials:
+    trials = Trials()
+    if not path.exists():
+        return trials
+    saved = read_json(path)
+    if saved.get("settings") != settings:
+        raise PipelineError(
+            f"{path}: these trials were made with {saved.get('settings')}, not {settings}; "
+            "continue with the same settings or remove the search folder"
+        )
+    docs = [_doc_from_json(doc) for doc in saved["trials"] if doc["state"] in (JOB_STATE_DONE, JOB_STATE_ERROR)]
+    if docs:
+        trials.insert_trial_docs(docs)
+        trials.refresh()
+    return trials
+
+
+def save_trials(path: Path, trials: Trials, settings: dict) -> None:
+    docs = [_doc_to_json(doc) for doc in trials.trials if doc["state"] in (JOB_STATE_DONE, JOB_STATE_ERROR)]
+    atomic_write_json(path, {"settings": settings, "trials": docs})
+
+
+def _doc_to_json(doc: dict) -> dict:
+    doc = dict(doc)
+    for key in ("book_time", "refresh_time"):
+        if isinstance(doc.get(key), datetime.datetime):
+            doc[key] = doc[key].isoformat()
+    return doc
+
+
+def _doc_from_json(doc: dict) -> dict:
+    for key in ("book_time", "refresh_time"):
+        if isinstance(doc.get(key), str):
+            doc[key] = datetime.datetime.fromisoformat(doc[key])
+    return doc
+
+
+def write_trials_table(path: Path, trials: Trials) -> None:
+    rows = []
+    for trial in trials.trials:
+        result = trial["result"]
+        params = result.get("params", {})
+        rows.append({
+            "trial": trial["tid"] + 1,
+            "status": result.get("status"),
+            "validation_accuracy": result.get("validation_accuracy", ""),
+            "seconds": result.get("seconds", ""),
+            "seed": result.get("seed", ""),
+            **params,
+            "error": result.get("error", ""),
+        })
+    import pandas as pd
+
+    atomic_write_text(path, pd.DataFrame(rows).to_csv(index=False))
+
+
+def _write_best(path: Path, trials: Trials, settings: dict, workspace: Workspace) -> dict:
+    successes = [trial for trial in trials.trials if trial["result"].get("status") == STATUS_OK]
+    if not successes:
+        return {"validation_accuracy": float("nan")}
+    best = max(successes, key=lambda trial: (trial["result"]["validation_accuracy"], -trial["tid"]))
+    record = {
+        "params": best["result"]["params"],
+        "validation_accuracy": best["result"]["validation_accuracy"],
+        "trial": best["tid"] + 1,
+        "seed": best["result"]["seed"],
+        "trials": len(trials.trials),
+        **settings,
+        "fingerprint": workspace.competition.fingerprint(),
+        "versions": library_versions(),
+        "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    atomic_write_json(path, record)
+    return record

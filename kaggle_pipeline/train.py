@@ -1,0 +1,147 @@
+"""Train one network with one seed: the unit of work of both the search and the ensemble.
+
+Images stay uint8 in memory and are scaled inside the graph; batches come from ``tf.data`` (seeded
+shuffle, prefetch), which is ~25% faster here than ``fit`` on numpy arrays.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _import_tensorflow_quietly():
+    """TensorFlow's C++ side prints start-up banners to fd 2 before any log setting applies; hide only those."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+_import_tensorflow_quietly()
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from kaggle_pipeline.model import batch_norm_momentum, build_model  # noqa: E402
+from kaggle_pipeline.progress import format_seconds, say  # noqa: E402
+
+
+@dataclass
+class TrainedRun:
+    model: object
+    history: dict[str, list[float]]
+    validation_proba: np.ndarray
+    test_proba: np.ndarray | None
+    validation_accuracy: float
+    seconds: float
+    images_per_second: float
+
+
+def make_dataset(images: np.ndarray, labels: np.ndarray | None, batch_size: int, shuffle_seed: int | None = None):
+    tensors = images if labels is None else (images, labels)
+    dataset = tf.data.Dataset.from_tensor_slices(tensors)
+    if shuffle_seed is not None:
+        dataset = dataset.shuffle(len(images), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def predict_proba(model, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    if len(images) == 0:
+        return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
+    return np.asarray(model.predict(make_dataset(images, None, batch_size), verbose=0), dtype=np.float32)
+
+
+def train_run(
+    params: dict,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_validation: np.ndarray,
+    y_validation: np.ndarray,
+    num_classes: int,
+    seed: int,
+    epochs: int,
+    x_test: np.ndarray | None = None,
+    label: str = "run",
+) -> TrainedRun:
+    """Train ``params`` from scratch with ``seed`` and return its history and class probabilities."""
+    keras.utils.set_random_seed(seed)
+    keras.backend.clear_session()
+    batch_size = int(params["batch_size"])
+    steps_per_epoch = max(1, -(-len(x_train) // batch_size))
+    model = build_model(params, x_train.shape[1:], num_classes, bn_momentum=batch_norm_momentum(steps_per_epoch))
+    callbacks = [
+        # The reference's ReduceLROnPlateau (factor 0.2, patience 5); its min_lr=0.001 equalled the start
+        # rate and so never fired, ours lets the rate fall to 1e-5.
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.2, patience=5, min_lr=1e-5),
+        keras.callbacks.TerminateOnNaN(),
+        EpochProgress(label, epochs, len(x_train)),
+    ]
+    started = time.perf_counter()
+    fit = model.fit(
+        make_dataset(x_train, y_train, batch_size, shuffle_seed=seed),
+        validation_data=make_dataset(x_validation, y_validation, 512),
+        epochs=epochs,
+        callbacks=callbacks,
+        shuffle=False,  # the dataset shuffles itself, seeded
+        verbose=0,
+    )
+    seconds = time.perf_counter() - started
+    validation_proba = predict_proba(model, x_validation)
+    test_proba = predict_proba(model, x_test) if x_test is not None else None
+    history = {key: [float(value) for value in values] for key, values in fit.history.items()}
+    history["epoch_seconds"] = callbacks[-1].epoch_seconds
+    trained_epochs = len(history.get("loss", []))
+    accuracy = float(np.mean(validation_proba.argmax(axis=1) == y_validation)) if np.isfinite(validation_proba).all() else 0.0
+    return TrainedRun(
+        model=model,
+        history=history,
+        validation_proba=validation_proba,
+        test_proba=test_proba,
+        validation_accuracy=accuracy,
+        seconds=seconds,
+        images_per_second=trained_epochs * len(x_train) / seconds if seconds > 0 else 0.0,
+    )
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """One line per epoch with validation accuracy, speed and the run's ETA; a live counter on a terminal."""
+
+    def __init__(self, label: str, epochs: int, images_per_epoch: int):
+        super().__init__()
+        self.label, self.epochs, self.images_per_epoch = label, epochs, images_per_epoch
+        self.epoch_seconds: list[float] = []
+        self.live = sys.stderr.isatty()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_started = self._last_draw = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        if self.live and now - self._last_draw > 0.5:
+            self._last_draw = now
+            steps = self.params.get("steps") or 0
+            print(f"\r  {self.label} epoch {len(self.epoch_seconds) + 1}/{self.epochs} batch {batch + 1}/{steps}",
+                  end="", file=sys.stderr, flush=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        self.epoch_seconds.append(time.perf_counter() - self._epoch_started)
+        mean = sum(self.epoch_seconds) / len(self.epoch_seconds)
+        eta = format_seconds(mean * (self.epochs - epoch - 1))
+        speed = self.images_per_epoch / self.epoch_seconds[-1]
+        clear = "\r\033[K" if self.live else ""
+        say(
+            f"{clear}  {self.label} epoch {epoch + 1}/{self.epochs}  loss {logs.get('loss', float('nan')):.4f}  "
+            f"acc {logs.get('accuracy', float('nan')):.4f}  val_acc {logs.get('val_accuracy', float('nan')):.4f}  "
+            f"{self.epoch_seconds[-1]:.0f}s ({speed:,.0f} img/s)  run ETA {eta}"
+        )
