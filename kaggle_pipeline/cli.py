@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -20,9 +21,9 @@ DEFAULT_DATA = Path("data/fashion-mnist")
 # Settings each preset implies; any option given on the command line wins.
 PRESETS = {
     # About 10 minutes on a 2-core CPU: a short search on a subset, then 3 short runs on all the data.
-    "quick": {"evals": 3, "search_epochs": 2, "subset": 12000, "n": 3, "epochs": 5},
-    # The reference scale: 30 trials, then 30 kept runs.
-    "full": {"evals": 30, "search_epochs": 10, "subset": None, "n": 30, "epochs": 15},
+    "quick": {"space": "vgg-quick", "evals": 3, "search_epochs": 2, "subset": 12000, "n": 3, "epochs": 5},
+    # The reference scale: 30 trials over the whole space, then 30 kept runs.
+    "full": {"space": "vgg", "evals": 30, "search_epochs": 10, "subset": None, "n": 30, "epochs": 15},
 }
 
 
@@ -48,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         stage.add_argument("--evals", type=int, help="total trials wanted; a rerun continues up to this many")
         stage.add_argument("--search-epochs", type=int, help="epochs per trial (EPOCHS= sets both stages)")
         stage.add_argument("--subset", type=int, help="training images per trial (0 = all)")
-        stage.add_argument("--space", default="vgg", help="search space: vgg (default) or tiny (tests, smoke runs)")
+        stage.add_argument("--space", help="search space: vgg, vgg-quick (quick preset's default) or tiny (tests)")
         stage.add_argument("--search-seed", type=int, default=1, help="default: %(default)s")
 
     def ensemble_options(stage: argparse.ArgumentParser) -> None:
@@ -103,7 +104,7 @@ def _search(args, workspace) -> None:
     epochs = getattr(args, "both_epochs", None) or _setting(args, "search_epochs")
     subset = _setting(args, "subset")
     run_search(workspace, evals=_setting(args, "evals"), epochs=epochs, seed=args.search_seed,
-               space_name=args.space, subset=subset or None)
+               space_name=_setting(args, "space"), subset=subset or None)
 
 
 def _ensemble(args, workspace) -> None:
@@ -136,8 +137,14 @@ def run(args: argparse.Namespace) -> None:
         _submit(args, workspace)
 
 
+def _interrupt(signal_number, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # `kill` and a closing terminal get the same orderly stop as Ctrl-C: half-written runs are removed.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         run(args)
     except PipelineError as error:

@@ -204,6 +204,9 @@ def load_competition(
 def encode_labels(labels, folder: Path) -> tuple[list[str], np.ndarray]:
     """Class list (numeric order when every label is an integer) and each label's class index."""
     labels = np.asarray(labels, dtype=str)
+    empty = np.flatnonzero(labels == "")
+    if len(empty):
+        raise PipelineError(f"{folder}: training image {int(empty[0])} has an empty label")
     classes = sorted(set(labels.tolist()), key=lambda label: (0, int(label), "") if _is_integer(label) else (1, 0, label))
     if len(classes) < 2:
         raise PipelineError(f"{folder}: the training labels hold a single class ({classes[0]!r}); need at least two")
@@ -237,6 +240,9 @@ def _read_csv_layout(folder: Path, sample: pd.DataFrame, sample_path: Path) -> d
         raise PipelineError(f"{train_path}: no label column (expected one named 'label' or {sample.columns[1]!r})")
     id_column = _find_column(train, (sample.columns[0], "id"))
     pixel_columns = [column for column in train.columns if column not in (label_column, id_column)]
+    missing_labels = np.flatnonzero(train[label_column].isna().to_numpy())
+    if len(missing_labels):
+        raise PipelineError(f"{train_path}: missing label in row {int(missing_labels[0]) + 2}")
     x_train = _pixels_to_images(train, pixel_columns, train_path)
     labels = train[label_column].astype(str).str.strip().to_numpy()
 

@@ -12,6 +12,7 @@ THRESHOLD later re-sorts the runs already on disk (every finished run keeps its 
 
 from __future__ import annotations
 
+import shutil
 import time
 import traceback
 
@@ -105,7 +106,8 @@ def _attempt(workspace: Workspace, params: dict, threshold: float, epochs: int, 
             workspace.competition.num_classes, seed=seed, epochs=epochs, x_test=workspace.competition.x_test,
             label=f"run {number}",
         )
-    except PipelineError:
+    except (PipelineError, KeyboardInterrupt):
+        shutil.rmtree(temporary, ignore_errors=True)
         raise
     except Exception as error:  # noqa: BLE001 - a crashed run is recorded and the loop goes on
         record.update(status="failed", kept=False, validation_accuracy=None,

@@ -68,6 +68,12 @@ def vgg_space() -> dict:
     }
 
 
+def vgg_quick_space() -> dict:
+    """The vgg space with the reference's filters: every candidate costs about the same to train,
+    so the quick preset's time budget holds whichever point wins."""
+    return {**vgg_space(), "conv1_filters": 32, "conv2_filters": 64}
+
+
 def tiny_space() -> dict:
     return {
         "conv1_filters": hp.choice("conv1_filters", [4, 8]),
@@ -87,6 +93,7 @@ def tiny_space() -> dict:
 # name -> (space factory, reference point evaluated first)
 SPACES = {
     "vgg": (vgg_space, REFERENCE_PARAMS),
+    "vgg-quick": (vgg_quick_space, REFERENCE_PARAMS),
     "tiny": (tiny_space, TINY_PARAMS),
 }
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from hyperopt import STATUS_FAIL, STATUS_OK, Trials, fmin, tpe
 from hyperopt.base import JOB_STATE_DONE, JOB_STATE_ERROR
+from hyperopt.fmin import generate_trial
 
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.model import get_space, hyperopt_point
@@ -44,10 +45,8 @@ def run_search(workspace: Workspace, evals: int, epochs: int, seed: int, space_n
     say(f"search: {done} trial(s) on disk, running {max(0, evals - done)} more "
         f"({len(x_train):,} training images, {epochs} epoch(s) each, space '{space_name}')")
 
-    current = {"trial": 0}
-
     def objective(params: dict) -> dict:
-        trial_number = current["trial"]
+        trial_number = _finished(trials)  # trials run one at a time: this one is not finished yet
         trial_seed = seed + trial_number
         params = {key: _plain(value) for key, value in params.items()}
         try:
@@ -75,18 +74,20 @@ def run_search(workspace: Workspace, evals: int, epochs: int, seed: int, space_n
         }
 
     while _finished(trials) < evals:
-        number = current["trial"] = _finished(trials)
+        number = _finished(trials)
         timer.start()
-        fmin(
-            objective,
-            space,
-            algo=partial(tpe.suggest, n_startup_jobs=TPE_STARTUP_TRIALS),
-            max_evals=number + 1,
-            trials=trials,
-            rstate=np.random.default_rng([seed, number]),
-            points_to_evaluate=[hyperopt_point(space, reference)] if number == 0 else None,
-            show_progressbar=False,
-        )
+        if number == 0:
+            _evaluate_reference(trials, objective, space, reference)
+        else:
+            fmin(
+                objective,
+                space,
+                algo=partial(tpe.suggest, n_startup_jobs=TPE_STARTUP_TRIALS),
+                max_evals=number + 1,
+                trials=trials,
+                rstate=np.random.default_rng([seed, number]),
+                show_progressbar=False,
+            )
         timer.finish()
         save_trials(trials_path, trials, settings)
         write_trials_table(store.search_dir / "trials.csv", trials)
@@ -99,6 +100,20 @@ def run_search(workspace: Workspace, evals: int, epochs: int, seed: int, space_n
     if best is None:
         raise PipelineError(f"{trials_path}: every trial failed; no parameters to retrain")
     return best
+
+
+def _evaluate_reference(trials: Trials, objective, space: dict, reference: dict) -> None:
+    """Trial 1 is the reference architecture, recorded as a hyperopt trial so TPE learns from it.
+
+    (fmin's points_to_evaluate is ignored when fmin is handed a Trials object, as here.)
+    """
+    doc = generate_trial(0, hyperopt_point(space, reference))
+    doc["book_time"] = datetime.datetime.now()
+    doc["result"] = objective(dict(reference))
+    doc["state"] = JOB_STATE_DONE if doc["result"]["status"] == STATUS_OK else JOB_STATE_ERROR
+    doc["refresh_time"] = datetime.datetime.now()
+    trials.insert_trial_docs([doc])
+    trials.refresh()
 
 
 def _finished(trials: Trials) -> int:

@@ -1,0 +1,99 @@
+"""Tiny competitions in each Kaggle layout, made on the fly: learnable, seconds to train."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = Path(__file__).resolve().parents[1]
+STRING_CLASSES = ["cat", "dog", "frog"]
+
+
+def synthetic_images(count: int, side: int = 16, channels: int = 1, classes: int = 3, seed: int = 0):
+    """Noise with a bright horizontal band whose position is the class: a tiny net learns it in an epoch."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(count) % classes
+    rng.shuffle(labels)
+    images = rng.integers(0, 60, (count, side, side, channels), dtype=np.uint8)
+    band = side // classes
+    for label in range(classes):
+        images[labels == label, label * band : (label + 1) * band] += 150
+    return images, labels
+
+
+def write_csv_competition(folder: Path, count=240, test_count=60, side=16, with_test_ids=False, seed=0) -> Path:
+    """CSV pixel tables; optionally a test.csv with an id column listed in another order than the sample."""
+    from kaggle_pipeline.data import write_pixel_competition
+
+    images, labels = synthetic_images(count + test_count, side=side, seed=seed)
+    write_pixel_competition(folder, images[:count], labels[:count], images[count:], labels[count:])
+    if with_test_ids:
+        pixels = images[count:].reshape(test_count, -1)
+        order = np.random.default_rng(seed).permutation(test_count)
+        header = "ImageId," + ",".join(f"pixel{i}" for i in range(pixels.shape[1]))
+        rows = [f"{row + 1}," + ",".join(map(str, pixels[row])) for row in order]
+        (folder / "test.csv").write_text(header + "\n" + "\n".join(rows) + "\n")
+    return folder
+
+
+def write_image_competition(folder: Path, count=240, test_count=60, side=16, channels=3, seed=0) -> Path:
+    """CIFAR-10 style: train/<id>.png, trainLabels.csv with string labels, test/<id>.png, sampleSubmission.csv."""
+    from PIL import Image
+
+    images, labels = synthetic_images(count + test_count, side=side, channels=channels, seed=seed)
+    (folder / "train").mkdir(parents=True)
+    (folder / "test").mkdir()
+    for index in range(count + test_count):
+        pixels = images[index][..., 0] if channels == 1 else images[index]
+        subfolder = "train" if index < count else "test"
+        Image.fromarray(pixels).save(folder / subfolder / f"{index + 1}.png")
+    (folder / "trainLabels.csv").write_text(
+        "id,label\n" + "".join(f"{i + 1},{STRING_CLASSES[labels[i]]}\n" for i in range(count))
+    )
+    test_ids = list(range(count + 1, count + test_count + 1))
+    (folder / "sampleSubmission.csv").write_text("id,label\n" + "".join(f"{i},cat\n" for i in test_ids))
+    (folder / "solution.csv").write_text(
+        "id,label\n" + "".join(f"{i},{STRING_CLASSES[labels[i - 1]]}\n" for i in test_ids)
+    )
+    return folder
+
+
+def write_npy_competition(folder: Path, count=240, test_count=60, side=16, seed=0, as_npz=False, float_pixels=False) -> Path:
+    images, labels = synthetic_images(count + test_count, side=side, seed=seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    x = images[..., 0]
+    if float_pixels:
+        x = x.astype(np.float32) / 255.0
+    arrays = {
+        "train_x": x[:count],
+        "train_y": np.array(STRING_CLASSES)[labels[:count]],
+        "test_x": x[count:],
+    }
+    if as_npz:
+        np.savez(folder / "arrays.npz", **arrays)
+    else:
+        for key, value in arrays.items():
+            np.save(folder / f"{key}.npy", value)
+    (folder / "sample_submission.csv").write_text("Id,Category\n" + "".join(f"t{i},dog\n" for i in range(test_count)))
+    return folder
+
+
+def run_cli(*arguments, cwd: Path, timeout=600) -> subprocess.CompletedProcess:
+    """The real command line, in a fresh interpreter."""
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run(
+        [sys.executable, "-m", "kaggle_pipeline", *map(str, arguments)],
+        cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+@pytest.fixture
+def csv_competition(tmp_path) -> Path:
+    return write_csv_competition(tmp_path / "pixels")

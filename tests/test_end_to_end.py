@@ -1,0 +1,53 @@
+"""search -> ensemble -> submit on tiny competitions in each layout, with real TensorFlow and hyperopt."""
+
+import pandas as pd
+import pytest
+from conftest import run_cli, write_image_competition, write_npy_competition
+
+from kaggle_pipeline.cli import main
+from kaggle_pipeline.data import read_sample_submission
+
+
+def test_each_stage_alone_through_the_command_line(tmp_path, csv_competition):
+    """The three make targets, each a fresh process talking to the others only through files."""
+    common = ["--data", csv_competition, "--models-dir", tmp_path / "models"]
+    search = run_cli("search", *common, "--space", "tiny", "--evals", "2", "--search-epochs", "1", cwd=tmp_path)
+    assert search.returncode == 0, search.stderr
+    assert "search: trial 2/2" in search.stderr
+
+    ensemble = run_cli("ensemble", *common, "--n", "2", "--epochs", "2", "--threshold", "0.3", cwd=tmp_path)
+    assert ensemble.returncode == 0, ensemble.stderr
+    assert "kept 2/2" in ensemble.stderr and "ETA" in ensemble.stderr
+
+    submit = run_cli("submit", *common, "--submissions-dir", tmp_path / "submissions", cwd=tmp_path)
+    assert submit.returncode == 0, submit.stderr
+    assert "majority vote of 2 run(s)" in submit.stderr and "local score (solution.csv)" in submit.stderr
+
+    latest = tmp_path / "submissions" / "pixels" / "latest.csv"
+    written = pd.read_csv(latest, dtype=str)
+    sample = read_sample_submission(csv_competition / "sample_submission.csv")
+    assert list(written.columns) == list(sample.columns)
+    assert written["ImageId"].tolist() == sample["ImageId"].tolist()
+    assert set(written["Label"]) <= {"0", "1", "2"}
+    assert len(list(latest.parent.glob("submission-*.csv"))) == 1
+
+
+@pytest.mark.parametrize("layout", ["images", "npy"])
+def test_string_label_layouts_go_all_the_way(tmp_path, layout, capsys):
+    if layout == "images":
+        folder = write_image_competition(tmp_path / "cifar")
+    else:
+        folder = write_npy_competition(tmp_path / "arrays", as_npz=True)
+    code = main([
+        "all", "--data", str(folder), "--models-dir", str(tmp_path / "models"),
+        "--submissions-dir", str(tmp_path / "submissions"), "--space", "tiny", "--evals", "1",
+        "--search-epochs", "2", "--n", "2", "--epochs", "3", "--threshold", "0.3",
+    ])
+    assert code == 0, capsys.readouterr().err
+    written = pd.read_csv(tmp_path / "submissions" / folder.name / "latest.csv", dtype=str)
+    sample = read_sample_submission(next(folder.glob("sample*ubmission.csv")))
+    assert list(written.columns) == list(sample.columns)
+    assert written.iloc[:, 0].tolist() == sample.iloc[:, 0].tolist()
+    assert set(written.iloc[:, 1]) <= {"cat", "dog", "frog"}
+    err = capsys.readouterr().err
+    assert "ensemble validation accuracy" in err

@@ -1,0 +1,83 @@
+"""The retrain loop: threshold gating, failed runs, and resuming after a kill without retraining kept runs."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import ROOT
+
+from kaggle_pipeline.ensemble import default_threshold, kept_runs, run_ensemble
+from kaggle_pipeline.model import TINY_PARAMS
+from kaggle_pipeline.store import atomic_write_json
+from kaggle_pipeline.workspace import open_workspace
+
+
+def write_best_params(workspace, params, accuracy=0.5):
+    atomic_write_json(workspace.store.best_params_path, {"params": params, "validation_accuracy": accuracy})
+
+
+def test_default_threshold_is_best_trial_minus_one_point(tmp_path, csv_competition):
+    workspace = open_workspace(csv_competition, tmp_path / "models")
+    write_best_params(workspace, TINY_PARAMS, accuracy=0.9312)
+    assert default_threshold(workspace) == 0.9212
+
+
+def test_kept_runs_are_resorted_by_the_threshold_in_force():
+    records = [
+        {"run": 1, "status": "done", "validation_accuracy": 0.90},
+        {"run": 2, "status": "failed", "validation_accuracy": None},
+        {"run": 3, "status": "done", "validation_accuracy": 0.93},
+    ]
+    assert [r["run"] for r in kept_runs(records, 0.91)] == [3]
+    assert [r["run"] for r in kept_runs(records, 0.85)] == [1, 3]
+
+
+def test_failed_runs_are_recorded_and_the_loop_goes_on(tmp_path, csv_competition, capsys):
+    workspace = open_workspace(csv_competition, tmp_path / "models")
+    # Keras refuses a dropout rate of 1.5 when it builds the model: a real crash inside a run.
+    write_best_params(workspace, {**TINY_PARAMS, "dense2_dropout": 1.5})
+    kept = run_ensemble(workspace, n=2, threshold=0.0, max_runs=2, epochs=1, seed=10)
+    assert kept == []
+    records = workspace.store.run_records()
+    assert [record["status"] for record in records] == ["failed", "failed"]
+    assert "dropout" in records[0]["error"].lower() or "rate" in records[0]["error"].lower()
+    assert "stopped at MAX_RUNS=2" in capsys.readouterr().err
+
+    write_best_params(workspace, TINY_PARAMS)
+    kept = run_ensemble(workspace, n=2, threshold=0.0, max_runs=4, epochs=1, seed=10)
+    assert [record["run"] for record in kept] == [3, 4]
+    assert [record["seed"] for record in kept] == [13, 14]
+    saved = json.loads((workspace.store.runs_dir / "run-0003" / "run.json").read_text())
+    assert saved["kept"] and saved["params"] == TINY_PARAMS and len(saved["history"]["val_accuracy"]) == 1
+    assert (workspace.store.runs_dir / "run-0003" / "model.keras").exists()
+
+
+def test_killed_ensemble_resumes_without_retraining_kept_runs(tmp_path, csv_competition):
+    models = tmp_path / "models"
+    workspace = open_workspace(csv_competition, models)
+    write_best_params(workspace, TINY_PARAMS)
+    command = [sys.executable, "-m", "kaggle_pipeline", "ensemble", "--data", str(csv_competition),
+               "--models-dir", str(models), "--n", "3", "--epochs", "3", "--threshold", "0"]
+    environment = {"PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"}
+    runs = workspace.store.runs_dir
+
+    process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (runs / "run-0001" / "run.json").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert (runs / "run-0001").exists(), "the first run never finished"
+    first_run = (runs / "run-0001" / "run.json").read_bytes()
+    # Kill while run 2 is training (or being written): no chance to clean up.
+    time.sleep(1.0)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+    finished = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr
+    records = workspace.store.run_records()
+    assert len(kept_runs(records, 0.0)) == 3
+    assert (runs / "run-0001" / "run.json").read_bytes() == first_run  # never retrained
+    assert len({record["seed"] for record in records}) == len(records)
+    assert not list(runs.glob(".run-*"))  # the half-written run was cleared away
