@@ -158,6 +158,11 @@ def _edit(path, old, new, count=1):
     path.write_text(path.read_text().replace(old, new, count))
 
 
+def _relabel_all(path, label):
+    header, *rows = path.read_text().splitlines()
+    path.write_text("\n".join([header] + [label + row[row.index(","):] for row in rows]) + "\n")
+
+
 BAD_INPUTS = {
     "missing sample submission": (lambda f: (f / "sample_submission.csv").unlink(), "no sample submission"),
     "missing test file": (lambda f: (f / "test.csv").unlink(), "test.csv: file not found"),
@@ -170,8 +175,7 @@ BAD_INPUTS = {
     "test rows do not match sample": (lambda f: (f / "sample_submission.csv").write_text("ImageId,Label\n1,0\n"),
                                       "60 test images"),
     "duplicate sample ids": (lambda f: _edit(f / "sample_submission.csv", "\n2,", "\n1,"), "duplicate id"),
-    "single class": (lambda f: (f / "train.csv").write_text(
-        "label," + ",".join(f"pixel{i}" for i in range(4)) + "\n" + "1,0,0,0,0\n1,1,1,1,1\n"), "single class"),
+    "single class": (lambda f: _relabel_all(f / "train.csv", "1"), "single class"),
 }
 
 
