@@ -81,3 +81,24 @@ def test_killed_ensemble_resumes_without_retraining_kept_runs(tmp_path, csv_comp
     assert (runs / "run-0001" / "run.json").read_bytes() == first_run  # never retrained
     assert len({record["seed"] for record in records}) == len(records)
     assert not list(runs.glob(".run-*"))  # the half-written run was cleared away
+
+
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, csv_competition):
+    models = tmp_path / "models"
+    workspace = open_workspace(csv_competition, models)
+    write_best_params(workspace, TINY_PARAMS)
+    command = [sys.executable, "-m", "kaggle_pipeline", "ensemble", "--data", str(csv_competition),
+               "--models-dir", str(models), "--n", "5", "--epochs", "3", "--threshold", "0"]
+    environment = {"PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"}
+    process = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    runs = workspace.store.runs_dir
+    deadline = time.time() + 120
+    while not list(runs.glob(".run-0002.*")) and time.time() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "rerun the same command to resume" in stderr
+    assert "Traceback" not in stderr
+    assert (runs / "run-0001" / "run.json").exists()
+    assert not list(runs.glob(".run-*"))
