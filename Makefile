@@ -1,7 +1,7 @@
 # kaggle_pipeline — every target is also `python -m kaggle_pipeline <stage> --help`.
 #   make all                 data -> search -> ensemble -> submit on the default competition (quick preset)
 #   make test                the test suite
-# Variables: DATA NAME PRESET=quick|full EVALS EPOCHS N THRESHOLD MAX_RUNS
+# Variables: DATA NAME PRESET=quick|full EVALS EPOCHS N THRESHOLD MAX_RUNS PRECISION
 
 PYTHON ?= python3
 VENV := .venv
@@ -15,8 +15,9 @@ PRESET ?= quick
 # --option value, only when the variable is set
 option = $(if $($(1)),$(2) $($(1)))
 COMMON = --data $(DATA) --preset $(PRESET) $(call option,NAME,--name)
-SEARCH_ARGS = $(call option,EVALS,--evals) $(call option,EPOCHS,--search-epochs)
-ENSEMBLE_ARGS = $(call option,N,--n) $(call option,THRESHOLD,--threshold) $(call option,MAX_RUNS,--max-runs) $(call option,EPOCHS,--epochs)
+TRAINING_ARGS = $(call option,PRECISION,--precision)
+SEARCH_ARGS = $(TRAINING_ARGS) $(call option,EVALS,--evals) $(call option,EPOCHS,--search-epochs)
+ENSEMBLE_ARGS = $(TRAINING_ARGS) $(call option,N,--n) $(call option,THRESHOLD,--threshold) $(call option,MAX_RUNS,--max-runs) $(call option,EPOCHS,--epochs)
 # The default competition is prepared on demand; another DATA folder is used as it is.
 DATA_READY = $(if $(filter $(DEFAULT_DATA),$(DATA)),$(DEFAULT_DATA)/PREPARED.json)
 

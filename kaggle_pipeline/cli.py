@@ -45,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
         stage.add_argument("--split-seed", type=int, help="seed of the validation split (default 0; fixed per store)")
         stage.add_argument("--preset", choices=tuple(PRESETS), default="quick", help="default settings (default: %(default)s)")
 
+    def training_options(stage: argparse.ArgumentParser) -> None:
+        stage.add_argument("--precision", default="auto",
+                           choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"),
+                           help="training precision; auto: float16 on a GPU, bfloat16 on CPUs with avx512_bf16/amx, else float32")
+
     def search_options(stage: argparse.ArgumentParser) -> None:
         stage.add_argument("--evals", type=int, help="total trials wanted; a rerun continues up to this many")
         stage.add_argument("--search-epochs", type=int, help="epochs per trial (EPOCHS= sets both stages)")
@@ -67,11 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     search = stages.add_parser("search", help="hyperopt TPE search -> models/<competition>/best_params.json")
     common(search)
+    training_options(search)
     search_options(search)
     search.add_argument("--epochs", dest="both_epochs", type=int, help="epochs per trial (same as --search-epochs)")
 
     ensemble = stages.add_parser("ensemble", help="retrain with new seeds until N runs pass the threshold")
     common(ensemble)
+    training_options(ensemble)
     ensemble_options(ensemble)
 
     submit = stages.add_parser("submit", help="majority vote of the kept runs -> submissions/<competition>/latest.csv")
@@ -80,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     everything = stages.add_parser("all", help="search, ensemble and submit in one go")
     common(everything)
+    training_options(everything)
     search_options(everything)
     ensemble_options(everything)
     submit_options(everything, threshold=False)
@@ -104,14 +112,14 @@ def _search(args, workspace) -> None:
     epochs = getattr(args, "both_epochs", None) or _setting(args, "search_epochs")
     subset = _setting(args, "subset")
     run_search(workspace, evals=_setting(args, "evals"), epochs=epochs, seed=args.search_seed,
-               space_name=_setting(args, "space"), subset=subset or None)
+               space_name=_setting(args, "space"), subset=subset or None, precision=args.precision)
 
 
 def _ensemble(args, workspace) -> None:
     from kaggle_pipeline.ensemble import run_ensemble
 
     run_ensemble(workspace, n=_setting(args, "n"), threshold=args.threshold, max_runs=args.max_runs,
-                 epochs=_setting(args, "epochs"), seed=args.seed)
+                 epochs=_setting(args, "epochs"), seed=args.seed, precision=args.precision)
 
 
 def _submit(args, workspace) -> None:

@@ -44,7 +44,8 @@ def kept_runs(records: list[dict], threshold: float) -> list[dict]:
 
 
 def run_ensemble(
-    workspace: Workspace, n: int, threshold: float | None, max_runs: int | None, epochs: int, seed: int
+    workspace: Workspace, n: int, threshold: float | None, max_runs: int | None, epochs: int, seed: int,
+    precision: str = "auto",
 ) -> list[dict]:
     """Train until ``n`` runs are kept or ``max_runs`` attempts exist; return the kept runs."""
     if n < 1:
@@ -72,7 +73,7 @@ def run_ensemble(
                 f"(threshold {threshold:.4f}); raise MAX_RUNS or lower THRESHOLD and rerun to continue")
             break
         timer.start()
-        record = _attempt(workspace, best["params"], threshold, epochs, seed)
+        record = _attempt(workspace, best["params"], threshold, epochs, seed, precision)
         timer.finish()
         records.append(record)
         if record["status"] == "done" and record["validation_accuracy"] >= threshold:
@@ -88,7 +89,7 @@ def run_ensemble(
     return kept
 
 
-def _attempt(workspace: Workspace, params: dict, threshold: float, epochs: int, base_seed: int) -> dict:
+def _attempt(workspace: Workspace, params: dict, threshold: float, epochs: int, base_seed: int, precision: str) -> dict:
     from kaggle_pipeline.train import train_run
 
     store = workspace.store
@@ -104,7 +105,7 @@ def _attempt(workspace: Workspace, params: dict, threshold: float, epochs: int, 
         trained = train_run(
             params, workspace.x_train, workspace.y_train, workspace.x_validation, workspace.y_validation,
             workspace.competition.num_classes, seed=seed, epochs=epochs, x_test=workspace.competition.x_test,
-            label=f"run {number}",
+            label=f"run {number}", precision=precision,
         )
     except (PipelineError, KeyboardInterrupt):
         shutil.rmtree(temporary, ignore_errors=True)
@@ -118,7 +119,7 @@ def _attempt(workspace: Workspace, params: dict, threshold: float, epochs: int, 
         record.update(
             status="done", kept=kept, validation_accuracy=trained.validation_accuracy,
             history=trained.history, seconds=round(trained.seconds, 2),
-            images_per_second=round(trained.images_per_second, 1),
+            images_per_second=round(trained.images_per_second, 1), precision=trained.precision,
         )
         atomic_save_npz(temporary / "predictions.npz",
                         validation=trained.validation_proba.astype(np.float32),

@@ -30,7 +30,9 @@ from kaggle_pipeline.workspace import Workspace
 TPE_STARTUP_TRIALS = 5
 
 
-def run_search(workspace: Workspace, evals: int, epochs: int, seed: int, space_name: str, subset: int | None) -> dict:
+def run_search(
+    workspace: Workspace, evals: int, epochs: int, seed: int, space_name: str, subset: int | None, precision: str = "auto"
+) -> dict:
     """Run trials until ``evals`` exist in the store; return the best params record."""
     if evals < 1:
         raise PipelineError(f"--evals {evals}: need at least one trial")
@@ -54,7 +56,7 @@ def run_search(workspace: Workspace, evals: int, epochs: int, seed: int, space_n
 
             trained = train_run(
                 params, x_train, y_train, workspace.x_validation, workspace.y_validation,
-                workspace.competition.num_classes, seed=trial_seed, epochs=epochs, label=f"trial {trial_number + 1}",
+                workspace.competition.num_classes, seed=trial_seed, epochs=epochs, label=f"trial {trial_number + 1}", precision=precision,
             )
         except PipelineError:
             raise
@@ -70,6 +72,7 @@ def run_search(workspace: Workspace, evals: int, epochs: int, seed: int, space_n
             "seed": trial_seed,
             "seconds": round(trained.seconds, 2),
             "images_per_second": round(trained.images_per_second, 1),
+            "precision": trained.precision,
             "val_accuracy_by_epoch": trained.history.get("val_accuracy", []),
         }
 

@@ -36,6 +36,41 @@ from kaggle_pipeline.model import batch_norm_momentum, build_model  # noqa: E402
 from kaggle_pipeline.progress import format_seconds, say  # noqa: E402
 
 
+# Numeric precision, picked by name (PRECISION=); "auto" picks the fastest one the hardware runs well.
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+
+
+def cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def choose_precision(requested: str = "auto", gpus: list | None = None, flags: set[str] | None = None) -> str:
+    """float16 on GPUs, bfloat16 on CPUs with native bf16 instructions (1.6x here), float32 otherwise.
+
+    Never XLA on the CPU: jit_compile measured 4-7x slower on this kind of machine.
+    """
+    if requested not in PRECISIONS:
+        from kaggle_pipeline.errors import PipelineError
+
+        raise PipelineError(f"PRECISION={requested}: choose one of {', '.join(PRECISIONS)}")
+    if requested != "auto":
+        return requested
+    gpus = tf.config.list_physical_devices("GPU") if gpus is None else gpus
+    if gpus:
+        return "mixed_float16"
+    flags = cpu_flags() if flags is None else flags
+    if {"avx512_bf16", "amx_bf16"} & flags:
+        return "mixed_bfloat16"
+    return "float32"
+
+
 @dataclass
 class TrainedRun:
     model: object
@@ -45,14 +80,23 @@ class TrainedRun:
     validation_accuracy: float
     seconds: float
     images_per_second: float
+    precision: str
 
 
 def make_dataset(images: np.ndarray, labels: np.ndarray | None, batch_size: int, shuffle_seed: int | None = None):
-    tensors = images if labels is None else (images, labels)
-    dataset = tf.data.Dataset.from_tensor_slices(tensors)
+    """Batches gathered from in-memory uint8 tensors by shuffled index: one gather per batch, not a
+    tf.data element per image (per-image elements cost a third of the training speed on 2 cores)."""
+    image_tensor = tf.constant(images)
+    label_tensor = None if labels is None else tf.constant(np.asarray(labels, dtype=np.int32))
+    indices = tf.data.Dataset.range(len(images))
     if shuffle_seed is not None:
-        dataset = dataset.shuffle(len(images), seed=shuffle_seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        indices = indices.shuffle(len(images), seed=shuffle_seed, reshuffle_each_iteration=True)
+
+    def gather(batch_indices):
+        batch_images = tf.gather(image_tensor, batch_indices)
+        return batch_images if label_tensor is None else (batch_images, tf.gather(label_tensor, batch_indices))
+
+    return indices.batch(batch_size).map(gather).prefetch(tf.data.AUTOTUNE)
 
 
 def predict_proba(model, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
@@ -72,10 +116,21 @@ def train_run(
     epochs: int,
     x_test: np.ndarray | None = None,
     label: str = "run",
+    precision: str = "auto",
 ) -> TrainedRun:
     """Train ``params`` from scratch with ``seed`` and return its history and class probabilities."""
+    precision = choose_precision(precision)
+    previous_policy = keras.mixed_precision.global_policy()
+    try:
+        return _train(params, x_train, y_train, x_validation, y_validation, num_classes, seed, epochs, x_test, label, precision)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def _train(params, x_train, y_train, x_validation, y_validation, num_classes, seed, epochs, x_test, label, precision):
     keras.utils.set_random_seed(seed)
     keras.backend.clear_session()
+    keras.mixed_precision.set_global_policy(precision)  # after clear_session, which resets the policy
     batch_size = int(params["batch_size"])
     steps_per_epoch = max(1, -(-len(x_train) // batch_size))
     model = build_model(params, x_train.shape[1:], num_classes, bn_momentum=batch_norm_momentum(steps_per_epoch))
@@ -110,6 +165,7 @@ def train_run(
         validation_accuracy=accuracy,
         seconds=seconds,
         images_per_second=trained_epochs * len(x_train) / seconds if seconds > 0 else 0.0,
+        precision=precision,
     )
 
 

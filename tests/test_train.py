@@ -1,0 +1,37 @@
+"""Training precision: picked from the hardware, overridable, and always float32 probabilities out."""
+
+import keras
+import numpy as np
+import pytest
+from conftest import synthetic_images
+
+from kaggle_pipeline.errors import PipelineError
+from kaggle_pipeline.model import TINY_PARAMS
+from kaggle_pipeline.train import choose_precision, train_run
+
+
+def test_precision_follows_the_hardware():
+    assert choose_precision("auto", gpus=["GPU:0"], flags={"avx512_bf16"}) == "mixed_float16"
+    assert choose_precision("auto", gpus=[], flags={"avx512f", "avx512_bf16"}) == "mixed_bfloat16"
+    assert choose_precision("auto", gpus=[], flags={"amx_bf16"}) == "mixed_bfloat16"
+    assert choose_precision("auto", gpus=[], flags={"avx2", "avx512f"}) == "float32"
+
+
+def test_precision_can_be_forced_and_is_checked():
+    assert choose_precision("float32", gpus=["GPU:0"]) == "float32"
+    with pytest.raises(PipelineError, match="PRECISION=half"):
+        choose_precision("half")
+
+
+def test_bfloat16_training_gives_float32_probabilities_summing_to_one():
+    images, labels = synthetic_images(160)
+    trained = train_run(
+        TINY_PARAMS, images[:120], labels[:120], images[120:140], labels[120:140], num_classes=3,
+        seed=5, epochs=2, x_test=images[140:], precision="mixed_bfloat16",
+    )
+    assert trained.precision == "mixed_bfloat16"
+    assert any(layer.compute_dtype == "bfloat16" for layer in trained.model.layers)
+    for probabilities in (trained.validation_proba, trained.test_proba):
+        assert probabilities.dtype == np.float32
+        np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored for whoever trains next
