@@ -66,4 +66,4 @@ test: $(INSTALLED)
 	$(PY) -m pytest -q tests
 
 clean:
-	rm -rf models/*/ submissions/*/ .pytest_cache
+	rm -rf models submissions .pytest_cache
