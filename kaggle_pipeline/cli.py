@@ -46,9 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
         stage.add_argument("--preset", choices=tuple(PRESETS), default="quick", help="default settings (default: %(default)s)")
 
     def training_options(stage: argparse.ArgumentParser) -> None:
+        # Checked by train.choose_precision, which holds the list; importing it here would load TensorFlow.
         stage.add_argument("--precision", default="auto",
-                           choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"),
-                           help="training precision; auto: float16 on a GPU, bfloat16 on CPUs with avx512_bf16/amx, else float32")
+                           help="auto (float16 on a GPU, bfloat16 on CPUs with avx512_bf16/AMX, else float32), "
+                                "float32, mixed_bfloat16 or mixed_float16")
 
     def search_options(stage: argparse.ArgumentParser) -> None:
         stage.add_argument("--evals", type=int, help="total trials wanted; a rerun continues up to this many")

@@ -6,6 +6,7 @@ shuffle, prefetch), which is ~25% faster here than ``fit`` on numpy arrays.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -32,6 +33,7 @@ _import_tensorflow_quietly()
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from kaggle_pipeline.errors import PipelineError  # noqa: E402
 from kaggle_pipeline.model import batch_norm_momentum, build_model  # noqa: E402
 from kaggle_pipeline.progress import format_seconds, say  # noqa: E402
 
@@ -52,13 +54,13 @@ def cpu_flags() -> set[str]:
 
 
 def choose_precision(requested: str = "auto", gpus: list | None = None, flags: set[str] | None = None) -> str:
-    """float16 on GPUs, bfloat16 on CPUs with native bf16 instructions (1.6x here), float32 otherwise.
+    """float16 on GPUs, bfloat16 on CPUs with native bf16 instructions, float32 otherwise.
+
+    bf16's gain on the development CPU is measured by bench/throughput.py (docs/PERFORMANCE.md).
 
     Never XLA on the CPU: jit_compile measured 4-7x slower on this kind of machine.
     """
     if requested not in PRECISIONS:
-        from kaggle_pipeline.errors import PipelineError
-
         raise PipelineError(f"PRECISION={requested}: choose one of {', '.join(PRECISIONS)}")
     if requested != "auto":
         return requested
@@ -85,7 +87,8 @@ class TrainedRun:
 
 def make_dataset(images: np.ndarray, labels: np.ndarray | None, batch_size: int, shuffle_seed: int | None = None):
     """Batches gathered from in-memory uint8 tensors by shuffled index: one gather per batch, not a
-    tf.data element per image (per-image elements cost a third of the training speed on 2 cores)."""
+    tf.data element per image, whose per-image work competes with training for the cores
+    (bench/throughput.py measures both)."""
     image_tensor = tf.constant(images)
     label_tensor = None if labels is None else tf.constant(np.asarray(labels, dtype=np.int32))
     indices = tf.data.Dataset.range(len(images))
@@ -120,53 +123,56 @@ def train_run(
 ) -> TrainedRun:
     """Train ``params`` from scratch with ``seed`` and return its history and class probabilities."""
     precision = choose_precision(precision)
-    previous_policy = keras.mixed_precision.global_policy()
+    with _restored_dtype_policy():
+        keras.utils.set_random_seed(seed)
+        keras.backend.clear_session()
+        keras.mixed_precision.set_global_policy(precision)  # after clear_session, which resets the policy
+        batch_size = int(params["batch_size"])
+        steps_per_epoch = max(1, -(-len(x_train) // batch_size))
+        model = build_model(params, x_train.shape[1:], num_classes, bn_momentum=batch_norm_momentum(steps_per_epoch))
+        callbacks = [
+            # The reference's ReduceLROnPlateau (factor 0.2, patience 5); its min_lr=0.001 equalled the start
+            # rate and so never fired, ours lets the rate fall to 1e-5.
+            keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.2, patience=5, min_lr=1e-5),
+            keras.callbacks.TerminateOnNaN(),
+            EpochProgress(label, epochs, len(x_train)),
+        ]
+        started = time.perf_counter()
+        fit = model.fit(
+            make_dataset(x_train, y_train, batch_size, shuffle_seed=seed),
+            validation_data=make_dataset(x_validation, y_validation, 512),
+            epochs=epochs,
+            callbacks=callbacks,
+            shuffle=False,  # the dataset shuffles itself, seeded
+            verbose=0,
+        )
+        seconds = time.perf_counter() - started
+        validation_proba = predict_proba(model, x_validation)
+        test_proba = predict_proba(model, x_test) if x_test is not None else None
+        history = {key: [float(value) for value in values] for key, values in fit.history.items()}
+        history["epoch_seconds"] = callbacks[-1].epoch_seconds
+        trained_epochs = len(history.get("loss", []))
+        accuracy = float(np.mean(validation_proba.argmax(axis=1) == y_validation)) if np.isfinite(validation_proba).all() else 0.0
+        return TrainedRun(
+            model=model,
+            history=history,
+            validation_proba=validation_proba,
+            test_proba=test_proba,
+            validation_accuracy=accuracy,
+            seconds=seconds,
+            images_per_second=trained_epochs * len(x_train) / seconds if seconds > 0 else 0.0,
+            precision=precision,
+        )
+
+
+@contextlib.contextmanager
+def _restored_dtype_policy():
+    """Training sets the global dtype policy; put the caller's back afterwards."""
+    previous = keras.mixed_precision.global_policy()
     try:
-        return _train(params, x_train, y_train, x_validation, y_validation, num_classes, seed, epochs, x_test, label, precision)
+        yield
     finally:
-        keras.mixed_precision.set_global_policy(previous_policy)
-
-
-def _train(params, x_train, y_train, x_validation, y_validation, num_classes, seed, epochs, x_test, label, precision):
-    keras.utils.set_random_seed(seed)
-    keras.backend.clear_session()
-    keras.mixed_precision.set_global_policy(precision)  # after clear_session, which resets the policy
-    batch_size = int(params["batch_size"])
-    steps_per_epoch = max(1, -(-len(x_train) // batch_size))
-    model = build_model(params, x_train.shape[1:], num_classes, bn_momentum=batch_norm_momentum(steps_per_epoch))
-    callbacks = [
-        # The reference's ReduceLROnPlateau (factor 0.2, patience 5); its min_lr=0.001 equalled the start
-        # rate and so never fired, ours lets the rate fall to 1e-5.
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.2, patience=5, min_lr=1e-5),
-        keras.callbacks.TerminateOnNaN(),
-        EpochProgress(label, epochs, len(x_train)),
-    ]
-    started = time.perf_counter()
-    fit = model.fit(
-        make_dataset(x_train, y_train, batch_size, shuffle_seed=seed),
-        validation_data=make_dataset(x_validation, y_validation, 512),
-        epochs=epochs,
-        callbacks=callbacks,
-        shuffle=False,  # the dataset shuffles itself, seeded
-        verbose=0,
-    )
-    seconds = time.perf_counter() - started
-    validation_proba = predict_proba(model, x_validation)
-    test_proba = predict_proba(model, x_test) if x_test is not None else None
-    history = {key: [float(value) for value in values] for key, values in fit.history.items()}
-    history["epoch_seconds"] = callbacks[-1].epoch_seconds
-    trained_epochs = len(history.get("loss", []))
-    accuracy = float(np.mean(validation_proba.argmax(axis=1) == y_validation)) if np.isfinite(validation_proba).all() else 0.0
-    return TrainedRun(
-        model=model,
-        history=history,
-        validation_proba=validation_proba,
-        test_proba=test_proba,
-        validation_accuracy=accuracy,
-        seconds=seconds,
-        images_per_second=trained_epochs * len(x_train) / seconds if seconds > 0 else 0.0,
-        precision=precision,
-    )
+        keras.mixed_precision.set_global_policy(previous)
 
 
 class EpochProgress(keras.callbacks.Callback):

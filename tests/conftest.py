@@ -85,13 +85,17 @@ def write_npy_competition(folder: Path, count=240, test_count=60, side=16, seed=
     return folder
 
 
+CLI_ENVIRONMENT = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def cli_command(*arguments) -> list[str]:
+    """The real command line, for a fresh interpreter."""
+    return [sys.executable, "-m", "kaggle_pipeline", *map(str, arguments)]
+
+
 def run_cli(*arguments, cwd: Path, timeout=600) -> subprocess.CompletedProcess:
-    """The real command line, in a fresh interpreter."""
-    environment = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.run(
-        [sys.executable, "-m", "kaggle_pipeline", *map(str, arguments)],
-        cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout,
-    )
+    return subprocess.run(cli_command(*arguments), cwd=cwd, env=CLI_ENVIRONMENT, capture_output=True, text=True,
+                          timeout=timeout)
 
 
 @pytest.fixture

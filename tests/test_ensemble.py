@@ -3,10 +3,9 @@
 import json
 import signal
 import subprocess
-import sys
 import time
 
-from conftest import ROOT
+from conftest import CLI_ENVIRONMENT, cli_command
 
 from kaggle_pipeline.ensemble import default_threshold, kept_runs, run_ensemble
 from kaggle_pipeline.model import TINY_PARAMS
@@ -54,16 +53,21 @@ def test_failed_runs_are_recorded_and_the_loop_goes_on(tmp_path, csv_competition
     assert (workspace.store.runs_dir / "run-0003" / "model.keras").exists()
 
 
-def test_killed_ensemble_resumes_without_retraining_kept_runs(tmp_path, csv_competition):
+def ensemble_of_tiny_runs(tmp_path, competition, n):
+    """A store with tiny best params, and the command line that retrains them until ``n`` are kept."""
     models = tmp_path / "models"
-    workspace = open_workspace(csv_competition, models)
+    workspace = open_workspace(competition, models)
     write_best_params(workspace, TINY_PARAMS)
-    command = [sys.executable, "-m", "kaggle_pipeline", "ensemble", "--data", str(csv_competition),
-               "--models-dir", str(models), "--n", "3", "--epochs", "3", "--threshold", "0"]
-    environment = {"PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"}
+    command = cli_command("ensemble", "--data", competition, "--models-dir", models,
+                          "--n", n, "--epochs", 3, "--threshold", 0)
+    return workspace, command
+
+
+def test_killed_ensemble_resumes_without_retraining_kept_runs(tmp_path, csv_competition):
+    workspace, command = ensemble_of_tiny_runs(tmp_path, csv_competition, n=3)
     runs = workspace.store.runs_dir
 
-    process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, env=CLI_ENVIRONMENT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while not (runs / "run-0001" / "run.json").exists() and time.time() < deadline:
         time.sleep(0.05)
@@ -74,7 +78,7 @@ def test_killed_ensemble_resumes_without_retraining_kept_runs(tmp_path, csv_comp
     process.send_signal(signal.SIGKILL)
     process.wait()
 
-    finished = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
+    finished = subprocess.run(command, env=CLI_ENVIRONMENT, capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr
     records = workspace.store.run_records()
     assert len(kept_runs(records, 0.0)) == 3
@@ -84,13 +88,8 @@ def test_killed_ensemble_resumes_without_retraining_kept_runs(tmp_path, csv_comp
 
 
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, csv_competition):
-    models = tmp_path / "models"
-    workspace = open_workspace(csv_competition, models)
-    write_best_params(workspace, TINY_PARAMS)
-    command = [sys.executable, "-m", "kaggle_pipeline", "ensemble", "--data", str(csv_competition),
-               "--models-dir", str(models), "--n", "5", "--epochs", "3", "--threshold", "0"]
-    environment = {"PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"}
-    process = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    workspace, command = ensemble_of_tiny_runs(tmp_path, csv_competition, n=5)
+    process = subprocess.Popen(command, env=CLI_ENVIRONMENT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     runs = workspace.store.runs_dir
     deadline = time.time() + 120
     while not list(runs.glob(".run-0002.*")) and time.time() < deadline:
