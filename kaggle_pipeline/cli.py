@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from kaggle_pipeline.errors import PipelineError  # noqa: E402
+from kaggle_pipeline.errors import PipelineError, install_stop_handlers  # noqa: E402
 
 DEFAULT_DATA = Path("data/fashion-mnist")
 
@@ -146,14 +145,9 @@ def run(args: argparse.Namespace) -> None:
         _submit(args, workspace)
 
 
-def _interrupt(signal_number, frame):
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    # `kill` and a closing terminal get the same orderly stop as Ctrl-C: half-written runs are removed.
-    signal.signal(signal.SIGTERM, _interrupt)
+    install_stop_handlers()
     try:
         run(args)
     except PipelineError as error:

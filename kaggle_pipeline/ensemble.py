@@ -18,7 +18,7 @@ import traceback
 
 import numpy as np
 
-from kaggle_pipeline.errors import PipelineError
+from kaggle_pipeline.errors import PipelineError, check_stop
 from kaggle_pipeline.progress import StepTimer, format_seconds, say
 from kaggle_pipeline.store import atomic_save_npz, atomic_write_json, library_versions, read_json
 from kaggle_pipeline.workspace import Workspace
@@ -68,6 +68,7 @@ def run_ensemble(
         f"{epochs} epoch(s) per run, at most {max_runs} attempts")
     timer = StepTimer(n - len(kept))
     while len(kept) < n:
+        check_stop()
         if len(records) >= max_runs:
             say(f"ensemble: stopped at MAX_RUNS={max_runs} attempts with only {len(kept)}/{n} runs kept "
                 f"(threshold {threshold:.4f}); raise MAX_RUNS or lower THRESHOLD and rerun to continue")

@@ -1,4 +1,7 @@
-"""The one exception type that reaches the user as a one-line message."""
+"""The one exception type that reaches the user as a one-line message, and orderly stops on Ctrl-C or kill."""
+
+import signal
+import sys
 
 
 class PipelineError(Exception):
@@ -7,3 +10,35 @@ class PipelineError(Exception):
     The CLI prints ``error: <message>`` and exits with status 2, without a traceback.
     Raise it with a message that names the file (or option) and the problem.
     """
+
+
+_stop_requested = False
+
+
+def request_stop(signal_number=None, frame=None) -> None:
+    """Signal handler for Ctrl-C and ``kill``: stop now, and remember it.
+
+    CPython ignores a KeyboardInterrupt raised while a finalizer runs (it prints "Exception ignored"), so
+    the raise alone can be lost; the long loops call ``check_stop`` between units of work to catch that.
+    """
+    global _stop_requested
+    _stop_requested = True
+    raise KeyboardInterrupt
+
+
+def check_stop() -> None:
+    if _stop_requested:
+        raise KeyboardInterrupt
+
+
+def _ignore_swallowed_interrupts(unraisable) -> None:
+    # The stop it carried is already recorded and acted on by check_stop; its report would print a traceback.
+    if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+        sys.__unraisablehook__(unraisable)
+
+
+def install_stop_handlers() -> None:
+    """Ctrl-C and ``kill`` (SIGTERM) both stop in order: half-written runs are removed, finished ones kept."""
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, request_stop)
+    sys.unraisablehook = _ignore_swallowed_interrupts

@@ -20,7 +20,7 @@ from hyperopt import STATUS_FAIL, STATUS_OK, Trials, fmin, tpe
 from hyperopt.base import JOB_STATE_DONE, JOB_STATE_ERROR
 from hyperopt.fmin import generate_trial
 
-from kaggle_pipeline.errors import PipelineError
+from kaggle_pipeline.errors import PipelineError, check_stop
 from kaggle_pipeline.model import get_space, hyperopt_point
 from kaggle_pipeline.progress import StepTimer, format_seconds, say
 from kaggle_pipeline.store import atomic_write_json, atomic_write_text, library_versions, read_json
@@ -77,6 +77,7 @@ def run_search(
         }
 
     while _finished(trials) < evals:
+        check_stop()
         number = _finished(trials)
         timer.start()
         if number == 0:
