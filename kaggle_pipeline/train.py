@@ -87,8 +87,7 @@ class TrainedRun:
 
 def make_dataset(images: np.ndarray, labels: np.ndarray | None, batch_size: int, shuffle_seed: int | None = None):
     """Batches gathered from in-memory uint8 tensors by shuffled index: one gather per batch, not a
-    tf.data element per image, whose per-image work competes with training for the cores
-    (bench/throughput.py measures both)."""
+    tf.data element per image; the two are measured side by side in bench/throughput.py."""
     image_tensor = tf.constant(images)
     label_tensor = None if labels is None else tf.constant(np.asarray(labels, dtype=np.int32))
     indices = tf.data.Dataset.range(len(images))
