@@ -12,7 +12,6 @@ THRESHOLD later re-sorts the runs already on disk (every finished run keeps its 
 
 from __future__ import annotations
 
-import shutil
 import time
 import traceback
 
@@ -67,26 +66,31 @@ def run_ensemble(
     say(f"ensemble: {len(kept)}/{n} kept on disk after {len(records)} attempt(s); threshold {threshold:.4f}, "
         f"{epochs} epoch(s) per run, at most {max_runs} attempts")
     timer = StepTimer(n - len(kept))
-    while len(kept) < n:
-        check_stop()
-        if len(records) >= max_runs:
-            say(f"ensemble: stopped at MAX_RUNS={max_runs} attempts with only {len(kept)}/{n} runs kept "
-                f"(threshold {threshold:.4f}); raise MAX_RUNS or lower THRESHOLD and rerun to continue")
-            break
-        timer.start()
-        record = _attempt(workspace, best["params"], threshold, epochs, seed, precision)
-        timer.finish()
-        records.append(record)
-        if record["status"] == "done" and record["validation_accuracy"] >= threshold:
-            kept.append(record)
-        # Rejected attempts cost time too: estimate the time left per kept run.
-        keep_rate = len(kept) / len(records) if kept else 1.0
-        remaining = (n - len(kept)) / keep_rate
-        mean = sum(timer.durations) / len(timer.durations)
-        outcome = (f"val_acc {record['validation_accuracy']:.4f} {'kept' if record in kept else 'rejected'}"
-                   if record["status"] == "done" else f"FAILED: {record['error']}")
-        say(f"ensemble: run {record['run']} (seed {record['seed']}) {outcome}  kept {len(kept)}/{n}  "
-            f"attempts {len(records)}  ({format_seconds(timer.durations[-1])}, ETA {format_seconds(mean * remaining)})")
+    try:
+        while len(kept) < n:
+            check_stop()
+            if len(records) >= max_runs:
+                say(f"ensemble: stopped at MAX_RUNS={max_runs} attempts with only {len(kept)}/{n} runs kept "
+                    f"(threshold {threshold:.4f}); raise MAX_RUNS or lower THRESHOLD and rerun to continue")
+                break
+            timer.start()
+            record = _attempt(workspace, best["params"], threshold, epochs, seed, precision)
+            timer.finish()
+            records.append(record)
+            if record["status"] == "done" and record["validation_accuracy"] >= threshold:
+                kept.append(record)
+            # Rejected attempts cost time too: estimate the time left per kept run.
+            keep_rate = len(kept) / len(records) if kept else 1.0
+            remaining = (n - len(kept)) / keep_rate
+            mean = sum(timer.durations) / len(timer.durations)
+            outcome = (f"val_acc {record['validation_accuracy']:.4f} {'kept' if record in kept else 'rejected'}"
+                       if record["status"] == "done" else f"FAILED: {record['error']}")
+            say(f"ensemble: run {record['run']} (seed {record['seed']}) {outcome}  kept {len(kept)}/{n}  "
+                f"attempts {len(records)}  ({format_seconds(timer.durations[-1])}, ETA {format_seconds(mean * remaining)})")
+    except BaseException:
+        # Wherever a stop or an error lands (mid-training, mid-write), leave no half-written run behind.
+        store.remove_unfinished_runs()
+        raise
     return kept
 
 
@@ -108,8 +112,7 @@ def _attempt(workspace: Workspace, params: dict, threshold: float, epochs: int, 
             workspace.competition.num_classes, seed=seed, epochs=epochs, x_test=workspace.competition.x_test,
             label=f"run {number}", precision=precision,
         )
-    except (PipelineError, KeyboardInterrupt):
-        shutil.rmtree(temporary, ignore_errors=True)
+    except PipelineError:
         raise
     except Exception as error:  # noqa: BLE001 - a crashed run is recorded and the loop goes on
         record.update(status="failed", kept=False, validation_accuracy=None,
