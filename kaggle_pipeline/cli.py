@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
         stage.add_argument("--max-runs", type=int, help="cap on attempts in the store (default: max(2N, N+5))")
         stage.add_argument("--epochs", type=int, help="epochs per run")
         stage.add_argument("--seed", type=int, default=1000, help="run k trains with seed SEED+k (default: %(default)s)")
+        stage.add_argument("--no-early-abort", dest="early_abort", action="store_false",
+                           help="train every run to the end (default: stop runs that fall clearly behind the kept "
+                                "runs' validation curve; see kaggle_pipeline/abort.py)")
+        stage.add_argument("--abort-margin", type=float, default=0.02,
+                           help="how far below the lowest kept run's validation accuracy at the same epoch a run "
+                                "is stopped (default: %(default)s)")
 
     def submit_options(stage: argparse.ArgumentParser, threshold: bool) -> None:
         stage.add_argument("--submissions-dir", type=Path, default=Path("submissions"), help="default: %(default)s")
@@ -119,7 +125,7 @@ def _ensemble(args, workspace) -> None:
     from kaggle_pipeline.ensemble import run_ensemble
 
     run_ensemble(workspace, n=_setting(args, "n"), threshold=args.threshold, max_runs=args.max_runs,
-                 epochs=_setting(args, "epochs"), seed=args.seed, precision=args.precision)
+                 epochs=_setting(args, "epochs"), seed=args.seed, precision=args.precision, abort_margin=args.abort_margin if args.early_abort else None)
 
 
 def _submit(args, workspace) -> None:

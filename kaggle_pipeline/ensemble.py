@@ -8,6 +8,11 @@ written under a temporary name and renamed, so a kill leaves either the whole ru
 Rerunning resumes: runs on disk count, kept runs are never retrained, new runs get new seeds.
 A run is kept when its validation accuracy is at least the threshold in force, so raising or lowering
 THRESHOLD later re-sorts the runs already on disk (every finished run keeps its predictions).
+
+A run that falls clearly behind the kept runs' validation curve is stopped early (kaggle_pipeline.abort)
+and recorded as ``aborted`` with the epoch it stopped at; ``--no-early-abort`` turns the rule off and
+``--abort-margin`` sets its margin.
+Aborted runs are never kept, whatever the threshold later becomes.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import traceback
 
 import numpy as np
 
+from kaggle_pipeline.abort import MARGIN, MIN_KEPT, abort_floor
 from kaggle_pipeline.errors import PipelineError, check_stop
 from kaggle_pipeline.progress import StepTimer, format_seconds, say
 from kaggle_pipeline.store import atomic_save_npz, atomic_write_json, library_versions, read_json
@@ -42,11 +48,23 @@ def kept_runs(records: list[dict], threshold: float) -> list[dict]:
     return [record for record in records if record["status"] == "done" and record["validation_accuracy"] >= threshold]
 
 
+def early_abort_floor(kept: list[dict], params: dict, epochs: int, margin: float) -> list[float] | None:
+    """The abort floor from kept runs trained like the next one (same params and epochs), or None while
+    fewer than MIN_KEPT exist."""
+    curves = [record["history"]["val_accuracy"] for record in kept
+              if record["params"] == params and record["epochs"] == epochs and "history" in record]
+    return abort_floor(curves, margin) if len(curves) >= MIN_KEPT else None
+
+
 def run_ensemble(
     workspace: Workspace, n: int, threshold: float | None, max_runs: int | None, epochs: int, seed: int,
-    precision: str = "auto",
+    precision: str = "auto", abort_margin: float | None = MARGIN,
 ) -> list[dict]:
-    """Train until ``n`` runs are kept or ``max_runs`` attempts exist; return the kept runs."""
+    """Train until ``n`` runs are kept or ``max_runs`` attempts exist; return the kept runs.
+
+    ``abort_margin`` is the early-abort rule's margin (None: no early abort; negative: a run must beat the
+    worst kept run's curve by that much).
+    """
     if n < 1:
         raise PipelineError(f"N={n}: need at least one kept run")
     store = workspace.store
@@ -56,7 +74,7 @@ def run_ensemble(
     max_runs = max(2 * n, n + 5) if max_runs is None else max_runs
     atomic_write_json(store.ensemble_path, {
         "n": n, "threshold": threshold, "max_runs": max_runs, "epochs": epochs, "seed": seed,
-        "params": best["params"], "threshold_rule": threshold_rule,
+        "params": best["params"], "threshold_rule": threshold_rule, "abort_margin": abort_margin,
     })
     for leftover in store.remove_unfinished_runs():
         say(f"ensemble: removed {leftover}, a run that was interrupted before it finished")
@@ -74,17 +92,20 @@ def run_ensemble(
                     f"(threshold {threshold:.4f}); raise MAX_RUNS or lower THRESHOLD and rerun to continue")
                 break
             timer.start()
-            record = _attempt(workspace, best["params"], threshold, epochs, seed, precision)
+            floor = None if abort_margin is None else early_abort_floor(kept, best["params"], epochs, abort_margin)
+            record = _attempt(workspace, best["params"], threshold, epochs, seed, precision, floor)
             timer.finish()
             records.append(record)
-            if record["status"] == "done" and record["validation_accuracy"] >= threshold:
-                kept.append(record)
+            kept.extend(kept_runs([record], threshold))
             # Rejected attempts cost time too: estimate the time left per kept run.
             keep_rate = len(kept) / len(records) if kept else 1.0
             remaining = (n - len(kept)) / keep_rate
             mean = sum(timer.durations) / len(timer.durations)
-            outcome = (f"val_acc {record['validation_accuracy']:.4f} {'kept' if record in kept else 'rejected'}"
-                       if record["status"] == "done" else f"FAILED: {record['error']}")
+            outcome = {
+                "done": lambda: f"val_acc {record['validation_accuracy']:.4f} {'kept' if record in kept else 'rejected'}",
+                "aborted": lambda: f"aborted at epoch {record['stopped_epoch']}/{epochs} (val_acc {record['validation_accuracy']:.4f})",
+                "failed": lambda: f"FAILED: {record['error']}",
+            }[record["status"]]()
             say(f"ensemble: run {record['run']} (seed {record['seed']}) {outcome}  kept {len(kept)}/{n}  "
                 f"attempts {len(records)}  ({format_seconds(timer.durations[-1])}, ETA {format_seconds(mean * remaining)})")
     except BaseException:
@@ -94,7 +115,10 @@ def run_ensemble(
     return kept
 
 
-def _attempt(workspace: Workspace, params: dict, threshold: float, epochs: int, base_seed: int, precision: str) -> dict:
+def _attempt(
+    workspace: Workspace, params: dict, threshold: float, epochs: int, base_seed: int, precision: str,
+    floor: list[float] | None,
+) -> dict:
     from kaggle_pipeline.train import train_run
 
     store = workspace.store
@@ -110,7 +134,7 @@ def _attempt(workspace: Workspace, params: dict, threshold: float, epochs: int, 
         trained = train_run(
             params, workspace.x_train, workspace.y_train, workspace.x_validation, workspace.y_validation,
             workspace.competition.num_classes, seed=seed, epochs=epochs, x_test=workspace.competition.x_test,
-            label=f"run {number}", precision=precision,
+            label=f"run {number}", precision=precision, abort_floor=floor,
         )
     except PipelineError:
         raise
@@ -119,17 +143,19 @@ def _attempt(workspace: Workspace, params: dict, threshold: float, epochs: int, 
                       error=f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}",
                       traceback=traceback.format_exc(limit=5))
     else:
-        kept = trained.validation_accuracy >= threshold
-        record.update(
-            status="done", kept=kept, validation_accuracy=trained.validation_accuracy,
-            history=trained.history, seconds=round(trained.seconds, 2),
-            images_per_second=round(trained.images_per_second, 1), precision=trained.precision,
-        )
-        atomic_save_npz(temporary / "predictions.npz",
-                        validation=trained.validation_proba.astype(np.float32),
-                        test=trained.test_proba.astype(np.float32))
-        if kept:
-            trained.model.save(temporary / "model.keras")
+        record.update(history=trained.history, seconds=round(trained.seconds, 2), precision=trained.precision,
+                      images_per_second=round(trained.images_per_second, 1),
+                      validation_accuracy=trained.validation_accuracy)
+        if trained.aborted_at_epoch is not None:
+            record.update(status="aborted", kept=False, stopped_epoch=trained.aborted_at_epoch, abort_floor=floor)
+        else:
+            kept = trained.validation_accuracy >= threshold
+            record.update(status="done", kept=kept, stopped_epoch=len(trained.history["loss"]))
+            atomic_save_npz(temporary / "predictions.npz",
+                            validation=trained.validation_proba.astype(np.float32),
+                            test=trained.test_proba.astype(np.float32))
+            if kept:
+                trained.model.save(temporary / "model.keras")
     record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     atomic_write_json(temporary / "run.json", record)
     store.commit_run(temporary, number)

@@ -1,5 +1,8 @@
 """Hyperopt TPE search over a declared space, saved after every trial and resumable.
 
+The space's starting points (model.SPACES: our default recipe, then the same with horizontal flips) are
+evaluated first; TPE proposes the rest.
+
 hyperopt is driven one trial at a time: each call to ``fmin`` adds one evaluation to the trials restored
 from ``search/trials.json``, with a random state derived from (seed, trial number). So a search that was
 interrupted and resumed asks for the same points as one that ran straight through, and a finished
@@ -37,7 +40,7 @@ def run_search(
     if evals < 1:
         raise PipelineError(f"--evals {evals}: need at least one trial")
     store = workspace.store
-    space, reference = get_space(space_name)
+    space, starting_points = get_space(space_name)
     trials_path = store.search_dir / "trials.json"
     settings = {"space": space_name, "seed": seed, "epochs": epochs, "subset": subset}
     trials = load_trials(trials_path, settings)
@@ -80,8 +83,8 @@ def run_search(
         check_stop()
         number = _finished(trials)
         timer.start()
-        if number == 0:
-            _evaluate_reference(trials, objective, space, reference)
+        if number < len(starting_points):
+            _evaluate_point(trials, objective, space, starting_points[number], number)
         else:
             fmin(
                 objective,
@@ -106,14 +109,14 @@ def run_search(
     return best
 
 
-def _evaluate_reference(trials: Trials, objective, space: dict, reference: dict) -> None:
-    """Trial 1 is the reference architecture, recorded as a hyperopt trial so TPE learns from it.
+def _evaluate_point(trials: Trials, objective, space: dict, params: dict, number: int) -> None:
+    """The space's starting points go first, each recorded as a hyperopt trial so TPE learns from it.
 
     (fmin's points_to_evaluate is ignored when fmin is handed a Trials object, as here.)
     """
-    doc = generate_trial(0, hyperopt_point(space, reference))
+    doc = generate_trial(number, hyperopt_point(space, params))
     doc["book_time"] = datetime.datetime.now()
-    doc["result"] = objective(dict(reference))
+    doc["result"] = objective(dict(params))
     doc["state"] = JOB_STATE_DONE if doc["result"]["status"] == STATUS_OK else JOB_STATE_ERROR
     doc["refresh_time"] = datetime.datetime.now()
     trials.insert_trial_docs([doc])

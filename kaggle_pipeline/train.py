@@ -1,7 +1,9 @@
 """Train one network with one seed: the unit of work of both the search and the ensemble.
 
-Images stay uint8 in memory and are scaled inside the graph; batches come from ``tf.data`` (seeded
-shuffle, prefetch), which is ~25% faster here than ``fit`` on numpy arrays.
+Images stay uint8 in memory and are scaled (and, in training, augmented) inside the graph; batches come
+from ``tf.data`` (seeded shuffle of indices, one gather per batch, prefetch). Every run ends with the
+weights of its best validation epoch (EarlyStopping restores them) and records per-epoch wall time and
+images/s. An ensemble run can be given an early-abort floor (kaggle_pipeline.abort).
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from kaggle_pipeline.errors import PipelineError  # noqa: E402
-from kaggle_pipeline.model import batch_norm_momentum, build_model  # noqa: E402
+from kaggle_pipeline.abort import abort_epoch  # noqa: E402
+from kaggle_pipeline.model import batch_norm_momentum, build_model, complete_params  # noqa: E402
 from kaggle_pipeline.progress import format_seconds, say  # noqa: E402
 
 
@@ -83,13 +86,26 @@ class TrainedRun:
     seconds: float
     images_per_second: float
     precision: str
+    aborted_at_epoch: int | None = None
 
 
-def make_dataset(images: np.ndarray, labels: np.ndarray | None, batch_size: int, shuffle_seed: int | None = None):
+# Epochs without a better validation accuracy before a run stops; the best epoch's weights are kept.
+EARLY_STOPPING_PATIENCE = 6
+
+
+def make_dataset(
+    images: np.ndarray, labels: np.ndarray | None, batch_size: int, shuffle_seed: int | None = None,
+    num_classes: int | None = None,
+):
     """Batches gathered from in-memory uint8 tensors by shuffled index: one gather per batch, not a
-    tf.data element per image; the two are measured side by side in bench/throughput.py."""
+    tf.data element per image; the two are measured side by side in bench/throughput.py.
+    Labels come out one-hot over ``num_classes`` (the loss smooths them)."""
     image_tensor = tf.constant(images)
-    label_tensor = None if labels is None else tf.constant(np.asarray(labels, dtype=np.int32))
+    label_tensor = None
+    if labels is not None:
+        if num_classes is None:
+            raise ValueError("make_dataset: num_classes is needed to one-hot the labels")
+        label_tensor = tf.one_hot(np.asarray(labels, dtype=np.int32), num_classes)
     indices = tf.data.Dataset.range(len(images))
     if shuffle_seed is not None:
         indices = indices.shuffle(len(images), seed=shuffle_seed, reshuffle_each_iteration=True)
@@ -119,37 +135,54 @@ def train_run(
     x_test: np.ndarray | None = None,
     label: str = "run",
     precision: str = "auto",
+    abort_floor: list[float] | None = None,
 ) -> TrainedRun:
-    """Train ``params`` from scratch with ``seed`` and return its history and class probabilities."""
+    """Train ``params`` from scratch with ``seed`` and return its history and class probabilities.
+
+    With ``abort_floor`` (per-epoch validation accuracies, kaggle_pipeline.abort) the run stops at the
+    first epoch that falls below it and reports that epoch as ``aborted_at_epoch``.
+    """
     precision = choose_precision(precision)
+    params = complete_params(params)
     with _restored_dtype_policy():
         keras.utils.set_random_seed(seed)
         keras.backend.clear_session()
         keras.mixed_precision.set_global_policy(precision)  # after clear_session, which resets the policy
         batch_size = int(params["batch_size"])
         steps_per_epoch = max(1, -(-len(x_train) // batch_size))
-        model = build_model(params, x_train.shape[1:], num_classes, bn_momentum=batch_norm_momentum(steps_per_epoch))
+        model = build_model(params, x_train.shape[1:], num_classes, bn_momentum=batch_norm_momentum(steps_per_epoch),
+                            steps_per_epoch=steps_per_epoch, epochs=epochs)
+        progress = EpochProgress(label, epochs, len(x_train))
+        abort = EarlyAbort(abort_floor, epochs) if abort_floor else None
         callbacks = [
+            keras.callbacks.TerminateOnNaN(),
+            keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=EARLY_STOPPING_PATIENCE,
+                                          restore_best_weights=True),
+            progress,
+        ]
+        if params["schedule"] == "plateau":
             # The reference's ReduceLROnPlateau (factor 0.2, patience 5); its min_lr=0.001 equalled the start
             # rate and so never fired, ours lets the rate fall to 1e-5.
-            keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.2, patience=5, min_lr=1e-5),
-            keras.callbacks.TerminateOnNaN(),
-            EpochProgress(label, epochs, len(x_train)),
-        ]
+            callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.2, patience=5, min_lr=1e-5))
+        if abort is not None:
+            callbacks.append(abort)
         started = time.perf_counter()
         fit = model.fit(
-            make_dataset(x_train, y_train, batch_size, shuffle_seed=seed),
-            validation_data=make_dataset(x_validation, y_validation, 512),
+            make_dataset(x_train, y_train, batch_size, shuffle_seed=seed, num_classes=num_classes),
+            validation_data=make_dataset(x_validation, y_validation, 512, num_classes=num_classes),
             epochs=epochs,
             callbacks=callbacks,
             shuffle=False,  # the dataset shuffles itself, seeded
             verbose=0,
         )
         seconds = time.perf_counter() - started
+        aborted_at_epoch = abort.stopped_at if abort is not None else None
         validation_proba = predict_proba(model, x_validation)
-        test_proba = predict_proba(model, x_test) if x_test is not None else None
+        # An aborted run is never voted: skip predicting the test set.
+        test_proba = predict_proba(model, x_test) if x_test is not None and aborted_at_epoch is None else None
         history = {key: [float(value) for value in values] for key, values in fit.history.items()}
-        history["epoch_seconds"] = callbacks[-1].epoch_seconds
+        history["epoch_seconds"] = [round(value, 3) for value in progress.epoch_seconds]
+        history["epoch_images_per_second"] = [round(len(x_train) / value, 1) for value in progress.epoch_seconds]
         trained_epochs = len(history.get("loss", []))
         accuracy = float(np.mean(validation_proba.argmax(axis=1) == y_validation)) if np.isfinite(validation_proba).all() else 0.0
         return TrainedRun(
@@ -161,6 +194,7 @@ def train_run(
             seconds=seconds,
             images_per_second=trained_epochs * len(x_train) / seconds if seconds > 0 else 0.0,
             precision=precision,
+            aborted_at_epoch=aborted_at_epoch,
         )
 
 
@@ -172,6 +206,24 @@ def _restored_dtype_policy():
         yield
     finally:
         keras.mixed_precision.set_global_policy(previous)
+
+
+class EarlyAbort(keras.callbacks.Callback):
+    """Stops training at the first epoch whose validation accuracy is below the floor (kaggle_pipeline.abort)."""
+
+    def __init__(self, floor: list[float], epochs: int):
+        super().__init__()
+        self.floor, self.epochs = floor, epochs
+        self.curve: list[float] = []
+        self.stopped_at: int | None = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.curve.append(float((logs or {}).get("val_accuracy", float("nan"))))
+        if abort_epoch(self.curve, self.floor, self.epochs) == epoch + 1:
+            self.stopped_at = epoch + 1
+            self.model.stop_training = True
+            say(f"  early abort at epoch {epoch + 1}/{self.epochs}: val_acc {self.curve[-1]:.4f} "
+                f"< floor {self.floor[epoch]:.4f} (the lowest kept run at this epoch - margin)")
 
 
 class EpochProgress(keras.callbacks.Callback):

@@ -101,3 +101,20 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, csv_competition):
     assert "Traceback" not in stderr
     assert (runs / "run-0001" / "run.json").exists()
     assert not list(runs.glob(".run-*"))
+
+
+def test_runs_behind_the_kept_curve_are_aborted_and_recorded(tmp_path, csv_competition):
+    workspace = open_workspace(csv_competition, tmp_path / "models")
+    write_best_params(workspace, TINY_PARAMS)
+    run_ensemble(workspace, n=3, threshold=0.0, max_runs=3, epochs=3, seed=10)
+    # A margin of -1 puts the floor above 100% accuracy: the next run is stopped as soon as the rule may act.
+    kept = run_ensemble(workspace, n=4, threshold=0.0, max_runs=4, epochs=3, seed=10, abort_margin=-1.0)
+    assert len(kept) == 3
+    record = json.loads((workspace.store.runs_dir / "run-0004" / "run.json").read_text())
+    assert record["status"] == "aborted" and not record["kept"]
+    assert record["stopped_epoch"] == 2 and len(record["history"]["val_accuracy"]) == 2
+    assert len(record["abort_floor"]) == 3
+    assert not (workspace.store.runs_dir / "run-0004" / "predictions.npz").exists()
+    assert len(kept_runs(workspace.store.run_records(), 0.0)) == 3  # aborted runs never count as kept
+    done = json.loads((workspace.store.runs_dir / "run-0001" / "run.json").read_text())
+    assert done["stopped_epoch"] == 3 and len(done["history"]["epoch_images_per_second"]) == 3

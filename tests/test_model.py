@@ -1,21 +1,25 @@
-"""The search space vocabulary, the reference architecture and the BN momentum rule."""
+"""The search space vocabulary, the reference architecture, augmentation, schedules and the BN momentum rule."""
 
+import keras
 import numpy as np
 import pytest
 
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.model import (
+    DEFAULT_PARAMS,
     REFERENCE_PARAMS,
     batch_norm_momentum,
     build_model,
+    complete_params,
     get_space,
     hyperopt_point,
+    learning_rate_schedule,
 )
 
 
 def test_reference_point_uses_choice_indices():
-    space, reference = get_space("vgg")
-    point = hyperopt_point(space, reference)
+    space, _ = get_space("vgg")
+    point = hyperopt_point(space, REFERENCE_PARAMS)
     assert point["conv1_filters"] == 1 and point["conv2_filters"] == 1  # 32 of [16, 32, 48], 64 of [32, 64, 96]
     assert point["dense1_units"] == 1 and point["dense2_units"] == 2
     assert point["optimizer"] == 0 and point["learning_rate"] == 0
@@ -23,11 +27,26 @@ def test_reference_point_uses_choice_indices():
     assert "batch_size" not in point  # fixed, not searched
 
 
-def test_reference_point_evaluates_back_to_the_reference():
+def test_starting_points_evaluate_back_to_themselves():
     from hyperopt import space_eval
 
-    space, reference = get_space("vgg")
-    assert space_eval(space, hyperopt_point(space, reference)) == reference
+    for name in ("vgg", "vgg-quick"):
+        space, starting_points = get_space(name)
+        assert starting_points[0] == DEFAULT_PARAMS
+        assert starting_points[1] == {**DEFAULT_PARAMS, "flip": True}  # whether flips help is measured
+        for point in [REFERENCE_PARAMS, *starting_points]:
+            assert space_eval(space, hyperopt_point(space, point)) == point
+
+
+def test_params_from_before_the_recipe_keys_train_as_the_reference_did():
+    architecture_only = {key: REFERENCE_PARAMS[key] for key in ("conv1_filters", "conv2_filters", "conv1_dropout",
+                         "conv2_dropout", "dense1_units", "dense1_dropout", "dense2_units", "dense2_dropout",
+                         "optimizer", "learning_rate", "batch_size")}
+    assert complete_params(architecture_only) == REFERENCE_PARAMS
+    with pytest.raises(PipelineError, match="missing conv1_filters"):
+        complete_params({key: value for key, value in REFERENCE_PARAMS.items() if key != "conv1_filters"})
+    with pytest.raises(PipelineError, match="schedule 'step'"):
+        complete_params({**REFERENCE_PARAMS, "schedule": "step"})
 
 
 def test_unknown_space_is_a_clear_error():
@@ -58,3 +77,49 @@ def test_batch_norm_momentum_follows_the_epoch_length():
     assert batch_norm_momentum(422) == pytest.approx(0.99)  # 54k images / 128
     assert batch_norm_momentum(42) == pytest.approx(1 - 1 / 10.5)  # 5.4k images: ~0.905
     assert batch_norm_momentum(1) == pytest.approx(0.9)
+
+
+def test_augmentation_runs_only_in_training():
+    params = {**DEFAULT_PARAMS, "flip": True}
+    augmented = build_model(params, (28, 28, 1), 5)
+    images = np.random.default_rng(0).integers(0, 256, (8, 28, 28, 1), dtype=np.uint8)
+    scaled = images.astype(np.float32) / 255.0
+
+    block = augmented.get_layer("augmentation")
+    assert [type(layer).__name__ for layer in block.layers] == ["RandomTranslation", "RandomRotation", "RandomZoom", "RandomFlip"]
+    np.testing.assert_array_equal(np.asarray(block(scaled, training=False)), scaled)
+    assert not np.allclose(np.asarray(block(scaled, training=True)), scaled)
+
+    # At inference the augmented model is exactly the plain model with the same weights.
+    plain = build_model({**params, "translate": 0.0, "rotate": 0.0, "zoom": 0.0, "flip": False}, (28, 28, 1), 5)
+    with pytest.raises(ValueError):
+        plain.get_layer("augmentation")
+    plain.set_weights(augmented.get_weights())
+    np.testing.assert_allclose(augmented.predict(images, verbose=0), plain.predict(images, verbose=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(augmented.predict(images, verbose=0), augmented.predict(images, verbose=0))
+
+
+def test_augmented_model_saves_and_loads_safely(tmp_path):
+    model = build_model(DEFAULT_PARAMS, (28, 28, 1), 5)
+    model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras", safe_mode=True, compile=False)
+    images = np.random.default_rng(1).integers(0, 256, (4, 28, 28, 1), dtype=np.uint8)
+    np.testing.assert_allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_cosine_schedule_warms_up_then_decays():
+    schedule = learning_rate_schedule({**DEFAULT_PARAMS, "learning_rate": 1e-3}, steps_per_epoch=100, epochs=10)
+    rates = [float(schedule(step)) for step in (0, 50, 100, 550, 1000)]
+    assert rates[0] == pytest.approx(5e-5)  # a twentieth of the rate
+    assert rates[0] < rates[1] < rates[2] == pytest.approx(1e-3)  # linear warm-up over a tenth of training
+    assert rates[2] > rates[3] > rates[4] == pytest.approx(1e-5)  # cosine down to 1% by the last step
+    assert learning_rate_schedule(REFERENCE_PARAMS, 100, 10) == 1e-3  # plateau: constant, the callback lowers it
+
+
+def test_third_block_and_label_smoothing():
+    model = build_model({**DEFAULT_PARAMS, "conv3_filters": 128, "label_smoothing": 0.1}, (28, 28, 1), 10)
+    convolutions = [layer.filters for layer in model.layers if layer.name.startswith("conv2d")]
+    assert convolutions == [32, 32, 64, 64, 128, 128]
+    flatten = next(layer for layer in model.layers if layer.name.startswith("flatten"))
+    assert flatten.output.shape[-1] == 3 * 3 * 128  # 28 -> 14 -> 7 -> 3, all 'same'
+    assert model.loss.label_smoothing == pytest.approx(0.1)
