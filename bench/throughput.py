@@ -67,13 +67,14 @@ def measure(name: str, x: np.ndarray, y: np.ndarray, epochs: int, precision: str
     model = build_model(REFERENCE_PARAMS, x.shape[1:], 10)
     batch = REFERENCE_PARAMS["batch_size"]
     if feed != "numpy":
-        train = make_dataset(x, y, batch, shuffle_seed=0) if feed == "batched" else per_image_dataset(x, y, batch)
+        train = (make_dataset(x, y, batch, shuffle_seed=0, num_classes=10) if feed == "batched"
+                 else per_image_dataset(x, keras.utils.to_categorical(y, 10), batch))
         fit = lambda count: model.fit(train, epochs=count, verbose=0, shuffle=False)  # noqa: E731
     else:
         # The reference fed float32 arrays scaled in numpy; the model's own Rescaling then sees 0..1 floats
         # times 1/255, which changes nothing about speed.
-        x_float = x.astype(np.float32)
-        fit = lambda count: model.fit(x_float, y, batch_size=batch, epochs=count, verbose=0)  # noqa: E731
+        x_float, y_one_hot = x.astype(np.float32), keras.utils.to_categorical(y, 10)
+        fit = lambda count: model.fit(x_float, y_one_hot, batch_size=batch, epochs=count, verbose=0)  # noqa: E731
     fit(1)  # warm-up: graph tracing and allocation
     started = time.perf_counter()
     fit(epochs)

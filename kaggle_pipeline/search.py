@@ -1,7 +1,7 @@
 """Hyperopt TPE search over a declared space, saved after every trial and resumable.
 
-The space's starting points (model.SPACES: our default recipe, then the same with horizontal flips) are
-evaluated first; TPE proposes the rest.
+The space's starting points (model.SPACES: the reference net with our default recipe, then with the
+reference's recipe) are evaluated first; TPE proposes the rest.
 
 hyperopt is driven one trial at a time: each call to ``fmin`` adds one evaluation to the trials restored
 from ``search/trials.json``, with a random state derived from (seed, trial number). So a search that was

@@ -70,6 +70,21 @@ def local_score(solution_path: Path, submission: pd.DataFrame, id_column: str, l
     return float(np.mean([predicted[key] == label for key, label in truth.items()]))
 
 
+def answer_key_labels(competition: Competition) -> np.ndarray | None:
+    """The answer key as class indices in test order (for local scoring and benches); None without one."""
+    if competition.solution is None:
+        return None
+    solution = read_submission_table(competition.solution)
+    ids = solution[competition.id_column] if competition.id_column in solution else solution.iloc[:, 0]
+    labels = solution[competition.label_column] if competition.label_column in solution else solution.iloc[:, 1]
+    truth = dict(zip(ids, labels))
+    index = {name: position for position, name in enumerate(competition.classes)}
+    missing = [test_id for test_id in competition.test_ids if test_id not in truth]
+    if missing or any(label not in index for label in labels):
+        raise PipelineError(f"{competition.solution}: does not give a known class for every test id")
+    return np.array([index[truth[test_id]] for test_id in competition.test_ids])
+
+
 def make_submission(workspace: Workspace, submissions_dir: Path, threshold: float | None = None) -> dict:
     store, competition = workspace.store, workspace.competition
     if threshold is None:

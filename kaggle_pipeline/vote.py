@@ -27,3 +27,9 @@ def majority_vote(probabilities: np.ndarray) -> np.ndarray:
 
 def accuracy(predicted: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean(np.asarray(predicted) == np.asarray(truth))) if len(truth) else float("nan")
+
+
+def voted_accuracy_curve(probabilities: np.ndarray, truth: np.ndarray) -> list[float]:
+    """Accuracy of the majority vote of the first k runs, for k = 1 .. runs (the ensemble-size curve)."""
+    probabilities = np.asarray(probabilities)
+    return [accuracy(majority_vote(probabilities[:count]), truth) for count in range(1, len(probabilities) + 1)]
