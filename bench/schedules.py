@@ -31,6 +31,13 @@ RECIPES = {
     "cosine + smoothing": {**REFERENCE_PARAMS, "schedule": "cosine", "label_smoothing": 0.1},
     "cosine + smoothing + augmentation": {**REFERENCE_PARAMS, "schedule": "cosine", "label_smoothing": 0.1, **AUGMENTATION},
     "plateau + smoothing + augmentation": {**REFERENCE_PARAMS, "label_smoothing": 0.1, **AUGMENTATION},
+    # Candidates for long runs (the full preset's 95% target): augmentation with flips, with and without a
+    # third conv block.
+    "long: cosine + smoothing + augmentation + flip": {
+        **REFERENCE_PARAMS, "schedule": "cosine", "label_smoothing": 0.1, **AUGMENTATION, "flip": True},
+    "long: third block + augmentation + flip": {
+        **REFERENCE_PARAMS, "schedule": "cosine", "label_smoothing": 0.1, **AUGMENTATION, "flip": True,
+        "conv3_filters": 128},
 }
 
 

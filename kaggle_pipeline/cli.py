@@ -13,6 +13,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from kaggle_pipeline.abort import MARGIN  # noqa: E402
 from kaggle_pipeline.errors import PipelineError, install_stop_handlers  # noqa: E402
 
 DEFAULT_DATA = Path("data/fashion-mnist")
@@ -67,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         stage.add_argument("--no-early-abort", dest="early_abort", action="store_false",
                            help="train every run to the end (default: stop runs that fall clearly behind the kept "
                                 "runs' validation curve; see kaggle_pipeline/abort.py)")
-        stage.add_argument("--abort-margin", type=float, default=0.02,
+        stage.add_argument("--abort-margin", type=float, default=MARGIN,
                            help="how far below the lowest kept run's validation accuracy at the same epoch a run "
                                 "is stopped (default: %(default)s)")
 

@@ -101,18 +101,21 @@ def run_ensemble(
             keep_rate = len(kept) / len(records) if kept else 1.0
             remaining = (n - len(kept)) / keep_rate
             mean = sum(timer.durations) / len(timer.durations)
-            outcome = {
-                "done": lambda: f"val_acc {record['validation_accuracy']:.4f} {'kept' if record in kept else 'rejected'}",
-                "aborted": lambda: f"aborted at epoch {record['stopped_epoch']}/{epochs} (val_acc {record['validation_accuracy']:.4f})",
-                "failed": lambda: f"FAILED: {record['error']}",
-            }[record["status"]]()
-            say(f"ensemble: run {record['run']} (seed {record['seed']}) {outcome}  kept {len(kept)}/{n}  "
+            say(f"ensemble: run {record['run']} (seed {record['seed']}) {_outcome(record, epochs)}  kept {len(kept)}/{n}  "
                 f"attempts {len(records)}  ({format_seconds(timer.durations[-1])}, ETA {format_seconds(mean * remaining)})")
     except BaseException:
         # Wherever a stop or an error lands (mid-training, mid-write), leave no half-written run behind.
         store.remove_unfinished_runs()
         raise
     return kept
+
+
+def _outcome(record: dict, epochs: int) -> str:
+    if record["status"] == "failed":
+        return f"FAILED: {record['error']}"
+    if record["status"] == "aborted":
+        return f"aborted at epoch {record['stopped_epoch']}/{epochs} (val_acc {record['validation_accuracy']:.4f})"
+    return f"val_acc {record['validation_accuracy']:.4f} {'kept' if record['kept'] else 'rejected'}"
 
 
 def _attempt(

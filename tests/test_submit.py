@@ -9,7 +9,13 @@ from conftest import write_image_competition
 
 from kaggle_pipeline.data import load_competition, read_sample_submission
 from kaggle_pipeline.errors import PipelineError
-from kaggle_pipeline.submit import local_score, make_submission, render_submission, validate_submission
+from kaggle_pipeline.submit import (
+    answer_key_labels,
+    local_score,
+    make_submission,
+    render_submission,
+    validate_submission,
+)
 from kaggle_pipeline.workspace import open_workspace
 
 CLASSES = ["cat", "dog", "frog"]
@@ -64,6 +70,16 @@ def test_local_score_matches_by_id(tmp_path):
     solution.write_text("id,label,Usage\n1,cat,Public\n2,dog,Private\n3,dog,Private\n4,frog,Public\n")
     submission = table([["4", "frog"], ["3", "cat"], ["2", "dog"], ["1", "cat"]])
     assert local_score(solution, submission, "id", "label") == 0.75
+
+
+def test_answer_key_as_class_indices_in_test_order(tmp_path):
+    competition = load_competition(write_image_competition(tmp_path / "cifar"))
+    truth = answer_key_labels(competition)
+    solution = pd.read_csv(competition.solution, dtype=str).set_index("id")["label"]
+    assert [competition.classes[index] for index in truth] == [solution[test_id] for test_id in competition.test_ids]
+    competition.solution.write_text("id,label\n241,cat\n")  # answers for one test image of sixty
+    with pytest.raises(PipelineError, match="solution.csv: does not give a known class for every test id"):
+        answer_key_labels(competition)
 
 
 def test_broken_run_predictions_write_nothing(tmp_path):

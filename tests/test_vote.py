@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from kaggle_pipeline.vote import majority_vote
+from kaggle_pipeline.vote import majority_vote, voted_accuracy_curve
 
 
 def one_hot_votes(votes, classes, confidence=0.9):
@@ -57,3 +57,14 @@ def test_a_single_run_votes_its_argmax():
 def test_shape_is_checked():
     with pytest.raises(ValueError, match="runs, samples, classes"):
         majority_vote(np.zeros((4, 3)))
+
+
+def test_voted_accuracy_curve_votes_the_first_k_runs():
+    truth = np.array([0, 1, 2])
+    first = np.eye(3)[[0, 1, 1]]  # right, right, wrong
+    second = np.eye(3)[[2, 2, 2]]  # wrong, wrong, right
+    third = np.eye(3)[[0, 1, 2]] * 0.6 + 0.1  # all right, less sure
+    curve = voted_accuracy_curve(np.stack([first, second, third]), truth)
+    # 2 runs: every sample is a 1-1 tie with equal summed probabilities, so the lower class index wins:
+    # 0 (right), 1 (right), 1 (wrong). 3 runs: the third run breaks each tie its way.
+    assert curve == pytest.approx([2 / 3, 2 / 3, 1.0])

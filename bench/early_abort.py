@@ -1,0 +1,75 @@
+"""The early-abort rule's false-reject rate, measured: train runs to the end, then replay the rule.
+
+    .venv/bin/python bench/early_abort.py [--runs 10] [--images 12000] [--epochs 4] [--threshold Q]
+
+Trains ``--runs`` seeds of the default recipe (model.DEFAULT_PARAMS) on the first ``--images`` training
+images of the default competition, every one to its last epoch with no abort, and saves their validation
+curves to --out. Then replays the rule (kaggle_pipeline.abort.replay: each run judged against the other
+runs that passed) for several margins. The threshold defaults to the 30th percentile of the final
+accuracies, so that some runs fail and both kinds of error can show. ``--curves FILE`` replays saved
+curves without training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from kaggle_pipeline.abort import MARGIN, replay  # noqa: E402
+
+MARGINS = (0.0, 0.01, 0.02, 0.03, 0.05)
+
+
+def train_curves(data: Path, runs: int, images: int, epochs: int) -> dict:
+    from kaggle_pipeline.model import DEFAULT_PARAMS
+    from kaggle_pipeline.train import train_run
+    from kaggle_pipeline.workspace import open_workspace
+
+    workspace = open_workspace(data, Path("models"))
+    x_train, y_train = workspace.x_train[:images], workspace.y_train[:images]
+    curves, finals = [], []
+    for seed in range(1, runs + 1):
+        trained = train_run(DEFAULT_PARAMS, x_train, y_train, workspace.x_validation, workspace.y_validation,
+                            workspace.competition.num_classes, seed=seed, epochs=epochs, label=f"seed {seed}")
+        curves.append(trained.history["val_accuracy"])
+        finals.append(trained.validation_accuracy)
+    return {"images": images, "epochs": epochs, "params": DEFAULT_PARAMS, "curves": curves, "finals": finals}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("data/fashion-mnist"))
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--images", type=int, default=12000)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--threshold", type=float, help="default: the 30th percentile of the final accuracies")
+    parser.add_argument("--curves", type=Path, help="replay curves saved by an earlier run instead of training")
+    parser.add_argument("--out", type=Path, default=Path("docs/early_abort.json"))
+    args = parser.parse_args()
+    saved = json.loads(args.curves.read_text()) if args.curves else train_curves(args.data, args.runs, args.images, args.epochs)
+    threshold = args.threshold if args.threshold is not None else float(np.percentile(saved["finals"], 30))
+    print(f"\n{len(saved['curves'])} runs, {saved['images']:,} images, {saved['epochs']} epochs; threshold {threshold:.4f}")
+    print("final validation accuracies: " + " ".join(f"{value:.4f}" for value in saved["finals"]))
+    print(f"{'margin':>6} {'judged':>6} {'false rejects':>14} {'rate':>6} {'true rejects':>13} {'epochs saved':>13}")
+    saved["replay"] = {}
+    for margin in MARGINS:
+        result = replay(saved["curves"], saved["finals"], threshold, saved["epochs"], margin)
+        saved["replay"][str(margin)] = result
+        failing = result["runs_judged"] - result["runs_passing"]
+        print(f"{margin:6.2f} {result['runs_judged']:6d} {result['false_rejects']:>8d} of {result['runs_passing']:<3d} "
+              f"{result['false_reject_rate']:6.2f} {result['true_rejects']:>7d} of {failing:<3d} "
+              f"{result['epochs_saved']:>6d} of {result['epochs_total']:<4d}{'   <- default' if margin == MARGIN else ''}")
+    saved["threshold"] = threshold
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(saved, indent=1) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
