@@ -7,7 +7,7 @@
     ReduceLROnPlateau(factor 0.2, patience 5, min_lr 0.001), Keras' BN momentum 0.99, float32, a fixed
     number of epochs, every run trained to the end.
 (b) ours: the pipeline's defaults - the same architecture with the default recipe (model.DEFAULT_RECIPE:
-    augmentation, cosine schedule with warm-up, label smoothing), uint8 tf.data pipeline, the precision
+    cosine schedule with warm-up), uint8 tf.data pipeline, the precision
     picked for this machine, fewer epochs, EarlyStopping, and the early-abort rule.
 Both sides train new seeds until K runs reach the same validation threshold, then vote (majority) on the
 answer key of the default competition. Prints the wall time per kept run of each side and their ratio,

@@ -20,8 +20,8 @@ DEFAULT_DATA = Path("data/fashion-mnist")
 
 # Settings each preset implies; any option given on the command line wins.
 PRESETS = {
-    # About 11 minutes on a 2-core CPU: a short search on a subset, then 3 short runs on all the data.
-    # (4 runs of 4 epochs scored 0.9146 on the answer key, 3 of 5 scored 0.9187: docs/PERFORMANCE.md.)
+    # 10-12 minutes on a 2-core CPU: a short search on a subset, then 3 short runs on all the data.
+    # (Same recipe, same time: 4 runs of 4 epochs scored 0.9146 on the answer key, 3 of 5 scored 0.9187.)
     "quick": {"space": "vgg-quick", "evals": 3, "search_epochs": 2, "subset": 12000, "n": 3, "epochs": 5},
     # The reference scale: 30 trials over the whole space, then 30 kept runs.
     "full": {"space": "vgg", "evals": 30, "search_epochs": 10, "subset": None, "n": 30, "epochs": 15},
@@ -127,7 +127,8 @@ def _ensemble(args, workspace) -> None:
     from kaggle_pipeline.ensemble import run_ensemble
 
     run_ensemble(workspace, n=_setting(args, "n"), threshold=args.threshold, max_runs=args.max_runs,
-                 epochs=_setting(args, "epochs"), seed=args.seed, precision=args.precision, abort_margin=args.abort_margin if args.early_abort else None)
+                 epochs=_setting(args, "epochs"), seed=args.seed, precision=args.precision,
+                 abort_margin=args.abort_margin if args.early_abort else None)
 
 
 def _submit(args, workspace) -> None:
