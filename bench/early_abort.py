@@ -65,6 +65,11 @@ def main() -> None:
         print(f"{margin:6.2f} {result['runs_judged']:6d} {result['false_rejects']:>8d} of {result['runs_passing']:<3d} "
               f"{result['false_reject_rate']:6.2f} {result['true_rejects']:>7d} of {failing:<3d} "
               f"{result['epochs_saved']:>6d} of {result['epochs_total']:<4d}{'   <- default' if margin == MARGIN else ''}")
+        for index, epoch, passed in result["stops"]:
+            floor = min(curve[epoch - 1] for j, curve in enumerate(saved["curves"])
+                        if j != index and saved["finals"][j] >= threshold) - margin
+            print(f"{'':8}run {index + 1} stopped at epoch {epoch}: {saved['curves'][index][epoch - 1]:.4f} < floor "
+                  f"{floor:.4f} ({'false' if passed else 'true'} reject)")
     saved["threshold"] = threshold
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(saved, indent=1) + "\n")

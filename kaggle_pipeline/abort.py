@@ -47,10 +47,12 @@ def abort_epoch(val_accuracy: list[float], floor: list[float], epochs: int, firs
 def replay(curves: list[list[float]], final_accuracies: list[float], threshold: float, epochs: int,
            margin: float = MARGIN, min_kept: int = MIN_KEPT, first_epoch: int = FIRST_EPOCH) -> dict:
     """Replay the rule over finished runs (full curves, none aborted), each against all the other runs
-    that passed the threshold. Returns counts, the false-reject rate and the share of epochs saved."""
+    that passed the threshold. Returns counts, the false-reject rate, the epochs saved, and each stop as
+    (run index, epoch, whether the run passed)."""
     passed = [accuracy >= threshold for accuracy in final_accuracies]
     false_rejects = true_rejects = judged = judged_passing = 0
     epochs_saved = 0
+    stops = []
     for index, curve in enumerate(curves):
         others = [other for j, other in enumerate(curves) if j != index and passed[j]]
         if len(others) < min_kept:
@@ -61,6 +63,7 @@ def replay(curves: list[list[float]], final_accuracies: list[float], threshold: 
         if stopped is None:
             continue
         epochs_saved += len(curve) - stopped
+        stops.append((index, stopped, passed[index]))
         if passed[index]:
             false_rejects += 1
         else:
@@ -73,4 +76,5 @@ def replay(curves: list[list[float]], final_accuracies: list[float], threshold: 
         "false_reject_rate": false_rejects / judged_passing if judged_passing else 0.0,
         "epochs_saved": epochs_saved,
         "epochs_total": sum(len(curve) for curve in curves),
+        "stops": stops,
     }

@@ -56,14 +56,19 @@ def render_submission(competition: Competition, predicted: np.ndarray) -> str:
     return table.to_csv(index=False, lineterminator="\n")
 
 
-def local_score(solution_path: Path, submission: pd.DataFrame, id_column: str, label_column: str) -> float:
-    """Accuracy against an answer key (id, label[, Usage]) — for local feedback only, never for selection."""
+def read_answer_key(solution_path: Path, id_column: str, label_column: str) -> dict[str, str]:
+    """id -> label from an answer key (id, label[, Usage]), found by the sample's column names or by position."""
     solution = read_submission_table(solution_path)
     if solution.shape[1] < 2:
         raise PipelineError(f"{solution_path}: expected an id column and a label column")
     solution_ids = solution[id_column] if id_column in solution else solution.iloc[:, 0]
     solution_labels = solution[label_column] if label_column in solution else solution.iloc[:, 1]
-    truth = dict(zip(solution_ids, solution_labels))
+    return dict(zip(solution_ids, solution_labels))
+
+
+def local_score(solution_path: Path, submission: pd.DataFrame, id_column: str, label_column: str) -> float:
+    """Accuracy against an answer key — for local feedback only, never for selection."""
+    truth = read_answer_key(solution_path, id_column, label_column)
     predicted = dict(zip(submission[id_column], submission[label_column]))
     if set(truth) != set(predicted):
         raise PipelineError(f"{solution_path}: its ids do not match the submission's ids")
@@ -74,13 +79,10 @@ def answer_key_labels(competition: Competition) -> np.ndarray | None:
     """The answer key as class indices in test order (for local scoring and benches); None without one."""
     if competition.solution is None:
         return None
-    solution = read_submission_table(competition.solution)
-    ids = solution[competition.id_column] if competition.id_column in solution else solution.iloc[:, 0]
-    labels = solution[competition.label_column] if competition.label_column in solution else solution.iloc[:, 1]
-    truth = dict(zip(ids, labels))
+    truth = read_answer_key(competition.solution, competition.id_column, competition.label_column)
     index = {name: position for position, name in enumerate(competition.classes)}
     missing = [test_id for test_id in competition.test_ids if test_id not in truth]
-    if missing or any(label not in index for label in labels):
+    if missing or any(label not in index for label in truth.values()):
         raise PipelineError(f"{competition.solution}: does not give a known class for every test id")
     return np.array([index[truth[test_id]] for test_id in competition.test_ids])
 
