@@ -1,7 +1,7 @@
 # kaggle_pipeline — every target is also `python -m kaggle_pipeline <stage> --help`.
 #   make all                 data -> search -> ensemble -> submit on the default competition (quick preset)
 #   make test                the test suite
-# Variables: DATA NAME PRESET=quick|full EVALS EPOCHS N THRESHOLD MAX_RUNS PRECISION EARLY_ABORT=0 ABORT_MARGIN
+# Variables: DATA NAME PRESET=quick|full EVALS EPOCHS N THRESHOLD MAX_RUNS HOURS PRECISION EARLY_ABORT=0 ABORT_MARGIN
 
 PYTHON ?= python3
 VENV := .venv
@@ -17,7 +17,7 @@ option = $(if $($(1)),$(2) $($(1)))
 COMMON = --data $(DATA) --preset $(PRESET) $(call option,NAME,--name)
 TRAINING_ARGS = $(call option,PRECISION,--precision)
 SEARCH_ARGS = $(TRAINING_ARGS) $(call option,EVALS,--evals) $(call option,EPOCHS,--search-epochs)
-ENSEMBLE_ARGS = $(TRAINING_ARGS) $(call option,N,--n) $(call option,THRESHOLD,--threshold) $(call option,MAX_RUNS,--max-runs) $(call option,EPOCHS,--epochs) \
+ENSEMBLE_ARGS = $(TRAINING_ARGS) $(call option,N,--n) $(call option,THRESHOLD,--threshold) $(call option,MAX_RUNS,--max-runs) $(call option,EPOCHS,--epochs) $(call option,HOURS,--hours) \
 	$(if $(filter 0,$(EARLY_ABORT)),--no-early-abort) $(call option,ABORT_MARGIN,--abort-margin)
 # The default competition is prepared on demand; another DATA folder is used as it is.
 DATA_READY = $(if $(filter $(DEFAULT_DATA),$(DATA)),$(DEFAULT_DATA)/PREPARED.json)

@@ -13,6 +13,9 @@ A run that falls clearly behind the kept runs' validation curve is stopped early
 and recorded as ``aborted`` with the epoch it stopped at; ``--no-early-abort`` turns the rule off and
 ``--abort-margin`` sets its margin.
 Aborted runs are never kept, whatever the threshold later becomes.
+
+``--hours`` caps this invocation's wall time: a new run starts only if the mean duration of the runs so far
+says it will finish inside the budget, so a time-boxed ensemble ends with whole runs and the reason recorded.
 """
 
 from __future__ import annotations
@@ -58,24 +61,28 @@ def early_abort_floor(kept: list[dict], params: dict, epochs: int, margin: float
 
 def run_ensemble(
     workspace: Workspace, n: int, threshold: float | None, max_runs: int | None, epochs: int, seed: int,
-    precision: str = "auto", abort_margin: float | None = MARGIN,
+    precision: str = "auto", abort_margin: float | None = MARGIN, hours: float | None = None,
 ) -> list[dict]:
-    """Train until ``n`` runs are kept or ``max_runs`` attempts exist; return the kept runs.
+    """Train until ``n`` runs are kept, ``max_runs`` attempts exist or the next run would overrun ``hours``;
+    return the kept runs.
 
     ``abort_margin`` is the early-abort rule's margin (None: no early abort; negative: a run must beat the
     worst kept run's curve by that much).
     """
     if n < 1:
         raise PipelineError(f"N={n}: need at least one kept run")
+    if hours is not None and hours <= 0:
+        raise PipelineError(f"HOURS={hours}: the time budget must be positive")
     store = workspace.store
     best = read_best_params(workspace)
     threshold_rule = "given" if threshold is not None else f"best search trial - {THRESHOLD_MARGIN}"
     threshold = default_threshold(workspace) if threshold is None else float(threshold)
     max_runs = max(2 * n, n + 5) if max_runs is None else max_runs
-    atomic_write_json(store.ensemble_path, {
+    settings = {
         "n": n, "threshold": threshold, "max_runs": max_runs, "epochs": epochs, "seed": seed,
-        "params": best["params"], "threshold_rule": threshold_rule, "abort_margin": abort_margin,
-    })
+        "params": best["params"], "threshold_rule": threshold_rule, "abort_margin": abort_margin, "hours": hours,
+    }
+    atomic_write_json(store.ensemble_path, {**settings, "stop_reason": "running"})
     for leftover in store.remove_unfinished_runs():
         say(f"ensemble: removed {leftover}, a run that was interrupted before it finished")
 
@@ -84,12 +91,21 @@ def run_ensemble(
     say(f"ensemble: {len(kept)}/{n} kept on disk after {len(records)} attempt(s); threshold {threshold:.4f}, "
         f"{epochs} epoch(s) per run, at most {max_runs} attempts")
     timer = StepTimer(n - len(kept))
+    deadline = None if hours is None else time.monotonic() + hours * 3600
+    stop_reason = f"{n} runs kept"
     try:
         while len(kept) < n:
             check_stop()
             if len(records) >= max_runs:
                 say(f"ensemble: stopped at MAX_RUNS={max_runs} attempts with only {len(kept)}/{n} runs kept "
                     f"(threshold {threshold:.4f}); raise MAX_RUNS or lower THRESHOLD and rerun to continue")
+                stop_reason = f"MAX_RUNS={max_runs} attempts"
+                break
+            run_estimate = timer.mean() or _previous_run_seconds(records, epochs)
+            if deadline is not None and run_estimate and time.monotonic() + run_estimate > deadline:
+                say(f"ensemble: stopped by HOURS={hours:g}: another run (about {format_seconds(run_estimate)}) would "
+                    f"not finish in time; {len(kept)}/{n} runs kept. Rerun to continue with a new budget")
+                stop_reason = f"HOURS={hours:g} time budget"
                 break
             timer.start()
             floor = None if abort_margin is None else early_abort_floor(kept, best["params"], epochs, abort_margin)
@@ -100,14 +116,24 @@ def run_ensemble(
             # Rejected attempts cost time too: estimate the time left per kept run.
             keep_rate = len(kept) / len(records) if kept else 1.0
             remaining = (n - len(kept)) / keep_rate
-            mean = sum(timer.durations) / len(timer.durations)
+            eta = timer.mean() * remaining
+            if deadline is not None:
+                eta = min(eta, max(0.0, deadline - time.monotonic()))
             say(f"ensemble: run {record['run']} (seed {record['seed']}) {_outcome(record, epochs)}  kept {len(kept)}/{n}  "
-                f"attempts {len(records)}  ({format_seconds(timer.durations[-1])}, ETA {format_seconds(mean * remaining)})")
+                f"attempts {len(records)}  ({format_seconds(timer.durations[-1])}, ETA {format_seconds(eta)})")
     except BaseException:
         # Wherever a stop or an error lands (mid-training, mid-write), leave no half-written run behind.
         store.remove_unfinished_runs()
         raise
+    atomic_write_json(store.ensemble_path, {**settings, "stop_reason": stop_reason, "kept": len(kept)})
     return kept
+
+
+def _previous_run_seconds(records: list[dict], epochs: int) -> float:
+    """Mean training time of the finished runs on disk with this many epochs (0 if none): the first run of a
+    resumed, time-boxed ensemble must fit its budget too."""
+    seconds = [record["seconds"] for record in records if record["status"] == "done" and record["epochs"] == epochs]
+    return sum(seconds) / len(seconds) if seconds else 0.0
 
 
 def _outcome(record: dict, epochs: int) -> str:

@@ -75,6 +75,11 @@ REFERENCE_PARAMS = {
 # The reference architecture trained with our default recipe: where every search starts.
 DEFAULT_PARAMS = {**REFERENCE_PARAMS, **DEFAULT_RECIPE}
 
+# The full preset's net: a third conv block (the reference's two blocks underfit in long runs) and mild
+# augmentation, horizontal flips and shifts of a twentieth of the side. 15 epochs on Fashion-MNIST (54k images):
+# 0.937 validation, 0.9315 on the answer key, 10 minutes on this 2-core CPU (docs/PERFORMANCE.md).
+WIDE_PARAMS = {**REFERENCE_PARAMS, **DEFAULT_RECIPE, "conv3_filters": 128, "translate": 0.05, "flip": True}
+
 # A net small enough to train in seconds, for tests and smoke runs.
 TINY_PARAMS = {
     "conv1_filters": 4,
@@ -128,6 +133,11 @@ def vgg_quick_space() -> dict:
     return {**vgg_space(), "conv1_filters": 32, "conv2_filters": 64, "conv3_filters": 0}
 
 
+def vgg_wide_space() -> dict:
+    """The vgg space with the third block always on: the full preset's long runs."""
+    return {**vgg_space(), "conv3_filters": 128}
+
+
 def tiny_space() -> dict:
     return {
         "conv1_filters": hp.choice("conv1_filters", [4, 8]),
@@ -148,9 +158,11 @@ def tiny_space() -> dict:
 
 # name -> (space factory, starting points evaluated first, in order). The reference recipe goes second, so
 # every search measures our schedule against the reference's on the user's own data before TPE explores.
+# The wide space first asks whether the data allows mirror images (clothes do, digits and text do not).
 SPACES = {
     "vgg": (vgg_space, [DEFAULT_PARAMS, REFERENCE_PARAMS]),
     "vgg-quick": (vgg_quick_space, [DEFAULT_PARAMS, REFERENCE_PARAMS]),
+    "vgg-wide": (vgg_wide_space, [WIDE_PARAMS, {**WIDE_PARAMS, "flip": False}]),
     "tiny": (tiny_space, [TINY_PARAMS]),
 }
 

@@ -37,8 +37,11 @@ class StepTimer:
         self.durations.append(duration)
         return duration
 
+    def mean(self) -> float:
+        return sum(self.durations) / len(self.durations) if self.durations else 0.0
+
     def eta(self, remaining: int | None = None) -> str:
         if not self.durations:
             return "?"
         remaining = self.total - len(self.durations) if remaining is None else remaining
-        return format_seconds(remaining * sum(self.durations) / len(self.durations))
+        return format_seconds(remaining * self.mean())

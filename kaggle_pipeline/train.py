@@ -117,10 +117,16 @@ def make_dataset(
     return indices.batch(batch_size).map(gather).prefetch(tf.data.AUTOTUNE)
 
 
-def predict_proba(model, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
+def predict_proba(model, images: np.ndarray, batch_size: int = 512, flip: bool = False) -> np.ndarray:
+    """Class probabilities; with ``flip``, the mean over each image and its mirror image (test-time
+    augmentation for models trained with horizontal flips, which the data then allows)."""
     if len(images) == 0:
         return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
-    return np.asarray(model.predict(make_dataset(images, None, batch_size), verbose=0), dtype=np.float32)
+    probabilities = np.asarray(model.predict(make_dataset(images, None, batch_size), verbose=0), dtype=np.float32)
+    if flip:
+        mirrored = np.ascontiguousarray(images[:, :, ::-1])
+        probabilities = (probabilities + predict_proba(model, mirrored, batch_size)) / 2
+    return probabilities
 
 
 def train_run(
@@ -177,9 +183,12 @@ def train_run(
         )
         seconds = time.perf_counter() - started
         aborted_at_epoch = abort.stopped_at if abort is not None else None
-        validation_proba = predict_proba(model, x_validation)
+        # A model trained on mirrored images predicts on both orientations; the validation accuracy that keeps
+        # or rejects the run is measured the way its test predictions are made.
+        flip = bool(params["flip"])
+        validation_proba = predict_proba(model, x_validation, flip=flip)
         # An aborted run is never voted: skip predicting the test set.
-        test_proba = predict_proba(model, x_test) if x_test is not None and aborted_at_epoch is None else None
+        test_proba = predict_proba(model, x_test, flip=flip) if x_test is not None and aborted_at_epoch is None else None
         history = {key: [float(value) for value in values] for key, values in fit.history.items()}
         history["epoch_seconds"] = [round(value, 3) for value in progress.epoch_seconds]
         history["epoch_images_per_second"] = [round(len(x_train) / value, 1) for value in progress.epoch_seconds]

@@ -53,6 +53,25 @@ def test_failed_runs_are_recorded_and_the_loop_goes_on(tmp_path, csv_competition
     assert (workspace.store.runs_dir / "run-0003" / "model.keras").exists()
 
 
+def test_a_time_budget_starts_no_run_that_would_overrun_it(tmp_path, csv_competition, capsys):
+    workspace = open_workspace(csv_competition, tmp_path / "models")
+    write_best_params(workspace, TINY_PARAMS)
+    # A budget far shorter than one run: the first run (no estimate yet) goes, the second would overrun it.
+    kept = run_ensemble(workspace, n=5, threshold=0.0, max_runs=5, epochs=1, seed=10, hours=1e-5)
+    assert len(kept) == 1
+    assert "stopped by HOURS=1e-05" in capsys.readouterr().err
+    summary = json.loads(workspace.store.ensemble_path.read_text())
+    assert summary["stop_reason"] == "HOURS=1e-05 time budget" and summary["kept"] == 1 and summary["hours"] == 1e-5
+
+    # Resumed with the same budget: the run on disk says a run takes longer than that, so none starts.
+    assert len(run_ensemble(workspace, n=5, threshold=0.0, max_runs=5, epochs=1, seed=10, hours=1e-5)) == 1
+    assert len(workspace.store.run_records()) == 1
+
+    kept = run_ensemble(workspace, n=2, threshold=0.0, max_runs=5, epochs=1, seed=10, hours=1.0)
+    assert len(kept) == 2
+    assert json.loads(workspace.store.ensemble_path.read_text())["stop_reason"] == "2 runs kept"
+
+
 def ensemble_of_tiny_runs(tmp_path, competition, n):
     """A store with tiny best params, and the command line that retrains them until ``n`` are kept."""
     models = tmp_path / "models"

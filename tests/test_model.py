@@ -36,6 +36,11 @@ def test_starting_points_evaluate_back_to_themselves():
         assert starting_points[1] == REFERENCE_PARAMS  # our recipe is measured against the reference's
         for point in starting_points:
             assert space_eval(space, hyperopt_point(space, point)) == point
+    space, starting_points = get_space("vgg-wide")
+    assert [point["flip"] for point in starting_points] == [True, False]  # does the data allow mirror images?
+    for point in starting_points:
+        assert point["conv3_filters"] == 128
+        assert space_eval(space, hyperopt_point(space, point)) == point
 
 
 def test_params_from_before_the_recipe_keys_train_as_the_reference_did():

@@ -35,3 +35,27 @@ def test_bfloat16_training_gives_float32_probabilities_summing_to_one():
         assert probabilities.dtype == np.float32
         np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
     assert keras.mixed_precision.global_policy().name == "float32"  # restored for whoever trains next
+
+
+def test_a_model_trained_with_flips_predicts_on_both_orientations():
+    images, labels = synthetic_images(160)
+    trained = train_run(
+        {**TINY_PARAMS, "flip": True}, images[:120], labels[:120], images[120:140], labels[120:140], num_classes=3,
+        seed=5, epochs=1, x_test=images[140:], precision="float32",
+    )
+    test_images = images[140:]
+    as_is = trained.model.predict(test_images, verbose=0)
+    mirrored = trained.model.predict(test_images[:, :, ::-1], verbose=0)
+    assert not np.allclose(as_is, mirrored, atol=1e-4)  # the synthetic images are not symmetric
+    np.testing.assert_allclose(trained.test_proba, (as_is + mirrored) / 2, atol=1e-5)
+    validation = (trained.model.predict(images[120:140], verbose=0) + trained.model.predict(images[120:140, :, ::-1], verbose=0)) / 2
+    assert trained.validation_accuracy == np.mean(validation.argmax(axis=1) == labels[120:140])
+
+
+def test_a_model_trained_without_flips_predicts_on_the_images_as_they_are():
+    images, labels = synthetic_images(160)
+    trained = train_run(
+        TINY_PARAMS, images[:120], labels[:120], images[120:140], labels[120:140], num_classes=3,
+        seed=5, epochs=1, x_test=images[140:], precision="float32",
+    )
+    np.testing.assert_allclose(trained.test_proba, trained.model.predict(images[140:], verbose=0), atol=1e-5)
