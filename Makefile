@@ -1,7 +1,9 @@
 # kaggle_pipeline — every target is also `python -m kaggle_pipeline <stage> --help`.
 #   make all                 data -> search -> ensemble -> submit on the default competition (quick preset)
+#   make stack               VGG19 features -> RandomForest, a voter for submit (WEIGHTS=imagenet|none|<file>)
 #   make test                the test suite
-# Variables: DATA NAME PRESET=quick|full EVALS EPOCHS N THRESHOLD MAX_RUNS HOURS PRECISION EARLY_ABORT=0 ABORT_MARGIN
+# Variables: DATA NAME PRESET=quick|full EVALS EPOCHS N THRESHOLD MAX_RUNS HOURS PRECISION EARLY_ABORT=0 ABORT_MARGIN TTA=0
+#            VOTE=auto|majority|soft|weighted|select STACK_WEIGHT WEIGHTS SIZE TREES
 
 PYTHON ?= python3
 VENV := .venv
@@ -18,11 +20,13 @@ COMMON = --data $(DATA) --preset $(PRESET) $(call option,NAME,--name)
 TRAINING_ARGS = $(call option,PRECISION,--precision)
 SEARCH_ARGS = $(TRAINING_ARGS) $(call option,EVALS,--evals) $(call option,EPOCHS,--search-epochs)
 ENSEMBLE_ARGS = $(TRAINING_ARGS) $(call option,N,--n) $(call option,THRESHOLD,--threshold) $(call option,MAX_RUNS,--max-runs) $(call option,EPOCHS,--epochs) $(call option,HOURS,--hours) \
-	$(if $(filter 0,$(EARLY_ABORT)),--no-early-abort) $(call option,ABORT_MARGIN,--abort-margin)
+	$(if $(filter 0,$(EARLY_ABORT)),--no-early-abort) $(call option,ABORT_MARGIN,--abort-margin) $(if $(filter 0,$(TTA)),--no-tta)
+SUBMIT_ARGS = $(call option,VOTE,--vote) $(call option,STACK_WEIGHT,--stack-weight)
+STACK_ARGS = $(call option,WEIGHTS,--weights) $(call option,SIZE,--size) $(call option,TREES,--trees)
 # The default competition is prepared on demand; another DATA folder is used as it is.
 DATA_READY = $(if $(filter $(DEFAULT_DATA),$(DATA)),$(DEFAULT_DATA)/PREPARED.json)
 
-.PHONY: setup debian-data data search ensemble submit all test clean
+.PHONY: setup debian-data data search ensemble stack submit all test clean
 
 setup: $(INSTALLED)
 
@@ -53,8 +57,11 @@ search: $(INSTALLED) $(DATA_READY)
 ensemble: $(INSTALLED) $(DATA_READY)
 	$(PY) -m kaggle_pipeline ensemble $(COMMON) $(ENSEMBLE_ARGS)
 
+stack: $(INSTALLED) $(DATA_READY)
+	$(PY) -m kaggle_pipeline stack $(COMMON) $(STACK_ARGS)
+
 submit: $(INSTALLED) $(DATA_READY)
-	$(PY) -m kaggle_pipeline submit $(COMMON) $(call option,THRESHOLD,--threshold)
+	$(PY) -m kaggle_pipeline submit $(COMMON) $(call option,THRESHOLD,--threshold) $(SUBMIT_ARGS)
 
 all: $(INSTALLED) $(DATA_READY)
 	@start=$$(date +%s); \

@@ -1,4 +1,4 @@
-"""``python -m kaggle_pipeline <stage>``: data, search, ensemble, submit, all.
+"""``python -m kaggle_pipeline <stage>``: data, search, ensemble, stack, submit, all.
 
 Stages talk only through files (``models/<competition>/``, ``submissions/<competition>/``), so any stage
 can be rerun or resumed alone. A problem with the input prints one line, ``error: ...``, and exits 2.
@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
         stage.add_argument("--no-early-abort", dest="early_abort", action="store_false",
                            help="train every run to the end (default: stop runs that fall clearly behind the kept "
                                 "runs' validation curve; see kaggle_pipeline/abort.py)")
+        stage.add_argument("--no-tta", dest="tta", action="store_false",
+                           help="predict on the images as they are (default: a net trained with horizontal flips also "
+                                "predicts on the mirror images and averages)")
         stage.add_argument("--abort-margin", type=float, default=MARGIN,
                            help="how far below the lowest kept run's validation accuracy at the same epoch a run "
                                 "is stopped (default: %(default)s)")
@@ -83,6 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
         stage.add_argument("--submissions-dir", type=Path, default=Path("submissions"), help="default: %(default)s")
         if threshold:
             stage.add_argument("--threshold", type=float, help="vote runs at or above this (default: the ensemble's)")
+        # The names live in kaggle_pipeline.vote (numpy only, cheap to import).
+        from kaggle_pipeline.vote import VOTES
+
+        stage.add_argument("--vote", choices=VOTES, default="auto",
+                           help="majority, soft, weighted (by validation accuracy), select (greedy ensemble selection) "
+                                "or auto: the best on the validation half none of them was fitted on (default: %(default)s)")
+        stage.add_argument("--stack-weight", type=float, default=1.0,
+                           help="the stacker's weight in the vote, when 'make stack' has run; 0 leaves it out "
+                                "(default: %(default)s)")
 
     search = stages.add_parser("search", help="hyperopt TPE search -> models/<competition>/best_params.json")
     common(search)
@@ -95,7 +107,16 @@ def build_parser() -> argparse.ArgumentParser:
     training_options(ensemble)
     ensemble_options(ensemble)
 
-    submit = stages.add_parser("submit", help="majority vote of the kept runs -> submissions/<competition>/latest.csv")
+    stack = stages.add_parser("stack", help="VGG19 features -> RandomForest, a voter beside the kept runs -> models/<competition>/stack/")
+    common(stack)
+    stack.add_argument("--weights", default="imagenet",
+                       help="imagenet (from the Keras cache, $KERAS_HOME/models/), none (random weights, only when asked "
+                            "for) or a weights file (default: %(default)s)")
+    stack.add_argument("--size", type=int, default=64, help="side the images are resized to, at least 32 (default: %(default)s)")
+    stack.add_argument("--trees", type=int, default=300, help="trees in the forest (default: %(default)s)")
+    stack.add_argument("--stack-seed", type=int, default=0, help="seed of the forest and of random weights (default: %(default)s)")
+
+    submit = stages.add_parser("submit", help="vote over the kept runs (and the stacker) -> submissions/<competition>/latest.csv")
     common(submit)
     submit_options(submit, threshold=True)
 
@@ -138,13 +159,21 @@ def _ensemble(args, workspace) -> None:
 
     run_ensemble(workspace, n=_setting(args, "n"), threshold=args.threshold, max_runs=args.max_runs,
                  epochs=_setting(args, "epochs"), seed=args.seed, precision=args.precision,
-                 abort_margin=args.abort_margin if args.early_abort else None, hours=_setting(args, "hours"))
+                 abort_margin=args.abort_margin if args.early_abort else None, hours=_setting(args, "hours"),
+                 tta=args.tta)
 
 
 def _submit(args, workspace) -> None:
     from kaggle_pipeline.submit import make_submission
 
-    make_submission(workspace, args.submissions_dir, threshold=getattr(args, "threshold", None) if args.stage == "submit" else None)
+    make_submission(workspace, args.submissions_dir, threshold=getattr(args, "threshold", None) if args.stage == "submit" else None,
+                    vote=args.vote, stack_weight=args.stack_weight)
+
+
+def _stack(args, workspace) -> None:
+    from kaggle_pipeline.stack import run_stack
+
+    run_stack(workspace, weights=args.weights, size=args.size, trees=args.trees, seed=args.stack_seed)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -160,6 +189,8 @@ def run(args: argparse.Namespace) -> None:
         _search(args, workspace)
     if args.stage in ("ensemble", "all"):
         _ensemble(args, workspace)
+    if args.stage == "stack":
+        _stack(args, workspace)
     if args.stage in ("submit", "all"):
         _submit(args, workspace)
 

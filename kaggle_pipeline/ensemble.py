@@ -61,13 +61,13 @@ def early_abort_floor(kept: list[dict], params: dict, epochs: int, margin: float
 
 def run_ensemble(
     workspace: Workspace, n: int, threshold: float | None, max_runs: int | None, epochs: int, seed: int,
-    precision: str = "auto", abort_margin: float | None = MARGIN, hours: float | None = None,
+    precision: str = "auto", abort_margin: float | None = MARGIN, hours: float | None = None, tta: bool = True,
 ) -> list[dict]:
     """Train until ``n`` runs are kept, ``max_runs`` attempts exist or the next run would overrun ``hours``;
     return the kept runs.
 
     ``abort_margin`` is the early-abort rule's margin (None: no early abort; negative: a run must beat the
-    worst kept run's curve by that much).
+    worst kept run's curve by that much). ``tta``: runs trained with flips also predict on mirror images.
     """
     if n < 1:
         raise PipelineError(f"N={n}: need at least one kept run")
@@ -80,7 +80,7 @@ def run_ensemble(
     max_runs = max(2 * n, n + 5) if max_runs is None else max_runs
     settings = {
         "n": n, "threshold": threshold, "max_runs": max_runs, "epochs": epochs, "seed": seed,
-        "params": best["params"], "threshold_rule": threshold_rule, "abort_margin": abort_margin, "hours": hours,
+        "params": best["params"], "threshold_rule": threshold_rule, "abort_margin": abort_margin, "hours": hours, "tta": tta,
     }
     atomic_write_json(store.ensemble_path, {**settings, "stop_reason": "running"})
     for leftover in store.remove_unfinished_runs():
@@ -109,7 +109,7 @@ def run_ensemble(
                 break
             timer.start()
             floor = None if abort_margin is None else early_abort_floor(kept, best["params"], epochs, abort_margin)
-            record = _attempt(workspace, best["params"], threshold, epochs, seed, precision, floor)
+            record = _attempt(workspace, best["params"], threshold, epochs, seed, precision, floor, tta)
             timer.finish()
             records.append(record)
             kept.extend(kept_runs([record], threshold))
@@ -146,7 +146,7 @@ def _outcome(record: dict, epochs: int) -> str:
 
 def _attempt(
     workspace: Workspace, params: dict, threshold: float, epochs: int, base_seed: int, precision: str,
-    floor: list[float] | None,
+    floor: list[float] | None, tta: bool,
 ) -> dict:
     from kaggle_pipeline.train import train_run
 
@@ -156,6 +156,7 @@ def _attempt(
     temporary = store.begin_run(number)
     record = {
         "run": number, "seed": seed, "params": params, "epochs": epochs, "threshold": threshold,
+        "tta": "flip" if tta and params.get("flip") else "none",
         "fingerprint": workspace.competition.fingerprint(), "versions": library_versions(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -163,7 +164,7 @@ def _attempt(
         trained = train_run(
             params, workspace.x_train, workspace.y_train, workspace.x_validation, workspace.y_validation,
             workspace.competition.num_classes, seed=seed, epochs=epochs, x_test=workspace.competition.x_test,
-            label=f"run {number}", precision=precision, abort_floor=floor,
+            label=f"run {number}", precision=precision, abort_floor=floor, tta=tta,
         )
     except PipelineError:
         raise

@@ -1,4 +1,8 @@
-"""Vote over the kept runs and write a submission CSV exactly in the sample submission's form.
+"""Vote over the kept runs (and the stacker) and write a submission CSV exactly in the sample submission's form.
+
+The vote strategy is one of kaggle_pipeline.vote's, or ``auto``: the best on the half of the validation split
+that no strategy was fitted on. Every strategy's accuracy is printed (and the local score where an answer key
+exists) so the user sees what the choice was between.
 
 The CSV text is rendered, parsed back as Kaggle would read it, and checked against the rules Kaggle
 applies before anything is written: the same header as the sample, one id column, the same ids (same
@@ -10,6 +14,7 @@ from __future__ import annotations
 
 import io
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +25,7 @@ from kaggle_pipeline.ensemble import kept_runs
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.progress import say
 from kaggle_pipeline.store import atomic_write_json, atomic_write_text, library_versions, read_json
-from kaggle_pipeline.vote import accuracy, majority_vote
+from kaggle_pipeline.vote import STRATEGIES, VOTES, VotingEnsemble, accuracy
 from kaggle_pipeline.workspace import Workspace
 
 
@@ -87,7 +92,26 @@ def answer_key_labels(competition: Competition) -> np.ndarray | None:
     return np.array([index[truth[test_id]] for test_id in competition.test_ids])
 
 
-def make_submission(workspace: Workspace, submissions_dir: Path, threshold: float | None = None) -> dict:
+@dataclass
+class Members:
+    """The voters' stored predictions, stacked ``(members, rows, classes)``, with their base weights."""
+
+    names: list[str]
+    validation: np.ndarray
+    test: np.ndarray
+    weights: np.ndarray
+    records: list[dict]
+    threshold: float
+    stacker: dict | None
+
+
+def stored_predictions(workspace: Workspace, threshold: float | None = None, stack_weight: float = 1.0) -> Members:
+    """The kept runs' predictions (at ``threshold``, default the ensemble's) and the stacker's, if stored.
+
+    For notebooks: ``VotingEnsemble(weights=members.weights).fit(members.validation, workspace.y_validation)``.
+    """
+    if stack_weight < 0:
+        raise PipelineError(f"STACK_WEIGHT={stack_weight}: must be 0 or more")
     store, competition = workspace.store, workspace.competition
     if threshold is None:
         if not store.ensemble_path.exists():
@@ -97,18 +121,60 @@ def make_submission(workspace: Workspace, submissions_dir: Path, threshold: floa
     if not records:
         raise PipelineError(f"{store.runs_dir}: no run reaches validation accuracy {threshold:.4f}; run 'make ensemble' first")
 
-    predictions = [store.load_predictions(record) for record in records]
+    members = [(f"run {record['run']}", store.run_dir(record), store.load_predictions(record), 1.0) for record in records]
+    stack = _stack_member(workspace, stack_weight)
+    if stack is not None:
+        members.append(stack)
     expected = {"validation": len(workspace.validation_index), "test": len(competition.x_test)}
-    for record, arrays in zip(records, predictions):
+    for _, where, arrays, _ in members:
         for key, rows in expected.items():
             if arrays[key].shape != (rows, competition.num_classes):
-                raise PipelineError(f"{store.run_dir(record)}: {key} predictions have shape {arrays[key].shape}, "
+                raise PipelineError(f"{where}: {key} predictions have shape {arrays[key].shape}, "
                                     f"expected {(rows, competition.num_classes)}")
-    validation_vote = majority_vote(np.stack([arrays["validation"] for arrays in predictions]))
-    test_vote = majority_vote(np.stack([arrays["test"] for arrays in predictions]))
+    stacker = None
+    if stack is not None:
+        stacker = {"name": stack[0], "weight": stack_weight,
+                   "validation_accuracy": accuracy(stack[2]["validation"].argmax(axis=1), workspace.y_validation)}
+    return Members(
+        names=[name for name, _, _, _ in members],
+        validation=np.stack([arrays["validation"] for _, _, arrays, _ in members]),
+        test=np.stack([arrays["test"] for _, _, arrays, _ in members]),
+        weights=np.array([weight for _, _, _, weight in members]),
+        records=records, threshold=threshold, stacker=stacker,
+    )
+
+
+def make_submission(
+    workspace: Workspace, submissions_dir: Path, threshold: float | None = None, vote: str = "auto",
+    stack_weight: float = 1.0,
+) -> dict:
+    """Vote over the kept runs (and the stacker, when ``make stack`` has run) and write the submission.
+
+    Every strategy in vote.STRATEGIES is fitted on one half of the validation predictions and judged on the
+    other; ``vote`` picks one of them, or ``auto`` the best judged. The stacker votes with ``stack_weight``
+    (0 leaves it out).
+    """
+    if vote not in VOTES:
+        raise PipelineError(f"VOTE={vote}: choose one of {', '.join(VOTES)}")
+    competition = workspace.competition
+    members = stored_predictions(workspace, threshold, stack_weight)
+    records, threshold = members.records, members.threshold
+    truth = answer_key_labels(competition)
+    strategies = {}
+    for strategy in STRATEGIES:
+        ensemble = VotingEnsemble(strategy=strategy, weights=members.weights).fit(members.validation, workspace.y_validation)
+        predicted = ensemble.predict(members.test)
+        strategies[strategy] = {
+            "validation_accuracy": ensemble.validation_accuracy_,
+            "local_score": None if truth is None else accuracy(predicted, truth),
+            "weights": [round(float(weight), 4) for weight in ensemble.weights_],
+            "predicted": predicted,
+        }
+    # The first best wins a tie, so auto prefers the simpler strategy (the order of STRATEGIES).
+    chosen = vote if vote != "auto" else max(STRATEGIES, key=lambda name: strategies[name]["validation_accuracy"])
     run_accuracies = np.array([record["validation_accuracy"] for record in records])
 
-    text = render_submission(competition, test_vote)
+    text = render_submission(competition, strategies[chosen]["predicted"])
     sample = read_sample_submission(competition.sample_submission)
     rendered = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     validate_submission(rendered, sample, competition.classes, where="submission")
@@ -118,12 +184,18 @@ def make_submission(workspace: Workspace, submissions_dir: Path, threshold: floa
     path = folder / f"submission-{stamp}.csv"
     summary = {
         "submission": str(path),
+        "vote": chosen,
+        "vote_requested": vote,
         "runs_voted": len(records),
         "runs": [record["run"] for record in records],
+        "stacker": members.stacker,
         "threshold": threshold,
         "run_validation_accuracy_mean": float(run_accuracies.mean()),
         "run_validation_accuracy_std": float(run_accuracies.std()),
-        "ensemble_validation_accuracy": accuracy(validation_vote, workspace.y_validation),
+        "ensemble_validation_accuracy": strategies[chosen]["validation_accuracy"],
+        "validation_judged_on": "the half of the validation split that no strategy was fitted on",
+        "strategies": {name: {key: value for key, value in result.items() if key != "predicted"}
+                       for name, result in strategies.items()},
         "local_score": None,
         "fingerprint": competition.fingerprint(),
         "versions": library_versions(),
@@ -138,10 +210,38 @@ def make_submission(workspace: Workspace, submissions_dir: Path, threshold: floa
     return summary
 
 
+def _stack_member(workspace: Workspace, stack_weight: float):
+    """The stacker as a voting member (name, folder, predictions, weight), or None without one."""
+    from kaggle_pipeline.stack import load_stack, stack_dir
+
+    if stack_weight == 0:
+        return None
+    loaded = load_stack(workspace.store)
+    if loaded is None:
+        return None
+    record, predictions = loaded
+    folder = stack_dir(workspace.store)
+    if record.get("fingerprint") != workspace.competition.fingerprint():
+        raise PipelineError(f"{folder}: the stacker was fitted on other data; rerun 'make stack'")
+    return f"stacker (VGG19 {record['weights']} features -> RandomForest)", folder, predictions, stack_weight
+
+
 def _print_summary(summary: dict, competition: Competition) -> None:
-    say(f"submit: majority vote of {summary['runs_voted']} run(s) (validation accuracy >= {summary['threshold']:.4f})")
+    stacker = f" + {summary['stacker']['name']}, weight {summary['stacker']['weight']:g}" if summary["stacker"] else ""
+    say(f"submit: {summary['vote']} vote of {summary['runs_voted']} run(s) (validation accuracy >= "
+        f"{summary['threshold']:.4f}){stacker}")
     say(f"  runs' validation accuracy   {summary['run_validation_accuracy_mean']:.4f} ± {summary['run_validation_accuracy_std']:.4f}")
+    if summary["stacker"]:
+        say(f"  stacker validation accuracy {summary['stacker']['validation_accuracy']:.4f}")
+    has_key = summary["local_score"] is not None
+    say(f"  {'strategy':10} {'validation*':>11}" + (f" {'local score':>11}" if has_key else ""))
+    for name, result in summary["strategies"].items():
+        marker = "  <- used" if name == summary["vote"] else ""
+        local = f" {result['local_score']:11.4f}" if has_key else ""
+        say(f"  {name:10} {result['validation_accuracy']:11.4f}{local}{marker}")
+    say("  * on the half of the validation split that no strategy was fitted on"
+        + ("" if summary["vote_requested"] != "auto" else "; VOTE=auto picks the best"))
     say(f"  ensemble validation accuracy {summary['ensemble_validation_accuracy']:.4f}")
-    if summary["local_score"] is not None:
+    if has_key:
         say(f"  local score ({competition.solution.name}) {summary['local_score']:.4f}")
     say(f"  wrote {summary['submission']} and latest.csv ({len(competition.test_ids):,} rows)")

@@ -142,11 +142,13 @@ def train_run(
     label: str = "run",
     precision: str = "auto",
     abort_floor: list[float] | None = None,
+    tta: bool = True,
 ) -> TrainedRun:
     """Train ``params`` from scratch with ``seed`` and return its history and class probabilities.
 
     With ``abort_floor`` (per-epoch validation accuracies, kaggle_pipeline.abort) the run stops at the
-    first epoch that falls below it and reports that epoch as ``aborted_at_epoch``.
+    first epoch that falls below it and reports that epoch as ``aborted_at_epoch``. With ``tta`` a model
+    trained on mirrored images predicts on each image and its mirror image (the data allows flips).
     """
     precision = choose_precision(precision)
     params = complete_params(params)
@@ -185,7 +187,7 @@ def train_run(
         aborted_at_epoch = abort.stopped_at if abort is not None else None
         # A model trained on mirrored images predicts on both orientations; the validation accuracy that keeps
         # or rejects the run is measured the way its test predictions are made.
-        flip = bool(params["flip"])
+        flip = tta and bool(params["flip"])
         validation_proba = predict_proba(model, x_validation, flip=flip)
         # An aborted run is never voted: skip predicting the test set.
         test_proba = predict_proba(model, x_test, flip=flip) if x_test is not None and aborted_at_epoch is None else None

@@ -21,7 +21,7 @@ def test_each_stage_alone_through_the_command_line(tmp_path, csv_competition):
 
     submit = run_cli("submit", *common, "--submissions-dir", tmp_path / "submissions", cwd=tmp_path)
     assert submit.returncode == 0, submit.stderr
-    assert "majority vote of 2 run(s)" in submit.stderr and "local score (solution.csv)" in submit.stderr
+    assert " vote of 2 run(s)" in submit.stderr and "local score (solution.csv)" in submit.stderr
 
     latest = tmp_path / "submissions" / "pixels" / "latest.csv"
     written = pd.read_csv(latest, dtype=str)
@@ -30,6 +30,27 @@ def test_each_stage_alone_through_the_command_line(tmp_path, csv_competition):
     assert written["ImageId"].tolist() == sample["ImageId"].tolist()
     assert set(written["Label"]) <= {"0", "1", "2"}
     assert len(list(latest.parent.glob("submission-*.csv"))) == 1
+
+    # The stacker joins the vote once 'make stack' has run (random weights here: no ImageNet file offline).
+    stack = run_cli("stack", *common, "--weights", "none", "--size", "32", "--trees", "10", cwd=tmp_path)
+    assert stack.returncode == 0, stack.stderr
+    assert "RANDOM VGG19 WEIGHTS" in stack.stderr
+    voted = run_cli("submit", *common, "--submissions-dir", tmp_path / "submissions", "--vote", "select", cwd=tmp_path)
+    assert voted.returncode == 0, voted.stderr
+    assert "select vote of 2 run(s) (validation accuracy >= 0.3000) + stacker (VGG19 random (WEIGHTS=none) features" in voted.stderr
+    for strategy in ("majority", "soft", "weighted", "select  "):
+        assert f"  {strategy}" in voted.stderr
+
+
+def test_stack_without_imagenet_weights_is_one_clear_line(tmp_path, csv_competition, monkeypatch, capsys):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    code = main(["stack", "--data", str(csv_competition), "--models-dir", str(tmp_path / "models")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "Traceback" not in err
+    expected = tmp_path / "keras" / "models" / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    assert err.startswith(f"error: {expected}: ImageNet weights for VGG19 not found") and "WEIGHTS=none" in err
+    assert not (tmp_path / "models" / "pixels" / "stack").exists()
 
 
 @pytest.mark.parametrize("layout", ["images", "npy"])

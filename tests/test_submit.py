@@ -96,3 +96,82 @@ def test_broken_run_predictions_write_nothing(tmp_path):
     with pytest.raises(PipelineError, match=r"test predictions have shape \(59, 3\)"):
         make_submission(workspace, tmp_path / "submissions")
     assert not (tmp_path / "submissions").exists()
+
+
+def stored_members(tmp_path, stacker_fingerprint=None):
+    """A store with three kept runs and a stacker, their predictions made by hand (noisy one-hot answers)."""
+    from kaggle_pipeline.store import atomic_save_npz, atomic_write_json
+    from kaggle_pipeline.submit import answer_key_labels
+
+    folder = write_image_competition(tmp_path / "cifar")
+    workspace = open_workspace(folder, tmp_path / "models")
+    store, competition = workspace.store, workspace.competition
+    truth = {"validation": workspace.y_validation, "test": answer_key_labels(competition)}
+    generator = np.random.default_rng(0)
+
+    def predictions(right_share):
+        arrays = {}
+        for key, labels in truth.items():
+            noise = generator.dirichlet(np.ones(3), size=len(labels))
+            right = generator.random(len(labels)) < right_share
+            noise[right, labels[right]] += 1.0
+            arrays[key] = noise / noise.sum(axis=1, keepdims=True)
+        return arrays
+
+    for run, share in enumerate((0.6, 0.7, 0.8), start=1):
+        run_dir = store.runs_dir / f"run-{run:04d}"
+        atomic_write_json(run_dir / "run.json", {"run": run, "status": "done", "validation_accuracy": 0.9})
+        atomic_save_npz(run_dir / "predictions.npz", **predictions(share))
+    atomic_write_json(store.ensemble_path, {"threshold": 0.5})
+    stack_dir = store.root / "stack"
+    atomic_save_npz(stack_dir / "predictions.npz", **predictions(0.9))
+    atomic_write_json(stack_dir / "stack.json", {
+        "kind": "vgg19-randomforest", "weights": "random (WEIGHTS=none)",
+        "fingerprint": stacker_fingerprint or competition.fingerprint(),
+    })
+    return workspace
+
+
+def test_submission_uses_the_chosen_strategy_with_the_stacker(tmp_path, capsys):
+    from kaggle_pipeline.vote import soft_vote
+
+    workspace = stored_members(tmp_path)
+    store = workspace.store
+    summary = make_submission(workspace, tmp_path / "submissions", vote="soft", stack_weight=2.0)
+    members = [np.load(store.runs_dir / f"run-{run:04d}" / "predictions.npz")["test"] for run in (1, 2, 3)]
+    members.append(np.load(store.root / "stack" / "predictions.npz")["test"])
+    expected = [CLASSES[index] for index in soft_vote(np.stack(members), weights=[1, 1, 1, 2])]
+    written = pd.read_csv(tmp_path / "submissions" / "cifar" / "latest.csv", dtype=str)
+    assert written["label"].tolist() == expected
+    assert summary["vote"] == "soft" and summary["stacker"]["weight"] == 2.0
+    assert set(summary["strategies"]) == {"majority", "soft", "weighted", "select"}
+    assert summary["local_score"] == summary["strategies"]["soft"]["local_score"]
+    err = capsys.readouterr().err
+    assert "stacker (VGG19 random (WEIGHTS=none) features" in err and "select" in err and "<- used" in err
+
+    summary = make_submission(workspace, tmp_path / "submissions", vote="auto", stack_weight=0)
+    assert summary["stacker"] is None
+    judged = {name: result["validation_accuracy"] for name, result in summary["strategies"].items()}
+    assert judged[summary["vote"]] == max(judged.values())
+
+
+def test_a_stacker_fitted_on_other_data_writes_nothing(tmp_path):
+    workspace = stored_members(tmp_path, stacker_fingerprint="0000000000000000")
+    with pytest.raises(PipelineError, match="stacker was fitted on other data"):
+        make_submission(workspace, tmp_path / "submissions")
+    assert not (tmp_path / "submissions").exists()
+
+
+def test_the_notebook_example_votes_like_make_submit(tmp_path):
+    """README's Python example: stored predictions into VotingEnsemble give make submit's answers."""
+    from kaggle_pipeline import VotingEnsemble
+    from kaggle_pipeline.submit import stored_predictions
+
+    workspace = stored_members(tmp_path)
+    members = stored_predictions(workspace)
+    assert members.names == ["run 1", "run 2", "run 3", "stacker (VGG19 random (WEIGHTS=none) features -> RandomForest)"]
+    ensemble = VotingEnsemble(strategy="auto", weights=members.weights).fit(members.validation, workspace.y_validation)
+    summary = make_submission(workspace, tmp_path / "submissions")
+    assert ensemble.strategy_ == summary["vote"]
+    written = pd.read_csv(tmp_path / "submissions" / "cifar" / "latest.csv", dtype=str)
+    assert written["label"].tolist() == [CLASSES[index] for index in ensemble.predict(members.test)]

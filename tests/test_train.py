@@ -52,10 +52,11 @@ def test_a_model_trained_with_flips_predicts_on_both_orientations():
     assert trained.validation_accuracy == np.mean(validation.argmax(axis=1) == labels[120:140])
 
 
-def test_a_model_trained_without_flips_predicts_on_the_images_as_they_are():
+@pytest.mark.parametrize("params, tta", [(TINY_PARAMS, True), ({**TINY_PARAMS, "flip": True}, False)])
+def test_without_flips_or_with_tta_off_the_model_predicts_on_the_images_as_they_are(params, tta):
     images, labels = synthetic_images(160)
     trained = train_run(
-        TINY_PARAMS, images[:120], labels[:120], images[120:140], labels[120:140], num_classes=3,
-        seed=5, epochs=1, x_test=images[140:], precision="float32",
+        params, images[:120], labels[:120], images[120:140], labels[120:140], num_classes=3,
+        seed=5, epochs=1, x_test=images[140:], precision="float32", tta=tta,
     )
     np.testing.assert_allclose(trained.test_proba, trained.model.predict(images[140:], verbose=0), atol=1e-5)

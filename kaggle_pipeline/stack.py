@@ -1,0 +1,239 @@
+"""VGG19 features into a random forest: a second kind of model, stored so it can vote beside the CNN runs.
+
+Every competition image (train and test) goes once through VGG19 without its top, average-pooled to 512
+numbers; the features are cached per data, weights and image size, so trying another forest costs seconds.
+A random forest is fitted on the training part of the fixed split and predicts the validation part and the
+test set. The result lives in ``models/<competition>/stack/``::
+
+    predictions.npz     validation and test class probabilities, float32, columns in class-index order
+    forest.joblib       the fitted forest
+    stack.json          settings, validation accuracy and timings; written last, so it means "complete"
+
+This machine is offline: Keras cannot download the ImageNet weights, so ``weights_path_for`` looks for the
+file where Keras keeps it and says where to put it; WEIGHTS=none asks for random weights, and every summary
+says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from kaggle_pipeline.errors import PipelineError
+from kaggle_pipeline.progress import format_seconds, say
+from kaggle_pipeline.store import atomic_save_npz, atomic_write_json, library_versions, read_json
+
+WEIGHTS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+WEIGHTS_SUFFIXES = (".h5", ".hdf5", ".keras")  # what keras' load_weights reads (.weights.h5 ends in .h5)
+FEATURES = 512  # VGG19's last convolution block, average-pooled
+MINIMUM_SIZE = 32  # VGG19 halves the image five times
+CHUNK = 1024  # images per model.predict call: one progress line at most per chunk
+PROGRESS_SECONDS = 10.0
+
+
+# Weights ----------------------------------------------------------------------------------------
+def weights_path_for(weights: str) -> Path | None:
+    """The weights file to load (None for random weights); never downloads."""
+    if weights == "none":
+        return None
+    if weights == "imagenet":
+        keras_home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+        path = keras_home / "models" / WEIGHTS_FILE
+        if not path.is_file():
+            raise PipelineError(
+                f"{path}: ImageNet weights for VGG19 not found (offline); put {WEIGHTS_FILE} there, "
+                "pass WEIGHTS=<file>, or WEIGHTS=none for random weights"
+            )
+        return path
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise PipelineError(f"{path}: VGG19 weights file not found (WEIGHTS=); use imagenet, none or an existing file")
+    if not path.name.endswith(WEIGHTS_SUFFIXES):
+        raise PipelineError(f"{path}: not a Keras weights file (expected {', '.join(WEIGHTS_SUFFIXES)})")
+    return path
+
+
+def weights_label(weights: str) -> str:
+    if weights == "none":
+        return "random (WEIGHTS=none)"
+    return "imagenet" if weights == "imagenet" else Path(weights).name
+
+
+def _weights_identity(weights: str, seed: int) -> str:
+    """What makes the features what they are: the weights file's bytes, or the seed of random weights."""
+    path = weights_path_for(weights)
+    if path is None:
+        return f"none-{seed}"
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# Features ---------------------------------------------------------------------------------------
+def extract_features(
+    images: np.ndarray, weights: str, size: int, batch_size: int = 64, label: str = "features", seed: int = 0,
+) -> np.ndarray:
+    """VGG19 features, float32 ``(N, 512)``, of uint8 images ``(N, height, width, 1 or 3)``."""
+    if size < MINIMUM_SIZE:
+        raise PipelineError(f"SIZE={size}: VGG19 needs images of at least {MINIMUM_SIZE}x{MINIMUM_SIZE}")
+    if images.ndim != 4 or images.shape[-1] not in (1, 3):
+        raise PipelineError(f"{label}: expected images shaped (N, height, width, 1 or 3), got {images.shape}")
+    weights_path = weights_path_for(weights)  # before TensorFlow starts: a missing file fails at once
+    if len(images) == 0:
+        return np.zeros((0, FEATURES), dtype=np.float32)
+
+    from kaggle_pipeline.train import _import_tensorflow_quietly  # importing train already starts TF quietly
+
+    _import_tensorflow_quietly()
+    import keras
+    import tensorflow as tf
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)  # after clear_session, which forgets the seed; makes random weights repeat
+    try:
+        model = keras.applications.VGG19(include_top=False, weights=None if weights_path is None else str(weights_path),
+                                         input_shape=(size, size, 3), pooling="avg")
+    except (ValueError, OSError) as error:
+        raise PipelineError(f"{weights_path}: cannot load VGG19 weights ({_first_line(error)})") from None
+
+    def prepare(batch):
+        batch = tf.cast(batch, tf.float32)
+        if batch.shape[-1] == 1:
+            batch = tf.repeat(batch, 3, axis=-1)
+        batch = tf.image.resize(batch, (size, size), method="bilinear")
+        return keras.applications.vgg19.preprocess_input(batch)  # expects 0..255 RGB
+
+    say(f"  {label}: VGG19, weights {weights_label(weights)}, on {len(images):,} images at {size}x{size}")
+    chunks = []
+    started = last_line = time.perf_counter()
+    for start in range(0, len(images), CHUNK):
+        chunk = images[start : start + CHUNK]
+        dataset = tf.data.Dataset.from_tensor_slices(chunk).batch(batch_size).map(prepare).prefetch(tf.data.AUTOTUNE)
+        chunks.append(np.asarray(model.predict(dataset, verbose=0), dtype=np.float32))
+        done, now = start + len(chunk), time.perf_counter()
+        if now - last_line >= PROGRESS_SECONDS or done == len(images):
+            last_line = now
+            rate = done / max(now - started, 1e-9)
+            say(f"  {label}: {done:,}/{len(images):,} images  {rate:,.0f} img/s  "
+                f"ETA {format_seconds((len(images) - done) / rate)}")
+    return np.concatenate(chunks)
+
+
+def cache_path(workspace, weights: str, size: int, seed: int = 0) -> Path:
+    config = {
+        "fingerprint": workspace.competition.fingerprint(),
+        "weights": f"{weights_label(weights)}:{_weights_identity(weights, seed)}",
+        "size": size,
+    }
+    key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+    return workspace.store.cache_dir / f"vgg19-{key}.npz"
+
+
+def cached_features(workspace, weights: str, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Features of every competition train and test image, computed once per data, weights and size."""
+    competition = workspace.competition
+    path = cache_path(workspace, weights, size, seed)
+    if path.exists():
+        try:
+            with np.load(path, allow_pickle=False) as saved:
+                train, test = saved["train"], saved["test"]
+            if train.shape == (len(competition.x_train), FEATURES) and test.shape == (len(competition.x_test), FEATURES):
+                return train, test
+            say(f"{path}: cached features have the wrong shape; computing them again")
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+            say(f"{path}: cannot read cached features ({_first_line(error)}); computing them again")
+    train = extract_features(competition.x_train, weights, size, label="train features", seed=seed)
+    test = extract_features(competition.x_test, weights, size, label="test features", seed=seed)
+    atomic_save_npz(path, train=train, test=test)
+    return train, test
+
+
+# The forest -------------------------------------------------------------------------------------
+def stack_dir(store) -> Path:
+    return store.root / "stack"
+
+
+def _probabilities(forest, features: np.ndarray, num_classes: int) -> np.ndarray:
+    """Columns in class-index order, all ``num_classes`` of them: a class missing from train gets zeros."""
+    probabilities = np.zeros((len(features), num_classes), dtype=np.float32)
+    if len(features):
+        probabilities[:, forest.classes_.astype(int)] = forest.predict_proba(features)
+    return probabilities
+
+
+def _atomic_joblib_dump(obj, path: Path) -> None:
+    import joblib
+
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(descriptor)
+    try:
+        joblib.dump(obj, temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def run_stack(workspace, weights: str = "imagenet", size: int = 64, trees: int = 300, seed: int = 0) -> dict:
+    """Fit the forest on VGG19 features and store its predictions beside the runs; returns stack.json."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    label = weights_label(weights)
+    started = time.perf_counter()
+    train_features, test_features = cached_features(workspace, weights, size, seed)
+    feature_seconds = time.perf_counter() - started
+
+    started = time.perf_counter()
+    forest = RandomForestClassifier(n_estimators=trees, n_jobs=-1, random_state=seed)
+    forest.fit(train_features[workspace.train_index], workspace.y_train)
+    fit_seconds = time.perf_counter() - started
+    num_classes = workspace.competition.num_classes
+    validation = _probabilities(forest, train_features[workspace.validation_index], num_classes)
+    test = _probabilities(forest, test_features, num_classes)
+    accuracy = float(np.mean(validation.argmax(axis=1) == workspace.y_validation)) if len(validation) else 0.0
+
+    folder = stack_dir(workspace.store)
+    folder.mkdir(parents=True, exist_ok=True)
+    # An old stack.json would vouch for the half-written files below if this is interrupted.
+    (folder / "stack.json").unlink(missing_ok=True)
+    atomic_save_npz(folder / "predictions.npz", validation=validation, test=test)
+    _atomic_joblib_dump(forest, folder / "forest.joblib")
+    record = {
+        "kind": "vgg19-randomforest", "weights": label, "size": size, "trees": trees, "seed": seed,
+        "validation_accuracy": accuracy, "feature_seconds": round(feature_seconds, 2),
+        "fit_seconds": round(fit_seconds, 2), "fingerprint": workspace.competition.fingerprint(),
+        "versions": library_versions(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    atomic_write_json(folder / "stack.json", record)
+    warning = "  -- RANDOM VGG19 WEIGHTS, NOT IMAGENET: features are untrained" if weights == "none" else ""
+    say(f"stack: VGG19 features (weights {label}, {size}x{size}) + random forest of {trees} trees: "
+        f"val_acc {accuracy:.4f}  (features {format_seconds(feature_seconds)}, fit {format_seconds(fit_seconds)}){warning}")
+    return record
+
+
+def load_stack(store) -> tuple[dict, dict[str, np.ndarray]] | None:
+    """The stored stack's record and its predictions, or None if no complete stack is stored."""
+    record_path = stack_dir(store) / "stack.json"
+    if not record_path.exists():
+        return None
+    record = read_json(record_path)
+    path = stack_dir(store) / "predictions.npz"
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            return record, {key: arrays[key] for key in ("validation", "test")}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        raise PipelineError(f"{path}: cannot read stack predictions ({_first_line(error)})") from None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]
