@@ -142,7 +142,7 @@ def _workspace(args: argparse.Namespace):
     if name is None and args.preset != "quick":
         name = f"{Path(args.data).resolve().name}-{args.preset}"
     return open_workspace(args.data, args.models_dir, name=name, layout=args.layout,
-                          validation_fraction=args.val_fraction, split_seed=args.split_seed)
+                          validation_fraction=args.val_fraction, split_seed=args.split_seed, lock=args.stage)
 
 
 def _search(args, workspace) -> None:
@@ -185,14 +185,15 @@ def run(args: argparse.Namespace) -> None:
         say(f"data: {'wrote' if made else 'already prepared:'} {args.out} (train.csv, test.csv, sample_submission.csv, solution.csv)")
         return
     workspace = _workspace(args)
-    if args.stage in ("search", "all"):
-        _search(args, workspace)
-    if args.stage in ("ensemble", "all"):
-        _ensemble(args, workspace)
-    if args.stage == "stack":
-        _stack(args, workspace)
-    if args.stage in ("submit", "all"):
-        _submit(args, workspace)
+    with workspace.lock:
+        if args.stage in ("search", "all"):
+            _search(args, workspace)
+        if args.stage in ("ensemble", "all"):
+            _ensemble(args, workspace)
+        if args.stage == "stack":
+            _stack(args, workspace)
+        if args.stage in ("submit", "all"):
+            _submit(args, workspace)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,6 +22,7 @@ import json
 import math
 import re
 import struct
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +37,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 LABELS_CSV_NAMES = ("trainLabels.csv", "train_labels.csv", "labels.csv")
 LABEL_COLUMN_NAMES = ("label", "labels", "class", "target", "category")
 # Bumped whenever parsing changes, so stale caches are not reused.
-LOADER_VERSION = 1
+LOADER_VERSION = 2
 
 
 @dataclass
@@ -101,12 +102,29 @@ def find_sample_submission(folder: Path) -> Path:
 def read_submission_table(path: Path) -> pd.DataFrame:
     """A submission-shaped CSV as text, exactly as written (no number parsing, no NaN guessing)."""
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        table = pd.read_csv(path, sep=_separator(path), dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except FileNotFoundError:
         raise PipelineError(f"{path}: file not found") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise PipelineError(f"{path}: cannot parse CSV ({_first_line(error)})") from None
+    except OSError as error:
+        raise PipelineError(f"{path}: cannot read ({_first_line(error)})") from None
+    _check_row_lengths(table, path)
     return table
+
+
+def _check_row_lengths(table: pd.DataFrame, path: Path) -> None:
+    # pandas reads rows one field longer than the header as an index column plus shifted columns.
+    if not isinstance(table.index, pd.RangeIndex):
+        raise PipelineError(f"{path}: the rows have more fields than the header's {table.shape[1]} columns")
+
+
+def _separator(path: Path) -> str:
+    """``,`` unless the header line holds no comma and exactly one of ``;`` and tab (a spreadsheet's CSV)."""
+    with open(path, "rb") as handle:
+        header = handle.readline()
+    found = [separator for separator in (";", "\t") if separator.encode() in header]
+    return found[0] if b"," not in header and len(found) == 1 else ","
 
 
 def read_sample_submission(path: Path) -> pd.DataFrame:
@@ -118,6 +136,9 @@ def read_sample_submission(path: Path) -> pd.DataFrame:
     if len(sample) == 0:
         raise PipelineError(f"{path}: the sample submission has no rows")
     ids = sample.iloc[:, 0]
+    empty = np.flatnonzero((ids.str.strip() == "").to_numpy())
+    if len(empty):
+        raise PipelineError(f"{path}: empty id in column {sample.columns[0]!r}, row {int(empty[0]) + 2}")
     duplicated = ids[ids.duplicated()]
     if len(duplicated):
         raise PipelineError(f"{path}: duplicate id {duplicated.iloc[0]!r} in column {sample.columns[0]!r}")
@@ -127,11 +148,14 @@ def read_sample_submission(path: Path) -> pd.DataFrame:
 # Layout detection ------------------------------------------------------------------------
 def detect_layout(folder: Path) -> str:
     names = {path.name for path in folder.iterdir()}
-    if "train_x.npy" in names or any(name.endswith(".npz") for name in names):
+    if names & {"train_x.npy", "train_y.npy", "test_x.npy"} or any(name.endswith(".npz") for name in names):
         return "npy"
-    if (folder / "train").is_dir() and any(name in names for name in LABELS_CSV_NAMES + ("train.csv",)):
+    # A folder missing train/ or its labels CSV is still read as images, so the error names what is missing.
+    train_folder, test_folder = (folder / "train").is_dir(), (folder / "test").is_dir()
+    labels_csv = any(name in names for name in LABELS_CSV_NAMES)
+    if (train_folder and (labels_csv or "train.csv" in names or test_folder)) or (test_folder and labels_csv):
         return "images"
-    if "train.csv" in names:
+    if "train.csv" in names or "test.csv" in names:
         return "csv"
     raise PipelineError(
         f"{folder}: cannot tell the layout: expected train.csv + test.csv, a train/ image folder with "
@@ -173,9 +197,12 @@ def load_competition(
     cache_path = Path(cache_dir) / f"arrays-{_cache_key(folder, layout)}.npz" if cache_dir else None
     if cache_path and cache_path.exists():
         parsed = _read_cache(cache_path)
+        classes, y_train = encode_labels(parsed["train_labels"], folder)
     else:
         reader = {"csv": _read_csv_layout, "images": _read_image_layout, "npy": _read_npy_layout}[layout]
         parsed = reader(folder, sample, sample_path)
+        # Checked before anything is cached: bad labels leave no file behind.
+        classes, y_train = encode_labels(parsed["train_labels"], parsed["labels_path"])
         if cache_path:
             atomic_save_npz(
                 cache_path,
@@ -183,8 +210,6 @@ def load_competition(
                 train_labels=np.asarray(parsed["train_labels"], dtype=str),
                 x_test=parsed["x_test"],
             )
-
-    classes, y_train = encode_labels(parsed["train_labels"], folder)
     return Competition(
         name=name,
         source=folder,
@@ -204,18 +229,28 @@ def load_competition(
 def encode_labels(labels, folder: Path) -> tuple[list[str], np.ndarray]:
     """Class list (numeric order when every label is an integer) and each label's class index."""
     labels = np.asarray(labels, dtype=str)
+    if len(labels) == 0:
+        raise PipelineError(f"{folder}: no training labels")
     empty = np.flatnonzero(labels == "")
     if len(empty):
         raise PipelineError(f"{folder}: training image {int(empty[0])} has an empty label")
-    classes = sorted(set(labels.tolist()), key=lambda label: (0, int(label), "") if _is_integer(label) else (1, 0, label))
+    # Integers in numeric order ("7" and "007" are two classes, in a fixed order), then the other labels.
+    classes = sorted(set(labels.tolist()), key=lambda label: (0, int(label), label) if _is_integer(label) else (1, 0, label))
     if len(classes) < 2:
         raise PipelineError(f"{folder}: the training labels hold a single class ({classes[0]!r}); need at least two")
     index = {label: position for position, label in enumerate(classes)}
-    return classes, np.array([index[label] for label in labels], dtype=np.int32)
+    encoded = np.array([index[label] for label in labels], dtype=np.int32)
+    counts = np.bincount(encoded, minlength=len(classes))
+    if counts.min() < 2:
+        # The stratified validation split (make_split) needs two of each; said here, before a store is written.
+        raise PipelineError(
+            f"{folder}: class {classes[int(counts.argmin())]!r} has 1 training image; a stratified validation split needs 2"
+        )
+    return classes, encoded
 
 
 def _is_integer(text: str) -> bool:
-    return bool(re.fullmatch(r"-?\d+", text))
+    return bool(re.fullmatch(r"-?\d{1,18}", text))  # longer digit strings sort as text (int() refuses > 4300 digits)
 
 
 def _cache_key(folder: Path, layout: str) -> str:
@@ -234,11 +269,12 @@ def _read_cache(path: Path) -> dict:
 # Layout 1: CSV pixel tables -----------------------------------------------------------------
 def _read_csv_layout(folder: Path, sample: pd.DataFrame, sample_path: Path) -> dict:
     train_path, test_path = folder / "train.csv", folder / "test.csv"
-    train = _read_pixel_table(train_path)
-    label_column = _find_column(train, (sample.columns[1],) + LABEL_COLUMN_NAMES)
+    id_names, label_names = (sample.columns[0], "id"), (sample.columns[1],) + LABEL_COLUMN_NAMES
+    train = _read_pixel_table(train_path, text_columns=id_names + label_names)
+    label_column = _find_column(train, label_names)
     if label_column is None:
         raise PipelineError(f"{train_path}: no label column (expected one named 'label' or {sample.columns[1]!r})")
-    id_column = _find_column(train, (sample.columns[0], "id"))
+    id_column = _find_column(train, id_names)
     pixel_columns = [column for column in train.columns if column not in (label_column, id_column)]
     missing_labels = np.flatnonzero(train[label_column].isna().to_numpy())
     if len(missing_labels):
@@ -246,8 +282,8 @@ def _read_csv_layout(folder: Path, sample: pd.DataFrame, sample_path: Path) -> d
     x_train = _pixels_to_images(train, pixel_columns, train_path)
     labels = train[label_column].astype(str).str.strip().to_numpy()
 
-    test = _read_pixel_table(test_path)
-    test_id_column = _find_column(test, (sample.columns[0], "id"))
+    test = _read_pixel_table(test_path, text_columns=id_names)
+    test_id_column = _find_column(test, id_names)
     test_pixel_columns = [column for column in test.columns if column != test_id_column]
     if len(test_pixel_columns) != len(pixel_columns):
         raise PipelineError(
@@ -255,16 +291,28 @@ def _read_csv_layout(folder: Path, sample: pd.DataFrame, sample_path: Path) -> d
         )
     x_test = _pixels_to_images(test, test_pixel_columns, test_path)
     test_ids = test[test_id_column].astype(str).tolist() if test_id_column else None
-    return {"x_train": x_train, "train_labels": labels, "x_test": _order_like_sample(x_test, test_ids, sample, test_path, sample_path)}
+    return {"x_train": x_train, "train_labels": labels, "labels_path": train_path,
+            "x_test": _order_like_sample(x_test, test_ids, sample, test_path, sample_path)}
 
 
-def _read_pixel_table(path: Path) -> pd.DataFrame:
+def _read_pixel_table(path: Path, text_columns=()) -> pd.DataFrame:
+    """Pixels as numbers; the columns named in ``text_columns`` (any case) as written ("007" stays "007").
+
+    Only an empty cell is missing: a label spelled "NA" or "None" is a label, and a pixel "nan" is non-numeric.
+    """
     try:
-        table = pd.read_csv(path, encoding="utf-8-sig")
+        separator = _separator(path)
+        header = pd.read_csv(path, sep=separator, nrows=0, encoding="utf-8-sig").columns
+        wanted = {name.lower() for name in text_columns}
+        text = {column: str for column in header if str(column).strip().lower() in wanted}
+        table = pd.read_csv(path, sep=separator, dtype=text, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
     except FileNotFoundError:
         raise PipelineError(f"{path}: file not found") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise PipelineError(f"{path}: cannot parse CSV ({_first_line(error)})") from None
+    except OSError as error:
+        raise PipelineError(f"{path}: cannot read ({_first_line(error)})") from None
+    _check_row_lengths(table, path)
     if len(table) == 0:
         raise PipelineError(f"{path}: no rows")
     table.columns = [str(column).strip() for column in table.columns]
@@ -281,13 +329,19 @@ def _find_column(table: pd.DataFrame, wanted) -> str | None:
 
 def _pixels_to_images(table: pd.DataFrame, pixel_columns: list[str], path: Path) -> np.ndarray:
     pixels = table[pixel_columns]
+    missing = np.argwhere(pixels.isna().to_numpy())
+    if len(missing):
+        row, column = (int(index) for index in missing[0])
+        raise PipelineError(f"{path}: missing pixel value in column {pixel_columns[column]!r}, row {row + 2}")
     non_numeric = [column for column in pixel_columns if not pd.api.types.is_numeric_dtype(pixels[column])]
-    if non_numeric:
-        column = non_numeric[0]
+    for column in non_numeric:
         converted = pd.to_numeric(pixels[column], errors="coerce")
-        row = int(np.flatnonzero(converted.isna().to_numpy())[0])
-        raise PipelineError(f"{path}: non-numeric pixel value {pixels[column].iloc[row]!r} in column {column!r}, row {row + 2}")
-    values = pixels.to_numpy()
+        rows = np.flatnonzero(converted.isna().to_numpy())
+        if len(rows):
+            row = int(rows[0])
+            raise PipelineError(f"{path}: non-numeric pixel value {pixels[column].iloc[row]!r} in column {column!r}, row {row + 2}")
+    # A number too large for int64 leaves its column as Python ints; as floats it fails the range check.
+    values = pixels.apply(pd.to_numeric).to_numpy(dtype=np.float64) if non_numeric else pixels.to_numpy()
     return _to_uint8_images(values, path, what="pixel")
 
 
@@ -313,6 +367,8 @@ def _to_uint8_images(values: np.ndarray, path: Path, what: str) -> np.ndarray:
         values = values[..., np.newaxis]
     elif values.ndim != 4 or values.shape[-1] not in (1, 3):
         raise PipelineError(f"{path}: expected images shaped (N, H, W) or (N, H, W, 1|3), found {values.shape}")
+    if 0 in values.shape[1:]:
+        raise PipelineError(f"{path}: images have no pixels (shape {values.shape})")
     return values
 
 
@@ -339,6 +395,8 @@ def _order_like_sample(
                 "and the test set has no id column to match them"
             )
         return x_test
+    if len(test_ids) != len(x_test):
+        raise PipelineError(f"{test_path}: {len(test_ids)} test ids for {len(x_test)} test images")
     position = {}
     for row, test_id in enumerate(test_ids):
         if test_id in position:
@@ -371,6 +429,9 @@ def _read_image_layout(folder: Path, sample: pd.DataFrame, sample_path: Path) ->
     label_column = _find_column(labels_table, (sample.columns[1],) + LABEL_COLUMN_NAMES) or labels_table.columns[1]
     train_files = _image_files(folder / "train")
     train_ids = labels_table[id_column].str.strip().tolist()
+    duplicated = labels_table[id_column][labels_table[id_column].str.strip().duplicated()]
+    if len(duplicated):
+        raise PipelineError(f"{labels_path}: duplicate id {duplicated.iloc[0].strip()!r} in column {id_column!r}")
     missing = [image_id for image_id in train_ids if image_id not in train_files]
     if missing:
         raise PipelineError(f"{labels_path}: id {missing[0]!r} has no image in {folder / 'train'} ({len(missing)} missing)")
@@ -385,6 +446,7 @@ def _read_image_layout(folder: Path, sample: pd.DataFrame, sample_path: Path) ->
     return {
         "x_train": images[: len(train_ids)],
         "train_labels": labels_table[label_column].str.strip().to_numpy(),
+        "labels_path": labels_path,
         "x_test": _order_like_sample(images[len(train_ids) :], test_ids, sample, folder / "test", sample_path),
     }
 
@@ -392,7 +454,13 @@ def _read_image_layout(folder: Path, sample: pd.DataFrame, sample_path: Path) ->
 def _image_files(folder: Path) -> dict[str, Path]:
     if not folder.is_dir():
         raise PipelineError(f"{folder}: image folder not found")
-    return {path.stem: path for path in folder.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES}
+    files = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            if path.stem in files:
+                raise PipelineError(f"{path}: a second image for id {path.stem!r} (also {files[path.stem].name})")
+            files[path.stem] = path
+    return files
 
 
 def _read_image(path: Path) -> np.ndarray:
@@ -432,6 +500,8 @@ def _read_npy_layout(folder: Path, sample: pd.DataFrame, sample_path: Path) -> d
             raise PipelineError(f"{folder}: no {key}.npy (or {key} inside an .npz)")
     (x_train, x_train_path), (labels, labels_path), (x_test, x_test_path) = (arrays[k] for k in ("train_x", "train_y", "test_x"))
     x_train = _to_uint8_images(x_train, x_train_path, what="pixel")
+    if len(x_train) == 0:
+        raise PipelineError(f"{x_train_path}: no training images")
     x_test = _to_uint8_images(x_test, x_test_path, what="pixel")
     if x_train.shape[1:] != x_test.shape[1:]:
         raise PipelineError(f"{x_test_path}: test images are {x_test.shape[1:]}, training images {x_train.shape[1:]}")
@@ -446,6 +516,7 @@ def _read_npy_layout(folder: Path, sample: pd.DataFrame, sample_path: Path) -> d
     return {
         "x_train": x_train,
         "train_labels": labels.astype(str),
+        "labels_path": labels_path,
         "x_test": _order_like_sample(x_test, test_ids, sample, x_test_path, sample_path),
     }
 
@@ -460,7 +531,9 @@ def _load_arrays(folder: Path) -> dict[str, tuple[np.ndarray, Path]]:
                 with np.load(path, allow_pickle=False) as archive:
                     for key in archive.files:
                         arrays[key] = (archive[key], path)
-        except (ValueError, OSError, EOFError) as error:
+                        if not isinstance(arrays[key][0], np.ndarray):
+                            raise PipelineError(f"{path}: {key!r} in the archive is not a .npy array")
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
             raise PipelineError(f"{path}: cannot load array ({_first_line(error)})") from None
     return arrays
 

@@ -187,6 +187,6 @@ def _attempt(
             if kept:
                 trained.model.save(temporary / "model.keras")
     record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    atomic_write_json(temporary / "run.json", record)
+    store.seal_run(temporary, record)
     store.commit_run(temporary, number)
     return record

@@ -28,7 +28,7 @@ import numpy as np
 
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.progress import format_seconds, say
-from kaggle_pipeline.store import atomic_save_npz, atomic_write_json, library_versions, read_json
+from kaggle_pipeline.store import atomic_save_npz, atomic_write_json, file_digest, library_versions, read_json
 
 WEIGHTS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 WEIGHTS_SUFFIXES = (".h5", ".hdf5", ".keras")  # what keras' load_weights reads (.weights.h5 ends in .h5)
@@ -212,6 +212,7 @@ def run_stack(workspace, weights: str = "imagenet", size: int = 64, trees: int =
         "validation_accuracy": accuracy, "feature_seconds": round(feature_seconds, 2),
         "fit_seconds": round(fit_seconds, 2), "fingerprint": workspace.competition.fingerprint(),
         "versions": library_versions(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "files": {name: file_digest(folder / name) for name in ("predictions.npz", "forest.joblib")},
     }
     atomic_write_json(folder / "stack.json", record)
     warning = "  -- RANDOM VGG19 WEIGHTS, NOT IMAGENET: features are untrained" if weights == "none" else ""
@@ -226,6 +227,11 @@ def load_stack(store) -> tuple[dict, dict[str, np.ndarray]] | None:
     if not record_path.exists():
         return None
     record = read_json(record_path)
+    for name, expected in record.get("files", {}).items():
+        if not (stack_dir(store) / name).is_file() or file_digest(stack_dir(store) / name) != expected:
+            say(f"{stack_dir(store) / name}: missing or its checksum does not match stack.json; the stacker is left "
+                "out (run 'make stack' again)")
+            return None
     path = stack_dir(store) / "predictions.npz"
     try:
         with np.load(path, allow_pickle=False) as arrays:

@@ -12,16 +12,22 @@ Layout of ``models/<competition>/``::
     runs/run-0001/      one retrain run: run.json, predictions.npz, model.keras
 
 A run directory is written under a temporary name and renamed into place, so a run
-directory either exists complete or not at all.
+directory either exists complete or not at all. Its ``run.json`` lists the SHA-256 of every other file in
+it; a run whose files do not match (a disk error, a hand edit) is moved aside as ``runs/.corrupt-run-NNNN-*``,
+reported, and trained again. ``.lock`` is held (``flock``) by the one process writing to the store.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
 import platform
 import shutil
+import signal
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -31,20 +37,56 @@ from kaggle_pipeline.errors import PipelineError
 STORE_FORMAT = 1
 
 
+# Fault injection for tests/test_reliability.py: with KAGGLE_PIPELINE_KILL_DURING_WRITE=<file name> the
+# process SIGKILLs itself when the temporary copy of that file is half written, as a power cut would.
+KILL_DURING_WRITE = "KAGGLE_PIPELINE_KILL_DURING_WRITE"
+
+
+def _die_if_asked(path: Path, handle, data: bytes) -> None:
+    if os.environ.get(KILL_DURING_WRITE) == path.name:
+        handle.write(data[: len(data) // 2])
+        handle.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    _make_folder(path.parent)
+    descriptor, temporary = _temporary_file(path, ".tmp")
     try:
         with os.fdopen(descriptor, "wb") as handle:
+            _die_if_asked(path, handle, data)
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
+    except OSError as error:
+        Path(temporary).unlink(missing_ok=True)
+        raise _write_error(path, error) from None
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise _write_error(folder, error) from None
+
+
+def _temporary_file(path: Path, suffix: str) -> tuple[int, str]:
+    try:
+        return tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    except OSError as error:
+        raise _write_error(path.parent, error) from None
+
+
+def _write_error(path: Path, error: OSError) -> PipelineError:
+    """Disk full, read-only or permission problems as one line; the file's previous version is untouched."""
+    reason = error.strerror or str(error)
+    return PipelineError(f"{path}: cannot write ({reason}); nothing was replaced, earlier results are intact")
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -56,16 +98,19 @@ def atomic_write_json(path: Path, obj) -> None:
 
 
 def atomic_save_npz(path: Path, **arrays) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.npz", dir=path.parent)
-    os.close(descriptor)
-    try:
-        np.savez(temporary, **arrays)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _json_default(value):
@@ -152,15 +197,48 @@ class RunStore:
 
     # Runs --------------------------------------------------------------------------
     def run_records(self) -> list[dict]:
-        """Every finished run (kept, rejected or failed), oldest first."""
+        """Every finished run (kept, rejected or failed) whose files match their checksums, oldest first."""
         if not self.runs_dir.is_dir():
             return []
         records = []
         for run_dir in sorted(self.runs_dir.glob("run-*")):
             record_path = run_dir / "run.json"
-            if run_dir.is_dir() and record_path.exists():
-                records.append(read_json(record_path))
+            if not (run_dir.is_dir() and record_path.exists()):
+                continue
+            try:
+                record = read_json(record_path)
+                problem = self._checksum_problem(run_dir, record)
+            except PipelineError as error:
+                problem = str(error)
+            if problem:
+                self._set_aside(run_dir, problem)
+                continue
+            records.append(record)
         return records
+
+    @staticmethod
+    def _checksum_problem(run_dir: Path, record: dict) -> str | None:
+        for name, expected in record.get("files", {}).items():
+            path = run_dir / name
+            if not path.is_file():
+                return f"{path}: missing"
+            if file_digest(path) != expected:
+                return f"{path}: checksum does not match run.json"
+        return None
+
+    def _set_aside(self, run_dir: Path, problem: str) -> None:
+        """A damaged run counts as absent (its number is trained again) but is kept for inspection."""
+        from kaggle_pipeline.progress import say
+
+        aside = self.runs_dir / f".corrupt-{run_dir.name}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+        os.replace(run_dir, aside)
+        say(f"store: {problem}; run set aside as {aside.name} and will be trained again")
+
+    def seal_run(self, temporary: Path, record: dict) -> None:
+        """Write run.json last, listing the checksum of every file already in the run folder."""
+        record["files"] = {path.name: file_digest(path) for path in sorted(temporary.iterdir())
+                           if path.is_file() and path.name != "run.json"}
+        atomic_write_json(temporary / "run.json", record)
 
     def remove_unfinished_runs(self) -> list[str]:
         """Delete temporary run folders left by a run that was killed mid-write."""
@@ -192,6 +270,9 @@ class RunStore:
     def run_dir(self, record: dict) -> Path:
         return self.runs_dir / f"run-{record['run']:04d}"
 
+    def lock(self, stage: str) -> "StoreLock":
+        return StoreLock(self.root, stage).acquire()
+
     def load_predictions(self, record: dict) -> dict[str, np.ndarray]:
         path = self.run_dir(record) / "predictions.npz"
         try:
@@ -199,3 +280,43 @@ class RunStore:
                 return {key: arrays[key] for key in arrays.files}
         except (OSError, ValueError) as error:
             raise PipelineError(f"{path}: cannot read run predictions ({error})") from None
+
+
+class StoreLock:
+    """One writer per store: an exclusive ``flock`` on ``<store>/.lock``, which names its holder.
+
+    The kernel drops the lock when the holder exits or is killed, so a lock left by a dead process is taken
+    over without any guessing about stale pids.
+    """
+
+    def __init__(self, root: Path, stage: str):
+        self.path = Path(root) / ".lock"
+        self.stage = stage
+        self._descriptor: int | None = None
+
+    def acquire(self) -> "StoreLock":
+        _make_folder(self.path.parent)
+        descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(descriptor, 400).decode("utf-8", "replace").strip() or "unknown process"
+            os.close(descriptor)
+            raise PipelineError(f"{self.path.parent}: in use by another kaggle_pipeline process ({holder}); "
+                                "wait for it to finish or stop it") from None
+        os.ftruncate(descriptor, 0)
+        os.write(descriptor, f"pid {os.getpid()}, stage {self.stage}, since {time.strftime('%Y-%m-%d %H:%M:%S')}".encode())
+        self._descriptor = descriptor
+        return self
+
+    def release(self) -> None:
+        if self._descriptor is not None:
+            fcntl.flock(self._descriptor, fcntl.LOCK_UN)
+            os.close(self._descriptor)
+            self._descriptor = None
+
+    def __enter__(self) -> "StoreLock":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.release()

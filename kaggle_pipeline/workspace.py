@@ -9,7 +9,7 @@ import numpy as np
 
 from kaggle_pipeline.data import Competition, load_competition, make_split
 from kaggle_pipeline.errors import PipelineError
-from kaggle_pipeline.store import RunStore, atomic_save_npz, library_versions
+from kaggle_pipeline.store import RunStore, StoreLock, atomic_save_npz, library_versions
 
 DEFAULT_VALIDATION_FRACTION = 0.1
 DEFAULT_SPLIT_SEED = 0
@@ -21,6 +21,7 @@ class Workspace:
     store: RunStore
     train_index: np.ndarray
     validation_index: np.ndarray
+    lock: StoreLock | None = None
 
     @property
     def x_train(self) -> np.ndarray:
@@ -53,13 +54,22 @@ def open_workspace(
     layout: str | None = None,
     validation_fraction: float | None = None,
     split_seed: int | None = None,
+    lock: str | None = None,
 ) -> Workspace:
+    """The parsed competition and its store. With ``lock`` (the stage's name) this process becomes the
+    store's one writer, after the data has parsed, so bad input leaves ``models/`` untouched."""
     name = competition_name(data_dir, name)
     store = RunStore(Path(models_dir) / name)
     competition = load_competition(data_dir, name=name, layout=layout, cache_dir=store.cache_dir)
-    store.bind(competition.fingerprint(), {**competition.describe(), "versions": library_versions()})
-    train_index, validation_index = _fixed_split(store, competition, validation_fraction, split_seed)
-    return Workspace(competition, store, train_index, validation_index)
+    store_lock = store.lock(lock) if lock else None
+    try:
+        store.bind(competition.fingerprint(), {**competition.describe(), "versions": library_versions()})
+        train_index, validation_index = _fixed_split(store, competition, validation_fraction, split_seed)
+    except BaseException:
+        if store_lock is not None:
+            store_lock.release()
+        raise
+    return Workspace(competition, store, train_index, validation_index, store_lock)
 
 
 def _fixed_split(store: RunStore, competition: Competition, fraction: float | None, seed: int | None):

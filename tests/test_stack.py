@@ -129,6 +129,13 @@ def test_run_stack_stores_predictions_beside_the_runs(csv_competition, tmp_path,
     np.testing.assert_allclose(forest.predict_proba(features[workspace.validation_index]), predictions["validation"],
                                atol=1e-6)
 
+    # A damaged prediction file fails its checksum: the stacker is left out of the vote, with a message.
+    content = bytearray((folder / "predictions.npz").read_bytes())
+    content[len(content) // 2] ^= 0xFF
+    (folder / "predictions.npz").write_bytes(bytes(content))
+    assert load_stack(workspace.store) is None
+    assert "checksum does not match stack.json; the stacker is left out" in capsys.readouterr().err
+
 
 def test_a_class_missing_from_train_gets_a_zero_column():
     from sklearn.ensemble import RandomForestClassifier
