@@ -1,6 +1,7 @@
 # kaggle_pipeline — every target is also `python -m kaggle_pipeline <stage> --help`.
 #   make all                 data -> search -> ensemble -> submit on the default competition (quick preset)
 #   make stack               VGG19 features -> RandomForest, a voter for submit (WEIGHTS=imagenet|none|<file>)
+#   make status              what is on disk: search, runs, stacker, newest submission
 #   make test                the test suite
 # Variables: DATA NAME PRESET=quick|full EVALS EPOCHS N THRESHOLD MAX_RUNS HOURS PRECISION EARLY_ABORT=0 ABORT_MARGIN TTA=0
 #            VOTE=auto|majority|soft|weighted|select STACK_WEIGHT WEIGHTS SIZE TREES
@@ -26,7 +27,7 @@ STACK_ARGS = $(call option,WEIGHTS,--weights) $(call option,SIZE,--size) $(call 
 # The default competition is prepared on demand; another DATA folder is used as it is.
 DATA_READY = $(if $(filter $(DEFAULT_DATA),$(DATA)),$(DEFAULT_DATA)/PREPARED.json)
 
-.PHONY: setup debian-data data search ensemble stack submit all test clean
+.PHONY: setup debian-data data search ensemble stack submit status all test clean
 
 setup: $(INSTALLED)
 
@@ -62,6 +63,9 @@ stack: $(INSTALLED) $(DATA_READY)
 
 submit: $(INSTALLED) $(DATA_READY)
 	$(PY) -m kaggle_pipeline submit $(COMMON) $(call option,THRESHOLD,--threshold) $(SUBMIT_ARGS)
+
+status: $(INSTALLED)
+	@$(PY) -m kaggle_pipeline status $(COMMON)
 
 all: $(INSTALLED) $(DATA_READY)
 	@start=$$(date +%s); \

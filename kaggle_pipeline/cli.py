@@ -1,4 +1,4 @@
-"""``python -m kaggle_pipeline <stage>``: data, search, ensemble, stack, submit, all.
+"""``python -m kaggle_pipeline <stage>``: data, search, ensemble, stack, submit, all, status.
 
 Stages talk only through files (``models/<competition>/``, ``submissions/<competition>/``), so any stage
 can be rerun or resumed alone. A problem with the input prints one line, ``error: ...``, and exits 2.
@@ -116,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     stack.add_argument("--trees", type=int, default=300, help="trees in the forest (default: %(default)s)")
     stack.add_argument("--stack-seed", type=int, default=0, help="seed of the forest and of random weights (default: %(default)s)")
 
+    status = stages.add_parser("status", help="what is on disk: search, runs, stacker, newest submission")
+    common(status)
+    status.add_argument("--submissions-dir", type=Path, default=Path("submissions"), help="default: %(default)s")
+
     submit = stages.add_parser("submit", help="vote over the kept runs (and the stacker) -> submissions/<competition>/latest.csv")
     common(submit)
     submit_options(submit, threshold=True)
@@ -134,14 +138,17 @@ def _setting(args: argparse.Namespace, key: str, preset_key: str | None = None):
     return PRESETS[args.preset][preset_key or key] if value is None else value
 
 
+def _store_name(args: argparse.Namespace) -> str | None:
+    # Each preset keeps its own store, so a full run never mixes with (or trips over) a quick one's trials.
+    if args.name is None and args.preset != "quick":
+        return f"{Path(args.data).resolve().name}-{args.preset}"
+    return args.name
+
+
 def _workspace(args: argparse.Namespace):
     from kaggle_pipeline.workspace import open_workspace
 
-    # Each preset keeps its own store, so a full run never mixes with (or trips over) a quick one's trials.
-    name = args.name
-    if name is None and args.preset != "quick":
-        name = f"{Path(args.data).resolve().name}-{args.preset}"
-    return open_workspace(args.data, args.models_dir, name=name, layout=args.layout,
+    return open_workspace(args.data, args.models_dir, name=_store_name(args), layout=args.layout,
                           validation_fraction=args.val_fraction, split_seed=args.split_seed, lock=args.stage)
 
 
@@ -183,6 +190,14 @@ def run(args: argparse.Namespace) -> None:
 
         made = prepare_fashion_mnist(args.out, args.source or DEBIAN_FASHION_MNIST)
         say(f"data: {'wrote' if made else 'already prepared:'} {args.out} (train.csv, test.csv, sample_submission.csv, solution.csv)")
+        return
+    if args.stage == "status":
+        from kaggle_pipeline.status import status_lines
+        from kaggle_pipeline.store import RunStore
+        from kaggle_pipeline.workspace import competition_name
+
+        store = RunStore(args.models_dir / competition_name(args.data, _store_name(args)))
+        print("\n".join(status_lines(store, args.submissions_dir)))
         return
     workspace = _workspace(args)
     with workspace.lock:

@@ -196,8 +196,9 @@ class RunStore:
         )
 
     # Runs --------------------------------------------------------------------------
-    def run_records(self) -> list[dict]:
-        """Every finished run (kept, rejected or failed) whose files match their checksums, oldest first."""
+    def run_records(self, repair: bool = True) -> list[dict]:
+        """Every finished run (kept, rejected or failed) whose files match their checksums, oldest first.
+        With ``repair`` a damaged run is also moved aside, so that its number is trained again."""
         if not self.runs_dir.is_dir():
             return []
         records = []
@@ -211,7 +212,8 @@ class RunStore:
             except PipelineError as error:
                 problem = str(error)
             if problem:
-                self._set_aside(run_dir, problem)
+                if repair:
+                    self._set_aside(run_dir, problem)
                 continue
             records.append(record)
         return records

@@ -31,6 +31,15 @@ def test_each_stage_alone_through_the_command_line(tmp_path, csv_competition):
     assert set(written["Label"]) <= {"0", "1", "2"}
     assert len(list(latest.parent.glob("submission-*.csv"))) == 1
 
+    status = run_cli("status", *common, cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+    lines = status.stdout.splitlines()
+    assert lines[0].startswith(f"{tmp_path / 'models' / 'pixels'}  (3 classes, 16x16x1 images")
+    assert lines[1].startswith("search    2 trial(s), best val_acc") and "space tiny, 1 epoch(s)" in lines[1]
+    assert lines[2].startswith("ensemble  2/2 kept, threshold 0.3000; 2 attempt(s): 2 kept, 0 rejected")
+    assert "the last ensemble call stopped at 2 runs kept" in lines[2]
+    assert lines[-1].startswith("submit    ") and "local score" in lines[-1]
+
     # The stacker joins the vote once 'make stack' has run (random weights here: no ImageNet file offline).
     stack = run_cli("stack", *common, "--weights", "none", "--size", "32", "--trees", "10", cwd=tmp_path)
     assert stack.returncode == 0, stack.stderr

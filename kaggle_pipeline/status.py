@@ -1,0 +1,91 @@
+"""What is on disk for a competition, in a few lines: search, runs, stacker, newest submission.
+
+Reads the store's JSON files only: no data parsing, no TensorFlow, no lock, so it answers in a blink while
+another stage is writing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from kaggle_pipeline.errors import PipelineError
+from kaggle_pipeline.store import RunStore, read_json
+
+
+def status_lines(store: RunStore, submissions_dir: Path) -> list[str]:
+    if not store.manifest_path.exists():
+        raise PipelineError(f"{store.root}: no run store here yet; run 'make search' first")
+    manifest = read_json(store.manifest_path)
+    shape = "x".join(str(side) for side in manifest.get("image_shape", []))
+    lines = [f"{store.root}  ({len(manifest.get('classes', []))} classes, {shape} images, "
+             f"fingerprint {manifest.get('fingerprint')})"]
+    lines.append(_search_line(store))
+    lines.extend(_ensemble_lines(store))
+    stack_path = store.root / "stack" / "stack.json"
+    if stack_path.exists():
+        stack = read_json(stack_path)
+        lines.append(f"stack     VGG19 {stack['weights']} features at {stack['size']}x{stack['size']} + "
+                     f"{stack['trees']} trees: val_acc {stack['validation_accuracy']:.4f}")
+    lines.append(_submission_line(Path(submissions_dir) / store.root.name))
+    return lines
+
+
+def _search_line(store: RunStore) -> str:
+    trials_path = store.search_dir / "trials.json"
+    if not trials_path.exists():
+        return "search    no trials yet"
+    saved = read_json(trials_path)
+    settings, trials = saved.get("settings", {}), saved.get("trials", [])
+    failed = sum(1 for trial in trials if trial.get("result", {}).get("status") != "ok")
+    best = read_json(store.best_params_path) if store.best_params_path.exists() else None
+    best_text = f"best val_acc {best['validation_accuracy']:.4f} (trial {best['trial']})" if best else "no best yet"
+    subset = settings.get("subset")
+    return (f"search    {len(trials)} trial(s){f', {failed} failed' if failed else ''}, {best_text}; "
+            f"space {settings.get('space')}, {settings.get('epochs')} epoch(s) on "
+            f"{f'{subset:,}' if subset else 'all'} training images")
+
+
+def _ensemble_lines(store: RunStore) -> list[str]:
+    records = store.run_records(repair=False)  # status only reads: a damaged run is skipped, not moved
+    if not store.ensemble_path.exists() and not records:
+        return ["ensemble  no runs yet"]
+    settings = read_json(store.ensemble_path) if store.ensemble_path.exists() else {}
+    threshold = settings.get("threshold")
+    counts = {status: 0 for status in ("kept", "rejected", "aborted", "failed")}
+    kept_accuracies = []
+    for record in records:
+        if record["status"] == "done" and threshold is not None and record["validation_accuracy"] >= threshold:
+            counts["kept"] += 1
+            kept_accuracies.append(record["validation_accuracy"])
+        elif record["status"] == "done":
+            counts["rejected"] += 1
+        else:
+            counts[record["status"]] = counts.get(record["status"], 0) + 1
+    threshold_text = f"threshold {threshold:.4f}" if threshold is not None else "no threshold yet"
+    lines = [f"ensemble  {counts['kept']}/{settings.get('n', '?')} kept, {threshold_text}; {len(records)} attempt(s): "
+             + ", ".join(f"{count} {status}" for status, count in counts.items())
+             + _stop_text(settings.get("stop_reason"))]
+    if kept_accuracies:
+        accuracies = np.array(kept_accuracies)
+        lines.append(f"          kept runs' val_acc {accuracies.mean():.4f} ± {accuracies.std():.4f} "
+                     f"(min {accuracies.min():.4f}, max {accuracies.max():.4f})")
+    return lines
+
+
+def _stop_text(reason: str | None) -> str:
+    if reason is None:
+        return ""
+    return "; ensemble running (or killed)" if reason == "running" else f"; the last ensemble call stopped at {reason}"
+
+
+def _submission_line(folder: Path) -> str:
+    latest = folder / "latest.json"
+    if not latest.exists():
+        return "submit    no submission yet"
+    summary = read_json(latest)
+    local = summary.get("local_score")
+    return (f"submit    {summary['submission']}: {summary.get('vote', 'majority')} vote of {summary['runs_voted']} run(s)"
+            f"{' + stacker' if summary.get('stacker') else ''}, validation {summary['ensemble_validation_accuracy']:.4f}"
+            + (f", local score {local:.4f}" if local is not None else ""))
