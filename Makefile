@@ -2,6 +2,7 @@
 #   make all                 data -> search -> ensemble -> submit on the default competition (quick preset)
 #   make stack               VGG19 features -> RandomForest, a voter for submit (WEIGHTS=imagenet|none|<file>)
 #   make status              what is on disk: search, runs, stacker, newest submission
+#   make download COMPETITION=<slug>; make submit-kaggle COMPETITION=<slug> MESSAGE="..."   (Kaggle's client)
 #   make test                the test suite
 # Variables: DATA NAME PRESET=quick|full EVALS EPOCHS N THRESHOLD MAX_RUNS HOURS PRECISION EARLY_ABORT=0 ABORT_MARGIN TTA=0
 #            VOTE=auto|majority|soft|weighted|select STACK_WEIGHT WEIGHTS SIZE TREES
@@ -27,7 +28,7 @@ STACK_ARGS = $(call option,WEIGHTS,--weights) $(call option,SIZE,--size) $(call 
 # The default competition is prepared on demand; another DATA folder is used as it is.
 DATA_READY = $(if $(filter $(DEFAULT_DATA),$(DATA)),$(DEFAULT_DATA)/PREPARED.json)
 
-.PHONY: setup debian-data data search ensemble stack submit status all test clean
+.PHONY: setup debian-data data search ensemble stack submit status download submit-kaggle all test clean
 
 setup: $(INSTALLED)
 
@@ -63,6 +64,14 @@ stack: $(INSTALLED) $(DATA_READY)
 
 submit: $(INSTALLED) $(DATA_READY)
 	$(PY) -m kaggle_pipeline submit $(COMMON) $(call option,THRESHOLD,--threshold) $(SUBMIT_ARGS)
+
+# Kaggle's client (pip install kaggle) with credentials in ~/.kaggle/kaggle.json or KAGGLE_USERNAME/KAGGLE_KEY.
+download: $(INSTALLED)
+	$(PY) -m kaggle_pipeline download --competition "$(COMPETITION)"
+
+submit-kaggle: $(INSTALLED)
+	$(PY) -m kaggle_pipeline submit-kaggle --competition "$(COMPETITION)" --message "$(MESSAGE)" \
+		$(if $(filter $(DEFAULT_DATA),$(DATA)),,--data $(DATA)) --preset $(PRESET) $(call option,NAME,--name)
 
 status: $(INSTALLED)
 	@$(PY) -m kaggle_pipeline status $(COMMON)

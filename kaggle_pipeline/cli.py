@@ -1,4 +1,4 @@
-"""``python -m kaggle_pipeline <stage>``: data, search, ensemble, stack, submit, all, status.
+"""``python -m kaggle_pipeline <stage>``: data, search, ensemble, stack, submit, all, status, download, submit-kaggle.
 
 Stages talk only through files (``models/<competition>/``, ``submissions/<competition>/``), so any stage
 can be rerun or resumed alone. A problem with the input prints one line, ``error: ...``, and exits 2.
@@ -116,6 +116,17 @@ def build_parser() -> argparse.ArgumentParser:
     stack.add_argument("--trees", type=int, default=300, help="trees in the forest (default: %(default)s)")
     stack.add_argument("--stack-seed", type=int, default=0, help="seed of the forest and of random weights (default: %(default)s)")
 
+    download = stages.add_parser("download", help="kaggle competitions download, unpacked into data/<slug>/")
+    download.add_argument("--competition", required=True, help="the competition's slug, e.g. digit-recognizer")
+    download.add_argument("--data-root", type=Path, default=Path("data"), help="default: %(default)s")
+
+    submit_kaggle = stages.add_parser("submit-kaggle", help="check latest.csv, then kaggle competitions submit")
+    submit_kaggle.add_argument("--competition", required=True, help="the competition's slug, e.g. digit-recognizer")
+    submit_kaggle.add_argument("--message", required=True, help="the submission's description on Kaggle")
+    common(submit_kaggle)
+    submit_kaggle.set_defaults(data=None)  # data/<slug> unless --data is given
+    submit_kaggle.add_argument("--submissions-dir", type=Path, default=Path("submissions"), help="default: %(default)s")
+
     status = stages.add_parser("status", help="what is on disk: search, runs, stacker, newest submission")
     common(status)
     status.add_argument("--submissions-dir", type=Path, default=Path("submissions"), help="default: %(default)s")
@@ -190,6 +201,24 @@ def run(args: argparse.Namespace) -> None:
 
         made = prepare_fashion_mnist(args.out, args.source or DEBIAN_FASHION_MNIST)
         say(f"data: {'wrote' if made else 'already prepared:'} {args.out} (train.csv, test.csv, sample_submission.csv, solution.csv)")
+        return
+    if args.stage == "download":
+        from kaggle_pipeline.kaggle_client import download
+
+        download(args.competition, args.data_root)
+        return
+    if args.stage == "submit-kaggle":
+        from kaggle_pipeline.data import load_competition
+        from kaggle_pipeline.kaggle_client import submit_to_kaggle
+        from kaggle_pipeline.workspace import competition_name
+
+        args.data = args.data or Path("data") / args.competition
+        name = competition_name(args.data, _store_name(args))
+        submission = args.submissions_dir / name / "latest.csv"
+        if not submission.is_file():
+            raise PipelineError(f"{submission}: not found; run 'make submit DATA={args.data}' first")
+        competition = load_competition(args.data, name=name, layout=args.layout)
+        submit_to_kaggle(args.competition, competition, submission, args.message)
         return
     if args.stage == "status":
         from kaggle_pipeline.status import status_lines
