@@ -19,7 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kaggle_pipeline.model import REFERENCE_PARAMS  # noqa: E402
+from kaggle_pipeline.model import REFERENCE_PARAMS, WIDE_PARAMS  # noqa: E402
 from kaggle_pipeline.train import train_run  # noqa: E402
 from kaggle_pipeline.workspace import open_workspace  # noqa: E402
 
@@ -35,6 +35,8 @@ RECIPES = {
     # third conv block.
     "long: cosine + smoothing + augmentation + flip": {
         **REFERENCE_PARAMS, "schedule": "cosine", "label_smoothing": 0.1, **AUGMENTATION, "flip": True},
+    # The full preset's net (model.WIDE_PARAMS): --images 0 --epochs 15 --recipes "full preset (wide)".
+    "full preset (wide)": WIDE_PARAMS,
     "long: third block + augmentation + flip": {
         **REFERENCE_PARAMS, "schedule": "cosine", "label_smoothing": 0.1, **AUGMENTATION, "flip": True,
         "conv3_filters": 128},

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -28,7 +27,7 @@ import numpy as np
 
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.progress import format_seconds, say
-from kaggle_pipeline.store import atomic_save_npz, atomic_write_json, file_digest, library_versions, read_json
+from kaggle_pipeline.store import atomic_save_npz, atomic_write_bytes, atomic_write_json, file_digest, library_versions, read_json
 
 WEIGHTS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 WEIGHTS_SUFFIXES = (".h5", ".hdf5", ".keras")  # what keras' load_weights reads (.weights.h5 ends in .h5)
@@ -69,13 +68,7 @@ def weights_label(weights: str) -> str:
 def _weights_identity(weights: str, seed: int) -> str:
     """What makes the features what they are: the weights file's bytes, or the seed of random weights."""
     path = weights_path_for(weights)
-    if path is None:
-        return f"none-{seed}"
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return f"none-{seed}" if path is None else file_digest(path)
 
 
 # Features ---------------------------------------------------------------------------------------
@@ -170,17 +163,14 @@ def _probabilities(forest, features: np.ndarray, num_classes: int) -> np.ndarray
     return probabilities
 
 
-def _atomic_joblib_dump(obj, path: Path) -> None:
+def _joblib_bytes(obj) -> bytes:
+    import io
+
     import joblib
 
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(descriptor)
-    try:
-        joblib.dump(obj, temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    joblib.dump(obj, buffer)
+    return buffer.getvalue()
 
 
 def run_stack(workspace, weights: str = "imagenet", size: int = 64, trees: int = 300, seed: int = 0) -> dict:
@@ -206,7 +196,7 @@ def run_stack(workspace, weights: str = "imagenet", size: int = 64, trees: int =
     # An old stack.json would vouch for the half-written files below if this is interrupted.
     (folder / "stack.json").unlink(missing_ok=True)
     atomic_save_npz(folder / "predictions.npz", validation=validation, test=test)
-    _atomic_joblib_dump(forest, folder / "forest.joblib")
+    atomic_write_bytes(folder / "forest.joblib", _joblib_bytes(forest))
     record = {
         "kind": "vgg19-randomforest", "weights": label, "size": size, "trees": trees, "seed": seed,
         "validation_accuracy": accuracy, "feature_seconds": round(feature_seconds, 2),
