@@ -1,11 +1,12 @@
 # kaggle_pipeline — every target is also `python -m kaggle_pipeline <stage> --help`.
 #   make all                 data -> search -> ensemble -> submit on the default competition (quick preset)
 #   make stack               VGG19 features -> RandomForest, a voter for submit (WEIGHTS=imagenet|none|<file>)
+#   make report              figures and one HTML page -> reports/<competition>/index.html
 #   make status              what is on disk: search, runs, stacker, newest submission
 #   make download COMPETITION=<slug>; make submit-kaggle COMPETITION=<slug> MESSAGE="..."   (Kaggle's client)
 #   make test                the test suite
-# Variables: DATA NAME PRESET=quick|full EVALS EPOCHS N THRESHOLD MAX_RUNS HOURS PRECISION EARLY_ABORT=0 ABORT_MARGIN TTA=0
-#            VOTE=auto|majority|soft|weighted|select STACK_WEIGHT WEIGHTS SIZE TREES
+# Variables: DATA NAME PRESET=quick|full EVALS EPOCHS N THRESHOLD MAX_RUNS HOURS PRECISION TENSORBOARD=1 EARLY_ABORT=0
+#            ABORT_MARGIN TTA=0 VOTE=auto|majority|soft|weighted|select STACK_WEIGHT WEIGHTS SIZE TREES
 
 PYTHON ?= python3
 VENV := .venv
@@ -19,7 +20,7 @@ PRESET ?= quick
 # --option value, only when the variable is set
 option = $(if $($(1)),$(2) $($(1)))
 COMMON = --data $(DATA) --preset $(PRESET) $(call option,NAME,--name)
-TRAINING_ARGS = $(call option,PRECISION,--precision)
+TRAINING_ARGS = $(call option,PRECISION,--precision) $(if $(filter 1,$(TENSORBOARD)),--tensorboard)
 SEARCH_ARGS = $(TRAINING_ARGS) $(call option,EVALS,--evals) $(call option,EPOCHS,--search-epochs)
 ENSEMBLE_ARGS = $(TRAINING_ARGS) $(call option,N,--n) $(call option,THRESHOLD,--threshold) $(call option,MAX_RUNS,--max-runs) $(call option,EPOCHS,--epochs) $(call option,HOURS,--hours) \
 	$(if $(filter 0,$(EARLY_ABORT)),--no-early-abort) $(call option,ABORT_MARGIN,--abort-margin) $(if $(filter 0,$(TTA)),--no-tta)
@@ -28,7 +29,7 @@ STACK_ARGS = $(call option,WEIGHTS,--weights) $(call option,SIZE,--size) $(call 
 # The default competition is prepared on demand; another DATA folder is used as it is.
 DATA_READY = $(if $(filter $(DEFAULT_DATA),$(DATA)),$(DEFAULT_DATA)/PREPARED.json)
 
-.PHONY: setup debian-data data search ensemble stack submit status download submit-kaggle all test clean
+.PHONY: setup debian-data browser data search ensemble stack submit report status download submit-kaggle all test clean
 
 setup: $(INSTALLED)
 
@@ -73,6 +74,9 @@ submit-kaggle: $(INSTALLED)
 	$(PY) -m kaggle_pipeline submit-kaggle --competition "$(COMPETITION)" --message "$(MESSAGE)" \
 		$(if $(filter $(DEFAULT_DATA),$(DATA)),,--data $(DATA)) --preset $(PRESET) $(call option,NAME,--name)
 
+report: $(INSTALLED) $(DATA_READY)
+	$(PY) -m kaggle_pipeline report $(COMMON)
+
 status: $(INSTALLED)
 	@$(PY) -m kaggle_pipeline status $(COMMON)
 
@@ -83,8 +87,18 @@ all: $(INSTALLED) $(DATA_READY)
 	$(MAKE) --no-print-directory submit && \
 	echo "make all: finished in $$(( $$(date +%s) - start )) s"
 
-test: $(INSTALLED)
+test: $(INSTALLED) browser
 	$(PY) -m pytest -q tests
 
+# Headless Chromium for the test that opens the report page (Debian's packages; skipped by that test without them).
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian's chromium and chromium-driver for the report test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null; \
+	else \
+		echo "no headless Chromium: the report page is not opened in a browser ('sudo apt-get install chromium chromium-driver')"; \
+	fi
+
 clean:
-	rm -rf models submissions .pytest_cache
+	rm -rf models submissions reports .pytest_cache

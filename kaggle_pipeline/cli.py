@@ -1,4 +1,5 @@
-"""``python -m kaggle_pipeline <stage>``: data, search, ensemble, stack, submit, all, status, download, submit-kaggle.
+"""``python -m kaggle_pipeline <stage>``: data, search, ensemble, stack, submit, all, report, status, download,
+submit-kaggle.
 
 Stages talk only through files (``models/<competition>/``, ``submissions/<competition>/``), so any stage
 can be rerun or resumed alone. A problem with the input prints one line, ``error: ...``, and exits 2.
@@ -7,6 +8,7 @@ can be rerun or resumed alone. A problem with the input prints one line, ``error
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -54,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
         stage.add_argument("--precision", default="auto",
                            help="auto (float16 on a GPU, bfloat16 on CPUs with avx512_bf16/AMX, else float32), "
                                 "float32, mixed_bfloat16 or mixed_float16")
+        stage.add_argument("--tensorboard", action="store_true",
+                           help="also log every epoch to models/<competition>/tensorboard/ (view with "
+                                "'.venv/bin/tensorboard --logdir models/<competition>/tensorboard')")
 
     def search_options(stage: argparse.ArgumentParser) -> None:
         stage.add_argument("--evals", type=int, help="total trials wanted; a rerun continues up to this many")
@@ -127,6 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
     submit_kaggle.set_defaults(data=None)  # data/<slug> unless --data is given
     submit_kaggle.add_argument("--submissions-dir", type=Path, default=Path("submissions"), help="default: %(default)s")
 
+    report = stages.add_parser("report", help="figures and one HTML page -> reports/<competition>/index.html")
+    common(report)
+    report.add_argument("--reports-dir", type=Path, default=Path("reports"), help="default: %(default)s")
+    report.add_argument("--submissions-dir", type=Path, default=Path("submissions"), help="default: %(default)s")
+
     status = stages.add_parser("status", help="what is on disk: search, runs, stacker, newest submission")
     common(status)
     status.add_argument("--submissions-dir", type=Path, default=Path("submissions"), help="default: %(default)s")
@@ -169,7 +179,8 @@ def _search(args, workspace) -> None:
     epochs = getattr(args, "both_epochs", None) or _setting(args, "search_epochs")
     subset = _setting(args, "subset")
     run_search(workspace, evals=_setting(args, "evals"), epochs=epochs, seed=args.search_seed,
-               space_name=_setting(args, "space"), subset=subset or None, precision=args.precision)
+               space_name=_setting(args, "space"), subset=subset or None, precision=args.precision,
+               tensorboard=args.tensorboard)
 
 
 def _ensemble(args, workspace) -> None:
@@ -178,7 +189,7 @@ def _ensemble(args, workspace) -> None:
     run_ensemble(workspace, n=_setting(args, "n"), threshold=args.threshold, max_runs=args.max_runs,
                  epochs=_setting(args, "epochs"), seed=args.seed, precision=args.precision,
                  abort_margin=args.abort_margin if args.early_abort else None, hours=_setting(args, "hours"),
-                 tta=args.tta)
+                 tta=args.tta, tensorboard=args.tensorboard)
 
 
 def _submit(args, workspace) -> None:
@@ -220,6 +231,14 @@ def run(args: argparse.Namespace) -> None:
         competition = load_competition(args.data, name=name, layout=args.layout)
         submit_to_kaggle(args.competition, competition, submission, args.message)
         return
+    if args.stage == "report":
+        from kaggle_pipeline.report import make_report
+        from kaggle_pipeline.workspace import open_workspace
+
+        # No lock: a report of a store that an ensemble is still writing is what a watching user wants.
+        workspace = open_workspace(args.data, args.models_dir, name=_store_name(args), layout=args.layout)
+        make_report(workspace, args.reports_dir, args.submissions_dir)
+        return
     if args.stage == "status":
         from kaggle_pipeline.status import status_lines
         from kaggle_pipeline.store import RunStore
@@ -228,6 +247,10 @@ def run(args: argparse.Namespace) -> None:
         store = RunStore(args.models_dir / competition_name(args.data, _store_name(args)))
         print("\n".join(status_lines(store, args.submissions_dir)))
         return
+    if getattr(args, "tensorboard", False) and importlib.util.find_spec("tensorboard") is None:
+        # Otherwise every run would fail in its first epoch and be recorded as a failed attempt.
+        raise PipelineError("--tensorboard (TENSORBOARD=1): the tensorboard package is not installed; "
+                            "pip install tensorboard (requirements.txt pins it)")
     workspace = _workspace(args)
     with workspace.lock:
         if args.stage in ("search", "all"):

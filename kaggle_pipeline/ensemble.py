@@ -1,8 +1,9 @@
 """Retrain the chosen architecture with new seeds until N runs pass the accuracy threshold.
 
 Every attempt is recorded the moment it finishes, under ``runs/run-NNNN/``: ``run.json`` (seed, params,
-per-epoch history, validation accuracy, kept or not, timing, versions) and ``predictions.npz``
-(validation and test class probabilities); a kept run also saves ``model.keras``. The folder is
+per-epoch history, validation accuracy, kept or not, timing, versions), ``history.csv`` (the same per-epoch
+history as a table) and ``predictions.npz`` (validation and test class probabilities); a kept run also saves
+``model.keras``. With ``--tensorboard`` the epochs also go to ``tensorboard/run-NNNN/``. The folder is
 written under a temporary name and renamed, so a kill leaves either the whole run or nothing.
 
 Rerunning resumes: runs on disk count, kept runs are never retrained, new runs get new seeds.
@@ -28,7 +29,7 @@ import numpy as np
 from kaggle_pipeline.abort import MARGIN, MIN_KEPT, abort_floor
 from kaggle_pipeline.errors import PipelineError, check_stop
 from kaggle_pipeline.progress import StepTimer, format_seconds, say
-from kaggle_pipeline.store import atomic_save_npz, atomic_write_json, library_versions, read_json
+from kaggle_pipeline.store import atomic_save_npz, atomic_write_json, atomic_write_text, library_versions, read_json
 from kaggle_pipeline.workspace import Workspace
 
 # The default threshold sits this far below the best search trial's validation accuracy.
@@ -62,6 +63,7 @@ def early_abort_floor(kept: list[dict], params: dict, epochs: int, margin: float
 def run_ensemble(
     workspace: Workspace, n: int, threshold: float | None, max_runs: int | None, epochs: int, seed: int,
     precision: str = "auto", abort_margin: float | None = MARGIN, hours: float | None = None, tta: bool = True,
+    tensorboard: bool = False,
 ) -> list[dict]:
     """Train until ``n`` runs are kept, ``max_runs`` attempts exist or the next run would overrun ``hours``;
     return the kept runs.
@@ -109,7 +111,7 @@ def run_ensemble(
                 break
             timer.start()
             floor = None if abort_margin is None else early_abort_floor(kept, best["params"], epochs, abort_margin)
-            record = _attempt(workspace, best["params"], threshold, epochs, seed, precision, floor, tta)
+            record = _attempt(workspace, best["params"], threshold, epochs, seed, precision, floor, tta, tensorboard)
             timer.finish()
             records.append(record)
             kept.extend(kept_runs([record], threshold))
@@ -136,6 +138,18 @@ def _previous_run_seconds(records: list[dict], epochs: int) -> float:
     return sum(seconds) / len(seconds) if seconds else 0.0
 
 
+def history_table(history: dict[str, list[float]]) -> str:
+    """The per-epoch history as CSV: one row per epoch, one column per metric (loss, val_accuracy, learning_rate,
+    epoch_seconds, ...), for a spreadsheet or pandas."""
+    names = [name for name, values in history.items() if values]
+    epochs = max((len(history[name]) for name in names), default=0)
+    lines = [",".join(["epoch", *names])]
+    for epoch in range(epochs):
+        cells = [repr(history[name][epoch]) if epoch < len(history[name]) else "" for name in names]
+        lines.append(",".join([str(epoch + 1), *cells]))
+    return "\n".join(lines) + "\n"
+
+
 def _outcome(record: dict, epochs: int) -> str:
     if record["status"] == "failed":
         return f"FAILED: {record['error']}"
@@ -146,7 +160,7 @@ def _outcome(record: dict, epochs: int) -> str:
 
 def _attempt(
     workspace: Workspace, params: dict, threshold: float, epochs: int, base_seed: int, precision: str,
-    floor: list[float] | None, tta: bool,
+    floor: list[float] | None, tta: bool, tensorboard: bool = False,
 ) -> dict:
     from kaggle_pipeline.train import train_run
 
@@ -165,6 +179,7 @@ def _attempt(
             params, workspace.x_train, workspace.y_train, workspace.x_validation, workspace.y_validation,
             workspace.competition.num_classes, seed=seed, epochs=epochs, x_test=workspace.competition.x_test,
             label=f"run {number}", precision=precision, abort_floor=floor, tta=tta,
+            tensorboard_dir=store.tensorboard_folder(f"run-{number:04d}") if tensorboard else None,
         )
     except PipelineError:
         raise
@@ -176,6 +191,7 @@ def _attempt(
         record.update(history=trained.history, seconds=round(trained.seconds, 2), precision=trained.precision,
                       images_per_second=round(trained.images_per_second, 1),
                       validation_accuracy=trained.validation_accuracy)
+        atomic_write_text(temporary / "history.csv", history_table(trained.history))
         if trained.aborted_at_epoch is not None:
             record.update(status="aborted", kept=False, stopped_epoch=trained.aborted_at_epoch, abort_floor=floor)
         else:

@@ -34,7 +34,8 @@ TPE_STARTUP_TRIALS = 5
 
 
 def run_search(
-    workspace: Workspace, evals: int, epochs: int, seed: int, space_name: str, subset: int | None, precision: str = "auto"
+    workspace: Workspace, evals: int, epochs: int, seed: int, space_name: str, subset: int | None, precision: str = "auto",
+    tensorboard: bool = False,
 ) -> dict:
     """Run trials until ``evals`` exist in the store; return the best params record."""
     if evals < 1:
@@ -60,6 +61,7 @@ def run_search(
             trained = train_run(
                 params, x_train, y_train, workspace.x_validation, workspace.y_validation,
                 workspace.competition.num_classes, seed=trial_seed, epochs=epochs, label=f"trial {trial_number + 1}", precision=precision,
+                tensorboard_dir=store.tensorboard_folder(f"trial-{trial_number + 1:03d}") if tensorboard else None,
             )
         except PipelineError:
             raise

@@ -9,7 +9,9 @@ Layout of ``models/<competition>/``::
     search/trials.csv   the same as a table
     best_params.json    the best trial's parameters and validation accuracy
     ensemble.json       the settings of the last ensemble invocation (threshold, N)
-    runs/run-0001/      one retrain run: run.json, predictions.npz, model.keras
+    runs/run-0001/      one retrain run: run.json, history.csv, predictions.npz, model.keras
+    stack/              the VGG19 -> RandomForest voter (kaggle_pipeline.stack)
+    tensorboard/        per-run TensorBoard logs, only with --tensorboard (TENSORBOARD=1)
 
 A run directory is written under a temporary name and renamed into place, so a run
 directory either exists complete or not at all. Its ``run.json`` lists the SHA-256 of every other file in
@@ -78,9 +80,21 @@ def _make_folder(folder: Path) -> None:
 
 def _temporary_file(path: Path, suffix: str) -> tuple[int, str]:
     try:
-        return tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+        # mkstemp makes the file private (0600); results get the mode any new file would, as open() gives.
+        os.fchmod(descriptor, 0o666 & ~_UMASK)
+        return descriptor, temporary
     except OSError as error:
         raise _write_error(path.parent, error) from None
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
 
 
 def _write_error(path: Path, error: OSError) -> PipelineError:
@@ -173,6 +187,12 @@ class RunStore:
     @property
     def ensemble_path(self) -> Path:
         return self.root / "ensemble.json"
+
+    def tensorboard_folder(self, name: str) -> Path:
+        """An empty ``tensorboard/<name>/`` (a run redone after a kill must not append to the killed one's log)."""
+        folder = self.root / "tensorboard" / name
+        shutil.rmtree(folder, ignore_errors=True)
+        return folder
 
     @property
     def runs_dir(self) -> Path:

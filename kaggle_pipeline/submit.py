@@ -117,7 +117,8 @@ def stored_predictions(workspace: Workspace, threshold: float | None = None, sta
         if not store.ensemble_path.exists():
             raise PipelineError(f"{store.ensemble_path}: not found; run 'make ensemble' first")
         threshold = float(read_json(store.ensemble_path)["threshold"])
-    records = kept_runs(store.run_records(), threshold)
+    # Only read: a damaged run is skipped here and moved aside (and retrained) by the next 'make ensemble'.
+    records = kept_runs(store.run_records(repair=False), threshold)
     if not records:
         raise PipelineError(f"{store.runs_dir}: no run reaches validation accuracy {threshold:.4f}; run 'make ensemble' first")
 

@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -143,12 +144,14 @@ def train_run(
     precision: str = "auto",
     abort_floor: list[float] | None = None,
     tta: bool = True,
+    tensorboard_dir: Path | None = None,
 ) -> TrainedRun:
     """Train ``params`` from scratch with ``seed`` and return its history and class probabilities.
 
     With ``abort_floor`` (per-epoch validation accuracies, kaggle_pipeline.abort) the run stops at the
     first epoch that falls below it and reports that epoch as ``aborted_at_epoch``. With ``tta`` a model
     trained on mirrored images predicts on each image and its mirror image (the data allows flips).
+    With ``tensorboard_dir`` the epochs are also logged there for TensorBoard.
     """
     precision = choose_precision(precision)
     params = complete_params(params)
@@ -174,6 +177,8 @@ def train_run(
             callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.2, patience=5, min_lr=1e-5))
         if abort is not None:
             callbacks.append(abort)
+        if tensorboard_dir is not None:
+            callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir), write_graph=False))
         started = time.perf_counter()
         fit = model.fit(
             make_dataset(x_train, y_train, batch_size, shuffle_seed=seed, num_classes=num_classes),

@@ -1,5 +1,9 @@
 """search -> ensemble -> submit on tiny competitions in each layout, with real TensorFlow and hyperopt."""
 
+import json
+import os
+
+import browser
 import pandas as pd
 import pytest
 from conftest import run_cli, write_image_competition, write_npy_competition
@@ -7,17 +11,35 @@ from conftest import run_cli, write_image_competition, write_npy_competition
 from kaggle_pipeline.cli import main
 from kaggle_pipeline.data import read_sample_submission
 
+REPORT_SECTIONS = ["Search", "Hyperparameters", "Learning curves", "Run accuracy", "Ensemble size",
+                   "Confusion matrix (validation)", "Misclassified validation images", "Epoch timing"]
 
-def test_each_stage_alone_through_the_command_line(tmp_path, csv_competition):
+
+def test_each_stage_alone_through_the_command_line(tmp_path, csv_competition, capsys):
     """The three make targets, each a fresh process talking to the others only through files."""
     common = ["--data", csv_competition, "--models-dir", tmp_path / "models"]
+    assert main(["report", *map(str, common)]) == 2  # nothing to report yet
+    assert capsys.readouterr().err == f"error: {tmp_path / 'models' / 'pixels'}: no search trials and no runs yet; run 'make search' or 'make all' first\n"
     search = run_cli("search", *common, "--space", "tiny", "--evals", "2", "--search-epochs", "1", cwd=tmp_path)
     assert search.returncode == 0, search.stderr
     assert "search: trial 2/2" in search.stderr
+    early = run_cli("report", *common, cwd=tmp_path)  # a report after the search alone
+    assert early.returncode == 0, early.stderr
+    assert {path.name for path in (tmp_path / "reports" / "pixels").glob("*.png")} == {"search.png", "hyperparameters.png"}
+    assert "No ensemble yet" in (tmp_path / "reports" / "pixels" / "index.html").read_text()
 
-    ensemble = run_cli("ensemble", *common, "--n", "2", "--epochs", "2", "--threshold", "0.3", cwd=tmp_path)
+    ensemble = run_cli("ensemble", *common, "--n", "2", "--epochs", "2", "--threshold", "0.3", "--tensorboard", cwd=tmp_path)
     assert ensemble.returncode == 0, ensemble.stderr
     assert "kept 2/2" in ensemble.stderr and "ETA" in ensemble.stderr
+    # Each run's history as a table, sealed with the run; TensorBoard logs when asked for.
+    run_folder = tmp_path / "models" / "pixels" / "runs" / "run-0001"
+    record = json.loads((run_folder / "run.json").read_text())
+    history = pd.read_csv(run_folder / "history.csv")
+    assert history["epoch"].tolist() == [1, 2] and "history.csv" in record["files"]
+    assert history["val_accuracy"].tolist() == pytest.approx(record["history"]["val_accuracy"])
+    assert history["epoch_seconds"].tolist() == pytest.approx(record["history"]["epoch_seconds"])
+    for run in ("run-0001", "run-0002"):
+        assert list((tmp_path / "models" / "pixels" / "tensorboard" / run).rglob("events.out.tfevents.*"))
 
     submit = run_cli("submit", *common, "--submissions-dir", tmp_path / "submissions", cwd=tmp_path)
     assert submit.returncode == 0, submit.stderr
@@ -49,6 +71,22 @@ def test_each_stage_alone_through_the_command_line(tmp_path, csv_competition):
     assert "select vote of 2 run(s) (validation accuracy >= 0.3000) + stacker (VGG19 random (WEIGHTS=none) features" in voted.stderr
     for strategy in ("majority", "soft", "weighted", "select  "):
         assert f"  {strategy}" in voted.stderr
+
+    report = run_cli("report", *common, cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    folder = tmp_path / "reports" / "pixels"
+    figures = {"search.png", "hyperparameters.png", "learning_curves.png", "run_accuracy.png", "ensemble_size.png",
+               "confusion.png", "misclassified.png", "timing.png"}
+    assert {path.name for path in folder.glob("*.png")} == figures
+    page = (folder / "index.html").read_text()
+    assert page.count("src='data:image/png;base64,") == len(figures)  # self-contained
+    assert "<th>precision</th>" in page and "select vote of 2 runs" in page
+    if browser.available() or os.environ.get("KAGGLE_PIPELINE_REQUIRE_BROWSER"):  # CI installs Chromium
+        rendered = browser.render(folder / "index.html")
+        assert rendered.title == "pixels report" and rendered.console_errors == []
+        assert sorted(alt for alt, _, _, _ in rendered.images) == sorted(REPORT_SECTIONS)
+        assert all(complete and width > 100 and height > 100 for _, complete, width, height in rendered.images)
+        assert rendered.screenshot.startswith(b"\x89PNG") and rendered.page_height > 2000
 
 
 def test_stack_without_imagenet_weights_is_one_clear_line(tmp_path, csv_competition, monkeypatch, capsys):

@@ -114,7 +114,7 @@ def test_ensemble_survives_kills_anywhere(tmp_path, csv_competition):
         with np.load(run_dir / "predictions.npz", allow_pickle=False) as predictions:
             assert predictions["test"].shape[1] == 3
         keras.models.load_model(run_dir / "model.keras", safe_mode=True)
-        assert set(record["files"]) == {"predictions.npz", "model.keras"}
+        assert set(record["files"]) == {"history.csv", "predictions.npz", "model.keras"}
     assert not list(workspace.store.runs_dir.glob(".run-*"))
 
 
@@ -208,6 +208,15 @@ def test_a_full_or_read_only_disk_is_one_line_and_keeps_the_old_file(tmp_path, m
     monkeypatch.undo()
     assert target.read_text() == "old\n"
     assert [path.name for path in tmp_path.iterdir()] == ["best_params.json"]  # no temporary left behind
+
+
+def test_atomic_writes_get_the_usual_file_mode(tmp_path):
+    """Temporary files are private while written; the result is readable like any file the user makes."""
+    target = tmp_path / "latest.csv"
+    atomic_write_text(target, "ImageId,Label\n")
+    ordinary = tmp_path / "ordinary.csv"
+    ordinary.write_text("x\n")
+    assert target.stat().st_mode & 0o777 == ordinary.stat().st_mode & 0o777
 
 
 def test_a_read_only_models_folder_stops_the_cli_in_one_line(tmp_path, csv_competition, monkeypatch, capsys):
