@@ -243,13 +243,17 @@ class EarlyAbort(keras.callbacks.Callback):
 
 
 class EpochProgress(keras.callbacks.Callback):
-    """One line per epoch with validation accuracy, speed and the run's ETA; a live counter on a terminal."""
+    """On a terminal: a live batch counter and one line per epoch with validation accuracy, speed and the run's
+    ETA. Elsewhere (CI, nohup, a log file) silent: the search and the ensemble print one line per finished trial
+    or run, and the per-epoch numbers are in each run's history.csv. ``KAGGLE_PIPELINE_PROGRESS=epochs`` keeps
+    the epoch lines (without the counter) in a log too."""
 
     def __init__(self, label: str, epochs: int, images_per_epoch: int):
         super().__init__()
         self.label, self.epochs, self.images_per_epoch = label, epochs, images_per_epoch
         self.epoch_seconds: list[float] = []
         self.live = sys.stderr.isatty()
+        self.epoch_lines = self.live or os.environ.get("KAGGLE_PIPELINE_PROGRESS") == "epochs"
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_started = self._last_draw = time.perf_counter()
@@ -265,6 +269,8 @@ class EpochProgress(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         self.epoch_seconds.append(time.perf_counter() - self._epoch_started)
+        if not self.epoch_lines:
+            return
         mean = sum(self.epoch_seconds) / len(self.epoch_seconds)
         eta = format_seconds(mean * (self.epochs - epoch - 1))
         speed = self.images_per_epoch / self.epoch_seconds[-1]

@@ -137,3 +137,32 @@ def test_runs_behind_the_kept_curve_are_aborted_and_recorded(tmp_path, csv_compe
     assert len(kept_runs(workspace.store.run_records(), 0.0)) == 3  # aborted runs never count as kept
     done = json.loads((workspace.store.runs_dir / "run-0001" / "run.json").read_text())
     assert done["stopped_epoch"] == 3 and len(done["history"]["epoch_images_per_second"]) == 3
+
+
+def test_on_a_terminal_every_epoch_gets_a_line_and_a_live_counter(tmp_path, csv_competition):
+    import os
+    import pty
+
+    workspace = open_workspace(csv_competition, tmp_path / "models")
+    write_best_params(workspace, TINY_PARAMS)
+    command = cli_command("ensemble", "--data", csv_competition, "--models-dir", tmp_path / "models",
+                          "--n", 1, "--epochs", 2, "--threshold", 0)
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(command, env=CLI_ENVIRONMENT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=terminal)
+    os.close(terminal)
+    output = b""
+    while True:  # drain the terminal until the child closes it (EIO on Linux)
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(controller)
+    assert process.wait(timeout=120) == 0, output.decode(errors="replace")
+    text = output.decode()
+    for epoch in (1, 2):
+        assert f"\r\x1b[K  run 1 epoch {epoch}/2  loss " in text and "run ETA" in text
+    assert "ensemble: run 1 (seed 1001) val_acc" in text

@@ -37,7 +37,7 @@ def start(command, stderr_path, extra_environment=None):
 def kill_after_progress(command, stderr_path, marker, generator, timeout=180):
     """Start ``command``, wait for 1-3 lines containing ``marker`` (epochs finishing), sleep a random fraction
     of a second more and SIGKILL it. Returns False if it finished on its own first."""
-    process = start(command, stderr_path)
+    process = start(command, stderr_path, {"KAGGLE_PIPELINE_PROGRESS": "epochs"})  # epoch lines off a terminal
     wanted = generator.randint(1, 3)
     deadline = time.time() + timeout
     while time.time() < deadline:
