@@ -7,6 +7,7 @@
 #   make test                the test suite
 # Variables: DATA NAME PRESET=quick|full EVALS EPOCHS N THRESHOLD MAX_RUNS HOURS PRECISION TENSORBOARD=1 EARLY_ABORT=0
 #            ABORT_MARGIN TTA=0 VOTE=auto|majority|soft|weighted|select STACK_WEIGHT WEIGHTS SIZE TREES
+#            EXECUTOR=local|ray RAY_ADDRESS CPUS_PER_RUN   (make setup-ray installs Ray; make test-ray tests it)
 
 PYTHON ?= python3
 VENV := .venv
@@ -20,7 +21,8 @@ PRESET ?= quick
 # --option value, only when the variable is set
 option = $(if $($(1)),$(2) $($(1)))
 COMMON = --data $(DATA) --preset $(PRESET) $(call option,NAME,--name)
-TRAINING_ARGS = $(call option,PRECISION,--precision) $(if $(filter 1,$(TENSORBOARD)),--tensorboard)
+TRAINING_ARGS = $(call option,PRECISION,--precision) $(if $(filter 1,$(TENSORBOARD)),--tensorboard) \
+	$(call option,EXECUTOR,--executor) $(call option,RAY_ADDRESS,--ray-address) $(call option,CPUS_PER_RUN,--cpus-per-run)
 SEARCH_ARGS = $(TRAINING_ARGS) $(call option,EVALS,--evals) $(call option,EPOCHS,--search-epochs)
 ENSEMBLE_ARGS = $(TRAINING_ARGS) $(call option,N,--n) $(call option,THRESHOLD,--threshold) $(call option,MAX_RUNS,--max-runs) $(call option,EPOCHS,--epochs) $(call option,HOURS,--hours) \
 	$(if $(filter 0,$(EARLY_ABORT)),--no-early-abort) $(call option,ABORT_MARGIN,--abort-margin) $(if $(filter 0,$(TTA)),--no-tta)
@@ -29,9 +31,17 @@ STACK_ARGS = $(call option,WEIGHTS,--weights) $(call option,SIZE,--size) $(call 
 # The default competition is prepared on demand; another DATA folder is used as it is.
 DATA_READY = $(if $(filter $(DEFAULT_DATA),$(DATA)),$(DEFAULT_DATA)/PREPARED.json)
 
-.PHONY: setup debian-data browser data search ensemble stack submit report status download submit-kaggle all test clean
+.PHONY: setup setup-ray test-ray debian-data browser data search ensemble stack submit report status download submit-kaggle all test clean
 
 setup: $(INSTALLED)
+
+# Optional: Ray for EXECUTOR=ray (kaggle_pipeline/ray_executor.py, docs/SCALE-OUT.md).
+RAY_INSTALLED := $(VENV)/.ray-installed
+setup-ray: $(RAY_INSTALLED)
+
+$(RAY_INSTALLED): requirements-ray.txt | $(INSTALLED)
+	$(PY) -m pip install --quiet -r requirements-ray.txt
+	@touch $@
 
 $(INSTALLED): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -87,8 +97,13 @@ all: $(INSTALLED) $(DATA_READY)
 	$(MAKE) --no-print-directory submit && \
 	echo "make all: finished in $$(( $$(date +%s) - start )) s"
 
-test: $(INSTALLED) browser
-	$(PY) -m pytest -q tests
+# The Ray tests (tests/ray/) run in their own pytest process: a Ray instance, once started, stays for the session.
+test: $(INSTALLED) browser $(RAY_INSTALLED)
+	$(PY) -m pytest -q tests --ignore=tests/ray
+	$(PY) -m pytest -q tests/ray
+
+test-ray: $(RAY_INSTALLED)
+	$(PY) -m pytest -q tests/ray
 
 # Headless Chromium for the test that opens the report page (Debian's packages; skipped by that test without them).
 browser:

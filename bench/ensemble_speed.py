@@ -32,8 +32,8 @@ from kaggle_pipeline.model import DEFAULT_PARAMS, REFERENCE_PARAMS, build_model 
 from kaggle_pipeline.progress import format_seconds, say  # noqa: E402
 from kaggle_pipeline.store import library_versions  # noqa: E402
 from kaggle_pipeline.submit import answer_key_labels  # noqa: E402
-from kaggle_pipeline.train import EpochProgress, choose_precision, keras, predict_proba, train_run  # noqa: E402
-from kaggle_pipeline.vote import majority_vote, voted_accuracy_curve  # noqa: E402
+from kaggle_pipeline.train import EpochProgress, choose_precision, keras, train_run  # noqa: E402
+from kaggle_pipeline.vote import voted_accuracy_curve  # noqa: E402
 from kaggle_pipeline.workspace import open_workspace  # noqa: E402
 
 SETTINGS = {

@@ -17,6 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from kaggle_pipeline.abort import MARGIN  # noqa: E402
 from kaggle_pipeline.errors import PipelineError, install_stop_handlers  # noqa: E402
+from kaggle_pipeline.executors import EXECUTORS  # noqa: E402
 
 DEFAULT_DATA = Path("data/fashion-mnist")
 
@@ -56,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
         stage.add_argument("--precision", default="auto",
                            help="auto (float16 on a GPU, bfloat16 on CPUs with avx512_bf16/AMX, else float32), "
                                 "float32, mixed_bfloat16 or mixed_float16")
+        stage.add_argument("--executor", choices=EXECUTORS, default="local",
+                           help="where runs train: local (here, one at a time) or ray (Ray tasks on a local Ray "
+                                "instance or the cluster at --ray-address/RAY_ADDRESS; make setup-ray) (default: %(default)s)")
+        stage.add_argument("--ray-address", help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray instance)")
+        stage.add_argument("--cpus-per-run", type=int,
+                           help="with --executor ray on a cluster without GPUs: CPUs (and TensorFlow threads) per run "
+                                "(default: 1)")
         stage.add_argument("--tensorboard", action="store_true",
                            help="also log every epoch to models/<competition>/tensorboard/ (view with "
                                 "'.venv/bin/tensorboard --logdir models/<competition>/tensorboard')")
@@ -178,6 +186,16 @@ def _search(args, workspace) -> None:
 
     epochs = getattr(args, "both_epochs", None) or _setting(args, "search_epochs")
     subset = _setting(args, "subset")
+    if args.executor == "ray":
+        from kaggle_pipeline.ray_search import run_tune_search
+
+        if args.tensorboard:
+            raise PipelineError("--tensorboard: not with the Ray Tune search (Tune keeps its own logs); "
+                                "use it with the local search or the ensemble")
+        run_tune_search(workspace, evals=_setting(args, "evals"), epochs=epochs, seed=args.search_seed,
+                        space_name=_setting(args, "space"), subset=subset or None, precision=args.precision,
+                        ray_address=args.ray_address, cpus_per_run=args.cpus_per_run)
+        return
     run_search(workspace, evals=_setting(args, "evals"), epochs=epochs, seed=args.search_seed,
                space_name=_setting(args, "space"), subset=subset or None, precision=args.precision,
                tensorboard=args.tensorboard)
@@ -189,7 +207,8 @@ def _ensemble(args, workspace) -> None:
     run_ensemble(workspace, n=_setting(args, "n"), threshold=args.threshold, max_runs=args.max_runs,
                  epochs=_setting(args, "epochs"), seed=args.seed, precision=args.precision,
                  abort_margin=args.abort_margin if args.early_abort else None, hours=_setting(args, "hours"),
-                 tta=args.tta, tensorboard=args.tensorboard)
+                 tta=args.tta, tensorboard=args.tensorboard, executor=args.executor, ray_address=args.ray_address,
+                 cpus_per_run=args.cpus_per_run)
 
 
 def _submit(args, workspace) -> None:
@@ -251,6 +270,8 @@ def run(args: argparse.Namespace) -> None:
         # Otherwise every run would fail in its first epoch and be recorded as a failed attempt.
         raise PipelineError("--tensorboard (TENSORBOARD=1): the tensorboard package is not installed; "
                             "pip install tensorboard (requirements.txt pins it)")
+    if getattr(args, "cpus_per_run", None) is not None and args.cpus_per_run < 1:
+        raise PipelineError(f"--cpus-per-run {args.cpus_per_run} (CPUS_PER_RUN): must be at least 1")
     workspace = _workspace(args)
     with workspace.lock:
         if args.stage in ("search", "all"):

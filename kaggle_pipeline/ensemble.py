@@ -17,19 +17,22 @@ Aborted runs are never kept, whatever the threshold later becomes.
 
 ``--hours`` caps this invocation's wall time: a new run starts only if the mean duration of the runs so far
 says it will finish inside the budget, so a time-boxed ensemble ends with whole runs and the reason recorded.
+
+``--executor`` picks where runs train (kaggle_pipeline.executors: here, or as Ray tasks on many GPUs or
+machines); the run store is written here either way, run by run as each finishes, in any order.
 """
 
 from __future__ import annotations
 
 import time
-import traceback
-
-import numpy as np
+from pathlib import Path
 
 from kaggle_pipeline.abort import MARGIN, MIN_KEPT, abort_floor
 from kaggle_pipeline.errors import PipelineError, check_stop
-from kaggle_pipeline.progress import StepTimer, format_seconds, say
-from kaggle_pipeline.store import atomic_save_npz, atomic_write_json, atomic_write_text, library_versions, read_json
+from kaggle_pipeline.executors import RunData, RunJob, make_executor
+from kaggle_pipeline.progress import format_seconds, say
+from kaggle_pipeline.store import (atomic_save_npz, atomic_write_bytes, atomic_write_json, atomic_write_text, library_versions,
+                                   read_json)
 from kaggle_pipeline.workspace import Workspace
 
 # The default threshold sits this far below the best search trial's validation accuracy.
@@ -63,13 +66,15 @@ def early_abort_floor(kept: list[dict], params: dict, epochs: int, margin: float
 def run_ensemble(
     workspace: Workspace, n: int, threshold: float | None, max_runs: int | None, epochs: int, seed: int,
     precision: str = "auto", abort_margin: float | None = MARGIN, hours: float | None = None, tta: bool = True,
-    tensorboard: bool = False,
+    tensorboard: bool = False, executor: str = "local", ray_address: str | None = None, cpus_per_run: int | None = None,
 ) -> list[dict]:
     """Train until ``n`` runs are kept, ``max_runs`` attempts exist or the next run would overrun ``hours``;
     return the kept runs.
 
     ``abort_margin`` is the early-abort rule's margin (None: no early abort; negative: a run must beat the
     worst kept run's curve by that much). ``tta``: runs trained with flips also predict on mirror images.
+    ``executor`` (kaggle_pipeline.executors): where runs train; with several at once, no more are started than
+    can still be needed (kept + training <= n, attempts <= max_runs).
     """
     if n < 1:
         raise PipelineError(f"N={n}: need at least one kept run")
@@ -83,50 +88,70 @@ def run_ensemble(
     settings = {
         "n": n, "threshold": threshold, "max_runs": max_runs, "epochs": epochs, "seed": seed,
         "params": best["params"], "threshold_rule": threshold_rule, "abort_margin": abort_margin, "hours": hours, "tta": tta,
+        "executor": executor,
     }
-    atomic_write_json(store.ensemble_path, {**settings, "stop_reason": "running"})
     for leftover in store.remove_unfinished_runs():
         say(f"ensemble: removed {leftover}, a run that was interrupted before it finished")
-
     records = store.run_records()
     kept = kept_runs(records, threshold)
+    runner = make_executor(executor, RunData.of(workspace), ray_address=ray_address, cpus_per_run=cpus_per_run)
+    atomic_write_json(store.ensemble_path, {**settings, "stop_reason": "running"})
     say(f"ensemble: {len(kept)}/{n} kept on disk after {len(records)} attempt(s); threshold {threshold:.4f}, "
-        f"{epochs} epoch(s) per run, at most {max_runs} attempts")
-    timer = StepTimer(n - len(kept))
+        f"{epochs} epoch(s) per run, at most {max_runs} attempts; {runner.describe()}")
+    durations: list[float] = []
     deadline = None if hours is None else time.monotonic() + hours * 3600
-    stop_reason = f"{n} runs kept"
+    # Run number -> (job, its temporary folder, when it started). The folder shows the run is under way and
+    # receives its files when it finishes; any exit before then removes it.
+    training: dict[int, tuple[RunJob, Path, float]] = {}
+    next_number = store.next_run_number()
+    limit = None  # why no further run is started, once that happens
     try:
-        while len(kept) < n:
+        while True:
             check_stop()
-            if len(records) >= max_runs:
-                say(f"ensemble: stopped at MAX_RUNS={max_runs} attempts with only {len(kept)}/{n} runs kept "
-                    f"(threshold {threshold:.4f}); raise MAX_RUNS or lower THRESHOLD and rerun to continue")
-                stop_reason = f"MAX_RUNS={max_runs} attempts"
+            while limit is None and len(kept) + len(training) < n and len(training) < runner.capacity:
+                estimate = (sum(durations) / len(durations) if durations else 0.0) or _previous_run_seconds(records, epochs)
+                if len(records) + len(training) >= max_runs:
+                    limit = f"MAX_RUNS={max_runs} attempts"
+                elif deadline is not None and estimate and time.monotonic() + estimate > deadline:
+                    limit = f"HOURS={hours:g} time budget"
+                    say(f"ensemble: HOURS={hours:g}: another run (about {format_seconds(estimate)}) would not finish "
+                        "in time; no more runs are started")
+                else:
+                    floor = None if abort_margin is None else early_abort_floor(kept, best["params"], epochs, abort_margin)
+                    job = RunJob(next_number, seed + next_number, best["params"], epochs, threshold, precision, floor, tta,
+                                 str(store.tensorboard_folder(f"run-{next_number:04d}")) if tensorboard else None)
+                    training[job.number] = (job, store.begin_run(job.number), time.monotonic())
+                    runner.submit(job)
+                    next_number += 1
+            if not training:
                 break
-            run_estimate = timer.mean() or _previous_run_seconds(records, epochs)
-            if deadline is not None and run_estimate and time.monotonic() + run_estimate > deadline:
-                say(f"ensemble: stopped by HOURS={hours:g}: another run (about {format_seconds(run_estimate)}) would "
-                    f"not finish in time; {len(kept)}/{n} runs kept. Rerun to continue with a new budget")
-                stop_reason = f"HOURS={hours:g} time budget"
-                break
-            timer.start()
-            floor = None if abort_margin is None else early_abort_floor(kept, best["params"], epochs, abort_margin)
-            record = _attempt(workspace, best["params"], threshold, epochs, seed, precision, floor, tta, tensorboard)
-            timer.finish()
+            job, outcome = runner.next_finished()
+            _, temporary, started = training.pop(job.number)
+            durations.append(time.monotonic() - started)
+            record = _record_run(workspace, job, outcome, executor, temporary)
             records.append(record)
             kept.extend(kept_runs([record], threshold))
             # Rejected attempts cost time too: estimate the time left per kept run.
             keep_rate = len(kept) / len(records) if kept else 1.0
-            remaining = (n - len(kept)) / keep_rate
-            eta = timer.mean() * remaining
+            eta = sum(durations) / len(durations) * (n - len(kept)) / keep_rate / runner.capacity
             if deadline is not None:
                 eta = min(eta, max(0.0, deadline - time.monotonic()))
             say(f"ensemble: run {record['run']} (seed {record['seed']}) {_outcome(record, epochs)}  kept {len(kept)}/{n}  "
-                f"attempts {len(records)}  ({format_seconds(timer.durations[-1])}, ETA {format_seconds(eta)})")
+                f"attempts {len(records)}  ({format_seconds(durations[-1])}, ETA {format_seconds(eta)})")
     except BaseException:
-        # Wherever a stop or an error lands (mid-training, mid-write), leave no half-written run behind.
+        # Wherever a stop or an error lands (mid-training, mid-write), leave no half-written run behind and
+        # no task running on a cluster.
+        runner.cancel()
         store.remove_unfinished_runs()
         raise
+    finally:
+        runner.close()
+    stop_reason = f"{n} runs kept" if len(kept) >= n else limit
+    if len(kept) < n and limit.startswith("MAX_RUNS"):
+        say(f"ensemble: stopped at MAX_RUNS={max_runs} attempts with only {len(kept)}/{n} runs kept "
+            f"(threshold {threshold:.4f}); raise MAX_RUNS or lower THRESHOLD and rerun to continue")
+    elif len(kept) < n:
+        say(f"ensemble: stopped by HOURS={hours:g} with {len(kept)}/{n} runs kept. Rerun to continue with a new budget")
     atomic_write_json(store.ensemble_path, {**settings, "stop_reason": stop_reason, "kept": len(kept)})
     return kept
 
@@ -158,51 +183,31 @@ def _outcome(record: dict, epochs: int) -> str:
     return f"val_acc {record['validation_accuracy']:.4f} {'kept' if record['kept'] else 'rejected'}"
 
 
-def _attempt(
-    workspace: Workspace, params: dict, threshold: float, epochs: int, base_seed: int, precision: str,
-    floor: list[float] | None, tta: bool, tensorboard: bool = False,
-) -> dict:
-    from kaggle_pipeline.train import train_run
-
+def _record_run(workspace: Workspace, job: RunJob, outcome: dict, executor: str, temporary: Path) -> dict:
+    """Write one finished run's files into its temporary folder, rename it into place; return its record."""
     store = workspace.store
-    number = store.next_run_number()
-    seed = base_seed + number
-    temporary = store.begin_run(number)
     record = {
-        "run": number, "seed": seed, "params": params, "epochs": epochs, "threshold": threshold,
-        "tta": "flip" if tta and params.get("flip") else "none",
-        "fingerprint": workspace.competition.fingerprint(), "versions": library_versions(),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "run": job.number, "seed": job.seed, "params": job.params, "epochs": job.epochs, "threshold": job.threshold,
+        "tta": "flip" if job.tta and job.params.get("flip") else "none",
+        "fingerprint": workspace.competition.fingerprint(), "versions": outcome.get("versions", library_versions()),
+        "executor": executor, "host": outcome.get("host"), "started": outcome.get("started"),
     }
-    try:
-        trained = train_run(
-            params, workspace.x_train, workspace.y_train, workspace.x_validation, workspace.y_validation,
-            workspace.competition.num_classes, seed=seed, epochs=epochs, x_test=workspace.competition.x_test,
-            label=f"run {number}", precision=precision, abort_floor=floor, tta=tta,
-            tensorboard_dir=store.tensorboard_folder(f"run-{number:04d}") if tensorboard else None,
-        )
-    except PipelineError:
-        raise
-    except Exception as error:  # noqa: BLE001 - a crashed run is recorded and the loop goes on
-        record.update(status="failed", kept=False, validation_accuracy=None,
-                      error=f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}",
-                      traceback=traceback.format_exc(limit=5))
+    if outcome["status"] == "failed":
+        record.update(status="failed", kept=False, validation_accuracy=None, error=outcome["error"],
+                      traceback=outcome.get("traceback"))
     else:
-        record.update(history=trained.history, seconds=round(trained.seconds, 2), precision=trained.precision,
-                      images_per_second=round(trained.images_per_second, 1),
-                      validation_accuracy=trained.validation_accuracy)
-        atomic_write_text(temporary / "history.csv", history_table(trained.history))
-        if trained.aborted_at_epoch is not None:
-            record.update(status="aborted", kept=False, stopped_epoch=trained.aborted_at_epoch, abort_floor=floor)
+        record.update({key: outcome[key] for key in ("history", "seconds", "precision", "images_per_second",
+                                                     "validation_accuracy", "stopped_epoch")})
+        atomic_write_text(temporary / "history.csv", history_table(outcome["history"]))
+        if outcome["status"] == "aborted":
+            record.update(status="aborted", kept=False, abort_floor=job.abort_floor)
         else:
-            kept = trained.validation_accuracy >= threshold
-            record.update(status="done", kept=kept, stopped_epoch=len(trained.history["loss"]))
-            atomic_save_npz(temporary / "predictions.npz",
-                            validation=trained.validation_proba.astype(np.float32),
-                            test=trained.test_proba.astype(np.float32))
-            if kept:
-                trained.model.save(temporary / "model.keras")
+            record.update(status="done", kept=outcome["validation_accuracy"] >= job.threshold)
+            atomic_save_npz(temporary / "predictions.npz", validation=outcome["validation_proba"],
+                            test=outcome["test_proba"])
+            if record["kept"]:
+                atomic_write_bytes(temporary / "model.keras", outcome["model_bytes"])
     record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     store.seal_run(temporary, record)
-    store.commit_run(temporary, number)
+    store.commit_run(temporary, job.number)
     return record

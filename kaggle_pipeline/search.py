@@ -38,13 +38,8 @@ def run_search(
     tensorboard: bool = False,
 ) -> dict:
     """Run trials until ``evals`` exist in the store; return the best params record."""
-    if evals < 1:
-        raise PipelineError(f"--evals {evals}: need at least one trial")
     store = workspace.store
-    space, starting_points = get_space(space_name)
-    trials_path = store.search_dir / "trials.json"
-    settings = {"space": space_name, "seed": seed, "epochs": epochs, "subset": subset}
-    trials = load_trials(trials_path, settings)
+    space, starting_points, trials_path, settings, trials = open_trials(workspace, evals, epochs, seed, space_name, subset)
     x_train, y_train = _search_subset(workspace, subset, seed)
     done = _finished(trials)
     timer = StepTimer(evals - done)
@@ -111,15 +106,32 @@ def run_search(
     return best
 
 
+def open_trials(workspace: Workspace, evals: int, epochs: int, seed: int, space_name: str, subset: int | None):
+    """The space, its starting points, and the trials on disk (refused if made with other settings)."""
+    if evals < 1:
+        raise PipelineError(f"--evals {evals}: need at least one trial")
+    space, starting_points = get_space(space_name)
+    trials_path = workspace.store.search_dir / "trials.json"
+    settings = {"space": space_name, "seed": seed, "epochs": epochs, "subset": subset}
+    return space, starting_points, trials_path, settings, load_trials(trials_path, settings)
+
+
 def _evaluate_point(trials: Trials, objective, space: dict, params: dict, number: int) -> None:
     """The space's starting points go first, each recorded as a hyperopt trial so TPE learns from it.
 
     (fmin's points_to_evaluate is ignored when fmin is handed a Trials object, as here.)
     """
+    booked = datetime.datetime.now()
+    insert_finished_trial(trials, space, params, objective(dict(params)), number, booked)
+
+
+def insert_finished_trial(trials: Trials, space: dict, params: dict, result: dict, number: int,
+                          booked: datetime.datetime | None = None) -> None:
+    """Record a trial evaluated outside fmin (a starting point, a Ray Tune trial) as a hyperopt trial document."""
     doc = generate_trial(number, hyperopt_point(space, params))
-    doc["book_time"] = datetime.datetime.now()
-    doc["result"] = objective(dict(params))
-    doc["state"] = JOB_STATE_DONE if doc["result"]["status"] == STATUS_OK else JOB_STATE_ERROR
+    doc["book_time"] = booked or datetime.datetime.now()
+    doc["result"] = result
+    doc["state"] = JOB_STATE_DONE if result["status"] == STATUS_OK else JOB_STATE_ERROR
     doc["refresh_time"] = datetime.datetime.now()
     trials.insert_trial_docs([doc])
     trials.refresh()
@@ -197,7 +209,7 @@ def write_trials_table(path: Path, trials: Trials) -> None:
             "validation_accuracy": result.get("validation_accuracy", ""),
             "seconds": result.get("seconds", ""),
             "seed": result.get("seed", ""),
-            **params,
+            **dict(sorted(params.items())),  # one column order whichever search (local, Ray Tune) wrote them
             "error": result.get("error", ""),
         })
     import pandas as pd

@@ -145,13 +145,15 @@ def train_run(
     abort_floor: list[float] | None = None,
     tta: bool = True,
     tensorboard_dir: Path | None = None,
+    extra_callbacks: list | None = None,
 ) -> TrainedRun:
     """Train ``params`` from scratch with ``seed`` and return its history and class probabilities.
 
     With ``abort_floor`` (per-epoch validation accuracies, kaggle_pipeline.abort) the run stops at the
     first epoch that falls below it and reports that epoch as ``aborted_at_epoch``. With ``tta`` a model
     trained on mirrored images predicts on each image and its mirror image (the data allows flips).
-    With ``tensorboard_dir`` the epochs are also logged there for TensorBoard.
+    With ``tensorboard_dir`` the epochs are also logged there for TensorBoard. ``extra_callbacks`` are Keras
+    callbacks added to training (the Ray Tune search reports each epoch with one).
     """
     precision = choose_precision(precision)
     params = complete_params(params)
@@ -179,6 +181,7 @@ def train_run(
             callbacks.append(abort)
         if tensorboard_dir is not None:
             callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir), write_graph=False))
+        callbacks.extend(extra_callbacks or [])
         started = time.perf_counter()
         fit = model.fit(
             make_dataset(x_train, y_train, batch_size, shuffle_seed=seed, num_classes=num_classes),

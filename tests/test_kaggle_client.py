@@ -7,7 +7,7 @@ import sys
 import zipfile
 
 import pytest
-from conftest import CLI_ENVIRONMENT, ROOT, cli_command, write_csv_competition
+from conftest import CLI_ENVIRONMENT, cli_command, write_csv_competition
 
 FAKE_CLIENT = """#!{python}
 import json, sys, zipfile, pathlib

@@ -1,0 +1,205 @@
+"""The search on Ray Tune: ``make search EXECUTOR=ray`` (optional; ``make setup-ray`` installs Ray).
+
+The same declared space (kaggle_pipeline.model) through Ray Tune's ``HyperOptSearch``, seeded with the
+search seed and limited to as many trials at once as the cluster holds (``ConcurrencyLimiter``). Each trial
+reports every epoch; a trial more than the early-abort margin below the best three finished trials at the
+same epoch is stopped (``SearchAbortStopper``, kaggle_pipeline.abort's rule applied to trials).
+
+Every finished trial is written as it arrives to the same ``search/trials.json`` (hyperopt trial documents),
+``search/trials.csv`` and ``best_params.json`` as the local search writes, so either search can resume the
+other's trials and ``make ensemble`` / ``make status`` / ``make report`` do not know which one ran. A resumed
+Tune search gives TPE every finished trial as history (the space's starting points go first only in a fresh
+search). With several trials at once the proposals depend on the order results arrive, so a Tune search is
+seeded but, unlike the local one, not exactly repeatable.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import shutil
+import tempfile
+import zlib
+
+import numpy as np
+
+from kaggle_pipeline.abort import FIRST_EPOCH, MARGIN, MIN_KEPT, abort_floor
+from kaggle_pipeline.errors import PipelineError, check_stop
+from kaggle_pipeline.model import hyperopt_point
+from kaggle_pipeline.progress import StepTimer, format_seconds, say
+from kaggle_pipeline.executors import failure_message
+from kaggle_pipeline.ray_executor import connect
+from kaggle_pipeline.search import (STATUS_FAIL, STATUS_OK, _finished, _plain, _search_subset, _write_best,
+                                    insert_finished_trial, open_trials, save_trials, write_trials_table)
+from kaggle_pipeline.store import read_json
+from kaggle_pipeline.workspace import Workspace
+
+try:
+    from ray.tune import Callback, Stopper
+except ImportError:
+    raise PipelineError("EXECUTOR=ray: Ray is not installed; run 'make setup-ray' "
+                        "(pip install -r requirements-ray.txt)") from None
+
+METRIC = "loss"  # 1 - validation accuracy, as the local search gives hyperopt
+
+
+def run_tune_search(
+    workspace: Workspace, evals: int, epochs: int, seed: int, space_name: str, subset: int | None,
+    precision: str = "auto", ray_address: str | None = None, cpus_per_run: int | None = None,
+) -> dict:
+    """Run Tune trials until ``evals`` exist in the store; return the best params record."""
+    from ray import tune
+    from ray.tune.search import ConcurrencyLimiter
+    from ray.tune.search.hyperopt import HyperOptSearch
+
+    store = workspace.store
+    space, starting_points, trials_path, settings, trials = open_trials(workspace, evals, epochs, seed, space_name, subset)
+    done = _finished(trials)
+    if done >= evals:
+        say(f"search: {done} trial(s) on disk, none to run")
+        return read_json(store.best_params_path)
+    x_train, y_train = _search_subset(workspace, subset, seed)
+    connected_here, ray = connect(ray_address)
+    try:
+        gpus = int(ray.cluster_resources().get("GPU", 0))
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        per_trial = {"cpu": cpus_per_run or 1, "gpu": 1 if gpus else 0}
+        concurrency = max(1, gpus if gpus else cpus // per_trial["cpu"])
+        searcher = HyperOptSearch(
+            space=space, metric=METRIC, mode="min", random_state_seed=seed + done,
+            points_to_evaluate=None if done else [_space_values(space, point) for point in starting_points],
+        )
+        if done:  # TPE learns from every finished trial on disk, whichever search ran it
+            searcher.set_state({"hyperopt_trials": copy.deepcopy(trials), "rstate": np.random.RandomState(seed + done).get_state()})
+        recorder = _TrialRecorder(workspace, trials, trials_path, settings, space, evals, done, seed)
+        trainable = tune.with_resources(
+            tune.with_parameters(_tune_trial, x_train=x_train, y_train=y_train, x_validation=workspace.x_validation,
+                                 y_validation=workspace.y_validation, num_classes=workspace.competition.num_classes,
+                                 epochs=epochs, precision=precision, threads=None if gpus else per_trial["cpu"],
+                                 seed_base=seed + done),
+            per_trial,
+        )
+        storage = tempfile.mkdtemp(prefix="kaggle-pipeline-tune-")
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's own tables would interleave with our lines
+        say(f"search: {done} trial(s) on disk, running {evals - done} more on Ray Tune, up to {concurrency} at once "
+            f"({len(x_train):,} training images, {epochs} epoch(s) each, space '{space_name}')")
+        try:
+            tuner = tune.Tuner(
+                trainable,
+                tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=concurrency),
+                                            num_samples=evals - done),
+                run_config=tune.RunConfig(storage_path=storage, name="search", verbose=0, callbacks=[recorder],
+                                          stop=SearchAbortStopper(epochs)),
+            )
+            tuner.fit()
+        finally:
+            shutil.rmtree(storage, ignore_errors=True)
+        check_stop()
+    finally:
+        if connected_here:
+            ray.shutdown()
+    if not store.best_params_path.exists():
+        raise PipelineError(f"{trials_path}: every trial failed; no parameters to retrain")
+    return read_json(store.best_params_path)
+
+
+def _space_values(space: dict, params: dict) -> dict:
+    """A starting point restricted to the space's searched labels (Tune rejects keys the space lacks)."""
+    return {label: params[label] for label in hyperopt_point(space, params)}
+
+
+def _tune_trial(config, x_train, y_train, x_validation, y_validation, num_classes, epochs, precision, threads, seed_base):
+    """One trial, in a Tune worker: train, reporting each epoch, then the final validation accuracy."""
+    import keras
+    from ray import tune
+
+    from kaggle_pipeline.executors import _limit_threads
+
+    if threads:
+        _limit_threads(threads)
+    from kaggle_pipeline.train import train_run
+
+    params = {key: _plain(value) for key, value in config.items()}
+    # Tune names trials at random and runs them in any order: the seed comes from the trial's id, and is recorded.
+    seed = seed_base + zlib.crc32(tune.get_context().get_trial_id().encode()) % 1_000_000
+
+    class ReportEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            accuracy = float((logs or {}).get("val_accuracy", float("nan")))
+            if epoch + 1 < epochs:  # the last epoch is reported once, below, with the final figures
+                tune.report({METRIC: 1.0 - accuracy, "epoch": epoch + 1, "val_accuracy": accuracy})
+
+    trained = train_run(params, x_train, y_train, x_validation, y_validation, num_classes, seed=seed, epochs=epochs,
+                        label="trial", precision=precision, extra_callbacks=[ReportEpoch()])
+    accuracy = trained.validation_accuracy
+    tune.report({METRIC: 1.0 - accuracy, "epoch": epochs, "val_accuracy": accuracy, "final": True,
+                 "validation_accuracy": accuracy, "seed": seed, "seconds": round(trained.seconds, 2),
+                 "images_per_second": round(trained.images_per_second, 1), "precision": trained.precision,
+                 "val_accuracy_by_epoch": trained.history.get("val_accuracy", [])})
+
+
+class SearchAbortStopper(Stopper):
+    """Stops a trial at epoch e (not before FIRST_EPOCH, never at its last) when its validation accuracy is more
+    than MARGIN below the lowest of the best MIN_KEPT finished trials at epoch e."""
+
+    def __init__(self, epochs: int, margin: float = MARGIN):
+        self.epochs, self.margin = epochs, margin
+        self.finished: list[tuple[float, list[float]]] = []  # (final accuracy, curve)
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        if result.get("final"):
+            self.finished.append((result["validation_accuracy"], result["val_accuracy_by_epoch"]))
+            return False
+        epoch = int(result.get("epoch", 0))
+        best = [curve for _, curve in sorted(self.finished, key=lambda item: -item[0])[:MIN_KEPT]]
+        floor = abort_floor(best, self.margin) if len(best) >= MIN_KEPT else []
+        return FIRST_EPOCH <= epoch < self.epochs and epoch <= len(floor) and result["val_accuracy"] < floor[epoch - 1]
+
+    def stop_all(self) -> bool:
+        return False
+
+
+class _TrialRecorder(Callback):
+    """Writes each trial to the store the moment Tune reports it finished (driver side)."""
+
+    def __init__(self, workspace, trials, trials_path, settings, space, evals, done, seed):
+        self.workspace, self.trials, self.trials_path, self.settings = workspace, trials, trials_path, settings
+        self.space, self.evals, self.seed = space, evals, seed
+        self.timer = StepTimer(evals - done)
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        last = trial.last_result or {}
+        params = {key: _plain(value) for key, value in trial.config.items()}
+        if last.get("final"):
+            result = {"status": STATUS_OK, "loss": 1.0 - last["validation_accuracy"], "params": params,
+                      **{key: last[key] for key in ("validation_accuracy", "seed", "seconds", "images_per_second",
+                                                     "precision", "val_accuracy_by_epoch")}}
+        else:  # stopped by SearchAbortStopper after an epoch
+            accuracy = float(last.get("val_accuracy", math.nan))
+            result = {"status": STATUS_OK, "loss": 1.0 - accuracy, "validation_accuracy": accuracy, "params": params,
+                      "stopped_at_epoch": last.get("epoch")}
+        self._record(result)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        params = {key: _plain(value) for key, value in trial.config.items()}
+        error = trial.get_error()
+        message = failure_message(getattr(error, "cause", None) or error) if error else "trial failed"
+        self._record({"status": STATUS_FAIL, "error": message, "params": params})
+
+    def _record(self, result: dict) -> None:
+        self.timer.finish()
+        self.timer.start()
+        number = _finished(self.trials)
+        insert_finished_trial(self.trials, self.space, result["params"], result, number)
+        save_trials(self.trials_path, self.trials, self.settings)
+        write_trials_table(self.trials_path.parent / "trials.csv", self.trials)
+        best = _write_best(self.workspace.store.best_params_path, self.trials, self.settings, self.workspace)
+        if result["status"] == STATUS_OK:
+            outcome = f"val_acc {result['validation_accuracy']:.4f}"
+            if result.get("stopped_at_epoch"):
+                outcome += f" (stopped at epoch {result['stopped_at_epoch']}: behind the best trials)"
+        else:
+            outcome = f"failed: {result['error']}"
+        say(f"search: trial {number + 1}/{self.evals} {outcome}  best {best['validation_accuracy']:.4f}  "
+            f"({format_seconds(self.timer.durations[-1])}, ETA {self.timer.eta()})  [Ray Tune]")
