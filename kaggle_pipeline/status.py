@@ -44,7 +44,7 @@ def _search_line(store: RunStore) -> str:
     subset = settings.get("subset")
     return (f"search    {len(trials)} trial(s){f', {failed} failed' if failed else ''}, {best_text}; "
             f"space {settings.get('space')}, {settings.get('epochs')} epoch(s) on "
-            f"{f'{subset:,}' if subset else 'all'} training images")
+            f"{f'up to {subset:,}' if subset else 'all'} training images")
 
 
 def _ensemble_lines(store: RunStore) -> list[str]:
@@ -71,6 +71,10 @@ def _ensemble_lines(store: RunStore) -> list[str]:
         accuracies = np.array(kept_accuracies)
         lines.append(f"          kept runs' val_acc {accuracies.mean():.4f} ± {accuracies.std():.4f} "
                      f"(min {accuracies.min():.4f}, max {accuracies.max():.4f})")
+    # A run under way has a temporary folder (a killed ensemble's are removed when the next one starts).
+    training = sorted(int(path.name[5:9]) for path in store.runs_dir.glob(".run-*.tmp-*")) if store.runs_dir.is_dir() else []
+    if training:
+        lines.append("          training now: " + ", ".join(f"run {number}" for number in training))
     return lines
 
 

@@ -23,6 +23,7 @@ from kaggle_pipeline.ensemble import kept_runs, run_ensemble
 from kaggle_pipeline.executors import BREAK_RUN
 from kaggle_pipeline.model import TINY_PARAMS
 from kaggle_pipeline.search import run_search
+from kaggle_pipeline.status import status_lines
 from kaggle_pipeline.store import atomic_write_json
 from kaggle_pipeline.workspace import open_workspace
 
@@ -92,6 +93,13 @@ def test_interrupted_ray_ensemble_resumes_with_the_local_executor(tmp_path, csv_
     if process.poll() is not None:
         raise AssertionError(process.stderr.read()[-3000:])
     assert len(list(runs.glob("run-*"))) >= 2, "no two runs finished on Ray"
+    # make status shows the runs under way (two at once here); polled, as a run may be between tasks
+    for _ in range(50):
+        training = [line for line in status_lines(workspace.store, tmp_path / "submissions") if "training now" in line]
+        if training:
+            break
+        time.sleep(0.1)
+    assert training and training[0].strip().startswith("training now: run ")
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
