@@ -16,6 +16,7 @@ A ``solution.csv`` (id, label) beside them is an answer key used only for local 
 
 from __future__ import annotations
 
+import csv
 import gzip
 import hashlib
 import json
@@ -110,7 +111,17 @@ def read_submission_table(path: Path) -> pd.DataFrame:
     except OSError as error:
         raise PipelineError(f"{path}: cannot read ({_first_line(error)})") from None
     _check_row_lengths(table, path)
+    _check_header_names(path)
     return table
+
+
+def _check_header_names(path: Path) -> None:
+    # pandas renames a repeated column ('Label', 'Label.1'): a header Kaggle would not accept either.
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        header = next(csv.reader(handle, delimiter=_separator(path)), [])
+    repeated = [name for position, name in enumerate(header) if name in header[:position]]
+    if repeated:
+        raise PipelineError(f"{path}: column {repeated[0]!r} appears more than once in the header")
 
 
 def _check_row_lengths(table: pd.DataFrame, path: Path) -> None:

@@ -265,6 +265,9 @@ REFUSED = {
     "csv-sample-with-one-column": (csv_folder, lambda f: write_lines(f / "sample_submission.csv", [
         row.split(",")[0] for row in lines(f / "sample_submission.csv")]), "sample_submission.csv",
                                    "expected two columns"),
+    "csv-sample-header-repeats-a-column": (csv_folder, lambda f: edit_row(f / "sample_submission.csv", 0,
+                                                                          lambda x: ["Label", "Label"]),
+                                           "sample_submission.csv", "column 'Label' appears more than once in the header"),
     "csv-ragged-sample": (csv_folder, lambda f: edit_row(f / "sample_submission.csv", 4, lambda x: x + ["x"]),
                           "sample_submission.csv", "cannot parse CSV .*Expected 2 fields in line 5, saw 3"),
     "csv-duplicate-test-ids": (csv_folder_with_test_ids, _duplicate_test_id, "test.csv", "duplicate test id"),
