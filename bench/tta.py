@@ -6,7 +6,7 @@ Loads every kept run's saved model and predicts the validation split and the tes
 the images as they are, averaged with their mirror images (what the pipeline does for nets trained with
 flips), and averaged over the mirror images plus one-pixel shifts in four directions. Prints, for each way,
 the runs' mean accuracy and the accuracy of their majority vote, on validation and on the answer key.
-Inference only: about a minute per ten runs of the wide net here.
+Inference only: 4 min 40 s for the nine wide-net runs of the full preset here (docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations
