@@ -7,7 +7,7 @@ images of the default competition, every one to its last epoch with no abort, an
 curves to --out. Then replays the rule (kaggle_pipeline.abort.replay: each run judged against the other
 runs that passed) for several margins. The threshold defaults to the 30th percentile of the final
 accuracies, so that some runs fail and both kinds of error can show. ``--curves FILE`` replays saved
-curves without training.
+curves without training; ``--store NAME`` replays the finished runs of ``models/NAME`` (e.g. the full preset's).
 """
 
 from __future__ import annotations
@@ -42,6 +42,18 @@ def train_curves(data: Path, runs: int, images: int, epochs: int) -> dict:
     return {"images": images, "epochs": epochs, "params": DEFAULT_PARAMS, "curves": curves, "finals": finals}
 
 
+def store_curves(name: str) -> dict:
+    """The validation curves of a store's runs that trained to the end (none aborted)."""
+    from kaggle_pipeline.store import RunStore
+
+    records = [record for record in RunStore(Path("models") / name).run_records(repair=False) if record["status"] == "done"]
+    if not records:
+        sys.exit(f"models/{name}: no finished runs")
+    return {"store": name, "images": records[0].get("images", 0), "epochs": records[0]["epochs"],
+            "params": records[0]["params"], "curves": [record["history"]["val_accuracy"] for record in records],
+            "finals": [record["validation_accuracy"] for record in records]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("data/fashion-mnist"))
@@ -50,11 +62,18 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--threshold", type=float, help="default: the 30th percentile of the final accuracies")
     parser.add_argument("--curves", type=Path, help="replay curves saved by an earlier run instead of training")
+    parser.add_argument("--store", help="replay the finished runs of models/STORE instead of training")
     parser.add_argument("--out", type=Path, default=Path("docs/early_abort.json"))
     args = parser.parse_args()
-    saved = json.loads(args.curves.read_text()) if args.curves else train_curves(args.data, args.runs, args.images, args.epochs)
+    if args.store:
+        saved = store_curves(args.store)
+    elif args.curves:
+        saved = json.loads(args.curves.read_text())
+    else:
+        saved = train_curves(args.data, args.runs, args.images, args.epochs)
     threshold = args.threshold if args.threshold is not None else float(np.percentile(saved["finals"], 30))
-    print(f"\n{len(saved['curves'])} runs, {saved['images']:,} images, {saved['epochs']} epochs; threshold {threshold:.4f}")
+    images = f"{saved['images']:,}" if saved["images"] else "all training"
+    print(f"\n{len(saved['curves'])} runs, {images} images, {saved['epochs']} epochs; threshold {threshold:.4f}")
     print("final validation accuracies: " + " ".join(f"{value:.4f}" for value in saved["finals"]))
     print(f"{'margin':>6} {'judged':>6} {'false rejects':>14} {'rate':>6} {'true rejects':>13} {'epochs saved':>13}")
     saved["replay"] = {}
