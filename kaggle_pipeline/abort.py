@@ -34,14 +34,16 @@ def abort_floor(kept_curves: list[list[float]], margin: float = MARGIN, min_kept
     return floor
 
 
+def below_floor(epoch: int, accuracy: float, floor: list[float], epochs: int, first_epoch: int = FIRST_EPOCH) -> bool:
+    """Whether the rule stops a run at this 1-based epoch: never before ``first_epoch``, never at the last epoch
+    (there is nothing left to save), never where the floor has no value."""
+    return first_epoch <= epoch < epochs and epoch <= len(floor) and accuracy < floor[epoch - 1]
+
+
 def abort_epoch(val_accuracy: list[float], floor: list[float], epochs: int, first_epoch: int = FIRST_EPOCH) -> int | None:
     """The 1-based epoch at which the rule stops a run with this validation curve, or None."""
-    for epoch, accuracy in enumerate(val_accuracy, start=1):
-        if epoch >= epochs or epoch > len(floor):
-            break  # the last epoch is never cut: there is nothing left to save
-        if epoch >= first_epoch and accuracy < floor[epoch - 1]:
-            return epoch
-    return None
+    return next((epoch for epoch, accuracy in enumerate(val_accuracy, start=1)
+                 if below_floor(epoch, accuracy, floor, epochs, first_epoch)), None)
 
 
 def replay(curves: list[list[float]], final_accuracies: list[float], threshold: float, epochs: int,

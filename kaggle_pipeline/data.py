@@ -103,7 +103,8 @@ def find_sample_submission(folder: Path) -> Path:
 def read_submission_table(path: Path) -> pd.DataFrame:
     """A submission-shaped CSV as text, exactly as written (no number parsing, no NaN guessing)."""
     try:
-        table = pd.read_csv(path, sep=_separator(path), dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        separator = _separator(path)
+        table = pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except FileNotFoundError:
         raise PipelineError(f"{path}: file not found") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
@@ -111,14 +112,14 @@ def read_submission_table(path: Path) -> pd.DataFrame:
     except OSError as error:
         raise PipelineError(f"{path}: cannot read ({_first_line(error)})") from None
     _check_row_lengths(table, path)
-    _check_header_names(path)
+    _check_header_names(path, separator)
     return table
 
 
-def _check_header_names(path: Path) -> None:
+def _check_header_names(path: Path, separator: str) -> None:
     # pandas renames a repeated column ('Label', 'Label.1'): a header Kaggle would not accept either.
     with open(path, encoding="utf-8-sig", newline="") as handle:
-        header = next(csv.reader(handle, delimiter=_separator(path)), [])
+        header = next(csv.reader(handle, delimiter=separator), [])
     repeated = [name for position, name in enumerate(header) if name in header[:position]]
     if repeated:
         raise PipelineError(f"{path}: column {repeated[0]!r} appears more than once in the header")

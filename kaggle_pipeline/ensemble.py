@@ -189,7 +189,7 @@ def _record_run(workspace: Workspace, job: RunJob, outcome: dict, executor: str,
     record = {
         "run": job.number, "seed": job.seed, "params": job.params, "epochs": job.epochs, "threshold": job.threshold,
         "tta": "flip" if job.tta and job.params.get("flip") else "none",
-        "fingerprint": workspace.competition.fingerprint(), "versions": outcome.get("versions", library_versions()),
+        "fingerprint": workspace.competition.fingerprint(), "versions": outcome.get("versions") or library_versions(),
         "executor": executor, "host": outcome.get("host"), "started": outcome.get("started"),
     }
     if outcome["status"] == "failed":
@@ -202,7 +202,7 @@ def _record_run(workspace: Workspace, job: RunJob, outcome: dict, executor: str,
         if outcome["status"] == "aborted":
             record.update(status="aborted", kept=False, abort_floor=job.abort_floor)
         else:
-            record.update(status="done", kept=outcome["validation_accuracy"] >= job.threshold)
+            record.update(status="done", kept=outcome["kept"])
             atomic_save_npz(temporary / "predictions.npz", validation=outcome["validation_proba"],
                             test=outcome["test_proba"])
             if record["kept"]:

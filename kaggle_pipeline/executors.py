@@ -89,9 +89,10 @@ def train_job(job: RunJob, data: RunData) -> dict:
     if trained.aborted_at_epoch is not None:
         return {**outcome, "status": "aborted", "stopped_epoch": trained.aborted_at_epoch}
     outcome.update(status="done", stopped_epoch=len(trained.history["loss"]),
+                   kept=trained.validation_accuracy >= job.threshold,
                    validation_proba=trained.validation_proba.astype(np.float32),
                    test_proba=trained.test_proba.astype(np.float32))
-    if trained.validation_accuracy >= job.threshold:
+    if outcome["kept"]:
         outcome["model_bytes"] = _model_bytes(trained.model)
     return outcome
 

@@ -24,7 +24,7 @@ import zlib
 
 import numpy as np
 
-from kaggle_pipeline.abort import FIRST_EPOCH, MARGIN, MIN_KEPT, abort_floor
+from kaggle_pipeline.abort import MARGIN, MIN_KEPT, abort_floor, below_floor
 from kaggle_pipeline.errors import PipelineError, check_stop
 from kaggle_pipeline.model import hyperopt_point
 from kaggle_pipeline.progress import StepTimer, format_seconds, say
@@ -72,7 +72,7 @@ def run_tune_search(
         )
         if done:  # TPE learns from every finished trial on disk, whichever search ran it
             searcher.set_state({"hyperopt_trials": copy.deepcopy(trials), "rstate": np.random.RandomState(seed + done).get_state()})
-        recorder = _TrialRecorder(workspace, trials, trials_path, settings, space, evals, done, seed)
+        recorder = _TrialRecorder(workspace, trials, trials_path, settings, space, evals, done)
         trainable = tune.with_resources(
             tune.with_parameters(_tune_trial, x_train=x_train, y_train=y_train, x_validation=workspace.x_validation,
                                  y_validation=workspace.y_validation, num_classes=workspace.competition.num_classes,
@@ -151,10 +151,9 @@ class SearchAbortStopper(Stopper):
         if result.get("final"):
             self.finished.append((result["validation_accuracy"], result["val_accuracy_by_epoch"]))
             return False
-        epoch = int(result.get("epoch", 0))
         best = [curve for _, curve in sorted(self.finished, key=lambda item: -item[0])[:MIN_KEPT]]
-        floor = abort_floor(best, self.margin) if len(best) >= MIN_KEPT else []
-        return FIRST_EPOCH <= epoch < self.epochs and epoch <= len(floor) and result["val_accuracy"] < floor[epoch - 1]
+        # abort_floor is -inf at every epoch until MIN_KEPT trials have finished
+        return below_floor(int(result.get("epoch", 0)), result["val_accuracy"], abort_floor(best, self.margin), self.epochs)
 
     def stop_all(self) -> bool:
         return False
@@ -163,9 +162,9 @@ class SearchAbortStopper(Stopper):
 class _TrialRecorder(Callback):
     """Writes each trial to the store the moment Tune reports it finished (driver side)."""
 
-    def __init__(self, workspace, trials, trials_path, settings, space, evals, done, seed):
+    def __init__(self, workspace, trials, trials_path, settings, space, evals, done):
         self.workspace, self.trials, self.trials_path, self.settings = workspace, trials, trials_path, settings
-        self.space, self.evals, self.seed = space, evals, seed
+        self.space, self.evals = space, evals
         self.timer = StepTimer(evals - done)
 
     def on_trial_complete(self, iteration, trials, trial, **info):

@@ -53,7 +53,7 @@ def make_report(workspace: Workspace, reports_dir: Path, submissions_dir: Path) 
     # The stacker votes in the report as it did in the newest submission.
     stack_weight = (latest.get("stacker") or {}).get("weight", 0.0) if latest else 1.0
 
-    sections = []  # (title, figure file or None, html text)
+    sections = []  # (title, (figure file, PNG bytes) or None, html text)
     if trials:
         sections.append(("Search", _save(folder, "search.png", _search_figure(trials)), ""))
         sections.append(("Hyperparameters", _save(folder, "hyperparameters.png", _hyperparameter_figure(trials)), ""))
@@ -77,10 +77,10 @@ def make_report(workspace: Workspace, reports_dir: Path, submissions_dir: Path) 
                          _save(folder, "misclassified.png", _misclassified(workspace, members, predicted)), ""))
     if records:
         sections.append(("Epoch timing", _save(folder, "timing.png", _timing(records)), ""))
-    figures = {figure for _, figure, _ in sections if figure}
+    figures = {figure[0] for _, figure, _ in sections if figure}
     for stale in set(path.name for path in folder.glob("*.png")) - figures:  # left by an earlier report
         (folder / stale).unlink()
-    page = _page(competition.name, sections, folder, latest)
+    page = _page(competition.name, sections, latest)
     path = folder / "index.html"
     atomic_write_text(path, page)
     say(f"report: wrote {path} and {len(figures)} figures")
@@ -104,7 +104,8 @@ def _figure(columns=1, rows=1, width=6.0, height=3.6):
     return figure, axes
 
 
-def _save(folder: Path, name: str, figure) -> str:
+def _save(folder: Path, name: str, figure) -> tuple[str, bytes]:
+    """Write the figure as ``folder/name``; returns the name and the PNG's bytes (for the page)."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
@@ -116,7 +117,7 @@ def _save(folder: Path, name: str, figure) -> str:
     figure.savefig(buffer, format="png", dpi=90)
     plt.close(figure)
     atomic_write_bytes(folder / name, buffer.getvalue())
-    return name
+    return name, buffer.getvalue()
 
 
 def _search_figure(trials: list[dict]):
@@ -264,7 +265,7 @@ def _timing(records: list[dict]):
 
 
 # The page ------------------------------------------------------------------------------------
-def _page(name: str, sections, folder: Path, latest: dict | None) -> str:
+def _page(name: str, sections, latest: dict | None) -> str:
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(name)} report</title>",
              "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
              "img{max-width:100%}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;"
@@ -277,7 +278,7 @@ def _page(name: str, sections, folder: Path, latest: dict | None) -> str:
     for title, figure, text in sections:
         parts.append(f"<h2>{html.escape(title)}</h2>{text}")
         if figure:
-            encoded = base64.b64encode((folder / figure).read_bytes()).decode("ascii")
+            encoded = base64.b64encode(figure[1]).decode("ascii")
             parts.append(f"<img alt='{html.escape(title)}' src='data:image/png;base64,{encoded}'>")
     parts.append("</body></html>")
     return "\n".join(parts)

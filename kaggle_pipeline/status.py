@@ -72,7 +72,7 @@ def _ensemble_lines(store: RunStore) -> list[str]:
         lines.append(f"          kept runs' val_acc {accuracies.mean():.4f} ± {accuracies.std():.4f} "
                      f"(min {accuracies.min():.4f}, max {accuracies.max():.4f})")
     # A run under way has a temporary folder (a killed ensemble's are removed when the next one starts).
-    training = sorted(int(path.name[5:9]) for path in store.runs_dir.glob(".run-*.tmp-*")) if store.runs_dir.is_dir() else []
+    training = store.unfinished_run_numbers()
     if training:
         lines.append("          training now: " + ", ".join(f"run {number}" for number in training))
     return lines

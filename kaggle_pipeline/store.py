@@ -262,6 +262,11 @@ class RunStore:
                            if path.is_file() and path.name != "run.json"}
         atomic_write_json(temporary / "run.json", record)
 
+    def unfinished_run_numbers(self) -> list[int]:
+        """Runs with a temporary folder (``begin_run``): under way, or left by a killed ensemble."""
+        folders = self.runs_dir.glob(".run-*.tmp-*") if self.runs_dir.is_dir() else []
+        return sorted(int(folder.name.split(".")[1].split("-")[1]) for folder in folders)
+
     def remove_unfinished_runs(self) -> list[str]:
         """Delete temporary run folders left by a run that was killed mid-write."""
         removed = []

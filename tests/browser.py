@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import socket
 import subprocess
 import sys
@@ -44,7 +43,7 @@ def available() -> bool:
 def render(page: Path, width: int = 1200) -> Rendered:
     """Load ``page`` (a local file), wait for it, and return what the browser saw plus a full-page PNG."""
     port = _free_port()
-    driver = subprocess.Popen([shutil.which(CHROMEDRIVER) or CHROMEDRIVER, f"--port={port}"],
+    driver = subprocess.Popen([CHROMEDRIVER, f"--port={port}"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
