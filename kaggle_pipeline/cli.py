@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import math
 import os
 import sys
 from pathlib import Path
@@ -33,8 +34,76 @@ PRESETS = {
 }
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad option is one line (``error: ...``, exit 2) like every other refusal."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {' '.join(message.split())}\n")
+
+
+# Option types: each refuses a value that would crash or poison the store later, before anything is written.
+# Seeds leave room for seed + k (run k, trial k) below 2**32, the largest seed numpy and Keras take.
+MAX_SEED = 2**31 - 1
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def at_least(minimum: int, maximum: int | None = None):
+    def parse(text: str) -> int:
+        value = _integer(text)
+        if value < minimum or (maximum is not None and value > maximum):
+            bound = f"from {minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def number_in(low: float | None, high: float | None, low_open: bool = False, high_open: bool = False):
+    def parse(text: str) -> float:
+        value = _number(text)
+        below = low is not None and (value <= low if low_open else value < low)
+        above = high is not None and (value >= high if high_open else value > high)
+        if below or above:
+            left = "" if low is None else f"{'above' if low_open else 'at least'} {low:g}"
+            right = "" if high is None else f"{'below' if high_open else 'at most'} {high:g}"
+            raise argparse.ArgumentTypeError(f"must be {' and '.join(part for part in (left, right) if part)}, got {value:g}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+SEED = at_least(0, MAX_SEED)
+COUNT = at_least(1, 1_000_000)
+
+
+def _space(text: str) -> str:
+    from kaggle_pipeline.model import SPACES
+
+    if text not in SPACES:
+        raise argparse.ArgumentTypeError(f"unknown search space {text!r}; choose one of {', '.join(SPACES)}")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m kaggle_pipeline", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m kaggle_pipeline", description=__doc__.splitlines()[0])
     stages = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
 
     data = stages.add_parser("data", help="prepare the default competition (Fashion-MNIST) as a Kaggle folder")
@@ -48,8 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "plus -full with the full preset)")
         stage.add_argument("--models-dir", type=Path, default=Path("models"), help="default: %(default)s")
         stage.add_argument("--layout", choices=("csv", "images", "npy"), help="override the detected folder layout")
-        stage.add_argument("--val-fraction", type=float, help="validation share of train (default 0.1; fixed per store)")
-        stage.add_argument("--split-seed", type=int, help="seed of the validation split (default 0; fixed per store)")
+        stage.add_argument("--val-fraction", type=number_in(0, 1, low_open=True, high_open=True), help="validation share of train (default 0.1; fixed per store)")
+        stage.add_argument("--split-seed", type=SEED, help="seed of the validation split (default 0; fixed per store)")
         stage.add_argument("--preset", choices=tuple(PRESETS), default="quick", help="default settings (default: %(default)s)")
 
     def training_options(stage: argparse.ArgumentParser) -> None:
@@ -61,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="where runs train: local (here, one at a time) or ray (Ray tasks on a local Ray "
                                 "instance or the cluster at --ray-address/RAY_ADDRESS; make setup-ray) (default: %(default)s)")
         stage.add_argument("--ray-address", help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray instance)")
-        stage.add_argument("--cpus-per-run", type=int,
+        stage.add_argument("--cpus-per-run", type=at_least(1, 4096),
                            help="with --executor ray on a cluster without GPUs: CPUs (and TensorFlow threads) per run "
                                 "(default: 1)")
         stage.add_argument("--tensorboard", action="store_true",
@@ -69,20 +138,20 @@ def build_parser() -> argparse.ArgumentParser:
                                 "'.venv/bin/tensorboard --logdir models/<competition>/tensorboard')")
 
     def search_options(stage: argparse.ArgumentParser) -> None:
-        stage.add_argument("--evals", type=int, help="total trials wanted; a rerun continues up to this many")
-        stage.add_argument("--search-epochs", type=int, help="epochs per trial (EPOCHS= sets both stages)")
-        stage.add_argument("--subset", type=int, help="training images per trial (0 = all)")
-        stage.add_argument("--space", help="search space: vgg, vgg-wide (full preset's default), vgg-quick (quick preset's) or tiny (tests)")
-        stage.add_argument("--search-seed", type=int, default=1, help="default: %(default)s")
+        stage.add_argument("--evals", type=at_least(1, 100_000), help="total trials wanted; a rerun continues up to this many")
+        stage.add_argument("--search-epochs", type=at_least(1, 100_000), help="epochs per trial (EPOCHS= sets both stages)")
+        stage.add_argument("--subset", type=at_least(0), help="training images per trial (0 = all)")
+        stage.add_argument("--space", type=_space, help="search space: vgg, vgg-wide (full preset's default), vgg-quick (quick preset's) or tiny (tests)")
+        stage.add_argument("--search-seed", type=SEED, default=1, help="default: %(default)s")
 
     def ensemble_options(stage: argparse.ArgumentParser) -> None:
-        stage.add_argument("--n", type=int, help="kept runs wanted")
-        stage.add_argument("--threshold", type=float,
+        stage.add_argument("--n", type=COUNT, help="kept runs wanted")
+        stage.add_argument("--threshold", type=number_in(0, 1),
                            help="validation accuracy to keep a run (default: best search trial - 0.01)")
-        stage.add_argument("--max-runs", type=int, help="cap on attempts in the store (default: max(2N, N+5))")
-        stage.add_argument("--epochs", type=int, help="epochs per run")
-        stage.add_argument("--seed", type=int, default=1000, help="run k trains with seed SEED+k (default: %(default)s)")
-        stage.add_argument("--hours", type=float,
+        stage.add_argument("--max-runs", type=COUNT, help="cap on attempts in the store (default: max(2N, N+5))")
+        stage.add_argument("--epochs", type=at_least(1, 100_000), help="epochs per run")
+        stage.add_argument("--seed", type=SEED, default=1000, help="run k trains with seed SEED+k (default: %(default)s)")
+        stage.add_argument("--hours", type=number_in(0, 10_000, low_open=True),
                            help="time budget of this ensemble call: no run starts that would not finish inside it "
                                 "(default: the preset's; none for quick)")
         stage.add_argument("--no-early-abort", dest="early_abort", action="store_false",
@@ -91,21 +160,21 @@ def build_parser() -> argparse.ArgumentParser:
         stage.add_argument("--no-tta", dest="tta", action="store_false",
                            help="predict on the images as they are (default: a net trained with horizontal flips also "
                                 "predicts on the mirror images and averages)")
-        stage.add_argument("--abort-margin", type=float, default=MARGIN,
+        stage.add_argument("--abort-margin", type=number_in(-1, 1), default=MARGIN,
                            help="how far below the lowest kept run's validation accuracy at the same epoch a run "
                                 "is stopped (default: %(default)s)")
 
     def submit_options(stage: argparse.ArgumentParser, threshold: bool) -> None:
         stage.add_argument("--submissions-dir", type=Path, default=Path("submissions"), help="default: %(default)s")
         if threshold:
-            stage.add_argument("--threshold", type=float, help="vote runs at or above this (default: the ensemble's)")
+            stage.add_argument("--threshold", type=number_in(0, 1), help="vote runs at or above this (default: the ensemble's)")
         # The names live in kaggle_pipeline.vote (numpy only, cheap to import).
         from kaggle_pipeline.vote import VOTES
 
         stage.add_argument("--vote", choices=VOTES, default="auto",
                            help="majority, soft, weighted (by validation accuracy), select (greedy ensemble selection) "
                                 "or auto: the best on the validation half none of them was fitted on (default: %(default)s)")
-        stage.add_argument("--stack-weight", type=float, default=1.0,
+        stage.add_argument("--stack-weight", type=number_in(0, 1_000_000), default=1.0,
                            help="the stacker's weight in the vote, when 'make stack' has run; 0 leaves it out "
                                 "(default: %(default)s)")
 
@@ -113,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(search)
     training_options(search)
     search_options(search)
-    search.add_argument("--epochs", dest="both_epochs", type=int, help="epochs per trial (same as --search-epochs)")
+    search.add_argument("--epochs", dest="both_epochs", type=at_least(1, 100_000), help="epochs per trial (same as --search-epochs)")
 
     ensemble = stages.add_parser("ensemble", help="retrain with new seeds until N runs pass the threshold")
     common(ensemble)
@@ -125,9 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     stack.add_argument("--weights", default="imagenet",
                        help="imagenet (from the Keras cache, $KERAS_HOME/models/), none (random weights, only when asked "
                             "for) or a weights file (default: %(default)s)")
-    stack.add_argument("--size", type=int, default=64, help="side the images are resized to, at least 32 (default: %(default)s)")
-    stack.add_argument("--trees", type=int, default=300, help="trees in the forest (default: %(default)s)")
-    stack.add_argument("--stack-seed", type=int, default=0, help="seed of the forest and of random weights (default: %(default)s)")
+    stack.add_argument("--size", type=at_least(32, 1024), default=64, help="side the images are resized to, at least 32 (default: %(default)s)")
+    stack.add_argument("--trees", type=at_least(1, 100_000), default=300, help="trees in the forest (default: %(default)s)")
+    stack.add_argument("--stack-seed", type=SEED, default=0, help="seed of the forest and of random weights (default: %(default)s)")
 
     download = stages.add_parser("download", help="kaggle competitions download, unpacked into data/<slug>/")
     download.add_argument("--competition", required=True, help="the competition's slug, e.g. digit-recognizer")
@@ -168,10 +237,12 @@ def _setting(args: argparse.Namespace, key: str, preset_key: str | None = None):
 
 
 def _store_name(args: argparse.Namespace) -> str | None:
+    from kaggle_pipeline.workspace import competition_name
+
     # Each preset keeps its own store, so a full run never mixes with (or trips over) a quick one's trials.
     if args.name is None and args.preset != "quick":
-        return f"{Path(args.data).resolve().name}-{args.preset}"
-    return args.name
+        return competition_name(args.data, None) + f"-{args.preset}"
+    return None if args.name is None else competition_name(args.data, args.name)
 
 
 def _workspace(args: argparse.Namespace):
@@ -224,6 +295,19 @@ def _stack(args, workspace) -> None:
     run_stack(workspace, weights=args.weights, size=args.size, trees=args.trees, seed=args.stack_seed)
 
 
+def _check_training_options(args: argparse.Namespace) -> None:
+    """What argparse cannot check alone, before the data is read or anything is written."""
+    if getattr(args, "precision", "auto") != "auto":
+        from kaggle_pipeline.train import PRECISIONS
+
+        if args.precision not in PRECISIONS:
+            raise PipelineError(f"--precision {args.precision} (PRECISION=): choose one of {', '.join(PRECISIONS)}")
+    if getattr(args, "weights", None) not in (None, "imagenet", "none"):
+        from kaggle_pipeline.stack import weights_path_for
+
+        weights_path_for(args.weights)
+
+
 def run(args: argparse.Namespace) -> None:
     if args.stage == "data":
         from kaggle_pipeline.data import DEBIAN_FASHION_MNIST, prepare_fashion_mnist
@@ -255,7 +339,8 @@ def run(args: argparse.Namespace) -> None:
         from kaggle_pipeline.workspace import open_workspace
 
         # No lock: a report of a store that an ensemble is still writing is what a watching user wants.
-        workspace = open_workspace(args.data, args.models_dir, name=_store_name(args), layout=args.layout)
+        workspace = open_workspace(args.data, args.models_dir, name=_store_name(args), layout=args.layout,
+                                   read_only=True)
         make_report(workspace, args.reports_dir, args.submissions_dir)
         return
     if args.stage == "status":
@@ -270,8 +355,7 @@ def run(args: argparse.Namespace) -> None:
         # Otherwise every run would fail in its first epoch and be recorded as a failed attempt.
         raise PipelineError("--tensorboard (TENSORBOARD=1): the tensorboard package is not installed; "
                             "pip install tensorboard (requirements.txt pins it)")
-    if getattr(args, "cpus_per_run", None) is not None and args.cpus_per_run < 1:
-        raise PipelineError(f"--cpus-per-run {args.cpus_per_run} (CPUS_PER_RUN): must be at least 1")
+    _check_training_options(args)
     workspace = _workspace(args)
     with workspace.lock:
         if args.stage in ("search", "all"):

@@ -57,6 +57,9 @@ class Competition:
     label_column: str
     sample_submission: Path
     solution: Path | None = None
+    # Where the parsed arrays are cached, and whether that file still has to be written (save_cache).
+    cache_path: Path | None = field(default=None, repr=False)
+    cache_stale: bool = field(default=False, repr=False)
     _fingerprint: str | None = field(default=None, repr=False)
 
     @property
@@ -192,9 +195,14 @@ def source_files(folder: Path, layout: str) -> list[Path]:
 
 # Loading -----------------------------------------------------------------------------------
 def load_competition(
-    folder: Path, name: str | None = None, layout: str | None = None, cache_dir: Path | None = None
+    folder: Path, name: str | None = None, layout: str | None = None, cache_dir: Path | None = None,
+    write_cache: bool = True,
 ) -> Competition:
-    """Parse a competition folder (or reuse the parsed arrays cached for these exact files)."""
+    """Parse a competition folder (or reuse the parsed arrays cached for these exact files).
+
+    With ``write_cache=False`` a new cache file is left to ``save_cache``, so a caller (the workspace) can
+    check the data against its store, and take the store's lock, before anything is written there.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise PipelineError(f"{folder}: competition folder not found")
@@ -207,22 +215,16 @@ def load_competition(
     solution = folder / "solution.csv"
 
     cache_path = Path(cache_dir) / f"arrays-{_cache_key(folder, layout)}.npz" if cache_dir else None
-    if cache_path and cache_path.exists():
-        parsed = _read_cache(cache_path)
+    parsed = _read_cache(cache_path) if cache_path else None
+    from_cache = parsed is not None
+    if from_cache:
         classes, y_train = encode_labels(parsed["train_labels"], folder)
     else:
         reader = {"csv": _read_csv_layout, "images": _read_image_layout, "npy": _read_npy_layout}[layout]
         parsed = reader(folder, sample, sample_path)
         # Checked before anything is cached: bad labels leave no file behind.
         classes, y_train = encode_labels(parsed["train_labels"], parsed["labels_path"])
-        if cache_path:
-            atomic_save_npz(
-                cache_path,
-                x_train=parsed["x_train"],
-                train_labels=np.asarray(parsed["train_labels"], dtype=str),
-                x_test=parsed["x_test"],
-            )
-    return Competition(
+    competition = Competition(
         name=name,
         source=folder,
         layout=layout,
@@ -235,7 +237,21 @@ def load_competition(
         label_column=sample.columns[1],
         sample_submission=sample_path,
         solution=solution if solution.exists() else None,
+        cache_path=cache_path,
+        cache_stale=cache_path is not None and not from_cache,
     )
+    if write_cache:
+        save_cache(competition)
+    return competition
+
+
+def save_cache(competition: Competition) -> None:
+    """Write the parsed arrays to the competition's cache file, if it has one that is not written yet."""
+    if competition.cache_stale:
+        atomic_save_npz(competition.cache_path, x_train=competition.x_train,
+                        train_labels=np.asarray(competition.classes, dtype=str)[competition.y_train],
+                        x_test=competition.x_test)
+        competition.cache_stale = False
 
 
 def encode_labels(labels, folder: Path) -> tuple[list[str], np.ndarray]:
@@ -273,9 +289,26 @@ def _cache_key(folder: Path, layout: str) -> str:
     return digest.hexdigest()[:20]
 
 
-def _read_cache(path: Path) -> dict:
-    with np.load(path, allow_pickle=False) as arrays:
-        return {"x_train": arrays["x_train"], "train_labels": arrays["train_labels"], "x_test": arrays["x_test"]}
+def _read_cache(path: Path) -> dict | None:
+    """The cached arrays, or None when there are none or they are damaged (they are parsed again, and the
+    damaged file is replaced once the store's lock is held)."""
+    if not path.exists() and not path.is_symlink():
+        return None
+    from kaggle_pipeline.progress import say
+    from kaggle_pipeline.store import read_arrays
+
+    try:
+        arrays = read_arrays(path, {"x_train": ("u", 4), "train_labels": ("U", 1), "x_test": ("u", 4)},
+                             "parsing the data again")
+    except PipelineError as error:
+        say(f"store: {error}")
+        return None
+    if (arrays["x_train"].dtype != np.uint8 or arrays["x_test"].dtype != np.uint8
+            or len(arrays["train_labels"]) != len(arrays["x_train"])
+            or arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]):
+        say(f"store: {path}: damaged or edited by hand (arrays do not fit together); parsing the data again")
+        return None
+    return arrays
 
 
 # Layout 1: CSV pixel tables -----------------------------------------------------------------
@@ -560,16 +593,29 @@ def make_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, n
     """Stratified, seeded indices ``(train, validation)``: the same for every trial and run."""
     from sklearn.model_selection import StratifiedShuffleSplit
 
-    if not 0.0 < fraction < 1.0:
+    from kaggle_pipeline.files import first_line
+
+    if not (isinstance(fraction, float | int) and 0.0 < fraction < 1.0):
         raise PipelineError(f"--val-fraction {fraction}: must be between 0 and 1")
+    if not (isinstance(seed, int) and 0 <= seed < 2**32):
+        raise PipelineError(f"--split-seed {seed}: must be an integer from 0 to {2**32 - 1}")
     counts = np.bincount(y)
     if counts.min() < 2:
         raise PipelineError(
             f"class index {int(counts.argmin())} has {int(counts.min())} training image; a stratified validation split needs 2"
         )
     validation_size = max(int(round(fraction * len(y))), len(counts))
+    # Both sides of a stratified split need at least one image of every class.
+    if len(y) - validation_size < len(counts):
+        raise PipelineError(
+            f"--val-fraction {fraction}: leaves {len(y) - validation_size} of {len(y)} training images for training, "
+            f"fewer than the {len(counts)} classes; use a smaller fraction"
+        )
     splitter = StratifiedShuffleSplit(n_splits=1, test_size=validation_size, random_state=seed)
-    train_index, validation_index = next(splitter.split(np.zeros(len(y)), y))
+    try:
+        train_index, validation_index = next(splitter.split(np.zeros(len(y)), y))
+    except ValueError as error:
+        raise PipelineError(f"--val-fraction {fraction}: cannot split the training images ({first_line(error)})") from None
     return np.sort(train_index), np.sort(validation_index)
 
 

@@ -30,9 +30,10 @@ from pathlib import Path
 from kaggle_pipeline.abort import MARGIN, MIN_KEPT, abort_floor
 from kaggle_pipeline.errors import PipelineError, check_stop
 from kaggle_pipeline.executors import RunData, RunJob, make_executor
+from kaggle_pipeline.files import first_line
 from kaggle_pipeline.progress import format_seconds, say
-from kaggle_pipeline.store import (atomic_save_npz, atomic_write_bytes, atomic_write_json, atomic_write_text, library_versions,
-                                   read_json)
+from kaggle_pipeline.store import (BEST_PARAMS, ENSEMBLE, atomic_save_npz, atomic_write_bytes, atomic_write_json,
+                                   atomic_write_text, library_versions, read_record)
 from kaggle_pipeline.workspace import Workspace
 
 # The default threshold sits this far below the best search trial's validation accuracy.
@@ -45,10 +46,22 @@ def default_threshold(workspace: Workspace) -> float:
 
 
 def read_best_params(workspace: Workspace) -> dict:
-    path = workspace.store.best_params_path
-    if not path.exists():
+    return read_best_params_of(workspace.store)
+
+
+def read_best_params_of(store) -> dict:
+    """best_params.json, validated."""
+    path = store.best_params_path
+    if not path.exists() and not path.is_symlink():
         raise PipelineError(f"{path}: not found; run 'make search' (python -m kaggle_pipeline search) first")
-    return read_json(path)
+    return read_record(path, BEST_PARAMS, "run 'make search' again to rewrite it")
+
+
+def read_ensemble_settings(store) -> dict | None:
+    """The last ensemble call's settings (ensemble.json), validated; None before the first."""
+    if not store.ensemble_path.exists() and not store.ensemble_path.is_symlink():
+        return None
+    return read_record(store.ensemble_path, ENSEMBLE, "run 'make ensemble' again to rewrite it")
 
 
 def kept_runs(records: list[dict], threshold: float) -> list[dict]:
@@ -59,7 +72,8 @@ def early_abort_floor(kept: list[dict], params: dict, epochs: int, margin: float
     """The abort floor from kept runs trained like the next one (same params and epochs), or None while
     fewer than MIN_KEPT exist."""
     curves = [record["history"]["val_accuracy"] for record in kept
-              if record["params"] == params and record["epochs"] == epochs and "history" in record]
+              if record.get("params") == params and record.get("epochs") == epochs
+              and "val_accuracy" in record.get("history", {})]
     return abort_floor(curves, margin) if len(curves) >= MIN_KEPT else None
 
 
@@ -78,7 +92,13 @@ def run_ensemble(
     """
     if n < 1:
         raise PipelineError(f"N={n}: need at least one kept run")
-    if hours is not None and hours <= 0:
+    if epochs < 1:
+        raise PipelineError(f"EPOCHS={epochs}: need at least one epoch per run")
+    if max_runs is not None and max_runs < 1:
+        raise PipelineError(f"MAX_RUNS={max_runs}: need at least one attempt")
+    if threshold is not None and not 0 <= threshold <= 1:
+        raise PipelineError(f"THRESHOLD={threshold}: a validation accuracy, between 0 and 1")
+    if hours is not None and not hours > 0:
         raise PipelineError(f"HOURS={hours}: the time budget must be positive")
     store = workspace.store
     best = read_best_params(workspace)
@@ -138,11 +158,16 @@ def run_ensemble(
                 eta = min(eta, max(0.0, deadline - time.monotonic()))
             say(f"ensemble: run {record['run']} (seed {record['seed']}) {_outcome(record, epochs)}  kept {len(kept)}/{n}  "
                 f"attempts {len(records)}  ({format_seconds(durations[-1])}, ETA {format_seconds(eta)})")
-    except BaseException:
+    except BaseException as error:
         # Wherever a stop or an error lands (mid-training, mid-write), leave no half-written run behind and
-        # no task running on a cluster.
+        # no task running on a cluster, and say in ensemble.json why this call stopped.
         runner.cancel()
         store.remove_unfinished_runs()
+        reason = "interrupted" if isinstance(error, KeyboardInterrupt) else f"error: {first_line(error)}"
+        try:
+            atomic_write_json(store.ensemble_path, {**settings, "stop_reason": reason, "kept": len(kept)})
+        except PipelineError:
+            pass  # the error being raised says more than a failed note about it
         raise
     finally:
         runner.close()
@@ -159,7 +184,8 @@ def run_ensemble(
 def _previous_run_seconds(records: list[dict], epochs: int) -> float:
     """Mean training time of the finished runs on disk with this many epochs (0 if none): the first run of a
     resumed, time-boxed ensemble must fit its budget too."""
-    seconds = [record["seconds"] for record in records if record["status"] == "done" and record["epochs"] == epochs]
+    seconds = [record["seconds"] for record in records
+               if record["status"] == "done" and record.get("epochs") == epochs and "seconds" in record]
     return sum(seconds) / len(seconds) if seconds else 0.0
 
 

@@ -22,10 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from kaggle_pipeline.ensemble import kept_runs
+from kaggle_pipeline.ensemble import kept_runs, read_ensemble_settings
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.progress import say
-from kaggle_pipeline.store import atomic_write_bytes, atomic_write_text, read_json
+from kaggle_pipeline.search import read_trials_file
+from kaggle_pipeline.store import SUBMISSION, atomic_write_bytes, atomic_write_text, read_record
 from kaggle_pipeline.submit import answer_key_labels, stored_predictions
 from kaggle_pipeline.vote import VotingEnsemble, voted_accuracy_curve
 from kaggle_pipeline.workspace import Workspace
@@ -44,11 +45,12 @@ def make_report(workspace: Workspace, reports_dir: Path, submissions_dir: Path) 
         raise PipelineError(f"{store.root}: no search trials and no runs yet; run 'make search' or 'make all' first")
     # Only read (no lock): a damaged run is skipped, not moved aside, while an ensemble may be writing.
     records = store.run_records(repair=False)
-    threshold = float(read_json(store.ensemble_path)["threshold"]) if store.ensemble_path.exists() else None
+    settings = read_ensemble_settings(store)
+    threshold = None if settings is None else float(settings["threshold"])
     kept = kept_runs(records, threshold) if threshold is not None else []
     folder = Path(reports_dir) / competition.name
     latest_path = Path(submissions_dir) / competition.name / "latest.json"
-    latest = read_json(latest_path) if latest_path.exists() else None
+    latest = read_record(latest_path, SUBMISSION, "run 'make submit' again") if latest_path.exists() else None
     vote = latest["vote"] if latest else "majority"
     # The stacker votes in the report as it did in the newest submission.
     stack_weight = (latest.get("stacker") or {}).get("weight", 0.0) if latest else 1.0
@@ -92,7 +94,7 @@ def _trials(store) -> list[dict]:
     path = store.search_dir / "trials.json"
     if not path.exists():
         return []
-    results = [trial["result"] for trial in read_json(path)["trials"]]
+    results = [trial["result"] for trial in read_trials_file(path)["trials"]]
     return [result for result in results if result.get("status") == "ok"]
 
 

@@ -24,9 +24,11 @@ from hyperopt.base import JOB_STATE_DONE, JOB_STATE_ERROR
 from hyperopt.fmin import generate_trial
 
 from kaggle_pipeline.errors import PipelineError, check_stop
+from kaggle_pipeline.files import first_line
 from kaggle_pipeline.model import get_space, hyperopt_point
 from kaggle_pipeline.progress import StepTimer, format_seconds, say
-from kaggle_pipeline.store import atomic_write_json, atomic_write_text, library_versions, read_json
+from kaggle_pipeline.store import (BEST_PARAMS, TRIAL, TRIALS, atomic_write_json, atomic_write_text, library_versions,
+                                   read_record, record_problem)
 from kaggle_pipeline.workspace import Workspace
 
 # TPE models the space once this many trials exist; before that it samples at random.
@@ -61,8 +63,9 @@ def run_search(
         except PipelineError:
             raise
         except Exception as error:  # noqa: BLE001
-            # A point that cannot train (e.g. a diverging learning rate) is a failed trial, not a failed search.
-            return {"status": STATUS_FAIL, "error": str(error).splitlines()[0], "params": params, "seed": trial_seed}
+            # A point that cannot train (a diverging learning rate, an image too small for the net's pooling) is
+            # a failed trial, recorded with its reason, not a failed search.
+            return {"status": STATUS_FAIL, "error": first_line(error), "params": params, "seed": trial_seed}
         accuracy = trained.validation_accuracy
         return {
             "status": STATUS_OK,
@@ -100,7 +103,7 @@ def run_search(
         outcome = f"val_acc {result['validation_accuracy']:.4f}" if result["status"] == STATUS_OK else f"failed: {result.get('error')}"
         say(f"search: trial {number + 1}/{evals} {outcome}  best {best['validation_accuracy']:.4f}  "
             f"({format_seconds(timer.durations[-1])}, ETA {timer.eta()})")
-    best = read_json(store.best_params_path) if store.best_params_path.exists() else None
+    best = read_record(store.best_params_path, BEST_PARAMS, "run 'make search' again") if store.best_params_path.exists() else None
     if best is None:
         raise PipelineError(f"{trials_path}: every trial failed; no parameters to retrain")
     return best
@@ -110,6 +113,8 @@ def open_trials(workspace: Workspace, evals: int, epochs: int, seed: int, space_
     """The space, its starting points, and the trials on disk (refused if made with other settings)."""
     if evals < 1:
         raise PipelineError(f"--evals {evals}: need at least one trial")
+    if epochs < 1:
+        raise PipelineError(f"--search-epochs {epochs}: need at least one epoch per trial")
     space, starting_points = get_space(space_name)
     trials_path = workspace.store.search_dir / "trials.json"
     settings = {"space": space_name, "seed": seed, "epochs": epochs, "subset": subset}
@@ -131,7 +136,9 @@ def insert_finished_trial(trials: Trials, space: dict, params: dict, result: dic
     doc = generate_trial(number, hyperopt_point(space, params))
     doc["book_time"] = booked or datetime.datetime.now()
     doc["result"] = result
-    doc["state"] = JOB_STATE_DONE if result["status"] == STATUS_OK else JOB_STATE_ERROR
+    # Done even when the trial failed, as fmin records a STATUS_FAIL result: hyperopt's refresh() drops
+    # trials in the error state, which would lose the failure (and its number) from the search.
+    doc["state"] = JOB_STATE_DONE
     doc["refresh_time"] = datetime.datetime.now()
     trials.insert_trial_docs([doc])
     trials.refresh()
@@ -163,19 +170,40 @@ def _search_subset(workspace: Workspace, subset: int | None, seed: int) -> tuple
 # Trials on disk ---------------------------------------------------------------------------------
 def load_trials(path: Path, settings: dict) -> Trials:
     trials = Trials()
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return trials
-    saved = read_json(path)
+    saved = read_trials_file(path)
     if saved.get("settings") != settings:
         raise PipelineError(
             f"{path}: these trials were made with {saved.get('settings')}, not {settings}; "
             "continue with the same settings or remove the search folder"
         )
     docs = [_doc_from_json(doc) for doc in saved["trials"] if doc["state"] in (JOB_STATE_DONE, JOB_STATE_ERROR)]
+    for doc in docs:
+        doc["state"] = JOB_STATE_DONE  # an older store recorded failed starting points in the error state
     if docs:
         trials.insert_trial_docs(docs)
         trials.refresh()
     return trials
+
+
+def read_trials_file(path: Path) -> dict:
+    """search/trials.json, every trial document validated (settings, trials)."""
+    remedy = "restore it, or remove the search folder to search again"
+    saved = read_record(path, TRIALS, remedy)
+    for number, doc in enumerate(saved["trials"]):
+        problem = record_problem(doc, TRIAL) or _result_problem(doc["result"])
+        if problem:
+            raise PipelineError(f"{path}: damaged or edited by hand (trial {number + 1}: {problem}); {remedy}")
+    return saved
+
+
+def _result_problem(result: dict) -> str | None:
+    if result.get("status") not in (STATUS_OK, STATUS_FAIL):
+        return f"status {result.get('status')!r}"
+    if result["status"] == STATUS_OK:
+        return record_problem(result, {"validation_accuracy": "fraction", "params": "dict", "seed": "int"})
+    return None
 
 
 def save_trials(path: Path, trials: Trials, settings: dict) -> None:

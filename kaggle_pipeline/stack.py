@@ -20,14 +20,15 @@ import hashlib
 import json
 import os
 import time
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from kaggle_pipeline.errors import PipelineError
+from kaggle_pipeline.files import first_line
 from kaggle_pipeline.progress import format_seconds, say
-from kaggle_pipeline.store import atomic_save_npz, atomic_write_bytes, atomic_write_json, file_digest, library_versions, read_json
+from kaggle_pipeline.store import (STACK, atomic_save_npz, atomic_write_bytes, atomic_write_json, file_digest,
+                                   library_versions, read_arrays, read_record)
 
 WEIGHTS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 WEIGHTS_SUFFIXES = (".h5", ".hdf5", ".keras")  # what keras' load_weights reads (.weights.h5 ends in .h5)
@@ -96,7 +97,7 @@ def extract_features(
         model = keras.applications.VGG19(include_top=False, weights=None if weights_path is None else str(weights_path),
                                          input_shape=(size, size, 3), pooling="avg")
     except (ValueError, OSError) as error:
-        raise PipelineError(f"{weights_path}: cannot load VGG19 weights ({_first_line(error)})") from None
+        raise PipelineError(f"{weights_path}: cannot load VGG19 weights ({first_line(error)})") from None
 
     def prepare(batch):
         batch = tf.cast(batch, tf.float32)
@@ -135,15 +136,15 @@ def cached_features(workspace, weights: str, size: int, seed: int = 0) -> tuple[
     """Features of every competition train and test image, computed once per data, weights and size."""
     competition = workspace.competition
     path = cache_path(workspace, weights, size, seed)
-    if path.exists():
+    if path.exists() or path.is_symlink():
         try:
-            with np.load(path, allow_pickle=False) as saved:
-                train, test = saved["train"], saved["test"]
+            saved = read_arrays(path, {"train": ("f", 2), "test": ("f", 2)}, "computing them again")
+            train, test = saved["train"], saved["test"]
             if train.shape == (len(competition.x_train), FEATURES) and test.shape == (len(competition.x_test), FEATURES):
                 return train, test
             say(f"{path}: cached features have the wrong shape; computing them again")
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
-            say(f"{path}: cannot read cached features ({_first_line(error)}); computing them again")
+        except PipelineError as error:
+            say(f"store: cannot read cached features: {error}")
     train = extract_features(competition.x_train, weights, size, label="train features", seed=seed)
     test = extract_features(competition.x_test, weights, size, label="test features", seed=seed)
     atomic_save_npz(path, train=train, test=test)
@@ -216,20 +217,13 @@ def load_stack(store) -> tuple[dict, dict[str, np.ndarray]] | None:
     record_path = stack_dir(store) / "stack.json"
     if not record_path.exists():
         return None
-    record = read_json(record_path)
+    record = read_record(record_path, STACK, "run 'make stack' again")
     for name, expected in record.get("files", {}).items():
-        if not (stack_dir(store) / name).is_file() or file_digest(stack_dir(store) / name) != expected:
+        path = stack_dir(store) / name
+        if "/" in name or path.is_symlink() or not path.is_file() or file_digest(path) != expected:
             say(f"{stack_dir(store) / name}: missing or its checksum does not match stack.json; the stacker is left "
                 "out (run 'make stack' again)")
             return None
-    path = stack_dir(store) / "predictions.npz"
-    try:
-        with np.load(path, allow_pickle=False) as arrays:
-            return record, {key: arrays[key] for key in ("validation", "test")}
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
-        raise PipelineError(f"{path}: cannot read stack predictions ({_first_line(error)})") from None
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0]
+    arrays = read_arrays(stack_dir(store) / "predictions.npz", {"validation": ("f", 2), "test": ("f", 2)},
+                         "run 'make stack' again")
+    return record, {key: arrays[key] for key in ("validation", "test")}

@@ -10,14 +10,17 @@ from pathlib import Path
 
 import numpy as np
 
+from kaggle_pipeline.ensemble import read_best_params_of, read_ensemble_settings
 from kaggle_pipeline.errors import PipelineError
-from kaggle_pipeline.store import RunStore, read_json
+from kaggle_pipeline.search import read_trials_file
+from kaggle_pipeline.store import STACK, SUBMISSION, RunStore, read_record
 
 
 def status_lines(store: RunStore, submissions_dir: Path) -> list[str]:
-    if not store.manifest_path.exists():
+    store.check_layout()
+    manifest = store.read_manifest()
+    if manifest is None:
         raise PipelineError(f"{store.root}: no run store here yet; run 'make search' first")
-    manifest = read_json(store.manifest_path)
     shape = "x".join(str(side) for side in manifest.get("image_shape", []))
     lines = [f"{store.root}  ({len(manifest.get('classes', []))} classes, {shape} images, "
              f"fingerprint {manifest.get('fingerprint')})"]
@@ -25,9 +28,10 @@ def status_lines(store: RunStore, submissions_dir: Path) -> list[str]:
     lines.extend(_ensemble_lines(store))
     stack_path = store.root / "stack" / "stack.json"
     if stack_path.exists():
-        stack = read_json(stack_path)
-        lines.append(f"stack     VGG19 {stack['weights']} features at {stack['size']}x{stack['size']} + "
-                     f"{stack['trees']} trees: val_acc {stack['validation_accuracy']:.4f}")
+        stack = read_record(stack_path, STACK, "run 'make stack' again")
+        accuracy = stack.get("validation_accuracy")
+        lines.append(f"stack     VGG19 {stack['weights']} features at {stack.get('size', '?')}x{stack.get('size', '?')} + "
+                     f"{stack.get('trees', '?')} trees: val_acc " + ("?" if accuracy is None else f"{accuracy:.4f}"))
     lines.append(_submission_line(Path(submissions_dir) / store.root.name))
     return lines
 
@@ -36,12 +40,12 @@ def _search_line(store: RunStore) -> str:
     trials_path = store.search_dir / "trials.json"
     if not trials_path.exists():
         return "search    no trials yet"
-    saved = read_json(trials_path)
-    settings, trials = saved.get("settings", {}), saved.get("trials", [])
-    failed = sum(1 for trial in trials if trial.get("result", {}).get("status") != "ok")
-    best = read_json(store.best_params_path) if store.best_params_path.exists() else None
-    best_text = f"best val_acc {best['validation_accuracy']:.4f} (trial {best['trial']})" if best else "no best yet"
-    subset = settings.get("subset")
+    saved = read_trials_file(trials_path)
+    settings, trials = saved["settings"], saved["trials"]
+    failed = sum(1 for trial in trials if trial["result"]["status"] != "ok")
+    best = read_best_params_of(store) if store.best_params_path.exists() else None
+    best_text = f"best val_acc {best['validation_accuracy']:.4f} (trial {best.get('trial', '?')})" if best else "no best yet"
+    subset = settings.get("subset") if isinstance(settings.get("subset"), int) else None
     return (f"search    {len(trials)} trial(s){f', {failed} failed' if failed else ''}, {best_text}; "
             f"space {settings.get('space')}, {settings.get('epochs')} epoch(s) on "
             f"{f'up to {subset:,}' if subset else 'all'} training images")
@@ -51,7 +55,7 @@ def _ensemble_lines(store: RunStore) -> list[str]:
     records = store.run_records(repair=False)  # status only reads: a damaged run is skipped, not moved
     if not store.ensemble_path.exists() and not records:
         return ["ensemble  no runs yet"]
-    settings = read_json(store.ensemble_path) if store.ensemble_path.exists() else {}
+    settings = read_ensemble_settings(store) or {}
     threshold = settings.get("threshold")
     counts = {status: 0 for status in ("kept", "rejected", "aborted", "failed")}
     kept_accuracies = []
@@ -88,7 +92,7 @@ def _submission_line(folder: Path) -> str:
     latest = folder / "latest.json"
     if not latest.exists():
         return "submit    no submission yet"
-    summary = read_json(latest)
+    summary = read_record(latest, SUBMISSION, "run 'make submit' again")
     local = summary.get("local_score")
     return (f"submit    {summary['submission']}: {summary.get('vote', 'majority')} vote of {summary['runs_voted']} run(s)"
             f"{' + stacker' if summary.get('stacker') else ''}, validation {summary['ensemble_validation_accuracy']:.4f}"

@@ -16,18 +16,32 @@ Layout of ``models/<competition>/``::
 A run directory is written under a temporary name and renamed into place, so a run
 directory either exists complete or not at all. Its ``run.json`` lists the SHA-256 of every other file in
 it; a run whose files do not match (a disk error, a hand edit) is moved aside as ``runs/.corrupt-run-NNNN-*``,
-reported, and trained again. ``.lock`` is held (``flock``) by the one process writing to the store.
+reported, and trained again. ``run.json`` also carries the SHA-256 of its own content (``record_sha256``),
+so a hand edit of the record itself is caught the same way. Only folders named exactly ``run-NNNN`` are
+runs (``run-0001.bak`` or ``run-old`` are left alone and never voted), and a run made from other data
+(its fingerprint differs from ``store.json``'s) is set aside like a damaged one.
+
+Every JSON file is validated when read (``read_record``: a JSON object, the keys each reader needs, of the
+right types and in range), so a file damaged or edited by hand is one line naming it and what to do, never a
+traceback or a wrong vote. Nothing inside the store is followed through a symbolic link: files are read with
+``O_NOFOLLOW`` (kaggle_pipeline.files), ``.lock`` is opened the same way, and a store whose folders are links
+or are not folders is refused (``check_layout``). ``.lock`` is held (``flock``) by the one process writing
+to the store; that process first removes the temporary files a killed write left behind.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
+import math
 import os
 import platform
+import re
 import shutil
 import signal
+import stat
 import tempfile
 import time
 from pathlib import Path
@@ -35,6 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from kaggle_pipeline.errors import PipelineError
+from kaggle_pipeline.files import first_line, load_arrays, open_regular, read_bytes
 
 STORE_FORMAT = 1
 
@@ -121,7 +136,7 @@ def atomic_save_npz(path: Path, **arrays) -> None:
 
 def file_digest(path: Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with open_regular(path, follow_links=False) as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -135,13 +150,120 @@ def _json_default(value):
     raise TypeError(f"cannot store {type(value).__name__} as JSON")
 
 
-def read_json(path: Path):
+# JSON files are small; a multi-megabyte one is not ours (trials.json of a long search is well under this).
+MAX_JSON_BYTES = 64 << 20
+
+
+def read_json(path: Path, follow_links: bool = False):
+    """A JSON file of the store (never followed through a link), or of the user's with ``follow_links``."""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PipelineError(f"{path}: file not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise PipelineError(f"{path}: not valid JSON ({error})") from None
+        return json.loads(read_bytes(path, follow_links=follow_links, limit=MAX_JSON_BYTES).decode("utf-8"),
+                          parse_constant=_refuse_constant)
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise PipelineError(f"{path}: not valid JSON ({first_line(error)})") from None
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+# Records: what each JSON file of the store must hold -------------------------------------------------
+# A schema maps a key to its kind; a key ending in "?" may be absent (or null). Kinds:
+#   "str", "bool", "dict", "list", "int" (any integer), "count" (an integer >= 1), "number" (finite),
+#   "fraction" (a finite number in [0, 1]), or a tuple of the allowed strings.
+MANIFEST = {"fingerprint": "str", "classes?": "list", "image_shape?": "list"}
+BEST_PARAMS = {"params": "dict", "validation_accuracy": "fraction", "trial?": "count", "seed?": "int"}
+ENSEMBLE = {"threshold": "fraction", "n?": "count", "max_runs?": "count", "epochs?": "count", "seed?": "int",
+            "params?": "dict", "stop_reason?": "str"}
+RUN = {"run": "count", "status": ("done", "aborted", "failed"), "seed?": "int", "kept?": "bool", "params?": "dict",
+       "epochs?": "count", "files?": "dict", "fingerprint?": "str", "validation_accuracy?": "fraction",
+       "history?": "dict", "seconds?": "number", "threshold?": "number"}
+TRIALS = {"settings": "dict", "trials": "list"}
+TRIAL = {"tid": "int", "state": "int", "result": "dict"}
+SUBMISSION = {"submission": "str", "runs_voted": "count", "ensemble_validation_accuracy": "fraction",
+              "local_score?": "fraction", "vote?": "str"}
+STACK = {"weights": "str", "fingerprint": "str", "files?": "dict", "size?": "count", "trees?": "count",
+         "validation_accuracy?": "fraction"}
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+_KINDS = {
+    "str": lambda value: isinstance(value, str),
+    "bool": lambda value: isinstance(value, bool),
+    "dict": lambda value: isinstance(value, dict),
+    "list": lambda value: isinstance(value, list),
+    "int": lambda value: isinstance(value, int) and not isinstance(value, bool),
+    "count": lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= 1,
+    "number": _is_number,
+    "fraction": lambda value: _is_number(value) and 0 <= value <= 1,
+}
+
+
+def record_problem(record, schema: dict) -> str | None:
+    """What is wrong with ``record`` against ``schema``, or None."""
+    if not isinstance(record, dict):
+        return f"expected a JSON object, found {type(record).__name__}"
+    for key, kind in schema.items():
+        optional = key.endswith("?")
+        key = key.rstrip("?")
+        if key not in record or (optional and record[key] is None):
+            if optional:
+                continue
+            return f"no {key!r}"
+        value = record[key]
+        valid = value in kind if isinstance(kind, tuple) else _KINDS[kind](value)
+        if not valid:
+            expected = " or ".join(map(repr, kind)) if isinstance(kind, tuple) else f"a {kind}"
+            return f"{key!r} is {json.dumps(value)[:40]}, expected {expected}"
+    return None
+
+
+def read_record(path: Path, schema: dict, remedy: str):
+    """A store JSON file, validated against ``schema``; a bad one is one line naming it and ``remedy``."""
+    record = read_json(path)
+    problem = record_problem(record, schema)
+    if problem:
+        raise PipelineError(f"{path}: damaged or edited by hand ({problem}); {remedy}")
+    return record
+
+
+def record_digest(record: dict) -> str:
+    """The SHA-256 of a run record without its own digest: covers run.json itself."""
+    content = {key: value for key, value in record.items() if key != "record_sha256"}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=_json_default).encode()).hexdigest()
+
+
+def read_arrays(path: Path, expected: dict[str, tuple[str, int | None]], remedy: str) -> dict[str, np.ndarray]:
+    """An ``.npz`` of the store holding ``expected`` arrays: name -> (dtype kinds, ndim or None)."""
+    try:
+        arrays = load_arrays(path, follow_links=False)
+    except PipelineError as error:
+        raise PipelineError(f"{error}; {remedy}") from None
+    for name, (kinds, ndim) in expected.items():
+        array = arrays.get(name)
+        if array is None or array.dtype.kind not in kinds or (ndim is not None and array.ndim != ndim):
+            found = "missing" if array is None else f"dtype {array.dtype}, shape {array.shape}"
+            raise PipelineError(f"{path}: damaged or edited by hand (array {name!r} {found}); {remedy}")
+    return arrays
+
+
+# Temporary files of atomic writes: .<name>.<8 characters from mkstemp>.tmp
+_TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+
+
+def remove_stale_temporaries(folder: Path) -> list[str]:
+    """Delete the temporary files a killed atomic write left in ``folder`` (only ours, only regular files).
+    Call it only while holding the store's lock: a live writer's temporary file looks the same."""
+    removed = []
+    if folder.is_dir() and not folder.is_symlink():
+        for path in folder.iterdir():
+            if _TEMPORARY.fullmatch(path.name) and stat.S_ISREG(path.lstat().st_mode):
+                path.unlink()
+                removed.append(path.name)
+    return removed
 
 
 def library_versions() -> dict:
@@ -198,51 +320,109 @@ class RunStore:
     def runs_dir(self) -> Path:
         return self.root / "runs"
 
+    # The store's shape ------------------------------------------------------------
+    FOLDERS = ("search", "runs", "cache", "stack", "tensorboard")
+    FILES = ("store.json", "split.npz", "best_params.json", "ensemble.json", ".lock")
+
+    def check_layout(self) -> None:
+        """Refuse a store whose folder, subfolders or files are not what the pipeline made (a link, a file
+        where a folder belongs, ...): the pipeline reads and writes its own files, never through a link."""
+        if not self.root.exists() and not self.root.is_symlink():
+            return
+        if not self.root.is_dir():
+            raise PipelineError(f"{self.root}: the run store is not a folder; move it away or use another --name")
+        for name in self.FOLDERS + self.FILES:
+            path = self.root / name
+            try:
+                mode = path.lstat().st_mode
+            except FileNotFoundError:
+                continue
+            except OSError as error:
+                raise PipelineError(f"{path}: cannot read ({error.strerror})") from None
+            wanted, test = ("a folder", stat.S_ISDIR) if name in self.FOLDERS else ("a regular file", stat.S_ISREG)
+            if stat.S_ISLNK(mode) or not test(mode):
+                what = "a symbolic link" if stat.S_ISLNK(mode) else "not " + wanted
+                raise PipelineError(f"{path}: is {what}; the run store's {name} must be {wanted} made by the "
+                                    "pipeline (move it away or use another --name)")
+
     # The data this store belongs to --------------------------------------------------
+    def read_manifest(self) -> dict | None:
+        if not self.manifest_path.exists() and not self.manifest_path.is_symlink():
+            return None
+        return read_record(self.manifest_path, MANIFEST,
+                           "restore it, or remove the store folder to start again (its runs were made for it)")
+
+    def check_data(self, fingerprint: str) -> None:
+        """Refuse data other than the store's; reads only."""
+        manifest = self.read_manifest()
+        if manifest is not None and manifest["fingerprint"] != fingerprint:
+            raise PipelineError(
+                f"{self.root}: this run store was made from other data "
+                f"(fingerprint {manifest['fingerprint']}, the data given has {fingerprint}); "
+                "use NAME=<another name> (--name) or remove the folder"
+            )
+
     def bind(self, fingerprint: str, description: dict) -> None:
         """Record which data the store is made from, or refuse data that differs."""
-        if self.manifest_path.exists():
-            manifest = read_json(self.manifest_path)
-            if manifest.get("fingerprint") != fingerprint:
-                raise PipelineError(
-                    f"{self.root}: this run store was made from other data "
-                    f"(fingerprint {manifest.get('fingerprint')}, the data given has {fingerprint}); "
-                    "use NAME=<another name> (--name) or remove the folder"
-                )
-            return
-        atomic_write_json(
-            self.manifest_path,
-            {"format": STORE_FORMAT, "fingerprint": fingerprint, **description},
-        )
+        self.check_data(fingerprint)
+        if self.read_manifest() is None:
+            atomic_write_json(self.manifest_path, {"format": STORE_FORMAT, "fingerprint": fingerprint, **description})
+
+    def fingerprint(self) -> str | None:
+        manifest = self.read_manifest()
+        return None if manifest is None else manifest["fingerprint"]
 
     # Runs --------------------------------------------------------------------------
-    def run_records(self, repair: bool = True) -> list[dict]:
-        """Every finished run (kept, rejected or failed) whose files match their checksums, oldest first.
-        With ``repair`` a damaged run is also moved aside, so that its number is trained again."""
+    # Exactly these names: run-0001.bak or run-old are not runs (a copy would otherwise vote twice).
+    RUN_NAME = re.compile(r"run-(\d{4,})")
+    UNFINISHED_NAME = re.compile(r"\.run-(\d{4,})\.tmp-(\d+)")
+
+    def run_folders(self) -> list[tuple[int, Path]]:
         if not self.runs_dir.is_dir():
             return []
+        found = [(int(match.group(1)), path) for path in self.runs_dir.iterdir()
+                 if (match := self.RUN_NAME.fullmatch(path.name))]
+        return sorted(found)
+
+    def run_records(self, repair: bool = True) -> list[dict]:
+        """Every finished run (kept, rejected or failed) whose files match their checksums, oldest first.
+        With ``repair`` a damaged run is also moved aside, so that its number is trained again; without it
+        (submit, status, report only read) the run is skipped with a line saying so."""
+        fingerprint = self.fingerprint()
         records = []
-        for run_dir in sorted(self.runs_dir.glob("run-*")):
-            record_path = run_dir / "run.json"
-            if not (run_dir.is_dir() and record_path.exists()):
-                continue
+        for number, run_dir in self.run_folders():
+            problem = None
             try:
-                record = read_json(record_path)
-                problem = self._checksum_problem(run_dir, record)
+                record = read_record(run_dir / "run.json", RUN, "")
+                problem = self._record_problem(run_dir, number, record, fingerprint)
             except PipelineError as error:
-                problem = str(error)
+                problem = str(error).removesuffix("; ")
             if problem:
                 if repair:
                     self._set_aside(run_dir, problem)
+                else:
+                    from kaggle_pipeline.progress import say
+
+                    say(f"store: {problem}; run skipped ('make ensemble' sets it aside and trains it again)")
                 continue
             records.append(record)
         return records
 
-    @staticmethod
-    def _checksum_problem(run_dir: Path, record: dict) -> str | None:
+    def _record_problem(self, run_dir: Path, number: int, record: dict, fingerprint: str | None) -> str | None:
+        if "record_sha256" in record and record["record_sha256"] != record_digest(record):
+            return f"{run_dir / 'run.json'}: its content does not match its own checksum (edited or damaged)"
+        if record["run"] != number:
+            return f"{run_dir / 'run.json'}: says run {record['run']}, but the folder is {run_dir.name}"
+        if fingerprint is not None and record.get("fingerprint", fingerprint) != fingerprint:
+            return f"{run_dir}: made from other data (fingerprint {record['fingerprint']}, the store's is {fingerprint})"
+        if record["status"] != "failed" and not _is_number(record.get("validation_accuracy")):
+            return f"{run_dir / 'run.json'}: no validation accuracy for a finished run"
+        for metric, values in record.get("history", {}).items():
+            if not isinstance(values, list) or not all(value is None or _is_number(value) for value in values):
+                return f"{run_dir / 'run.json'}: history {metric!r} is not a list of numbers"
         for name, expected in record.get("files", {}).items():
             path = run_dir / name
-            if not path.is_file():
+            if "/" in name or not path.is_file() or path.is_symlink():
                 return f"{path}: missing"
             if file_digest(path) != expected:
                 return f"{path}: checksum does not match run.json"
@@ -257,39 +437,48 @@ class RunStore:
         say(f"store: {problem}; run set aside as {aside.name} and will be trained again")
 
     def seal_run(self, temporary: Path, record: dict) -> None:
-        """Write run.json last, listing the checksum of every file already in the run folder."""
+        """Write run.json last, listing the checksum of every file already in the run folder, and its own."""
         record["files"] = {path.name: file_digest(path) for path in sorted(temporary.iterdir())
                            if path.is_file() and path.name != "run.json"}
+        record.pop("record_sha256", None)
+        record["record_sha256"] = record_digest(record)
         atomic_write_json(temporary / "run.json", record)
 
     def unfinished_run_numbers(self) -> list[int]:
         """Runs with a temporary folder (``begin_run``): under way, or left by a killed ensemble."""
-        folders = self.runs_dir.glob(".run-*.tmp-*") if self.runs_dir.is_dir() else []
-        return sorted(int(folder.name.split(".")[1].split("-")[1]) for folder in folders)
+        return sorted(number for number, _ in self._unfinished_runs())
+
+    def _unfinished_runs(self) -> list[tuple[int, Path]]:
+        if not self.runs_dir.is_dir():
+            return []
+        return [(int(match.group(1)), path) for path in self.runs_dir.iterdir()
+                if (match := self.UNFINISHED_NAME.fullmatch(path.name))]
 
     def remove_unfinished_runs(self) -> list[str]:
-        """Delete temporary run folders left by a run that was killed mid-write."""
+        """Delete temporary run folders left by a run that was killed mid-write (only those named like ours)."""
         removed = []
-        if self.runs_dir.is_dir():
-            for leftover in self.runs_dir.glob(".run-*"):
+        for _, leftover in self._unfinished_runs():
+            if leftover.is_symlink():
+                leftover.unlink()
+            else:
                 shutil.rmtree(leftover, ignore_errors=True)
-                removed.append(leftover.name)
+            removed.append(leftover.name)
         return removed
 
     def next_run_number(self) -> int:
-        numbers = [int(path.name.split("-")[1]) for path in self.runs_dir.glob("run-*")] if self.runs_dir.is_dir() else []
-        return max(numbers, default=0) + 1
+        return max((number for number, _ in self.run_folders()), default=0) + 1
 
     def begin_run(self, number: int) -> Path:
         """A fresh temporary folder for run ``number``; ``commit_run`` moves it into place."""
         temporary = self.runs_dir / f".run-{number:04d}.tmp-{os.getpid()}"
         shutil.rmtree(temporary, ignore_errors=True)
-        temporary.mkdir(parents=True)
+        _make_folder(self.runs_dir)
+        temporary.mkdir()
         return temporary
 
     def commit_run(self, temporary: Path, number: int) -> Path:
         final = self.runs_dir / f"run-{number:04d}"
-        if final.exists():
+        if final.exists() or final.is_symlink():
             raise PipelineError(f"{final}: already exists; another process is writing to {self.runs_dir}")
         os.replace(temporary, final)
         return final
@@ -298,15 +487,15 @@ class RunStore:
         return self.runs_dir / f"run-{record['run']:04d}"
 
     def lock(self, stage: str) -> "StoreLock":
-        return StoreLock(self.root, stage).acquire()
+        lock = StoreLock(self.root, stage).acquire()
+        # The one writer now: what a killed write left behind is ours to remove.
+        for folder in (self.root, self.search_dir, self.cache_dir, self.root / "stack"):
+            remove_stale_temporaries(folder)
+        return lock
 
     def load_predictions(self, record: dict) -> dict[str, np.ndarray]:
-        path = self.run_dir(record) / "predictions.npz"
-        try:
-            with np.load(path, allow_pickle=False) as arrays:
-                return {key: arrays[key] for key in arrays.files}
-        except (OSError, ValueError) as error:
-            raise PipelineError(f"{path}: cannot read run predictions ({error})") from None
+        return read_arrays(self.run_dir(record) / "predictions.npz", {"validation": ("f", 2), "test": ("f", 2)},
+                           "'make ensemble' sets the run aside and trains it again")
 
 
 class StoreLock:
@@ -323,7 +512,21 @@ class StoreLock:
 
     def acquire(self) -> "StoreLock":
         _make_folder(self.path.parent)
-        descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            # Never through a link: a .lock pointing at a user's file would be truncated below.
+            descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                raise PipelineError(f"{self.path}: is a symbolic link; remove it (the store's lock file is made "
+                                    "by the pipeline)") from None
+            if isinstance(error, IsADirectoryError):
+                raise PipelineError(f"{self.path}: is a folder; remove it (the store's lock file is made by the "
+                                    "pipeline)") from None
+            raise _write_error(self.path, error) from None
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            os.close(descriptor)
+            raise PipelineError(f"{self.path}: is not a regular file; remove it (the store's lock file is made by "
+                                "the pipeline)")
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

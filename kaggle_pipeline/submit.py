@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 
 from kaggle_pipeline.data import Competition, read_sample_submission, read_submission_table
-from kaggle_pipeline.ensemble import kept_runs
+from kaggle_pipeline.ensemble import kept_runs, read_ensemble_settings
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.progress import say
-from kaggle_pipeline.store import atomic_write_json, atomic_write_text, library_versions, read_json
+from kaggle_pipeline.store import atomic_write_json, atomic_write_text, library_versions, remove_stale_temporaries
 from kaggle_pipeline.vote import STRATEGIES, VOTES, VotingEnsemble, accuracy
 from kaggle_pipeline.workspace import Workspace
 
@@ -114,9 +114,10 @@ def stored_predictions(workspace: Workspace, threshold: float | None = None, sta
         raise PipelineError(f"STACK_WEIGHT={stack_weight}: must be 0 or more")
     store, competition = workspace.store, workspace.competition
     if threshold is None:
-        if not store.ensemble_path.exists():
+        settings = read_ensemble_settings(store)
+        if settings is None:
             raise PipelineError(f"{store.ensemble_path}: not found; run 'make ensemble' first")
-        threshold = float(read_json(store.ensemble_path)["threshold"])
+        threshold = float(settings["threshold"])
     # Only read: a damaged run is skipped here and moved aside (and retrained) by the next 'make ensemble'.
     records = kept_runs(store.run_records(repair=False), threshold)
     if not records:
@@ -181,6 +182,7 @@ def make_submission(
     validate_submission(rendered, sample, competition.classes, where="submission")
 
     folder = Path(submissions_dir) / competition.name
+    remove_stale_temporaries(folder)  # left by a killed submit; this stage holds the store's lock
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = folder / f"submission-{stamp}.csv"
     summary = {

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from kaggle_pipeline.data import Competition, load_competition, make_split
+from kaggle_pipeline.data import Competition, load_competition, make_split, save_cache
 from kaggle_pipeline.errors import PipelineError
-from kaggle_pipeline.store import RunStore, StoreLock, atomic_save_npz, library_versions
+from kaggle_pipeline.store import RunStore, StoreLock, atomic_save_npz, library_versions, read_arrays
 
 DEFAULT_VALIDATION_FRACTION = 0.1
 DEFAULT_SPLIT_SEED = 0
@@ -40,10 +40,27 @@ class Workspace:
         return self.competition.y_train[self.validation_index]
 
 
+# A store's folder name: short enough for every file name built on it (submission-<stamp>.json, ...).
+MAX_NAME_LENGTH = 100
+
+
 def competition_name(data_dir: Path, name: str | None) -> str:
-    name = name or Path(data_dir).resolve().name
-    if not name or name.startswith(".") or "/" in name:
-        raise PipelineError(f"--name {name!r}: not a usable folder name")
+    """The store's folder name: ``name``, or the data folder's own name."""
+    if name is None:
+        try:
+            name = Path(data_dir).resolve().name
+        except (OSError, RuntimeError) as error:  # RuntimeError: a symbolic link loop (Python 3.11)
+            raise PipelineError(f"{data_dir}: cannot resolve the folder ({error})") from None
+        option = "--data"
+    else:
+        option = "--name"
+    if not name or name in (".", "..") or name.startswith(".") or "/" in name or "\0" in name:
+        raise PipelineError(f"{option} {name!r}: not a usable folder name for models/ and submissions/")
+    if not name.isprintable():
+        raise PipelineError(f"{option} {name!r}: holds control characters; not a usable folder name")
+    if len(name) > MAX_NAME_LENGTH:
+        raise PipelineError(f"{option} {name[:20]}...: {len(name)} characters; a store name has at most "
+                            f"{MAX_NAME_LENGTH} (pass a shorter --name / NAME=)")
     return name
 
 
@@ -55,16 +72,33 @@ def open_workspace(
     validation_fraction: float | None = None,
     split_seed: int | None = None,
     lock: str | None = None,
+    read_only: bool = False,
 ) -> Workspace:
-    """The parsed competition and its store. With ``lock`` (the stage's name) this process becomes the
-    store's one writer, after the data has parsed, so bad input leaves ``models/`` untouched."""
+    """The parsed competition and its store.
+
+    Everything is checked before anything is written: the data parses, the options fit it, the store is
+    the store of this data (its folders what they should be, its files valid) and, with ``lock`` (the
+    stage's name), this process is the store's one writer. Only then are the store's manifest, the parsed
+    arrays' cache and the validation split written, where they are new. ``read_only`` (report, status)
+    writes nothing at all.
+    """
     name = competition_name(data_dir, name)
     store = RunStore(Path(models_dir) / name)
-    competition = load_competition(data_dir, name=name, layout=layout, cache_dir=store.cache_dir)
+    models_dir = Path(models_dir)
+    if models_dir.exists() and not models_dir.is_dir():
+        raise PipelineError(f"{models_dir}: not a folder (--models-dir)")
+    store.check_layout()
+    competition = load_competition(data_dir, name=name, layout=layout, cache_dir=store.cache_dir, write_cache=False)
+    store.check_data(competition.fingerprint())
+    train_index, validation_index, new_split = _fixed_split(store, competition, validation_fraction, split_seed)
+    if read_only:
+        return Workspace(competition, store, train_index, validation_index)
     store_lock = store.lock(lock) if lock else None
     try:
         store.bind(competition.fingerprint(), {**competition.describe(), "versions": library_versions()})
-        train_index, validation_index = _fixed_split(store, competition, validation_fraction, split_seed)
+        save_cache(competition)
+        if new_split is not None:
+            atomic_save_npz(store.split_path, train=train_index, validation=validation_index, **new_split)
     except BaseException:
         if store_lock is not None:
             store_lock.release()
@@ -73,18 +107,27 @@ def open_workspace(
 
 
 def _fixed_split(store: RunStore, competition: Competition, fraction: float | None, seed: int | None):
-    """The split saved in the store, or a new one; asking for a different split of an existing store is an error."""
-    if store.split_path.exists():
-        with np.load(store.split_path, allow_pickle=False) as saved:
-            saved_fraction, saved_seed = float(saved["fraction"]), int(saved["seed"])
-            if (fraction is not None and fraction != saved_fraction) or (seed is not None and seed != saved_seed):
-                raise PipelineError(
-                    f"{store.split_path}: this store uses validation fraction {saved_fraction} with seed {saved_seed}; "
-                    "runs on another split cannot be mixed in (use another --name)"
-                )
-            return saved["train"], saved["validation"]
+    """The split saved in the store, or a new one (with its settings, to be saved); asking for a different
+    split of an existing store is an error."""
+    if store.split_path.exists() or store.split_path.is_symlink():
+        remedy = "restore it from a backup, or use another --name (the store's runs were validated on it)"
+        saved = read_arrays(store.split_path, {"train": ("iu", 1), "validation": ("iu", 1), "fraction": ("f", 0),
+                                               "seed": ("iu", 0)}, remedy)
+        train, validation = saved["train"], saved["validation"]
+        count = len(competition.y_train)
+        everything = np.concatenate([train, validation])
+        if (len(everything) != count or (len(everything) and (everything.min() < 0 or everything.max() >= count))
+                or len(np.unique(everything)) != count):
+            raise PipelineError(f"{store.split_path}: damaged or edited by hand (its indices do not cover the "
+                                f"{count} training images once each); {remedy}")
+        saved_fraction, saved_seed = float(saved["fraction"]), int(saved["seed"])
+        if (fraction is not None and fraction != saved_fraction) or (seed is not None and seed != saved_seed):
+            raise PipelineError(
+                f"{store.split_path}: this store uses validation fraction {saved_fraction} with seed {saved_seed}; "
+                "runs on another split cannot be mixed in (use another --name)"
+            )
+        return train, validation, None
     fraction = DEFAULT_VALIDATION_FRACTION if fraction is None else fraction
     seed = DEFAULT_SPLIT_SEED if seed is None else seed
     train_index, validation_index = make_split(competition.y_train, fraction, seed)
-    atomic_save_npz(store.split_path, train=train_index, validation=validation_index, fraction=fraction, seed=seed)
-    return train_index, validation_index
+    return train_index, validation_index, {"fraction": fraction, "seed": seed}
