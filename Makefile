@@ -14,13 +14,26 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
+# Every variable a user sets (command line or environment) is taken as literal text: make expands nothing in
+# it ($HOME, $(shell ...) stay as typed) and pastes none of it into shell code. The values reach the recipes
+# as environment variables, which the shell only ever expands inside double quotes, each as one argument
+# (--name="$NAME", so a value starting with '-' is still the option's value); sub-makes (make all) see the
+# same literal text again.
+USER_VARIABLES := DATA NAME PRESET EVALS EPOCHS N THRESHOLD MAX_RUNS HOURS PRECISION TENSORBOARD EARLY_ABORT \
+	ABORT_MARGIN TTA VOTE STACK_WEIGHT WEIGHTS SIZE TREES EXECUTOR RAY_ADDRESS CPUS_PER_RUN COMPETITION MESSAGE
+$(foreach variable,$(USER_VARIABLES),$(if $(filter-out undefined,$(origin $(variable))),\
+	$(eval override $(variable) := $$(value $(variable)))))
+
 DEFAULT_DATA := data/fashion-mnist
 DATA ?= $(DEFAULT_DATA)
 PRESET ?= quick
+export $(USER_VARIABLES)
 
-# --option value, only when the variable is set
-option = $(if $($(1)),$(2) $($(1)))
-COMMON = --data $(DATA) --preset $(PRESET) $(call option,NAME,--name)
+# --option=value, only when the variable is set and not empty; shell code that names the variable, never its text
+option = $${$(1):+$(2)="$$$(1)"}
+# Prints the command with its arguments, then runs it: each argument reaches the program as it is.
+run = set -- $(1); printf '%s\n' "$$*"; exec "$$@"
+COMMON = --data="$$DATA" --preset="$$PRESET" $(call option,NAME,--name)
 TRAINING_ARGS = $(call option,PRECISION,--precision) $(if $(filter 1,$(TENSORBOARD)),--tensorboard) \
 	$(call option,EXECUTOR,--executor) $(call option,RAY_ADDRESS,--ray-address) $(call option,CPUS_PER_RUN,--cpus-per-run)
 SEARCH_ARGS = $(TRAINING_ARGS) $(call option,EVALS,--evals) $(call option,EPOCHS,--search-epochs)
@@ -28,8 +41,14 @@ ENSEMBLE_ARGS = $(TRAINING_ARGS) $(call option,N,--n) $(call option,THRESHOLD,--
 	$(if $(filter 0,$(EARLY_ABORT)),--no-early-abort) $(call option,ABORT_MARGIN,--abort-margin) $(if $(filter 0,$(TTA)),--no-tta)
 SUBMIT_ARGS = $(call option,VOTE,--vote) $(call option,STACK_WEIGHT,--stack-weight)
 STACK_ARGS = $(call option,WEIGHTS,--weights) $(call option,SIZE,--size) $(call option,TREES,--trees)
-# The default competition is prepared on demand; another DATA folder is used as it is.
-DATA_READY = $(if $(filter $(DEFAULT_DATA),$(DATA)),$(DEFAULT_DATA)/PREPARED.json)
+# The default competition is prepared on demand; another DATA folder is used as it is (submit-kaggle then says which).
+ifeq ($(DATA),$(DEFAULT_DATA))
+DATA_READY := $(DEFAULT_DATA)/PREPARED.json
+KAGGLE_DATA :=
+else
+DATA_READY :=
+KAGGLE_DATA := --data="$$DATA"
+endif
 
 .PHONY: setup setup-ray test-ray debian-data browser data search ensemble stack submit report status download submit-kaggle all test clean
 
@@ -65,27 +84,27 @@ $(DEFAULT_DATA)/PREPARED.json: | $(INSTALLED)
 	$(PY) -m kaggle_pipeline data --out $(DEFAULT_DATA)
 
 search: $(INSTALLED) $(DATA_READY)
-	$(PY) -m kaggle_pipeline search $(COMMON) $(SEARCH_ARGS)
+	@$(call run,$(PY) -m kaggle_pipeline search $(COMMON) $(SEARCH_ARGS))
 
 ensemble: $(INSTALLED) $(DATA_READY)
-	$(PY) -m kaggle_pipeline ensemble $(COMMON) $(ENSEMBLE_ARGS)
+	@$(call run,$(PY) -m kaggle_pipeline ensemble $(COMMON) $(ENSEMBLE_ARGS))
 
 stack: $(INSTALLED) $(DATA_READY)
-	$(PY) -m kaggle_pipeline stack $(COMMON) $(STACK_ARGS)
+	@$(call run,$(PY) -m kaggle_pipeline stack $(COMMON) $(STACK_ARGS))
 
 submit: $(INSTALLED) $(DATA_READY)
-	$(PY) -m kaggle_pipeline submit $(COMMON) $(call option,THRESHOLD,--threshold) $(SUBMIT_ARGS)
+	@$(call run,$(PY) -m kaggle_pipeline submit $(COMMON) $(call option,THRESHOLD,--threshold) $(SUBMIT_ARGS))
 
 # Kaggle's client (pip install kaggle) with credentials in ~/.kaggle/kaggle.json or KAGGLE_USERNAME/KAGGLE_KEY.
 download: $(INSTALLED)
-	$(PY) -m kaggle_pipeline download --competition "$(COMPETITION)"
+	@$(call run,$(PY) -m kaggle_pipeline download --competition="$$COMPETITION")
 
 submit-kaggle: $(INSTALLED)
-	$(PY) -m kaggle_pipeline submit-kaggle --competition "$(COMPETITION)" --message "$(MESSAGE)" \
-		$(if $(filter $(DEFAULT_DATA),$(DATA)),,--data $(DATA)) --preset $(PRESET) $(call option,NAME,--name)
+	@$(call run,$(PY) -m kaggle_pipeline submit-kaggle --competition="$$COMPETITION" --message="$$MESSAGE" \
+		$(KAGGLE_DATA) --preset="$$PRESET" $(call option,NAME,--name))
 
 report: $(INSTALLED) $(DATA_READY)
-	$(PY) -m kaggle_pipeline report $(COMMON)
+	@$(call run,$(PY) -m kaggle_pipeline report $(COMMON))
 
 status: $(INSTALLED)
 	@$(PY) -m kaggle_pipeline status $(COMMON)

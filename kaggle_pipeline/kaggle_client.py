@@ -7,12 +7,32 @@
 
 The client must be on PATH (``pip install kaggle``) with credentials in ``~/.kaggle/kaggle.json`` (or
 ``$KAGGLE_CONFIG_DIR``), or ``KAGGLE_USERNAME`` and ``KAGGLE_KEY`` in the environment. Credentials are
-only checked for presence; they are never read into this process's output or logs.
+checked for presence, and read only to mask them: when the client fails, its last line is passed on with
+every credential in it replaced by ``***`` (the key from the environment, kaggle.json and access_token, and
+anything shaped like one: long hex runs, ``KGAT_`` tokens, ``key=``, ``token=``, ``"key": "..."``, Bearer
+and Basic authorizations, ``user:password@`` in URLs).
+
+What ``download`` deletes and overwrites (it deletes only what it created):
+
+- It notes the ``*.zip`` files already in ``data/<slug>/`` (name, size, mtime) before running the client.
+  Only the archives the client wrote are unpacked: new names, or names already there whose size or mtime
+  changed (the client replaced them). Only new names are deleted after unpacking; an archive whose name
+  was already there is kept, even if the client rewrote it. A zip that the client left alone (Kaggle's
+  client skips a download when an up-to-date local copy exists) is neither unpacked nor deleted; when it is
+  the only archive, download stops and says so.
+- Unpacking overwrites only files that an earlier ``download`` unpacked and nobody changed since: each
+  download records the files it unpacked, with size and mtime, in ``data/<slug>/.kaggle-download.json``,
+  so downloading again into the same folder works. A member that would overwrite any other file (the
+  user's own, or one changed since it was unpacked) stops the download before anything is unpacked.
+- Every refusal leaves the disk as it was: the archives this download created are deleted and a folder it
+  created (data/<slug>, data/) is removed again when it is empty.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import zipfile
@@ -21,6 +41,12 @@ from pathlib import Path
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.progress import say
 
+MANIFEST = ".kaggle-download.json"
+
+
+def _config_dir() -> Path:
+    return Path(os.environ.get("KAGGLE_CONFIG_DIR", Path.home() / ".kaggle"))
+
 
 def kaggle_command() -> str:
     """The client's path, after checking that it and some credentials exist."""
@@ -28,7 +54,7 @@ def kaggle_command() -> str:
     if client is None:
         raise PipelineError("kaggle: command not found; install Kaggle's client with 'pip install kaggle' "
                             "(or '.venv/bin/pip install kaggle')")
-    config_dir = Path(os.environ.get("KAGGLE_CONFIG_DIR", Path.home() / ".kaggle"))
+    config_dir = _config_dir()
     has_environment = bool(os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY"))
     if not has_environment and not (config_dir / "kaggle.json").is_file():
         raise PipelineError(f"{config_dir / 'kaggle.json'}: no Kaggle credentials; download an API token from your "
@@ -36,13 +62,81 @@ def kaggle_command() -> str:
     return client
 
 
+# Masking credentials in the client's messages ---------------------------------------------------
+_SHORTEST_SECRET = 4  # a known value shorter than this is not masked on its own (it would mask ordinary words)
+_CREDENTIAL_PATTERNS = [
+    # "key": "...", 'token': '...' (JSON or Python dict text)
+    (re.compile(r"""(["'][\w-]*(?:key|token|secret|password)["']\s*:\s*)(["'])(?:(?!\2).)*\2""", re.I),
+     r"\1\2***\2"),
+    # key=..., api_key=..., token=..., KAGGLE_KEY=..., password=...
+    (re.compile(r"""\b([\w-]*(?:key|token|secret|password)\s*=\s*)["']?[^\s"',;&)]+["']?""", re.I), r"\1***"),
+    # Authorization: Bearer ... / Basic ...
+    (re.compile(r"\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]+", re.I), r"\1 ***"),
+    # https://user:secret@host
+    (re.compile(r"(://[^/\s:@]+:)[^@\s/]+@"), r"\1***@"),
+    (re.compile(r"KGAT_[A-Za-z0-9_-]+"), "***"),
+    (re.compile(r"[0-9a-fA-F]{20,}"), "***"),
+]
+
+
+def _known_secrets() -> list[str]:
+    """The credential values this user has: environment, kaggle.json's key, the access_token file."""
+    values = [os.environ.get("KAGGLE_KEY", ""), os.environ.get("KAGGLE_API_TOKEN", "")]
+    config_dir = _config_dir()
+    try:
+        values.append(str(json.loads((config_dir / "kaggle.json").read_text(errors="replace")).get("key", "")))
+    except (OSError, ValueError, AttributeError):
+        pass
+    try:
+        values.append((config_dir / "access_token").read_text(errors="replace"))
+    except OSError:
+        pass
+    return sorted({value.strip() for value in values if len(value.strip()) >= _SHORTEST_SECRET}, key=len, reverse=True)
+
+
+def mask_credentials(text: str) -> str:
+    """``text`` with the user's credentials, and anything that looks like one, replaced by ``***``."""
+    for secret in _known_secrets():
+        text = text.replace(secret, "***")
+    for pattern, replacement in _CREDENTIAL_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+
+
+def _last_line(*outputs: str) -> str:
+    """The last non-blank line of the first output that has one, as one printable line."""
+    for output in outputs:
+        lines = [line.strip() for line in _ANSI_ESCAPE.sub("", output or "").splitlines() if line.strip()]
+        if lines:
+            return "".join(character if character.isprintable() else " " for character in lines[-1])
+    return "no message"
+
+
 def _run(arguments: list[str]) -> None:
     say(f"kaggle: {' '.join(arguments[1:])}")
-    finished = subprocess.run(arguments, capture_output=True, text=True)
+    try:
+        finished = subprocess.run(arguments, capture_output=True, text=True, errors="replace")
+    except OSError as error:
+        raise PipelineError(f"{arguments[0]}: cannot run Kaggle's client ({error.strerror or error})") from None
     if finished.returncode != 0:
-        output = (finished.stderr or finished.stdout).strip().splitlines()
-        raise PipelineError(f"kaggle {arguments[1]} {arguments[2]} failed (exit {finished.returncode}): "
-                            f"{output[-1] if output else 'no message'}")
+        # Masked in the whole output, before its last line is picked.
+        message = _last_line(mask_credentials(finished.stderr or ""), mask_credentials(finished.stdout or ""))
+        raise PipelineError(f"kaggle {arguments[1]} {arguments[2]} failed (exit {finished.returncode}): {message}")
+
+
+# Download -----------------------------------------------------------------------------------------
+def _zip_state(folder: Path) -> dict[Path, tuple[int, int]]:
+    state = {}
+    for archive in folder.glob("*.zip") if folder.is_dir() else ():
+        try:
+            details = archive.stat()
+        except OSError:
+            continue
+        state[archive] = (details.st_size, details.st_mtime_ns)
+    return state
 
 
 def download(slug: str, data_root: Path = Path("data")) -> Path:
@@ -50,16 +144,91 @@ def download(slug: str, data_root: Path = Path("data")) -> Path:
     _check_slug(slug)
     folder = Path(data_root) / slug
     client = kaggle_command()
+    if folder.exists() and not folder.is_dir():
+        raise PipelineError(f"{folder}: not a folder; move it away, then download again")
+    created_folders = [path for path in (folder, Path(data_root)) if not path.exists()]
+    before = _zip_state(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    _run([client, "competitions", "download", "-c", slug, "-p", str(folder)])
-    archives = sorted(folder.glob("*.zip"))
-    if not archives:
-        raise PipelineError(f"{folder}: the client wrote no .zip archive")
-    for archive in archives:
-        _unpack(archive, folder)
-        archive.unlink()
+    try:
+        _run([client, "competitions", "download", "-c", slug, "-p", str(folder)])
+        after = _zip_state(folder)
+        written = sorted(archive for archive, state in after.items() if before.get(archive) != state)
+        if not written:
+            kept = ", ".join(archive.name for archive in sorted(after))
+            raise PipelineError(f"{folder}: the client wrote no .zip archive" +
+                                (f"; {kept} was already here and is left alone: unpack it yourself, or move it "
+                                 "away and download again" if kept else ""))
+        _unpack_all(written, folder)
+    except BaseException:
+        # Also when the client failed or was interrupted half-way: what it wrote under a new name goes.
+        for archive in _zip_state(folder):
+            if archive not in before:
+                archive.unlink(missing_ok=True)
+        for path in created_folders:
+            try:
+                path.rmdir()
+            except OSError:
+                pass
+        raise
+    for archive in written:
+        if archive not in before:
+            archive.unlink()
     say(f"download: {slug} unpacked into {folder}")
     return folder
+
+
+def _read_manifest(folder: Path) -> dict[str, list[int]]:
+    try:
+        files = json.loads((folder / MANIFEST).read_text()).get("files", {})
+        return {str(name): list(state) for name, state in files.items()}
+    except (OSError, ValueError, AttributeError, TypeError):
+        return {}
+
+
+def _unpack_all(archives: list[Path], folder: Path) -> None:
+    """Check every member of every archive, then unpack them all and record what was unpacked."""
+    manifest = _read_manifest(folder)
+    members = {archive: _checked_members(archive, folder, manifest) for archive in archives}
+    for archive in archives:
+        _unpack(archive, folder)
+    for names in members.values():
+        for name in names:
+            details = (folder / name).stat()
+            manifest[name] = [details.st_size, details.st_mtime_ns]
+    try:
+        (folder / MANIFEST).write_text(json.dumps({"files": manifest}, indent=1, sort_keys=True) + "\n")
+    except OSError as error:
+        raise PipelineError(f"{folder / MANIFEST}: cannot record the unpacked files ({error.strerror})") from None
+
+
+def _checked_members(archive: Path, folder: Path, manifest: dict[str, list[int]]) -> list[str]:
+    """The archive's file members (relative paths); refuses one that would overwrite a file not from a download."""
+    root = folder.resolve()
+    names = []
+    try:
+        with zipfile.ZipFile(archive) as bundle:
+            infos = bundle.infolist()
+    except (zipfile.BadZipFile, OSError) as error:
+        raise PipelineError(f"{archive}: not a zip archive ({error})") from None
+    for info in infos:
+        target = (folder / info.filename).resolve()
+        if root not in target.parents and target != root:
+            raise PipelineError(f"{archive}: member {info.filename!r} would be written outside {folder}")
+        relative = target.relative_to(root).as_posix()
+        if info.is_dir():
+            if target.exists() and not target.is_dir():
+                raise PipelineError(f"{target}: already here and not a folder; move it away, then download again")
+            continue
+        if relative == MANIFEST:
+            raise PipelineError(f"{archive}: member {info.filename!r} would replace the download record")
+        if target.exists() or target.is_symlink():
+            details = target.lstat()
+            if not target.is_file() or target.is_symlink() or \
+                    manifest.get(relative) != [details.st_size, details.st_mtime_ns]:
+                raise PipelineError(f"{target}: already here, and not as an earlier download unpacked it; "
+                                    "move it away, then download again")
+        names.append(relative)
+    return names
 
 
 def _unpack(archive: Path, folder: Path) -> None:
@@ -74,6 +243,8 @@ def _unpack(archive: Path, folder: Path) -> None:
             bundle.extractall(folder)
     except zipfile.BadZipFile as error:
         raise PipelineError(f"{archive}: not a zip archive ({error})") from None
+    except OSError as error:
+        raise PipelineError(f"{archive}: cannot unpack into {folder} ({error.strerror or error})") from None
 
 
 def submit_to_kaggle(slug: str, workspace_competition, submission: Path, message: str) -> None:
@@ -93,5 +264,7 @@ def submit_to_kaggle(slug: str, workspace_competition, submission: Path, message
 
 
 def _check_slug(slug: str | None) -> None:
-    if not slug or not all(character.isalnum() or character == "-" for character in slug):
+    # Kaggle's slugs: ASCII letters, digits and dashes, starting with a letter or digit (so never an option).
+    if not slug or not slug[0].isalnum() or \
+            not all(character.isascii() and (character.isalnum() or character == "-") for character in slug):
         raise PipelineError(f"COMPETITION={slug!r}: give the competition's slug, e.g. digit-recognizer")

@@ -1,0 +1,188 @@
+"""The Makefile passes user text to the programs as it is: no shell or make code in a variable ever runs.
+
+Real ``make`` runs the checkout's Makefile in a temporary folder where it and ``.venv`` are linked to the
+checkout's, with ``INSTALLED=`` (so no recipe can reinstall the environment). Two vehicles train nothing:
+``PY=<a fake python>`` that records the argv make builds for every target (``make all`` included, with its
+sub-makes), and the real pipeline for ``status``, ``download`` and ``submit-kaggle`` with a fake ``kaggle``
+client first on PATH that records its argv. Each hostile value tries ``touch pwned`` in the folder make
+runs in, by every route a shell or make offers.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import CLI_ENVIRONMENT, ROOT, write_csv_competition
+from test_kaggle_client import calls, fake_client, snapshot
+
+pytestmark = [
+    pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed"),
+    pytest.mark.skipif(not (ROOT / ".venv" / "bin" / "python").exists(), reason="no .venv in the checkout"),
+]
+
+USER_VARIABLES = ("DATA NAME PRESET EVALS EPOCHS N THRESHOLD MAX_RUNS HOURS PRECISION TENSORBOARD EARLY_ABORT "
+                  "ABORT_MARGIN TTA VOTE STACK_WEIGHT WEIGHTS SIZE TREES EXECUTOR RAY_ADDRESS CPUS_PER_RUN "
+                  "COMPETITION MESSAGE").split()
+
+# No '/' (they also name folders) and no leading whitespace (make's command line strips it).
+HOSTILE = [
+    "it's \"quoted\" `touch pwned` $(touch pwned) $HOME ${HOME} $$HOME",
+    "; touch pwned && touch pwned || touch pwned | tee pwned #",
+    "-x * ?akefile [a-z]* ~ --force -- trailing space ",
+    "two\nlines $(shell touch pwned) $$(shell touch pwned) %p \\",
+    "'; touch pwned; echo '",
+    '"; touch pwned; echo "\\',
+    "a=b, c:d (e) {f} $(info x) $(eval X := 1) $@ $< \ttab",
+]
+IDS = ["quotes", "operators", "dashes-globs", "newline-make", "single-quote", "double-quote", "make-syntax"]
+
+FAKE_PYTHON = """#!{python}
+import json, sys
+with open({log!r}, "a") as log:
+    log.write(json.dumps(sys.argv[1:]) + "\\n")
+"""
+
+
+@pytest.fixture
+def here(tmp_path):
+    """The folder make runs in, laid out like the checkout: its Makefile and .venv linked (PY as it has it)."""
+    (tmp_path / ".venv").symlink_to(ROOT / ".venv")
+    (tmp_path / "Makefile").symlink_to(ROOT / "Makefile")
+    return tmp_path
+
+
+def make(folder, *arguments, environment=None, path_dirs=(), timeout=60):
+    env = {key: value for key, value in CLI_ENVIRONMENT.items()
+           if key not in USER_VARIABLES and not key.startswith(("KAGGLE_", "MAKE"))}
+    env.update(PATH=os.pathsep.join([*map(str, path_dirs), os.path.dirname(sys.executable), "/usr/bin", "/bin"]),
+               KAGGLE_CONFIG_DIR=str(folder / "no-kaggle-config"), KAGGLE_USERNAME="someone", KAGGLE_KEY="s3cret-key")
+    env.update(environment or {})
+    return subprocess.run(["make", "--no-print-directory", "INSTALLED=", *arguments],
+                          cwd=folder, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def fake_python(folder):
+    log = folder / "python-calls.jsonl"
+    script = folder / "fake-python"
+    script.write_text(FAKE_PYTHON.format(python=sys.executable, log=str(log)))
+    script.chmod(0o755)
+    return f"PY={script}", log
+
+
+def assert_not_injected(folder, finished):
+    assert not (folder / "pwned").exists(), finished.stdout + finished.stderr
+    assert "Traceback" not in finished.stderr
+
+
+def assert_refused(finished, error):
+    """Exit 2 and one error line: the pipeline's, then make's own 'make: *** [...] Error 2'."""
+    assert finished.returncode == 2, finished.stderr
+    assert finished.stderr.startswith(f"error: {error}\n"), finished.stderr
+    rest = finished.stderr[len(f"error: {error}\n"):].splitlines()
+    assert len(rest) == 1 and rest[0].startswith("make: *** "), finished.stderr
+
+
+# The argv each target builds --------------------------------------------------------------------
+def test_every_variable_reaches_its_option_as_one_argument(here):
+    py, log = fake_python(here)
+    value = HOSTILE[0]
+    settings = {variable: f"{variable.lower()} {value}" for variable in USER_VARIABLES}
+    settings.update(TENSORBOARD="1", EARLY_ABORT="0", TTA="0")
+    finished = make(here, py, *(f"{key}={item}" for key, item in settings.items()),
+                    "search", "ensemble", "stack", "submit", "report", "status", "download", "submit-kaggle")
+    assert finished.returncode == 0, finished.stderr
+    assert_not_injected(here, finished)
+
+    def option(variable, flag):
+        return f"{flag}={settings[variable]}"
+
+    common = [option("DATA", "--data"), option("PRESET", "--preset"), option("NAME", "--name")]
+    training = [option("PRECISION", "--precision"), "--tensorboard", option("EXECUTOR", "--executor"),
+                option("RAY_ADDRESS", "--ray-address"), option("CPUS_PER_RUN", "--cpus-per-run")]
+    module = ["-m", "kaggle_pipeline"]
+    assert calls(log) == [
+        [*module, "search", *common, *training, option("EVALS", "--evals"), option("EPOCHS", "--search-epochs")],
+        [*module, "ensemble", *common, *training, option("N", "--n"), option("THRESHOLD", "--threshold"),
+         option("MAX_RUNS", "--max-runs"), option("EPOCHS", "--epochs"), option("HOURS", "--hours"),
+         "--no-early-abort", option("ABORT_MARGIN", "--abort-margin"), "--no-tta"],
+        [*module, "stack", *common, option("WEIGHTS", "--weights"), option("SIZE", "--size"), option("TREES", "--trees")],
+        [*module, "submit", *common, option("THRESHOLD", "--threshold"), option("VOTE", "--vote"),
+         option("STACK_WEIGHT", "--stack-weight")],
+        [*module, "report", *common],
+        [*module, "status", *common],
+        [*module, "download", option("COMPETITION", "--competition")],
+        [*module, "submit-kaggle", option("COMPETITION", "--competition"), option("MESSAGE", "--message"),
+         option("DATA", "--data"), option("PRESET", "--preset"), option("NAME", "--name")],
+    ]
+
+
+def test_unset_variables_add_no_option_and_the_default_data_is_prepared_first(here):
+    py, log = fake_python(here)
+    finished = make(here, py, "search", "submit-kaggle", "TENSORBOARD=0", "EARLY_ABORT=1", "TTA=1", "NAME=")
+    assert finished.returncode == 0, finished.stderr
+    assert calls(log) == [
+        ["-m", "kaggle_pipeline", "data", "--out", "data/fashion-mnist"],
+        ["-m", "kaggle_pipeline", "search", "--data=data/fashion-mnist", "--preset=quick"],
+        ["-m", "kaggle_pipeline", "submit-kaggle", "--competition=", "--message=", "--preset=quick"],
+    ]
+    # The command is printed before it runs, with its arguments as given.
+    assert finished.stdout.splitlines()[-1] == f"{py[3:]} -m kaggle_pipeline submit-kaggle --competition= --message= " \
+                                               "--preset=quick"
+
+
+@pytest.mark.parametrize("value", HOSTILE, ids=IDS)
+def test_make_all_passes_the_same_text_to_its_sub_makes(here, value):
+    """make all runs make search, ensemble and submit: the values arrive there unexpanded too."""
+    py, log = fake_python(here)
+    finished = make(here, py, "all", f"DATA=d {value}", f"NAME={value}", f"THRESHOLD={value}", f"VOTE={value}",
+                    environment={"EPOCHS": value})  # a value from the environment, not the command line
+    assert finished.returncode == 0, finished.stderr
+    assert_not_injected(here, finished)
+    common = [f"--data=d {value}", "--preset=quick", f"--name={value}"]
+    assert [call[2:] for call in calls(log)] == [
+        ["search", *common, f"--search-epochs={value}"],
+        ["ensemble", *common, f"--threshold={value}", f"--epochs={value}"],
+        ["submit", *common, f"--threshold={value}", f"--vote={value}"],
+    ]
+
+
+# The real pipeline behind the Kaggle and status targets -----------------------------------------
+@pytest.mark.parametrize("value", HOSTILE, ids=IDS)
+def test_submit_kaggle_sends_the_message_and_names_byte_exact(here, value):
+    folder_name = f"comp {value}".replace("/", "_")
+    data = write_csv_competition(here / "competitions" / folder_name, count=30, test_count=6)
+    latest = here / "submissions" / value / "latest.csv"
+    latest.parent.mkdir(parents=True)
+    latest.write_text((data / "sample_submission.csv").read_text())  # every row 'label 0': a valid submission
+    bin_dir, log = fake_client(here)
+    finished = make(here, "submit-kaggle", "COMPETITION=digit-recognizer", f"MESSAGE={value}",
+                    f"DATA=competitions/{folder_name}", f"NAME={value}", path_dirs=[bin_dir])
+    assert finished.returncode == 0, finished.stderr
+    assert_not_injected(here, finished)
+    assert calls(log) == [["competitions", "submit", "-c", "digit-recognizer", "-f", f"submissions/{value}/latest.csv",
+                           "-m", value]]
+    assert "s3cret" not in finished.stdout + finished.stderr
+
+
+@pytest.mark.parametrize("variable", ["NAME", "DATA"])
+@pytest.mark.parametrize("value", HOSTILE[:4], ids=IDS[:4])
+def test_status_names_the_store_it_was_given_and_changes_nothing(here, variable, value):
+    before = snapshot(here)
+    finished = make(here, "status", f"{variable}={value}")
+    assert_not_injected(here, finished)
+    assert_refused(finished, f"models/{value}: no run store here yet; run 'make search' first")
+    assert snapshot(here) == before
+
+
+@pytest.mark.parametrize("value", HOSTILE[:3] + ["-c", "titanic; touch pwned", "titanic\ntouch pwned"],
+                         ids=IDS[:3] + ["option", "semicolon", "newline"])
+def test_download_refuses_a_hostile_slug_in_one_line(here, value):
+    bin_dir, log = fake_client(here)
+    before = snapshot(here)
+    finished = make(here, "download", f"COMPETITION={value}", path_dirs=[bin_dir])
+    assert_not_injected(here, finished)
+    assert_refused(finished, f"COMPETITION={value!r}: give the competition's slug, e.g. digit-recognizer")
+    assert not log.exists() and snapshot(here) == before
