@@ -446,7 +446,8 @@ def _pixel_scale(arrays: list[tuple[np.ndarray, Path, str]]) -> float:
     for highest, path, name in maxima:
         if 0 < highest <= 1 + UNIT_TOLERANCE < top:
             raise PipelineError(
-                f"{path}: {name} pixel values lie in 0..{highest:g} while {top_name} ({top_path.name}) reaches {top:g}; "
+                f"{path}: {name} pixel values lie within 0..1 (largest {highest:g}) while {top_name} ({top_path.name}) "
+                f"reaches {top:g}; "
                 "train and test must use one scale (both 0..1 or both 0..255)"
             )
     return 1.0
@@ -742,7 +743,7 @@ def _npy_labels(labels: np.ndarray, path: Path) -> np.ndarray:
     bad[~bad] = (labels[~bad] != np.round(labels[~bad])) | (np.abs(labels[~bad]) >= 2.0**63)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise PipelineError(f"{path}: label {labels[row]!r} (row {row}) is not a whole number within int64; "
+        raise PipelineError(f"{path}: label {labels[row].item()!r} (row {row}) is not a whole number within int64; "
                             f"labels must be integers or strings, found dtype {labels.dtype}")
     return labels.astype(np.int64).astype(str)
 
@@ -765,9 +766,11 @@ def _array_call(reader, path: Path):
         return reader(path)
     except PipelineError as error:
         message = str(error)
-        prefix = f"{path}: "
-        if message.startswith(prefix) and "cannot load array" not in message:
-            message = f"{path}: cannot load array ({message[len(prefix):]})"
+        member = re.match(re.escape(str(path)) + r" \((member [^)]*)\): ", message)
+        if member:  # files.load_arrays names a member as 'archive.npz (member x.npy): ...'
+            message = f"{path}: cannot load array ({member.group(1)}: {message[member.end():]})"
+        elif message.startswith(f"{path}: ") and "cannot load array" not in message:
+            message = f"{path}: cannot load array ({message[len(str(path)) + 2:]})"
         raise PipelineError(message) from None
 
 
