@@ -12,18 +12,32 @@ order and its header. ``load_competition`` returns the test images in the sample
 every later stage can work with row numbers.
 
 A ``solution.csv`` (id, label) beside them is an answer key used only for local scoring.
+
+The folder is treated as hostile (see docs/RELIABILITY.md, "Hostile data folders"):
+
+- only regular files are read (kaggle_pipeline.files): a FIFO, a device, a socket or a folder where a file
+  is expected is refused in one line; symbolic links to regular files are followed;
+- names starting with ``.`` (``.DS_Store``, macOS ``._201.png`` resource forks, ``.ipynb_checkpoints``) are
+  ignored everywhere in the folder and in its image folders;
+- images are opened only as PNG or JPEG, and their declared size is checked against ``MAX_IMAGE_PIXELS``
+  before a pixel is decoded;
+- train and test pixels are brought to 0..255 by one rule decided for the competition (``PIXEL_RULE``).
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import gzip
 import hashlib
+import io
 import json
 import math
+import os
 import re
-import struct
-import zipfile
+import stat
+import warnings
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,14 +45,40 @@ import numpy as np
 import pandas as pd
 
 from kaggle_pipeline.errors import PipelineError
+from kaggle_pipeline.files import (
+    MAX_ARRAY_BYTES,
+    first_line,
+    load_array,
+    load_arrays,
+    open_regular,
+    read_bytes,
+    regular_file,
+)
 from kaggle_pipeline.store import atomic_save_npz
 
 LAYOUTS = ("csv", "images", "npy")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+# The decoders an image file may be opened with, whatever its suffix says (a JPEG saved as .png is common);
+# anything else (EPS, GIF, BMP, TIFF, WebP, ...) is refused, so Pillow never hands a file to Ghostscript.
+IMAGE_FORMATS = ("PNG", "JPEG")
+# The most pixels (width x height) one image may declare, checked before it is decoded: about 5800x5800.
+# Below Pillow's own DecompressionBombWarning limit (89 million), so that warning never applies.
+MAX_IMAGE_PIXELS = 1 << 25
 LABELS_CSV_NAMES = ("trainLabels.csv", "train_labels.csv", "labels.csv")
 LABEL_COLUMN_NAMES = ("label", "labels", "class", "target", "category")
+# The one scaling rule for a competition's pixels, decided from train and test together (_pixel_scale):
+# float pixels whose maximum over train AND test is at most 1 + UNIT_TOLERANCE are 0..1 (scaled x255, clipped);
+# float pixels whose maximum is at least FLOAT_0_255_MIN_MAX are 0..255 (rounded); a maximum in between is
+# refused (as 0..1 it is out of range, as 0..255 the whole set would be almost black). Integer pixels are
+# 0..255. Whatever the rule, train and test must agree: one lying in 0..1 (with some pixel above 0) while the
+# other reaches above 1 is refused rather than guessed.
+UNIT_TOLERANCE = 1e-3
+FLOAT_0_255_MIN_MAX = 16.0
+PIXEL_RULE = ("float pixels with max <= 1.001 over train and test: 0..1, scaled x255; float max >= 16: 0..255; "
+              "float max in between: refused; integers: 0..255; train in 0..1 with test above 1 (or the reverse): refused")
 # Bumped whenever parsing changes, so stale caches are not reused.
-LOADER_VERSION = 2
+LOADER_VERSION = 3
+PREPARED_MARKER = "PREPARED.json"
 
 
 @dataclass
@@ -93,36 +133,86 @@ class Competition:
         }
 
 
+# Folder listings -------------------------------------------------------------------------------
+def _hidden(name: str) -> bool:
+    """``.DS_Store``, ``._201.png`` (macOS resource forks), ``.ipynb_checkpoints``: never data."""
+    return name.startswith(".")
+
+
+def _entries(folder: Path) -> list[Path]:
+    """The folder's visible entries, sorted (hidden ones are ignored)."""
+    try:
+        names = os.listdir(folder)
+    except OSError as error:
+        raise PipelineError(f"{folder}: cannot list ({error.strerror or first_line(error)})") from None
+    return [folder / name for name in sorted(names) if not _hidden(name)]
+
+
+def _is_dir(path: Path) -> bool:
+    """A folder (through links); a loop, a dangling link or anything else is not."""
+    try:
+        return stat.S_ISDIR(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def _check_folder(folder: Path, what: str) -> None:
+    try:
+        mode = os.stat(folder).st_mode
+    except FileNotFoundError:
+        raise PipelineError(f"{folder}: {what} not found") from None
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise PipelineError(f"{folder}: symbolic link loop; expected the {what}") from None
+        raise PipelineError(f"{folder}: cannot open the {what} ({error.strerror or first_line(error)})") from None
+    if not stat.S_ISDIR(mode):
+        raise PipelineError(f"{folder}: not a folder; expected the {what}")
+
+
 # Sample submission ----------------------------------------------------------------------
 def find_sample_submission(folder: Path) -> Path:
-    candidates = sorted(
-        path for path in folder.iterdir() if path.is_file() and re.fullmatch(r"sample_?submission.*\.csv", path.name, re.I)
-    )
+    # Matched by name whatever it is: a FIFO or a folder with this name is refused when read, not skipped.
+    candidates = [path for path in _entries(folder) if re.fullmatch(r"sample_?submission.*\.csv", path.name, re.I)]
     if not candidates:
         raise PipelineError(f"{folder}: no sample submission (sample_submission.csv or sampleSubmission.csv) found")
     return candidates[0]
 
 
+def _read_csv_bytes(path: Path) -> bytes:
+    """A CSV's bytes, from a regular file only (files.read_bytes: no FIFO, device, socket or folder)."""
+    return read_bytes(path, limit=MAX_ARRAY_BYTES)
+
+
+def raw_header(data: bytes, separator: str) -> list[str]:
+    """The header line's column names exactly as written (csv module, after the BOM): no pandas renaming."""
+    text = data[: 1 << 20].decode("utf-8-sig", errors="replace")
+    return next(csv.reader(io.StringIO(text, newline=""), delimiter=separator), [])
+
+
 def read_submission_table(path: Path) -> pd.DataFrame:
-    """A submission-shaped CSV as text, exactly as written (no number parsing, no NaN guessing)."""
+    """A submission-shaped CSV as text, exactly as written (no number parsing, no NaN guessing).
+
+    ``table.attrs["header"]`` holds the header's names as written, which pandas may have renamed (an empty
+    name becomes ``Unnamed: 1``, a repeated one ``Label.1``): the submission check compares those.
+    """
+    data = _read_csv_bytes(path)
+    separator = _separator(data)
     try:
-        separator = _separator(path)
-        table = pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise PipelineError(f"{path}: file not found") from None
+        table = pd.read_csv(io.BytesIO(data), sep=separator, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise PipelineError(f"{path}: cannot parse CSV ({_first_line(error)})") from None
-    except OSError as error:
-        raise PipelineError(f"{path}: cannot read ({_first_line(error)})") from None
+        raise PipelineError(f"{path}: cannot parse CSV ({first_line(error)})") from None
+    except (OSError, ValueError) as error:
+        raise PipelineError(f"{path}: cannot read ({first_line(error)})") from None
     _check_row_lengths(table, path)
-    _check_header_names(path, separator)
+    header = raw_header(data, separator)
+    _check_header_names(path, header)
+    table.attrs["header"] = header  # as written; submit.raw_columns compares it
+    table.attrs["columns"] = [str(column) for column in table.columns]  # as pandas named them when read
     return table
 
 
-def _check_header_names(path: Path, separator: str) -> None:
+def _check_header_names(path: Path, header: list[str]) -> None:
     # pandas renames a repeated column ('Label', 'Label.1'): a header Kaggle would not accept either.
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        header = next(csv.reader(handle, delimiter=separator), [])
     repeated = [name for position, name in enumerate(header) if name in header[:position]]
     if repeated:
         raise PipelineError(f"{path}: column {repeated[0]!r} appears more than once in the header")
@@ -134,16 +224,30 @@ def _check_row_lengths(table: pd.DataFrame, path: Path) -> None:
         raise PipelineError(f"{path}: the rows have more fields than the header's {table.shape[1]} columns")
 
 
-def _separator(path: Path) -> str:
+def _separator(data: bytes) -> str:
     """``,`` unless the header line holds no comma and exactly one of ``;`` and tab (a spreadsheet's CSV)."""
-    with open(path, "rb") as handle:
-        header = handle.readline()
+    header = data.split(b"\n", 1)[0]
     found = [separator for separator in (";", "\t") if separator.encode() in header]
     return found[0] if b"," not in header and len(found) == 1 else ","
 
 
+_NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
+
+
 def read_sample_submission(path: Path) -> pd.DataFrame:
     sample = read_submission_table(path)
+    header = sample.attrs["header"]
+    # What pandas would hide: a blank first line (it skips it and takes the next line as the header), an empty
+    # or blank column name (it invents 'Unnamed: 1'), a first line of data (it takes the numbers as names).
+    if not header or all(not name.strip() for name in header):
+        raise PipelineError(f"{path}: the first line is blank; it must be the header (id and label column names)")
+    blank = [position for position, name in enumerate(header) if not name.strip()]
+    if blank:
+        raise PipelineError(f"{path}: column {blank[0] + 1} of the header has no name ({header!r}); "
+                            "Kaggle needs the exact header, give it its name")
+    if all(_NUMBER.fullmatch(name) for name in header):
+        raise PipelineError(f"{path}: the first line {header!r} looks like a row of data, not a header "
+                            "(id and label column names)")
     if sample.shape[1] != 2:
         raise PipelineError(
             f"{path}: expected two columns (id, label), found {sample.shape[1]}: {', '.join(sample.columns)}"
@@ -161,17 +265,40 @@ def read_sample_submission(path: Path) -> pd.DataFrame:
 
 
 # Layout detection ------------------------------------------------------------------------
+def _has_images(folder: Path) -> bool:
+    return _is_dir(folder) and any(path.suffix.lower() in IMAGE_SUFFIXES for path in _entries(folder))
+
+
 def detect_layout(folder: Path) -> str:
-    names = {path.name for path in folder.iterdir()}
-    if names & {"train_x.npy", "train_y.npy", "test_x.npy"} or any(name.endswith(".npz") for name in names):
+    """The layout whose files are complete; when none is, the one most of whose files are there.
+
+    Complete means: ``npy`` - train_x, train_y and test_x as .npy files (or any .npz, whose members are
+    checked when read); ``images`` - a train/ and a test/ folder each holding at least one image, and a
+    labels CSV; ``csv`` - train.csv and test.csv. When several are complete: npy, then images, then csv.
+    So a CSV competition beside an empty (or image-less) train/ folder is read as CSV.
+    """
+    names = {path.name for path in _entries(folder)}
+    npy_names = {"train_x.npy", "train_y.npy", "test_x.npy"}
+    npz = any(name.endswith(".npz") for name in names)
+    train_images, test_images = _has_images(folder / "train"), _has_images(folder / "test")
+    labels_csv = any(name in names for name in LABELS_CSV_NAMES + ("train.csv",))
+    complete = {
+        "npy": npy_names <= names or npz,
+        "images": train_images and test_images and labels_csv,
+        "csv": {"train.csv", "test.csv"} <= names,
+    }
+    for layout in ("npy", "images", "csv"):
+        if complete[layout]:
+            return layout
+    # Incomplete: pick the layout the files point to, so the error names what is missing.
+    if names & npy_names:
         return "npy"
-    # A folder missing train/ or its labels CSV is still read as images, so the error names what is missing.
-    train_folder, test_folder = (folder / "train").is_dir(), (folder / "test").is_dir()
-    labels_csv = any(name in names for name in LABELS_CSV_NAMES)
-    if (train_folder and (labels_csv or "train.csv" in names or test_folder)) or (test_folder and labels_csv):
+    if train_images or test_images:
         return "images"
     if "train.csv" in names or "test.csv" in names:
         return "csv"
+    if _is_dir(folder / "train") or _is_dir(folder / "test"):
+        return "images"
     raise PipelineError(
         f"{folder}: cannot tell the layout: expected train.csv + test.csv, a train/ image folder with "
         "trainLabels.csv, or train_x.npy/train_y.npy/test_x.npy"
@@ -186,10 +313,10 @@ def source_files(folder: Path, layout: str) -> list[Path]:
     elif layout == "images":
         files += [_labels_csv(folder)]
         for subfolder in ("train", "test"):
-            if (folder / subfolder).is_dir():
-                files += sorted((folder / subfolder).iterdir())
+            if _is_dir(folder / subfolder):
+                files += _entries(folder / subfolder)
     else:
-        files += sorted(path for path in folder.iterdir() if path.suffix in (".npy", ".npz"))
+        files += [path for path in _entries(folder) if path.suffix in (".npy", ".npz")]
     return [path for path in files if path.exists()]
 
 
@@ -204,15 +331,16 @@ def load_competition(
     check the data against its store, and take the store's lock, before anything is written there.
     """
     folder = Path(folder)
-    if not folder.is_dir():
-        raise PipelineError(f"{folder}: competition folder not found")
+    _check_folder(folder, "competition folder")
     layout = layout or detect_layout(folder)
     if layout not in LAYOUTS:
         raise PipelineError(f"--layout {layout}: unknown layout; choose one of {', '.join(LAYOUTS)}")
-    name = name or folder.resolve().name
+    name = name or Path(os.path.realpath(folder)).name  # realpath: no RuntimeError on a link loop
     sample_path = find_sample_submission(folder)
     sample = read_sample_submission(sample_path)
     solution = folder / "solution.csv"
+    if os.path.lexists(solution):
+        regular_file(solution)  # read at submit time; a FIFO there would block the submission
 
     cache_path = Path(cache_dir) / f"arrays-{_cache_key(folder, layout)}.npz" if cache_dir else None
     parsed = _read_cache(cache_path) if cache_path else None
@@ -224,6 +352,7 @@ def load_competition(
         parsed = reader(folder, sample, sample_path)
         # Checked before anything is cached: bad labels leave no file behind.
         classes, y_train = encode_labels(parsed["train_labels"], parsed["labels_path"])
+    header = sample.attrs["header"]  # the names as written (read_sample_submission refused any pandas renamed)
     competition = Competition(
         name=name,
         source=folder,
@@ -233,8 +362,8 @@ def load_competition(
         x_test=parsed["x_test"],
         classes=classes,
         test_ids=sample.iloc[:, 0].tolist(),
-        id_column=sample.columns[0],
-        label_column=sample.columns[1],
+        id_column=header[0],
+        label_column=header[1],
         sample_submission=sample_path,
         solution=solution if solution.exists() else None,
         cache_path=cache_path,
@@ -259,7 +388,7 @@ def encode_labels(labels, folder: Path) -> tuple[list[str], np.ndarray]:
     labels = np.asarray(labels, dtype=str)
     if len(labels) == 0:
         raise PipelineError(f"{folder}: no training labels")
-    empty = np.flatnonzero(labels == "")
+    empty = np.flatnonzero(np.char.strip(labels) == "")
     if len(empty):
         raise PipelineError(f"{folder}: training image {int(empty[0])} has an empty label")
     # Integers in numeric order ("7" and "007" are two classes, in a fixed order), then the other labels.
@@ -311,6 +440,81 @@ def _read_cache(path: Path) -> dict | None:
     return arrays
 
 
+# Pixels: one scaling rule for train and test -------------------------------------------------
+def _numeric_pixels(values: np.ndarray, path: Path, what: str) -> np.ndarray:
+    """Pixel values as numbers, every one finite and none negative; not yet scaled or rounded."""
+    if values.dtype.kind not in "uif":
+        raise PipelineError(f"{path}: {what} values must be numbers, found dtype {values.dtype}")
+    if values.dtype.kind == "f" and values.size:
+        finite = np.isfinite(values)
+        if not finite.all():
+            where = np.argwhere(~finite)[0]
+            bad = values[tuple(where)]
+            if np.isnan(bad):
+                raise PipelineError(f"{path}: missing (NaN) {what} value in image {int(where[0])}")
+            raise PipelineError(f"{path}: {what} value {bad:g} in image {int(where[0])} is not a finite number")
+    if values.size and values.min() < 0:
+        low = values.min()
+        if not (values.dtype.kind == "f" and low >= -UNIT_TOLERANCE):
+            raise PipelineError(f"{path}: {what} value {low:g} is outside 0..255")
+    return values
+
+
+def _pixel_scale(arrays: list[tuple[np.ndarray, Path, str]]) -> float:
+    """The factor that brings every array of the competition to 0..255: 255 (they are 0..1) or 1.
+
+    Decided once from train and test together (the rule is PIXEL_RULE), never per array: a train set that
+    reaches 1.0000001 must not be scaled differently from a test set that stays at or below 1.
+    """
+    floats = any(values.dtype.kind == "f" for values, _, _ in arrays)
+    maxima = [(float(values.max()) if values.size else 0.0, path, name) for values, path, name in arrays]
+    top, top_path, top_name = max(maxima, key=lambda item: item[0])
+    if floats and top <= 1 + UNIT_TOLERANCE:
+        return 255.0
+    if floats and top < FLOAT_0_255_MIN_MAX:
+        raise PipelineError(
+            f"{top_path}: {top_name} pixel values are floats reaching {top:g}: above 0..1 (by more than {UNIT_TOLERANCE:g}) "
+            f"yet below {FLOAT_0_255_MIN_MAX:g}, too dark for 0..255; rescale train and test to 0..1 or to 0..255"
+        )
+    for highest, path, name in maxima:
+        if 0 < highest <= 1 + UNIT_TOLERANCE < top:
+            raise PipelineError(
+                f"{path}: {name} pixel values lie within 0..1 (largest {highest:g}) while {top_name} ({top_path.name}) "
+                f"reaches {top:g}; "
+                "train and test must use one scale (both 0..1 or both 0..255)"
+            )
+    return 1.0
+
+
+def _to_uint8_images(values: np.ndarray, path: Path, what: str, scale: float = 1.0) -> np.ndarray:
+    """Scale (the competition's one factor), round and reshape ``(N, pixels)`` or ``(N, H, W[, C])`` into uint8 NHWC."""
+    values = _numeric_pixels(values, path, what)
+    if values.dtype.kind == "f":
+        if scale != 1.0:
+            values = np.clip(values, 0.0, 1.0) * scale
+        values = np.rint(values)
+    if values.size and (values.min() < 0 or values.max() > 255):
+        bad = values.min() if values.min() < 0 else values.max()
+        raise PipelineError(f"{path}: {what} value {bad:g} is outside 0..255")
+    values = values.astype(np.uint8)
+    if values.ndim == 2:
+        values = values.reshape((len(values),) + _image_shape_from_pixel_count(values.shape[1], path))
+    elif values.ndim == 3:
+        values = values[..., np.newaxis]
+    elif values.ndim != 4 or values.shape[-1] not in (1, 3):
+        raise PipelineError(f"{path}: expected images shaped (N, H, W) or (N, H, W, 1|3), found {values.shape}")
+    if 0 in values.shape[1:]:
+        raise PipelineError(f"{path}: images have no pixels (shape {values.shape})")
+    return values
+
+
+def _images_of(arrays: list[tuple[np.ndarray, Path, str]]) -> list[np.ndarray]:
+    """Train and test pixels to uint8 images by the one rule: each checked, then the scale decided, then applied."""
+    checked = [(_numeric_pixels(values, path, "pixel"), path, name) for values, path, name in arrays]
+    scale = _pixel_scale(checked)
+    return [_to_uint8_images(values, path, "pixel", scale) for values, path, _ in checked]
+
+
 # Layout 1: CSV pixel tables -----------------------------------------------------------------
 def _read_csv_layout(folder: Path, sample: pd.DataFrame, sample_path: Path) -> dict:
     train_path, test_path = folder / "train.csv", folder / "test.csv"
@@ -324,7 +528,8 @@ def _read_csv_layout(folder: Path, sample: pd.DataFrame, sample_path: Path) -> d
     missing_labels = np.flatnonzero(train[label_column].isna().to_numpy())
     if len(missing_labels):
         raise PipelineError(f"{train_path}: missing label in row {int(missing_labels[0]) + 2}")
-    x_train = _pixels_to_images(train, pixel_columns, train_path)
+    train_values = _pixel_values(train, pixel_columns, train_path)
+    _image_shape_from_pixel_count(len(pixel_columns), train_path)  # said before test.csv is read
     labels = train[label_column].astype(str).str.strip().to_numpy()
 
     test = _read_pixel_table(test_path, text_columns=id_names)
@@ -334,7 +539,8 @@ def _read_csv_layout(folder: Path, sample: pd.DataFrame, sample_path: Path) -> d
         raise PipelineError(
             f"{test_path}: {len(test_pixel_columns)} pixel columns, but train.csv has {len(pixel_columns)}"
         )
-    x_test = _pixels_to_images(test, test_pixel_columns, test_path)
+    test_values = _pixel_values(test, test_pixel_columns, test_path)
+    x_train, x_test = _images_of([(train_values, train_path, "train.csv"), (test_values, test_path, "test.csv")])
     test_ids = test[test_id_column].astype(str).tolist() if test_id_column else None
     return {"x_train": x_train, "train_labels": labels, "labels_path": train_path,
             "x_test": _order_like_sample(x_test, test_ids, sample, test_path, sample_path)}
@@ -345,18 +551,18 @@ def _read_pixel_table(path: Path, text_columns=()) -> pd.DataFrame:
 
     Only an empty cell is missing: a label spelled "NA" or "None" is a label, and a pixel "nan" is non-numeric.
     """
+    data = _read_csv_bytes(path)
     try:
-        separator = _separator(path)
-        header = pd.read_csv(path, sep=separator, nrows=0, encoding="utf-8-sig").columns
+        separator = _separator(data)
+        header = pd.read_csv(io.BytesIO(data), sep=separator, nrows=0, encoding="utf-8-sig").columns
         wanted = {name.lower() for name in text_columns}
         text = {column: str for column in header if str(column).strip().lower() in wanted}
-        table = pd.read_csv(path, sep=separator, dtype=text, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise PipelineError(f"{path}: file not found") from None
+        table = pd.read_csv(io.BytesIO(data), sep=separator, dtype=text, keep_default_na=False, na_values=[""],
+                            encoding="utf-8-sig")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise PipelineError(f"{path}: cannot parse CSV ({_first_line(error)})") from None
-    except OSError as error:
-        raise PipelineError(f"{path}: cannot read ({_first_line(error)})") from None
+        raise PipelineError(f"{path}: cannot parse CSV ({first_line(error)})") from None
+    except (OSError, ValueError) as error:
+        raise PipelineError(f"{path}: cannot read ({first_line(error)})") from None
     _check_row_lengths(table, path)
     if len(table) == 0:
         raise PipelineError(f"{path}: no rows")
@@ -372,12 +578,16 @@ def _find_column(table: pd.DataFrame, wanted) -> str | None:
     return None
 
 
-def _pixels_to_images(table: pd.DataFrame, pixel_columns: list[str], path: Path) -> np.ndarray:
+def _pixel_values(table: pd.DataFrame, pixel_columns: list[str], path: Path) -> np.ndarray:
+    """The pixel columns as one numeric array (checked for empty and non-numeric cells, not yet scaled)."""
     pixels = table[pixel_columns]
     missing = np.argwhere(pixels.isna().to_numpy())
     if len(missing):
         row, column = (int(index) for index in missing[0])
         raise PipelineError(f"{path}: missing pixel value in column {pixel_columns[column]!r}, row {row + 2}")
+    for column in pixel_columns:
+        if pd.api.types.is_bool_dtype(pixels[column]):  # pandas reads a column of True/False as booleans
+            raise PipelineError(f"{path}: non-numeric pixel value {str(pixels[column].iloc[0])!r} in column {column!r}, row 2")
     non_numeric = [column for column in pixel_columns if not pd.api.types.is_numeric_dtype(pixels[column])]
     for column in non_numeric:
         converted = pd.to_numeric(pixels[column], errors="coerce")
@@ -386,35 +596,10 @@ def _pixels_to_images(table: pd.DataFrame, pixel_columns: list[str], path: Path)
             row = int(rows[0])
             raise PipelineError(f"{path}: non-numeric pixel value {pixels[column].iloc[row]!r} in column {column!r}, row {row + 2}")
     # A number too large for int64 leaves its column as Python ints; as floats it fails the range check.
-    values = pixels.apply(pd.to_numeric).to_numpy(dtype=np.float64) if non_numeric else pixels.to_numpy()
-    return _to_uint8_images(values, path, what="pixel")
-
-
-def _to_uint8_images(values: np.ndarray, path: Path, what: str) -> np.ndarray:
-    """Validate pixel values and reshape ``(N, pixels)`` or ``(N, H, W[, C])`` into uint8 NHWC."""
-    if values.dtype.kind not in "uif":
-        raise PipelineError(f"{path}: {what} values must be numbers, found dtype {values.dtype}")
-    if values.dtype.kind == "f":
-        if np.isnan(values).any():
-            row = int(np.argwhere(np.isnan(values))[0][0])
-            raise PipelineError(f"{path}: missing (NaN) {what} value in image {row}")
-        # Arrays scaled to [0, 1] are common in .npy datasets; bring them to 0..255.
-        if values.size and values.max() <= 1.0 and values.min() >= 0.0:
-            values = values * 255.0
-        values = np.rint(values)
-    if values.size and (values.min() < 0 or values.max() > 255):
-        bad = values.min() if values.min() < 0 else values.max()
-        raise PipelineError(f"{path}: {what} value {bad:g} is outside 0..255")
-    values = values.astype(np.uint8)
-    if values.ndim == 2:
-        values = values.reshape((len(values),) + _image_shape_from_pixel_count(values.shape[1], path))
-    elif values.ndim == 3:
-        values = values[..., np.newaxis]
-    elif values.ndim != 4 or values.shape[-1] not in (1, 3):
-        raise PipelineError(f"{path}: expected images shaped (N, H, W) or (N, H, W, 1|3), found {values.shape}")
-    if 0 in values.shape[1:]:
-        raise PipelineError(f"{path}: images have no pixels (shape {values.shape})")
-    return values
+    if non_numeric:
+        return pixels.apply(pd.to_numeric).to_numpy(dtype=np.float64)
+    values = pixels.to_numpy()
+    return values.astype(np.float64) if values.dtype.kind == "O" else values  # int64 beside uint64 columns
 
 
 def _image_shape_from_pixel_count(count: int, path: Path) -> tuple[int, int, int]:
@@ -460,7 +645,7 @@ def _order_like_sample(
 # Layout 2: image folders with a labels CSV ----------------------------------------------------------
 def _labels_csv(folder: Path) -> Path:
     for name in LABELS_CSV_NAMES + ("train.csv",):
-        if (folder / name).exists():
+        if os.path.lexists(folder / name):
             return folder / name
     raise PipelineError(f"{folder}: no labels CSV (expected one of {', '.join(LABELS_CSV_NAMES)})")
 
@@ -497,10 +682,9 @@ def _read_image_layout(folder: Path, sample: pd.DataFrame, sample_path: Path) ->
 
 
 def _image_files(folder: Path) -> dict[str, Path]:
-    if not folder.is_dir():
-        raise PipelineError(f"{folder}: image folder not found")
+    _check_folder(folder, "image folder")
     files = {}
-    for path in sorted(folder.iterdir()):
+    for path in _entries(folder):  # hidden files (._201.png, .DS_Store) are not images
         if path.suffix.lower() in IMAGE_SUFFIXES:
             if path.stem in files:
                 raise PipelineError(f"{path}: a second image for id {path.stem!r} (also {files[path.stem].name})")
@@ -509,16 +693,31 @@ def _image_files(folder: Path) -> dict[str, Path]:
 
 
 def _read_image(path: Path) -> np.ndarray:
+    """One PNG or JPEG (whatever the suffix), its declared size checked before a pixel is decoded."""
     from PIL import Image, UnidentifiedImageError
 
-    try:
-        with Image.open(path) as image:
-            image.load()
-            if image.mode in ("L", "1", "I;16", "I", "F", "LA"):
-                return np.asarray(image.convert("L"))
-            return np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
-        raise PipelineError(f"{path}: cannot read image ({_first_line(error)})") from None
+    with open_regular(path) as handle, warnings.catch_warnings():
+        # Our limit (MAX_IMAGE_PIXELS) is checked below and is lower than Pillow's: its warning never prints.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(handle, formats=IMAGE_FORMATS) as image:
+                width, height = image.size
+                if width * height > MAX_IMAGE_PIXELS:
+                    raise PipelineError(f"{path}: the image declares {width}x{height} pixels, more than the "
+                                        f"{MAX_IMAGE_PIXELS:,} one image may have (data.MAX_IMAGE_PIXELS)")
+                image.load()
+                if image.mode in ("L", "1", "I;16", "I", "F", "LA"):
+                    return np.asarray(image.convert("L"))
+                return np.asarray(image.convert("RGB"))
+        except Image.DecompressionBombError as error:
+            declared = re.search(r"\((\d+) pixels\)", str(error))
+            size = f"{int(declared.group(1)):,}" if declared else "too many"
+            raise PipelineError(f"{path}: the image declares {size} pixels, more than the "
+                                f"{MAX_IMAGE_PIXELS:,} one image may have (data.MAX_IMAGE_PIXELS)") from None
+        except UnidentifiedImageError:
+            raise PipelineError(f"{path}: cannot read image (not a PNG or JPEG file; only those are read)") from None
+        except (OSError, SyntaxError, ValueError, EOFError, MemoryError, zlib.error) as error:
+            raise PipelineError(f"{path}: cannot read image ({first_line(error)})") from None
 
 
 def _stack_images(images: list[np.ndarray], paths: list[Path]) -> np.ndarray:
@@ -544,56 +743,74 @@ def _read_npy_layout(folder: Path, sample: pd.DataFrame, sample_path: Path) -> d
         if key not in arrays:
             raise PipelineError(f"{folder}: no {key}.npy (or {key} inside an .npz)")
     (x_train, x_train_path), (labels, labels_path), (x_test, x_test_path) = (arrays[k] for k in ("train_x", "train_y", "test_x"))
-    x_train = _to_uint8_images(x_train, x_train_path, what="pixel")
+    x_train, x_test = _images_of([(x_train, x_train_path, "train_x"), (x_test, x_test_path, "test_x")])
     if len(x_train) == 0:
         raise PipelineError(f"{x_train_path}: no training images")
-    x_test = _to_uint8_images(x_test, x_test_path, what="pixel")
     if x_train.shape[1:] != x_test.shape[1:]:
         raise PipelineError(f"{x_test_path}: test images are {x_test.shape[1:]}, training images {x_train.shape[1:]}")
     if labels.ndim != 1 or len(labels) != len(x_train):
         raise PipelineError(f"{labels_path}: expected {len(x_train)} labels in one dimension, found shape {labels.shape}")
-    if labels.dtype.kind not in "iuU" and not (labels.dtype.kind == "f" and np.all(labels == np.round(labels))):
-        raise PipelineError(f"{labels_path}: labels must be integers or strings, found dtype {labels.dtype}")
-    labels = labels.astype(np.int64) if labels.dtype.kind == "f" else labels
+    labels = _npy_labels(labels, labels_path)
     test_ids = None
     if "test_ids" in arrays:
         test_ids = [str(value) for value in arrays["test_ids"][0].tolist()]
     return {
         "x_train": x_train,
-        "train_labels": labels.astype(str),
+        "train_labels": labels,
         "labels_path": labels_path,
         "x_test": _order_like_sample(x_test, test_ids, sample, x_test_path, sample_path),
     }
 
 
+def _npy_labels(labels: np.ndarray, path: Path) -> np.ndarray:
+    """Labels as text: integers, text, or floats that are finite whole numbers within int64.
+
+    A float label inf or NaN used to become the class -9223372036854775808; 2.5 or 1e30 is no class either.
+    Booleans, complex numbers and bytes are refused rather than guessed.
+    """
+    if labels.dtype.kind in "iuU":
+        return labels.astype(str)
+    if labels.dtype.kind != "f":
+        raise PipelineError(f"{path}: labels must be integers or strings, found dtype {labels.dtype}")
+    bad = ~np.isfinite(labels)
+    bad[~bad] = (labels[~bad] != np.round(labels[~bad])) | (np.abs(labels[~bad]) >= 2.0**63)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise PipelineError(f"{path}: label {labels[row].item()!r} (row {row}) is not a whole number within int64; "
+                            f"labels must be integers or strings, found dtype {labels.dtype}")
+    return labels.astype(np.int64).astype(str)
+
+
 def _load_arrays(folder: Path) -> dict[str, tuple[np.ndarray, Path]]:
+    """Every .npy file and .npz member of the folder, by name (hidden files such as ``._train_x.npy`` ignored)."""
     arrays = {}
-    for path in sorted(folder.iterdir()):
-        try:
-            if path.suffix == ".npy":
-                arrays[path.stem] = (np.load(path, allow_pickle=False), path)
-            elif path.suffix == ".npz":
-                with np.load(path, allow_pickle=False) as archive:
-                    for key in archive.files:
-                        arrays[key] = (archive[key], path)
-                        if not isinstance(arrays[key][0], np.ndarray):
-                            raise PipelineError(f"{path}: {key!r} in the archive is not a .npy array")
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
-            raise PipelineError(f"{path}: cannot load array ({_first_line(error)})") from None
+    for path in _entries(folder):
+        if path.suffix == ".npy":
+            arrays[path.stem] = (_array_call(load_array, path), path)
+        elif path.suffix == ".npz":
+            for key, value in _array_call(load_arrays, path).items():
+                arrays[key] = (value, path)
     return arrays
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0]
+def _array_call(reader, path: Path):
+    """files.load_array(s), its refusals worded 'cannot load array (...)' like every array error here."""
+    try:
+        return reader(path)
+    except PipelineError as error:
+        message = str(error)
+        member = re.match(re.escape(str(path)) + r" \((member [^)]*)\): ", message)
+        if member:  # files.load_arrays names a member as 'archive.npz (member x.npy): ...'
+            message = f"{path}: cannot load array ({member.group(1)}: {message[member.end():]})"
+        elif message.startswith(f"{path}: ") and "cannot load array" not in message:
+            message = f"{path}: cannot load array ({message[len(str(path)) + 2:]})"
+        raise PipelineError(message) from None
 
 
 # Validation split ---------------------------------------------------------------------------
 def make_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Stratified, seeded indices ``(train, validation)``: the same for every trial and run."""
     from sklearn.model_selection import StratifiedShuffleSplit
-
-    from kaggle_pipeline.files import first_line
 
     if not (isinstance(fraction, float | int) and 0.0 < fraction < 1.0):
         raise PipelineError(f"--val-fraction {fraction}: must be between 0 and 1")
@@ -630,48 +847,142 @@ FASHION_MNIST_FILES = {
 
 
 def read_idx(path: Path) -> np.ndarray:
-    """An IDX file (the MNIST format), gzip-compressed."""
-    with gzip.open(path, "rb") as handle:
-        data = handle.read()
-    magic = struct.unpack(">I", data[:4])[0]
-    if magic >> 8 != 0x08:
-        raise PipelineError(f"{path}: not an unsigned-byte IDX file (magic {magic:#x})")
-    dimensions = magic & 0xFF
-    shape = struct.unpack(">" + "I" * dimensions, data[4 : 4 + 4 * dimensions])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dimensions).reshape(shape)
+    """An IDX file (the MNIST format) of unsigned bytes, gzip-compressed.
+
+    The header's shape is checked against ``MAX_ARRAY_BYTES`` before anything is allocated, and against the
+    data: a file holding fewer bytes (cut short) or more than the header declares is refused, and so is a
+    damaged or non-gzip file.
+    """
+    with open_regular(path) as raw:
+        try:
+            with gzip.GzipFile(fileobj=raw, mode="rb") as handle:
+                head = handle.read(4)
+                if len(head) < 4:
+                    raise PipelineError(f"{path}: not an IDX file (only {len(head)} bytes)")
+                if head[:2] != b"\0\0" or head[2] != 0x08 or not 1 <= head[3] <= 4:
+                    raise PipelineError(f"{path}: not an unsigned-byte IDX file (magic {int.from_bytes(head, 'big'):#x})")
+                dimensions = head[3]
+                sides = handle.read(4 * dimensions)
+                if len(sides) < 4 * dimensions:
+                    raise PipelineError(f"{path}: the IDX header is cut short")
+                shape = tuple(int.from_bytes(sides[4 * k : 4 * k + 4], "big") for k in range(dimensions))
+                count = math.prod(shape)
+                if count > MAX_ARRAY_BYTES:
+                    raise PipelineError(f"{path}: the header declares shape {shape} ({count:,} bytes), more than the "
+                                        f"{MAX_ARRAY_BYTES:,} bytes (half this machine's memory) an array may have")
+                data = handle.read(count + 1)
+        except (OSError, EOFError, zlib.error) as error:
+            raise PipelineError(f"{path}: not a readable gzip-compressed IDX file ({first_line(error)})") from None
+    if len(data) != count:
+        held = f"{len(data):,}" if len(data) < count else "more than that"
+        raise PipelineError(f"{path}: the header declares shape {shape} ({count:,} bytes) but the file holds {held}; "
+                            "the file is damaged or cut short")
+    return np.frombuffer(data, dtype=np.uint8).reshape(shape)
 
 
 def fashion_mnist_arrays(source: Path = DEBIAN_FASHION_MNIST) -> dict[str, np.ndarray]:
-    if all((source / name).exists() for name in FASHION_MNIST_FILES.values()):
-        return {key: read_idx(source / name) for key, name in FASHION_MNIST_FILES.items()}
+    source = Path(source)
+    present = [os.path.lexists(source / name) for name in FASHION_MNIST_FILES.values()]
+    if all(present) or (any(present) or source != DEBIAN_FASHION_MNIST):
+        # A folder the user named (or a partial Debian one) is read as it is: no silent download instead.
+        _check_folder(source, "folder of Fashion-MNIST idx files (--source)")
+        arrays = {key: read_idx(source / name) for key, name in FASHION_MNIST_FILES.items()}
+        _check_idx_set(arrays, source)
+        return arrays
     try:
         import keras
 
         (x_train, y_train), (x_test, y_test) = keras.datasets.fashion_mnist.load_data()
     except Exception as error:  # no Debian package and no network
         raise PipelineError(
-            f"{source}: Fashion-MNIST not found ({_first_line(error)}); install it with "
+            f"{source}: Fashion-MNIST not found ({first_line(error)}); install it with "
             "'sudo apt-get install dataset-fashion-mnist' (or run 'make setup' as root)"
         ) from None
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
 
 
+def _check_idx_set(arrays: dict[str, np.ndarray], source: Path) -> None:
+    """Images (N, H, W) and labels (N,) that belong together."""
+    where = {key: source / name for key, name in FASHION_MNIST_FILES.items()}
+    for images, labels in (("x_train", "y_train"), ("x_test", "y_test")):
+        if arrays[images].ndim != 3 or 0 in arrays[images].shape:
+            raise PipelineError(f"{where[images]}: expected images shaped (N, height, width) with N > 0, "
+                                f"found {arrays[images].shape}")
+        if arrays[labels].shape != (len(arrays[images]),):
+            raise PipelineError(f"{where[labels]}: expected {len(arrays[images])} labels in one dimension (one per "
+                                f"image of {where[images].name}), found shape {arrays[labels].shape}")
+    if arrays["x_test"].shape[1:] != arrays["x_train"].shape[1:]:
+        raise PipelineError(f"{where['x_test']}: test images are {arrays['x_test'].shape[1:]}, training images "
+                            f"{arrays['x_train'].shape[1:]}")
+
+
+def _output_folder_state(folder: Path) -> str:
+    """``missing``, ``empty`` or ``prepared`` (holds our PREPARED.json); anything else is refused.
+
+    The pipeline deletes only what it created: a file, a link to nothing, or a folder holding anything but our
+    marker (``.``, ``..``, ``/``, ``$HOME``, a git checkout, a link to a full folder) is never written into.
+    """
+    refuse = "'data' writes only a new or empty folder and never deletes what it did not create; choose another --out"
+    try:
+        mode = os.lstat(folder).st_mode
+    except FileNotFoundError:
+        return "missing"
+    except OSError as error:
+        raise PipelineError(f"{folder}: cannot use it as the output folder ({error.strerror or first_line(error)})") from None
+    if stat.S_ISLNK(mode):
+        try:
+            mode = os.stat(folder).st_mode
+        except OSError as error:
+            reason = "a symbolic link loop" if error.errno == errno.ELOOP else "a symbolic link to nothing"
+            raise PipelineError(f"{folder}: is {reason}; {refuse}") from None
+    if not stat.S_ISDIR(mode):
+        kind = "a file" if stat.S_ISREG(mode) else "a special file (FIFO, device or socket)"
+        raise PipelineError(f"{folder}: is {kind}, not a folder; {refuse}")
+    try:
+        entries = os.listdir(folder)
+    except OSError as error:
+        raise PipelineError(f"{folder}: cannot list ({error.strerror or first_line(error)})") from None
+    if not entries:
+        return "empty"
+    if PREPARED_MARKER in entries and _is_our_marker(folder / PREPARED_MARKER):
+        return "prepared"
+    raise PipelineError(f"{folder}: exists and is not empty ({len(entries)} entries, no {PREPARED_MARKER} of an "
+                        f"earlier 'data' stage); {refuse}")
+
+
+def _is_our_marker(path: Path) -> bool:
+    try:
+        marker = json.loads(read_bytes(path, limit=1 << 16))
+    except (PipelineError, ValueError):
+        return False
+    return isinstance(marker, dict) and {"source", "train_images", "test_images"} <= set(marker)
+
+
 def write_pixel_competition(
     folder: Path, x_train: np.ndarray, y_train, x_test: np.ndarray, y_test=None,
-    id_column: str = "ImageId", label_column: str = "Label", first_id: int = 1,
+    id_column: str = "ImageId", label_column: str = "Label", first_id: int = 1, marker: dict | None = None,
 ) -> None:
     """Write a Digit-Recognizer-style folder: train.csv, test.csv (no id column), sample_submission.csv.
 
-    With ``y_test`` also write ``solution.csv``, the local answer key. The folder appears whole or not at all.
+    With ``y_test`` also write ``solution.csv``, the local answer key; with ``marker`` also PREPARED.json,
+    last. ``folder`` must be new (it appears whole or not at all) or an empty folder (filled; the files
+    appear one by one, the marker last). Anything else is refused: nothing is ever deleted that this
+    function did not create.
     """
-    import shutil
     import tempfile
 
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    staging.chmod(0o755)  # mkdtemp makes it private; the data is not
+    state = _output_folder_state(folder)
+    if state == "prepared":
+        raise PipelineError(f"{folder}: already holds a prepared competition; choose another folder")
+    staging = moved = None
     try:
+        if state == "missing":
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+            staging.chmod(0o755)  # mkdtemp makes it private; the data is not
+        else:
+            staging = Path(tempfile.mkdtemp(prefix=".staging.", dir=folder))
         pixel_header = ",".join(f"pixel{i}" for i in range(int(np.prod(x_train.shape[1:]))))
         _write_rows(staging / "train.csv", "label," + pixel_header, x_train, labels=y_train)
         _write_rows(staging / "test.csv", pixel_header, x_test)
@@ -684,12 +995,41 @@ def write_pixel_competition(
             (staging / "solution.csv").write_text(
                 f"{id_column},{label_column}\n" + "".join(f"{i},{label}\n" for i, label in zip(ids, y_test))
             )
-        if folder.exists():
-            shutil.rmtree(folder)
-        staging.rename(folder)
+        if marker is not None:
+            (staging / PREPARED_MARKER).write_text(json.dumps(marker) + "\n")
+        if state == "missing":
+            os.rename(staging, folder)  # fails (ENOTEMPTY) if something appeared there meanwhile
+            staging = None
+        else:
+            moved = []
+            names = sorted(os.listdir(staging), key=lambda name: name == PREPARED_MARKER)  # the marker last
+            for name in names:
+                target = folder / name
+                if os.path.lexists(target):
+                    raise PipelineError(f"{target}: appeared while the folder was being written; nothing replaced")
+                os.rename(staging / name, target)
+                moved.append(target)
+            staging.rmdir()
+            staging = None
+    except OSError as error:
+        _undo(staging, moved)
+        raise PipelineError(f"{folder}: cannot write ({error.strerror or first_line(error)})") from None
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        _undo(staging, moved)
         raise
+
+
+def _undo(staging: Path | None, moved: list[Path] | None) -> None:
+    """Remove what write_pixel_competition created: its staging folder and the files it moved in."""
+    import shutil
+
+    for path in moved or []:
+        try:
+            path.unlink()
+        except OSError:
+            pass
+    if staging is not None:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _write_rows(path: Path, header: str, images: np.ndarray, labels=None) -> None:
@@ -703,14 +1043,17 @@ def _write_rows(path: Path, header: str, images: np.ndarray, labels=None) -> Non
 
 
 def prepare_fashion_mnist(folder: Path, source: Path = DEBIAN_FASHION_MNIST) -> bool:
-    """Make the default competition folder; returns False when it is already there."""
+    """Make the default competition folder; returns False when it is already there.
+
+    ``folder`` may be missing (created), empty (filled) or an earlier result (its PREPARED.json says so);
+    anything else is refused before the source is read, and nothing is deleted.
+    """
     folder = Path(folder)
-    marker = folder / "PREPARED.json"
-    if marker.exists():
+    if _output_folder_state(folder) == "prepared":
         return False
     arrays = fashion_mnist_arrays(Path(source))
-    write_pixel_competition(folder, arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"])
-    marker.write_text(
-        json.dumps({"source": str(source), "train_images": len(arrays["x_train"]), "test_images": len(arrays["x_test"])}) + "\n"
+    write_pixel_competition(
+        folder, arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"],
+        marker={"source": str(source), "train_images": len(arrays["x_train"]), "test_images": len(arrays["x_test"])},
     )
     return True

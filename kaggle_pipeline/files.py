@@ -63,6 +63,12 @@ def _open_error(path: Path, error: OSError, follow_links: bool) -> PipelineError
             return PipelineError(f"{path}: is a symbolic link; files inside the run store are never followed "
                                  "through links (replace it with the file itself)")
         return PipelineError(f"{path}: symbolic link loop")
+    try:
+        mode = os.stat(path).st_mode  # a socket cannot even be opened (ENXIO): say what it is
+        if not stat.S_ISREG(mode):
+            return PipelineError(f"{path}: is {_kind(mode)}, not a regular file; only regular files are read")
+    except OSError:
+        pass
     return PipelineError(f"{path}: cannot read ({error.strerror or first_line(error)})")
 
 

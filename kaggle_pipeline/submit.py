@@ -12,6 +12,7 @@ fails is never written. Files appear atomically: ``submission-<timestamp>.csv``,
 
 from __future__ import annotations
 
+import csv
 import io
 import time
 from dataclasses import dataclass
@@ -30,7 +31,14 @@ from kaggle_pipeline.workspace import Workspace
 
 
 def validate_submission(table: pd.DataFrame, sample: pd.DataFrame, classes: list[str], where: str) -> None:
-    """Raise ``PipelineError`` naming the first Kaggle rule ``table`` breaks."""
+    """Raise ``PipelineError`` naming the first Kaggle rule ``table`` breaks.
+
+    The headers are compared as written (``attrs["header"]``, set by ``read_submission_table`` and
+    ``parse_submission``), not as pandas renamed them: an empty name and pandas' ``Unnamed: 1`` are not equal.
+    """
+    header, sample_header = raw_columns(table), raw_columns(sample)
+    if header != sample_header:
+        raise PipelineError(f"{where}: header {header} differs from the sample submission's {sample_header}")
     if list(table.columns) != list(sample.columns):
         raise PipelineError(f"{where}: header {list(table.columns)} differs from the sample submission's {list(sample.columns)}")
     id_column, label_column = sample.columns
@@ -51,6 +59,23 @@ def validate_submission(table: pd.DataFrame, sample: pd.DataFrame, classes: list
     bad = table[label_column][~table[label_column].isin(allowed)]
     if len(bad):
         raise PipelineError(f"{where}: label {bad.iloc[0]!r} is not one of the {len(classes)} classes")
+
+
+def raw_columns(table: pd.DataFrame) -> list[str]:
+    """The table's header as written in its file, or its column names when it was not read from one."""
+    columns = [str(column) for column in table.columns]
+    # attrs travel with copies and renames: the header as read holds only while the columns are those read.
+    if table.attrs.get("columns") == columns and "header" in table.attrs:
+        return list(table.attrs["header"])
+    return columns
+
+
+def parse_submission(text: str) -> pd.DataFrame:
+    """A rendered submission read back as Kaggle would: text cells, and its header as written."""
+    table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    table.attrs["header"] = next(csv.reader(io.StringIO(text, newline="")), [])
+    table.attrs["columns"] = [str(column) for column in table.columns]
+    return table
 
 
 def render_submission(competition: Competition, predicted: np.ndarray) -> str:
@@ -178,7 +203,7 @@ def make_submission(
 
     text = render_submission(competition, strategies[chosen]["predicted"])
     sample = read_sample_submission(competition.sample_submission)
-    rendered = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    rendered = parse_submission(text)
     validate_submission(rendered, sample, competition.classes, where="submission")
 
     folder = Path(submissions_dir) / competition.name

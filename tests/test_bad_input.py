@@ -218,7 +218,7 @@ REFUSED = {
     "csv-missing-sample-submission": (csv_folder, lambda f: (f / "sample_submission.csv").unlink(), ".",
                                       "no sample submission"),
     "csv-train-is-a-folder": (csv_folder, lambda f: ((f / "train.csv").unlink(), (f / "train.csv").mkdir()),
-                              "train.csv", "cannot read .*Is a directory"),
+                              "train.csv", "is a folder, not a regular file"),
     "csv-empty-train-file": (csv_folder, lambda f: (f / "train.csv").write_text(""), "train.csv",
                              "cannot parse CSV"),
     "csv-header-only-train": (csv_folder, lambda f: keep_rows(f / "train.csv", 0), "train.csv", "no rows"),
