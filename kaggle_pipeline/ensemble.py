@@ -32,8 +32,7 @@ from kaggle_pipeline.errors import PipelineError, check_stop
 from kaggle_pipeline.executors import RunData, RunJob, make_executor
 from kaggle_pipeline.files import first_line
 from kaggle_pipeline.progress import format_seconds, say
-from kaggle_pipeline.store import (BEST_PARAMS, ENSEMBLE, atomic_save_npz, atomic_write_bytes, atomic_write_json,
-                                   atomic_write_text, library_versions, read_record)
+from kaggle_pipeline.store import atomic_save_npz, atomic_write_bytes, atomic_write_json, atomic_write_text, library_versions
 from kaggle_pipeline.workspace import Workspace
 
 # The default threshold sits this far below the best search trial's validation accuracy.
@@ -51,17 +50,15 @@ def read_best_params(workspace: Workspace) -> dict:
 
 def read_best_params_of(store) -> dict:
     """best_params.json, validated."""
-    path = store.best_params_path
-    if not path.exists() and not path.is_symlink():
-        raise PipelineError(f"{path}: not found; run 'make search' (python -m kaggle_pipeline search) first")
-    return read_record(path, BEST_PARAMS, "run 'make search' again to rewrite it")
+    best = store.read_record_file("best_params.json")
+    if best is None:
+        raise PipelineError(f"{store.best_params_path}: not found; run 'make search' (python -m kaggle_pipeline search) first")
+    return best
 
 
 def read_ensemble_settings(store) -> dict | None:
     """The last ensemble call's settings (ensemble.json), validated; None before the first."""
-    if not store.ensemble_path.exists() and not store.ensemble_path.is_symlink():
-        return None
-    return read_record(store.ensemble_path, ENSEMBLE, "run 'make ensemble' again to rewrite it")
+    return store.read_record_file("ensemble.json")
 
 
 def kept_runs(records: list[dict], threshold: float) -> list[dict]:

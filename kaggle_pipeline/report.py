@@ -25,8 +25,7 @@ import numpy as np
 from kaggle_pipeline.ensemble import kept_runs, read_ensemble_settings
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.progress import say
-from kaggle_pipeline.search import read_trials_file
-from kaggle_pipeline.store import SUBMISSION, atomic_write_bytes, atomic_write_text, read_record
+from kaggle_pipeline.store import SUBMISSION, atomic_write_bytes, atomic_write_text, read_record, read_trials
 from kaggle_pipeline.submit import answer_key_labels, stored_predictions
 from kaggle_pipeline.vote import VotingEnsemble, voted_accuracy_curve
 from kaggle_pipeline.workspace import Workspace
@@ -94,7 +93,7 @@ def _trials(store) -> list[dict]:
     path = store.search_dir / "trials.json"
     if not path.exists():
         return []
-    results = [trial["result"] for trial in read_trials_file(path)["trials"]]
+    results = [trial["result"] for trial in read_trials(path)["trials"]]
     return [result for result in results if result.get("status") == "ok"]
 
 

@@ -13,6 +13,7 @@ Trials are stored as JSON, not pickled, so the store never unpickles anything.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import time
 from functools import partial
@@ -21,14 +22,14 @@ from pathlib import Path
 import numpy as np
 from hyperopt import STATUS_FAIL, STATUS_OK, Trials, fmin, tpe
 from hyperopt.base import JOB_STATE_DONE, JOB_STATE_ERROR
+from hyperopt.exceptions import AllTrialsFailed
 from hyperopt.fmin import generate_trial
 
 from kaggle_pipeline.errors import PipelineError, check_stop
 from kaggle_pipeline.files import first_line
 from kaggle_pipeline.model import get_space, hyperopt_point
 from kaggle_pipeline.progress import StepTimer, format_seconds, say
-from kaggle_pipeline.store import (BEST_PARAMS, TRIAL, TRIALS, atomic_write_json, atomic_write_text, library_versions,
-                                   read_record, record_problem)
+from kaggle_pipeline.store import atomic_write_json, atomic_write_text, library_versions, read_trials
 from kaggle_pipeline.workspace import Workspace
 
 # TPE models the space once this many trials exist; before that it samples at random.
@@ -86,15 +87,18 @@ def run_search(
         if number < len(starting_points):
             _evaluate_point(trials, objective, space, starting_points[number], number)
         else:
-            fmin(
-                objective,
-                space,
-                algo=partial(tpe.suggest, n_startup_jobs=TPE_STARTUP_TRIALS),
-                max_evals=number + 1,
-                trials=trials,
-                rstate=np.random.default_rng([seed, number]),
-                show_progressbar=False,
-            )
+            # fmin's answer (the best point) raises AllTrialsFailed while every trial so far failed; the trial it
+            # ran is recorded in ``trials`` all the same, and the loop decides what happens next.
+            with contextlib.suppress(AllTrialsFailed):
+                fmin(
+                    objective,
+                    space,
+                    algo=partial(tpe.suggest, n_startup_jobs=TPE_STARTUP_TRIALS),
+                    max_evals=number + 1,
+                    trials=trials,
+                    rstate=np.random.default_rng([seed, number]),
+                    show_progressbar=False,
+                )
         timer.finish()
         save_trials(trials_path, trials, settings)
         write_trials_table(store.search_dir / "trials.csv", trials)
@@ -103,7 +107,7 @@ def run_search(
         outcome = f"val_acc {result['validation_accuracy']:.4f}" if result["status"] == STATUS_OK else f"failed: {result.get('error')}"
         say(f"search: trial {number + 1}/{evals} {outcome}  best {best['validation_accuracy']:.4f}  "
             f"({format_seconds(timer.durations[-1])}, ETA {timer.eta()})")
-    best = read_record(store.best_params_path, BEST_PARAMS, "run 'make search' again") if store.best_params_path.exists() else None
+    best = store.read_record_file("best_params.json")
     if best is None:
         raise PipelineError(f"{trials_path}: every trial failed; no parameters to retrain")
     return best
@@ -172,7 +176,7 @@ def load_trials(path: Path, settings: dict) -> Trials:
     trials = Trials()
     if not path.exists() and not path.is_symlink():
         return trials
-    saved = read_trials_file(path)
+    saved = read_trials(path)
     if saved.get("settings") != settings:
         raise PipelineError(
             f"{path}: these trials were made with {saved.get('settings')}, not {settings}; "
@@ -185,25 +189,6 @@ def load_trials(path: Path, settings: dict) -> Trials:
         trials.insert_trial_docs(docs)
         trials.refresh()
     return trials
-
-
-def read_trials_file(path: Path) -> dict:
-    """search/trials.json, every trial document validated (settings, trials)."""
-    remedy = "restore it, or remove the search folder to search again"
-    saved = read_record(path, TRIALS, remedy)
-    for number, doc in enumerate(saved["trials"]):
-        problem = record_problem(doc, TRIAL) or _result_problem(doc["result"])
-        if problem:
-            raise PipelineError(f"{path}: damaged or edited by hand (trial {number + 1}: {problem}); {remedy}")
-    return saved
-
-
-def _result_problem(result: dict) -> str | None:
-    if result.get("status") not in (STATUS_OK, STATUS_FAIL):
-        return f"status {result.get('status')!r}"
-    if result["status"] == STATUS_OK:
-        return record_problem(result, {"validation_accuracy": "fraction", "params": "dict", "seed": "int"})
-    return None
 
 
 def save_trials(path: Path, trials: Trials, settings: dict) -> None:

@@ -27,8 +27,8 @@ import numpy as np
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.files import first_line
 from kaggle_pipeline.progress import format_seconds, say
-from kaggle_pipeline.store import (STACK, atomic_save_npz, atomic_write_bytes, atomic_write_json, file_digest,
-                                   library_versions, read_arrays, read_record)
+from kaggle_pipeline.store import (atomic_save_npz, atomic_write_bytes, atomic_write_json, file_digest, library_versions,
+                                   read_arrays)
 
 WEIGHTS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 WEIGHTS_SUFFIXES = (".h5", ".hdf5", ".keras")  # what keras' load_weights reads (.weights.h5 ends in .h5)
@@ -217,7 +217,7 @@ def load_stack(store) -> tuple[dict, dict[str, np.ndarray]] | None:
     record_path = stack_dir(store) / "stack.json"
     if not record_path.exists():
         return None
-    record = read_record(record_path, STACK, "run 'make stack' again")
+    record = store.read_record_file("stack/stack.json")
     for name, expected in record.get("files", {}).items():
         path = stack_dir(store) / name
         if "/" in name or path.is_symlink() or not path.is_file() or file_digest(path) != expected:

@@ -12,8 +12,7 @@ import numpy as np
 
 from kaggle_pipeline.ensemble import read_best_params_of, read_ensemble_settings
 from kaggle_pipeline.errors import PipelineError
-from kaggle_pipeline.search import read_trials_file
-from kaggle_pipeline.store import STACK, SUBMISSION, RunStore, read_record
+from kaggle_pipeline.store import SUBMISSION, RunStore, read_record, read_trials
 
 
 def status_lines(store: RunStore, submissions_dir: Path) -> list[str]:
@@ -28,7 +27,7 @@ def status_lines(store: RunStore, submissions_dir: Path) -> list[str]:
     lines.extend(_ensemble_lines(store))
     stack_path = store.root / "stack" / "stack.json"
     if stack_path.exists():
-        stack = read_record(stack_path, STACK, "run 'make stack' again")
+        stack = store.read_record_file("stack/stack.json")
         accuracy = stack.get("validation_accuracy")
         lines.append(f"stack     VGG19 {stack['weights']} features at {stack.get('size', '?')}x{stack.get('size', '?')} + "
                      f"{stack.get('trees', '?')} trees: val_acc " + ("?" if accuracy is None else f"{accuracy:.4f}"))
@@ -40,7 +39,7 @@ def _search_line(store: RunStore) -> str:
     trials_path = store.search_dir / "trials.json"
     if not trials_path.exists():
         return "search    no trials yet"
-    saved = read_trials_file(trials_path)
+    saved = read_trials(trials_path)
     settings, trials = saved["settings"], saved["trials"]
     failed = sum(1 for trial in trials if trial["result"]["status"] != "ok")
     best = read_best_params_of(store) if store.best_params_path.exists() else None

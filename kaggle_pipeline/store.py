@@ -230,6 +230,30 @@ def read_record(path: Path, schema: dict, remedy: str):
     return record
 
 
+def read_trials(path: Path) -> dict:
+    """search/trials.json (settings, trials), every trial document validated."""
+    remedy = "restore it, or remove the search folder to search again"
+    saved = read_record(path, TRIALS, remedy)
+    for number, doc in enumerate(saved["trials"]):
+        problem = record_problem(doc, TRIAL)
+        result = doc["result"] if problem is None else {}
+        if problem is None and result.get("status") not in ("ok", "fail"):
+            problem = f"status {result.get('status')!r}"
+        elif problem is None and result["status"] == "ok":
+            problem = record_problem(result, {"validation_accuracy": "fraction", "params": "dict", "seed": "int"})
+        if problem:
+            raise PipelineError(f"{path}: damaged or edited by hand (trial {number + 1}: {problem}); {remedy}")
+    return saved
+
+
+# The store's JSON records other than runs and trials: (schema, what to do when one is damaged).
+RECORD_FILES = {
+    "best_params.json": (BEST_PARAMS, "run 'make search' again to rewrite it"),
+    "ensemble.json": (ENSEMBLE, "run 'make ensemble' again to rewrite it"),
+    "stack/stack.json": (STACK, "run 'make stack' again"),
+}
+
+
 def record_digest(record: dict) -> str:
     """The SHA-256 of a run record without its own digest: covers run.json itself."""
     content = {key: value for key, value in record.items() if key != "record_sha256"}
@@ -344,6 +368,22 @@ class RunStore:
                 what = "a symbolic link" if stat.S_ISLNK(mode) else "not " + wanted
                 raise PipelineError(f"{path}: is {what}; the run store's {name} must be {wanted} made by the "
                                     "pipeline (move it away or use another --name)")
+
+    def read_record_file(self, relative: str) -> dict | None:
+        """One of RECORD_FILES, validated; None when it does not exist yet."""
+        path = self.root / relative
+        if not path.exists() and not path.is_symlink():
+            return None
+        schema, remedy = RECORD_FILES[relative]
+        return read_record(path, schema, remedy)
+
+    def check_files(self) -> None:
+        """Validate every record the store holds, before a stage takes the lock and starts writing."""
+        for relative in RECORD_FILES:
+            self.read_record_file(relative)
+        trials = self.search_dir / "trials.json"
+        if trials.exists() or trials.is_symlink():
+            read_trials(trials)
 
     # The data this store belongs to --------------------------------------------------
     def read_manifest(self) -> dict | None:

@@ -90,6 +90,7 @@ def open_workspace(
     store.check_layout()
     competition = load_competition(data_dir, name=name, layout=layout, cache_dir=store.cache_dir, write_cache=False)
     store.check_data(competition.fingerprint())
+    store.check_files()
     train_index, validation_index, new_split = _fixed_split(store, competition, validation_fraction, split_seed)
     if read_only:
         return Workspace(competition, store, train_index, validation_index)
