@@ -7,6 +7,7 @@ can be rerun or resumed alone. A problem with the input prints one line, ``error
 
 from __future__ import annotations
 
+import logging
 import argparse
 import importlib.util
 import math
@@ -17,8 +18,10 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from kaggle_pipeline.abort import MARGIN  # noqa: E402
-from kaggle_pipeline.errors import PipelineError, install_stop_handlers  # noqa: E402
+from kaggle_pipeline.errors import ParameterError, PipelineError, install_stop_handlers  # noqa: E402
 from kaggle_pipeline.executors import EXECUTORS  # noqa: E402
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_DATA = Path("data/fashion-mnist")
 
@@ -104,6 +107,7 @@ def _space(text: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="python -m kaggle_pipeline", description=__doc__.splitlines()[0])
+    _verbosity(parser, top=True)
     stages = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
 
     data = stages.add_parser("data", help="prepare the default competition (Fashion-MNIST) as a Kaggle folder")
@@ -228,6 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     search_options(everything)
     ensemble_options(everything)
     submit_options(everything, threshold=False)
+    for stage in stages.choices.values():
+        _verbosity(stage, top=False)
     return parser
 
 
@@ -311,10 +317,8 @@ def _check_training_options(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> None:
     if args.stage == "data":
         from kaggle_pipeline.data import DEBIAN_FASHION_MNIST, prepare_fashion_mnist
-        from kaggle_pipeline.progress import say
-
         made = prepare_fashion_mnist(args.out, args.source or DEBIAN_FASHION_MNIST)
-        say(f"data: {'wrote' if made else 'already prepared:'} {args.out} (train.csv, test.csv, sample_submission.csv, solution.csv)")
+        logger.info(f"data: {'wrote' if made else 'already prepared:'} {args.out} (train.csv, test.csv, sample_submission.csv, solution.csv)")
         return
     if args.stage == "download":
         from kaggle_pipeline.kaggle_client import download
@@ -368,15 +372,70 @@ def run(args: argparse.Namespace) -> None:
             _submit(args, workspace)
 
 
+# Library parameters (ParameterError) -> the option and make variable a command-line user typed.
+OPTIONS = {
+    "n": ("--n", "N"), "threshold": ("--threshold", "THRESHOLD"), "max_runs": ("--max-runs", "MAX_RUNS"),
+    "hours": ("--hours", "HOURS"), "evals": ("--evals", "EVALS"), "subset": ("--subset", None),
+    "precision": ("--precision", "PRECISION"), "executor": ("--executor", "EXECUTOR"), "vote": ("--vote", "VOTE"),
+    "stack_weight": ("--stack-weight", "STACK_WEIGHT"), "size": ("--size", "SIZE"), "layout": ("--layout", None),
+    "validation_fraction": ("--val-fraction", None), "split_seed": ("--split-seed", None),
+    "name": ("--name", "NAME"), "data_dir": ("--data", "DATA"),
+}
+
+
+def option_message(error: ParameterError, stage: str) -> str:
+    """A library error in the command line's words: the option (and make variable) instead of the parameter."""
+    if error.parameter == "epochs":
+        option, variable = ("--search-epochs" if stage == "search" else "--epochs"), "EPOCHS"
+    else:
+        option, variable = OPTIONS.get(error.parameter, (f"--{error.parameter.replace('_', '-')}", None))
+    return f"{option} {error.value!r}{f' ({variable}=)' if variable else ''}: {error.requirement}"
+
+
+def _verbosity(parser: argparse.ArgumentParser, top: bool) -> None:
+    # On the main parser and on every stage, so both 'kaggle-pipeline -q search' and '... search -q' work;
+    # SUPPRESS keeps a stage's default from overwriting what was given before the stage's name.
+    default = 0 if top else argparse.SUPPRESS
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1, default=default,
+                       help="only warnings and errors (make: VERBOSE=0)")
+    group.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1, default=default,
+                       help="also debug detail, e.g. every epoch's line in a log (make: VERBOSE=2)")
+
+
+LEVELS = {-1: logging.WARNING, 0: logging.INFO, 1: logging.DEBUG}
+
+
+def _log_to_stderr(verbosity: int) -> tuple[logging.Logger, logging.Handler, int, bool]:
+    """The command line's one handler on the package's logger: plain lines on stderr, as progress always was."""
+    package = logging.getLogger("kaggle_pipeline")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    saved = package, handler, package.level, package.propagate
+    package.addHandler(handler)
+    package.setLevel(LEVELS[verbosity])
+    package.propagate = False  # a root handler (TensorFlow's absl installs one) would print every line twice
+    return saved
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     install_stop_handlers()
+    package, handler, level, propagate = _log_to_stderr(getattr(args, "verbosity", 0))
     try:
         run(args)
+    except ParameterError as error:
+        print(f"error: {option_message(error, args.stage)}", file=sys.stderr)
+        return 2
     except PipelineError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: finished trials and runs are saved; rerun the same command to resume", file=sys.stderr)
         return 130
+    finally:
+        # Called in-process (tests, a notebook), main leaves logging as it found it.
+        package.removeHandler(handler)
+        package.setLevel(level)
+        package.propagate = propagate
     return 0

@@ -26,6 +26,7 @@ The folder is treated as hostile (see docs/RELIABILITY.md, "Hostile data folders
 
 from __future__ import annotations
 
+import logging
 import csv
 import errno
 import gzip
@@ -44,7 +45,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kaggle_pipeline.errors import PipelineError
+from kaggle_pipeline.errors import ParameterError, PipelineError
 from kaggle_pipeline.files import (
     MAX_ARRAY_BYTES,
     first_line,
@@ -55,6 +56,8 @@ from kaggle_pipeline.files import (
     regular_file,
 )
 from kaggle_pipeline.store import atomic_save_npz
+
+logger = logging.getLogger(__name__)
 
 LAYOUTS = ("csv", "images", "npy")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
@@ -334,7 +337,7 @@ def load_competition(
     _check_folder(folder, "competition folder")
     layout = layout or detect_layout(folder)
     if layout not in LAYOUTS:
-        raise PipelineError(f"--layout {layout}: unknown layout; choose one of {', '.join(LAYOUTS)}")
+        raise ParameterError("layout", layout, f"unknown layout; choose one of {', '.join(LAYOUTS)}")
     name = name or Path(os.path.realpath(folder)).name  # realpath: no RuntimeError on a link loop
     sample_path = find_sample_submission(folder)
     sample = read_sample_submission(sample_path)
@@ -423,19 +426,18 @@ def _read_cache(path: Path) -> dict | None:
     damaged file is replaced once the store's lock is held)."""
     if not path.exists() and not path.is_symlink():
         return None
-    from kaggle_pipeline.progress import say
     from kaggle_pipeline.store import read_arrays
 
     try:
         arrays = read_arrays(path, {"x_train": ("u", 4), "train_labels": ("U", 1), "x_test": ("u", 4)},
                              "parsing the data again")
     except PipelineError as error:
-        say(f"store: {error}")
+        logger.warning(f"store: {error}")
         return None
     if (arrays["x_train"].dtype != np.uint8 or arrays["x_test"].dtype != np.uint8
             or len(arrays["train_labels"]) != len(arrays["x_train"])
             or arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]):
-        say(f"store: {path}: damaged or edited by hand (arrays do not fit together); parsing the data again")
+        logger.warning(f"store: {path}: damaged or edited by hand (arrays do not fit together); parsing the data again")
         return None
     return arrays
 
@@ -813,9 +815,9 @@ def make_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, n
     from sklearn.model_selection import StratifiedShuffleSplit
 
     if not (isinstance(fraction, float | int) and 0.0 < fraction < 1.0):
-        raise PipelineError(f"--val-fraction {fraction}: must be between 0 and 1")
+        raise ParameterError("validation_fraction", fraction, "must be between 0 and 1")
     if not (isinstance(seed, int) and 0 <= seed < 2**32):
-        raise PipelineError(f"--split-seed {seed}: must be an integer from 0 to {2**32 - 1}")
+        raise ParameterError("split_seed", seed, f"must be an integer from 0 to {2**32 - 1}")
     counts = np.bincount(y)
     if counts.min() < 2:
         raise PipelineError(
@@ -824,15 +826,14 @@ def make_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, n
     validation_size = max(int(round(fraction * len(y))), len(counts))
     # Both sides of a stratified split need at least one image of every class.
     if len(y) - validation_size < len(counts):
-        raise PipelineError(
-            f"--val-fraction {fraction}: leaves {len(y) - validation_size} of {len(y)} training images for training, "
-            f"fewer than the {len(counts)} classes; use a smaller fraction"
-        )
+        raise ParameterError("validation_fraction", fraction,
+                             f"leaves {len(y) - validation_size} of {len(y)} training images for training, "
+                             f"fewer than the {len(counts)} classes; use a smaller fraction")
     splitter = StratifiedShuffleSplit(n_splits=1, test_size=validation_size, random_state=seed)
     try:
         train_index, validation_index = next(splitter.split(np.zeros(len(y)), y))
     except ValueError as error:
-        raise PipelineError(f"--val-fraction {fraction}: cannot split the training images ({first_line(error)})") from None
+        raise ParameterError("validation_fraction", fraction, f"cannot split the training images ({first_line(error)})") from None
     return np.sort(train_index), np.sort(validation_index)
 
 

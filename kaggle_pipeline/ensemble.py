@@ -24,16 +24,19 @@ machines); the run store is written here either way, run by run as each finishes
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
 from kaggle_pipeline.abort import MARGIN, MIN_KEPT, abort_floor
-from kaggle_pipeline.errors import PipelineError, check_stop
+from kaggle_pipeline.errors import ParameterError, PipelineError, check_stop
 from kaggle_pipeline.executors import RunData, RunJob, make_executor
 from kaggle_pipeline.files import first_line
-from kaggle_pipeline.progress import format_seconds, say
+from kaggle_pipeline.progress import format_seconds
 from kaggle_pipeline.store import atomic_save_npz, atomic_write_bytes, atomic_write_json, atomic_write_text, library_versions
 from kaggle_pipeline.workspace import Workspace
+
+logger = logging.getLogger(__name__)
 
 # The default threshold sits this far below the best search trial's validation accuracy.
 THRESHOLD_MARGIN = 0.01
@@ -88,15 +91,15 @@ def run_ensemble(
     can still be needed (kept + training <= n, attempts <= max_runs).
     """
     if n < 1:
-        raise PipelineError(f"N={n}: need at least one kept run")
+        raise ParameterError("n", n, "need at least one kept run")
     if epochs < 1:
-        raise PipelineError(f"EPOCHS={epochs}: need at least one epoch per run")
+        raise ParameterError("epochs", epochs, "need at least one epoch per run")
     if max_runs is not None and max_runs < 1:
-        raise PipelineError(f"MAX_RUNS={max_runs}: need at least one attempt")
+        raise ParameterError("max_runs", max_runs, "need at least one attempt")
     if threshold is not None and not 0 <= threshold <= 1:
-        raise PipelineError(f"THRESHOLD={threshold}: a validation accuracy, between 0 and 1")
+        raise ParameterError("threshold", threshold, "a validation accuracy, between 0 and 1")
     if hours is not None and not hours > 0:
-        raise PipelineError(f"HOURS={hours}: the time budget must be positive")
+        raise ParameterError("hours", hours, "the time budget must be positive")
     store = workspace.store
     best = read_best_params(workspace)
     threshold_rule = "given" if threshold is not None else f"best search trial - {THRESHOLD_MARGIN}"
@@ -108,12 +111,12 @@ def run_ensemble(
         "executor": executor,
     }
     for leftover in store.remove_unfinished_runs():
-        say(f"ensemble: removed {leftover}, a run that was interrupted before it finished")
+        logger.info(f"ensemble: removed {leftover}, a run that was interrupted before it finished")
     records = store.run_records()
     kept = kept_runs(records, threshold)
     runner = make_executor(executor, RunData.of(workspace), ray_address=ray_address, cpus_per_run=cpus_per_run)
     atomic_write_json(store.ensemble_path, {**settings, "stop_reason": "running"})
-    say(f"ensemble: {len(kept)}/{n} kept on disk after {len(records)} attempt(s); threshold {threshold:.4f}, "
+    logger.info(f"ensemble: {len(kept)}/{n} kept on disk after {len(records)} attempt(s); threshold {threshold:.4f}, "
         f"{epochs} epoch(s) per run, at most {max_runs} attempts; {runner.describe()}")
     durations: list[float] = []
     deadline = None if hours is None else time.monotonic() + hours * 3600
@@ -131,7 +134,7 @@ def run_ensemble(
                     limit = f"MAX_RUNS={max_runs} attempts"
                 elif deadline is not None and estimate and time.monotonic() + estimate > deadline:
                     limit = f"HOURS={hours:g} time budget"
-                    say(f"ensemble: HOURS={hours:g}: another run (about {format_seconds(estimate)}) would not finish "
+                    logger.info(f"ensemble: HOURS={hours:g}: another run (about {format_seconds(estimate)}) would not finish "
                         "in time; no more runs are started")
                 else:
                     floor = None if abort_margin is None else early_abort_floor(kept, best["params"], epochs, abort_margin)
@@ -153,7 +156,7 @@ def run_ensemble(
             eta = sum(durations) / len(durations) * (n - len(kept)) / keep_rate / runner.capacity
             if deadline is not None:
                 eta = min(eta, max(0.0, deadline - time.monotonic()))
-            say(f"ensemble: run {record['run']} (seed {record['seed']}) {_outcome(record, epochs)}  kept {len(kept)}/{n}  "
+            logger.info(f"ensemble: run {record['run']} (seed {record['seed']}) {_outcome(record, epochs)}  kept {len(kept)}/{n}  "
                 f"attempts {len(records)}  ({format_seconds(durations[-1])}, ETA {format_seconds(eta)})")
     except BaseException as error:
         # Wherever a stop or an error lands (mid-training, mid-write), leave no half-written run behind and
@@ -170,10 +173,10 @@ def run_ensemble(
         runner.close()
     stop_reason = f"{n} runs kept" if len(kept) >= n else limit
     if len(kept) < n and limit.startswith("MAX_RUNS"):
-        say(f"ensemble: stopped at MAX_RUNS={max_runs} attempts with only {len(kept)}/{n} runs kept "
+        logger.info(f"ensemble: stopped at MAX_RUNS={max_runs} attempts with only {len(kept)}/{n} runs kept "
             f"(threshold {threshold:.4f}); raise MAX_RUNS or lower THRESHOLD and rerun to continue")
     elif len(kept) < n:
-        say(f"ensemble: stopped by HOURS={hours:g} with {len(kept)}/{n} runs kept. Rerun to continue with a new budget")
+        logger.info(f"ensemble: stopped by HOURS={hours:g} with {len(kept)}/{n} runs kept. Rerun to continue with a new budget")
     atomic_write_json(store.ensemble_path, {**settings, "stop_reason": stop_reason, "kept": len(kept)})
     return kept
 

@@ -42,3 +42,13 @@ def install_stop_handlers() -> None:
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, request_stop)
     sys.unraisablehook = _ignore_swallowed_interrupts
+
+
+class ParameterError(PipelineError, ValueError):
+    """A library function's argument that cannot work, in the caller's words: it names the Python parameter
+    (``n=0: must be at least 1``); the command line names the option the user typed instead
+    (``--n 0 (N=): must be at least 1``, kaggle_pipeline.cli)."""
+
+    def __init__(self, parameter: str, value, requirement: str):
+        self.parameter, self.value, self.requirement = parameter, value, requirement
+        super().__init__(f"{parameter}={value!r}: {requirement}")

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kaggle_pipeline.errors import PipelineError
+from kaggle_pipeline.errors import ParameterError, PipelineError
+from kaggle_pipeline.files import first_line
 from kaggle_pipeline.store import library_versions
 
 EXECUTORS = ("local", "ray")
@@ -98,8 +99,9 @@ def train_job(job: RunJob, data: RunData) -> dict:
 
 
 def failure_message(error: BaseException) -> str:
-    text = str(error).splitlines()[0] if str(error) else ""
-    return f"{type(error).__name__}: {text}"
+    """The error's type and first line, as a failed run records it."""
+    text = str(error).strip()
+    return f"{type(error).__name__}: {first_line(error)}" if text else type(error).__name__
 
 
 def _model_bytes(model) -> bytes:
@@ -162,4 +164,4 @@ def make_executor(name: str, data: RunData, ray_address: str | None = None, cpus
         from kaggle_pipeline.ray_executor import RayExecutor
 
         return RayExecutor(data, address=ray_address, cpus_per_run=cpus_per_run)
-    raise PipelineError(f"EXECUTOR={name}: unknown; choose one of {', '.join(EXECUTORS)}")
+    raise ParameterError("executor", name, f"unknown; choose one of {', '.join(EXECUTORS)}")

@@ -15,6 +15,7 @@ seeded but, unlike the local one, not exactly repeatable.
 
 from __future__ import annotations
 
+import logging
 import copy
 import math
 import os
@@ -27,13 +28,15 @@ import numpy as np
 from kaggle_pipeline.abort import MARGIN, MIN_KEPT, abort_floor, below_floor
 from kaggle_pipeline.errors import PipelineError, check_stop
 from kaggle_pipeline.model import hyperopt_point
-from kaggle_pipeline.progress import StepTimer, format_seconds, say
+from kaggle_pipeline.progress import StepTimer, format_seconds
 from kaggle_pipeline.executors import failure_message
 from kaggle_pipeline.ray_executor import connect
 from kaggle_pipeline.search import (STATUS_FAIL, STATUS_OK, _finished, _plain, _search_subset, _write_best,
                                     insert_finished_trial, open_trials, save_trials, write_trials_table)
 from kaggle_pipeline.store import read_json
 from kaggle_pipeline.workspace import Workspace
+
+logger = logging.getLogger(__name__)
 
 try:
     from ray.tune import Callback, Stopper
@@ -57,7 +60,7 @@ def run_tune_search(
     space, starting_points, trials_path, settings, trials = open_trials(workspace, evals, epochs, seed, space_name, subset)
     done = _finished(trials)
     if done >= evals:
-        say(f"search: {done} trial(s) on disk, none to run")
+        logger.info(f"search: {done} trial(s) on disk, none to run")
         return read_json(store.best_params_path)
     x_train, y_train = _search_subset(workspace, subset, seed)
     connected_here, ray = connect(ray_address)
@@ -82,7 +85,7 @@ def run_tune_search(
         )
         storage = tempfile.mkdtemp(prefix="kaggle-pipeline-tune-")
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's own tables would interleave with our lines
-        say(f"search: {done} trial(s) on disk, running {evals - done} more on Ray Tune, up to {concurrency} at once "
+        logger.info(f"search: {done} trial(s) on disk, running {evals - done} more on Ray Tune, up to {concurrency} at once "
             f"({len(x_train):,} training images, {epochs} epoch(s) each, space '{space_name}')")
         try:
             tuner = tune.Tuner(
@@ -200,5 +203,5 @@ class _TrialRecorder(Callback):
                 outcome += f" (stopped at epoch {result['stopped_at_epoch']}: behind the best trials)"
         else:
             outcome = f"failed: {result['error']}"
-        say(f"search: trial {number + 1}/{self.evals} {outcome}  best {best['validation_accuracy']:.4f}  "
+        logger.info(f"search: trial {number + 1}/{self.evals} {outcome}  best {best['validation_accuracy']:.4f}  "
             f"({format_seconds(self.timer.durations[-1])}, ETA {self.timer.eta()})  [Ray Tune]")

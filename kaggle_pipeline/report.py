@@ -15,6 +15,7 @@ writes ``reports/<competition>/``: ``index.html`` plus one PNG per figure. Figur
 
 from __future__ import annotations
 
+import logging
 import base64
 import html
 import io
@@ -24,11 +25,12 @@ import numpy as np
 
 from kaggle_pipeline.ensemble import kept_runs, read_ensemble_settings
 from kaggle_pipeline.errors import PipelineError
-from kaggle_pipeline.progress import say
 from kaggle_pipeline.store import SUBMISSION, atomic_write_bytes, atomic_write_text, read_record, read_trials
 from kaggle_pipeline.submit import answer_key_labels, stored_predictions
 from kaggle_pipeline.vote import VotingEnsemble, voted_accuracy_curve
 from kaggle_pipeline.workspace import Workspace
+
+logger = logging.getLogger(__name__)
 
 MISCLASSIFIED_SHOWN = 16
 
@@ -84,7 +86,7 @@ def make_report(workspace: Workspace, reports_dir: Path, submissions_dir: Path) 
     page = _page(competition.name, sections, latest)
     path = folder / "index.html"
     atomic_write_text(path, page)
-    say(f"report: wrote {path} and {len(figures)} figures")
+    logger.info(f"report: wrote {path} and {len(figures)} figures")
     return path
 
 

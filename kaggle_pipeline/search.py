@@ -13,6 +13,7 @@ Trials are stored as JSON, not pickled, so the store never unpickles anything.
 
 from __future__ import annotations
 
+import logging
 import contextlib
 import datetime
 import time
@@ -25,12 +26,14 @@ from hyperopt.base import JOB_STATE_DONE, JOB_STATE_ERROR
 from hyperopt.exceptions import AllTrialsFailed
 from hyperopt.fmin import generate_trial
 
-from kaggle_pipeline.errors import PipelineError, check_stop
+from kaggle_pipeline.errors import ParameterError, PipelineError, check_stop
 from kaggle_pipeline.files import first_line
 from kaggle_pipeline.model import get_space, hyperopt_point
-from kaggle_pipeline.progress import StepTimer, format_seconds, say
+from kaggle_pipeline.progress import StepTimer, format_seconds
 from kaggle_pipeline.store import atomic_write_json, atomic_write_text, library_versions, read_trials
 from kaggle_pipeline.workspace import Workspace
+
+logger = logging.getLogger(__name__)
 
 # TPE models the space once this many trials exist; before that it samples at random.
 TPE_STARTUP_TRIALS = 5
@@ -46,7 +49,7 @@ def run_search(
     x_train, y_train = _search_subset(workspace, subset, seed)
     done = _finished(trials)
     timer = StepTimer(evals - done)
-    say(f"search: {done} trial(s) on disk, running {max(0, evals - done)} more "
+    logger.info(f"search: {done} trial(s) on disk, running {max(0, evals - done)} more "
         f"({len(x_train):,} training images, {epochs} epoch(s) each, space '{space_name}')")
 
     def objective(params: dict) -> dict:
@@ -105,7 +108,7 @@ def run_search(
         best = _write_best(store.best_params_path, trials, settings, workspace)
         result = trials.trials[-1]["result"]
         outcome = f"val_acc {result['validation_accuracy']:.4f}" if result["status"] == STATUS_OK else f"failed: {result.get('error')}"
-        say(f"search: trial {number + 1}/{evals} {outcome}  best {best['validation_accuracy']:.4f}  "
+        logger.info(f"search: trial {number + 1}/{evals} {outcome}  best {best['validation_accuracy']:.4f}  "
             f"({format_seconds(timer.durations[-1])}, ETA {timer.eta()})")
     best = store.read_record_file("best_params.json")
     if best is None:
@@ -116,9 +119,9 @@ def run_search(
 def open_trials(workspace: Workspace, evals: int, epochs: int, seed: int, space_name: str, subset: int | None):
     """The space, its starting points, and the trials on disk (refused if made with other settings)."""
     if evals < 1:
-        raise PipelineError(f"--evals {evals}: need at least one trial")
+        raise ParameterError("evals", evals, "need at least one trial")
     if epochs < 1:
-        raise PipelineError(f"--search-epochs {epochs}: need at least one epoch per trial")
+        raise ParameterError("epochs", epochs, "need at least one epoch per trial")
     space, starting_points = get_space(space_name)
     trials_path = workspace.store.search_dir / "trials.json"
     settings = {"space": space_name, "seed": seed, "epochs": epochs, "subset": subset}
@@ -166,7 +169,7 @@ def _search_subset(workspace: Workspace, subset: int | None, seed: int) -> tuple
     try:
         index, _ = train_test_split(np.arange(len(y_train)), train_size=subset, stratify=y_train, random_state=seed)
     except ValueError as error:
-        raise PipelineError(f"--subset {subset}: {error}") from None
+        raise ParameterError("subset", subset, first_line(error)) from None
     index = np.sort(index)
     return x_train[index], y_train[index]
 

@@ -16,6 +16,7 @@ says so.
 
 from __future__ import annotations
 
+import logging
 import hashlib
 import json
 import os
@@ -24,11 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
-from kaggle_pipeline.errors import PipelineError
+from kaggle_pipeline.errors import ParameterError, PipelineError
 from kaggle_pipeline.files import first_line
-from kaggle_pipeline.progress import format_seconds, say
+from kaggle_pipeline.progress import format_seconds
 from kaggle_pipeline.store import (atomic_save_npz, atomic_write_bytes, atomic_write_json, file_digest, library_versions,
                                    read_arrays)
+
+logger = logging.getLogger(__name__)
 
 WEIGHTS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 WEIGHTS_SUFFIXES = (".h5", ".hdf5", ".keras")  # what keras' load_weights reads (.weights.h5 ends in .h5)
@@ -78,7 +81,7 @@ def extract_features(
 ) -> np.ndarray:
     """VGG19 features, float32 ``(N, 512)``, of uint8 images ``(N, height, width, 1 or 3)``."""
     if size < MINIMUM_SIZE:
-        raise PipelineError(f"SIZE={size}: VGG19 needs images of at least {MINIMUM_SIZE}x{MINIMUM_SIZE}")
+        raise ParameterError("size", size, f"VGG19 needs images of at least {MINIMUM_SIZE}x{MINIMUM_SIZE}")
     if images.ndim != 4 or images.shape[-1] not in (1, 3):
         raise PipelineError(f"{label}: expected images shaped (N, height, width, 1 or 3), got {images.shape}")
     weights_path = weights_path_for(weights)  # before TensorFlow starts: a missing file fails at once
@@ -106,7 +109,7 @@ def extract_features(
         batch = tf.image.resize(batch, (size, size), method="bilinear")
         return keras.applications.vgg19.preprocess_input(batch)  # expects 0..255 RGB
 
-    say(f"  {label}: VGG19, weights {weights_label(weights)}, on {len(images):,} images at {size}x{size}")
+    logger.info(f"  {label}: VGG19, weights {weights_label(weights)}, on {len(images):,} images at {size}x{size}")
     chunks = []
     started = last_line = time.perf_counter()
     for start in range(0, len(images), CHUNK):
@@ -117,7 +120,7 @@ def extract_features(
         if now - last_line >= PROGRESS_SECONDS or done == len(images):
             last_line = now
             rate = done / max(now - started, 1e-9)
-            say(f"  {label}: {done:,}/{len(images):,} images  {rate:,.0f} img/s  "
+            logger.info(f"  {label}: {done:,}/{len(images):,} images  {rate:,.0f} img/s  "
                 f"ETA {format_seconds((len(images) - done) / rate)}")
     return np.concatenate(chunks)
 
@@ -142,9 +145,9 @@ def cached_features(workspace, weights: str, size: int, seed: int = 0) -> tuple[
             train, test = saved["train"], saved["test"]
             if train.shape == (len(competition.x_train), FEATURES) and test.shape == (len(competition.x_test), FEATURES):
                 return train, test
-            say(f"{path}: cached features have the wrong shape; computing them again")
+            logger.warning(f"{path}: cached features have the wrong shape; computing them again")
         except PipelineError as error:
-            say(f"store: cannot read cached features: {error}")
+            logger.warning(f"store: cannot read cached features: {error}")
     train = extract_features(competition.x_train, weights, size, label="train features", seed=seed)
     test = extract_features(competition.x_test, weights, size, label="test features", seed=seed)
     atomic_save_npz(path, train=train, test=test)
@@ -207,7 +210,7 @@ def run_stack(workspace, weights: str = "imagenet", size: int = 64, trees: int =
     }
     atomic_write_json(folder / "stack.json", record)
     warning = "  -- RANDOM VGG19 WEIGHTS, NOT IMAGENET: features are untrained" if weights == "none" else ""
-    say(f"stack: VGG19 features (weights {label}, {size}x{size}) + random forest of {trees} trees: "
+    logger.info(f"stack: VGG19 features (weights {label}, {size}x{size}) + random forest of {trees} trees: "
         f"val_acc {accuracy:.4f}  (features {format_seconds(feature_seconds)}, fit {format_seconds(fit_seconds)}){warning}")
     return record
 
@@ -221,7 +224,7 @@ def load_stack(store) -> tuple[dict, dict[str, np.ndarray]] | None:
     for name, expected in record.get("files", {}).items():
         path = stack_dir(store) / name
         if "/" in name or path.is_symlink() or not path.is_file() or file_digest(path) != expected:
-            say(f"{stack_dir(store) / name}: missing or its checksum does not match stack.json; the stacker is left "
+            logger.warning(f"{stack_dir(store) / name}: missing or its checksum does not match stack.json; the stacker is left "
                 "out (run 'make stack' again)")
             return None
     arrays = read_arrays(stack_dir(store) / "predictions.npz", {"validation": ("f", 2), "test": ("f", 2)},

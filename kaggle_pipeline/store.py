@@ -31,6 +31,7 @@ to the store; that process first removes the temporary files a killed write left
 
 from __future__ import annotations
 
+import logging
 import errno
 import fcntl
 import hashlib
@@ -50,6 +51,8 @@ import numpy as np
 
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.files import first_line, load_arrays, open_regular, read_bytes
+
+logger = logging.getLogger(__name__)
 
 STORE_FORMAT = 1
 
@@ -441,9 +444,7 @@ class RunStore:
                 if repair:
                     self._set_aside(run_dir, problem)
                 else:
-                    from kaggle_pipeline.progress import say
-
-                    say(f"store: {problem}; run skipped ('make ensemble' sets it aside and trains it again)")
+                    logger.warning(f"store: {problem}; run skipped ('make ensemble' sets it aside and trains it again)")
                 continue
             records.append(record)
         return records
@@ -470,11 +471,9 @@ class RunStore:
 
     def _set_aside(self, run_dir: Path, problem: str) -> None:
         """A damaged run counts as absent (its number is trained again) but is kept for inspection."""
-        from kaggle_pipeline.progress import say
-
         aside = self.runs_dir / f".corrupt-{run_dir.name}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
         os.replace(run_dir, aside)
-        say(f"store: {problem}; run set aside as {aside.name} and will be trained again")
+        logger.warning(f"store: {problem}; run set aside as {aside.name} and will be trained again")
 
     def seal_run(self, temporary: Path, record: dict) -> None:
         """Write run.json last, listing the checksum of every file already in the run folder, and its own."""

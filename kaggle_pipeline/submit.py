@@ -12,6 +12,7 @@ fails is never written. Files appear atomically: ``submission-<timestamp>.csv``,
 
 from __future__ import annotations
 
+import logging
 import csv
 import io
 import time
@@ -23,11 +24,12 @@ import pandas as pd
 
 from kaggle_pipeline.data import Competition, read_sample_submission, read_submission_table
 from kaggle_pipeline.ensemble import kept_runs, read_ensemble_settings
-from kaggle_pipeline.errors import PipelineError
-from kaggle_pipeline.progress import say
+from kaggle_pipeline.errors import ParameterError, PipelineError
 from kaggle_pipeline.store import atomic_write_json, atomic_write_text, library_versions, remove_stale_temporaries
 from kaggle_pipeline.vote import STRATEGIES, VOTES, VotingEnsemble, accuracy
 from kaggle_pipeline.workspace import Workspace
+
+logger = logging.getLogger(__name__)
 
 
 def validate_submission(table: pd.DataFrame, sample: pd.DataFrame, classes: list[str], where: str) -> None:
@@ -136,7 +138,7 @@ def stored_predictions(workspace: Workspace, threshold: float | None = None, sta
     For notebooks: ``VotingEnsemble(weights=members.weights).fit(members.validation, workspace.y_validation)``.
     """
     if stack_weight < 0:
-        raise PipelineError(f"STACK_WEIGHT={stack_weight}: must be 0 or more")
+        raise ParameterError("stack_weight", stack_weight, "must be 0 or more")
     store, competition = workspace.store, workspace.competition
     if threshold is None:
         settings = read_ensemble_settings(store)
@@ -182,7 +184,7 @@ def make_submission(
     (0 leaves it out).
     """
     if vote not in VOTES:
-        raise PipelineError(f"VOTE={vote}: choose one of {', '.join(VOTES)}")
+        raise ParameterError("vote", vote, f"choose one of {', '.join(VOTES)}")
     competition = workspace.competition
     members = stored_predictions(workspace, threshold, stack_weight)
     records, threshold = members.records, members.threshold
@@ -256,20 +258,20 @@ def _stack_member(workspace: Workspace, stack_weight: float):
 
 def _print_summary(summary: dict, competition: Competition) -> None:
     stacker = f" + {summary['stacker']['name']}, weight {summary['stacker']['weight']:g}" if summary["stacker"] else ""
-    say(f"submit: {summary['vote']} vote of {summary['runs_voted']} run(s) (validation accuracy >= "
+    logger.info(f"submit: {summary['vote']} vote of {summary['runs_voted']} run(s) (validation accuracy >= "
         f"{summary['threshold']:.4f}){stacker}")
-    say(f"  runs' validation accuracy   {summary['run_validation_accuracy_mean']:.4f} ± {summary['run_validation_accuracy_std']:.4f}")
+    logger.info(f"  runs' validation accuracy   {summary['run_validation_accuracy_mean']:.4f} ± {summary['run_validation_accuracy_std']:.4f}")
     if summary["stacker"]:
-        say(f"  stacker validation accuracy {summary['stacker']['validation_accuracy']:.4f}")
+        logger.info(f"  stacker validation accuracy {summary['stacker']['validation_accuracy']:.4f}")
     has_key = summary["local_score"] is not None
-    say(f"  {'strategy':10} {'validation*':>11}" + (f" {'local score':>11}" if has_key else ""))
+    logger.info(f"  {'strategy':10} {'validation*':>11}" + (f" {'local score':>11}" if has_key else ""))
     for name, result in summary["strategies"].items():
         marker = "  <- used" if name == summary["vote"] else ""
         local = f" {result['local_score']:11.4f}" if has_key else ""
-        say(f"  {name:10} {result['validation_accuracy']:11.4f}{local}{marker}")
-    say("  * on the half of the validation split that no strategy was fitted on"
+        logger.info(f"  {name:10} {result['validation_accuracy']:11.4f}{local}{marker}")
+    logger.info("  * on the half of the validation split that no strategy was fitted on"
         + ("" if summary["vote_requested"] != "auto" else "; VOTE=auto picks the best"))
-    say(f"  ensemble validation accuracy {summary['ensemble_validation_accuracy']:.4f}")
+    logger.info(f"  ensemble validation accuracy {summary['ensemble_validation_accuracy']:.4f}")
     if has_key:
-        say(f"  local score ({competition.solution.name}) {summary['local_score']:.4f}")
-    say(f"  wrote {summary['submission']} and latest.csv ({len(competition.test_ids):,} rows)")
+        logger.info(f"  local score ({competition.solution.name}) {summary['local_score']:.4f}")
+    logger.info(f"  wrote {summary['submission']} and latest.csv ({len(competition.test_ids):,} rows)")

@@ -8,6 +8,7 @@ images/s. An ensemble run can be given an early-abort floor (kaggle_pipeline.abo
 
 from __future__ import annotations
 
+import logging
 import contextlib
 import os
 import sys
@@ -36,10 +37,12 @@ _import_tensorflow_quietly()
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from kaggle_pipeline.errors import PipelineError  # noqa: E402
+from kaggle_pipeline.errors import ParameterError, PipelineError  # noqa: E402
 from kaggle_pipeline.abort import abort_epoch  # noqa: E402
 from kaggle_pipeline.model import batch_norm_momentum, build_model, complete_params  # noqa: E402
-from kaggle_pipeline.progress import format_seconds, say  # noqa: E402
+from kaggle_pipeline.progress import format_seconds  # noqa: E402
+
+logger = logging.getLogger(__name__)
 
 
 # Numeric precision, picked by name (PRECISION=); "auto" picks the fastest one the hardware runs well.
@@ -65,7 +68,7 @@ def choose_precision(requested: str = "auto", gpus: list | None = None, flags: s
     Never XLA on the CPU: jit_compile measured 4-7x slower on this kind of machine.
     """
     if requested not in PRECISIONS:
-        raise PipelineError(f"PRECISION={requested}: choose one of {', '.join(PRECISIONS)}")
+        raise ParameterError("precision", requested, f"choose one of {', '.join(PRECISIONS)}")
     if requested != "auto":
         return requested
     gpus = tf.config.list_physical_devices("GPU") if gpus is None else gpus
@@ -241,7 +244,7 @@ class EarlyAbort(keras.callbacks.Callback):
         if abort_epoch(self.curve, self.floor, self.epochs) == epoch + 1:
             self.stopped_at = epoch + 1
             self.model.stop_training = True
-            say(f"  early abort at epoch {epoch + 1}/{self.epochs}: val_acc {self.curve[-1]:.4f} "
+            logger.info(f"  early abort at epoch {epoch + 1}/{self.epochs}: val_acc {self.curve[-1]:.4f} "
                 f"< floor {self.floor[epoch]:.4f} (the lowest kept run at this epoch - margin)")
 
 
@@ -272,13 +275,16 @@ class EpochProgress(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         self.epoch_seconds.append(time.perf_counter() - self._epoch_started)
-        if not self.epoch_lines:
+        # Elsewhere than a terminal the epoch lines are debug detail: -v (VERBOSE=2) shows them in a log too.
+        level = logging.INFO if self.epoch_lines else logging.DEBUG
+        if not logger.isEnabledFor(level):
             return
         mean = sum(self.epoch_seconds) / len(self.epoch_seconds)
         eta = format_seconds(mean * (self.epochs - epoch - 1))
         speed = self.images_per_epoch / self.epoch_seconds[-1]
         clear = "\r\033[K" if self.live else ""
-        say(
+        logger.log(
+            level,
             f"{clear}  {self.label} epoch {epoch + 1}/{self.epochs}  loss {logs.get('loss', float('nan')):.4f}  "
             f"acc {logs.get('accuracy', float('nan')):.4f}  val_acc {logs.get('val_accuracy', float('nan')):.4f}  "
             f"{self.epoch_seconds[-1]:.0f}s ({speed:,.0f} img/s)  run ETA {eta}"

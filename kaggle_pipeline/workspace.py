@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from kaggle_pipeline.data import Competition, load_competition, make_split, save_cache
-from kaggle_pipeline.errors import PipelineError
+from kaggle_pipeline.errors import ParameterError, PipelineError
 from kaggle_pipeline.store import RunStore, StoreLock, atomic_save_npz, library_versions, read_arrays
 
 DEFAULT_VALIDATION_FRACTION = 0.1
@@ -46,21 +46,20 @@ MAX_NAME_LENGTH = 100
 
 def competition_name(data_dir: Path, name: str | None) -> str:
     """The store's folder name: ``name``, or the data folder's own name."""
+    parameter, value = ("name", name) if name is not None else ("data_dir", data_dir)
     if name is None:
         try:
             name = Path(data_dir).resolve().name
         except (OSError, RuntimeError) as error:  # RuntimeError: a symbolic link loop (Python 3.11)
             raise PipelineError(f"{data_dir}: cannot resolve the folder ({error})") from None
-        option = "--data"
-    else:
-        option = "--name"
+        value = name
     if not name or name in (".", "..") or name.startswith(".") or "/" in name or "\0" in name:
-        raise PipelineError(f"{option} {name!r}: not a usable folder name for models/ and submissions/")
+        raise ParameterError(parameter, value, "not a usable folder name for models/ and submissions/")
     if not name.isprintable():
-        raise PipelineError(f"{option} {name!r}: holds control characters; not a usable folder name")
+        raise ParameterError(parameter, value, "holds control characters; not a usable folder name")
     if len(name) > MAX_NAME_LENGTH:
-        raise PipelineError(f"{option} {name[:20]}...: {len(name)} characters; a store name has at most "
-                            f"{MAX_NAME_LENGTH} (pass a shorter --name / NAME=)")
+        raise ParameterError(parameter, f"{name[:20]}...", f"{len(name)} characters; a store name has at most "
+                             f"{MAX_NAME_LENGTH} (pass a shorter name)")
     return name
 
 

@@ -85,12 +85,15 @@ def test_each_stage_alone_through_the_command_line(tmp_path, csv_competition, ca
     page = (folder / "index.html").read_text()
     assert page.count("src='data:image/png;base64,") == len(figures)  # self-contained
     assert "<th>precision</th>" in page and "select vote of 2 runs" in page
-    if browser.available() or os.environ.get("KAGGLE_PIPELINE_REQUIRE_BROWSER"):  # CI installs Chromium
-        rendered = browser.render(folder / "index.html")
-        assert rendered.title == "pixels report" and rendered.console_errors == []
-        assert sorted(alt for alt, _, _, _ in rendered.images) == sorted(REPORT_SECTIONS)
-        assert all(complete and width > 100 and height > 100 for _, complete, width, height in rendered.images)
-        assert rendered.screenshot.startswith(b"\x89PNG") and rendered.page_height > 2000
+    # CI installs Chromium and requires it; elsewhere a machine without it says so instead of passing quietly.
+    if not browser.available() and not os.environ.get("KAGGLE_PIPELINE_REQUIRE_BROWSER"):
+        pytest.skip("no headless Chromium (apt-get install chromium chromium-driver): every check passed except "
+                    "opening the report page in a browser")
+    rendered = browser.render(folder / "index.html")
+    assert rendered.title == "pixels report" and rendered.console_errors == []
+    assert sorted(alt for alt, _, _, _ in rendered.images) == sorted(REPORT_SECTIONS)
+    assert all(complete and width > 100 and height > 100 for _, complete, width, height in rendered.images)
+    assert rendered.screenshot.startswith(b"\x89PNG") and rendered.page_height > 2000
 
 
 def test_stack_without_imagenet_weights_is_one_clear_line(tmp_path, csv_competition, monkeypatch, capsys):

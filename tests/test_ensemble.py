@@ -1,6 +1,7 @@
 """The retrain loop: threshold gating, failed runs, and resuming after a kill without retraining kept runs."""
 
 import json
+import logging
 import signal
 import subprocess
 import time
@@ -33,7 +34,8 @@ def test_kept_runs_are_resorted_by_the_threshold_in_force():
     assert [r["run"] for r in kept_runs(records, 0.85)] == [1, 3]
 
 
-def test_failed_runs_are_recorded_and_the_loop_goes_on(tmp_path, csv_competition, capsys):
+def test_failed_runs_are_recorded_and_the_loop_goes_on(tmp_path, csv_competition, caplog):
+    caplog.set_level(logging.INFO, logger="kaggle_pipeline")
     workspace = open_workspace(csv_competition, tmp_path / "models")
     # Keras refuses a dropout rate of 1.5 when it builds the model: a real crash inside a run.
     write_best_params(workspace, {**TINY_PARAMS, "dense2_dropout": 1.5})
@@ -42,7 +44,7 @@ def test_failed_runs_are_recorded_and_the_loop_goes_on(tmp_path, csv_competition
     records = workspace.store.run_records()
     assert [record["status"] for record in records] == ["failed", "failed"]
     assert "dropout" in records[0]["error"].lower() or "rate" in records[0]["error"].lower()
-    assert "stopped at MAX_RUNS=2" in capsys.readouterr().err
+    assert "stopped at MAX_RUNS=2" in caplog.text
 
     write_best_params(workspace, TINY_PARAMS)
     kept = run_ensemble(workspace, n=2, threshold=0.0, max_runs=4, epochs=1, seed=10)
@@ -53,13 +55,14 @@ def test_failed_runs_are_recorded_and_the_loop_goes_on(tmp_path, csv_competition
     assert (workspace.store.runs_dir / "run-0003" / "model.keras").exists()
 
 
-def test_a_time_budget_starts_no_run_that_would_overrun_it(tmp_path, csv_competition, capsys):
+def test_a_time_budget_starts_no_run_that_would_overrun_it(tmp_path, csv_competition, caplog):
+    caplog.set_level(logging.INFO, logger="kaggle_pipeline")
     workspace = open_workspace(csv_competition, tmp_path / "models")
     write_best_params(workspace, TINY_PARAMS)
     # A budget far shorter than one run: the first run (no estimate yet) goes, the second would overrun it.
     kept = run_ensemble(workspace, n=5, threshold=0.0, max_runs=5, epochs=1, seed=10, hours=1e-5)
     assert len(kept) == 1
-    assert "stopped by HOURS=1e-05" in capsys.readouterr().err
+    assert "stopped by HOURS=1e-05" in caplog.text
     summary = json.loads(workspace.store.ensemble_path.read_text())
     assert summary["stop_reason"] == "HOURS=1e-05 time budget" and summary["kept"] == 1 and summary["hours"] == 1e-5
 

@@ -330,8 +330,8 @@ BAD_OPTIONS = {
     "unknown-option": (["submit", "--epoch", "3"], "unrecognized arguments"),
     "missing-value": (["ensemble", "--n"], "argument --n: expected one argument"),
     "no-stage": ([], "the following arguments are required"),
-    "name-300-characters": (["submit", "--name", "x" * 300], "--name xxxxxxxxxxxxxxxxxxxx...: 300 characters"),
-    "name-a-path": (["submit", "--name", "../elsewhere"], "--name '../elsewhere': not a usable folder name"),
+    "name-300-characters": (["submit", "--name", "x" * 300], "--name 'xxxxxxxxxxxxxxxxxxxx...' (NAME=): 300 characters"),
+    "name-a-path": (["submit", "--name", "../elsewhere"], "--name '../elsewhere' (NAME=): not a usable folder name"),
     "name-hidden": (["submit", "--name", ".hidden"], "not a usable folder name"),
     "name-with-a-newline": (["submit", "--name", "two\nlines"], "holds control characters"),
     "weights-missing-file": (["stack", "--weights", "/nonexistent/vgg.h5"], "/nonexistent/vgg.h5: VGG19 weights file not found"),
@@ -445,3 +445,15 @@ def test_an_error_with_no_message_is_named_by_its_type():
     assert first_line(ValueError()) == "ValueError"
     assert first_line(RuntimeError("  \n")) == "RuntimeError"
     assert first_line(OSError("disk\nfull")) == "disk"
+
+
+# Verbosity ----------------------------------------------------------------------------------------------
+def test_quiet_leaves_only_warnings_and_the_default_shows_progress(store, capsys):
+    assert _main(arguments(store)) == 0
+    assert "submit: " in capsys.readouterr().err
+    assert _main(["-q", *arguments(store)]) == 0
+    assert capsys.readouterr().err == ""
+    (run_json(store, 1)).write_text("{}")  # a warning still gets through -q
+    assert _main([*arguments(store), "--quiet"]) == 0
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "run skipped" in error

@@ -179,7 +179,8 @@ def test_status_names_the_store_it_was_given_and_changes_nothing(here, variable,
     if value.isprintable():
         assert_refused(finished, f"models/{value}: no run store here yet; run 'make search' first")
     else:  # a newline in a folder name: refused before anything is looked up
-        assert_refused(finished, f"--{variable.lower()} {value!r}: holds control characters; not a usable folder name")
+        assert_refused(finished, f"--{variable.lower()} {value!r} ({variable}=): holds control characters; "
+                                 "not a usable folder name")
     assert snapshot(here) == before
 
 

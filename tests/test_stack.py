@@ -4,6 +4,7 @@ Everything runs with WEIGHTS=none (random weights; this machine cannot download 
 the smallest size VGG19 takes, on tiny competitions.
 """
 
+import logging
 import joblib
 import numpy as np
 import pytest
@@ -65,7 +66,7 @@ def test_random_features_are_reproducible():
 
 def test_vgg19_needs_32_pixels():
     images, _ = synthetic_images(2, side=16)
-    with pytest.raises(PipelineError, match="SIZE=16: VGG19 needs images of at least 32x32"):
+    with pytest.raises(PipelineError, match="size=16: VGG19 needs images of at least 32x32"):
         extract_features(images, "none", size=16)
 
 
@@ -92,7 +93,8 @@ def test_features_are_cached_per_size(tmp_path, monkeypatch):
     assert len(list(workspace.store.cache_dir.glob("vgg19-*.npz"))) == 2
 
 
-def test_a_corrupt_cache_is_computed_again(tmp_path, capsys):
+def test_a_corrupt_cache_is_computed_again(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="kaggle_pipeline")
     folder = write_csv_competition(tmp_path / "small", count=30, test_count=6)
     workspace = open_workspace(folder, tmp_path / "models")
     train, _ = cached_features(workspace, "none", size=32)
@@ -100,10 +102,11 @@ def test_a_corrupt_cache_is_computed_again(tmp_path, capsys):
     cache_file.write_bytes(b"PK\x03\x04 truncated")
     again, _ = cached_features(workspace, "none", size=32)
     np.testing.assert_array_equal(again, train)
-    assert "cannot read cached features" in capsys.readouterr().err
+    assert "cannot read cached features" in caplog.text
 
 
-def test_run_stack_stores_predictions_beside_the_runs(csv_competition, tmp_path, capsys):
+def test_run_stack_stores_predictions_beside_the_runs(csv_competition, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="kaggle_pipeline")
     workspace = open_workspace(csv_competition, tmp_path / "models")
     assert load_stack(workspace.store) is None
     record = run_stack(workspace, weights="none", size=32, trees=10)
@@ -114,7 +117,7 @@ def test_run_stack_stores_predictions_beside_the_runs(csv_competition, tmp_path,
     assert record["kind"] == "vgg19-randomforest" and "random" in record["weights"]
     assert record["fingerprint"] == workspace.competition.fingerprint()
     assert 0.0 <= record["validation_accuracy"] <= 1.0
-    assert "RANDOM" in capsys.readouterr().err
+    assert "RANDOM" in caplog.text
 
     stored, predictions = load_stack(workspace.store)
     assert stored == record
@@ -134,7 +137,7 @@ def test_run_stack_stores_predictions_beside_the_runs(csv_competition, tmp_path,
     content[len(content) // 2] ^= 0xFF
     (folder / "predictions.npz").write_bytes(bytes(content))
     assert load_stack(workspace.store) is None
-    assert "checksum does not match stack.json; the stacker is left out" in capsys.readouterr().err
+    assert "checksum does not match stack.json; the stacker is left out" in caplog.text
 
 
 def test_a_class_missing_from_train_gets_a_zero_column():

@@ -1,5 +1,6 @@
 """Every Kaggle rule the validator applies, and that a failing submission is never written."""
 
+import logging
 import io
 
 import numpy as np
@@ -132,7 +133,8 @@ def stored_members(tmp_path, stacker_fingerprint=None):
     return workspace
 
 
-def test_submission_uses_the_chosen_strategy_with_the_stacker(tmp_path, capsys):
+def test_submission_uses_the_chosen_strategy_with_the_stacker(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="kaggle_pipeline")
     from kaggle_pipeline.vote import soft_vote
 
     workspace = stored_members(tmp_path)
@@ -146,7 +148,7 @@ def test_submission_uses_the_chosen_strategy_with_the_stacker(tmp_path, capsys):
     assert summary["vote"] == "soft" and summary["stacker"]["weight"] == 2.0
     assert set(summary["strategies"]) == {"majority", "soft", "weighted", "select"}
     assert summary["local_score"] == summary["strategies"]["soft"]["local_score"]
-    err = capsys.readouterr().err
+    err = caplog.text
     assert "stacker (VGG19 random (WEIGHTS=none) features" in err and "select" in err and "<- used" in err
 
     summary = make_submission(workspace, tmp_path / "submissions", vote="auto", stack_weight=0)

@@ -19,7 +19,7 @@ def test_precision_follows_the_hardware():
 
 def test_precision_can_be_forced_and_is_checked():
     assert choose_precision("float32", gpus=["GPU:0"]) == "float32"
-    with pytest.raises(PipelineError, match="PRECISION=half"):
+    with pytest.raises(PipelineError, match="precision='half'"):
         choose_precision("half")
 
 
