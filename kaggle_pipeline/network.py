@@ -7,7 +7,12 @@ Keras is imported inside the functions, so importing this module stays cheap.
 from __future__ import annotations
 
 from kaggle_pipeline.errors import PipelineError
-from kaggle_pipeline.spaces import OPTIMIZERS, REFERENCE_PARAMS, REFERENCE_RECIPE, SCHEDULES
+from kaggle_pipeline.spaces import (
+    OPTIMIZERS,
+    REFERENCE_PARAMS,
+    REFERENCE_RECIPE,
+    SCHEDULES,
+)
 
 
 def complete_params(params: dict) -> dict:

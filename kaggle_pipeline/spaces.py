@@ -22,8 +22,8 @@ A params dict describes one network and how it trains:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from hyperopt import hp, pyll
 

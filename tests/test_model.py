@@ -5,8 +5,18 @@ import numpy as np
 import pytest
 
 from kaggle_pipeline.errors import PipelineError
-from kaggle_pipeline.network import batch_norm_momentum, build_model, complete_params, learning_rate_schedule
-from kaggle_pipeline.spaces import DEFAULT_PARAMS, REFERENCE_PARAMS, get_space, hyperopt_point
+from kaggle_pipeline.network import (
+    batch_norm_momentum,
+    build_model,
+    complete_params,
+    learning_rate_schedule,
+)
+from kaggle_pipeline.spaces import (
+    DEFAULT_PARAMS,
+    REFERENCE_PARAMS,
+    get_space,
+    hyperopt_point,
+)
 
 
 def test_reference_point_uses_choice_indices():
