@@ -27,7 +27,7 @@ MARGINS = (0.0, 0.01, 0.02, 0.03, 0.05)
 
 
 def train_curves(data: Path, runs: int, images: int, epochs: int) -> dict:
-    from kaggle_pipeline.model import DEFAULT_PARAMS
+    from kaggle_pipeline.spaces import DEFAULT_PARAMS
     from kaggle_pipeline.train import train_run
     from kaggle_pipeline.workspace import open_workspace
 

@@ -28,7 +28,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kaggle_pipeline.abort import MARGIN, MIN_KEPT, abort_floor, replay  # noqa: E402
-from kaggle_pipeline.model import DEFAULT_PARAMS, REFERENCE_PARAMS, build_model  # noqa: E402
+from kaggle_pipeline.network import build_model  # noqa: E402
+from kaggle_pipeline.spaces import DEFAULT_PARAMS, REFERENCE_PARAMS  # noqa: E402
 from kaggle_pipeline.progress import format_seconds, say  # noqa: E402
 from kaggle_pipeline.store import library_versions  # noqa: E402
 from kaggle_pipeline.submit import answer_key_labels  # noqa: E402

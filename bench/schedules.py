@@ -19,7 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kaggle_pipeline.model import REFERENCE_PARAMS, WIDE_PARAMS  # noqa: E402
+from kaggle_pipeline.spaces import REFERENCE_PARAMS, WIDE_PARAMS  # noqa: E402
 from kaggle_pipeline.train import train_run  # noqa: E402
 from kaggle_pipeline.workspace import open_workspace  # noqa: E402
 

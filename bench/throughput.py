@@ -24,7 +24,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kaggle_pipeline.model import REFERENCE_PARAMS, build_model  # noqa: E402
+from kaggle_pipeline.network import build_model  # noqa: E402
+from kaggle_pipeline.spaces import REFERENCE_PARAMS  # noqa: E402
 from kaggle_pipeline.train import choose_precision, keras, make_dataset, predict_proba  # noqa: E402
 
 

@@ -98,11 +98,18 @@ COUNT = at_least(1, 1_000_000)
 
 
 def _space(text: str) -> str:
-    from kaggle_pipeline.model import SPACES
+    from kaggle_pipeline.spaces import list_spaces  # hyperopt only, no TensorFlow
 
-    if text not in SPACES:
-        raise argparse.ArgumentTypeError(f"unknown search space {text!r}; choose one of {', '.join(SPACES)}")
+    if text not in list_spaces():
+        raise argparse.ArgumentTypeError(f"unknown search space {text!r}; choose one of {', '.join(list_spaces())}")
     return text
+
+
+def _space_help() -> str:
+    from kaggle_pipeline.spaces import list_spaces
+
+    spaces = ", ".join(f"{name} ({description})" if description else name for name, description in list_spaces().items())
+    return "search space: " + spaces.replace("%", "%%")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -145,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         stage.add_argument("--evals", type=at_least(1, 100_000), help="total trials wanted; a rerun continues up to this many")
         stage.add_argument("--search-epochs", type=at_least(1, 100_000), help="epochs per trial (EPOCHS= sets both stages)")
         stage.add_argument("--subset", type=at_least(0), help="training images per trial (0 = all)")
-        stage.add_argument("--space", type=_space, help="search space: vgg, vgg-wide (full preset's default), vgg-quick (quick preset's) or tiny (tests)")
+        stage.add_argument("--space", type=_space, help=_space_help())
         stage.add_argument("--search-seed", type=SEED, default=1, help="default: %(default)s")
 
     def ensemble_options(stage: argparse.ArgumentParser) -> None:

@@ -1,6 +1,6 @@
 """The search on Ray Tune: ``make search EXECUTOR=ray`` (optional; ``make setup-ray`` installs Ray).
 
-The same declared space (kaggle_pipeline.model) through Ray Tune's ``HyperOptSearch``, seeded with the
+The same declared space (kaggle_pipeline.spaces) through Ray Tune's ``HyperOptSearch``, seeded with the
 search seed and limited to as many trials at once as the cluster holds (``ConcurrencyLimiter``). Each trial
 reports every epoch; a trial more than the early-abort margin below the best three finished trials at the
 same epoch is stopped (``SearchAbortStopper``, kaggle_pipeline.abort's rule applied to trials).
@@ -27,8 +27,8 @@ import numpy as np
 
 from kaggle_pipeline.abort import MARGIN, MIN_KEPT, abort_floor, below_floor
 from kaggle_pipeline.errors import PipelineError, check_stop
-from kaggle_pipeline.model import hyperopt_point
 from kaggle_pipeline.progress import StepTimer, format_seconds
+from kaggle_pipeline.spaces import hyperopt_point
 from kaggle_pipeline.executors import failure_message
 from kaggle_pipeline.ray_executor import connect
 from kaggle_pipeline.search import (STATUS_FAIL, STATUS_OK, _finished, _plain, _search_subset, _write_best,

@@ -189,9 +189,11 @@ def _ensemble_size(members, workspace: Workspace, truth):
     figure, axes = _figure()
     runs = len(members.records)  # the stacker, if any, is last and left out: this is the runs' curve
     counts = np.arange(1, runs + 1)
-    axes[0, 0].plot(counts, voted_accuracy_curve(members.validation[:runs], workspace.y_validation), "o-", label="validation")
+    # members.validation is (rows, members, classes); the curve takes runs first.
+    axes[0, 0].plot(counts, voted_accuracy_curve(members.validation[:, :runs].transpose(1, 0, 2), workspace.y_validation),
+                    "o-", label="validation")
     if truth is not None:
-        axes[0, 0].plot(counts, voted_accuracy_curve(members.test[:runs], truth), "s-", label="answer key")
+        axes[0, 0].plot(counts, voted_accuracy_curve(members.test[:, :runs].transpose(1, 0, 2), truth), "s-", label="answer key")
     axes[0, 0].set(xlabel="runs voted (majority)", ylabel="accuracy", title="Ensemble size")
     axes[0, 0].legend()
     return figure
@@ -246,7 +248,7 @@ def _misclassified(workspace: Workspace, members, predicted: np.ndarray):
     for axis, row in zip(axes.flat, wrong):
         image = images[row]
         axis.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray")
-        votes = np.bincount(members.validation[:, row].argmax(axis=1), minlength=len(classes))
+        votes = np.bincount(members.validation[row].argmax(axis=1), minlength=len(classes))
         top = ", ".join(f"{classes[index]}:{votes[index]}" for index in np.argsort(-votes)[:2] if votes[index])
         axis.set_title(f"true {classes[workspace.y_validation[row]]}, got {classes[predicted[row]]}\nvotes {top}", fontsize=7)
     for axis in axes.flat:

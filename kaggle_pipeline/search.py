@@ -1,6 +1,6 @@
 """Hyperopt TPE search over a declared space, saved after every trial and resumable.
 
-The space's starting points (model.SPACES: the reference net with our default recipe, then with the
+The space's starting points (kaggle_pipeline.spaces: the reference net with our default recipe, then with the
 reference's recipe) are evaluated first; TPE proposes the rest.
 
 hyperopt is driven one trial at a time: each call to ``fmin`` adds one evaluation to the trials restored
@@ -28,8 +28,8 @@ from hyperopt.fmin import generate_trial
 
 from kaggle_pipeline.errors import ParameterError, PipelineError, check_stop
 from kaggle_pipeline.files import first_line
-from kaggle_pipeline.model import get_space, hyperopt_point
 from kaggle_pipeline.progress import StepTimer, format_seconds
+from kaggle_pipeline.spaces import get_space, hyperopt_point
 from kaggle_pipeline.store import atomic_write_json, atomic_write_text, library_versions, read_trials
 from kaggle_pipeline.workspace import Workspace
 

@@ -121,7 +121,8 @@ def answer_key_labels(competition: Competition) -> np.ndarray | None:
 
 @dataclass
 class Members:
-    """The voters' stored predictions, stacked ``(members, rows, classes)``, with their base weights."""
+    """The voters' stored predictions, stacked samples first ``(rows, members, classes)`` as VotingEnsemble
+    takes them, with their base weights (one per member, in the order of ``names``)."""
 
     names: list[str]
     validation: np.ndarray
@@ -166,8 +167,8 @@ def stored_predictions(workspace: Workspace, threshold: float | None = None, sta
                    "validation_accuracy": accuracy(stack[2]["validation"].argmax(axis=1), workspace.y_validation)}
     return Members(
         names=[name for name, _, _, _ in members],
-        validation=np.stack([arrays["validation"] for _, _, arrays, _ in members]),
-        test=np.stack([arrays["test"] for _, _, arrays, _ in members]),
+        validation=np.stack([arrays["validation"] for _, _, arrays, _ in members], axis=1),
+        test=np.stack([arrays["test"] for _, _, arrays, _ in members], axis=1),
         weights=np.array([weight for _, _, _, weight in members]),
         records=records, threshold=threshold, stacker=stacker,
     )

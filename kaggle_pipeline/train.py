@@ -39,7 +39,7 @@ import tensorflow as tf  # noqa: E402
 
 from kaggle_pipeline.errors import ParameterError, PipelineError  # noqa: E402
 from kaggle_pipeline.abort import abort_epoch  # noqa: E402
-from kaggle_pipeline.model import batch_norm_momentum, build_model, complete_params  # noqa: E402
+from kaggle_pipeline.network import batch_norm_momentum, build_model, complete_params  # noqa: E402
 from kaggle_pipeline.progress import format_seconds  # noqa: E402
 
 logger = logging.getLogger(__name__)

@@ -1,7 +1,17 @@
-"""How the kept runs (and the stacker) vote: the strategies, picked by name, and a scikit-learn-style estimator.
+"""How the kept runs (and the stacker) vote: the strategies, picked by name, and a scikit-learn estimator.
 
-Every strategy combines members' class probabilities shaped ``(members, samples, classes)`` with one weight
-per member; they differ in the weights and in whether members vote with their argmax or their probabilities:
+Two layers, two axis orders:
+
+- ``VotingEnsemble``, the estimator, follows scikit-learn: samples first. ``X`` is the members' stored
+  class probabilities shaped ``(samples, members, classes)`` (``submit.stored_predictions`` returns them
+  so), or, with ``members=[...]``, whatever those fitted models predict on. ``train_test_split``,
+  ``cross_val_score`` and the rest slice its rows.
+- The functions below (``majority_vote``, ``soft_vote``, ``vote_shares``, ``strategy_weights``,
+  ``greedy_selection``, ``voted_accuracy_curve``) take runs first, ``(members, samples, classes)``, as the
+  bench scripts stack runs; ``VotingEnsemble`` calls them on ``X.transpose(1, 0, 2)``.
+
+Every strategy combines members' class probabilities with one weight per member; they differ in the
+weights and in whether members vote with their argmax or their probabilities:
 
     majority   each member votes for its most probable class (with its weight, 1 for a CNN run); most votes
                win, a tie goes to the tied class with the larger summed probability, then to the lower index.
@@ -22,6 +32,8 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
 STRATEGIES = ("majority", "soft", "weighted", "select")
 VOTES = (*STRATEGIES, "auto")
@@ -121,19 +133,56 @@ def selection_split(samples: int, seed: int = 0, fraction: float = SELECTION_FRA
 
 
 class VotingEnsemble(ClassifierMixin, BaseEstimator):
-    """Votes over members' class probabilities, a scikit-learn estimator (``get_params``, ``clone``, ``score``).
+    """Votes over members' class probabilities; a scikit-learn classifier.
 
-    ``fit(X, y)`` takes either stacked validation probabilities ``(members, samples, classes)`` or, when
-    ``members`` is given (fitted Keras models or scikit-learn classifiers), the images or features they
-    predict on. ``predict(X)`` and ``predict_proba(X)`` take the same kind of input for the test rows.
+    Input, samples first as everywhere in scikit-learn:
 
-    >>> ensemble = VotingEnsemble(strategy="auto").fit(validation_probabilities, y_validation)
-    >>> ensemble.strategy_, ensemble.scores_        # the strategy picked and every strategy's judged accuracy
-    >>> labels = ensemble.predict(test_probabilities)
+    - ``members=None`` (the default): ``X`` holds the members' stored class probabilities, an array-like
+      shaped ``(samples, members, classes)``, float, finite. One member's ``(samples, classes)`` array is
+      refused (pass ``X[:, None, :]``); so is any other number of dimensions. ``predict`` needs the same
+      number of members and classes as ``fit`` saw.
+    - ``members=[model, ...]``, fitted Keras models or fitted scikit-learn classifiers: ``X`` is what they
+      predict on (images, features; any shape they accept). Each member's ``predict_proba(X)`` (a Keras
+      model's ``predict(X, verbose=0)``) must give ``(samples, classes)``; they are stacked on axis 1 into
+      the array above. ``fit`` never refits the members. ``clone`` (hence ``cross_val_score``) clones
+      scikit-learn members, which unfits them: wrap each in ``sklearn.frozen.FrozenEstimator`` first.
 
-    Parameters: ``strategy`` (one of VOTES), ``weights`` (base weight per member, e.g. the stacker's; default
-    1 each), ``classes`` (labels of the probability columns; default 0..classes-1), ``members``,
-    ``random_state`` (the auto strategy's validation split).
+    ``y`` holds one label per sample: a class index (``classes=None``) or one of ``classes``.
+
+    Parameters: ``strategy`` (one of VOTES, default ``"auto"``), ``weights`` (base weight per member, e.g.
+    the stacker's; default 1 each), ``classes`` (the labels of the probability columns; default
+    ``0 .. classes-1``), ``members`` (above), ``random_state`` (the seed of the split of the fitting rows
+    into the half that learns weights and the half that judges the strategies).
+
+    Learned attributes: ``classes_``, ``n_members_``, ``strategy_`` (the strategy used; auto's pick),
+    ``weights_`` (the members' learned weights), ``scores_`` (each fitted strategy's accuracy on the judging
+    half), ``validation_accuracy_`` (``scores_[strategy_]``).
+
+    >>> import numpy as np
+    >>> from kaggle_pipeline.vote import VotingEnsemble
+    >>> rng = np.random.default_rng(0)
+    >>> y_validation = rng.integers(0, 3, size=100)
+    >>> def noisy_member(labels, right_share):   # a member right on about ``right_share`` of the rows
+    ...     probabilities = rng.dirichlet(np.ones(3), size=len(labels))
+    ...     right = rng.random(len(labels)) < right_share
+    ...     probabilities[right, labels[right]] += 1.0
+    ...     return probabilities / probabilities.sum(axis=1, keepdims=True)
+    >>> X_validation = np.stack([noisy_member(y_validation, share) for share in (0.6, 0.7, 0.8)], axis=1)
+    >>> X_validation.shape                        # (samples, members, classes)
+    (100, 3, 3)
+    >>> labels = np.array(["cat", "dog", "frog"])[y_validation]
+    >>> ensemble = VotingEnsemble(strategy="auto", classes=["cat", "dog", "frog"]).fit(X_validation, labels)
+    >>> ensemble.strategy_, ensemble.scores_["soft"]   # auto's pick (a tie goes to the simpler), a judged accuracy
+    ('majority', 0.86)
+    >>> X_test = X_validation[:4]
+    >>> ensemble.predict(X_test).tolist(), ensemble.predict_proba(X_test).shape
+    (['frog', 'dog', 'dog', 'cat'], (4, 3))
+
+    scikit-learn's tools slice the samples axis:
+
+    >>> from sklearn.model_selection import cross_val_score
+    >>> cross_val_score(VotingEnsemble(strategy="soft"), X_validation, y_validation, cv=5).round(2).tolist()
+    [0.9, 0.9, 0.95, 0.85, 0.9]
     """
 
     def __init__(self, strategy: str = "auto", weights=None, classes=None, members=None, random_state: int = 0):
@@ -143,57 +192,89 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         self.members = members
         self.random_state = random_state
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        if self.members is None:  # stored probabilities: 3-D, (samples, members, classes)
+            tags.input_tags.two_d_array = False
+            tags.input_tags.three_d_array = True
+        return tags
+
     def fit(self, X, y) -> "VotingEnsemble":
+        """Learn the members' weights (and, for ``auto``, the strategy) from ``X`` and labels ``y``; returns self."""
         if self.strategy not in VOTES:
             raise ValueError(f"strategy {self.strategy!r}: choose one of {', '.join(VOTES)}")
+        if y is None:
+            raise ValueError("VotingEnsemble requires y to be passed, but the target y is None")
+        y = column_or_1d(np.asarray(y), warn=True)
+        check_classification_targets(y)  # a continuous target is "Unknown label type"
         probabilities = self._member_probabilities(X)
-        members, samples, classes = probabilities.shape
-        self.classes_ = np.arange(classes) if self.classes is None else np.asarray(self.classes)
-        if len(self.classes_) != classes:
-            raise ValueError(f"{len(self.classes_)} classes given for probabilities with {classes} columns")
-        truth = self._class_indices(y, samples)
+        samples, members, classes = probabilities.shape
+        classes_ = np.arange(classes) if self.classes is None else np.asarray(self.classes)
+        if len(classes_) != classes:
+            raise ValueError(f"{len(classes_)} classes given for probabilities with {classes} columns")
+        truth = self._class_indices(y, samples, classes_)
         base_weights = np.ones(members) if self.weights is None else np.asarray(self.weights, dtype=np.float64)
+        runs_first = np.ascontiguousarray(probabilities.transpose(1, 0, 2))
         fit_rows, judge_rows = selection_split(samples, self.random_state)
-        self.scores_ = {}
+        scores = {}
         for strategy in STRATEGIES if self.strategy == "auto" else (self.strategy,):
-            weights = strategy_weights(strategy, probabilities[:, fit_rows], truth[fit_rows], base_weights)
-            shares = vote_shares(probabilities[:, judge_rows], weights, hard=strategy == "majority")
-            self.scores_[strategy] = accuracy(shares.argmax(axis=1), truth[judge_rows])
+            weights = strategy_weights(strategy, runs_first[:, fit_rows], truth[fit_rows], base_weights)
+            shares = vote_shares(runs_first[:, judge_rows], weights, hard=strategy == "majority")
+            scores[strategy] = accuracy(shares.argmax(axis=1), truth[judge_rows])
         # The first best wins a tie, so auto prefers the simpler strategy.
-        self.strategy_ = max(self.scores_, key=self.scores_.get)
-        self.weights_ = strategy_weights(self.strategy_, probabilities[:, fit_rows], truth[fit_rows], base_weights)
-        self.validation_accuracy_ = self.scores_[self.strategy_]
+        self.classes_ = classes_
+        self.n_members_ = members
+        self.scores_ = scores
+        self.strategy_ = max(scores, key=scores.get)
+        self.weights_ = strategy_weights(self.strategy_, runs_first[:, fit_rows], truth[fit_rows], base_weights)
+        self.validation_accuracy_ = scores[self.strategy_]
         return self
 
     def predict_proba(self, X) -> np.ndarray:
-        self._check_fitted()
-        return vote_shares(self._member_probabilities(X), self.weights_, hard=self.strategy_ == "majority")
+        """Per-sample class scores summing to 1, shaped ``(samples, classes)``: the weighted mean probability
+        (soft strategies) or the weighted vote shares (``majority``; the tie-break winner gets a 1e-6 edge)."""
+        check_is_fitted(self)
+        probabilities = self._member_probabilities(X)
+        if probabilities.shape[1:] != (self.n_members_, len(self.classes_)):
+            raise ValueError(f"X has {probabilities.shape[1]} members and {probabilities.shape[2]} classes; "
+                             f"fitted with {self.n_members_} and {len(self.classes_)}")
+        runs_first = np.ascontiguousarray(probabilities.transpose(1, 0, 2))
+        return vote_shares(runs_first, self.weights_, hard=self.strategy_ == "majority")
 
     def predict(self, X) -> np.ndarray:
+        """The voted label of each sample (one of ``classes_``)."""
         winners = self.predict_proba(X).argmax(axis=1)
         return self.classes_[winners]
 
     def _member_probabilities(self, X) -> np.ndarray:
+        """``(samples, members, classes)`` float64 probabilities: ``X`` itself, or the members' predictions on it."""
         if self.members is None:
-            return np.asarray(X, dtype=np.float64)
+            X = check_array(X, dtype=np.float64, allow_nd=True, ensure_2d=False, ensure_min_samples=1,
+                            input_name="X")
+            if X.ndim != 3 or X.shape[1] == 0 or X.shape[2] == 0:
+                raise ValueError(f"expected X shaped (samples, members, classes) with at least one member and "
+                                 f"class, got shape {X.shape}; one member's (samples, classes) is X[:, None, :]")
+            return X
+        if len(self.members) == 0:
+            raise ValueError("members=[]: give at least one fitted model")
         outputs = []
         for member in self.members:
             if hasattr(member, "predict_proba"):
                 outputs.append(member.predict_proba(X))
             else:  # a Keras model, whose predict gives probabilities
                 outputs.append(member.predict(X, verbose=0))
-        return np.stack([np.asarray(output, dtype=np.float64) for output in outputs])
+        outputs = [np.asarray(output, dtype=np.float64) for output in outputs]
+        shapes = {output.shape for output in outputs}
+        if len(shapes) != 1 or len(outputs[0].shape) != 2:
+            raise ValueError(f"members' probabilities must all be (samples, classes) and alike, got {sorted(shapes)}")
+        return np.stack(outputs, axis=1)
 
-    def _class_indices(self, y, samples: int) -> np.ndarray:
-        y = np.asarray(y)
+    @staticmethod
+    def _class_indices(y, samples: int, classes: np.ndarray) -> np.ndarray:
         if len(y) != samples:
             raise ValueError(f"{len(y)} labels for {samples} samples")
-        index = {label: position for position, label in enumerate(self.classes_.tolist())}
+        index = {label: position for position, label in enumerate(classes.tolist())}
         unknown = sorted({label for label in y.tolist() if label not in index}, key=str)
         if unknown:
-            raise ValueError(f"labels {unknown[:5]} are not among the classes {self.classes_.tolist()}")
-        return np.array([index[label] for label in y.tolist()])
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "weights_"):
-            raise ValueError("this VotingEnsemble is not fitted yet; call fit first")
+            raise ValueError(f"labels {unknown[:5]} are not among the classes {classes.tolist()}")
+        return np.array([index[label] for label in y.tolist()], dtype=np.intp)

@@ -6,7 +6,7 @@ import pytest
 from conftest import synthetic_images
 
 from kaggle_pipeline.abort import FIRST_EPOCH, MARGIN, abort_epoch, abort_floor, replay
-from kaggle_pipeline.model import TINY_PARAMS
+from kaggle_pipeline.spaces import TINY_PARAMS
 from kaggle_pipeline.train import train_run
 
 KEPT = [

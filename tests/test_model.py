@@ -5,15 +5,17 @@ import numpy as np
 import pytest
 
 from kaggle_pipeline.errors import PipelineError
-from kaggle_pipeline.model import (
-    DEFAULT_PARAMS,
-    REFERENCE_PARAMS,
+from kaggle_pipeline.network import (
     batch_norm_momentum,
     build_model,
     complete_params,
+    learning_rate_schedule,
+)
+from kaggle_pipeline.spaces import (
+    DEFAULT_PARAMS,
+    REFERENCE_PARAMS,
     get_space,
     hyperopt_point,
-    learning_rate_schedule,
 )
 
 
@@ -55,8 +57,38 @@ def test_params_from_before_the_recipe_keys_train_as_the_reference_did():
 
 
 def test_unknown_space_is_a_clear_error():
-    with pytest.raises(PipelineError, match="--space nope"):
+    with pytest.raises(PipelineError, match="--space nope: unknown search space; choose one of vgg, vgg-quick, vgg-wide, tiny"):
         get_space("nope")
+
+
+def test_the_registry_lists_registers_and_hands_out_fresh_copies():
+    from hyperopt import hp
+
+    from kaggle_pipeline import spaces
+
+    listed = spaces.list_spaces()
+    assert list(listed) == ["vgg", "vgg-quick", "vgg-wide", "tiny"] and all(listed.values())
+    _, starting_points = get_space("tiny")
+    starting_points[0]["conv1_filters"] = 999  # a caller's edit does not reach the registry
+    assert get_space("tiny")[1] == [spaces.TINY_PARAMS]
+    try:
+        spaces.register_space("mine", lambda: {**spaces.TINY_PARAMS, "conv1_filters": hp.choice("conv1_filters", [4, 6])},
+                              [spaces.TINY_PARAMS], "one searched knob")
+        assert spaces.list_spaces()["mine"] == "one searched knob"
+        space, points = get_space("mine")
+        assert hyperopt_point(space, points[0]) == {"conv1_filters": 0}
+    finally:
+        spaces._REGISTRY.pop("mine", None)
+
+
+def test_spaces_and_the_space_option_do_not_import_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import sys, kaggle_pipeline.spaces; from kaggle_pipeline.cli import build_parser; "
+            "assert build_parser().parse_args(['search', '--space', 'vgg-wide']).space == 'vgg-wide'; "
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_reference_architecture_matches_the_write_up():

@@ -21,7 +21,7 @@ from conftest import CLI_ENVIRONMENT, cli_command
 from kaggle_pipeline.cli import main
 from kaggle_pipeline.ensemble import kept_runs, run_ensemble
 from kaggle_pipeline.errors import PipelineError
-from kaggle_pipeline.model import TINY_PARAMS
+from kaggle_pipeline.spaces import TINY_PARAMS
 from kaggle_pipeline.store import KILL_DURING_WRITE, atomic_write_json, atomic_write_text, file_digest
 from kaggle_pipeline.workspace import open_workspace
 

@@ -6,7 +6,7 @@ import pytest
 from conftest import synthetic_images
 
 from kaggle_pipeline.errors import PipelineError
-from kaggle_pipeline.model import TINY_PARAMS
+from kaggle_pipeline.spaces import TINY_PARAMS
 from kaggle_pipeline.train import choose_precision, train_run
 
 

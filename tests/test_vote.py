@@ -73,9 +73,11 @@ def test_voted_accuracy_curve_votes_the_first_k_runs():
 # --- strategies -------------------------------------------------------------------------------------------
 
 from sklearn.base import clone  # noqa: E402
+from sklearn.exceptions import DataConversionWarning, NotFittedError  # noqa: E402
+from sklearn.utils.validation import check_is_fitted  # noqa: E402
 
 from kaggle_pipeline.vote import (  # noqa: E402
-    VotingEnsemble, greedy_selection, selection_split, soft_vote, strategy_weights, vote_shares,
+    VOTES, VotingEnsemble, accuracy, greedy_selection, selection_split, soft_vote, strategy_weights, vote_shares,
 )
 
 
@@ -123,6 +125,11 @@ def test_majority_shares_sum_to_one_and_keep_the_tie_break():
     assert shares.argmax(axis=1).tolist() == [1]
 
 
+def samples_first(probabilities):
+    """The functions take runs first, (members, samples, classes); VotingEnsemble takes samples first."""
+    return np.asarray(probabilities).transpose(1, 0, 2)
+
+
 def random_members(members=4, samples=200, classes=3, seed=0):
     generator = np.random.default_rng(seed)
     truth = generator.integers(0, classes, samples)
@@ -138,41 +145,44 @@ def test_learned_weights_never_see_the_half_they_are_judged_on():
     fit_rows, judge_rows = selection_split(len(truth), seed=0)
     assert set(fit_rows).isdisjoint(judge_rows) and len(fit_rows) + len(judge_rows) == len(truth)
     for strategy in ("weighted", "select"):
-        ensemble = VotingEnsemble(strategy=strategy).fit(probabilities, truth)
+        ensemble = VotingEnsemble(strategy=strategy).fit(samples_first(probabilities), truth)
         scrambled, scrambled_truth = probabilities.copy(), truth.copy()
         scrambled[:, judge_rows] = np.random.default_rng(1).dirichlet(np.ones(3), size=(4, len(judge_rows)))
         scrambled_truth[judge_rows] = (truth[judge_rows] + 1) % 3
-        other = VotingEnsemble(strategy=strategy).fit(scrambled, scrambled_truth)
+        other = VotingEnsemble(strategy=strategy).fit(samples_first(scrambled), scrambled_truth)
         np.testing.assert_array_equal(ensemble.weights_, other.weights_)  # the judged half changed nothing learned
         assert other.validation_accuracy_ != ensemble.validation_accuracy_  # but it is what the score measures
 
 
 def test_auto_picks_the_best_judged_strategy_and_predicts_with_it():
     probabilities, truth = random_members(seed=3)
-    ensemble = VotingEnsemble(strategy="auto").fit(probabilities, truth)
+    X = samples_first(probabilities)
+    ensemble = VotingEnsemble(strategy="auto").fit(X, truth)
     assert set(ensemble.scores_) == {"majority", "soft", "weighted", "select"}
     assert ensemble.scores_[ensemble.strategy_] == max(ensemble.scores_.values())
-    fixed = VotingEnsemble(strategy=ensemble.strategy_).fit(probabilities, truth)
-    np.testing.assert_array_equal(ensemble.predict(probabilities), fixed.predict(probabilities))
+    fixed = VotingEnsemble(strategy=ensemble.strategy_).fit(X, truth)
+    np.testing.assert_array_equal(ensemble.predict(X), fixed.predict(X))
 
 
 def test_voting_ensemble_follows_the_estimator_contract():
     probabilities, truth = random_members(seed=4)
+    X = samples_first(probabilities)
     ensemble = VotingEnsemble(strategy="soft", classes=["cat", "dog", "frog"])
     assert ensemble.get_params()["strategy"] == "soft" and not hasattr(ensemble, "weights_")
-    with pytest.raises(ValueError, match="not fitted"):
-        ensemble.predict(probabilities)
+    with pytest.raises(NotFittedError, match="not fitted"):
+        ensemble.predict(X)
     labels = np.array(["cat", "dog", "frog"])[truth]
-    assert ensemble.fit(probabilities, labels) is ensemble
+    assert ensemble.fit(X, labels) is ensemble
+    check_is_fitted(ensemble)
     assert ensemble.classes_.tolist() == ["cat", "dog", "frog"]
-    assert ensemble.predict(probabilities).tolist() == np.array(["cat", "dog", "frog"])[soft_vote(probabilities)].tolist()
-    assert ensemble.predict_proba(probabilities).shape == (200, 3)
-    assert 0.0 <= ensemble.score(probabilities, labels) <= 1.0
+    assert ensemble.predict(X).tolist() == np.array(["cat", "dog", "frog"])[soft_vote(probabilities)].tolist()
+    assert ensemble.predict_proba(X).shape == (200, 3)
+    assert 0.0 <= ensemble.score(X, labels) <= 1.0
     assert clone(ensemble).get_params() == ensemble.get_params()
     with pytest.raises(ValueError, match="not among the classes"):
-        VotingEnsemble(strategy="soft", classes=["cat", "dog", "frog"]).fit(probabilities, np.full(200, "emu"))
+        VotingEnsemble(strategy="soft", classes=["cat", "dog", "frog"]).fit(X, np.full(200, "emu"))
     with pytest.raises(ValueError, match="strategy 'median'"):
-        VotingEnsemble(strategy="median").fit(probabilities, truth)
+        VotingEnsemble(strategy="median").fit(X, truth)
 
 
 def test_voting_ensemble_over_fitted_models():
@@ -187,3 +197,156 @@ def test_voting_ensemble_over_fitted_models():
     ensemble = VotingEnsemble(strategy="soft", members=members).fit(features[150:], labels[150:])
     expected = (members[0].predict_proba(features) + members[1].predict_proba(features)).argmax(axis=1)
     assert ensemble.predict(features).tolist() == expected.tolist()
+
+
+# --- scikit-learn's estimator checks ----------------------------------------------------------------------
+#
+# VotingEnsemble's X is (samples, members, classes), so its tags say three_d_array=True, two_d_array=False,
+# and for such tags check_estimator runs check_estimator_cloneable only. The checks are therefore named here
+# and run one by one. APPLICABLE ones need no data, or only y, or test a refusal that holds for 3-D input
+# (sparse, complex, 1-D X). Every other check sklearn yields for a 2-D classifier is in NOT_APPLICABLE with
+# the reason; those that feed 2-D (samples, features) data have 3-D counterparts in
+# test_the_estimator_contract_on_three_dimensional_input below. test_every_sklearn_check_is_sorted fails when
+# a scikit-learn upgrade adds a check, so that it gets sorted too.
+
+from functools import partial  # noqa: E402
+
+from sklearn.utils import estimator_checks  # noqa: E402
+
+APPLICABLE = (
+    "check_estimator_cloneable", "check_estimator_tags_renamed", "check_valid_tag_types", "check_estimator_repr",
+    "check_no_attributes_set_in_init", "check_estimators_unfitted", "check_do_not_raise_errors_in_init_or_set_params",
+    "check_mixin_order", "check_parameters_default_constructible", "check_get_params_invariance", "check_set_params",
+    "check_requires_y_none", "check_classifiers_regression_target", "check_supervised_y_no_nan", "check_complex_data",
+    "check_fit1d", "check_estimator_sparse_tag", "check_estimator_sparse_array", "check_estimator_sparse_matrix",
+)
+TWO_D = "fits on 2-D (samples, features) data, which VotingEnsemble refuses; the 3-D test below covers it"
+NOT_APPLICABLE = {
+    **{name: TWO_D for name in (
+        "check_fit_score_takes_y", "check_estimators_overwrite_params", "check_dont_overwrite_parameters",
+        "check_estimators_fit_returns_self", "check_readonly_memmap_input", "check_estimators_dtypes",
+        "check_dtype_object", "check_pipeline_consistency", "check_estimators_nan_inf", "check_estimators_pickle",
+        "check_f_contiguous_array_estimator", "check_classifier_data_not_an_array", "check_classifiers_classes",
+        "check_classifiers_train", "check_supervised_y_2d", "check_methods_sample_order_invariance",
+        "check_methods_subset_invariance", "check_dict_unchanged", "check_fit_idempotent",
+        "check_fit_check_is_fitted", "check_fit2d_predict1d", "check_estimators_empty_data_messages",
+        "check_classifiers_one_label")},
+    "check_fit2d_1sample": "2-D data; a 3-D single sample fits as before (its fitting half is empty, so weighted "
+                           "and select warn 'Mean of empty slice' and keep base weights or pick member 0)",
+    "check_fit2d_1feature": "2-D by name; the 3-D counterpart, one member or one class, fits",
+    "check_n_features_in": "no n_features_in_: X is 3-D; n_members_ and len(classes_) are checked at predict",
+    "check_n_features_in_after_fitting": "as check_n_features_in (and it returns at once for 3-D tags)",
+    "check_positive_only_tag_during_fit": "feeds 2-D data with negative values (X is probabilities)",
+    "check_array_api_input": "array API inputs are not supported (numpy only)",
+    "check_classifiers_one_label_sample_weights": "fit takes no sample_weight",
+    "check_estimators_partial_fit_n_features": "no partial_fit",
+    "check_non_transformer_estimators_n_iter": "no max_iter",
+    "check_decision_proba_consistency": "no decision_function",
+}
+
+
+def _check_name(check) -> str:
+    return check.func.__name__ if isinstance(check, partial) else check.__name__
+
+
+def _sklearn_checks() -> list:
+    """Every check sklearn yields for a classifier that takes 2-D input (for 3-D tags it yields none)."""
+
+    class TwoDimensional(VotingEnsemble):
+        def __sklearn_tags__(self):
+            tags = super().__sklearn_tags__()
+            tags.input_tags.two_d_array, tags.input_tags.three_d_array = True, False
+            return tags
+
+    return [estimator_checks.check_estimator_cloneable,
+            *estimator_checks._yield_all_checks(TwoDimensional(), legacy=True)]
+
+
+def test_every_sklearn_check_is_sorted():
+    names = {_check_name(check) for check in _sklearn_checks()}
+    assert names == set(APPLICABLE) | set(NOT_APPLICABLE), names ^ (set(APPLICABLE) | set(NOT_APPLICABLE))
+    assert not set(APPLICABLE) & set(NOT_APPLICABLE)
+
+
+@pytest.mark.parametrize("name", APPLICABLE)
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.SkipTestWarning")
+def test_applicable_sklearn_checks(name):
+    checks = [check for check in _sklearn_checks() if _check_name(check) == name]
+    assert checks
+    for check in checks:
+        check("VotingEnsemble", VotingEnsemble())
+
+
+def test_the_estimator_contract_on_three_dimensional_input():
+    """The 2-D checks above, for X shaped (samples, members, classes)."""
+    import pickle
+
+    from sklearn.model_selection import cross_val_score, train_test_split
+    from sklearn.pipeline import make_pipeline
+
+    probabilities, truth = random_members(seed=5)
+    X = samples_first(probabilities)
+    for strategy in VOTES:
+        ensemble = VotingEnsemble(strategy=strategy)
+        params = ensemble.get_params()
+        assert ensemble.fit(X, truth) is ensemble and ensemble.get_params() == params  # returns self, params untouched
+        check_is_fitted(ensemble)
+        assert ensemble.n_members_ == 4 and ensemble.classes_.tolist() == [0, 1, 2]
+        predicted, shares = ensemble.predict(X), ensemble.predict_proba(X)
+        np.testing.assert_allclose(shares.sum(axis=1), 1.0)
+        state = {key: np.copy(value) if isinstance(value, np.ndarray) else value for key, value in vars(ensemble).items()}
+        ensemble.predict(X), ensemble.predict_proba(X), ensemble.score(X, truth)
+        assert vars(ensemble).keys() == state.keys()  # predicting changes nothing
+        for key, value in state.items():
+            np.testing.assert_array_equal(vars(ensemble)[key], value) if isinstance(value, np.ndarray) else None
+        np.testing.assert_array_equal(clone(ensemble).fit(X, truth).predict(X), predicted)  # fit is idempotent
+        np.testing.assert_array_equal(pickle.loads(pickle.dumps(ensemble)).predict(X), predicted)
+        order = np.random.default_rng(0).permutation(len(X))
+        np.testing.assert_array_equal(ensemble.predict(X[order]), predicted[order])  # sample order
+        np.testing.assert_array_equal(ensemble.predict(X[:7]), predicted[:7])  # subsets
+        np.testing.assert_array_equal(ensemble.predict(X.tolist()), predicted)  # not an array
+        np.testing.assert_array_equal(ensemble.predict(np.asfortranarray(X)), predicted)
+        readonly = X.copy()
+        readonly.flags.writeable = False
+        np.testing.assert_array_equal(ensemble.predict(readonly), predicted)
+        np.testing.assert_array_equal(make_pipeline(VotingEnsemble(strategy=strategy)).fit(X, truth).predict(X), predicted)
+    float32 = VotingEnsemble(strategy="soft").fit(X.astype(np.float32), truth)
+    assert float32.predict_proba(X.astype(np.float32)).dtype == np.float64
+    assert VotingEnsemble(strategy="soft").fit(X[:, :1], truth).predict(X[:, :1]).tolist() == X[:, 0].argmax(axis=1).tolist()
+    with pytest.warns(DataConversionWarning):
+        VotingEnsemble().fit(X, truth[:, None])  # a column of labels
+
+    # Refused input, each with a ValueError.
+    fitted = VotingEnsemble().fit(X, truth)
+    for bad in (X[:, :, 0], X[..., None], X[:0], X[:, :0], X[:, :, :0]):
+        with pytest.raises(ValueError):
+            VotingEnsemble().fit(bad, truth[:len(bad)])
+    for value in (np.nan, np.inf):
+        spoiled = X.copy()
+        spoiled[3, 1, 2] = value
+        with pytest.raises(ValueError, match="NaN|infinity"):
+            VotingEnsemble().fit(spoiled, truth)
+        with pytest.raises(ValueError, match="NaN|infinity"):
+            fitted.predict(spoiled)
+    with pytest.raises(ValueError, match="X has 3 members and 3 classes; fitted with 4 and 3"):
+        fitted.predict(X[:, :3])
+    with pytest.raises(ValueError, match="199 labels for 200 samples"):
+        VotingEnsemble().fit(X, truth[1:])
+    with pytest.raises(ValueError, match="Unknown label type"):
+        VotingEnsemble().fit(X, truth + 0.5)
+
+    # scikit-learn's tools split the samples axis.
+    X_fit, X_test, y_fit, y_test = train_test_split(X, truth, test_size=0.25, random_state=0)
+    assert X_fit.shape == (150, 4, 3) and X_test.shape == (50, 4, 3)
+    assert VotingEnsemble(strategy="soft").fit(X_fit, y_fit).score(X_test, y_test) == accuracy(soft_vote(
+        samples_first(X_test)), y_test)
+    assert cross_val_score(VotingEnsemble(strategy="soft"), X, truth, cv=4).shape == (4,)
+
+
+def test_the_docstring_examples_run():
+    import doctest
+
+    import kaggle_pipeline.vote
+
+    failures, attempted = doctest.testmod(kaggle_pipeline.vote, verbose=False)
+    assert attempted > 0 and failures == 0
