@@ -19,8 +19,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from kaggle_pipeline.abort import MARGIN, replay  # noqa: E402
 
 MARGINS = (0.0, 0.01, 0.02, 0.03, 0.05)

@@ -19,13 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kaggle_pipeline.abort import MARGIN, MIN_KEPT, abort_floor, replay  # noqa: E402
 from kaggle_pipeline.model import DEFAULT_PARAMS, REFERENCE_PARAMS, build_model  # noqa: E402

@@ -19,12 +19,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kaggle_pipeline.ensemble import run_ensemble  # noqa: E402
 from kaggle_pipeline.model import DEFAULT_PARAMS  # noqa: E402

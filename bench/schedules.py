@@ -11,13 +11,10 @@ final validation accuracy. Needs the default competition (make data).
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kaggle_pipeline.model import REFERENCE_PARAMS, WIDE_PARAMS  # noqa: E402
 from kaggle_pipeline.train import train_run  # noqa: E402

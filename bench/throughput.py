@@ -16,13 +16,10 @@ data/fashion-mnist exists (make data), random images otherwise: speed does not d
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kaggle_pipeline.model import REFERENCE_PARAMS, build_model  # noqa: E402
 from kaggle_pipeline.train import choose_precision, keras, make_dataset, predict_proba  # noqa: E402

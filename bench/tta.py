@@ -18,8 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from kaggle_pipeline.ensemble import kept_runs  # noqa: E402
 from kaggle_pipeline.store import read_json  # noqa: E402
 from kaggle_pipeline.submit import answer_key_labels  # noqa: E402
