@@ -8,6 +8,9 @@
 # Variables: DATA NAME PRESET=quick|full EVALS EPOCHS N THRESHOLD MAX_RUNS HOURS PRECISION TENSORBOARD=1 EARLY_ABORT=0
 #            ABORT_MARGIN TTA=0 VOTE=auto|majority|soft|weighted|select STACK_WEIGHT WEIGHTS SIZE TREES
 #            EXECUTOR=local|ray RAY_ADDRESS CPUS_PER_RUN   (make setup-ray installs Ray; make test-ray tests it)
+#            EXTRAS=cpu,report,kaggle,dev   (what make setup installs: pyproject.toml's extras; gpu instead of cpu for CUDA)
+#            VERBOSE=0|1|2   (warnings only, progress (default), debug detail)
+#   make lint                ruff (pyproject.toml's rule set), as CI runs it
 
 PYTHON ?= python3
 VENV := .venv
@@ -20,20 +23,25 @@ INSTALLED := $(VENV)/.installed
 # (--name="$NAME", so a value starting with '-' is still the option's value); sub-makes (make all) see the
 # same literal text again.
 USER_VARIABLES := DATA NAME PRESET EVALS EPOCHS N THRESHOLD MAX_RUNS HOURS PRECISION TENSORBOARD EARLY_ABORT \
-	ABORT_MARGIN TTA VOTE STACK_WEIGHT WEIGHTS SIZE TREES EXECUTOR RAY_ADDRESS CPUS_PER_RUN COMPETITION MESSAGE
+	ABORT_MARGIN TTA VOTE STACK_WEIGHT WEIGHTS SIZE TREES EXECUTOR RAY_ADDRESS CPUS_PER_RUN COMPETITION MESSAGE EXTRAS \
+	VERBOSE
 $(foreach variable,$(USER_VARIABLES),$(if $(filter-out undefined,$(origin $(variable))),\
 	$(eval override $(variable) := $$(value $(variable)))))
 
 DEFAULT_DATA := data/fashion-mnist
 DATA ?= $(DEFAULT_DATA)
 PRESET ?= quick
+# The extras make setup installs (pyproject.toml); EXTRAS=gpu,report,kaggle,dev for an NVIDIA GPU (README, GPU).
+EXTRAS ?= cpu,report,kaggle,dev
 export $(USER_VARIABLES)
 
 # --option=value, only when the variable is set and not empty; shell code that names the variable, never its text
 option = $${$(1):+$(2)="$$$(1)"}
 # Prints the command with its arguments, then runs it: each argument reaches the program as it is.
 run = set -- $(1); printf '%s\n' "$$*"; exec "$$@"
-COMMON = --data="$$DATA" --preset="$$PRESET" $(call option,NAME,--name)
+# VERBOSE=0: warnings and errors only (--quiet); VERBOSE=2: debug detail too (--verbose); anything else: progress.
+COMMON = --data="$$DATA" --preset="$$PRESET" $(call option,NAME,--name) \
+	$(if $(filter 0,$(VERBOSE)),--quiet)$(if $(filter 2,$(VERBOSE)),--verbose)
 TRAINING_ARGS = $(call option,PRECISION,--precision) $(if $(filter 1,$(TENSORBOARD)),--tensorboard) \
 	$(call option,EXECUTOR,--executor) $(call option,RAY_ADDRESS,--ray-address) $(call option,CPUS_PER_RUN,--cpus-per-run)
 SEARCH_ARGS = $(TRAINING_ARGS) $(call option,EVALS,--evals) $(call option,EPOCHS,--search-epochs)
@@ -50,7 +58,7 @@ DATA_READY :=
 KAGGLE_DATA := --data="$$DATA"
 endif
 
-.PHONY: setup setup-ray test-ray debian-data browser data search ensemble stack submit report status download submit-kaggle all test clean
+.PHONY: setup setup-ray lint test-ray debian-data browser data search ensemble stack submit report status download submit-kaggle all test clean
 
 setup: $(INSTALLED)
 
@@ -58,13 +66,15 @@ setup: $(INSTALLED)
 RAY_INSTALLED := $(VENV)/.ray-installed
 setup-ray: $(RAY_INSTALLED)
 
-$(RAY_INSTALLED): requirements-ray.txt | $(INSTALLED)
-	$(PY) -m pip install --quiet -r requirements-ray.txt
+$(RAY_INSTALLED): pyproject.toml requirements.txt | $(INSTALLED)
+	$(PY) -m pip install --quiet -c requirements.txt -e ".[$$EXTRAS,ray]"
 	@touch $@
 
-$(INSTALLED): requirements.txt
+# The project itself, editable (tests and bench scripts import it from this checkout), with the EXTRAS, at the
+# versions pinned in requirements.txt (a constraints file).
+$(INSTALLED): pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -c requirements.txt -e ".[$$EXTRAS]"
 	@$(MAKE) --no-print-directory debian-data
 	@touch $@
 
@@ -95,7 +105,7 @@ stack: $(INSTALLED) $(DATA_READY)
 submit: $(INSTALLED) $(DATA_READY)
 	@$(call run,$(PY) -m kaggle_pipeline submit $(COMMON) $(call option,THRESHOLD,--threshold) $(SUBMIT_ARGS))
 
-# Kaggle's client (pip install kaggle) with credentials in ~/.kaggle/kaggle.json or KAGGLE_USERNAME/KAGGLE_KEY.
+# Kaggle's client (the [kaggle] extra, which make setup installs), signed in any way it accepts (README, Kaggle).
 download: $(INSTALLED)
 	@$(call run,$(PY) -m kaggle_pipeline download --competition="$$COMPETITION")
 
@@ -120,6 +130,9 @@ all: $(INSTALLED) $(DATA_READY)
 test: $(INSTALLED) browser $(RAY_INSTALLED)
 	$(PY) -m pytest -q tests --ignore=tests/ray
 	$(PY) -m pytest -q tests/ray
+
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check kaggle_pipeline tests bench
 
 test-ray: $(RAY_INSTALLED)
 	$(PY) -m pytest -q tests/ray

@@ -19,9 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from kaggle_pipeline.abort import MARGIN, replay  # noqa: E402
+from kaggle_pipeline.abort import MARGIN, replay
 
 MARGINS = (0.0, 0.01, 0.02, 0.03, 0.05)
 

@@ -25,17 +25,19 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from kaggle_pipeline.abort import MARGIN, MIN_KEPT, abort_floor, replay
+from kaggle_pipeline.network import build_model
+from kaggle_pipeline.progress import format_seconds
+from kaggle_pipeline.spaces import DEFAULT_PARAMS, REFERENCE_PARAMS
+from kaggle_pipeline.store import library_versions
+from kaggle_pipeline.submit import answer_key_labels
+from kaggle_pipeline.train import EpochProgress, choose_precision, keras, train_run
+from kaggle_pipeline.vote import voted_accuracy_curve
+from kaggle_pipeline.workspace import open_workspace
 
-from kaggle_pipeline.abort import MARGIN, MIN_KEPT, abort_floor, replay  # noqa: E402
-from kaggle_pipeline.network import build_model  # noqa: E402
-from kaggle_pipeline.spaces import DEFAULT_PARAMS, REFERENCE_PARAMS  # noqa: E402
-from kaggle_pipeline.progress import format_seconds, say  # noqa: E402
-from kaggle_pipeline.store import library_versions  # noqa: E402
-from kaggle_pipeline.submit import answer_key_labels  # noqa: E402
-from kaggle_pipeline.train import EpochProgress, choose_precision, keras, train_run  # noqa: E402
-from kaggle_pipeline.vote import voted_accuracy_curve  # noqa: E402
-from kaggle_pipeline.workspace import open_workspace  # noqa: E402
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 SETTINGS = {
     # The write-up's scale: 30 kept runs over 91%, 40 epochs each, on all 54k training images.

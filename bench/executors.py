@@ -24,13 +24,14 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from kaggle_pipeline.ensemble import run_ensemble
+from kaggle_pipeline.spaces import DEFAULT_PARAMS
+from kaggle_pipeline.store import atomic_write_json, library_versions
+from kaggle_pipeline.workspace import open_workspace
 
-from kaggle_pipeline.ensemble import run_ensemble  # noqa: E402
-from kaggle_pipeline.spaces import DEFAULT_PARAMS  # noqa: E402
-from kaggle_pipeline.progress import say  # noqa: E402
-from kaggle_pipeline.store import atomic_write_json, library_versions  # noqa: E402
-from kaggle_pipeline.workspace import open_workspace  # noqa: E402
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 CONFIGURATIONS = {
     "local": {"executor": "local"},

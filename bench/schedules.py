@@ -11,17 +11,14 @@ final validation accuracy. Needs the default competition (make data).
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from kaggle_pipeline.spaces import REFERENCE_PARAMS, WIDE_PARAMS  # noqa: E402
-from kaggle_pipeline.train import train_run  # noqa: E402
-from kaggle_pipeline.workspace import open_workspace  # noqa: E402
+from kaggle_pipeline.spaces import REFERENCE_PARAMS, WIDE_PARAMS
+from kaggle_pipeline.train import train_run
+from kaggle_pipeline.workspace import open_workspace
 
 # The recipes compared; the augmentation is the write-ups' kind (shifts, small rotations and zooms).
 AUGMENTATION = {"translate": 0.08, "rotate": 0.02, "zoom": 0.08}

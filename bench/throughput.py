@@ -16,17 +16,14 @@ data/fashion-mnist exists (make data), random images otherwise: speed does not d
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from kaggle_pipeline.network import build_model  # noqa: E402
-from kaggle_pipeline.spaces import REFERENCE_PARAMS  # noqa: E402
-from kaggle_pipeline.train import choose_precision, keras, make_dataset, predict_proba  # noqa: E402
+from kaggle_pipeline.network import build_model
+from kaggle_pipeline.spaces import REFERENCE_PARAMS
+from kaggle_pipeline.train import choose_precision, keras, make_dataset, predict_proba
 
 
 def forward_macs(model) -> int:
@@ -109,7 +106,7 @@ def main() -> None:
     rounds = [[measure(name, x, y, args.epochs, precision, feed) for name, precision, feed in configurations]
               for _ in range(args.repeats)]
     results = []
-    for column in zip(*rounds):
+    for column in zip(*rounds, strict=True):
         best = dict(max(column, key=lambda result: result["train"]))
         best["spread"] = (min(r["train"] for r in column), max(r["train"] for r in column))
         best["infer"] = max(r["infer"] for r in column)

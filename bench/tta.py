@@ -18,14 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from kaggle_pipeline.ensemble import kept_runs  # noqa: E402
-from kaggle_pipeline.store import read_json  # noqa: E402
-from kaggle_pipeline.submit import answer_key_labels  # noqa: E402
-from kaggle_pipeline.train import keras, predict_proba  # noqa: E402
-from kaggle_pipeline.vote import accuracy, majority_vote  # noqa: E402
-from kaggle_pipeline.workspace import open_workspace  # noqa: E402
+from kaggle_pipeline.ensemble import kept_runs
+from kaggle_pipeline.store import read_json
+from kaggle_pipeline.submit import answer_key_labels
+from kaggle_pipeline.train import keras, predict_proba
+from kaggle_pipeline.vote import accuracy, majority_vote
+from kaggle_pipeline.workspace import open_workspace
 
 
 def shifted(images: np.ndarray, rows: int, columns: int) -> np.ndarray:

@@ -7,19 +7,20 @@ can be rerun or resumed alone. A problem with the input prints one line, ``error
 
 from __future__ import annotations
 
-import logging
 import argparse
 import importlib.util
+import logging
 import math
 import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from kaggle_pipeline.abort import MARGIN
+from kaggle_pipeline.errors import ParameterError, PipelineError, install_stop_handlers
+from kaggle_pipeline.executors import EXECUTORS
 
-from kaggle_pipeline.abort import MARGIN  # noqa: E402
-from kaggle_pipeline.errors import ParameterError, PipelineError, install_stop_handlers  # noqa: E402
-from kaggle_pipeline.executors import EXECUTORS  # noqa: E402
+# Before any stage imports TensorFlow (none of the imports above does): its C++ start-up chatter off.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 logger = logging.getLogger(__name__)
 

@@ -26,13 +26,13 @@ The folder is treated as hostile (see docs/RELIABILITY.md, "Hostile data folders
 
 from __future__ import annotations
 
-import logging
 import csv
 import errno
 import gzip
 import hashlib
 import io
 import json
+import logging
 import math
 import os
 import re
@@ -724,7 +724,7 @@ def _read_image(path: Path) -> np.ndarray:
 
 def _stack_images(images: list[np.ndarray], paths: list[Path]) -> np.ndarray:
     height, width = images[0].shape[:2]
-    for image, path in zip(images, paths):
+    for image, path in zip(images, paths, strict=True):
         if image.shape[:2] != (height, width):
             raise PipelineError(
                 f"{path}: image is {image.shape[1]}x{image.shape[0]}, but {paths[0].name} is {width}x{height}; "
@@ -994,7 +994,7 @@ def write_pixel_competition(
         )
         if y_test is not None:
             (staging / "solution.csv").write_text(
-                f"{id_column},{label_column}\n" + "".join(f"{i},{label}\n" for i, label in zip(ids, y_test))
+                f"{id_column},{label_column}\n" + "".join(f"{i},{label}\n" for i, label in zip(ids, y_test, strict=True))
             )
         if marker is not None:
             (staging / PREPARED_MARKER).write_text(json.dumps(marker) + "\n")

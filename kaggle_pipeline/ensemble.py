@@ -33,7 +33,13 @@ from kaggle_pipeline.errors import ParameterError, PipelineError, check_stop
 from kaggle_pipeline.executors import RunData, RunJob, make_executor
 from kaggle_pipeline.files import first_line
 from kaggle_pipeline.progress import format_seconds
-from kaggle_pipeline.store import atomic_save_npz, atomic_write_bytes, atomic_write_json, atomic_write_text, library_versions
+from kaggle_pipeline.store import (
+    atomic_save_npz,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    library_versions,
+)
 from kaggle_pipeline.workspace import Workspace
 
 logger = logging.getLogger(__name__)

@@ -81,7 +81,7 @@ def train_job(job: RunJob, data: RunData) -> dict:
         )
     except PipelineError:
         raise
-    except Exception as error:  # noqa: BLE001 - a crashed run is recorded and the loop goes on
+    except Exception as error:  # a crashed run is recorded and the loop goes on
         return {**outcome, "status": "failed", "error": failure_message(error),
                 "traceback": traceback.format_exc(limit=5)}
     outcome.update(history=trained.history, seconds=round(trained.seconds, 2), precision=trained.precision,

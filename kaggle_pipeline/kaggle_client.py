@@ -5,12 +5,18 @@
 (the same rules ``make submit`` applies before writing) and runs
 ``kaggle competitions submit -c <slug> -f <file> -m <message>``.
 
-The client must be on PATH (``pip install kaggle``) with credentials in ``~/.kaggle/kaggle.json`` (or
-``$KAGGLE_CONFIG_DIR``), or ``KAGGLE_USERNAME`` and ``KAGGLE_KEY`` in the environment. Credentials are
-checked for presence, and read only to mask them: when the client fails, its last line is passed on with
-every credential in it replaced by ``***`` (the key from the environment, kaggle.json and access_token, and
-anything shaped like one: long hex runs, ``KGAT_`` tokens, ``key=``, ``token=``, ``"key": "..."``, Bearer
-and Basic authorizations, ``user:password@`` in URLs).
+The client is the ``[kaggle]`` extra (``pip install 'kaggle-pipeline[kaggle]'``; ``make setup`` installs it),
+found on PATH or, failing that, beside this interpreter (``.venv/bin/kaggle`` when the venv is not
+activated). Signing in is the client's business: it accepts ``KAGGLE_API_TOKEN`` (a token, or a file holding
+one), ``~/.kaggle/access_token``, ``kaggle auth login`` (OAuth, cached in ``~/.kaggle/credentials.json``), and
+the legacy ``kaggle.json`` (in ``$KAGGLE_CONFIG_DIR``, ``~/.kaggle`` or ``~/.config/kaggle``) or
+``KAGGLE_USERNAME``/``KAGGLE_KEY``, in an order of its own that changes between versions; so nothing here
+second-guesses it. When it is not signed in (or its credentials are refused) it prints a page of help and
+exits 1: that is passed on as one line naming the ways to sign in. Credentials are read only to mask them:
+when the client fails, its last line is passed on with every credential in it replaced by ``***`` (the key
+and token from the environment, kaggle.json, access_token and credentials.json, and anything shaped like
+one: long hex runs, ``KGAT_`` tokens, ``key=``, ``token=``, ``"key": "..."``, Bearer and Basic
+authorizations, ``user:password@`` in URLs).
 
 What ``download`` deletes and overwrites (it deletes only what it created):
 
@@ -31,35 +37,55 @@ What ``download`` deletes and overwrites (it deletes only what it created):
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
 import subprocess
+import sysconfig
 import zipfile
 from pathlib import Path
 
 from kaggle_pipeline.errors import PipelineError
-from kaggle_pipeline.progress import say
+
+logger = logging.getLogger(__name__)
 
 MANIFEST = ".kaggle-download.json"
 
 
-def _config_dir() -> Path:
-    return Path(os.environ.get("KAGGLE_CONFIG_DIR", Path.home() / ".kaggle"))
+def _config_dirs() -> list[Path]:
+    """Where the client looks for kaggle.json, access_token and credentials.json (any of them, by version)."""
+    folders = [Path.home() / ".kaggle",
+               Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "kaggle"]
+    if os.environ.get("KAGGLE_CONFIG_DIR"):
+        folders.insert(0, Path(os.environ["KAGGLE_CONFIG_DIR"]))
+    return folders
+
+
+def installed_client() -> str | None:
+    """Kaggle's client: ``kaggle`` on PATH, else the one installed beside this interpreter (a venv not activated)."""
+    client = shutil.which("kaggle")
+    if client is None:
+        client = shutil.which("kaggle", path=sysconfig.get_path("scripts"))
+    return client
 
 
 def kaggle_command() -> str:
-    """The client's path, after checking that it and some credentials exist."""
-    client = shutil.which("kaggle")
+    """The client's path. Whether it is signed in, it says itself (see ``_run``)."""
+    client = installed_client()
     if client is None:
-        raise PipelineError("kaggle: command not found; install Kaggle's client with 'pip install kaggle' "
-                            "(or '.venv/bin/pip install kaggle')")
-    config_dir = _config_dir()
-    has_environment = bool(os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY"))
-    if not has_environment and not (config_dir / "kaggle.json").is_file():
-        raise PipelineError(f"{config_dir / 'kaggle.json'}: no Kaggle credentials; download an API token from your "
-                            "Kaggle account settings to that file (chmod 600), or set KAGGLE_USERNAME and KAGGLE_KEY")
+        raise PipelineError("kaggle: command not found; install Kaggle's client with "
+                            "\"pip install 'kaggle-pipeline[kaggle]'\" (make setup installs it)")
     return client
+
+
+# What the client prints (to stdout, exit 1) when it has no credentials or Kaggle refused them: kaggle 2.x's
+# page of help, and kaggle 1.x's "Could not find kaggle.json" / "Missing username in configuration".
+_NOT_SIGNED_IN = re.compile(r"Authentication required to call the Kaggle API|Could not find kaggle\.json|"
+                            r"Missing username in configuration")
+NOT_SIGNED_IN = ("Kaggle's client is not signed in (or Kaggle refused its credentials): run 'kaggle auth login', "
+                 "or put an API token from kaggle.com/settings/api in KAGGLE_API_TOKEN or ~/.kaggle/access_token "
+                 "(a legacy ~/.kaggle/kaggle.json or KAGGLE_USERNAME/KAGGLE_KEY works too)")
 
 
 # Masking credentials in the client's messages ---------------------------------------------------
@@ -79,18 +105,27 @@ _CREDENTIAL_PATTERNS = [
 ]
 
 
-def _known_secrets() -> list[str]:
-    """The credential values this user has: environment, kaggle.json's key, the access_token file."""
-    values = [os.environ.get("KAGGLE_KEY", ""), os.environ.get("KAGGLE_API_TOKEN", "")]
-    config_dir = _config_dir()
+def _read_text(path: Path) -> str:
     try:
-        values.append(str(json.loads((config_dir / "kaggle.json").read_text(errors="replace")).get("key", "")))
-    except (OSError, ValueError, AttributeError):
-        pass
-    try:
-        values.append((config_dir / "access_token").read_text(errors="replace"))
+        return path.read_text(errors="replace") if path.is_file() else ""
     except OSError:
-        pass
+        return ""
+
+
+def _known_secrets() -> list[str]:
+    """The credential values this user has: environment, kaggle.json's key, access_token, credentials.json."""
+    values = [os.environ.get("KAGGLE_KEY", ""), os.environ.get("KAGGLE_API_TOKEN", "")]
+    if values[1]:
+        values.append(_read_text(Path(values[1])))  # KAGGLE_API_TOKEN may name a file holding the token
+    for folder in _config_dirs():
+        for name in ("access_token", "access_token.txt"):
+            values.append(_read_text(folder / name))
+        for name, fields in (("kaggle.json", ("key",)), ("credentials.json", ("refresh_token", "access_token"))):
+            try:
+                stored = json.loads(_read_text(folder / name) or "{}")
+                values += [str(stored.get(field, "")) for field in fields]
+            except (ValueError, AttributeError):
+                pass
     return sorted({value.strip() for value in values if len(value.strip()) >= _SHORTEST_SECRET}, key=len, reverse=True)
 
 
@@ -116,12 +151,15 @@ def _last_line(*outputs: str) -> str:
 
 
 def _run(arguments: list[str]) -> None:
-    say(f"kaggle: {' '.join(arguments[1:])}")
+    logger.info(f"kaggle: {' '.join(arguments[1:])}")
     try:
         finished = subprocess.run(arguments, capture_output=True, text=True, errors="replace")
     except OSError as error:
         raise PipelineError(f"{arguments[0]}: cannot run Kaggle's client ({error.strerror or error})") from None
     if finished.returncode != 0:
+        if _NOT_SIGNED_IN.search(f"{finished.stdout}\n{finished.stderr}"):
+            raise PipelineError(f"kaggle {arguments[1]} {arguments[2]} failed (exit {finished.returncode}): "
+                                f"{NOT_SIGNED_IN}")
         # Masked in the whole output, before its last line is picked.
         message = _last_line(mask_credentials(finished.stderr or ""), mask_credentials(finished.stdout or ""))
         raise PipelineError(f"kaggle {arguments[1]} {arguments[2]} failed (exit {finished.returncode}): {message}")
@@ -173,7 +211,7 @@ def download(slug: str, data_root: Path = Path("data")) -> Path:
     for archive in written:
         if archive not in before:
             archive.unlink()
-    say(f"download: {slug} unpacked into {folder}")
+    logger.info(f"download: {slug} unpacked into {folder}")
     return folder
 
 
@@ -260,7 +298,7 @@ def submit_to_kaggle(slug: str, workspace_competition, submission: Path, message
                         competition.classes, where=str(submission))
     client = kaggle_command()
     _run([client, "competitions", "submit", "-c", slug, "-f", str(submission), "-m", message])
-    say(f"submit-kaggle: {submission} sent to {slug}; see its leaderboard for the score")
+    logger.info(f"submit-kaggle: {submission} sent to {slug}; see its leaderboard for the score")
 
 
 def _check_slug(slug: str | None) -> None:

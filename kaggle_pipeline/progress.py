@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 
 
@@ -15,10 +14,6 @@ def format_seconds(seconds: float) -> str:
     if minutes:
         return f"{minutes}m{seconds:02d}s"
     return f"{seconds}s"
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 class StepTimer:

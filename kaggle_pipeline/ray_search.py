@@ -15,8 +15,8 @@ seeded but, unlike the local one, not exactly repeatable.
 
 from __future__ import annotations
 
-import logging
 import copy
+import logging
 import math
 import os
 import shutil
@@ -27,12 +27,22 @@ import numpy as np
 
 from kaggle_pipeline.abort import MARGIN, MIN_KEPT, abort_floor, below_floor
 from kaggle_pipeline.errors import PipelineError, check_stop
-from kaggle_pipeline.progress import StepTimer, format_seconds
-from kaggle_pipeline.spaces import hyperopt_point
 from kaggle_pipeline.executors import failure_message
+from kaggle_pipeline.progress import StepTimer, format_seconds
 from kaggle_pipeline.ray_executor import connect
-from kaggle_pipeline.search import (STATUS_FAIL, STATUS_OK, _finished, _plain, _search_subset, _write_best,
-                                    insert_finished_trial, open_trials, save_trials, write_trials_table)
+from kaggle_pipeline.search import (
+    STATUS_FAIL,
+    STATUS_OK,
+    _finished,
+    _plain,
+    _search_subset,
+    _write_best,
+    insert_finished_trial,
+    open_trials,
+    save_trials,
+    write_trials_table,
+)
+from kaggle_pipeline.spaces import hyperopt_point
 from kaggle_pipeline.store import read_json
 from kaggle_pipeline.workspace import Workspace
 

@@ -15,10 +15,10 @@ writes ``reports/<competition>/``: ``index.html`` plus one PNG per figure. Figur
 
 from __future__ import annotations
 
-import logging
 import base64
 import html
 import io
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -142,7 +142,7 @@ def _hyperparameter_figure(trials: list[dict]):
     rows = -(-len(names) // columns)
     figure, axes = _figure(columns, rows, width=3.2, height=2.6)
     accuracy = [trial["validation_accuracy"] for trial in trials]
-    for axis, name in zip(axes.flat, names):
+    for axis, name in zip(axes.flat, names, strict=False):
         values = [trial["params"].get(name) for trial in trials]
         if all(isinstance(value, (int, float)) and not isinstance(value, bool) for value in values):
             axis.plot(values, accuracy, "o")
@@ -233,7 +233,7 @@ def _per_class_table(truth, predicted, classes, vote: str) -> str:
     precision, recall, f1, support = precision_recall_fscore_support(
         truth, predicted, labels=range(len(classes)), zero_division=0)
     rows = "".join(f"<tr><td>{html.escape(name)}</td><td>{p:.3f}</td><td>{r:.3f}</td><td>{f:.3f}</td><td>{s}</td></tr>"
-                   for name, p, r, f, s in zip(classes, precision, recall, f1, support))
+                   for name, p, r, f, s in zip(classes, precision, recall, f1, support, strict=True))
     return (f"<p>The {html.escape(vote)} vote of the kept runs on the validation split.</p><table><tr><th>class</th>"
             f"<th>precision</th><th>recall</th><th>F1</th><th>images</th></tr>{rows}</table>")
 
@@ -245,7 +245,7 @@ def _misclassified(workspace: Workspace, members, predicted: np.ndarray):
     figure, axes = _figure(columns, rows, width=2.2, height=2.4)
     classes = workspace.competition.classes
     images = workspace.x_validation
-    for axis, row in zip(axes.flat, wrong):
+    for axis, row in zip(axes.flat, wrong, strict=False):
         image = images[row]
         axis.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray")
         votes = np.bincount(members.validation[row].argmax(axis=1), minlength=len(classes))

@@ -13,9 +13,9 @@ Trials are stored as JSON, not pickled, so the store never unpickles anything.
 
 from __future__ import annotations
 
-import logging
 import contextlib
 import datetime
+import logging
 import time
 from functools import partial
 from pathlib import Path
@@ -66,7 +66,7 @@ def run_search(
             )
         except PipelineError:
             raise
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:  # any error of a trial is its failure, recorded below
             # A point that cannot train (a diverging learning rate, an image too small for the net's pooling) is
             # a failed trial, recorded with its reason, not a failed search.
             return {"status": STATUS_FAIL, "error": first_line(error), "params": params, "seed": trial_seed}

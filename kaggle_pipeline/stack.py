@@ -16,9 +16,9 @@ says so.
 
 from __future__ import annotations
 
-import logging
 import hashlib
 import json
+import logging
 import os
 import time
 from pathlib import Path
@@ -28,8 +28,14 @@ import numpy as np
 from kaggle_pipeline.errors import ParameterError, PipelineError
 from kaggle_pipeline.files import first_line
 from kaggle_pipeline.progress import format_seconds
-from kaggle_pipeline.store import (atomic_save_npz, atomic_write_bytes, atomic_write_json, file_digest, library_versions,
-                                   read_arrays)
+from kaggle_pipeline.store import (
+    atomic_save_npz,
+    atomic_write_bytes,
+    atomic_write_json,
+    file_digest,
+    library_versions,
+    read_arrays,
+)
 
 logger = logging.getLogger(__name__)
 

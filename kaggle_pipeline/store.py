@@ -31,11 +31,11 @@ to the store; that process first removes the temporary files a killed write left
 
 from __future__ import annotations
 
-import logging
 import errno
 import fcntl
 import hashlib
 import json
+import logging
 import math
 import os
 import platform

@@ -12,9 +12,9 @@ fails is never written. Files appear atomically: ``submission-<timestamp>.csv``,
 
 from __future__ import annotations
 
-import logging
 import csv
 import io
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,13 +95,13 @@ def read_answer_key(solution_path: Path, id_column: str, label_column: str) -> d
         raise PipelineError(f"{solution_path}: expected an id column and a label column")
     solution_ids = solution[id_column] if id_column in solution else solution.iloc[:, 0]
     solution_labels = solution[label_column] if label_column in solution else solution.iloc[:, 1]
-    return dict(zip(solution_ids, solution_labels))
+    return dict(zip(solution_ids, solution_labels, strict=True))
 
 
 def local_score(solution_path: Path, submission: pd.DataFrame, id_column: str, label_column: str) -> float:
     """Accuracy against an answer key — for local feedback only, never for selection."""
     truth = read_answer_key(solution_path, id_column, label_column)
-    predicted = dict(zip(submission[id_column], submission[label_column]))
+    predicted = dict(zip(submission[id_column], submission[label_column], strict=True))
     if set(truth) != set(predicted):
         raise PipelineError(f"{solution_path}: its ids do not match the submission's ids")
     return float(np.mean([predicted[key] == label for key, label in truth.items()]))

@@ -8,8 +8,8 @@ images/s. An ensemble run can be given an early-abort floor (kaggle_pipeline.abo
 
 from __future__ import annotations
 
-import logging
 import contextlib
+import logging
 import os
 import sys
 import time
@@ -27,18 +27,19 @@ def _import_tensorflow_quietly():
     try:
         with open(os.devnull, "w") as devnull:
             os.dup2(devnull.fileno(), 2)
-            import tensorflow  # noqa: F401
+            import tensorflow  # noqa: F401 - imported for its start-up, with fd 2 silenced
     finally:
         os.dup2(saved, 2)
         os.close(saved)
 
 
 _import_tensorflow_quietly()
+# The imports below must come after that quiet first import of TensorFlow (hence E402).
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from kaggle_pipeline.errors import ParameterError, PipelineError  # noqa: E402
 from kaggle_pipeline.abort import abort_epoch  # noqa: E402
+from kaggle_pipeline.errors import ParameterError  # noqa: E402
 from kaggle_pipeline.network import batch_norm_momentum, build_model, complete_params  # noqa: E402
 from kaggle_pipeline.progress import format_seconds  # noqa: E402
 

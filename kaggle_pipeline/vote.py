@@ -69,7 +69,7 @@ def vote_shares(probabilities: np.ndarray, weights: np.ndarray | None = None, ha
         return np.tensordot(weights, probabilities, axes=1)
     runs, samples, classes = probabilities.shape
     votes = np.zeros((samples, classes))
-    for weight, choices in zip(weights, probabilities.argmax(axis=2)):
+    for weight, choices in zip(weights, probabilities.argmax(axis=2), strict=True):
         votes[np.arange(samples), choices] += weight
     # Rounded so that equal vote totals reached in a different order still compare equal.
     votes = np.round(votes, 9)

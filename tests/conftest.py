@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -85,7 +86,16 @@ def write_npy_competition(folder: Path, count=240, test_count=60, side=16, seed=
     return folder
 
 
-CLI_ENVIRONMENT = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+# The package is installed (make setup: editable, from this checkout; or pip install .). The command lines the
+# tests start must run the same copy the tests import: when that is this checkout's folder without an install
+# pointing at it (python -m pytest puts the working folder first; a .venv shared by several checkouts), the
+# fresh interpreters, started in temporary folders, get it on PYTHONPATH too.
+_PACKAGE = importlib.util.find_spec("kaggle_pipeline")
+_FROM_CHECKOUT = _PACKAGE is not None and _PACKAGE.origin is not None and \
+    Path(_PACKAGE.origin).resolve().parents[1] == ROOT
+CLI_ENVIRONMENT = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+if _FROM_CHECKOUT:
+    CLI_ENVIRONMENT["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 
 
 def cli_command(*arguments) -> list[str]:

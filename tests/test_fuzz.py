@@ -61,7 +61,7 @@ def competitions(draw) -> dict:
     label_kind = draw(st.sampled_from(["int", "str"] + (["padded"] if layout == "csv" else [])))
     classes = draw(class_names(label_kind, draw(st.integers(2, 5))))
     counts = draw(st.lists(st.integers(2, 6), min_size=len(classes), max_size=len(classes)))
-    labels = [name for name, count in zip(classes, counts) for _ in range(count)]
+    labels = [name for name, count in zip(classes, counts, strict=True) for _ in range(count)]
     labels = draw(st.permutations(labels))
     test_count = draw(st.integers(1, 8))
     id_style = draw(st.sampled_from(["1", "padded", "prefixed"]))
@@ -100,7 +100,7 @@ def write_competition(folder: Path, spec: dict) -> None:
         pixels = [f"pixel{i}" for i in range(x_train[0].size)]
         label_header = spec["label_column"] if spec["train_label_header"] == "sample's" else "label"
         train = [sep.join([label_header] + pixels)]
-        train += [sep.join([label] + [str(v) for v in image.ravel()]) for label, image in zip(spec["labels"], x_train)]
+        train += [sep.join([label] + [str(v) for v in image.ravel()]) for label, image in zip(spec["labels"], x_train, strict=True)]
         (folder / "train.csv").write_text(bom + "\n".join(train) + "\n", encoding="utf-8")
         if spec["test_ids"]:
             test = [sep.join([spec["id_column"]] + pixels)]

@@ -33,7 +33,6 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from conftest import run_cli, write_csv_competition, write_image_competition, write_npy_competition
 

@@ -4,11 +4,14 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
 import pytest
 from conftest import CLI_ENVIRONMENT, cli_command, write_csv_competition
+
+from kaggle_pipeline.kaggle_client import installed_client
 
 FAKE_CLIENT = """#!{python}
 import json, sys, zipfile, pathlib
@@ -31,6 +34,18 @@ sys.stderr.write({stderr!r})
 sys.exit({exit_code!r})
 """
 FORBIDDEN = "403 - Forbidden: you must accept this competition's rules\n"
+# What kaggle 2.2.5 prints to stdout, then exit 1, when it has no credentials or Kaggle refused them (abridged).
+AUTH_PAGE = """Authentication required to call the Kaggle API.
+
+Recommended: log in with OAuth via a web-based authorization flow.
+    kaggle auth login
+
+  Option A: Environment variable
+    export KAGGLE_API_TOKEN=xxxxxxxxxxxxxx  # token copied from the settings UI
+
+  Option B: API token file
+    Save the token to ~/.kaggle/access_token
+"""
 
 
 def fake_client(tmp_path, source=None, fail=False, stdout="", stderr=None, exit_code=None, skip_existing=False):
@@ -65,12 +80,16 @@ def assert_one_error_line(finished, expected):
     assert expected in finished.stderr.splitlines()[-1], finished.stderr
 
 
-def run(tmp_path, *arguments, path_dirs=(), credentials=True):
+def run(tmp_path, *arguments, path_dirs=(), credentials=True, environment=None):
+    """The CLI in a fresh interpreter, HOME and Kaggle's folders in tmp_path, the given folders first on PATH."""
+    extra = environment or {}
     environment = {key: value for key, value in CLI_ENVIRONMENT.items() if not key.startswith("KAGGLE_")}
     environment["PATH"] = os.pathsep.join([*map(str, path_dirs), os.path.dirname(sys.executable), "/usr/bin", "/bin"])
-    environment["KAGGLE_CONFIG_DIR"] = str(tmp_path / "no-kaggle-config")
+    environment.update(KAGGLE_CONFIG_DIR=str(tmp_path / "no-kaggle-config"), HOME=str(tmp_path / "home"),
+                       XDG_CONFIG_HOME=str(tmp_path / "home" / ".config"))
     if credentials:
         environment.update(KAGGLE_USERNAME="someone", KAGGLE_KEY="s3cret-key")
+    environment.update(extra)
     return subprocess.run(cli_command(*arguments), cwd=tmp_path, env=environment, capture_output=True, text=True,
                           timeout=300)
 
@@ -113,20 +132,144 @@ def test_submit_kaggle_checks_latest_csv_then_submits(tmp_path):
     assert len(calls(log)) == 1
 
 
-@pytest.mark.parametrize("problem", ["no client", "no credentials", "client fails"])
+@pytest.mark.parametrize("problem", ["not signed in", "client fails"])
 def test_client_problems_are_one_line(tmp_path, problem):
     source = write_csv_competition(tmp_path / "source")
-    bin_dir, log = fake_client(tmp_path, source=source, fail=problem == "client fails")
-    finished = run(tmp_path, "download", "--competition", "titanic",
-                   path_dirs=[] if problem == "no client" else [bin_dir], credentials=problem != "no credentials")
+    if problem == "not signed in":  # the client decides: it prints its page of help, and we one line
+        bin_dir, log = fake_client(tmp_path, source=source, stdout=AUTH_PAGE, exit_code=1)
+    else:
+        bin_dir, log = fake_client(tmp_path, source=source, fail=True)
+    finished = run(tmp_path, "download", "--competition", "titanic", path_dirs=[bin_dir],
+                   credentials=problem != "not signed in")
     assert finished.returncode == 2 and finished.stderr.count("error:") == 1 and "Traceback" not in finished.stderr
     assert not (tmp_path / "data").exists()  # no folder left behind, not even when the client ran and failed
     expected = {
-        "no client": "error: kaggle: command not found; install Kaggle's client with 'pip install kaggle'",
-        "no credentials": f"error: {tmp_path / 'no-kaggle-config' / 'kaggle.json'}: no Kaggle credentials",
+        "not signed in": "error: kaggle competitions download failed (exit 1): Kaggle's client is not signed in "
+                         "(or Kaggle refused its credentials): run 'kaggle auth login', or put an API token",
         "client fails": "error: kaggle competitions download failed (exit 1): 403 - Forbidden",
     }[problem]
-    assert finished.stderr.splitlines()[-1].startswith(expected)  # after the client's command line, if it ran
+    assert finished.stderr.splitlines()[-1].startswith(expected)  # after the client's command line
+    assert len(calls(log)) == 1
+
+
+def test_no_client_is_one_line(tmp_path, monkeypatch, capsys):
+    """Neither on PATH nor beside the interpreter: one line saying what to install, and nothing on disk."""
+    from kaggle_pipeline.cli import main
+
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    monkeypatch.setattr(sysconfig, "get_path", lambda name, *args, **kwargs: str(empty))
+    monkeypatch.chdir(tmp_path)
+    assert main(["download", "--competition", "titanic"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: kaggle: command not found; install Kaggle's client with \"pip install 'kaggle-pipeline[kaggle]'\" "
+        "(make setup installs it)"]
+    assert not (tmp_path / "data").exists()
+
+
+def test_the_client_beside_the_interpreter_is_found_without_path(tmp_path, monkeypatch):
+    """make download runs .venv/bin/python without activating the venv: .venv/bin/kaggle is used all the same."""
+    from kaggle_pipeline.kaggle_client import installed_client
+
+    bin_dir, _ = fake_client(tmp_path)
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    monkeypatch.setattr(sysconfig, "get_path", lambda name, *args, **kwargs: str(bin_dir))
+    assert installed_client() == str(bin_dir / "kaggle")
+
+
+@pytest.mark.parametrize("sign_in", ["KAGGLE_API_TOKEN", "KAGGLE_API_TOKEN file", "access_token", "auth login",
+                                     "kaggle.json", "KAGGLE_USERNAME/KAGGLE_KEY", "none"])
+def test_every_sign_in_reaches_the_client(tmp_path, sign_in):
+    """Nothing is refused before the client runs: it knows which sign-ins it accepts (and says when it has none)."""
+    source = write_csv_competition(tmp_path / "source")
+    bin_dir, log = fake_client(tmp_path, source=source)
+    home_kaggle = tmp_path / "home" / ".kaggle"
+    home_kaggle.mkdir(parents=True)
+    environment = {}
+    if sign_in == "KAGGLE_API_TOKEN":
+        environment["KAGGLE_API_TOKEN"] = "KGAT_token"
+    elif sign_in == "KAGGLE_API_TOKEN file":
+        (tmp_path / "token").write_text("KGAT_token\n")
+        environment["KAGGLE_API_TOKEN"] = str(tmp_path / "token")
+    elif sign_in == "access_token":
+        (home_kaggle / "access_token").write_text("KGAT_token\n")
+    elif sign_in == "auth login":
+        (home_kaggle / "credentials.json").write_text(json.dumps({"refresh_token": "r3fresh", "username": "u"}))
+    elif sign_in == "kaggle.json":
+        (home_kaggle / "kaggle.json").write_text(json.dumps({"username": "u", "key": "k3y-value"}))
+    elif sign_in == "KAGGLE_USERNAME/KAGGLE_KEY":
+        environment.update(KAGGLE_USERNAME="someone", KAGGLE_KEY="s3cret-key")
+    finished = run(tmp_path, "download", "--competition", "titanic", path_dirs=[bin_dir], credentials=False,
+                   environment=environment)
+    assert finished.returncode == 0, finished.stderr
+    assert calls(log) == [["competitions", "download", "-c", "titanic", "-p", "data/titanic"]]
+
+
+def test_credentials_json_and_a_token_file_are_masked(tmp_path, monkeypatch):
+    from kaggle_pipeline.kaggle_client import mask_credentials
+
+    (tmp_path / ".kaggle").mkdir()
+    (tmp_path / ".kaggle" / "credentials.json").write_text(json.dumps({"refresh_token": "r3fresh-tok",
+                                                                        "username": "someone"}))
+    (tmp_path / "token").write_text("filed-t0ken\n")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("KAGGLE_CONFIG_DIR", raising=False)
+    monkeypatch.setenv("KAGGLE_API_TOKEN", str(tmp_path / "token"))
+    assert mask_credentials("refused r3fresh-tok and filed-t0ken") == "refused *** and ***"
+
+
+# Kaggle's real client, where it is installed (make setup installs the [kaggle] extra) --------------
+
+REAL_CLIENT = installed_client()
+needs_real_client = pytest.mark.skipif(
+    REAL_CLIENT is None, reason="Kaggle's client is not installed (pip install -e '.[kaggle]'; make setup installs it)")
+
+
+def real_client_environment(tmp_path):
+    """No credentials anywhere the client looks, so it never goes to the network."""
+    environment = {key: value for key, value in CLI_ENVIRONMENT.items() if not key.startswith("KAGGLE_")}
+    environment.update(HOME=str(tmp_path / "home"), XDG_CONFIG_HOME=str(tmp_path / "home" / ".config"),
+                       KAGGLE_CONFIG_DIR=str(tmp_path / "home" / ".kaggle"))
+    return environment
+
+
+@needs_real_client
+def test_the_real_clients_help_offers_the_options_we_use(tmp_path):
+    environment = real_client_environment(tmp_path)
+    version = subprocess.run([REAL_CLIENT, "--version"], env=environment, capture_output=True, text=True, timeout=120)
+    assert version.returncode == 0, version.stdout + version.stderr
+    print(version.stdout.strip())  # Kaggle CLI 2.2.5 is the version checked (README, Kaggle)
+    for command, options in ([], []), (["competitions", "download"], ["-p PATH"]), \
+            (["competitions", "submit"], ["-f FILE_NAME", "-m MESSAGE"]):
+        finished = subprocess.run([REAL_CLIENT, *command, "--help"], env=environment, capture_output=True, text=True,
+                                  timeout=120)
+        assert finished.returncode == 0, finished.stdout + finished.stderr
+        assert finished.stdout.startswith(f"usage: kaggle {' '.join(command)}".rstrip()), finished.stdout
+        for option in options:
+            assert option in finished.stdout, finished.stdout
+
+
+@needs_real_client
+def test_the_real_client_parses_our_command_lines_and_says_it_is_not_signed_in(tmp_path):
+    """'-c' is hidden from the client's help but still accepted: with no credentials our download and submit
+    command lines get past its argument parser (a parse error would be exit 2 with its usage) to its sign-in,
+    which fails before any network access (exit 1) and comes back as our one line."""
+    data = write_csv_competition(tmp_path / "data" / "digit-recognizer")
+    latest = tmp_path / "submissions" / "digit-recognizer" / "latest.csv"
+    latest.parent.mkdir(parents=True)
+    latest.write_text((data / "sample_submission.csv").read_text())
+    environment = real_client_environment(tmp_path)
+    for arguments in (["download", "--competition", "titanic"],
+                      ["submit-kaggle", "--competition", "digit-recognizer", "--message", "m"]):
+        finished = run(tmp_path, *arguments, path_dirs=[os.path.dirname(REAL_CLIENT)], credentials=False,
+                       environment=environment)
+        stage = "download" if arguments[0] == "download" else "submit"
+        assert_one_error_line(finished, f"kaggle competitions {stage} failed (exit 1): Kaggle's client is not "
+                                        "signed in")
+    assert not (tmp_path / "data" / "titanic").exists()
 
 
 def test_a_zip_member_outside_the_folder_is_refused(tmp_path):

@@ -8,7 +8,6 @@ client first on PATH that records its argv. Each hostile value tries ``touch pwn
 runs in, by every route a shell or make offers.
 """
 
-import json
 import os
 import shutil
 import subprocess
@@ -25,7 +24,7 @@ pytestmark = [
 
 USER_VARIABLES = ("DATA NAME PRESET EVALS EPOCHS N THRESHOLD MAX_RUNS HOURS PRECISION TENSORBOARD EARLY_ABORT "
                   "ABORT_MARGIN TTA VOTE STACK_WEIGHT WEIGHTS SIZE TREES EXECUTOR RAY_ADDRESS CPUS_PER_RUN "
-                  "COMPETITION MESSAGE").split()
+                  "COMPETITION MESSAGE EXTRAS VERBOSE").split()
 
 # No '/' (they also name folders) and no leading whitespace (make's command line strips it).
 HOSTILE = [
@@ -54,11 +53,16 @@ def here(tmp_path):
     return tmp_path
 
 
-def make(folder, *arguments, environment=None, path_dirs=(), timeout=60):
+def make_environment(folder, path_dirs=()):
     env = {key: value for key, value in CLI_ENVIRONMENT.items()
            if key not in USER_VARIABLES and not key.startswith(("KAGGLE_", "MAKE"))}
     env.update(PATH=os.pathsep.join([*map(str, path_dirs), os.path.dirname(sys.executable), "/usr/bin", "/bin"]),
                KAGGLE_CONFIG_DIR=str(folder / "no-kaggle-config"), KAGGLE_USERNAME="someone", KAGGLE_KEY="s3cret-key")
+    return env
+
+
+def make(folder, *arguments, environment=None, path_dirs=(), timeout=60):
+    env = make_environment(folder, path_dirs)
     env.update(environment or {})
     return subprocess.run(["make", "--no-print-directory", "INSTALLED=", *arguments],
                           cwd=folder, env=env, capture_output=True, text=True, timeout=timeout)
@@ -90,7 +94,7 @@ def test_every_variable_reaches_its_option_as_one_argument(here):
     py, log = fake_python(here)
     value = HOSTILE[0]
     settings = {variable: f"{variable.lower()} {value}" for variable in USER_VARIABLES}
-    settings.update(TENSORBOARD="1", EARLY_ABORT="0", TTA="0")
+    settings.update(TENSORBOARD="1", EARLY_ABORT="0", TTA="0", VERBOSE="0")
     finished = make(here, py, *(f"{key}={item}" for key, item in settings.items()),
                     "search", "ensemble", "stack", "submit", "report", "status", "download", "submit-kaggle")
     assert finished.returncode == 0, finished.stderr
@@ -99,7 +103,7 @@ def test_every_variable_reaches_its_option_as_one_argument(here):
     def option(variable, flag):
         return f"{flag}={settings[variable]}"
 
-    common = [option("DATA", "--data"), option("PRESET", "--preset"), option("NAME", "--name")]
+    common = [option("DATA", "--data"), option("PRESET", "--preset"), option("NAME", "--name"), "--quiet"]
     training = [option("PRECISION", "--precision"), "--tensorboard", option("EXECUTOR", "--executor"),
                 option("RAY_ADDRESS", "--ray-address"), option("CPUS_PER_RUN", "--cpus-per-run")]
     module = ["-m", "kaggle_pipeline"]
@@ -117,6 +121,27 @@ def test_every_variable_reaches_its_option_as_one_argument(here):
         [*module, "submit-kaggle", option("COMPETITION", "--competition"), option("MESSAGE", "--message"),
          option("DATA", "--data"), option("PRESET", "--preset"), option("NAME", "--name")],
     ]
+
+
+@pytest.mark.parametrize("value", [None, *HOSTILE], ids=["default", *IDS])
+def test_setup_installs_the_project_with_its_extras_as_one_argument(here, value):
+    """make setup: a venv, then pip install -c requirements.txt -e .[EXTRAS] (the stamp in a temporary folder)."""
+    for name in ("pyproject.toml", "requirements.txt"):
+        (here / name).symlink_to(ROOT / name)
+    py, log = fake_python(here)
+    stamp = here / "stamp" / ".installed"
+    stamp.parent.mkdir()
+    settings = [] if value is None else [f"EXTRAS={value}"]
+    finished = subprocess.run(
+        ["make", "--no-print-directory", f"INSTALLED={stamp}", py, f"PYTHON={py[3:]}", "setup", *settings],
+        cwd=here, env={key: item for key, item in make_environment(here).items() if key != "EXTRAS"},
+        capture_output=True, text=True, timeout=60)
+    assert finished.returncode == 0, finished.stderr
+    assert_not_injected(here, finished)
+    extras = "cpu,report,kaggle,dev" if value is None else value
+    assert calls(log) == [["-m", "venv", ".venv"],
+                          ["-m", "pip", "install", "--quiet", "-c", "requirements.txt", "-e", f".[{extras}]"]]
+    assert stamp.exists()
 
 
 def test_unset_variables_add_no_option_and_the_default_data_is_prepared_first(here):

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from kaggle_pipeline.errors import PipelineError
-from kaggle_pipeline.spaces import TINY_PARAMS
 from kaggle_pipeline.search import run_search
+from kaggle_pipeline.spaces import TINY_PARAMS
 from kaggle_pipeline.workspace import open_workspace
 
 

@@ -5,15 +5,22 @@ the smallest size VGG19 takes, on tiny competitions.
 """
 
 import logging
+
 import joblib
 import numpy as np
 import pytest
-
 from conftest import synthetic_images, write_csv_competition
+
 from kaggle_pipeline import stack
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.stack import (
-    WEIGHTS_FILE, cached_features, extract_features, load_stack, run_stack, weights_label, weights_path_for,
+    WEIGHTS_FILE,
+    cached_features,
+    extract_features,
+    load_stack,
+    run_stack,
+    weights_label,
+    weights_path_for,
 )
 from kaggle_pipeline.workspace import open_workspace
 

@@ -1,7 +1,7 @@
 """Every Kaggle rule the validator applies, and that a failing submission is never written."""
 
-import logging
 import io
+import logging
 
 import numpy as np
 import pandas as pd

@@ -1,9 +1,26 @@
 """Majority vote: most votes win; ties go to the tied class with the larger summed probability."""
 
+from functools import partial
+
 import numpy as np
 import pytest
+from sklearn.base import clone
+from sklearn.exceptions import DataConversionWarning, NotFittedError
+from sklearn.utils import estimator_checks
+from sklearn.utils.validation import check_is_fitted
 
-from kaggle_pipeline.vote import majority_vote, voted_accuracy_curve
+from kaggle_pipeline.vote import (
+    VOTES,
+    VotingEnsemble,
+    accuracy,
+    greedy_selection,
+    majority_vote,
+    selection_split,
+    soft_vote,
+    strategy_weights,
+    vote_shares,
+    voted_accuracy_curve,
+)
 
 
 def one_hot_votes(votes, classes, confidence=0.9):
@@ -72,13 +89,7 @@ def test_voted_accuracy_curve_votes_the_first_k_runs():
 
 # --- strategies -------------------------------------------------------------------------------------------
 
-from sklearn.base import clone  # noqa: E402
-from sklearn.exceptions import DataConversionWarning, NotFittedError  # noqa: E402
-from sklearn.utils.validation import check_is_fitted  # noqa: E402
 
-from kaggle_pipeline.vote import (  # noqa: E402
-    VOTES, VotingEnsemble, accuracy, greedy_selection, selection_split, soft_vote, strategy_weights, vote_shares,
-)
 
 
 def test_soft_and_hard_votes_disagree_where_one_member_is_sure():
@@ -209,9 +220,7 @@ def test_voting_ensemble_over_fitted_models():
 # test_the_estimator_contract_on_three_dimensional_input below. test_every_sklearn_check_is_sorted fails when
 # a scikit-learn upgrade adds a check, so that it gets sorted too.
 
-from functools import partial  # noqa: E402
 
-from sklearn.utils import estimator_checks  # noqa: E402
 
 APPLICABLE = (
     "check_estimator_cloneable", "check_estimator_tags_renamed", "check_valid_tag_types", "check_estimator_repr",

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import time
-
 from pathlib import Path
 
 import keras
@@ -21,14 +20,14 @@ from conftest import CLI_ENVIRONMENT, cli_command
 import kaggle_pipeline
 from kaggle_pipeline.ensemble import kept_runs, run_ensemble
 from kaggle_pipeline.executors import BREAK_RUN
-from kaggle_pipeline.spaces import TINY_PARAMS
 from kaggle_pipeline.search import run_search
+from kaggle_pipeline.spaces import TINY_PARAMS
 from kaggle_pipeline.status import status_lines
 from kaggle_pipeline.store import atomic_write_json
 from kaggle_pipeline.workspace import open_workspace
 
 ray = pytest.importorskip("ray", reason="Ray is optional: make setup-ray")
-from kaggle_pipeline.ray_search import SearchAbortStopper, run_tune_search  # noqa: E402
+from kaggle_pipeline.ray_search import SearchAbortStopper, run_tune_search  # noqa: E402 - only once Ray is there
 
 
 @pytest.fixture(scope="module")
