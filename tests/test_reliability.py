@@ -7,6 +7,7 @@ them to completion, checking the store after every kill.
 
 import errno
 import json
+import logging
 import os
 import random
 import signal
@@ -173,7 +174,8 @@ def test_a_second_writer_is_refused_and_a_dead_holder_is_taken_over(tmp_path, cs
     assert f"pid {os.getpid()}, stage submit" in (models / "pixels" / ".lock").read_text()
 
 
-def test_a_run_whose_files_fail_their_checksum_is_set_aside_and_redone(tmp_path, csv_competition, capsys):
+def test_a_run_whose_files_fail_their_checksum_is_set_aside_and_redone(tmp_path, csv_competition, caplog):
+    caplog.set_level(logging.INFO, logger="kaggle_pipeline")
     workspace = open_workspace(csv_competition, tmp_path / "models")
     atomic_write_json(workspace.store.best_params_path, {"params": TINY_PARAMS, "validation_accuracy": 0.5})
     run_ensemble(workspace, n=2, threshold=0.0, max_runs=4, epochs=1, seed=10)
@@ -185,7 +187,7 @@ def test_a_run_whose_files_fail_their_checksum_is_set_aside_and_redone(tmp_path,
     damaged.write_bytes(bytes(content))
 
     assert [record["run"] for record in workspace.store.run_records()] == [2]
-    err = capsys.readouterr().err
+    err = caplog.text
     assert "predictions.npz: checksum does not match run.json; run set aside as .corrupt-run-0001-" in err
     kept = run_ensemble(workspace, n=2, threshold=0.0, max_runs=4, epochs=1, seed=10)
     assert [record["run"] for record in kept] == [2, 3]
