@@ -64,3 +64,23 @@ def test_run_ensemble_names_its_own_parameters(tmp_path, arguments, message):
     settings = {"n": 2, "threshold": None, "max_runs": None, "epochs": 1, "seed": 0, **arguments}
     with pytest.raises(ParameterError, match=f"^{message}"):
         run_ensemble(workspace, **settings)
+
+
+def test_a_trial_whose_error_has_no_message_is_recorded_as_failed(tmp_path, monkeypatch):
+    """An exception with an empty message (str(error) == '') once crashed the search with an IndexError."""
+    import json
+
+    import keras
+
+    from kaggle_pipeline.search import run_search
+
+    def fit_that_fails(*args, **kwargs):
+        raise RuntimeError()  # Keras' own method, not ours, fails: as a broken backend or a bad point would
+
+    monkeypatch.setattr(keras.Model, "fit", fit_that_fails)
+    folder = write_csv_competition(tmp_path / "pixels", count=30, test_count=6, side=4)
+    workspace = open_workspace(folder, tmp_path / "models")
+    with pytest.raises(PipelineError, match="every trial failed; no parameters to retrain"):
+        run_search(workspace, evals=2, epochs=1, seed=1, space_name="tiny", subset=None)
+    trials = json.loads((workspace.store.search_dir / "trials.json").read_text())["trials"]
+    assert [(trial["result"]["status"], trial["result"]["error"]) for trial in trials] == [("fail", "RuntimeError")] * 2

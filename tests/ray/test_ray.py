@@ -6,6 +6,7 @@ for the whole process once started.
 """
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -54,13 +55,13 @@ def wait_for_free_cpus(expected: float, seconds: float = 30.0) -> bool:
     return False
 
 
-def test_runs_train_as_ray_tasks_and_failures_are_recorded(tmp_path, csv_competition, cluster, monkeypatch, capsys):
+def test_runs_train_as_ray_tasks_and_failures_are_recorded(tmp_path, csv_competition, cluster, monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="kaggle_pipeline")
     workspace = tiny_store(tmp_path, csv_competition)
     # Run 2 raises inside its training; run 3's worker process dies (as when a node is lost or OOM-killed).
     monkeypatch.setenv(BREAK_RUN, "2:error,3:crash")
     kept = run_ensemble(workspace, n=3, threshold=0.0, max_runs=10, epochs=2, seed=10, executor="ray")
-    err = capsys.readouterr().err
-    assert "Ray executor, 2 CPU(s), 1 per run: up to 2 runs at once" in err
+    assert "Ray executor, 2 CPU(s), 1 per run: up to 2 runs at once" in caplog.text
 
     records = {record["run"]: record for record in workspace.store.run_records()}
     assert sorted(records) == [1, 2, 3, 4, 5]  # nothing trained beyond what could still be needed
