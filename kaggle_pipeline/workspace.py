@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,11 +49,9 @@ def competition_name(data_dir: Path, name: str | None) -> str:
     """The store's folder name: ``name``, or the data folder's own name."""
     parameter, value = ("name", name) if name is not None else ("data_dir", data_dir)
     if name is None:
-        try:
-            name = Path(data_dir).resolve().name
-        except (OSError, RuntimeError) as error:  # RuntimeError: a symbolic link loop (Python 3.11)
-            raise PipelineError(f"{data_dir}: cannot resolve the folder ({error})") from None
-        value = name
+        # realpath, not Path.resolve(): a data folder that is a link loop is then named by load_competition
+        # ("symbolic link loop") instead of raising RuntimeError here.
+        name = value = Path(os.path.realpath(data_dir)).name
     if not name or name in (".", "..") or name.startswith(".") or "/" in name or "\0" in name:
         raise ParameterError(parameter, value, "not a usable folder name for models/ and submissions/")
     if not name.isprintable():

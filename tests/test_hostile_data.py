@@ -34,34 +34,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_cli, write_csv_competition, write_image_competition, write_npy_competition
+from conftest import run_cli, write_npy_competition
+from test_bad_input import SMALL, csv_folder, image_folder, lines, npy_folder, npz_folder, write_lines
 
 from kaggle_pipeline import cli
 from kaggle_pipeline.data import MAX_IMAGE_PIXELS, load_competition, read_sample_submission, read_submission_table
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.submit import parse_submission, render_submission, validate_submission
 
-SMALL = {"count": 24, "test_count": 6, "side": 4}
 TIME_LIMIT = 20  # seconds for one in-process case; a FIFO that blocks fails the test instead of hanging it
 
 
 # Helpers -------------------------------------------------------------------------------------------------
-def csv_folder(folder: Path) -> Path:
-    return write_csv_competition(folder, **SMALL)
-
-
-def image_folder(folder: Path) -> Path:
-    return write_image_competition(folder, **SMALL)
-
-
-def npy_folder(folder: Path) -> Path:
-    return write_npy_competition(folder, **SMALL)
-
-
-def npz_folder(folder: Path) -> Path:
-    return write_npy_competition(folder, **SMALL, as_npz=True)
-
-
 def npy_int_folder(folder: Path) -> Path:
     """An npy folder with integer labels 0..2 and uint8 pixels with a 255 in train and in test."""
     write_npy_competition(folder, **SMALL)
@@ -72,14 +56,6 @@ def npy_int_folder(folder: Path) -> Path:
         x[0, 0, 0] = 255
         np.save(folder / name, x)
     return folder
-
-
-def lines(path: Path) -> list[str]:
-    return path.read_text().splitlines()
-
-
-def write_lines(path: Path, rows: list[str]) -> None:
-    path.write_text("\n".join(rows) + "\n")
 
 
 def snapshot(root: Path) -> dict:
@@ -1033,19 +1009,14 @@ SMALL_REFUSED = {
 
 @pytest.mark.parametrize("case", sorted(SMALL_REFUSED))
 def test_class5_refused(case, tmp_path, capsys, time_limit):
-    make, corrupt, relative, problem = SMALL_REFUSED[case]
-    folder = make(tmp_path / "bad")
-    corrupt(folder)
-    models, submissions = workspace_around(tmp_path)
-    named = folder / relative if relative != "." else folder
-    # --name: the store name is not derived from a folder that may be a loop (workspace.competition_name's job)
-    refused_in_process(tmp_path, capsys, submit_arguments(folder, models, submissions, "--name", "bad"), named, problem)
+    _refused_submit(SMALL_REFUSED, case, tmp_path, capsys)
 
 
 def test_class5_link_loop_refused_by_a_fresh_process(tmp_path):
     (tmp_path / "loop").symlink_to("loop")
     models, submissions = workspace_around(tmp_path)
-    refused_by_a_fresh_process(tmp_path, submit_arguments(tmp_path / "loop", models, submissions, "--name", "loop"),
+    # No --name: the store's name comes from the folder itself, which must not raise on a loop either.
+    refused_by_a_fresh_process(tmp_path, submit_arguments(tmp_path / "loop", models, submissions),
                                tmp_path / "loop", "symbolic link loop")
 
 
