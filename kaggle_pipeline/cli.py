@@ -114,7 +114,9 @@ def _space_help() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="python -m kaggle_pipeline", description=__doc__.splitlines()[0])
+    # The console script names itself; 'python -m' shows as __main__.py, so it is spelled out.
+    program = "kaggle-pipeline" if Path(sys.argv[0]).name == "kaggle-pipeline" else "python -m kaggle_pipeline"
+    parser = OneLineParser(prog=program, description=__doc__.splitlines()[0])
     _verbosity(parser, top=True)
     stages = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
 
@@ -309,6 +311,20 @@ def _stack(args, workspace) -> None:
     run_stack(workspace, weights=args.weights, size=args.size, trees=args.trees, seed=args.stack_seed)
 
 
+# Stages that need an optional package: (package, what to install). TensorFlow comes from the [cpu] or [gpu]
+# extra, never from the base install (pyproject.toml), so a plain 'pip install .' says so here, once.
+TENSORFLOW = ("tensorflow", "'kaggle-pipeline[cpu]' (or [gpu])")
+NEEDS = {"search": TENSORFLOW, "ensemble": TENSORFLOW, "all": TENSORFLOW, "stack": TENSORFLOW,
+         "report": ("matplotlib", "'kaggle-pipeline[report]'")}
+
+
+def _check_installed(stage: str) -> None:
+    package, extra = NEEDS.get(stage, (None, None))
+    if package and importlib.util.find_spec(package) is None:
+        raise PipelineError(f"{stage}: needs {package}, which is not installed; pip install {extra} "
+                            "(make setup installs it)")
+
+
 def _check_training_options(args: argparse.Namespace) -> None:
     """What argparse cannot check alone, before the data is read or anything is written."""
     if getattr(args, "precision", "auto") != "auto":
@@ -323,6 +339,7 @@ def _check_training_options(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    _check_installed(args.stage)
     if args.stage == "data":
         from kaggle_pipeline.data import DEBIAN_FASHION_MNIST, prepare_fashion_mnist
         made = prepare_fashion_mnist(args.out, args.source or DEBIAN_FASHION_MNIST)
@@ -366,7 +383,7 @@ def run(args: argparse.Namespace) -> None:
     if getattr(args, "tensorboard", False) and importlib.util.find_spec("tensorboard") is None:
         # Otherwise every run would fail in its first epoch and be recorded as a failed attempt.
         raise PipelineError("--tensorboard (TENSORBOARD=1): the tensorboard package is not installed; "
-                            "pip install tensorboard (requirements.txt pins it)")
+                            "pip install 'kaggle-pipeline[report]' (make setup installs it)")
     _check_training_options(args)
     workspace = _workspace(args)
     with workspace.lock:

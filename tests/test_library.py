@@ -84,3 +84,16 @@ def test_a_trial_whose_error_has_no_message_is_recorded_as_failed(tmp_path, monk
         run_search(workspace, evals=2, epochs=1, seed=1, space_name="tiny", subset=None)
     trials = json.loads((workspace.store.search_dir / "trials.json").read_text())["trials"]
     assert [(trial["result"]["status"], trial["result"]["error"]) for trial in trials] == [("fail", "RuntimeError")] * 2
+
+
+def test_a_stage_whose_optional_package_is_missing_says_which_extra(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *rest: None if name == "tensorflow" else real_find_spec(name, *rest))
+    folder = write_csv_competition(tmp_path / "pixels", count=24, test_count=6, side=4)
+    assert cli.main(["search", "--data", str(folder), "--models-dir", str(tmp_path / "models")]) == 2
+    assert capsys.readouterr().err == ("error: search: needs tensorflow, which is not installed; "
+                                       "pip install 'kaggle-pipeline[cpu]' (or [gpu]) (make setup installs it)\n")
+    assert not (tmp_path / "models").exists()
