@@ -8,7 +8,7 @@
 # Variables: DATA NAME PRESET=quick|full EVALS EPOCHS N THRESHOLD MAX_RUNS HOURS PRECISION TENSORBOARD=1 EARLY_ABORT=0
 #            ABORT_MARGIN TTA=0 VOTE=auto|majority|soft|weighted|select STACK_WEIGHT WEIGHTS SIZE TREES
 #            EXECUTOR=local|ray RAY_ADDRESS CPUS_PER_RUN   (make setup-ray installs Ray; make test-ray tests it)
-#            EXTRAS=cpu,report,kaggle,dev   (what make setup installs: pyproject.toml's extras; gpu instead of cpu for CUDA)
+#            EXTRAS=cpu,report,kaggle,dev   (what make setup installs: pyproject.toml's extras; gpu,report,kaggle,test for CUDA)
 #            VERBOSE=0|1|2   (warnings only, progress (default), debug detail)
 #   make lint                ruff (pyproject.toml's rule set), as CI runs it
 
@@ -31,7 +31,8 @@ $(foreach variable,$(USER_VARIABLES),$(if $(filter-out undefined,$(origin $(vari
 DEFAULT_DATA := data/fashion-mnist
 DATA ?= $(DEFAULT_DATA)
 PRESET ?= quick
-# The extras make setup installs (pyproject.toml); EXTRAS=gpu,report,kaggle,dev for an NVIDIA GPU (README, GPU).
+# The extras make setup installs (pyproject.toml); EXTRAS=gpu,report,kaggle,test for an NVIDIA GPU (README, GPU):
+# dev pulls in cpu, whose tensorflow-cpu must not be installed beside the GPU build.
 EXTRAS ?= cpu,report,kaggle,dev
 export $(USER_VARIABLES)
 
