@@ -404,7 +404,7 @@ OPTIONS = {
     "precision": ("--precision", "PRECISION"), "executor": ("--executor", "EXECUTOR"), "vote": ("--vote", "VOTE"),
     "stack_weight": ("--stack-weight", "STACK_WEIGHT"), "size": ("--size", "SIZE"), "layout": ("--layout", None),
     "validation_fraction": ("--val-fraction", None), "split_seed": ("--split-seed", None),
-    "name": ("--name", "NAME"), "data_dir": ("--data", "DATA"),
+    "name": ("--name", "NAME"), "data_dir": ("--data", "DATA"), "ray_address": ("--ray-address", "RAY_ADDRESS"),
 }
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from kaggle_pipeline.errors import PipelineError, check_stop
+from kaggle_pipeline.errors import ParameterError, PipelineError, check_stop
 from kaggle_pipeline.executors import BREAK_RUN, RunData, RunJob, failure_message, train_job
 
 PACKAGE = Path(__file__).resolve().parent
@@ -42,8 +42,8 @@ def connect(address: str | None = None):
     try:
         import ray
     except ImportError:
-        raise PipelineError("EXECUTOR=ray: Ray is not installed; run 'make setup-ray' "
-                            "(pip install -r requirements-ray.txt)") from None
+        raise ParameterError("executor", "ray", "Ray is not installed; run 'make setup-ray' "
+                            "(pip install 'kaggle-pipeline[ray]')") from None
     if ray.is_initialized():
         return False, ray
     address = address or os.environ.get("RAY_ADDRESS") or None
@@ -52,7 +52,7 @@ def connect(address: str | None = None):
         ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False,
                  runtime_env={"py_modules": [str(PACKAGE)], "env_vars": task_environment()})
     except ConnectionError as error:
-        raise PipelineError(f"RAY_ADDRESS={address}: cannot join the Ray cluster ({failure_message(error)})") from None
+        raise ParameterError("ray_address", address, f"cannot join the Ray cluster ({failure_message(error)})") from None
     return True, ray
 
 

@@ -26,7 +26,7 @@ import zlib
 import numpy as np
 
 from kaggle_pipeline.abort import MARGIN, MIN_KEPT, abort_floor, below_floor
-from kaggle_pipeline.errors import PipelineError, check_stop
+from kaggle_pipeline.errors import ParameterError, PipelineError, check_stop
 from kaggle_pipeline.executors import failure_message
 from kaggle_pipeline.progress import StepTimer, format_seconds
 from kaggle_pipeline.ray_executor import connect
@@ -51,8 +51,8 @@ logger = logging.getLogger(__name__)
 try:
     from ray.tune import Callback, Stopper
 except ImportError:
-    raise PipelineError("EXECUTOR=ray: Ray is not installed; run 'make setup-ray' "
-                        "(pip install -r requirements-ray.txt)") from None
+    raise ParameterError("executor", "ray", "Ray is not installed; run 'make setup-ray' "
+                        "(pip install 'kaggle-pipeline[ray]')") from None
 
 METRIC = "loss"  # 1 - validation accuracy, as the local search gives hyperopt
 

@@ -27,7 +27,10 @@ from kaggle_pipeline.status import status_lines
 from kaggle_pipeline.store import atomic_write_json
 from kaggle_pipeline.workspace import open_workspace
 
-ray = pytest.importorskip("ray", reason="Ray is optional: make setup-ray")
+# ray.tune, not ray: without Ray installed, this very folder (tests/ray) would import as a namespace package "ray".
+pytest.importorskip("ray.tune", reason="Ray is optional: make setup-ray")
+import ray  # noqa: E402 - only once Ray is there
+
 from kaggle_pipeline.ray_search import SearchAbortStopper, run_tune_search  # noqa: E402 - only once Ray is there
 
 
