@@ -81,10 +81,10 @@ def open_workspace(
     writes nothing at all.
     """
     name = competition_name(data_dir, name)
-    store = RunStore(Path(models_dir) / name)
     models_dir = Path(models_dir)
     if models_dir.exists() and not models_dir.is_dir():
-        raise PipelineError(f"{models_dir}: not a folder (--models-dir)")
+        raise ParameterError("models_dir", str(models_dir), "not a folder")
+    store = RunStore(models_dir / name)
     store.check_layout()
     competition = load_competition(data_dir, name=name, layout=layout, cache_dir=store.cache_dir, write_cache=False)
     store.check_data(competition.fingerprint())

@@ -457,3 +457,9 @@ def test_quiet_leaves_only_warnings_and_the_default_shows_progress(store, capsys
     assert _main([*arguments(store), "--quiet"]) == 0
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "run skipped" in error
+
+
+def test_a_models_folder_that_is_a_file_is_one_line(store, capsys):
+    models = store / "data" / "pixels" / "train.csv"
+    assert_refused(store, ["submit", "--data", store / "data" / "pixels", "--models-dir", models],
+                   f"--models-dir '{models}'", "not a folder", capsys)
