@@ -70,8 +70,13 @@ def read_ensemble_settings(store) -> dict | None:
     return store.read_record_file("ensemble.json")
 
 
+def is_kept(record: dict, threshold: float) -> bool:
+    """The one rule: a finished run (not aborted, not failed) at or above the threshold in force."""
+    return record["status"] == "done" and record["validation_accuracy"] >= threshold
+
+
 def kept_runs(records: list[dict], threshold: float) -> list[dict]:
-    return [record for record in records if record["status"] == "done" and record["validation_accuracy"] >= threshold]
+    return [record for record in records if is_kept(record, threshold)]
 
 
 def early_abort_floor(kept: list[dict], params: dict, epochs: int, margin: float) -> list[float] | None:

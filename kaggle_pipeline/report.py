@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kaggle_pipeline.ensemble import kept_runs, read_ensemble_settings
+from kaggle_pipeline.ensemble import is_kept, kept_runs, read_ensemble_settings
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.store import SUBMISSION, atomic_write_bytes, atomic_write_text, read_record, read_trials
 from kaggle_pipeline.submit import answer_key_labels, stored_predictions
@@ -162,7 +162,7 @@ def _learning_curves(records: list[dict], threshold: float):
         history = record.get("history")
         if not history:
             continue
-        kept = record["status"] == "done" and record["validation_accuracy"] >= threshold
+        kept = is_kept(record, threshold)
         style = {"color": "tab:blue", "alpha": 0.6} if kept else {"color": "tab:red", "alpha": 0.5, "linestyle": "--"}
         epochs = np.arange(1, len(history["loss"]) + 1)
         axes[0, 0].plot(epochs, history["loss"], **style)
@@ -219,7 +219,7 @@ def _run_table(records: list[dict], threshold: float) -> str:
     rows = []
     for record in records:
         accuracy = record.get("validation_accuracy")
-        outcome = record["status"] if record["status"] != "done" else ("kept" if accuracy >= threshold else "rejected")
+        outcome = record["status"] if record["status"] != "done" else ("kept" if is_kept(record, threshold) else "rejected")
         rows.append(f"<tr><td>{record['run']}</td><td>{record['seed']}</td><td>{html.escape(outcome)}</td>"
                     f"<td>{'' if accuracy is None else f'{accuracy:.4f}'}</td><td>{record.get('stopped_epoch', '')}</td>"
                     f"<td>{record.get('seconds', '')}</td><td>{record.get('images_per_second', '')}</td></tr>")

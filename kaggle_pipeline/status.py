@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kaggle_pipeline.ensemble import read_best_params_of, read_ensemble_settings
+from kaggle_pipeline.ensemble import is_kept, read_best_params_of, read_ensemble_settings
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.store import SUBMISSION, RunStore, read_record, read_trials
 
@@ -59,7 +59,7 @@ def _ensemble_lines(store: RunStore) -> list[str]:
     counts = {status: 0 for status in ("kept", "rejected", "aborted", "failed")}
     kept_accuracies = []
     for record in records:
-        if record["status"] == "done" and threshold is not None and record["validation_accuracy"] >= threshold:
+        if threshold is not None and is_kept(record, threshold):
             counts["kept"] += 1
             kept_accuracies.append(record["validation_accuracy"])
         elif record["status"] == "done":
