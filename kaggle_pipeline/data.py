@@ -19,8 +19,9 @@ The folder is treated as hostile (see docs/RELIABILITY.md, "Hostile data folders
   is expected is refused in one line; symbolic links to regular files are followed;
 - names starting with ``.`` (``.DS_Store``, macOS ``._201.png`` resource forks, ``.ipynb_checkpoints``) are
   ignored everywhere in the folder and in its image folders;
-- images are opened only as PNG or JPEG, and their declared size is checked against ``MAX_IMAGE_PIXELS``
-  before a pixel is decoded;
+- images are opened only with the format(s) their suffix names (``SUFFIX_FORMATS``: PNG, JPEG, TIFF, BMP, WebP,
+  GIF), their declared size checked against ``MAX_IMAGE_PIXELS`` before a pixel is decoded; 16-bit and float
+  images are brought to 8 bits by a fixed range (``_eight_bit``), never clipped;
 - train and test pixels are brought to 0..255 by one rule decided for the competition (``PIXEL_RULE``).
 """
 
@@ -37,6 +38,7 @@ import math
 import os
 import re
 import stat
+import struct
 import warnings
 import zlib
 from dataclasses import dataclass, field
@@ -60,10 +62,22 @@ from kaggle_pipeline.store import atomic_save_npz
 logger = logging.getLogger(__name__)
 
 LAYOUTS = ("csv", "images", "npy")
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
-# The decoders an image file may be opened with, whatever its suffix says (a JPEG saved as .png is common);
-# anything else (EPS, GIF, BMP, TIFF, WebP, ...) is refused, so Pillow never hands a file to Ghostscript.
-IMAGE_FORMATS = ("PNG", "JPEG")
+# The decoders each image suffix may be opened with. A .png/.jpg/.jpeg is read as PNG or JPEG (a JPEG saved as
+# .png is common on Kaggle); every other suffix only as its own format. Anything else (EPS, a GIF named .png, a
+# BMP named .jpg, ...) is refused in one line, so Pillow never hands a file to Ghostscript or to a decoder its
+# name does not announce. A GIF is read as its first frame.
+SUFFIX_FORMATS = {
+    ".png": ("PNG", "JPEG"),
+    ".jpg": ("PNG", "JPEG"),
+    ".jpeg": ("PNG", "JPEG"),
+    ".tif": ("TIFF",),
+    ".tiff": ("TIFF",),
+    ".bmp": ("BMP",),
+    ".webp": ("WEBP",),
+    ".gif": ("GIF",),
+}
+IMAGE_SUFFIXES = set(SUFFIX_FORMATS)
+IMAGE_FORMATS = tuple(dict.fromkeys(name for names in SUFFIX_FORMATS.values() for name in names))
 # The most pixels (width x height) one image may declare, checked before it is decoded: about 5800x5800.
 # Below Pillow's own DecompressionBombWarning limit (89 million), so that warning never applies.
 MAX_IMAGE_PIXELS = 1 << 25
@@ -695,31 +709,86 @@ def _image_files(folder: Path) -> dict[str, Path]:
 
 
 def _read_image(path: Path) -> np.ndarray:
-    """One PNG or JPEG (whatever the suffix), its declared size checked before a pixel is decoded."""
+    """One image, opened only with the format(s) its suffix names, its declared size checked before a pixel is
+    decoded, turned upright by its EXIF orientation, and returned as uint8 grey (H, W) or RGB (H, W, 3)."""
     from PIL import Image, UnidentifiedImageError
 
+    formats = SUFFIX_FORMATS.get(path.suffix.lower(), IMAGE_FORMATS)
     with open_regular(path) as handle, warnings.catch_warnings():
         # Our limit (MAX_IMAGE_PIXELS) is checked below and is lower than Pillow's: its warning never prints.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            with Image.open(handle, formats=IMAGE_FORMATS) as image:
+            with Image.open(handle, formats=formats) as image:
                 width, height = image.size
                 if width * height > MAX_IMAGE_PIXELS:
                     raise PipelineError(f"{path}: the image declares {width}x{height} pixels, more than the "
                                         f"{MAX_IMAGE_PIXELS:,} one image may have (data.MAX_IMAGE_PIXELS)")
-                image.load()
-                if image.mode in ("L", "1", "I;16", "I", "F", "LA"):
-                    return np.asarray(image.convert("L"))
-                return np.asarray(image.convert("RGB"))
+                image.load()  # an animated GIF (or a multi-page TIFF) stays on its first frame
+                return _pixels_of(_upright(image), path)
         except Image.DecompressionBombError as error:
             declared = re.search(r"\((\d+) pixels\)", str(error))
             size = f"{int(declared.group(1)):,}" if declared else "too many"
             raise PipelineError(f"{path}: the image declares {size} pixels, more than the "
                                 f"{MAX_IMAGE_PIXELS:,} one image may have (data.MAX_IMAGE_PIXELS)") from None
         except UnidentifiedImageError:
-            raise PipelineError(f"{path}: cannot read image (not a PNG or JPEG file; only those are read)") from None
-        except (OSError, SyntaxError, ValueError, EOFError, MemoryError, zlib.error) as error:
+            names = " or ".join(formats)
+            raise PipelineError(f"{path}: cannot read image (not a {names} file; a {path.suffix} file is read "
+                                f"only as {names})") from None
+        except (OSError, SyntaxError, ValueError, EOFError, MemoryError, zlib.error, struct.error) as error:
             raise PipelineError(f"{path}: cannot read image ({first_line(error)})") from None
+
+
+def _upright(image):
+    """The image as it is displayed: its EXIF orientation (JPEG, TIFF, WebP, PNG eXIf) applied."""
+    from PIL import ImageOps
+
+    try:
+        orientation = image.getexif().get(0x0112, 1)
+    except Exception:  # an EXIF block Pillow cannot parse: the pixels are still the pixels
+        return image
+    return ImageOps.exif_transpose(image) if orientation in range(2, 9) else image
+
+
+# Grey modes whose pixels are 8 bits already, colour modes Pillow converts to RGB exactly, and 16-bit/float modes.
+_GREY_MODES = ("1", "L", "LA", "La")
+_COLOUR_MODES = ("RGB", "RGBA", "RGBa", "RGBX", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV")
+_WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
+def _pixels_of(image, path: Path) -> np.ndarray:
+    # Alpha is dropped, not composited: the colour under it is what the pixels say (and what they said before).
+    if image.mode in _GREY_MODES:
+        return np.asarray(image.convert("L"))
+    if image.mode in _COLOUR_MODES:
+        return np.asarray(image.convert("RGB"))
+    if image.mode in _WIDE_MODES:
+        return _eight_bit(np.asarray(image), path)
+    raise PipelineError(f"{path}: cannot read image (pixel mode {image.mode!r} is not supported)")
+
+
+def _eight_bit(pixels: np.ndarray, path: Path) -> np.ndarray:
+    """16-bit and float grey pixels to uint8 by a fixed range, the same for every image (never per image).
+
+    Integers (16-bit, or 32-bit holding 0..65535) map 0..65535 to 0..255 (v * 255 / 65535, rounded): relative
+    brightness between images is kept, as the competition's one pixel rule wants; a 12-bit scan in a 16-bit
+    container comes out dark but not clipped. Floats follow the npy layout's rule, per image: at most
+    1 + UNIT_TOLERANCE is 0..1 (x255), FLOAT_0_255_MIN_MAX..255 is 0..255; NaN, infinity, negative values or
+    anything else is refused in one line. Pillow's own convert("L") clips at 255 and is never used for these.
+    """
+    if pixels.dtype.kind == "f":
+        if not np.isfinite(pixels).all():
+            raise PipelineError(f"{path}: cannot read image (float pixels include NaN or infinity)")
+        low, high = float(pixels.min()), float(pixels.max())
+        if low >= 0 and high <= 1 + UNIT_TOLERANCE:
+            return np.clip(np.rint(pixels * 255.0), 0, 255).astype(np.uint8)
+        if low >= 0 and FLOAT_0_255_MIN_MAX <= high <= 255 + UNIT_TOLERANCE:
+            return np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+        raise PipelineError(f"{path}: cannot read image (float pixels from {low:g} to {high:g}: neither 0..1 "
+                            f"nor 0..255)")
+    low, high = int(pixels.min()), int(pixels.max())
+    if low < 0 or high > 65535:
+        raise PipelineError(f"{path}: cannot read image (integer pixels from {low} to {high}: outside 0..65535)")
+    return np.rint(pixels.astype(np.float64) * (255.0 / 65535.0)).astype(np.uint8)
 
 
 def _stack_images(images: list[np.ndarray], paths: list[Path]) -> np.ndarray:

@@ -1,0 +1,180 @@
+"""Image formats Kaggle ships: PNG, JPEG, TIFF, BMP, WebP, GIF read correctly (16-bit and float by a fixed range,
+EXIF orientation applied, CMYK/palette/alpha made RGB) or refused in one line, never silently damaged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import write_image_competition
+from test_hostile_data import refused_in_process, submit_arguments, workspace_around
+
+from kaggle_pipeline.data import load_competition
+
+SMALL = {"count": 24, "test_count": 6, "side": 4}
+
+
+def image_folder(folder: Path) -> Path:
+    return write_image_competition(folder, **SMALL)
+
+
+def replace(folder: Path, relative: str, image, suffix: str, **save) -> Path:
+    """Put ``image`` (a PIL image) in place of ``relative`` (a .png), saved under ``suffix``."""
+    old = folder / relative
+    old.unlink()
+    new = old.with_suffix(suffix)
+    image.save(new, **save)
+    return new
+
+
+def pixels_of(competition, relative: str) -> np.ndarray:
+    subfolder, name = relative.split("/")
+    image_id = Path(name).stem
+    if subfolder == "train":
+        return competition.x_train[int(image_id) - 1]
+    return competition.x_test[competition.test_ids.index(image_id)]
+
+
+GRADIENT16 = np.linspace(0, 65535, 16).round().astype(np.uint16).reshape(4, 4)
+
+
+def test_a_tiff_competition_loads_like_the_png_one(tmp_path):
+    from PIL import Image
+
+    clean = load_competition(image_folder(tmp_path / "png"))
+    folder = image_folder(tmp_path / "tiff")
+    for path in sorted((folder / "train").glob("*.png")) + sorted((folder / "test").glob("*.png")):
+        with Image.open(path) as image:
+            image.load()
+            image.save(path.with_suffix(".tiff" if int(path.stem) % 2 else ".tif"), format="TIFF")
+        path.unlink()
+    tiff = load_competition(folder)
+    np.testing.assert_array_equal(tiff.x_train, clean.x_train)
+    np.testing.assert_array_equal(tiff.x_test, clean.x_test)
+    assert tiff.test_ids == clean.test_ids
+
+
+def test_bmp_and_webp_lossless_load_exactly(tmp_path):
+    from PIL import Image
+
+    folder = image_folder(tmp_path / "mixed")
+    clean = load_competition(image_folder(tmp_path / "png"))
+    for relative, suffix, save in (("train/3.png", ".bmp", {}), ("test/26.png", ".webp", {"lossless": True})):
+        with Image.open(folder / relative) as image:
+            image.load()
+            replace(folder, relative, image, suffix, **save)
+    mixed = load_competition(folder)
+    np.testing.assert_array_equal(mixed.x_train, clean.x_train)
+    np.testing.assert_array_equal(mixed.x_test, clean.x_test)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_16_bit_grey_is_rescaled_by_its_range_not_clipped(suffix, tmp_path):
+    from PIL import Image
+
+    folder = image_folder(tmp_path / "wide")
+    replace(folder, "train/2.png", Image.fromarray(GRADIENT16), suffix)
+    pixels = pixels_of(load_competition(folder), "train/2.png")[..., 0].ravel()
+    assert pixels.min() == 0 and pixels.max() == 255
+    assert (np.diff(pixels.astype(int)) > 0).all()  # monotonic and spread, not 97% white
+    np.testing.assert_array_equal(pixels, np.rint(GRADIENT16.ravel() * (255 / 65535)).astype(np.uint8))
+
+
+def test_16_bit_big_endian_tiff(tmp_path):
+    from PIL import Image
+
+    folder = image_folder(tmp_path / "wide")
+    replace(folder, "test/27.png", Image.fromarray(GRADIENT16.astype(">u2")), ".tiff")
+    pixels = pixels_of(load_competition(folder), "test/27.png")[..., 0].ravel()
+    np.testing.assert_array_equal(pixels, np.rint(GRADIENT16.ravel() * (255 / 65535)).astype(np.uint8))
+
+
+@pytest.mark.parametrize("scale", [1.0, 255.0])
+def test_float_tiff_0_1_and_0_255(scale, tmp_path):
+    from PIL import Image
+
+    folder = image_folder(tmp_path / "float")
+    values = np.linspace(0, 1, 16, dtype=np.float32).reshape(4, 4)
+    replace(folder, "train/4.png", Image.fromarray(values * np.float32(scale)), ".tif")
+    pixels = pixels_of(load_competition(folder), "train/4.png")[..., 0]
+    np.testing.assert_array_equal(pixels, np.rint(values * 255).astype(np.uint8))
+
+
+def test_jpeg_exif_orientation_is_applied(tmp_path):
+    from PIL import Image
+
+    folder = image_folder(tmp_path / "exif")
+    stored = np.zeros((4, 4, 3), np.uint8)
+    stored[0, :] = 255  # top row white as stored; orientation 6 shows it as the right column
+    image = Image.fromarray(stored)
+    exif = image.getexif()
+    exif[0x0112] = 6
+    replace(folder, "train/5.png", image, ".jpg", quality=100, exif=exif)
+    pixels = pixels_of(load_competition(folder), "train/5.png").astype(int)
+    assert (pixels[:, -1] > 200).all() and (pixels[:, 0] < 60).all()
+
+
+def test_cmyk_jpeg_palette_gif_and_rgba_load_as_rgb(tmp_path):
+    from PIL import Image
+
+    folder = image_folder(tmp_path / "colour")
+    replace(folder, "train/6.png", Image.new("CMYK", (4, 4), (0, 255, 255, 0)), ".jpeg", quality=100)  # red
+    replace(folder, "train/7.png", Image.new("RGB", (4, 4), (0, 0, 255)).convert("P"), ".gif")  # blue
+    replace(folder, "test/28.png", Image.new("RGBA", (4, 4), (0, 255, 0, 0)), ".webp", lossless=True, exact=True)
+    competition = load_competition(folder)
+    assert competition.image_shape == (4, 4, 3)
+    red, blue = pixels_of(competition, "train/6.png").astype(int), pixels_of(competition, "train/7.png")
+    assert (red[..., 0] > 230).all() and (red[..., 1:] < 30).all()
+    assert (blue == (0, 0, 255)).all()
+    green = pixels_of(competition, "test/28.png")
+    assert (green == (0, 255, 0)).all()  # alpha dropped, the colour under it kept
+
+
+def test_animated_gif_uses_its_first_frame(tmp_path):
+    from PIL import Image
+
+    folder = image_folder(tmp_path / "animated")
+    frames = [Image.new("L", (4, 4), value) for value in (40, 200, 120)]
+    (folder / "train" / "9.png").unlink()
+    frames[0].save(folder / "train" / "9.gif", save_all=True, append_images=frames[1:], duration=50)
+    pixels = pixels_of(load_competition(folder), "train/9.png")
+    assert (pixels == 40).all()
+
+
+def test_a_gif_named_tif_is_one_line(tmp_path, capsys):
+    from PIL import Image
+
+    folder = image_folder(tmp_path / "bad")
+    replace(folder, "test/29.png", Image.new("RGB", (4, 4)), ".tif", format="GIF")
+    models, submissions = workspace_around(tmp_path)
+    refused_in_process(tmp_path, capsys, submit_arguments(folder, models, submissions), folder / "test" / "29.tif",
+                       r"not a TIFF file; a \.tif file is read only as TIFF")
+
+
+def test_eps_named_tiff_never_reaches_ghostscript(tmp_path):
+    folder = image_folder(tmp_path / "eps")
+    (folder / "train" / "2.png").unlink()
+    (folder / "train" / "2.tiff").write_text("%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 4 4\nshowpage\n")
+    with pytest.raises(Exception, match="not a TIFF file"):
+        load_competition(folder)
+
+
+@pytest.mark.parametrize("bad,problem", [(np.nan, "NaN or infinity"), (np.inf, "NaN or infinity"),
+                                         (-3.0, "neither 0..1 nor 0..255"), (4.0, "neither 0..1 nor 0..255")])
+def test_a_float_image_with_nan_or_out_of_range_is_one_line(bad, problem, tmp_path, capsys):
+    from PIL import Image
+
+    folder = image_folder(tmp_path / "bad")
+    values = np.full((4, 4), 0.5, np.float32)
+    values[1, 2] = bad
+    replace(folder, "train/3.png", Image.fromarray(values), ".tiff")
+    models, submissions = workspace_around(tmp_path)
+    refused_in_process(tmp_path, capsys, submit_arguments(folder, models, submissions), folder / "train" / "3.tiff",
+                       problem)
+
+
+def test_unsupported_suffix_is_not_an_image(tmp_path):
+    folder = image_folder(tmp_path / "eps")
+    (folder / "train" / "2.eps").write_bytes(b"%!PS")
+    load_competition(folder)  # an .eps beside the images is not read
