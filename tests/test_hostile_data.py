@@ -7,7 +7,7 @@ the clean folder they were made from):
 
 1. data loss       ``data --out X`` writes only a missing or empty folder (or finds its own PREPARED.json)
 2. special files   a FIFO, device, socket or folder where a file is read; symbolic links to files followed
-3. header sizes    .npy/.npz/idx headers and PNG/JPEG sizes checked before allocation; PNG/JPEG only
+3. header sizes    .npy/.npz/idx headers and image sizes checked before allocation; each suffix read only as its format
 4. silent wrong    one pixel scale for train and test; float labels whole and finite; the sample's header
                    checked as written, not as pandas renamed it
 5. small things    hidden files ignored; complete-layout detection; link loops
