@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -111,3 +112,14 @@ def run_cli(*arguments, cwd: Path, timeout=600) -> subprocess.CompletedProcess:
 @pytest.fixture
 def csv_competition(tmp_path) -> Path:
     return write_csv_competition(tmp_path / "pixels")
+
+
+@pytest.fixture
+def restore_signals():
+    """cli.main installs its Ctrl-C/kill handlers; give pytest its own back."""
+    saved = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    hook = sys.unraisablehook
+    yield
+    for number, handler in saved.items():
+        signal.signal(number, handler)
+    sys.unraisablehook = hook

@@ -27,8 +27,6 @@ import hashlib
 import io
 import re
 import shutil
-import signal
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -377,17 +375,6 @@ def assert_one_clear_line(stderr: str, named: Path, problem: str) -> None:
     line = stderr.rstrip("\n")
     assert line.startswith(f"error: {named}: "), line
     assert re.search(problem, line), f"{problem!r} not in {line!r}"
-
-
-@pytest.fixture
-def restore_signals():
-    """cli.main installs its Ctrl-C/kill handlers; give pytest its own back."""
-    saved = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
-    hook = sys.unraisablehook
-    yield
-    for number, handler in saved.items():
-        signal.signal(number, handler)
-    sys.unraisablehook = hook
 
 
 @pytest.mark.parametrize("broken", sorted(REFUSED), indirect=True)

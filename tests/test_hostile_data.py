@@ -28,7 +28,6 @@ import signal
 import socket
 import stat
 import struct
-import sys
 import zlib
 from pathlib import Path
 
@@ -41,6 +40,9 @@ from kaggle_pipeline import cli
 from kaggle_pipeline.data import MAX_IMAGE_PIXELS, load_competition, read_sample_submission, read_submission_table
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.submit import parse_submission, render_submission, validate_submission
+
+# cli.main installs its Ctrl-C/kill handlers: every test here gives pytest its own back (conftest.py).
+pytestmark = pytest.mark.usefixtures("restore_signals")
 
 TIME_LIMIT = 20  # seconds for one in-process case; a FIFO that blocks fails the test instead of hanging it
 
@@ -86,17 +88,6 @@ def assert_one_clear_line(stderr: str, named, problem: str) -> None:
     line = stderr.rstrip("\n")
     assert line.startswith(f"error: {named}: "), line
     assert re.search(problem, line), f"{problem!r} not in {line!r}"
-
-
-@pytest.fixture(autouse=True)
-def restore_signals():
-    """cli.main installs its Ctrl-C/kill handlers; give pytest its own back."""
-    saved = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
-    hook = sys.unraisablehook
-    yield
-    for number, handler in saved.items():
-        signal.signal(number, handler)
-    sys.unraisablehook = hook
 
 
 @pytest.fixture
