@@ -349,19 +349,25 @@ def snapshot(*folders: Path) -> dict:
     return state
 
 
+def workspace_around(tmp_path: Path) -> tuple[Path, Path]:
+    """models/ and submissions/ with unrelated content that a refused run must leave alone, and the store folder
+    the competition (named "bad") would use."""
+    models, submissions = tmp_path / "models", tmp_path / "submissions"
+    (models / "other").mkdir(parents=True)
+    (models / "other" / "store.json").write_text('{"fingerprint": "0000"}\n')
+    (models / "bad").mkdir()
+    (submissions / "other").mkdir(parents=True)
+    (submissions / "other" / "latest.csv").write_text("id,label\n1,cat\n")
+    return models, submissions
+
+
 @pytest.fixture
 def broken(tmp_path, request):
     """(folder, file named, problem, models, submissions): a broken competition beside populated output folders."""
     make, corrupt, named, problem = REFUSED[request.param]
     folder = make(tmp_path / "bad")
     corrupt(folder)
-    models, submissions = tmp_path / "models", tmp_path / "submissions"
-    # Unrelated content that a refused run must leave alone, and the store folder this competition would use.
-    (models / "other").mkdir(parents=True)
-    (models / "other" / "store.json").write_text('{"fingerprint": "0000"}\n')
-    (models / "bad").mkdir()
-    (submissions / "other").mkdir(parents=True)
-    (submissions / "other" / "latest.csv").write_text("id,label\n1,cat\n")
+    models, submissions = workspace_around(tmp_path)
     return folder, folder / named if named != "." else folder, problem, models, submissions
 
 

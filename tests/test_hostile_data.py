@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import run_cli, write_npy_competition
-from test_bad_input import SMALL, csv_folder, image_folder, lines, npy_folder, npz_folder, write_lines
+from test_bad_input import SMALL, csv_folder, image_folder, lines, npy_folder, npz_folder, workspace_around, write_lines
 
 from kaggle_pipeline import cli
 from kaggle_pipeline.data import MAX_IMAGE_PIXELS, load_competition, read_sample_submission, read_submission_table
@@ -100,17 +100,6 @@ def time_limit():
     yield
     signal.alarm(0)
     signal.signal(signal.SIGALRM, previous)
-
-
-def workspace_around(tmp_path: Path) -> tuple[Path, Path]:
-    """models/ and submissions/ with unrelated content, and the store folder the competition would use."""
-    models, submissions = tmp_path / "models", tmp_path / "submissions"
-    (models / "other").mkdir(parents=True)
-    (models / "other" / "store.json").write_text('{"fingerprint": "0000"}\n')
-    (models / "bad").mkdir()
-    (submissions / "other").mkdir(parents=True)
-    (submissions / "other" / "latest.csv").write_text("id,label\n1,cat\n")
-    return models, submissions
 
 
 def submit_arguments(folder, models, submissions, *extra):
