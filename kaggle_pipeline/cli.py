@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from kaggle_pipeline.abort import MARGIN
+from kaggle_pipeline.data import list_layouts
 from kaggle_pipeline.errors import ParameterError, PipelineError, install_stop_handlers
 from kaggle_pipeline.executors import EXECUTORS
 
@@ -130,7 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
         stage.add_argument("--name", help="competition name for models/ and submissions/ (default: the data folder's name, "
                                                      "plus -full with the full preset)")
         stage.add_argument("--models-dir", type=Path, default=Path("models"), help="default: %(default)s")
-        stage.add_argument("--layout", choices=("csv", "images", "npy"), help="override the detected folder layout")
+        stage.add_argument("--layout", choices=tuple(list_layouts()), help="override the detected folder layout")
+        stage.add_argument("--image-size", type=at_least(4, 1024), metavar="SIDE",
+                           help="resize every image to SIDE x SIDE (SIZE=; default: images of one size up to 128 px kept, "
+                                "others the median shorter side within 16..128; fixed per store)")
         stage.add_argument("--val-fraction", type=number_in(0, 1, low_open=True, high_open=True), help="validation share of train (default 0.1; fixed per store)")
         stage.add_argument("--split-seed", type=SEED, help="seed of the validation split (default 0; fixed per store)")
         stage.add_argument("--preset", choices=tuple(PRESETS), default="quick", help="default settings (default: %(default)s)")
@@ -265,7 +269,8 @@ def _workspace(args: argparse.Namespace):
     from kaggle_pipeline.workspace import open_workspace
 
     return open_workspace(args.data, args.models_dir, name=_store_name(args), layout=args.layout,
-                          validation_fraction=args.val_fraction, split_seed=args.split_seed, lock=args.stage)
+                          validation_fraction=args.val_fraction, split_seed=args.split_seed, lock=args.stage,
+                          image_size=args.image_size)
 
 
 def _search(args, workspace) -> None:
@@ -360,7 +365,7 @@ def run(args: argparse.Namespace) -> None:
         submission = args.submissions_dir / name / "latest.csv"
         if not submission.is_file():
             raise PipelineError(f"{submission}: not found; run 'make submit DATA={args.data}' first")
-        competition = load_competition(args.data, name=name, layout=args.layout)
+        competition = load_competition(args.data, name=name, layout=args.layout, image_size=args.image_size)
         submit_to_kaggle(args.competition, competition, submission, args.message)
         return
     if args.stage == "report":
@@ -369,7 +374,7 @@ def run(args: argparse.Namespace) -> None:
 
         # No lock: a report of a store that an ensemble is still writing is what a watching user wants.
         workspace = open_workspace(args.data, args.models_dir, name=_store_name(args), layout=args.layout,
-                                   read_only=True)
+                                   read_only=True, image_size=args.image_size)
         make_report(workspace, args.reports_dir, args.submissions_dir)
         return
     if args.stage == "status":
@@ -402,7 +407,7 @@ OPTIONS = {
     "n": ("--n", "N"), "threshold": ("--threshold", "THRESHOLD"), "max_runs": ("--max-runs", "MAX_RUNS"),
     "hours": ("--hours", "HOURS"), "evals": ("--evals", "EVALS"), "subset": ("--subset", None),
     "precision": ("--precision", "PRECISION"), "executor": ("--executor", "EXECUTOR"), "vote": ("--vote", "VOTE"),
-    "stack_weight": ("--stack-weight", "STACK_WEIGHT"), "size": ("--size", "SIZE"), "layout": ("--layout", None),
+    "stack_weight": ("--stack-weight", "STACK_WEIGHT"), "size": ("--size", "STACK_SIZE"), "image_size": ("--image-size", "SIZE"), "layout": ("--layout", None),
     "validation_fraction": ("--val-fraction", None), "split_seed": ("--split-seed", None),
     "name": ("--name", "NAME"), "data_dir": ("--data", "DATA"), "ray_address": ("--ray-address", "RAY_ADDRESS"),
 }

@@ -174,7 +174,7 @@ def _refuse_constant(name: str):
 # A schema maps a key to its kind; a key ending in "?" may be absent (or null). Kinds:
 #   "str", "bool", "dict", "list", "int" (any integer), "count" (an integer >= 1), "number" (finite),
 #   "fraction" (a finite number in [0, 1]), or a tuple of the allowed strings.
-MANIFEST = {"fingerprint": "str", "classes?": "list", "image_shape?": "list"}
+MANIFEST = {"fingerprint": "str", "classes?": "list", "image_shape?": "list", "image_size?": "count"}
 BEST_PARAMS = {"params": "dict", "validation_accuracy": "fraction", "trial?": "count", "seed?": "int"}
 ENSEMBLE = {"threshold": "fraction", "n?": "count", "max_runs?": "count", "epochs?": "count", "seed?": "int",
             "params?": "dict", "stop_reason?": "str"}

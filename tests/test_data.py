@@ -198,19 +198,14 @@ def test_bad_image_inputs(tmp_path):
 
     folder = write_image_competition(tmp_path / "missing")
     (folder / "train" / "5.png").unlink()
-    with pytest.raises(PipelineError, match="'5' has no image"):
+    with pytest.raises(PipelineError, match=r"'5' \(column 'id'\) has no image"):
         load_competition(folder)
 
-    folder = write_image_competition(tmp_path / "sizes")
     from PIL import Image
-
-    Image.fromarray(np.zeros((20, 20, 3), dtype=np.uint8)).save(folder / "train" / "7.png")
-    with pytest.raises(PipelineError, match="all images must have one size"):
-        load_competition(folder)
 
     folder = write_image_competition(tmp_path / "extra")
     Image.fromarray(np.zeros((16, 16, 3), dtype=np.uint8)).save(folder / "test" / "999.png")
-    with pytest.raises(PipelineError, match="'999' is not in sampleSubmission.csv"):
+    with pytest.raises(PipelineError, match=r"999\.png: test image is not in sampleSubmission.csv"):
         load_competition(folder)
 
 

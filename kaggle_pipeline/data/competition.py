@@ -1,0 +1,207 @@
+"""The parsed competition, its loading (layout detection, the parsed-array cache) and label encoding."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from kaggle_pipeline.data.folders import check_folder
+from kaggle_pipeline.data.registry import detect_layout, get_layout
+from kaggle_pipeline.data.tables import find_sample_submission, read_sample_submission
+from kaggle_pipeline.errors import ParameterError, PipelineError
+from kaggle_pipeline.files import regular_file
+from kaggle_pipeline.store import atomic_save_npz
+
+logger = logging.getLogger(__name__)
+
+
+def source_files(folder: Path, layout: str) -> list[Path]:
+    """The files a layout reads (and the sample submission), for the cache key."""
+    files = [find_sample_submission(folder)] + get_layout(layout).files(folder)
+    return [path for path in files if path.exists()]
+
+
+# Bumped whenever parsing changes, so stale caches are not reused.
+LOADER_VERSION = 4
+
+
+@dataclass
+class Competition:
+    """A parsed competition: images as uint8 ``(N, height, width, channels)``, labels as class indices."""
+
+    name: str
+    source: Path
+    layout: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    classes: list[str]
+    test_ids: list[str]
+    id_column: str
+    label_column: str
+    sample_submission: Path
+    solution: Path | None = None
+    # The side every image was resized to when one was asked for (--image-size); None: the default rule.
+    image_size: int | None = None
+    # Where the parsed arrays are cached, and whether that file still has to be written (save_cache).
+    cache_path: Path | None = field(default=None, repr=False)
+    cache_stale: bool = field(default=False, repr=False)
+    _fingerprint: str | None = field(default=None, repr=False)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(int(side) for side in self.x_train.shape[1:])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def fingerprint(self) -> str:
+        """A short hash of the parsed data: two stores made from the same data agree on it."""
+        if self._fingerprint is None:
+            digest = hashlib.sha256()
+            for array in (self.x_train, self.y_train, self.x_test):
+                digest.update(str(array.shape).encode())
+                digest.update(np.ascontiguousarray(array).tobytes())
+            digest.update(json.dumps([self.classes, self.test_ids]).encode())
+            self._fingerprint = digest.hexdigest()[:16]
+        return self._fingerprint
+
+    def describe(self) -> dict:
+        size = {} if self.image_size is None else {"image_size": self.image_size}
+        return {**size,
+            "name": self.name,
+            "source": str(self.source),
+            "layout": self.layout,
+            "classes": self.classes,
+            "image_shape": list(self.image_shape),
+            "train_images": int(len(self.x_train)),
+            "test_images": int(len(self.x_test)),
+        }
+
+
+# Loading -----------------------------------------------------------------------------------
+def load_competition(
+    folder: Path, name: str | None = None, layout: str | None = None, cache_dir: Path | None = None,
+    write_cache: bool = True, image_size: int | None = None,
+) -> Competition:
+    """Parse a competition folder (or reuse the parsed arrays cached for these exact files).
+
+    ``image_size`` resizes every image to that side (kaggle_pipeline.data.images: by default images of one
+    size up to 128 pixels are kept as they are). With ``write_cache=False`` a new cache file is left to ``save_cache``, so a caller (the workspace) can
+    check the data against its store, and take the store's lock, before anything is written there.
+    """
+    folder = Path(folder)
+    check_folder(folder, "competition folder")
+    layout = get_layout(layout or detect_layout(folder)).name
+    if image_size is not None and not (isinstance(image_size, int) and 4 <= image_size <= 1024):
+        raise ParameterError("image_size", image_size, "must be an integer from 4 to 1024")
+    name = name or Path(os.path.realpath(folder)).name  # realpath: no RuntimeError on a link loop
+    sample_path = find_sample_submission(folder)
+    sample = read_sample_submission(sample_path)
+    solution = folder / "solution.csv"
+    if os.path.lexists(solution):
+        regular_file(solution)  # read at submit time; a FIFO there would block the submission
+
+    cache_path = Path(cache_dir) / f"arrays-{_cache_key(folder, layout, image_size)}.npz" if cache_dir else None
+    parsed = _read_cache(cache_path) if cache_path else None
+    from_cache = parsed is not None
+    if from_cache:
+        classes, y_train = encode_labels(parsed["train_labels"], folder)
+    else:
+        parsed = get_layout(layout).read(folder, sample, sample_path, image_size)
+        # Checked before anything is cached: bad labels leave no file behind.
+        classes, y_train = encode_labels(parsed["train_labels"], parsed["labels_path"])
+    header = sample.attrs["header"]  # the names as written (read_sample_submission refused any pandas renamed)
+    competition = Competition(
+        name=name,
+        source=folder,
+        layout=layout,
+        x_train=parsed["x_train"],
+        y_train=y_train,
+        x_test=parsed["x_test"],
+        classes=classes,
+        test_ids=sample.iloc[:, 0].tolist(),
+        id_column=header[0],
+        label_column=header[1],
+        sample_submission=sample_path,
+        solution=solution if solution.exists() else None,
+        image_size=image_size,
+        cache_path=cache_path,
+        cache_stale=cache_path is not None and not from_cache,
+    )
+    if write_cache:
+        save_cache(competition)
+    return competition
+
+
+def save_cache(competition: Competition) -> None:
+    """Write the parsed arrays to the competition's cache file, if it has one that is not written yet."""
+    if competition.cache_stale:
+        atomic_save_npz(competition.cache_path, x_train=competition.x_train,
+                        train_labels=np.asarray(competition.classes, dtype=str)[competition.y_train],
+                        x_test=competition.x_test)
+        competition.cache_stale = False
+
+
+def encode_labels(labels, folder: Path) -> tuple[list[str], np.ndarray]:
+    """Class list (numeric order when every label is an integer) and each label's class index."""
+    labels = np.asarray(labels, dtype=str)
+    if len(labels) == 0:
+        raise PipelineError(f"{folder}: no training labels")
+    empty = np.flatnonzero(np.char.strip(labels) == "")
+    if len(empty):
+        raise PipelineError(f"{folder}: training image {int(empty[0])} has an empty label")
+    # Integers in numeric order ("7" and "007" are two classes, in a fixed order), then the other labels.
+    classes = sorted(set(labels.tolist()), key=lambda label: (0, int(label), label) if _is_integer(label) else (1, 0, label))
+    if len(classes) < 2:
+        raise PipelineError(f"{folder}: the training labels hold a single class ({classes[0]!r}); need at least two")
+    index = {label: position for position, label in enumerate(classes)}
+    encoded = np.array([index[label] for label in labels], dtype=np.int32)
+    counts = np.bincount(encoded, minlength=len(classes))
+    if counts.min() < 2:
+        # The stratified validation split (make_split) needs two of each; said here, before a store is written.
+        raise PipelineError(
+            f"{folder}: class {classes[int(counts.argmin())]!r} has 1 training image; a stratified validation split needs 2"
+        )
+    return classes, encoded
+
+
+def _is_integer(text: str) -> bool:
+    return bool(re.fullmatch(r"-?\d{1,18}", text))  # longer digit strings sort as text (int() refuses > 4300 digits)
+
+
+def _cache_key(folder: Path, layout: str, image_size: int | None) -> str:
+    digest = hashlib.sha256(f"{LOADER_VERSION}:{layout}:{image_size}".encode())
+    for path in source_files(folder, layout):
+        stat = path.stat()
+        digest.update(f"{path.relative_to(folder)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:20]
+
+
+def _read_cache(path: Path) -> dict | None:
+    """The cached arrays, or None when there are none or they are damaged (they are parsed again, and the
+    damaged file is replaced once the store's lock is held)."""
+    if not path.exists() and not path.is_symlink():
+        return None
+    from kaggle_pipeline.store import read_arrays
+
+    try:
+        arrays = read_arrays(path, {"x_train": ("u", 4), "train_labels": ("U", 1), "x_test": ("u", 4)},
+                             "parsing the data again")
+    except PipelineError as error:
+        logger.warning(f"store: {error}")
+        return None
+    if (arrays["x_train"].dtype != np.uint8 or arrays["x_test"].dtype != np.uint8
+            or len(arrays["train_labels"]) != len(arrays["x_train"])
+            or arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]):
+        logger.warning(f"store: {path}: damaged or edited by hand (arrays do not fit together); parsing the data again")
+        return None
+    return arrays

@@ -1,0 +1,90 @@
+"""Folder listings of a competition folder: only visible entries, folders through links, one-line errors."""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import stat
+from pathlib import Path
+
+from kaggle_pipeline.errors import PipelineError
+from kaggle_pipeline.files import first_line
+
+
+# Folder listings -------------------------------------------------------------------------------
+def hidden(name: str) -> bool:
+    """``.DS_Store``, ``._201.png`` (macOS resource forks), ``.ipynb_checkpoints``: never data."""
+    return name.startswith(".")
+
+
+def entries(folder: Path) -> list[Path]:
+    """The folder's visible entries, sorted (hidden ones are ignored)."""
+    try:
+        names = os.listdir(folder)
+    except OSError as error:
+        raise PipelineError(f"{folder}: cannot list ({error.strerror or first_line(error)})") from None
+    return [folder / name for name in sorted(names) if not hidden(name)]
+
+
+def is_dir(path: Path) -> bool:
+    """A folder (through links); a loop, a dangling link or anything else is not."""
+    try:
+        return stat.S_ISDIR(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def check_folder(folder: Path, what: str) -> None:
+    try:
+        mode = os.stat(folder).st_mode
+    except FileNotFoundError:
+        raise PipelineError(f"{folder}: {what} not found") from None
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise PipelineError(f"{folder}: symbolic link loop; expected the {what}") from None
+        raise PipelineError(f"{folder}: cannot open the {what} ({error.strerror or first_line(error)})") from None
+    if not stat.S_ISDIR(mode):
+        raise PipelineError(f"{folder}: not a folder; expected the {what}")
+
+
+def has_images(folder: Path) -> bool:
+    """A folder holding at least one visible file with an image suffix (suffixes as in data.images)."""
+    from kaggle_pipeline.data.images import IMAGE_SUFFIXES
+
+    return is_dir(folder) and any(path.suffix.lower() in IMAGE_SUFFIXES for path in entries(folder))
+
+
+def image_root(folder: Path) -> Path:
+    """Where ``train/`` and ``test/`` are: the competition folder itself, or its one subfolder that holds a
+    ``train/`` folder (State Farm ships ``imgs/train/``, ``imgs/test/`` beside its CSVs)."""
+    if is_dir(folder / "train"):
+        return folder
+    inner = [path for path in entries(folder) if is_dir(path) and is_dir(path / "train")]
+    return inner[0] if len(inner) == 1 else folder
+
+
+def test_folder(root: Path) -> Path:
+    """``test/``, or else the one folder whose name starts with ``test`` (Dogs vs. Cats ships ``test1/``)."""
+    if os.path.lexists(root / "test"):
+        return root / "test"
+    named = [path for path in entries(root) if path.name.lower().startswith("test") and is_dir(path)]
+    return named[0] if len(named) == 1 else root / "test"
+
+
+LABELS_CSV_NAMES = ("trainLabels.csv", "train_labels.csv", "labels.csv", "train.csv")
+
+
+def labels_csv_candidates(folder: Path) -> list[Path]:
+    """CSV files that may hold the training labels: the known names first, then any other CSV of the folder
+    (or of its image root) that is not the sample submission, the answer key or a test table."""
+    folders = dict.fromkeys([folder, image_root(folder)])
+    found = [place / name for place in folders for name in LABELS_CSV_NAMES if (place / name).exists()]
+    for place in folders:
+        for path in entries(place):
+            name = path.name.lower()
+            if (name.endswith(".csv") and path not in found and not is_dir(path)
+                    and not re.fullmatch(r"sample_?submission.*\.csv", name) and name != "solution.csv"
+                    and not name.startswith("test")):
+                found.append(path)
+    return found

@@ -1,0 +1,327 @@
+"""Image files to uint8 arrays.
+
+Each file is opened only with the decoder(s) its suffix names and its declared size is checked before a pixel is
+decoded; it is turned upright by its EXIF orientation; 16-bit and float images are brought to 8 bits by a fixed
+range (never clipped); palette, CMYK and alpha images become RGB. A set of images becomes one uint8 array
+``(N, side, side, channels)`` (``decode_images``): colour if any image is colour, and one size, chosen by
+``image_side`` (the README's "Image sizes" section):
+
+- ``--image-size``/``SIZE=`` given: every image is resized to SIZE x SIZE;
+- otherwise, when every image has one size whose longer side is at most ``MAX_DEFAULT_SIDE`` (128): the images
+  are kept exactly as they are (Fashion-MNIST's 28x28, an 8x8 digits set, 96x96 scans);
+- otherwise (mixed sizes, or photos larger than 128): the median shorter side, bounded to
+  ``MIN_DEFAULT_SIDE``..``MAX_DEFAULT_SIDE`` (16..128).
+
+Resizing squashes the whole image to a square (Keras' ``image_dataset_from_directory`` default): nothing is
+cropped away, at the price of distorting the aspect of elongated images. It uses Pillow's antialiased
+bilinear filter (a JPEG is first decoded at a reduced scale with ``draft``, which is much faster for photos).
+Decoding runs on a thread per core (Pillow releases the GIL while it decodes and resizes) straight into the
+final array, so loading holds little more than the final arrays.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import struct
+import time
+import warnings
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kaggle_pipeline.data.folders import check_folder, entries
+from kaggle_pipeline.data.pixels import FLOAT_0_255_MIN_MAX, UNIT_TOLERANCE
+from kaggle_pipeline.errors import PipelineError
+from kaggle_pipeline.files import first_line, open_regular
+from kaggle_pipeline.progress import format_seconds
+
+logger = logging.getLogger(__name__)
+
+# The decoders each image suffix may be opened with. A .png/.jpg/.jpeg is read as PNG or JPEG (a JPEG saved as
+# .png is common on Kaggle); every other suffix only as its own format. Anything else (EPS, a GIF named .png, a
+# BMP named .jpg, ...) is refused in one line, so Pillow never hands a file to Ghostscript or to a decoder its
+# name does not announce. A GIF is read as its first frame.
+SUFFIX_FORMATS = {
+    ".png": ("PNG", "JPEG"),
+    ".jpg": ("PNG", "JPEG"),
+    ".jpeg": ("PNG", "JPEG"),
+    ".tif": ("TIFF",),
+    ".tiff": ("TIFF",),
+    ".bmp": ("BMP",),
+    ".webp": ("WEBP",),
+    ".gif": ("GIF",),
+}
+IMAGE_SUFFIXES = set(SUFFIX_FORMATS)
+IMAGE_FORMATS = tuple(dict.fromkeys(name for names in SUFFIX_FORMATS.values() for name in names))
+# The most pixels (width x height) one image may declare, checked before it is decoded: about 5800x5800.
+# Below Pillow's own DecompressionBombWarning limit (89 million), so that warning never applies.
+MAX_IMAGE_PIXELS = 1 << 25
+# Decoding prints a progress line at most this often, and a summary when it took longer.
+PROGRESS_SECONDS = 2.0
+
+# The default side of resized images: large enough for photos to keep their objects recognisable, small enough
+# for a CPU to train on (a 128x128 RGB image costs ~60x a 28x28 grey one per convolution).
+MIN_DEFAULT_SIDE = 16
+MAX_DEFAULT_SIDE = 128
+
+
+def image_files(folder: Path) -> list[Path]:
+    """The folder's image files (by suffix), sorted; hidden files (._201.png, .DS_Store) are not images."""
+    check_folder(folder, "image folder")
+    return [path for path in entries(folder) if path.suffix.lower() in IMAGE_SUFFIXES]  # a folder named x.png is refused when read
+
+
+def match_ids(ids: list[str], files: list[Path], folder: Path, ids_path: Path, column: str) -> list[Path]:
+    """The image file of each id: the file named exactly ``id``, or else the one whose name without its suffix is
+    ``id`` (Kaggle writes ids both ways). An id matching no file names the files that nearly match."""
+    by_name = {path.name: path for path in files}
+    by_stem: dict[str, list[Path]] = {}
+    for path in files:
+        by_stem.setdefault(path.stem, []).append(path)
+    matched, missing = [], []
+    for image_id in ids:
+        if image_id in by_name:
+            matched.append(by_name[image_id])
+        elif len(by_stem.get(image_id, ())) == 1:
+            matched.append(by_stem[image_id][0])
+        elif image_id in by_stem:
+            names = ", ".join(path.name for path in by_stem[image_id])
+            raise PipelineError(f"{ids_path}: id {image_id!r} matches more than one image in {folder} ({names})")
+        else:
+            missing.append(image_id)
+    if missing:
+        raise PipelineError(f"{ids_path}: id {missing[0]!r} (column {column!r}) has no image in {folder} "
+                            f"({len(missing)} ids without one){_near_misses(missing[0], files)}")
+    return matched
+
+
+def _near_misses(image_id: str, files: list[Path]) -> str:
+    """'; nearly: ...' naming files that differ from the id only in case or in extension."""
+    wanted = image_id.lower()
+    wanted_stem = Path(image_id).stem.lower() if Path(image_id).suffix.lower() in IMAGE_SUFFIXES else wanted
+    near = [path.name for path in files
+            if wanted in (path.name.lower(), path.stem.lower()) or path.stem.lower() == wanted_stem]
+    if near:
+        return f"; nearly matching: {', '.join(near[:3])} (ids must match a file name, with or without its extension, in the same case)"
+    return f"; the folder holds {len(files)} images such as {files[0].name}" if files else "; the folder holds no images"
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an image declares before it is decoded: its upright size and whether it is colour."""
+
+    height: int
+    width: int
+    colour: bool
+
+
+def read_header(path: Path) -> ImageHeader:
+    """Open ``path`` as read_image does (same checks, same errors) without decoding its pixels."""
+    with _opened(path) as image:
+        width, height = image.size
+        if _orientation(image) in (5, 6, 7, 8):  # a quarter turn: displayed with the sides swapped
+            width, height = height, width
+        if image.mode not in _GREY_MODES + _COLOUR_MODES + _WIDE_MODES:
+            raise PipelineError(f"{path}: cannot read image (pixel mode {image.mode!r} is not supported)")
+        return ImageHeader(height, width, image.mode in _COLOUR_MODES)
+
+
+def read_image(path: Path, side: int | None = None) -> np.ndarray:
+    """One image as uint8 grey (H, W) or RGB (H, W, 3), upright; with ``side``, resized to side x side."""
+    from PIL import Image
+
+    with _opened(path) as image:
+        if side is not None and image.format == "JPEG":
+            image.draft(image.mode, (side, side))  # DCT scaling to at least side x side: a fraction of the decoding
+        image.load()  # an animated GIF (or a multi-page TIFF) stays on its first frame
+        pixels = _pixels_of(_upright(image), path)
+    if side is not None and pixels.shape[:2] != (side, side):
+        pixels = np.asarray(Image.fromarray(pixels).resize((side, side), Image.Resampling.BILINEAR))
+    return pixels
+
+
+@contextmanager
+def _opened(path: Path):
+    """The image opened with the formats its suffix allows, its declared size checked; decoding errors in one line."""
+    from PIL import Image, UnidentifiedImageError
+
+    formats = SUFFIX_FORMATS.get(path.suffix.lower(), IMAGE_FORMATS)
+    with open_regular(path) as handle, warnings.catch_warnings():
+        # Our limit (MAX_IMAGE_PIXELS) is checked below and is lower than Pillow's: its warning never prints.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(handle, formats=formats) as image:
+                width, height = image.size
+                if width * height > MAX_IMAGE_PIXELS:
+                    raise PipelineError(f"{path}: the image declares {width}x{height} pixels, more than the "
+                                        f"{MAX_IMAGE_PIXELS:,} one image may have (data.MAX_IMAGE_PIXELS)")
+                yield image
+        except Image.DecompressionBombError as error:
+            declared = re.search(r"\((\d+) pixels\)", str(error))
+            size = f"{int(declared.group(1)):,}" if declared else "too many"
+            raise PipelineError(f"{path}: the image declares {size} pixels, more than the "
+                                f"{MAX_IMAGE_PIXELS:,} one image may have (data.MAX_IMAGE_PIXELS)") from None
+        except UnidentifiedImageError:
+            names = " or ".join(formats)
+            raise PipelineError(f"{path}: cannot read image (not a {names} file; a {path.suffix} file is read "
+                                f"only as {names})") from None
+        except (OSError, SyntaxError, ValueError, EOFError, MemoryError, zlib.error, struct.error) as error:
+            raise PipelineError(f"{path}: cannot read image ({first_line(error)})") from None
+
+
+def _orientation(image) -> int:
+    try:
+        return int(image.getexif().get(0x0112, 1))
+    except Exception:  # an EXIF block Pillow cannot parse: the pixels are still the pixels
+        return 1
+
+
+def _upright(image):
+    """The image as it is displayed: its EXIF orientation (JPEG, TIFF, WebP, PNG eXIf) applied."""
+    from PIL import ImageOps
+
+    return ImageOps.exif_transpose(image) if _orientation(image) in range(2, 9) else image
+
+
+# Grey modes whose pixels are 8 bits already, colour modes Pillow converts to RGB exactly, and 16-bit/float modes.
+_GREY_MODES = ("1", "L", "LA", "La")
+_COLOUR_MODES = ("RGB", "RGBA", "RGBa", "RGBX", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV")
+_WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
+def _pixels_of(image, path: Path) -> np.ndarray:
+    # Alpha is dropped, not composited: the colour under it is what the pixels say (and what they said before).
+    if image.mode in _GREY_MODES:
+        return np.asarray(image.convert("L"))
+    if image.mode in _COLOUR_MODES:
+        return np.asarray(image.convert("RGB"))
+    if image.mode in _WIDE_MODES:
+        return _eight_bit(np.asarray(image), path)
+    raise PipelineError(f"{path}: cannot read image (pixel mode {image.mode!r} is not supported)")
+
+
+def _eight_bit(pixels: np.ndarray, path: Path) -> np.ndarray:
+    """16-bit and float grey pixels to uint8 by a fixed range, the same for every image (never per image).
+
+    Integers (16-bit, or 32-bit holding 0..65535) map 0..65535 to 0..255 (v * 255 / 65535, rounded): relative
+    brightness between images is kept, as the competition's one pixel rule wants; a 12-bit scan in a 16-bit
+    container comes out dark but not clipped. Floats follow the npy layout's rule, per image: at most
+    1 + UNIT_TOLERANCE is 0..1 (x255), FLOAT_0_255_MIN_MAX..255 is 0..255; NaN, infinity, negative values or
+    anything else is refused in one line. Pillow's own convert("L") clips at 255 and is never used for these.
+    """
+    if pixels.dtype.kind == "f":
+        if not np.isfinite(pixels).all():
+            raise PipelineError(f"{path}: cannot read image (float pixels include NaN or infinity)")
+        low, high = float(pixels.min()), float(pixels.max())
+        if low >= 0 and high <= 1 + UNIT_TOLERANCE:
+            return np.clip(np.rint(pixels * 255.0), 0, 255).astype(np.uint8)
+        if low >= 0 and FLOAT_0_255_MIN_MAX <= high <= 255 + UNIT_TOLERANCE:
+            return np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+        raise PipelineError(f"{path}: cannot read image (float pixels from {low:g} to {high:g}: neither 0..1 "
+                            f"nor 0..255)")
+    low, high = int(pixels.min()), int(pixels.max())
+    if low < 0 or high > 65535:
+        raise PipelineError(f"{path}: cannot read image (integer pixels from {low} to {high}: outside 0..65535)")
+    return np.rint(pixels.astype(np.float64) * (255.0 / 65535.0)).astype(np.uint8)
+
+
+def image_side(headers: list[ImageHeader], image_size: int | None) -> int | None:
+    """The side every image is resized to, or None to keep them as they are (the module's docstring)."""
+    if image_size is not None:
+        return image_size
+    sizes = {(header.height, header.width) for header in headers}
+    if len(sizes) == 1 and max(next(iter(sizes))) <= MAX_DEFAULT_SIDE:
+        return None
+    median = int(np.median([min(header.height, header.width) for header in headers]))
+    return min(MAX_DEFAULT_SIDE, max(MIN_DEFAULT_SIDE, median))
+
+
+def resize_images(images: np.ndarray, side: int | None) -> np.ndarray:
+    """uint8 NHWC images resized to side x side (the same filter as image files); unchanged without ``side``."""
+    from PIL import Image
+
+    if side is None or images.shape[1:3] == (side, side):
+        return images
+    resized = np.empty((len(images), side, side, images.shape[3]), dtype=np.uint8)
+    for row, image in enumerate(images):
+        pixels = image[..., 0] if image.shape[2] == 1 else image
+        out = np.asarray(Image.fromarray(pixels).resize((side, side), Image.Resampling.BILINEAR))
+        resized[row] = out[..., np.newaxis] if out.ndim == 2 else out
+    return resized
+
+
+def decode_images(path_sets: list[list[Path]], image_size: int | None = None, what: str = "images") -> list[np.ndarray]:
+    """Each list of paths as one uint8 array ``(N, side, side, channels)``: one side and one channel count for
+    all of them (train and test must agree), decoded in parallel into the final arrays, with progress lines."""
+    paths = [path for path_set in path_sets for path in path_set]
+    if not paths:
+        raise PipelineError("no images to read")
+    headers = _parallel(read_header, paths, f"reading {what} headers")
+    side = image_side(headers, image_size)
+    if side is None:
+        height, width = headers[0].height, headers[0].width
+    else:
+        height = width = side
+    channels = 3 if any(header.colour for header in headers) else 1
+    arrays = [np.empty((len(path_set), height, width, channels), dtype=np.uint8) for path_set in path_sets]
+    rows = [(array, row) for array in arrays for row in range(len(array))]
+
+    def decode(index: int) -> None:
+        image = read_image(paths[index], side)
+        array, row = rows[index]
+        array[row] = image[..., np.newaxis] if image.ndim == 2 else image
+
+    _parallel(decode, range(len(paths)), f"decoding {what}", size=(height, width, channels))
+    return arrays
+
+
+def _parallel(function, items, label: str, size=None) -> list:
+    """``function`` over ``items`` on a thread per core, results in order, a progress line every few seconds.
+
+    The first failing item (in order) raises; the others are not waited for longer than their running calls.
+    """
+    items = list(items)
+    workers = max(1, min(len(items), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+    started = last = time.perf_counter()
+    results = []
+    with ThreadPoolExecutor(max_workers=workers) as executor:
+        try:
+            for done, result in enumerate(executor.map(function, items), start=1):
+                results.append(result)
+                now = time.perf_counter()
+                if now - last >= PROGRESS_SECONDS and done < len(items):
+                    last = now
+                    rate = done / (now - started)
+                    logger.info(f"data: {label}: {done:,}/{len(items):,} ({rate:,.0f}/s, "
+                                f"ETA {format_seconds((len(items) - done) / rate)})")
+        except BaseException:
+            executor.shutdown(wait=True, cancel_futures=True)
+            raise
+    seconds = time.perf_counter() - started
+    if seconds >= PROGRESS_SECONDS:
+        shape = f" to {size[1]}x{size[0]}x{size[2]}" if size else ""
+        logger.info(f"data: {label}{shape}: {len(items):,} in {format_seconds(seconds)} "
+                    f"({len(items) / seconds:,.0f}/s on {workers} threads)")
+    return results
+
+
+
+def test_files_like_sample(folder: Path, sample: pd.DataFrame, sample_path: Path) -> list[Path]:
+    """The test image of each sample submission row, in the sample's order: every id must match one image
+    (by file name, with or without its extension) and every test image must be in the sample."""
+    files = image_files(folder)
+    if not files:
+        raise PipelineError(f"{folder}: no test images")
+    matched = match_ids(sample.iloc[:, 0].str.strip().tolist(), files, folder, sample_path, sample.columns[0])
+    if len(set(matched)) < len(files):
+        extra = next(path for path in files if path not in set(matched))
+        raise PipelineError(f"{extra}: test image is not in {sample_path.name} ({len(files) - len(set(matched))} such "
+                            "images); the sample submission lists every test image once")
+    return matched

@@ -1,0 +1,73 @@
+"""Layout ``folders`` (Plant Seedlings Classification, State Farm Distracted Driver Detection, Keras'
+``image_dataset_from_directory``): ``train/<class name>/<file>`` and ``test/<file>``, also one folder deeper
+(``imgs/train/<class>/``, ``imgs/test/``). Class names are the folder names exactly as written (spaces kept);
+test images are matched to the sample submission's ids by file name, with or without the extension.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kaggle_pipeline.data.folders import check_folder, entries, has_images, image_root, is_dir, test_folder
+from kaggle_pipeline.data.images import IMAGE_SUFFIXES, decode_images, image_files, test_files_like_sample
+from kaggle_pipeline.data.registry import Layout, register_layout
+from kaggle_pipeline.errors import PipelineError
+
+
+def _class_folders(train: Path) -> list[Path]:
+    return [path for path in entries(train) if is_dir(path)]
+
+
+def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int | None) -> dict:
+    root = image_root(folder)
+    train = root / "train"
+    check_folder(train, "training folder (train/<class name>/<image>)")
+    classes = _class_folders(train)
+    if not classes:
+        raise PipelineError(f"{train}: no class folders (expected train/<class name>/<image>)")
+    loose = [path for path in entries(train) if path.suffix.lower() in IMAGE_SUFFIXES and not is_dir(path)]
+    if loose:
+        raise PipelineError(f"{loose[0]}: an image directly in {train.name}/ beside class folders; every training "
+                            "image must be in its class's folder")
+    train_paths, labels = [], []
+    for class_folder in classes:
+        files = image_files(class_folder)
+        if not files:
+            raise PipelineError(f"{class_folder}: class folder holds no images")
+        train_paths += files
+        labels += [class_folder.name] * len(files)
+    test_paths = test_files_like_sample(test_folder(root), sample, sample_path)
+    x_train, x_test = decode_images([train_paths, test_paths], image_size, "train and test images")
+    return {"x_train": x_train, "train_labels": np.asarray(labels, dtype=str), "labels_path": train, "x_test": x_test}
+
+
+def _files(folder: Path) -> list[Path]:
+    root = image_root(folder)
+    files = []
+    if is_dir(root / "train"):
+        for class_folder in _class_folders(root / "train"):
+            files += entries(class_folder)
+    if is_dir(test_folder(root)):
+        files += entries(test_folder(root))
+    return files
+
+
+def _started(folder: Path) -> bool:
+    train = image_root(folder) / "train"
+    return is_dir(train) and any(has_images(path) for path in _class_folders(train))
+
+
+def _complete(folder: Path) -> bool:
+    return _started(folder) and has_images(test_folder(image_root(folder)))
+
+
+register_layout(Layout(
+    name="folders",
+    files_text="train/<class name>/<image> and test/<image> (also imgs/train/<class>/)",
+    competitions="Plant Seedlings Classification (train/<species>/, file names with .png as ids), State Farm "
+                 "Distracted Driver Detection (imgs/train/c0..c9/, a probability column per class)",
+    read=read, complete=_complete, started=_started, files=_files,
+))

@@ -1,0 +1,120 @@
+"""Layout ``csv`` (Digit Recognizer, Kannada MNIST): ``train.csv`` (``label,pixel0..pixelK``) and ``test.csv``
+(pixels, with or without an id column)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kaggle_pipeline.data.folders import entries
+from kaggle_pipeline.data.images import resize_images
+from kaggle_pipeline.data.pixels import image_shape_from_pixel_count, images_of
+from kaggle_pipeline.data.registry import Layout, register_layout
+from kaggle_pipeline.data.tables import (
+    LABEL_COLUMN_NAMES,
+    check_row_lengths,
+    find_column,
+    order_like_sample,
+    read_csv_bytes,
+    separator_of,
+)
+from kaggle_pipeline.errors import PipelineError
+from kaggle_pipeline.files import first_line
+
+
+def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int | None) -> dict:
+    train_path, test_path = folder / "train.csv", folder / "test.csv"
+    id_names, label_names = (sample.columns[0], "id"), (sample.columns[1],) + LABEL_COLUMN_NAMES
+    train = _read_pixel_table(train_path, text_columns=id_names + label_names)
+    label_column = find_column(train, label_names)
+    if label_column is None:
+        raise PipelineError(f"{train_path}: no label column (expected one named 'label' or {sample.columns[1]!r})")
+    id_column = find_column(train, id_names)
+    pixel_columns = [column for column in train.columns if column not in (label_column, id_column)]
+    missing_labels = np.flatnonzero(train[label_column].isna().to_numpy())
+    if len(missing_labels):
+        raise PipelineError(f"{train_path}: missing label in row {int(missing_labels[0]) + 2}")
+    train_values = _pixel_values(train, pixel_columns, train_path)
+    image_shape_from_pixel_count(len(pixel_columns), train_path)  # said before test.csv is read
+    labels = train[label_column].astype(str).str.strip().to_numpy()
+
+    test = _read_pixel_table(test_path, text_columns=id_names)
+    test_id_column = find_column(test, id_names)
+    test_pixel_columns = [column for column in test.columns if column != test_id_column]
+    if len(test_pixel_columns) != len(pixel_columns):
+        raise PipelineError(
+            f"{test_path}: {len(test_pixel_columns)} pixel columns, but train.csv has {len(pixel_columns)}"
+        )
+    test_values = _pixel_values(test, test_pixel_columns, test_path)
+    x_train, x_test = images_of([(train_values, train_path, "train.csv"), (test_values, test_path, "test.csv")])
+    test_ids = test[test_id_column].astype(str).tolist() if test_id_column else None
+    x_train, x_test = resize_images(x_train, image_size), resize_images(x_test, image_size)
+    return {"x_train": x_train, "train_labels": labels, "labels_path": train_path,
+            "x_test": order_like_sample(x_test, test_ids, sample, test_path, sample_path)}
+
+
+def _read_pixel_table(path: Path, text_columns=()) -> pd.DataFrame:
+    """Pixels as numbers; the columns named in ``text_columns`` (any case) as written ("007" stays "007").
+
+    Only an empty cell is missing: a label spelled "NA" or "None" is a label, and a pixel "nan" is non-numeric.
+    """
+    data = read_csv_bytes(path)
+    try:
+        separator = separator_of(data)
+        header = pd.read_csv(io.BytesIO(data), sep=separator, nrows=0, encoding="utf-8-sig").columns
+        wanted = {name.lower() for name in text_columns}
+        text = {column: str for column in header if str(column).strip().lower() in wanted}
+        table = pd.read_csv(io.BytesIO(data), sep=separator, dtype=text, keep_default_na=False, na_values=[""],
+                            encoding="utf-8-sig")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise PipelineError(f"{path}: cannot parse CSV ({first_line(error)})") from None
+    except (OSError, ValueError) as error:
+        raise PipelineError(f"{path}: cannot read ({first_line(error)})") from None
+    check_row_lengths(table, path)
+    if len(table) == 0:
+        raise PipelineError(f"{path}: no rows")
+    table.columns = [str(column).strip() for column in table.columns]
+    return table
+
+
+def _pixel_values(table: pd.DataFrame, pixel_columns: list[str], path: Path) -> np.ndarray:
+    """The pixel columns as one numeric array (checked for empty and non-numeric cells, not yet scaled)."""
+    pixels = table[pixel_columns]
+    missing = np.argwhere(pixels.isna().to_numpy())
+    if len(missing):
+        row, column = (int(index) for index in missing[0])
+        raise PipelineError(f"{path}: missing pixel value in column {pixel_columns[column]!r}, row {row + 2}")
+    for column in pixel_columns:
+        if pd.api.types.is_bool_dtype(pixels[column]):  # pandas reads a column of True/False as booleans
+            raise PipelineError(f"{path}: non-numeric pixel value {str(pixels[column].iloc[0])!r} in column {column!r}, row 2")
+    non_numeric = [column for column in pixel_columns if not pd.api.types.is_numeric_dtype(pixels[column])]
+    for column in non_numeric:
+        converted = pd.to_numeric(pixels[column], errors="coerce")
+        rows = np.flatnonzero(converted.isna().to_numpy())
+        if len(rows):
+            row = int(rows[0])
+            raise PipelineError(f"{path}: non-numeric pixel value {pixels[column].iloc[row]!r} in column {column!r}, row {row + 2}")
+    # A number too large for int64 leaves its column as Python ints; as floats it fails the range check.
+    if non_numeric:
+        return pixels.apply(pd.to_numeric).to_numpy(dtype=np.float64)
+    values = pixels.to_numpy()
+    return values.astype(np.float64) if values.dtype.kind == "O" else values  # int64 beside uint64 columns
+
+
+def _names(folder: Path) -> set[str]:
+    return {path.name for path in entries(folder)}
+
+
+register_layout(Layout(
+    name="csv",
+    files_text="train.csv (label,pixel0..pixelK) and test.csv (pixels, with or without an id column)",
+    competitions="Digit Recognizer (MNIST), Kannada MNIST (test.csv with an id column), Fashion-MNIST as made "
+                 "by 'make data'",
+    read=read,
+    complete=lambda folder: {"train.csv", "test.csv"} <= _names(folder),
+    started=lambda folder: bool({"train.csv", "test.csv"} & _names(folder)),
+    files=lambda folder: [folder / "train.csv", folder / "test.csv"],
+))

@@ -1,0 +1,66 @@
+"""Layout ``filenames`` (Dogs vs. Cats): the label is the file name up to its first dot, ``train/<label>.<anything>.<ext>``
+(``cat.0.jpg``, ``dog.1.jpg``), and ``test/<id>.<ext>`` (or ``test1/``, as Dogs vs. Cats ships it).
+
+Chosen only when there is no labels CSV: with one, the ``images`` layout reads the same folders by its ids.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kaggle_pipeline.data.folders import entries, has_images, image_root, is_dir, labels_csv_candidates, test_folder
+from kaggle_pipeline.data.images import decode_images, image_files, test_files_like_sample
+from kaggle_pipeline.data.registry import Layout, register_layout
+from kaggle_pipeline.errors import PipelineError
+
+
+def label_of(path: Path) -> str | None:
+    """``cat`` for ``cat.0.jpg``; None for a name without a label part (``0.jpg``, ``.jpg``)."""
+    parts = path.name.split(".")
+    return parts[0] if len(parts) >= 3 and parts[0].strip() else None
+
+
+def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int | None) -> dict:
+    root = image_root(folder)
+    train_paths = image_files(root / "train")
+    if not train_paths:
+        raise PipelineError(f"{root / 'train'}: no training images")
+    labels = []
+    for path in train_paths:
+        label = label_of(path)
+        if label is None:
+            raise PipelineError(f"{path}: no label in the file name (expected <label>.<anything>{path.suffix}, "
+                                "e.g. cat.0.jpg), and no labels CSV")
+        labels.append(label)
+    test_paths = test_files_like_sample(test_folder(root), sample, sample_path)
+    x_train, x_test = decode_images([train_paths, test_paths], image_size, "train and test images")
+    return {"x_train": x_train, "train_labels": np.asarray(labels, dtype=str), "labels_path": root / "train",
+            "x_test": x_test}
+
+
+def _files(folder: Path) -> list[Path]:
+    root = image_root(folder)
+    return [path for images in (root / "train", test_folder(root)) if is_dir(images) for path in entries(images)]
+
+
+def _started(folder: Path) -> bool:
+    train = image_root(folder) / "train"
+    if labels_csv_candidates(folder) or not has_images(train):
+        return False
+    labels = {label_of(path) for path in image_files(train)}
+    return None not in labels and len(labels) >= 2
+
+
+def _complete(folder: Path) -> bool:
+    return _started(folder) and has_images(test_folder(image_root(folder)))
+
+
+register_layout(Layout(
+    name="filenames",
+    files_text="train/<label>.<anything>.<ext> (cat.0.jpg) and test/<id>.<ext>, no labels CSV",
+    competitions="Dogs vs. Cats (train/cat.0.jpg, test1/1.jpg, a dog-probability label column)",
+    read=read, complete=_complete, started=_started, files=_files,
+))

@@ -1,0 +1,92 @@
+"""Layout ``images`` (Aerial Cactus, Histopathologic Cancer Detection, CIFAR-10): ``train/<id>.<ext>`` and
+``test/<id>.<ext>`` with a labels CSV (``id,label``) under any name.
+
+The labels CSV is the first of ``LABELS_CSV_NAMES`` that exists, else the folder's one other CSV (not the sample
+submission, ``solution.csv`` or a ``test*.csv``); its ids are file names with or without the extension.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from kaggle_pipeline.data.folders import (
+    LABELS_CSV_NAMES,
+    entries,
+    has_images,
+    image_root,
+    is_dir,
+    labels_csv_candidates,
+    test_folder,
+)
+from kaggle_pipeline.data.images import decode_images, image_files, match_ids, test_files_like_sample
+from kaggle_pipeline.data.registry import Layout, register_layout
+from kaggle_pipeline.data.tables import LABEL_COLUMN_NAMES, find_column, read_submission_table
+from kaggle_pipeline.errors import PipelineError
+
+
+def _labels_csv(folder: Path) -> Path:
+    candidates = labels_csv_candidates(folder)
+    if not candidates:
+        raise PipelineError(f"{folder}: no labels CSV (expected one of {', '.join(LABELS_CSV_NAMES)}, or another "
+                            "CSV with an id and a label column)")
+    known = [path for path in candidates if path.name in LABELS_CSV_NAMES]
+    if known or len(candidates) == 1:
+        return candidates[0]
+    names = ", ".join(path.name for path in candidates)
+    raise PipelineError(f"{folder}: several CSVs could hold the training labels ({names}); name the labels CSV "
+                        f"{LABELS_CSV_NAMES[0]} or remove the others from the folder")
+
+
+def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int | None) -> dict:
+    root = image_root(folder)
+    labels_path = _labels_csv(folder)
+    labels_table = read_submission_table(labels_path)
+    if labels_table.shape[1] < 2 or len(labels_table) == 0:
+        raise PipelineError(f"{labels_path}: expected an id column and a label column with at least one row")
+    id_column = find_column(labels_table, ("id", "image", "file", "filename", sample.columns[0])) or labels_table.columns[0]
+    label_columns = (sample.columns[1],) + LABEL_COLUMN_NAMES
+    label_column = find_column(labels_table, label_columns) or next(
+        column for column in labels_table.columns if column != id_column)
+    train_ids = labels_table[id_column].str.strip()
+    duplicated = train_ids[train_ids.duplicated()]
+    if len(duplicated):
+        raise PipelineError(f"{labels_path}: duplicate id {duplicated.iloc[0]!r} in column {id_column!r}")
+    train_paths = match_ids(train_ids.tolist(), image_files(root / "train"), root / "train", labels_path, id_column)
+    test_paths = test_files_like_sample(test_folder(root), sample, sample_path)
+    x_train, x_test = decode_images([train_paths, test_paths], image_size, "train and test images")
+    return {"x_train": x_train, "train_labels": labels_table[label_column].str.strip().to_numpy(),
+            "labels_path": labels_path, "x_test": x_test}
+
+
+def _files(folder: Path) -> list[Path]:
+    root = image_root(folder)
+    files = labels_csv_candidates(folder)[:1]
+    for images in (root / "train", test_folder(root)):
+        if is_dir(images):
+            files += entries(images)
+    return files
+
+
+def _complete(folder: Path) -> bool:
+    root = image_root(folder)
+    return has_images(root / "train") and has_images(test_folder(root)) and bool(labels_csv_candidates(folder))
+
+
+def _started(folder: Path) -> bool:
+    root = image_root(folder)
+    if has_images(root / "train") or has_images(test_folder(root)):
+        return True
+    # Empty image folders and no CSV table: still an image competition, whose error names what is missing.
+    tables = (folder / "train.csv").exists() or (folder / "test.csv").exists()
+    return (is_dir(root / "train") or is_dir(root / "test")) and not tables
+
+
+register_layout(Layout(
+    name="images",
+    files_text="train/<id>.<ext> and test/<id>.<ext> with a labels CSV (id,label; e.g. train_labels.csv)",
+    competitions="Aerial Cactus Identification (train.csv, ids with .jpg), Histopathologic Cancer Detection "
+                 "(train_labels.csv, .tif, ids without extension), CIFAR-10 (trainLabels.csv)",
+    read=read, complete=_complete, started=_started, files=_files,
+))

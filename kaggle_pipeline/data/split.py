@@ -1,0 +1,36 @@
+"""The stratified, seeded validation split every trial and run shares."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kaggle_pipeline.errors import ParameterError, PipelineError
+from kaggle_pipeline.files import first_line
+
+
+# Validation split ---------------------------------------------------------------------------
+def make_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified, seeded indices ``(train, validation)``: the same for every trial and run."""
+    from sklearn.model_selection import StratifiedShuffleSplit
+
+    if not (isinstance(fraction, float | int) and 0.0 < fraction < 1.0):
+        raise ParameterError("validation_fraction", fraction, "must be between 0 and 1")
+    if not (isinstance(seed, int) and 0 <= seed < 2**32):
+        raise ParameterError("split_seed", seed, f"must be an integer from 0 to {2**32 - 1}")
+    counts = np.bincount(y)
+    if counts.min() < 2:
+        raise PipelineError(
+            f"class index {int(counts.argmin())} has {int(counts.min())} training image; a stratified validation split needs 2"
+        )
+    validation_size = max(int(round(fraction * len(y))), len(counts))
+    # Both sides of a stratified split need at least one image of every class.
+    if len(y) - validation_size < len(counts):
+        raise ParameterError("validation_fraction", fraction,
+                             f"leaves {len(y) - validation_size} of {len(y)} training images for training, "
+                             f"fewer than the {len(counts)} classes; use a smaller fraction")
+    splitter = StratifiedShuffleSplit(n_splits=1, test_size=validation_size, random_state=seed)
+    try:
+        train_index, validation_index = next(splitter.split(np.zeros(len(y)), y))
+    except ValueError as error:
+        raise ParameterError("validation_fraction", fraction, f"cannot split the training images ({first_line(error)})") from None
+    return np.sort(train_index), np.sort(validation_index)

@@ -1,0 +1,149 @@
+"""CSV tables of a competition: the sample submission (header as written), submission-shaped tables, column
+lookup, and the test images put in the sample submission's order."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kaggle_pipeline.data.folders import entries
+from kaggle_pipeline.errors import PipelineError
+from kaggle_pipeline.files import MAX_ARRAY_BYTES, first_line, read_bytes
+
+LABEL_COLUMN_NAMES = ("label", "labels", "class", "target", "category")
+
+# Sample submission ----------------------------------------------------------------------
+def find_sample_submission(folder: Path) -> Path:
+    # Matched by name whatever it is: a FIFO or a folder with this name is refused when read, not skipped.
+    candidates = [path for path in entries(folder) if re.fullmatch(r"sample_?submission.*\.csv", path.name, re.I)]
+    if not candidates:
+        raise PipelineError(f"{folder}: no sample submission (sample_submission.csv or sampleSubmission.csv) found")
+    return candidates[0]
+
+
+def read_csv_bytes(path: Path) -> bytes:
+    """A CSV's bytes, from a regular file only (files.read_bytes: no FIFO, device, socket or folder)."""
+    return read_bytes(path, limit=MAX_ARRAY_BYTES)
+
+
+def raw_header(data: bytes, separator: str) -> list[str]:
+    """The header line's column names exactly as written (csv module, after the BOM): no pandas renaming."""
+    text = data[: 1 << 20].decode("utf-8-sig", errors="replace")
+    return next(csv.reader(io.StringIO(text, newline=""), delimiter=separator), [])
+
+
+def read_submission_table(path: Path) -> pd.DataFrame:
+    """A submission-shaped CSV as text, exactly as written (no number parsing, no NaN guessing).
+
+    ``table.attrs["header"]`` holds the header's names as written, which pandas may have renamed (an empty
+    name becomes ``Unnamed: 1``, a repeated one ``Label.1``): the submission check compares those.
+    """
+    data = read_csv_bytes(path)
+    separator = separator_of(data)
+    try:
+        table = pd.read_csv(io.BytesIO(data), sep=separator, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise PipelineError(f"{path}: cannot parse CSV ({first_line(error)})") from None
+    except (OSError, ValueError) as error:
+        raise PipelineError(f"{path}: cannot read ({first_line(error)})") from None
+    check_row_lengths(table, path)
+    header = raw_header(data, separator)
+    _check_header_names(path, header)
+    table.attrs["header"] = header  # as written; submit.raw_columns compares it
+    table.attrs["columns"] = [str(column) for column in table.columns]  # as pandas named them when read
+    return table
+
+
+def _check_header_names(path: Path, header: list[str]) -> None:
+    # pandas renames a repeated column ('Label', 'Label.1'): a header Kaggle would not accept either.
+    repeated = [name for position, name in enumerate(header) if name in header[:position]]
+    if repeated:
+        raise PipelineError(f"{path}: column {repeated[0]!r} appears more than once in the header")
+
+
+def check_row_lengths(table: pd.DataFrame, path: Path) -> None:
+    # pandas reads rows one field longer than the header as an index column plus shifted columns.
+    if not isinstance(table.index, pd.RangeIndex):
+        raise PipelineError(f"{path}: the rows have more fields than the header's {table.shape[1]} columns")
+
+
+def separator_of(data: bytes) -> str:
+    """``,`` unless the header line holds no comma and exactly one of ``;`` and tab (a spreadsheet's CSV)."""
+    header = data.split(b"\n", 1)[0]
+    found = [separator for separator in (";", "\t") if separator.encode() in header]
+    return found[0] if b"," not in header and len(found) == 1 else ","
+
+
+_NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
+
+
+def read_sample_submission(path: Path) -> pd.DataFrame:
+    sample = read_submission_table(path)
+    header = sample.attrs["header"]
+    # What pandas would hide: a blank first line (it skips it and takes the next line as the header), an empty
+    # or blank column name (it invents 'Unnamed: 1'), a first line of data (it takes the numbers as names).
+    if not header or all(not name.strip() for name in header):
+        raise PipelineError(f"{path}: the first line is blank; it must be the header (id and label column names)")
+    blank = [position for position, name in enumerate(header) if not name.strip()]
+    if blank:
+        raise PipelineError(f"{path}: column {blank[0] + 1} of the header has no name ({header!r}); "
+                            "Kaggle needs the exact header, give it its name")
+    if all(_NUMBER.fullmatch(name) for name in header):
+        raise PipelineError(f"{path}: the first line {header!r} looks like a row of data, not a header "
+                            "(id and label column names)")
+    if sample.shape[1] != 2:
+        raise PipelineError(
+            f"{path}: expected two columns (id, label), found {sample.shape[1]}: {', '.join(sample.columns)}"
+        )
+    if len(sample) == 0:
+        raise PipelineError(f"{path}: the sample submission has no rows")
+    ids = sample.iloc[:, 0]
+    empty = np.flatnonzero((ids.str.strip() == "").to_numpy())
+    if len(empty):
+        raise PipelineError(f"{path}: empty id in column {sample.columns[0]!r}, row {int(empty[0]) + 2}")
+    duplicated = ids[ids.duplicated()]
+    if len(duplicated):
+        raise PipelineError(f"{path}: duplicate id {duplicated.iloc[0]!r} in column {sample.columns[0]!r}")
+    return sample
+
+def find_column(table: pd.DataFrame, wanted) -> str | None:
+    lowered = {column.lower(): column for column in table.columns}
+    for name in wanted:
+        if name.lower() in lowered:
+            return lowered[name.lower()]
+    return None
+
+
+
+def order_like_sample(
+    x_test: np.ndarray, test_ids: list[str] | None, sample: pd.DataFrame, test_path: Path, sample_path: Path
+) -> np.ndarray:
+    """Test images reordered to the sample submission's rows."""
+    sample_ids = sample.iloc[:, 0].tolist()
+    if test_ids is None:
+        if len(x_test) != len(sample_ids):
+            raise PipelineError(
+                f"{test_path}: {len(x_test)} test images but {sample_path.name} has {len(sample_ids)} rows, "
+                "and the test set has no id column to match them"
+            )
+        return x_test
+    if len(test_ids) != len(x_test):
+        raise PipelineError(f"{test_path}: {len(test_ids)} test ids for {len(x_test)} test images")
+    position = {}
+    for row, test_id in enumerate(test_ids):
+        if test_id in position:
+            raise PipelineError(f"{test_path}: duplicate test id {test_id!r}")
+        position[test_id] = row
+    missing = [test_id for test_id in sample_ids if test_id not in position]
+    if missing:
+        raise PipelineError(f"{sample_path}: id {missing[0]!r} has no test image in {test_path.name} ({len(missing)} missing)")
+    extra = len(position) - len(sample_ids)
+    if extra:
+        unknown = next(test_id for test_id in test_ids if test_id not in set(sample_ids))
+        raise PipelineError(f"{test_path}: test id {unknown!r} is not in {sample_path.name} ({extra} such ids)")
+    return x_test[[position[test_id] for test_id in sample_ids]]
