@@ -1,0 +1,222 @@
+"""The folder layouts real Kaggle image competitions ship, made tiny: class per folder (Plant Seedlings, State
+Farm's imgs/train/<class>/), label in the file name (Dogs vs. Cats, with its test1/ folder), labels CSVs under any
+name with ids with or without the extension (Aerial Cactus, Histopathologic Cancer Detection), and images of mixed
+sizes resized to one side."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import run_cli, synthetic_images, write_image_competition
+from test_hostile_data import refused_in_process
+
+from kaggle_pipeline.data import detect_layout, list_layouts, load_competition
+from kaggle_pipeline.data.images import MAX_DEFAULT_SIDE, MIN_DEFAULT_SIDE
+from kaggle_pipeline.errors import ParameterError, PipelineError
+
+PLANTS = ["Black-grass", "Common Chickweed", "Small-flowered Cranesbill"]  # spaces and dashes kept exactly
+
+
+def save(path: Path, pixels: np.ndarray, size: tuple[int, int] | None = None) -> None:
+    from PIL import Image
+
+    image = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+    if size is not None:
+        image = image.resize(size, Image.Resampling.NEAREST)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+
+
+def write_class_folders(folder: Path, count=36, test_count=9, side=12, root: str = "", sizes=None) -> dict:
+    """train/<class>/<name>.png, test/<name>.png, sample_submission.csv keyed by file name with extension."""
+    images, labels = synthetic_images(count + test_count, side=side, channels=3, seed=1)
+    base = folder / root if root else folder
+    truth = {}
+    for index in range(count + test_count):
+        name = f"{index:04x}f.png"
+        size = None if sizes is None else sizes[index % len(sizes)]
+        if index < count:
+            save(base / "train" / PLANTS[labels[index]] / name, images[index], size)
+        else:
+            save(base / "test" / name, images[index], size)
+            truth[name] = (PLANTS[labels[index]], images[index])
+    test_names = sorted(truth, reverse=True)  # the sample's order, not the folder's
+    (folder / "sample_submission.csv").write_text("file,species\n" + "".join(f"{name},x\n" for name in test_names))
+    return {"truth": truth, "order": test_names, "images": images, "labels": labels}
+
+
+def write_dogs_vs_cats(folder: Path, count=30, test_count=8, side=10) -> dict:
+    images, labels = synthetic_images(count + test_count, side=side, channels=3, classes=2, seed=2)
+    names = ["cat", "dog"]
+    for index in range(count):
+        save(folder / "train" / f"{names[labels[index]]}.{index}.png", images[index])
+    for number in range(1, test_count + 1):
+        save(folder / "test1" / f"{number}.png", images[count + number - 1])
+    (folder / "sampleSubmission.csv").write_text("id,label\n" + "".join(f"{n},0.5\n" for n in range(1, test_count + 1)))
+    return {"images": images, "labels": labels, "count": count}
+
+
+def test_every_layout_is_registered_in_detection_order():
+    assert list_layouts() == ["npy", "folders", "filenames", "images", "csv"]
+
+
+def test_class_per_folder_keeps_class_names_and_orders_test_images_like_the_sample(tmp_path):
+    made = write_class_folders(tmp_path / "plants")
+    assert detect_layout(tmp_path / "plants") == "folders"
+    competition = load_competition(tmp_path / "plants")
+    assert competition.layout == "folders" and competition.classes == sorted(PLANTS)
+    assert competition.x_train.shape == (36, 12, 12, 3)
+    # The training labels are the folder names, exactly (spaces kept), for the images in those folders.
+    for row in range(len(competition.x_train)):
+        match = np.flatnonzero((made["images"][:36] == competition.x_train[row]).all(axis=(1, 2, 3)))
+        assert PLANTS[made["labels"][match[0]]] == competition.classes[competition.y_train[row]]
+    # Test ids are file names with their extension, in the sample's order.
+    assert competition.test_ids == made["order"]
+    for row, name in enumerate(made["order"]):
+        np.testing.assert_array_equal(competition.x_test[row], made["truth"][name][1])
+
+
+def test_class_folders_one_level_deeper_as_state_farm_ships_them(tmp_path):
+    write_class_folders(tmp_path / "farm", root="imgs")
+    (tmp_path / "farm" / "driver_imgs_list.csv").write_text("subject,classname,img\np002,c0,img_44733.jpg\n")
+    competition = load_competition(tmp_path / "farm")
+    assert competition.layout == "folders" and competition.classes == sorted(PLANTS)
+    assert len(competition.x_test) == 9
+
+
+def test_label_in_the_file_name_with_a_test1_folder(tmp_path):
+    made = write_dogs_vs_cats(tmp_path / "dogs-vs-cats")
+    competition = load_competition(tmp_path / "dogs-vs-cats")
+    assert competition.layout == "filenames" and competition.classes == ["cat", "dog"]
+    order = sorted(range(made["count"]), key=lambda index: f"{['cat', 'dog'][made['labels'][index]]}.{index}.png")
+    np.testing.assert_array_equal(competition.y_train, made["labels"][order])
+    np.testing.assert_array_equal(competition.x_test, made["images"][made["count"]:])  # ids 1..8 by file stem
+
+
+@pytest.mark.parametrize("labels_name", ["train.csv", "train_labels.csv", "trainLabels.csv", "labels.csv", "my labels.csv"])
+@pytest.mark.parametrize("with_extension", [True, False])
+def test_a_labels_csv_under_any_name_with_ids_with_or_without_the_extension(labels_name, with_extension, tmp_path):
+    folder = write_image_competition(tmp_path / "cactus", count=24, test_count=6, side=4)
+    reference = load_competition(folder)
+    lines = (folder / "trainLabels.csv").read_text().splitlines()
+    (folder / "trainLabels.csv").unlink()
+    suffix = ".png" if with_extension else ""
+    rows = [f"{line.split(',')[0]}{suffix},{line.split(',')[1]}" for line in lines[1:]]
+    (folder / labels_name).write_text("id,has_cactus\n" + "\n".join(rows) + "\n")
+    sample = (folder / "sampleSubmission.csv").read_text().splitlines()
+    (folder / "sampleSubmission.csv").write_text("\n".join([sample[0]] + [
+        f"{line.split(',')[0]}{suffix},{line.split(',')[1]}" for line in sample[1:]]) + "\n")
+    competition = load_competition(folder)
+    assert competition.layout == "images"
+    np.testing.assert_array_equal(competition.x_train, reference.x_train)
+    np.testing.assert_array_equal(competition.x_test, reference.x_test)
+    assert competition.classes == reference.classes
+
+
+@pytest.mark.parametrize("written, problem", [
+    ("1.PNG", r"id '1.PNG' \(column 'id'\) has no image .*nearly matching: 1\.png"),
+    ("1.jpg", r"id '1.jpg' \(column 'id'\) has no image .*nearly matching: 1\.png"),
+    ("IMG1", r"id 'IMG1' \(column 'id'\) has no image .*such as 1\.png"),
+])
+def test_an_id_without_its_file_names_the_files_that_nearly_match(written, problem, tmp_path, capsys, restore_signals):
+    folder = write_image_competition(tmp_path / "near", count=24, test_count=6, side=4)
+    labels = (folder / "trainLabels.csv").read_text().replace("\n1,", f"\n{written},", 1)
+    (folder / "trainLabels.csv").write_text(labels)
+    refused_in_process(tmp_path, capsys, ["search", "--data", folder, "--models-dir", tmp_path / "models"],
+                       folder / "trainLabels.csv", problem)
+
+
+def test_several_unknown_csvs_are_named_instead_of_guessed(tmp_path):
+    folder = write_image_competition(tmp_path / "two", count=24, test_count=6, side=4)
+    (folder / "trainLabels.csv").rename(folder / "a.csv")
+    (folder / "b.csv").write_text("id,label\n")
+    with pytest.raises(PipelineError, match=r"several CSVs could hold the training labels \(a.csv, b.csv\)"):
+        load_competition(folder)
+
+
+@pytest.mark.parametrize("mutate, named, problem", [
+    (lambda f: (f / "train" / "loose.png").write_bytes(b""), "train/loose.png", "beside class folders"),
+    (lambda f: (f / "train" / "Empty").mkdir(), "train/Empty", "class folder holds no images"),
+    (lambda f: (f / "test" / "extra.png").write_bytes((f / "test" / "0024f.png").read_bytes()), "test/extra.png",
+     "test image is not in sample_submission.csv"),
+    (lambda f: (f / "test" / "0024f.png").unlink(), "sample_submission.csv",
+     r"id '0024f.png' \(column 'file'\) has no image"),
+])
+def test_class_folder_mistakes_are_one_line(mutate, named, problem, tmp_path, capsys, restore_signals):
+    folder = tmp_path / "plants"
+    write_class_folders(folder)
+    mutate(folder)
+    refused_in_process(tmp_path, capsys, ["search", "--data", folder, "--models-dir", tmp_path / "models"],
+                       folder / named, problem)
+
+
+def test_a_file_name_without_a_label_is_one_line(tmp_path, capsys, restore_signals):
+    folder = tmp_path / "dogs"
+    write_dogs_vs_cats(folder)
+    next((folder / "train").glob("cat.*.png")).rename(folder / "train" / "noname.png")
+    refused_in_process(tmp_path, capsys, ["search", "--data", folder, "--models-dir", tmp_path / "models",
+                                          "--layout", "filenames"],
+                       folder / "train" / "noname.png", "no label in the file name")
+
+
+def test_layout_override(tmp_path, capsys, restore_signals):
+    folder = tmp_path / "plants"
+    write_class_folders(folder)
+    refused_in_process(tmp_path, capsys, ["search", "--data", folder, "--models-dir", tmp_path / "models",
+                                          "--layout", "csv"], folder / "train.csv", "not found")
+    assert load_competition(folder, layout="folders").layout == "folders"
+    with pytest.raises(ParameterError, match="choose one of npy, folders, filenames, images, csv"):
+        load_competition(folder, layout="class-folders")
+
+
+SIZES = [(12, 12), (20, 16), (9, 30), (40, 40), (16, 12)]
+
+
+def test_mixed_sizes_are_resized_to_the_median_shorter_side(tmp_path):
+    write_class_folders(tmp_path / "mixed", sizes=SIZES)
+    competition = load_competition(tmp_path / "mixed")
+    median = int(np.median([min(width, height) for width, height in (SIZES * 9)[:45]]))
+    side = min(MAX_DEFAULT_SIDE, max(MIN_DEFAULT_SIDE, median))
+    assert competition.x_train.shape[1:] == competition.x_test.shape[1:] == (side, side, 3)
+
+
+def test_one_size_is_kept_and_image_size_resizes_every_layout(tmp_path):
+    write_class_folders(tmp_path / "same", side=12)
+    assert load_competition(tmp_path / "same").image_shape == (12, 12, 3)  # one size <= 128: kept exactly
+    assert load_competition(tmp_path / "same", image_size=20).image_shape == (20, 20, 3)
+    from conftest import write_csv_competition, write_npy_competition
+
+    assert load_competition(write_csv_competition(tmp_path / "csv", count=24, test_count=6), image_size=8).image_shape == (8, 8, 1)
+    assert load_competition(write_npy_competition(tmp_path / "npy", count=24, test_count=6), image_size=8).image_shape == (8, 8, 1)
+
+
+def test_photos_larger_than_the_default_bound_are_brought_down_to_it(tmp_path):
+    from PIL import Image
+
+    folder = write_image_competition(tmp_path / "photos", count=6, test_count=2, side=4)
+    for path in list((folder / "train").glob("*.png")) + list((folder / "test").glob("*.png")):
+        Image.new("RGB", (300, 200), (10, 200, 30)).save(path.with_suffix(".jpg"), quality=95)
+        path.unlink()
+    (folder / "trainLabels.csv").write_text("id,label\n" + "".join(f"{i},{'ab'[i % 2]}\n" for i in range(1, 7)))
+    competition = load_competition(folder)
+    assert competition.image_shape == (MAX_DEFAULT_SIDE, MAX_DEFAULT_SIDE, 3)
+    assert abs(int(competition.x_train[0, 64, 64, 1]) - 200) <= 3  # colour kept through JPEG draft + resize
+
+
+def test_the_image_size_is_kept_by_the_store_and_a_different_one_refused(tmp_path, capsys, restore_signals):
+    folder = tmp_path / "plants"
+    write_class_folders(folder, sizes=SIZES)
+    common = ["--data", folder, "--models-dir", tmp_path / "models"]
+    search = run_cli("search", *common, "--image-size", "16", "--space", "tiny", "--evals", "1", "--search-epochs", "1",
+                     cwd=tmp_path)
+    assert search.returncode == 0, search.stderr
+    manifest = json.loads((tmp_path / "models" / "plants" / "store.json").read_text())
+    assert manifest["image_size"] == 16 and manifest["image_shape"] == [16, 16, 3]
+    refused_in_process(tmp_path, capsys, ["ensemble", *common, "--image-size", "24"], "--image-size 24 (SIZE=)",
+                       "made with image size 16")
+    # Without --image-size the store's own size is used.
+    ensemble = run_cli("ensemble", *common, "--n", "1", "--epochs", "1", "--threshold", "0", cwd=tmp_path)
+    assert ensemble.returncode == 0, ensemble.stderr
