@@ -62,22 +62,28 @@ STORE_FORMAT = 1
 KILL_DURING_WRITE = "KAGGLE_PIPELINE_KILL_DURING_WRITE"
 
 
-def _die_if_asked(path: Path, handle, data: bytes) -> None:
+def _die_if_asked(path: Path, handle) -> None:
+    """After the writer is done but before the temporary file is closed: cut it to half and die."""
     if os.environ.get(KILL_DURING_WRITE) == path.name:
-        handle.write(data[: len(data) // 2])
         handle.flush()
+        handle.truncate(handle.tell() // 2)
         os.kill(os.getpid(), signal.SIGKILL)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
+    atomic_write(path, lambda handle: handle.write(data))
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(handle)`` on a temporary file beside ``path``, then put it in place whole (fsync, rename)."""
     path = Path(path)
     _make_folder(path.parent)
     descriptor, temporary = _temporary_file(path, ".tmp")
     try:
         with os.fdopen(descriptor, "wb") as handle:
-            _die_if_asked(path, handle, data)
-            handle.write(data)
+            write(handle)
+            _die_if_asked(path, handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
@@ -130,11 +136,8 @@ def atomic_write_json(path: Path, obj) -> None:
 
 
 def atomic_save_npz(path: Path, **arrays) -> None:
-    import io
-
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    atomic_write_bytes(path, buffer.getvalue())
+    """The arrays streamed into the temporary file: never a second copy of them in memory."""
+    atomic_write(path, lambda handle: np.savez(handle, **arrays))
 
 
 def file_digest(path: Path) -> str:

@@ -126,24 +126,27 @@ def read_header(path: Path) -> ImageHeader:
     """Open ``path`` as read_image does (same checks, same errors) without decoding its pixels."""
     with _opened(path) as image:
         width, height = image.size
-        if _orientation(image) in (5, 6, 7, 8):  # a quarter turn: displayed with the sides swapped
+        # Pillow's getexif() decodes a whole PNG to look for an eXIf chunk after the pixels: a PNG's orientation
+        # is read here only when the chunk came before them (read_image fits any other to the planned size).
+        exif_known = image.format != "PNG" or "exif" in image.info
+        if exif_known and _orientation(image) in (5, 6, 7, 8):  # a quarter turn: displayed with the sides swapped
             width, height = height, width
         if image.mode not in _GREY_MODES + _COLOUR_MODES + _WIDE_MODES:
             raise PipelineError(f"{path}: cannot read image (pixel mode {image.mode!r} is not supported)")
         return ImageHeader(height, width, image.mode in _COLOUR_MODES)
 
 
-def read_image(path: Path, side: int | None = None) -> np.ndarray:
-    """One image as uint8 grey (H, W) or RGB (H, W, 3), upright; with ``side``, resized to side x side."""
+def read_image(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
+    """One image as uint8 grey (H, W) or RGB (H, W, 3), upright; with ``size`` (height, width), resized to it."""
     from PIL import Image
 
     with _opened(path) as image:
-        if side is not None and image.format == "JPEG":
-            image.draft(image.mode, (side, side))  # DCT scaling to at least side x side: a fraction of the decoding
+        if size is not None and image.format == "JPEG" and image.size != size[::-1]:
+            image.draft(image.mode, size[::-1])  # DCT scaling to at least that size: a fraction of the decoding
         image.load()  # an animated GIF (or a multi-page TIFF) stays on its first frame
         pixels = _pixels_of(_upright(image), path)
-    if side is not None and pixels.shape[:2] != (side, side):
-        pixels = np.asarray(Image.fromarray(pixels).resize((side, side), Image.Resampling.BILINEAR))
+    if size is not None and pixels.shape[:2] != tuple(size):
+        pixels = np.asarray(Image.fromarray(pixels).resize(size[::-1], Image.Resampling.BILINEAR))
     return pixels
 
 
@@ -274,7 +277,7 @@ def decode_images(path_sets: list[list[Path]], image_size: int | None = None, wh
     rows = [(array, row) for array in arrays for row in range(len(array))]
 
     def decode(index: int) -> None:
-        image = read_image(paths[index], side)
+        image = read_image(paths[index], (height, width))
         array, row = rows[index]
         array[row] = image[..., np.newaxis] if image.ndim == 2 else image
 
