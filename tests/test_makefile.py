@@ -23,7 +23,7 @@ pytestmark = [
 ]
 
 USER_VARIABLES = ("DATA NAME PRESET EVALS EPOCHS N THRESHOLD MAX_RUNS HOURS PRECISION TENSORBOARD EARLY_ABORT "
-                  "ABORT_MARGIN TTA VOTE STACK_WEIGHT WEIGHTS SIZE TREES EXECUTOR RAY_ADDRESS CPUS_PER_RUN "
+                  "ABORT_MARGIN TTA VOTE STACK_WEIGHT WEIGHTS SIZE STACK_SIZE LAYOUT TREES EXECUTOR RAY_ADDRESS CPUS_PER_RUN "
                   "COMPETITION MESSAGE EXTRAS VERBOSE").split()
 
 # No '/' (they also name folders) and no leading whitespace (make's command line strips it).
@@ -103,7 +103,8 @@ def test_every_variable_reaches_its_option_as_one_argument(here):
     def option(variable, flag):
         return f"{flag}={settings[variable]}"
 
-    common = [option("DATA", "--data"), option("PRESET", "--preset"), option("NAME", "--name"), "--quiet"]
+    common = [option("DATA", "--data"), option("PRESET", "--preset"), option("NAME", "--name"), option("LAYOUT", "--layout"),
+              option("SIZE", "--image-size"), "--quiet"]
     training = [option("PRECISION", "--precision"), "--tensorboard", option("EXECUTOR", "--executor"),
                 option("RAY_ADDRESS", "--ray-address"), option("CPUS_PER_RUN", "--cpus-per-run")]
     module = ["-m", "kaggle_pipeline"]
@@ -112,7 +113,7 @@ def test_every_variable_reaches_its_option_as_one_argument(here):
         [*module, "ensemble", *common, *training, option("N", "--n"), option("THRESHOLD", "--threshold"),
          option("MAX_RUNS", "--max-runs"), option("EPOCHS", "--epochs"), option("HOURS", "--hours"),
          "--no-early-abort", option("ABORT_MARGIN", "--abort-margin"), "--no-tta"],
-        [*module, "stack", *common, option("WEIGHTS", "--weights"), option("SIZE", "--size"), option("TREES", "--trees")],
+        [*module, "stack", *common, option("WEIGHTS", "--weights"), option("STACK_SIZE", "--size"), option("TREES", "--trees")],
         [*module, "submit", *common, option("THRESHOLD", "--threshold"), option("VOTE", "--vote"),
          option("STACK_WEIGHT", "--stack-weight")],
         [*module, "report", *common],
