@@ -6,6 +6,7 @@ sizes resized to one side."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -144,6 +145,9 @@ def test_several_unknown_csvs_are_named_instead_of_guessed(tmp_path):
      "test image is not in sample_submission.csv"),
     (lambda f: (f / "test" / "0024f.png").unlink(), "sample_submission.csv",
      r"id '0024f.png' \(column 'file'\) has no image"),
+    (lambda f: os.mkfifo(f / "train" / PLANTS[0] / "fifo.png"), f"train/{PLANTS[0]}/fifo.png", "not a regular file"),
+    (lambda f: (f / "train" / PLANTS[1] / "0000f.png").write_bytes(b"GIF89a"), f"train/{PLANTS[1]}/0000f.png",
+     "cannot read image"),
 ])
 def test_class_folder_mistakes_are_one_line(mutate, named, problem, tmp_path, capsys, restore_signals):
     folder = tmp_path / "plants"
