@@ -3,7 +3,7 @@
 Each file is opened only with the decoder(s) its suffix names and its declared size is checked before a pixel is
 decoded; it is turned upright by its EXIF orientation; 16-bit and float images are brought to 8 bits by a fixed
 range (never clipped); palette, CMYK and alpha images become RGB. A set of images becomes one uint8 array
-``(N, side, side, channels)`` (``decode_images``): colour if any image is colour, and one size, chosen by
+``(N, height, width, channels)`` (``decode_images``): colour if any image is colour, and one size, chosen by
 ``image_side`` (the README's "Image sizes" section):
 
 - ``--image-size``/``SIZE=`` given: every image is resized to SIZE x SIZE;
@@ -261,7 +261,7 @@ def resize_images(images: np.ndarray, side: int | None) -> np.ndarray:
 
 
 def decode_images(path_sets: list[list[Path]], image_size: int | None = None, what: str = "images") -> list[np.ndarray]:
-    """Each list of paths as one uint8 array ``(N, side, side, channels)``: one side and one channel count for
+    """Each list of paths as one uint8 array ``(N, height, width, channels)``: one size and one channel count for
     all of them (train and test must agree), decoded in parallel into the final arrays, with progress lines."""
     paths = [path for path_set in path_sets for path in path_set]
     if not paths:
@@ -315,16 +315,22 @@ def _parallel(function, items, label: str, size=None) -> list:
     return results
 
 
-
 def test_files_like_sample(folder: Path, sample: pd.DataFrame, sample_path: Path) -> list[Path]:
     """The test image of each sample submission row, in the sample's order: every id must match one image
     (by file name, with or without its extension) and every test image must be in the sample."""
     files = image_files(folder)
     if not files:
         raise PipelineError(f"{folder}: no test images")
-    matched = match_ids(sample.iloc[:, 0].str.strip().tolist(), files, folder, sample_path, sample.columns[0])
-    if len(set(matched)) < len(files):
-        extra = next(path for path in files if path not in set(matched))
-        raise PipelineError(f"{extra}: test image is not in {sample_path.name} ({len(files) - len(set(matched))} such "
-                            "images); the sample submission lists every test image once")
+    ids = sample.iloc[:, 0].str.strip().tolist()
+    matched = match_ids(ids, files, folder, sample_path, sample.columns[0])
+    first_row = {}
+    for row, path in enumerate(matched):
+        if path in first_row:
+            raise PipelineError(f"{sample_path}: ids {ids[first_row[path]]!r} and {ids[row]!r} name the same test "
+                                f"image {path.name}")
+        first_row[path] = row
+    unlisted = [path for path in files if path not in first_row]
+    if unlisted:
+        raise PipelineError(f"{unlisted[0]}: test image is not in {sample_path.name} ({len(unlisted)} such images); "
+                            "the sample submission lists every test image once")
     return matched
