@@ -128,9 +128,9 @@ def _pooled(side: int, padding: str) -> int:
 def architecture(input_shape: tuple[int, ...], params: dict) -> Architecture:
     """The conv blocks and head for ``input_shape`` (height, width, ...): pure, so depth is testable without Keras.
 
-    * The params' own blocks come first: conv1, conv2, and conv3 when ``conv3_filters`` is not 0. The first
-      always; each later one only while the map entering it is at least 2 pixels, so that no pool collapses
-      the map to 0 (an 8 px image gets conv1 and conv2: 8 -> 4 -> 2; conv3 would make it 1x1).
+    * The params' own blocks come first: conv1 and conv2 always (so images need 4 pixels a side: 4 -> 2 -> 1),
+      and conv3 when ``conv3_filters`` is not 0 and the map entering it is at least 2 pixels, so that its pool
+      never collapses the map to 0 (8 px: 8 -> 4 -> 2 -> 1; 7 px: 7 -> 3 -> 1, no conv3).
     * Then, while the map entering the next block is at least EXTRA_BLOCK_MIN_SIDE (8) pixels and the net
       has fewer than MAX_BLOCKS (5), one more block: the last block's filters doubled (at most MAX_FILTERS),
       its dropout (conv2_dropout) and batch norm. So the net downsamples a large image to a map of 4 to 7
@@ -145,15 +145,17 @@ def architecture(input_shape: tuple[int, ...], params: dict) -> Architecture:
     params = complete_params(params)
     height, width = int(input_shape[0]), int(input_shape[1])
     side = min(height, width)
-    if side < 2:
-        raise PipelineError(f"images of {height}x{width} pixels: too small for the network (at least 2x2)")
+    if side < 4:
+        # A ValueError, not a PipelineError: a search records it as the trial's failure, with this reason.
+        raise ValueError(f"images of {height}x{width} pixels: too small for the network's two conv blocks "
+                         "(at least 4x4)")
     own = [(int(params["conv1_filters"]), float(params["conv1_dropout"])),
            (int(params["conv2_filters"]), float(params["conv2_dropout"]))]
     if params["conv3_filters"]:
         own.append((int(params["conv3_filters"]), float(params["conv2_dropout"])))
     plan, current = [], side
     for filters, dropout in own:
-        if plan and current < 2:
+        if len(plan) >= 2 and current < 2:
             break
         plan.append((filters, dropout))
         current = _pooled(current, "same")

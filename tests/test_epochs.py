@@ -56,7 +56,8 @@ def test_search_and_ensemble_record_the_epochs_they_trained(tmp_path, csv_compet
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="kaggle_pipeline"):
         run_ensemble(workspace, n=1, threshold=0.0, max_runs=1, epochs=1, seed=5, min_steps=20, fixed_epochs=True)
-    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    warnings = [record.getMessage() for record in caplog.records
+                if record.levelno == logging.WARNING and record.name.startswith("kaggle_pipeline")]
     assert warnings == [
         "ensemble: 1 epoch(s) per run as asked: 216 training images make 7 step(s) of 32 per epoch, so a run takes 7 "
         "optimizer steps, fewer than the 20 the presets train at least (3 epochs); expect an undertrained run"
