@@ -274,9 +274,13 @@ def _workspace(args: argparse.Namespace):
 
 
 def _search(args, workspace) -> None:
+    from kaggle_pipeline.epochs import MIN_TRIAL_STEPS
     from kaggle_pipeline.search import run_search
 
     epochs = getattr(args, "both_epochs", None) or _setting(args, "search_epochs")
+    # The preset's epochs are raised on small data to a minimum of optimizer steps; epochs given are kept.
+    fixed = getattr(args, "both_epochs", None) is not None or args.search_epochs is not None
+    steps = {"min_steps": MIN_TRIAL_STEPS, "fixed_epochs": fixed}
     subset = _setting(args, "subset")
     if args.executor == "ray":
         from kaggle_pipeline.ray_search import run_tune_search
@@ -286,21 +290,22 @@ def _search(args, workspace) -> None:
                                 "use it with the local search or the ensemble")
         run_tune_search(workspace, evals=_setting(args, "evals"), epochs=epochs, seed=args.search_seed,
                         space_name=_setting(args, "space"), subset=subset or None, precision=args.precision,
-                        ray_address=args.ray_address, cpus_per_run=args.cpus_per_run)
+                        ray_address=args.ray_address, cpus_per_run=args.cpus_per_run, **steps)
         return
     run_search(workspace, evals=_setting(args, "evals"), epochs=epochs, seed=args.search_seed,
                space_name=_setting(args, "space"), subset=subset or None, precision=args.precision,
-               tensorboard=args.tensorboard)
+               tensorboard=args.tensorboard, **steps)
 
 
 def _ensemble(args, workspace) -> None:
     from kaggle_pipeline.ensemble import run_ensemble
+    from kaggle_pipeline.epochs import MIN_RUN_STEPS
 
     run_ensemble(workspace, n=_setting(args, "n"), threshold=args.threshold, max_runs=args.max_runs,
                  epochs=_setting(args, "epochs"), seed=args.seed, precision=args.precision,
                  abort_margin=args.abort_margin if args.early_abort else None, hours=_setting(args, "hours"),
                  tta=args.tta, tensorboard=args.tensorboard, executor=args.executor, ray_address=args.ray_address,
-                 cpus_per_run=args.cpus_per_run)
+                 cpus_per_run=args.cpus_per_run, min_steps=MIN_RUN_STEPS, fixed_epochs=args.epochs is not None)
 
 
 def _submit(args, workspace) -> None:

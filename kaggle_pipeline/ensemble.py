@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 from kaggle_pipeline.abort import MARGIN, MIN_KEPT, abort_floor
+from kaggle_pipeline.epochs import epochs_to_train
 from kaggle_pipeline.errors import ParameterError, PipelineError, check_stop
 from kaggle_pipeline.executors import RunData, RunJob, make_executor
 from kaggle_pipeline.files import first_line
@@ -92,6 +93,7 @@ def run_ensemble(
     workspace: Workspace, n: int, threshold: float | None, max_runs: int | None, epochs: int, seed: int,
     precision: str = "auto", abort_margin: float | None = MARGIN, hours: float | None = None, tta: bool = True,
     tensorboard: bool = False, executor: str = "local", ray_address: str | None = None, cpus_per_run: int | None = None,
+    min_steps: int = 0, fixed_epochs: bool = False,
 ) -> list[dict]:
     """Train until ``n`` runs are kept, ``max_runs`` attempts exist or the next run would overrun ``hours``;
     return the kept runs.
@@ -100,6 +102,10 @@ def run_ensemble(
     worst kept run's curve by that much). ``tta``: runs trained with flips also predict on mirror images.
     ``executor`` (kaggle_pipeline.executors): where runs train; with several at once, no more are started than
     can still be needed (kept + training <= n, attempts <= max_runs).
+    ``min_steps``: each run trains at least this many optimizer steps, ``epochs`` raised if needed
+    (kaggle_pipeline.epochs; the command line's presets pass MIN_RUN_STEPS); with ``fixed_epochs`` the epochs
+    stay as given and a warning says when they fall short. The epochs trained are in ensemble.json and in
+    every run.json.
     """
     if n < 1:
         raise ParameterError("n", n, "need at least one kept run")
@@ -113,6 +119,10 @@ def run_ensemble(
         raise ParameterError("hours", hours, "the time budget must be positive")
     store = workspace.store
     best = read_best_params(workspace)
+    epochs, note = epochs_to_train(epochs, len(workspace.y_train), int(best["params"]["batch_size"]), min_steps,
+                                   fixed_epochs, "run")
+    if note:
+        (logger.warning if fixed_epochs else logger.info)(f"ensemble: {note}")
     threshold_rule = "given" if threshold is not None else f"best search trial - {THRESHOLD_MARGIN}"
     threshold = default_threshold(workspace) if threshold is None else float(threshold)
     max_runs = max(2 * n, n + 5) if max_runs is None else max_runs

@@ -6,6 +6,8 @@ Keras is imported inside the functions, so importing this module stays cheap.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.spaces import (
     OPTIMIZERS,
@@ -78,11 +80,105 @@ def augmentation_block(params: dict, input_shape: tuple[int, int, int]):
     return keras.Sequential([keras.Input(input_shape), *steps], name="augmentation")
 
 
+# The depth rule (architecture()). Blocks beyond the params' own are added while the map entering one is at
+# least EXTRA_BLOCK_MIN_SIDE pixels, so that every added block still pools to a map of 4 or more: "a few pixels",
+# as the reference's 5x5 at 28 px and the classic VGG's 7x7 at 224 px. Five blocks (32x downsampling) is
+# VGG's own depth; a deeper net would not fit a CPU's time budget anyway.
+EXTRA_BLOCK_MIN_SIDE = 8
+MAX_BLOCKS = 5
+# Added blocks double the last block's filters up to this many (VGG stops at 512; 256 keeps a 5-block net
+# small enough to train on a CPU).
+MAX_FILTERS = 256
+# From this input side on, the head averages the last map over space (global average pooling) instead of
+# flattening it. Below it the images are small, centred things (digits, clothes, the reference's 28 px) whose
+# position carries information, and the flattened map is a few thousand features at most. From 64 px on they
+# are photos: the object can be anywhere, and a flattened 4x4x256 map would put a million weights in the
+# first dense layer while GAP keeps it at the last block's filters, whatever the side.
+GAP_MIN_SIDE = 64
+
+
+@dataclass(frozen=True)
+class ConvBlock:
+    """Two 3x3 convolutions, then (batch norm,) 2x2 max-pool and dropout."""
+
+    filters: int
+    padding: str  # 'same' or 'valid'
+    dropout: float
+    batch_norm: bool
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """What build_model builds for one input shape: its conv blocks, its head and the final map."""
+
+    blocks: tuple[ConvBlock, ...]
+    head: str  # 'flatten' or 'gap' (global average pooling)
+    final_shape: tuple[int, int]  # the last block's map, height x width
+
+    @property
+    def final_side(self) -> int:
+        return min(self.final_shape)
+
+
+def _pooled(side: int, padding: str) -> int:
+    """A map's side after a block's two 3x3 convolutions and its 2x2 pool."""
+    return (side - (4 if padding == "valid" else 0)) // 2
+
+
+def architecture(input_shape: tuple[int, ...], params: dict) -> Architecture:
+    """The conv blocks and head for ``input_shape`` (height, width, ...): pure, so depth is testable without Keras.
+
+    * The params' own blocks come first: conv1 and conv2 always (so images need 4 pixels a side: 4 -> 2 -> 1),
+      and conv3 when ``conv3_filters`` is not 0 and the map entering it is at least 2 pixels, so that its pool
+      never collapses the map to 0 (8 px: 8 -> 4 -> 2 -> 1; 7 px: 7 -> 3 -> 1, no conv3).
+    * Then, while the map entering the next block is at least EXTRA_BLOCK_MIN_SIDE (8) pixels and the net
+      has fewer than MAX_BLOCKS (5), one more block: the last block's filters doubled (at most MAX_FILTERS),
+      its dropout (conv2_dropout) and batch norm. So the net downsamples a large image to a map of 4 to 7
+      pixels as the reference does at 28 px: 32 px gets 3 blocks (4x4), 64 px 4 (4x4), 128 px 5 (4x4).
+    * Convolutions pad 'same', except that a net of exactly two blocks on images of 16 px or more pads the
+      second block 'valid', as the reference does: at 28x28 the reference and the default params build
+      exactly the reference net (28 -> 14 -> 12 -> 10 -> 5, Flatten of 5x5x64).
+    * The head is Flatten below GAP_MIN_SIDE (64) px, global average pooling from there on (see GAP_MIN_SIDE).
+
+    The rule reads the smaller side of a rectangular image, so the map never collapses along it.
+    """
+    params = complete_params(params)
+    height, width = int(input_shape[0]), int(input_shape[1])
+    side = min(height, width)
+    if side < 4:
+        # A ValueError, not a PipelineError: a search records it as the trial's failure, with this reason.
+        raise ValueError(f"images of {height}x{width} pixels: too small for the network's two conv blocks "
+                         "(at least 4x4)")
+    own = [(int(params["conv1_filters"]), float(params["conv1_dropout"])),
+           (int(params["conv2_filters"]), float(params["conv2_dropout"]))]
+    if params["conv3_filters"]:
+        own.append((int(params["conv3_filters"]), float(params["conv2_dropout"])))
+    plan, current = [], side
+    for filters, dropout in own:
+        if len(plan) >= 2 and current < 2:
+            break
+        plan.append((filters, dropout))
+        current = _pooled(current, "same")
+    while current >= EXTRA_BLOCK_MIN_SIDE and len(plan) < MAX_BLOCKS:
+        filters, dropout = plan[-1]
+        plan.append((min(MAX_FILTERS, max(filters, 2 * filters)), dropout))
+        current = _pooled(current, "same")
+    reference_like = len(plan) == 2 and side >= 16
+    blocks = tuple(
+        ConvBlock(filters, "valid" if reference_like and index == 1 else "same", dropout, batch_norm=index > 0)
+        for index, (filters, dropout) in enumerate(plan)
+    )
+    for block in blocks:
+        height, width = _pooled(height, block.padding), _pooled(width, block.padding)
+    return Architecture(blocks, "gap" if side >= GAP_MIN_SIDE else "flatten", (height, width))
+
+
 def build_model(
     params: dict, input_shape: tuple[int, int, int], num_classes: int, bn_momentum: float = 0.99,
     steps_per_epoch: int = 1, epochs: int = 1,
 ):
-    """The VGG-like network for ``params``; takes uint8 images and scales them inside the graph.
+    """The VGG-like network for ``params``, as deep as ``architecture`` says for ``input_shape``; takes uint8
+    images and scales them inside the graph.
 
     Labels are one-hot (label smoothing needs them). ``steps_per_epoch`` and ``epochs`` size the schedule.
     """
@@ -90,32 +186,21 @@ def build_model(
     from keras import layers
 
     params = complete_params(params)
-    height, width, _ = input_shape
-    # The second block uses 'valid' convolutions, as the reference does, when the image is large enough;
-    # with a third block every block pads 'same' so that the third still has pixels to pool.
-    second_padding = "valid" if min(height, width) >= 16 and not params["conv3_filters"] else "same"
+    plan = architecture(input_shape, params)
 
     inputs = keras.Input(shape=input_shape, dtype="uint8", name="image")
     x = layers.Rescaling(1.0 / 255.0)(inputs)
     augmentation = augmentation_block(params, input_shape)
     if augmentation is not None:
         x = augmentation(x)
-    x = layers.Conv2D(params["conv1_filters"], 3, padding="same", activation="relu")(x)
-    x = layers.Conv2D(params["conv1_filters"], 3, padding="same", activation="relu")(x)
-    x = layers.MaxPooling2D(2)(x)
-    x = layers.Dropout(params["conv1_dropout"])(x)
-    x = layers.Conv2D(params["conv2_filters"], 3, padding=second_padding, activation="relu")(x)
-    x = layers.Conv2D(params["conv2_filters"], 3, padding=second_padding, activation="relu")(x)
-    x = layers.BatchNormalization(momentum=bn_momentum)(x)
-    x = layers.MaxPooling2D(2)(x)
-    x = layers.Dropout(params["conv2_dropout"])(x)
-    if params["conv3_filters"] and min(height, width) >= 8:
-        x = layers.Conv2D(params["conv3_filters"], 3, padding="same", activation="relu")(x)
-        x = layers.Conv2D(params["conv3_filters"], 3, padding="same", activation="relu")(x)
-        x = layers.BatchNormalization(momentum=bn_momentum)(x)
+    for block in plan.blocks:
+        x = layers.Conv2D(block.filters, 3, padding=block.padding, activation="relu")(x)
+        x = layers.Conv2D(block.filters, 3, padding=block.padding, activation="relu")(x)
+        if block.batch_norm:
+            x = layers.BatchNormalization(momentum=bn_momentum)(x)
         x = layers.MaxPooling2D(2)(x)
-        x = layers.Dropout(params["conv2_dropout"])(x)
-    x = layers.Flatten()(x)
+        x = layers.Dropout(block.dropout)(x)
+    x = layers.Flatten()(x) if plan.head == "flatten" else layers.GlobalAveragePooling2D()(x)
     for block in ("dense1", "dense2"):
         x = layers.Dense(params[f"{block}_units"], activation="relu")(x)
         x = layers.BatchNormalization(momentum=bn_momentum)(x)

@@ -59,15 +59,19 @@ METRIC = "loss"  # 1 - validation accuracy, as the local search gives hyperopt
 
 def run_tune_search(
     workspace: Workspace, evals: int, epochs: int, seed: int, space_name: str, subset: int | None,
-    precision: str = "auto", ray_address: str | None = None, cpus_per_run: int | None = None,
+    precision: str = "auto", ray_address: str | None = None, cpus_per_run: int | None = None, min_steps: int = 0,
+    fixed_epochs: bool = False,
 ) -> dict:
-    """Run Tune trials until ``evals`` exist in the store; return the best params record."""
+    """Run Tune trials until ``evals`` exist in the store; return the best params record. ``min_steps`` and
+    ``fixed_epochs``: as run_search."""
     from ray import tune
     from ray.tune.search import ConcurrencyLimiter
     from ray.tune.search.hyperopt import HyperOptSearch
 
     store = workspace.store
-    space, starting_points, trials_path, settings, trials = open_trials(workspace, evals, epochs, seed, space_name, subset)
+    space, starting_points, trials_path, settings, trials = open_trials(workspace, evals, epochs, seed, space_name, subset,
+                                                                        min_steps, fixed_epochs)
+    epochs = settings["epochs"]
     done = _finished(trials)
     if done >= evals:
         logger.info(f"search: {done} trial(s) on disk, none to run")
@@ -186,7 +190,8 @@ class _TrialRecorder(Callback):
         if last.get("final"):
             result = {"status": STATUS_OK, "loss": 1.0 - last["validation_accuracy"], "params": params,
                       **{key: last[key] for key in ("validation_accuracy", "seed", "seconds", "images_per_second",
-                                                     "precision", "val_accuracy_by_epoch")}}
+                                                     "precision", "val_accuracy_by_epoch")},
+                      "epochs": self.settings["epochs"]}
         else:  # stopped by SearchAbortStopper after an epoch
             accuracy = float(last.get("val_accuracy", math.nan))
             result = {"status": STATUS_OK, "loss": 1.0 - accuracy, "validation_accuracy": accuracy, "params": params,

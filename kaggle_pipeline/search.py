@@ -26,6 +26,7 @@ from hyperopt.base import JOB_STATE_DONE, JOB_STATE_ERROR
 from hyperopt.exceptions import AllTrialsFailed
 from hyperopt.fmin import generate_trial
 
+from kaggle_pipeline.epochs import epochs_to_train
 from kaggle_pipeline.errors import ParameterError, PipelineError, check_stop
 from kaggle_pipeline.files import first_line
 from kaggle_pipeline.progress import StepTimer, format_seconds
@@ -41,11 +42,18 @@ TPE_STARTUP_TRIALS = 5
 
 def run_search(
     workspace: Workspace, evals: int, epochs: int, seed: int, space_name: str, subset: int | None, precision: str = "auto",
-    tensorboard: bool = False,
+    tensorboard: bool = False, min_steps: int = 0, fixed_epochs: bool = False,
 ) -> dict:
-    """Run trials until ``evals`` exist in the store; return the best params record."""
+    """Run trials until ``evals`` exist in the store; return the best params record.
+
+    ``min_steps``: each trial trains at least this many optimizer steps, ``epochs`` raised if needed
+    (kaggle_pipeline.epochs; the command line's presets pass MIN_TRIAL_STEPS); with ``fixed_epochs`` the epochs
+    stay as given and a warning says when they fall short.
+    """
     store = workspace.store
-    space, starting_points, trials_path, settings, trials = open_trials(workspace, evals, epochs, seed, space_name, subset)
+    space, starting_points, trials_path, settings, trials = open_trials(workspace, evals, epochs, seed, space_name, subset,
+                                                                        min_steps, fixed_epochs)
+    epochs = settings["epochs"]
     x_train, y_train = _search_subset(workspace, subset, seed)
     done = _finished(trials)
     timer = StepTimer(evals - done)
@@ -81,6 +89,7 @@ def run_search(
             "images_per_second": round(trained.images_per_second, 1),
             "precision": trained.precision,
             "val_accuracy_by_epoch": trained.history.get("val_accuracy", []),
+            "epochs": epochs,
         }
 
     while _finished(trials) < evals:
@@ -116,13 +125,24 @@ def run_search(
     return best
 
 
-def open_trials(workspace: Workspace, evals: int, epochs: int, seed: int, space_name: str, subset: int | None):
-    """The space, its starting points, and the trials on disk (refused if made with other settings)."""
+def open_trials(workspace: Workspace, evals: int, epochs: int, seed: int, space_name: str, subset: int | None,
+                min_steps: int = 0, fixed_epochs: bool = False):
+    """The space, its starting points, and the trials on disk (refused if made with other settings).
+
+    The settings hold the epochs every trial trains: ``epochs``, raised to ``min_steps`` optimizer steps unless
+    ``fixed_epochs`` (kaggle_pipeline.epochs), counted at the batch size of the space's first starting point
+    (the spaces fix the batch size). Where nothing is raised, as on Fashion-MNIST, the settings are what they
+    were before the rule, so older searches resume.
+    """
     if evals < 1:
         raise ParameterError("evals", evals, "need at least one trial")
     if epochs < 1:
         raise ParameterError("epochs", epochs, "need at least one epoch per trial")
     space, starting_points = get_space(space_name)
+    images = len(workspace.y_train) if not subset else min(subset, len(workspace.y_train))
+    epochs, note = epochs_to_train(epochs, images, int(starting_points[0]["batch_size"]), min_steps, fixed_epochs, "trial")
+    if note:
+        (logger.warning if fixed_epochs else logger.info)(f"search: {note}")
     trials_path = workspace.store.search_dir / "trials.json"
     settings = {"space": space_name, "seed": seed, "epochs": epochs, "subset": subset}
     return space, starting_points, trials_path, settings, load_trials(trials_path, settings)

@@ -18,6 +18,13 @@ A params dict describes one network and how it trains:
     translate, rotate, zoom, flip    training-only augmentation (fractions of the side / of a full turn)
     schedule                         'plateau' (the reference's ReduceLROnPlateau) or 'cosine' (warm-up + decay)
     label_smoothing                  0 for plain cross-entropy
+
+These are the net's own blocks; its depth follows the image (kaggle_pipeline.network.architecture). A block
+that would pool the map below one pixel is left out (conv3 on images under 8 px), and an image larger than the
+reference's adds blocks, each doubling the last block's filters (at most 256) with conv2_dropout, while the
+map entering it is 8 pixels or more, up to five blocks: 32 px gets 3 blocks, 64 px 4, 128 px 5, each ending
+at a 4x4 map. From 64 px on the head averages that map (global average pooling) instead of flattening it.
+At 28x28 the reference and the default params build exactly the reference net.
 """
 
 from __future__ import annotations
@@ -199,7 +206,7 @@ def get_space(name: str) -> tuple[dict, list[dict]]:
 # The reference recipe goes second, so every search measures our schedule against the reference's on the
 # user's own data before TPE explores. The wide space first asks whether the data allows mirror images
 # (clothes do, digits and text do not).
-register_space("vgg", vgg_space, [DEFAULT_PARAMS, REFERENCE_PARAMS], "the VGG-like family, 2 or 3 conv blocks, recipe searched")
+register_space("vgg", vgg_space, [DEFAULT_PARAMS, REFERENCE_PARAMS], "the VGG-like family, 2 or 3 conv blocks (more for large images), recipe searched")
 register_space("vgg-quick", vgg_quick_space, [DEFAULT_PARAMS, REFERENCE_PARAMS],
                "vgg with the reference's filters and 2 blocks, the quick preset's default")
 register_space("vgg-wide", vgg_wide_space, [WIDE_PARAMS, {**WIDE_PARAMS, "flip": False}],
