@@ -51,6 +51,7 @@ import numpy as np
 
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.files import first_line, load_arrays, open_regular, read_bytes
+from kaggle_pipeline.metrics import METRICS
 
 logger = logging.getLogger(__name__)
 
@@ -174,17 +175,24 @@ def _refuse_constant(name: str):
 # A schema maps a key to its kind; a key ending in "?" may be absent (or null). Kinds:
 #   "str", "bool", "dict", "list", "int" (any integer), "count" (an integer >= 1), "number" (finite),
 #   "fraction" (a finite number in [0, 1]), or a tuple of the allowed strings.
-MANIFEST = {"fingerprint": "str", "classes?": "list", "image_shape?": "list", "image_size?": "count"}
-BEST_PARAMS = {"params": "dict", "validation_accuracy": "fraction", "trial?": "count", "seed?": "int"}
-ENSEMBLE = {"threshold": "fraction", "n?": "count", "max_runs?": "count", "epochs?": "count", "seed?": "int",
-            "params?": "dict", "stop_reason?": "str"}
+# ``metric``: the store's metric (kaggle_pipeline.metrics); absent in stores made before metrics: accuracy.
+# Every finished run and trial records its validation accuracy; where the metric is another, also
+# ``validation_score`` (that metric's value) and ``metric``. A threshold is the metric's: above 1 for logloss.
+MANIFEST = {"fingerprint": "str", "classes?": "list", "image_shape?": "list", "image_size?": "count",
+            "metric?": tuple(METRICS)}
+BEST_PARAMS = {"params": "dict", "validation_accuracy": "fraction", "trial?": "count", "seed?": "int",
+               "metric?": tuple(METRICS), "validation_score?": "number"}
+ENSEMBLE = {"threshold": "number", "n?": "count", "max_runs?": "count", "epochs?": "count", "seed?": "int",
+            "params?": "dict", "stop_reason?": "str", "metric?": tuple(METRICS)}
 RUN = {"run": "count", "status": ("done", "aborted", "failed"), "seed?": "int", "kept?": "bool", "params?": "dict",
        "epochs?": "count", "files?": "dict", "fingerprint?": "str", "validation_accuracy?": "fraction",
-       "history?": "dict", "seconds?": "number", "threshold?": "number"}
+       "history?": "dict", "seconds?": "number", "threshold?": "number", "metric?": tuple(METRICS),
+       "validation_score?": "number"}
 TRIALS = {"settings": "dict", "trials": "list"}
 TRIAL = {"tid": "int", "state": "int", "result": "dict"}
 SUBMISSION = {"submission": "str", "runs_voted": "count", "ensemble_validation_accuracy": "fraction",
-              "local_score?": "fraction", "vote?": "str"}
+              "local_score?": "number", "vote?": "str", "metric?": tuple(METRICS),
+              "ensemble_validation_score?": "number", "format?": ("label", "binary_probability", "class_probabilities")}
 STACK = {"weights": "str", "fingerprint": "str", "files?": "dict", "size?": "count", "trees?": "count",
          "validation_accuracy?": "fraction"}
 
@@ -410,6 +418,12 @@ class RunStore:
         self.check_data(fingerprint)
         if self.read_manifest() is None:
             atomic_write_json(self.manifest_path, {"format": STORE_FORMAT, "fingerprint": fingerprint, **description})
+
+    @property
+    def metric(self) -> str:
+        """The metric the store is judged by (store.json's ``metric``; accuracy for a store made before metrics)."""
+        manifest = self.read_manifest()
+        return "accuracy" if manifest is None else manifest.get("metric") or "accuracy"
 
     def fingerprint(self) -> str | None:
         manifest = self.read_manifest()
