@@ -71,8 +71,8 @@ def _ensemble_lines(store: RunStore) -> list[str]:
             counts["rejected"] += 1
         else:
             counts[record["status"]] = counts.get(record["status"], 0) + 1
-    threshold_text = f"threshold {metric.name} {metric.comparison} {threshold:.4f}" if threshold is not None \
-        else "no threshold yet"
+    rule = "" if metric.name == "accuracy" else f"{metric.name} {metric.comparison} "
+    threshold_text = f"threshold {rule}{threshold:.4f}" if threshold is not None else "no threshold yet"
     lines = [f"ensemble  {counts['kept']}/{settings.get('n', '?')} kept, {threshold_text}; {len(records)} attempt(s): "
              + ", ".join(f"{count} {status}" for status, count in counts.items())
              + _stop_text(settings.get("stop_reason"))]

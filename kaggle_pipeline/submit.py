@@ -398,5 +398,6 @@ def _print_summary(summary: dict, competition: Competition) -> None:
     logger.info(f"  ensemble validation {metric} {_number(summary['ensemble_validation_score'])}"
                 + (f", accuracy {summary['ensemble_validation_accuracy']:.4f}" if other else ""))
     if has_key:
-        logger.info(f"  local score ({competition.solution.name}, {metric}) {summary['local_score']:.4f}")
+        logger.info(f"  local score ({competition.solution.name}) {'' if metric == 'accuracy' else metric + ' '}"
+                    f"{summary['local_score']:.4f}")
     logger.info(f"  wrote {summary['submission']} and latest.csv ({len(competition.test_ids):,} rows)")
