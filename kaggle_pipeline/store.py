@@ -386,7 +386,16 @@ class RunStore:
         if not path.exists() and not path.is_symlink():
             return None
         schema, remedy = RECORD_FILES[relative]
-        return read_record(path, schema, remedy)
+        record = read_record(path, schema, remedy)
+        if relative == "ensemble.json":
+            # A threshold is the store's metric's: a fraction, or for logloss (lower is better) any number >= 0.
+            metric = METRICS[record.get("metric") or self.metric]
+            threshold = record["threshold"]
+            if (metric.greater_is_better and not 0 <= threshold <= 1) or threshold < 0:
+                expected = "a fraction" if metric.greater_is_better else "a number >= 0"
+                raise PipelineError(f"{path}: damaged or edited by hand ('threshold' is {json.dumps(threshold)}, "
+                                    f"expected {expected}); {remedy}")
+        return record
 
     def check_files(self) -> None:
         """Validate every record the store holds, before a stage takes the lock and starts writing."""
