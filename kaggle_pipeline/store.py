@@ -2,13 +2,13 @@
 
 Layout of ``models/<competition>/``::
 
-    store.json          what data the store belongs to (fingerprint, classes, image shape)
+    store.json          what data the store belongs to (fingerprint, classes, image shape) and its metric
     split.npz           the validation split, fixed for every search trial and every run
     cache/              parsed competition arrays, keyed by the source files
     search/trials.json  hyperopt trial documents, saved after every evaluation
     search/trials.csv   the same as a table
-    best_params.json    the best trial's parameters and validation accuracy
-    ensemble.json       the settings of the last ensemble invocation (threshold, N)
+    best_params.json    the best trial's parameters and validation accuracy (and score by the store's metric)
+    ensemble.json       the settings of the last ensemble invocation (threshold in the store's metric, N)
     runs/run-0001/      one retrain run: run.json, history.csv, predictions.npz, model.keras
     stack/              the VGG19 -> RandomForest voter (kaggle_pipeline.stack)
     tensorboard/        per-run TensorBoard logs, only with --tensorboard (TENSORBOARD=1)
