@@ -281,7 +281,7 @@ def test_metric_chooses_the_vote_through_the_command_line(tmp_path):
     assert len(refused.stderr.splitlines()) == 1
 
 
-def test_a_logloss_threshold_above_one_is_refused_for_accuracy_before_anything_is_written(tmp_path):
+def test_a_threshold_above_one_is_refused_for_an_accuracy_store_before_anything_is_written(tmp_path):
     folder = write_image_competition(tmp_path / "cifar")
     refused = run_cli("ensemble", "--data", folder, "--models-dir", tmp_path / "models", "--threshold", "1.5", cwd=tmp_path)
     assert refused.returncode == 2
