@@ -164,8 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     def ensemble_options(stage: argparse.ArgumentParser) -> None:
         stage.add_argument("--n", type=COUNT, help="kept runs wanted")
-        stage.add_argument("--threshold", type=number_in(0, 1),
-                           help="validation accuracy to keep a run (default: best search trial - 0.01)")
+        stage.add_argument("--threshold", type=number_in(0, 1_000_000),
+                           help="the validation score (by the store's metric) a run must reach to be kept: at least "
+                                "it, at most it for logloss (default: best search trial - 0.01; logloss: + 10%%)")
         stage.add_argument("--max-runs", type=COUNT, help="cap on attempts in the store (default: max(2N, N+5))")
         stage.add_argument("--epochs", type=at_least(1, 100_000), help="epochs per run")
         stage.add_argument("--seed", type=SEED, default=1000, help="run k trains with seed SEED+k (default: %(default)s)")
@@ -185,25 +186,39 @@ def build_parser() -> argparse.ArgumentParser:
     def submit_options(stage: argparse.ArgumentParser, threshold: bool) -> None:
         stage.add_argument("--submissions-dir", type=Path, default=Path("submissions"), help="default: %(default)s")
         if threshold:
-            stage.add_argument("--threshold", type=number_in(0, 1), help="vote runs at or above this (default: the ensemble's)")
+            stage.add_argument("--threshold", type=number_in(0, 1_000_000),
+                               help="vote the runs whose validation score reaches this (default: the ensemble's)")
         # The names live in kaggle_pipeline.vote (numpy only, cheap to import).
         from kaggle_pipeline.vote import VOTES
 
         stage.add_argument("--vote", choices=VOTES, default="auto",
-                           help="majority, soft, weighted (by validation accuracy), select (greedy ensemble selection) "
-                                "or auto: the best on the validation half none of them was fitted on (default: %(default)s)")
+                           help="majority, soft, weighted (by validation score), select (greedy ensemble selection) "
+                                "or auto: the best by the metric on the validation half none of them was fitted on "
+                                "(default: %(default)s)")
         stage.add_argument("--stack-weight", type=number_in(0, 1_000_000), default=1.0,
                            help="the stacker's weight in the vote, when 'make stack' has run; 0 leaves it out "
                                 "(default: %(default)s)")
 
+    from kaggle_pipeline.metrics import METRICS
+
+    def metric_option(stage: argparse.ArgumentParser, submit: bool = False) -> None:
+        stage.add_argument("--metric", choices=("auto", *METRICS), default="auto",
+                           help="what judges trials, runs (the threshold) and votes: " + ", ".join(METRICS)
+                                + "; recorded in the store when it is made, later calls must agree"
+                                + (" (submit may judge the vote by another)" if submit else "")
+                                + " (default: auto: logloss where the sample submission asks for probabilities, "
+                                  "else accuracy)")
+
     search = stages.add_parser("search", help="hyperopt TPE search -> models/<competition>/best_params.json")
     common(search)
+    metric_option(search)
     training_options(search)
     search_options(search)
     search.add_argument("--epochs", dest="both_epochs", type=at_least(1, 100_000), help="epochs per trial (same as --search-epochs)")
 
     ensemble = stages.add_parser("ensemble", help="retrain with new seeds until N runs pass the threshold")
     common(ensemble)
+    metric_option(ensemble)
     training_options(ensemble)
     ensemble_options(ensemble)
 
@@ -238,10 +253,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     submit = stages.add_parser("submit", help="vote over the kept runs (and the stacker) -> submissions/<competition>/latest.csv")
     common(submit)
+    metric_option(submit, submit=True)
     submit_options(submit, threshold=True)
 
     everything = stages.add_parser("all", help="search, ensemble and submit in one go")
     common(everything)
+    metric_option(everything)
     training_options(everything)
     search_options(everything)
     ensemble_options(everything)
@@ -268,9 +285,11 @@ def _store_name(args: argparse.Namespace) -> str | None:
 def _workspace(args: argparse.Namespace):
     from kaggle_pipeline.workspace import open_workspace
 
+    # submit --metric judges the vote only: the store keeps its own metric (and the threshold is in it).
+    metric = None if args.stage == "submit" else getattr(args, "metric", None)
     return open_workspace(args.data, args.models_dir, name=_store_name(args), layout=args.layout,
                           validation_fraction=args.val_fraction, split_seed=args.split_seed, lock=args.stage,
-                          image_size=args.image_size)
+                          image_size=args.image_size, metric=metric, threshold=getattr(args, "threshold", None))
 
 
 def _search(args, workspace) -> None:
@@ -312,7 +331,8 @@ def _submit(args, workspace) -> None:
     from kaggle_pipeline.submit import make_submission
 
     make_submission(workspace, args.submissions_dir, threshold=getattr(args, "threshold", None) if args.stage == "submit" else None,
-                    vote=args.vote, stack_weight=args.stack_weight)
+                    vote=args.vote, stack_weight=args.stack_weight,
+                    metric=args.metric if args.stage == "submit" else None)
 
 
 def _stack(args, workspace) -> None:
@@ -371,7 +391,13 @@ def run(args: argparse.Namespace) -> None:
         if not submission.is_file():
             raise PipelineError(f"{submission}: not found; run 'make submit DATA={args.data}' first")
         competition = load_competition(args.data, name=name, layout=args.layout, image_size=args.image_size)
-        submit_to_kaggle(args.competition, competition, submission, args.message)
+        summary = submission.with_name("latest.json")  # says the format (a probability, or a label)
+        submission_format = None
+        if summary.is_file():
+            from kaggle_pipeline.store import SUBMISSION, read_record
+
+            submission_format = read_record(summary, SUBMISSION, "run 'make submit' again").get("format")
+        submit_to_kaggle(args.competition, competition, submission, args.message, submission_format)
         return
     if args.stage == "report":
         from kaggle_pipeline.report import make_report
@@ -411,7 +437,7 @@ def run(args: argparse.Namespace) -> None:
 OPTIONS = {
     "n": ("--n", "N"), "threshold": ("--threshold", "THRESHOLD"), "max_runs": ("--max-runs", "MAX_RUNS"),
     "hours": ("--hours", "HOURS"), "evals": ("--evals", "EVALS"), "subset": ("--subset", None),
-    "precision": ("--precision", "PRECISION"), "executor": ("--executor", "EXECUTOR"), "vote": ("--vote", "VOTE"),
+    "precision": ("--precision", "PRECISION"), "executor": ("--executor", "EXECUTOR"), "vote": ("--vote", "VOTE"), "metric": ("--metric", "METRIC"),
     "stack_weight": ("--stack-weight", "STACK_WEIGHT"), "size": ("--size", "STACK_SIZE"), "image_size": ("--image-size", "SIZE"), "layout": ("--layout", None),
     "validation_fraction": ("--val-fraction", None), "split_seed": ("--split-seed", None),
     "name": ("--name", "NAME"), "data_dir": ("--data", "DATA"), "ray_address": ("--ray-address", "RAY_ADDRESS"),

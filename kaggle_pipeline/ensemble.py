@@ -1,4 +1,4 @@
-"""Retrain the chosen architecture with new seeds until N runs pass the accuracy threshold.
+"""Retrain the chosen architecture with new seeds until N runs pass the threshold of the store's metric.
 
 Every attempt is recorded the moment it finishes, under ``runs/run-NNNN/``: ``run.json`` (seed, params,
 per-epoch history, validation accuracy, kept or not, timing, versions), ``history.csv`` (the same per-epoch
@@ -7,10 +7,13 @@ history as a table) and ``predictions.npz`` (validation and test class probabili
 written under a temporary name and renamed, so a kill leaves either the whole run or nothing.
 
 Rerunning resumes: runs on disk count, kept runs are never retrained, new runs get new seeds.
-A run is kept when its validation accuracy is at least the threshold in force, so raising or lowering
-THRESHOLD later re-sorts the runs already on disk (every finished run keeps its predictions).
+A run is kept when its validation score by the store's metric (kaggle_pipeline.metrics; accuracy unless the
+store was made with another) reaches the threshold in force: at least it, or at most it for logloss, where
+lower is better. Raising or lowering THRESHOLD later re-sorts the runs already on disk (every finished run
+keeps its predictions).
 
-A run that falls clearly behind the kept runs' validation curve is stopped early (kaggle_pipeline.abort)
+A run that falls clearly behind the kept runs' validation accuracy curve (Keras' per-epoch ``val_accuracy``,
+whatever the store's metric) is stopped early (kaggle_pipeline.abort)
 and recorded as ``aborted`` with the epoch it stopped at; ``--no-early-abort`` turns the rule off and
 ``--abort-margin`` sets its margin.
 Aborted runs are never kept, whatever the threshold later becomes.
@@ -33,6 +36,7 @@ from kaggle_pipeline.epochs import epochs_to_train
 from kaggle_pipeline.errors import ParameterError, PipelineError, check_stop
 from kaggle_pipeline.executors import RunData, RunJob, make_executor
 from kaggle_pipeline.files import first_line
+from kaggle_pipeline.metrics import get_metric
 from kaggle_pipeline.progress import format_seconds
 from kaggle_pipeline.store import (
     atomic_save_npz,
@@ -45,13 +49,20 @@ from kaggle_pipeline.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 
-# The default threshold sits this far below the best search trial's validation accuracy.
+# The default threshold sits this far below the best search trial's validation accuracy (other metrics:
+# Metric.default_threshold).
 THRESHOLD_MARGIN = 0.01
 
 
 def default_threshold(workspace: Workspace) -> float:
     best = read_best_params(workspace)
-    return round(float(best["validation_accuracy"]) - THRESHOLD_MARGIN, 6)
+    metric = get_metric(workspace.metric)
+    if metric.name == "accuracy":
+        return round(float(best["validation_accuracy"]) - THRESHOLD_MARGIN, 6)
+    if best.get("metric") != metric.name:
+        raise PipelineError(f"{workspace.store.best_params_path}: the search was judged by "
+                            f"{best.get('metric', 'accuracy')}, the store by {metric.name}; search again")
+    return metric.default_threshold(float(best["validation_score"]))
 
 
 def read_best_params(workspace: Workspace) -> dict:
@@ -71,13 +82,21 @@ def read_ensemble_settings(store) -> dict | None:
     return store.read_record_file("ensemble.json")
 
 
-def is_kept(record: dict, threshold: float) -> bool:
-    """The one rule: a finished run (not aborted, not failed) at or above the threshold in force."""
-    return record["status"] == "done" and record["validation_accuracy"] >= threshold
+def run_score(record: dict, metric: str = "accuracy") -> float | None:
+    """A run record's validation score by ``metric``: its accuracy, or the score it recorded for that metric."""
+    if metric == "accuracy":
+        return record.get("validation_accuracy")
+    return record.get("validation_score") if record.get("metric") == metric else None
 
 
-def kept_runs(records: list[dict], threshold: float) -> list[dict]:
-    return [record for record in records if is_kept(record, threshold)]
+def is_kept(record: dict, threshold: float, metric: str = "accuracy") -> bool:
+    """The one rule: a finished run (not aborted, not failed) whose validation score by the store's metric
+    reaches the threshold in force (at or above it; at or below it where lower is better, logloss)."""
+    return record["status"] == "done" and get_metric(metric).passes(run_score(record, metric), threshold)
+
+
+def kept_runs(records: list[dict], threshold: float, metric: str = "accuracy") -> list[dict]:
+    return [record for record in records if is_kept(record, threshold, metric)]
 
 
 def early_abort_floor(kept: list[dict], params: dict, epochs: int, margin: float) -> list[float] | None:
@@ -113,8 +132,8 @@ def run_ensemble(
         raise ParameterError("epochs", epochs, "need at least one epoch per run")
     if max_runs is not None and max_runs < 1:
         raise ParameterError("max_runs", max_runs, "need at least one attempt")
-    if threshold is not None and not 0 <= threshold <= 1:
-        raise ParameterError("threshold", threshold, "a validation accuracy, between 0 and 1")
+    metric = workspace.metric
+    get_metric(metric).check_threshold(threshold)
     if hours is not None and not hours > 0:
         raise ParameterError("hours", hours, "the time budget must be positive")
     store = workspace.store
@@ -123,21 +142,23 @@ def run_ensemble(
                                    fixed_epochs, "run")
     if note:
         (logger.warning if fixed_epochs else logger.info)(f"ensemble: {note}")
-    threshold_rule = "given" if threshold is not None else f"best search trial - {THRESHOLD_MARGIN}"
+    threshold_rule = "given" if threshold is not None else "best search trial" + \
+        (f" - {THRESHOLD_MARGIN}" if metric == "accuracy" else f", {get_metric(metric).margin} worse (logloss: or 10%)")
     threshold = default_threshold(workspace) if threshold is None else float(threshold)
     max_runs = max(2 * n, n + 5) if max_runs is None else max_runs
     settings = {
         "n": n, "threshold": threshold, "max_runs": max_runs, "epochs": epochs, "seed": seed,
         "params": best["params"], "threshold_rule": threshold_rule, "abort_margin": abort_margin, "hours": hours, "tta": tta,
-        "executor": executor,
+        "executor": executor, "metric": metric,
     }
     for leftover in store.remove_unfinished_runs():
         logger.info(f"ensemble: removed {leftover}, a run that was interrupted before it finished")
     records = store.run_records()
-    kept = kept_runs(records, threshold)
+    kept = kept_runs(records, threshold, metric)
     runner = make_executor(executor, RunData.of(workspace), ray_address=ray_address, cpus_per_run=cpus_per_run)
     atomic_write_json(store.ensemble_path, {**settings, "stop_reason": "running"})
-    logger.info(f"ensemble: {len(kept)}/{n} kept on disk after {len(records)} attempt(s); threshold {threshold:.4f}, "
+    logger.info(f"ensemble: {len(kept)}/{n} kept on disk after {len(records)} attempt(s); threshold {metric} "
+        f"{get_metric(metric).comparison} {threshold:.4f}, "
         f"{epochs} epoch(s) per run, at most {max_runs} attempts; {runner.describe()}")
     durations: list[float] = []
     deadline = None if hours is None else time.monotonic() + hours * 3600
@@ -160,7 +181,8 @@ def run_ensemble(
                 else:
                     floor = None if abort_margin is None else early_abort_floor(kept, best["params"], epochs, abort_margin)
                     job = RunJob(next_number, seed + next_number, best["params"], epochs, threshold, precision, floor, tta,
-                                 str(store.tensorboard_folder(f"run-{next_number:04d}")) if tensorboard else None)
+                                 str(store.tensorboard_folder(f"run-{next_number:04d}")) if tensorboard else None,
+                                 metric=metric)
                     training[job.number] = (job, store.begin_run(job.number), time.monotonic())
                     runner.submit(job)
                     next_number += 1
@@ -171,13 +193,13 @@ def run_ensemble(
             durations.append(time.monotonic() - started)
             record = _record_run(workspace, job, outcome, executor, temporary)
             records.append(record)
-            kept.extend(kept_runs([record], threshold))
+            kept.extend(kept_runs([record], threshold, metric))
             # Rejected attempts cost time too: estimate the time left per kept run.
             keep_rate = len(kept) / len(records) if kept else 1.0
             eta = sum(durations) / len(durations) * (n - len(kept)) / keep_rate / runner.capacity
             if deadline is not None:
                 eta = min(eta, max(0.0, deadline - time.monotonic()))
-            logger.info(f"ensemble: run {record['run']} (seed {record['seed']}) {_outcome(record, epochs)}  kept {len(kept)}/{n}  "
+            logger.info(f"ensemble: run {record['run']} (seed {record['seed']}) {_outcome(record, epochs, metric)}  kept {len(kept)}/{n}  "
                 f"attempts {len(records)}  ({format_seconds(durations[-1])}, ETA {format_seconds(eta)})")
     except BaseException as error:
         # Wherever a stop or an error lands (mid-training, mid-write), leave no half-written run behind and
@@ -195,7 +217,7 @@ def run_ensemble(
     stop_reason = f"{n} runs kept" if len(kept) >= n else limit
     if len(kept) < n and limit.startswith("MAX_RUNS"):
         logger.info(f"ensemble: stopped at MAX_RUNS={max_runs} attempts with only {len(kept)}/{n} runs kept "
-            f"(threshold {threshold:.4f}); raise MAX_RUNS or lower THRESHOLD and rerun to continue")
+            f"(threshold {threshold:.4f}); raise MAX_RUNS or loosen THRESHOLD and rerun to continue")
     elif len(kept) < n:
         logger.info(f"ensemble: stopped by HOURS={hours:g} with {len(kept)}/{n} runs kept. Rerun to continue with a new budget")
     atomic_write_json(store.ensemble_path, {**settings, "stop_reason": stop_reason, "kept": len(kept)})
@@ -222,12 +244,15 @@ def history_table(history: dict[str, list[float]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _outcome(record: dict, epochs: int) -> str:
+def _outcome(record: dict, epochs: int, metric: str = "accuracy") -> str:
     if record["status"] == "failed":
         return f"FAILED: {record['error']}"
+    score = f"val_acc {record['validation_accuracy']:.4f}"
+    if metric != "accuracy":
+        score = f"val_{metric} {run_score(record, metric):.4f}, {score}"
     if record["status"] == "aborted":
-        return f"aborted at epoch {record['stopped_epoch']}/{epochs} (val_acc {record['validation_accuracy']:.4f})"
-    return f"val_acc {record['validation_accuracy']:.4f} {'kept' if record['kept'] else 'rejected'}"
+        return f"aborted at epoch {record['stopped_epoch']}/{epochs} ({score})"
+    return f"{score} {'kept' if record['kept'] else 'rejected'}"
 
 
 def _record_run(workspace: Workspace, job: RunJob, outcome: dict, executor: str, temporary: Path) -> dict:
@@ -245,6 +270,7 @@ def _record_run(workspace: Workspace, job: RunJob, outcome: dict, executor: str,
     else:
         record.update({key: outcome[key] for key in ("history", "seconds", "precision", "images_per_second",
                                                      "validation_accuracy", "stopped_epoch")})
+        record.update({key: outcome[key] for key in ("validation_score", "metric") if key in outcome})
         atomic_write_text(temporary / "history.csv", history_table(outcome["history"]))
         if outcome["status"] == "aborted":
             record.update(status="aborted", kept=False, abort_floor=job.abort_floor)

@@ -22,6 +22,7 @@ import numpy as np
 
 from kaggle_pipeline.errors import ParameterError, PipelineError
 from kaggle_pipeline.files import first_line
+from kaggle_pipeline.metrics import get_metric
 from kaggle_pipeline.store import library_versions
 
 EXECUTORS = ("local", "ray")
@@ -45,6 +46,7 @@ class RunJob:
     tta: bool
     tensorboard_dir: str | None = None
     threads: int | None = None  # CPU threads for TensorFlow (a Ray task's share of its node)
+    metric: str = "accuracy"  # the store's metric: the run is kept when its validation score passes threshold
 
 
 @dataclass
@@ -87,10 +89,15 @@ def train_job(job: RunJob, data: RunData) -> dict:
     outcome.update(history=trained.history, seconds=round(trained.seconds, 2), precision=trained.precision,
                    images_per_second=round(trained.images_per_second, 1),
                    validation_accuracy=trained.validation_accuracy)
+    metric = get_metric(job.metric)
+    score = trained.validation_accuracy
+    if metric.name != "accuracy":  # from the validation probabilities, as TTA made them
+        score = metric.score_or_worst(data.y_validation, trained.validation_proba)
+        outcome.update(validation_score=score, metric=metric.name)
     if trained.aborted_at_epoch is not None:
         return {**outcome, "status": "aborted", "stopped_epoch": trained.aborted_at_epoch}
     outcome.update(status="done", stopped_epoch=len(trained.history["loss"]),
-                   kept=trained.validation_accuracy >= job.threshold,
+                   kept=metric.passes(score, job.threshold),
                    validation_proba=trained.validation_proba.astype(np.float32),
                    test_proba=trained.test_proba.astype(np.float32))
     if outcome["kept"]:

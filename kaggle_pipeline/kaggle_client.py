@@ -285,7 +285,8 @@ def _unpack(archive: Path, folder: Path) -> None:
         raise PipelineError(f"{archive}: cannot unpack into {folder} ({error.strerror or error})") from None
 
 
-def submit_to_kaggle(slug: str, workspace_competition, submission: Path, message: str) -> None:
+def submit_to_kaggle(slug: str, workspace_competition, submission: Path, message: str,
+                     submission_format: str | None = None) -> None:
     """Check ``submission`` like ``make submit`` does, then hand it to the client."""
     from kaggle_pipeline.data import read_sample_submission, read_submission_table
     from kaggle_pipeline.submit import validate_submission
@@ -295,7 +296,8 @@ def submit_to_kaggle(slug: str, workspace_competition, submission: Path, message
         raise PipelineError("MESSAGE=: Kaggle needs a submission message")
     competition = workspace_competition
     validate_submission(read_submission_table(submission), read_sample_submission(competition.sample_submission),
-                        competition.classes, where=str(submission))
+                        competition.classes, where=str(submission),
+                        submission_format=submission_format or competition.submission_format)
     client = kaggle_command()
     _run([client, "competitions", "submit", "-c", slug, "-f", str(submission), "-m", message])
     logger.info(f"submit-kaggle: {submission} sent to {slug}; see its leaderboard for the score")

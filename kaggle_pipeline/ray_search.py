@@ -28,6 +28,7 @@ import numpy as np
 from kaggle_pipeline.abort import MARGIN, MIN_KEPT, abort_floor, below_floor
 from kaggle_pipeline.errors import ParameterError, PipelineError, check_stop
 from kaggle_pipeline.executors import failure_message
+from kaggle_pipeline.metrics import get_metric
 from kaggle_pipeline.progress import StepTimer, format_seconds
 from kaggle_pipeline.ray_executor import connect
 from kaggle_pipeline.search import (
@@ -37,9 +38,11 @@ from kaggle_pipeline.search import (
     _plain,
     _search_subset,
     _write_best,
+    best_score,
     insert_finished_trial,
     open_trials,
     save_trials,
+    score_text,
     write_trials_table,
 )
 from kaggle_pipeline.spaces import hyperopt_point
@@ -54,7 +57,10 @@ except ImportError:
     raise ParameterError("executor", "ray", "Ray is not installed; run 'make setup-ray' "
                         "(pip install 'kaggle-pipeline[ray]')") from None
 
-METRIC = "loss"  # 1 - validation accuracy, as the local search gives hyperopt
+# What Tune minimises: 1 - validation accuracy each epoch (Keras' val_accuracy, the early-abort curve), and at
+# the end the store's metric as a loss (metrics.Metric.loss; 1 - accuracy for accuracy), as the local search
+# gives hyperopt.
+METRIC = "loss"
 
 
 def run_tune_search(
@@ -94,7 +100,7 @@ def run_tune_search(
             tune.with_parameters(_tune_trial, x_train=x_train, y_train=y_train, x_validation=workspace.x_validation,
                                  y_validation=workspace.y_validation, num_classes=workspace.competition.num_classes,
                                  epochs=epochs, precision=precision, threads=None if gpus else per_trial["cpu"],
-                                 seed_base=seed + done),
+                                 seed_base=seed + done, metric_name=workspace.metric),
             per_trial,
         )
         storage = tempfile.mkdtemp(prefix="kaggle-pipeline-tune-")
@@ -126,7 +132,8 @@ def _space_values(space: dict, params: dict) -> dict:
     return {label: params[label] for label in hyperopt_point(space, params)}
 
 
-def _tune_trial(config, x_train, y_train, x_validation, y_validation, num_classes, epochs, precision, threads, seed_base):
+def _tune_trial(config, x_train, y_train, x_validation, y_validation, num_classes, epochs, precision, threads, seed_base,
+                metric_name="accuracy"):
     """One trial, in a Tune worker: train, reporting each epoch, then the final validation accuracy."""
     import keras
     from ray import tune
@@ -150,7 +157,10 @@ def _tune_trial(config, x_train, y_train, x_validation, y_validation, num_classe
     trained = train_run(params, x_train, y_train, x_validation, y_validation, num_classes, seed=seed, epochs=epochs,
                         label="trial", precision=precision, extra_callbacks=[ReportEpoch()])
     accuracy = trained.validation_accuracy
-    tune.report({METRIC: 1.0 - accuracy, "epoch": epochs, "val_accuracy": accuracy, "final": True,
+    metric = get_metric(metric_name)
+    score = accuracy if metric.name == "accuracy" else metric.score_or_worst(y_validation, trained.validation_proba)
+    tune.report({METRIC: metric.loss(score), "epoch": epochs, "val_accuracy": accuracy, "final": True,
+                 **({} if metric.name == "accuracy" else {"validation_score": score, "metric": metric.name}),
                  "validation_accuracy": accuracy, "seed": seed, "seconds": round(trained.seconds, 2),
                  "images_per_second": round(trained.images_per_second, 1), "precision": trained.precision,
                  "val_accuracy_by_epoch": trained.history.get("val_accuracy", [])})
@@ -188,14 +198,18 @@ class _TrialRecorder(Callback):
         last = trial.last_result or {}
         params = {key: _plain(value) for key, value in trial.config.items()}
         if last.get("final"):
-            result = {"status": STATUS_OK, "loss": 1.0 - last["validation_accuracy"], "params": params,
+            result = {"status": STATUS_OK, "loss": last[METRIC], "params": params,
                       **{key: last[key] for key in ("validation_accuracy", "seed", "seconds", "images_per_second",
-                                                     "precision", "val_accuracy_by_epoch")},
+                                                     "precision", "val_accuracy_by_epoch", "validation_score", "metric")
+                         if key in last},
                       "epochs": self.settings["epochs"]}
         else:  # stopped by SearchAbortStopper after an epoch
             accuracy = float(last.get("val_accuracy", math.nan))
-            result = {"status": STATUS_OK, "loss": 1.0 - accuracy, "validation_accuracy": accuracy, "params": params,
-                      "stopped_at_epoch": last.get("epoch")}
+            metric = get_metric(self.workspace.metric)
+            # Stopped before its validation probabilities existed: another metric's score is unknown, the worst.
+            score = {} if metric.name == "accuracy" else {"validation_score": metric.worst, "metric": metric.name}
+            result = {"status": STATUS_OK, "loss": metric.loss(accuracy if not score else None),
+                      "validation_accuracy": accuracy, "params": params, "stopped_at_epoch": last.get("epoch"), **score}
         self._record(result)
 
     def on_trial_error(self, iteration, trials, trial, **info):
@@ -213,10 +227,10 @@ class _TrialRecorder(Callback):
         write_trials_table(self.trials_path.parent / "trials.csv", self.trials)
         best = _write_best(self.workspace.store.best_params_path, self.trials, self.settings, self.workspace)
         if result["status"] == STATUS_OK:
-            outcome = f"val_acc {result['validation_accuracy']:.4f}"
+            outcome = score_text(result, self.workspace.metric)
             if result.get("stopped_at_epoch"):
                 outcome += f" (stopped at epoch {result['stopped_at_epoch']}: behind the best trials)"
         else:
             outcome = f"failed: {result['error']}"
-        logger.info(f"search: trial {number + 1}/{self.evals} {outcome}  best {best['validation_accuracy']:.4f}  "
+        logger.info(f"search: trial {number + 1}/{self.evals} {outcome}  best {best_score(best, self.workspace.metric):.4f}  "
             f"({format_seconds(self.timer.durations[-1])}, ETA {self.timer.eta()})  [Ray Tune]")

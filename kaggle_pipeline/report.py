@@ -23,8 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from kaggle_pipeline.ensemble import is_kept, kept_runs, read_ensemble_settings
+from kaggle_pipeline.ensemble import is_kept, kept_runs, read_ensemble_settings, run_score
 from kaggle_pipeline.errors import PipelineError
+from kaggle_pipeline.metrics import get_metric
 from kaggle_pipeline.store import SUBMISSION, atomic_write_bytes, atomic_write_text, read_record, read_trials
 from kaggle_pipeline.submit import answer_key_labels, stored_predictions
 from kaggle_pipeline.vote import VotingEnsemble, voted_accuracy_curve
@@ -48,7 +49,8 @@ def make_report(workspace: Workspace, reports_dir: Path, submissions_dir: Path) 
     records = store.run_records(repair=False)
     settings = read_ensemble_settings(store)
     threshold = None if settings is None else float(settings["threshold"])
-    kept = kept_runs(records, threshold) if threshold is not None else []
+    metric = workspace.metric
+    kept = kept_runs(records, threshold, metric) if threshold is not None else []
     folder = Path(reports_dir) / competition.name
     latest_path = Path(submissions_dir) / competition.name / "latest.json"
     latest = read_record(latest_path, SUBMISSION, "run 'make submit' again") if latest_path.exists() else None
@@ -63,15 +65,17 @@ def make_report(workspace: Workspace, reports_dir: Path, submissions_dir: Path) 
     if threshold is None:
         sections.append(("Runs", None, "<p>No ensemble yet: run 'make ensemble'.</p>"))
     else:
-        sections.append(("Learning curves", _save(folder, "learning_curves.png", _learning_curves(records, threshold)), ""))
-        sections.append(("Run accuracy", _save(folder, "run_accuracy.png", _run_accuracy(records, threshold)),
-                         f"<p>{len(kept)} of {len(records)} attempts kept at threshold {threshold:.4f}.</p>"
-                         + _run_table(records, threshold)))
+        sections.append(("Learning curves", _save(folder, "learning_curves.png", _learning_curves(records, threshold, metric)), ""))
+        sections.append((f"Run {metric}", _save(folder, "run_accuracy.png", _run_accuracy(records, threshold, metric)),
+                         f"<p>{len(kept)} of {len(records)} attempts kept at threshold {metric} "
+                         f"{get_metric(metric).comparison} {threshold:.4f}.</p>" + _run_table(records, threshold, metric)))
     if kept:
         members = stored_predictions(workspace, threshold, stack_weight=stack_weight)
         truth = answer_key_labels(competition)
         sections.append(("Ensemble size", _save(folder, "ensemble_size.png", _ensemble_size(members, workspace, truth)), ""))
-        ensemble = VotingEnsemble(strategy=vote, weights=members.weights).fit(members.validation, workspace.y_validation)
+        ensemble = VotingEnsemble(strategy=vote, weights=members.weights,
+                                  metric=latest.get("metric", metric) if latest else metric).fit(
+            members.validation, workspace.y_validation)
         predicted = ensemble.predict(members.validation)
         sections.append(("Confusion matrix (validation)",
                          _save(folder, "confusion.png", _confusion(workspace.y_validation, predicted, competition.classes)),
@@ -156,13 +160,13 @@ def _hyperparameter_figure(trials: list[dict]):
     return figure
 
 
-def _learning_curves(records: list[dict], threshold: float):
+def _learning_curves(records: list[dict], threshold: float, metric: str = "accuracy"):
     figure, axes = _figure(2, 1)
     for record in records:
         history = record.get("history")
         if not history:
             continue
-        kept = is_kept(record, threshold)
+        kept = is_kept(record, threshold, metric)
         style = {"color": "tab:blue", "alpha": 0.6} if kept else {"color": "tab:red", "alpha": 0.5, "linestyle": "--"}
         epochs = np.arange(1, len(history["loss"]) + 1)
         axes[0, 0].plot(epochs, history["loss"], **style)
@@ -175,12 +179,13 @@ def _learning_curves(records: list[dict], threshold: float):
     return figure
 
 
-def _run_accuracy(records: list[dict], threshold: float):
+def _run_accuracy(records: list[dict], threshold: float, metric: str = "accuracy"):
     figure, axes = _figure()
-    accuracy = [record["validation_accuracy"] for record in records if record.get("validation_accuracy") is not None]
-    axes[0, 0].hist(accuracy, bins=max(5, min(30, len(accuracy))), color="tab:blue")
+    scores = [run_score(record, metric) for record in records]
+    scores = [score for score in scores if score is not None]
+    axes[0, 0].hist(scores, bins=max(5, min(30, len(scores))), color="tab:blue")
     axes[0, 0].axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.4f}")
-    axes[0, 0].set(xlabel="validation accuracy", ylabel="runs", title="Runs against the threshold")
+    axes[0, 0].set(xlabel=f"validation {metric}", ylabel="runs", title="Runs against the threshold")
     axes[0, 0].legend()
     return figure
 
@@ -215,15 +220,20 @@ def _confusion(truth: np.ndarray, predicted: np.ndarray, classes: list[str]):
     return figure
 
 
-def _run_table(records: list[dict], threshold: float) -> str:
+def _run_table(records: list[dict], threshold: float, metric: str = "accuracy") -> str:
     rows = []
+    other = metric != "accuracy"
     for record in records:
         accuracy = record.get("validation_accuracy")
-        outcome = record["status"] if record["status"] != "done" else ("kept" if is_kept(record, threshold) else "rejected")
-        rows.append(f"<tr><td>{record['run']}</td><td>{record['seed']}</td><td>{html.escape(outcome)}</td>"
+        score = run_score(record, metric)
+        outcome = record["status"] if record["status"] != "done" else \
+            ("kept" if is_kept(record, threshold, metric) else "rejected")
+        score_cell = f"<td>{'' if score is None else f'{score:.4f}'}</td>" if other else ""
+        rows.append(f"<tr><td>{record['run']}</td><td>{record['seed']}</td><td>{html.escape(outcome)}</td>{score_cell}"
                     f"<td>{'' if accuracy is None else f'{accuracy:.4f}'}</td><td>{record.get('stopped_epoch', '')}</td>"
                     f"<td>{record.get('seconds', '')}</td><td>{record.get('images_per_second', '')}</td></tr>")
-    return ("<table><tr><th>run</th><th>seed</th><th>outcome</th><th>validation accuracy</th><th>epochs</th>"
+    return (f"<table><tr><th>run</th><th>seed</th><th>outcome</th>{f'<th>validation {metric}</th>' if other else ''}"
+            "<th>validation accuracy</th><th>epochs</th>"
             f"<th>seconds</th><th>images/s</th></tr>{''.join(rows)}</table>")
 
 
@@ -277,8 +287,11 @@ def _page(name: str, sections, latest: dict | None) -> str:
              "text-align:right}</style></head><body>", f"<h1>{html.escape(name)}</h1>"]
     if latest:
         local = latest.get("local_score")
+        metric = latest.get("metric", "accuracy")
+        score = latest["ensemble_validation_accuracy"] if metric == "accuracy" else latest.get("ensemble_validation_score")
         parts.append(f"<p>Newest submission: {html.escape(latest['submission'])}, {html.escape(latest['vote'])} vote "
-                     f"of {latest['runs_voted']} runs, validation {latest['ensemble_validation_accuracy']:.4f}"
+                     f"of {latest['runs_voted']} runs, validation {html.escape(metric)} "
+                     f"{'n/a' if score is None else f'{score:.4f}'}"
                      + (f", local score {local:.4f}" if local is not None else "") + ".</p>")
     for title, figure, text in sections:
         parts.append(f"<h2>{html.escape(title)}</h2>{text}")

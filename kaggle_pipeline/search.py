@@ -29,6 +29,7 @@ from hyperopt.fmin import generate_trial
 from kaggle_pipeline.epochs import epochs_to_train
 from kaggle_pipeline.errors import ParameterError, PipelineError, check_stop
 from kaggle_pipeline.files import first_line
+from kaggle_pipeline.metrics import get_metric
 from kaggle_pipeline.progress import StepTimer, format_seconds
 from kaggle_pipeline.spaces import get_space, hyperopt_point
 from kaggle_pipeline.store import atomic_write_json, atomic_write_text, library_versions, read_trials
@@ -55,6 +56,7 @@ def run_search(
                                                                         min_steps, fixed_epochs)
     epochs = settings["epochs"]
     x_train, y_train = _search_subset(workspace, subset, seed)
+    metric = get_metric(workspace.metric)
     done = _finished(trials)
     timer = StepTimer(evals - done)
     logger.info(f"search: {done} trial(s) on disk, running {max(0, evals - done)} more "
@@ -79,10 +81,14 @@ def run_search(
             # a failed trial, recorded with its reason, not a failed search.
             return {"status": STATUS_FAIL, "error": first_line(error), "params": params, "seed": trial_seed}
         accuracy = trained.validation_accuracy
+        # The store's metric, from the validation probabilities (accuracy: the same number as before).
+        score = accuracy if metric.name == "accuracy" else \
+            metric.score_or_worst(workspace.y_validation, trained.validation_proba)
         return {
             "status": STATUS_OK,
-            "loss": 1.0 - accuracy,
+            "loss": metric.loss(score),
             "validation_accuracy": accuracy,
+            **({} if metric.name == "accuracy" else {"validation_score": score, "metric": metric.name}),
             "params": params,
             "seed": trial_seed,
             "seconds": round(trained.seconds, 2),
@@ -116,8 +122,8 @@ def run_search(
         write_trials_table(store.search_dir / "trials.csv", trials)
         best = _write_best(store.best_params_path, trials, settings, workspace)
         result = trials.trials[-1]["result"]
-        outcome = f"val_acc {result['validation_accuracy']:.4f}" if result["status"] == STATUS_OK else f"failed: {result.get('error')}"
-        logger.info(f"search: trial {number + 1}/{evals} {outcome}  best {best['validation_accuracy']:.4f}  "
+        outcome = f"{score_text(result, metric.name)}" if result["status"] == STATUS_OK else f"failed: {result.get('error')}"
+        logger.info(f"search: trial {number + 1}/{evals} {outcome}  best {best_score(best, metric.name):.4f}  "
             f"({format_seconds(timer.durations[-1])}, ETA {timer.eta()})")
     best = store.read_record_file("best_params.json")
     if best is None:
@@ -145,6 +151,8 @@ def open_trials(workspace: Workspace, evals: int, epochs: int, seed: int, space_
         (logger.warning if fixed_epochs else logger.info)(f"search: {note}")
     trials_path = workspace.store.search_dir / "trials.json"
     settings = {"space": space_name, "seed": seed, "epochs": epochs, "subset": subset}
+    if workspace.metric != "accuracy":  # absent for accuracy: the trials of stores made before metrics still match
+        settings["metric"] = workspace.metric
     return space, starting_points, trials_path, settings, load_trials(trials_path, settings)
 
 
@@ -192,6 +200,22 @@ def _search_subset(workspace: Workspace, subset: int | None, seed: int) -> tuple
         raise ParameterError("subset", subset, first_line(error)) from None
     index = np.sort(index)
     return x_train[index], y_train[index]
+
+
+def best_score(record: dict, metric: str) -> float:
+    """A best_params record's (or a trial result's) score by ``metric``: its accuracy, or its recorded score."""
+    if metric == "accuracy":
+        return record["validation_accuracy"]
+    return record.get("validation_score", float("nan")) if record.get("metric") == metric else float("nan")
+
+
+def score_text(result: dict, metric: str) -> str:
+    """``val_acc 0.9123`` (and ``val_logloss 0.2345`` when the store's metric is another)."""
+    text = f"val_acc {result['validation_accuracy']:.4f}"
+    if metric != "accuracy":
+        score = best_score(result, metric)
+        text = f"val_{metric} {score:.4f}, " + text
+    return text
 
 
 # Trials on disk ---------------------------------------------------------------------------------
@@ -243,6 +267,8 @@ def write_trials_table(path: Path, trials: Trials) -> None:
             "trial": trial["tid"] + 1,
             "status": result.get("status"),
             "validation_accuracy": result.get("validation_accuracy", ""),
+            **({"metric": result["metric"], "validation_score": result.get("validation_score", "")}
+               if "metric" in result else {}),
             "seconds": result.get("seconds", ""),
             "seed": result.get("seed", ""),
             **dict(sorted(params.items())),  # one column order whichever search (local, Ray Tune) wrote them
@@ -257,10 +283,15 @@ def _write_best(path: Path, trials: Trials, settings: dict, workspace: Workspace
     successes = [trial for trial in trials.trials if trial["result"].get("status") == STATUS_OK]
     if not successes:
         return {"validation_accuracy": float("nan")}
-    best = max(successes, key=lambda trial: (trial["result"]["validation_accuracy"], -trial["tid"]))
+    # The lowest loss (the store's metric; 1 - accuracy for accuracy), the earliest trial on a tie.
+    best = min(successes, key=lambda trial: (trial["result"].get("loss", 1 - trial["result"]["validation_accuracy"]),
+                                             trial["tid"]))
+    metric = settings.get("metric", "accuracy")
+    score = {} if metric == "accuracy" else {"metric": metric, "validation_score": best["result"]["validation_score"]}
     record = {
         "params": best["result"]["params"],
         "validation_accuracy": best["result"]["validation_accuracy"],
+        **score,
         "trial": best["tid"] + 1,
         "seed": best["result"]["seed"],
         "trials": len(trials.trials),

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from kaggle_pipeline.ensemble import is_kept, read_best_params_of, read_ensemble_settings
+from kaggle_pipeline.ensemble import is_kept, read_best_params_of, read_ensemble_settings, run_score
 from kaggle_pipeline.errors import PipelineError
+from kaggle_pipeline.metrics import get_metric
+from kaggle_pipeline.search import best_score
 from kaggle_pipeline.store import SUBMISSION, RunStore, read_record, read_trials
 
 
@@ -22,7 +24,7 @@ def status_lines(store: RunStore, submissions_dir: Path) -> list[str]:
         raise PipelineError(f"{store.root}: no run store here yet; run 'make search' first")
     shape = "x".join(str(side) for side in manifest.get("image_shape", []))
     lines = [f"{store.root}  ({len(manifest.get('classes', []))} classes, {shape} images, "
-             f"fingerprint {manifest.get('fingerprint')})"]
+             f"fingerprint {manifest.get('fingerprint')}, metric {store.metric})"]
     lines.append(_search_line(store))
     lines.extend(_ensemble_lines(store))
     stack_path = store.root / "stack" / "stack.json"
@@ -43,7 +45,9 @@ def _search_line(store: RunStore) -> str:
     settings, trials = saved["settings"], saved["trials"]
     failed = sum(1 for trial in trials if trial["result"]["status"] != "ok")
     best = read_best_params_of(store) if store.best_params_path.exists() else None
-    best_text = f"best val_acc {best['validation_accuracy']:.4f} (trial {best.get('trial', '?')})" if best else "no best yet"
+    metric = store.metric
+    name = "val_acc" if metric == "accuracy" else f"val_{metric}"
+    best_text = f"best {name} {best_score(best, metric):.4f} (trial {best.get('trial', '?')})" if best else "no best yet"
     subset = settings.get("subset") if isinstance(settings.get("subset"), int) else None
     return (f"search    {len(trials)} trial(s){f', {failed} failed' if failed else ''}, {best_text}; "
             f"space {settings.get('space')}, {settings.get('epochs')} epoch(s) on "
@@ -56,23 +60,26 @@ def _ensemble_lines(store: RunStore) -> list[str]:
         return ["ensemble  no runs yet"]
     settings = read_ensemble_settings(store) or {}
     threshold = settings.get("threshold")
+    metric = get_metric(store.metric)
     counts = {status: 0 for status in ("kept", "rejected", "aborted", "failed")}
     kept_accuracies = []
     for record in records:
-        if threshold is not None and is_kept(record, threshold):
+        if threshold is not None and is_kept(record, threshold, metric.name):
             counts["kept"] += 1
-            kept_accuracies.append(record["validation_accuracy"])
+            kept_accuracies.append(run_score(record, metric.name))
         elif record["status"] == "done":
             counts["rejected"] += 1
         else:
             counts[record["status"]] = counts.get(record["status"], 0) + 1
-    threshold_text = f"threshold {threshold:.4f}" if threshold is not None else "no threshold yet"
+    rule = "" if metric.name == "accuracy" else f"{metric.name} {metric.comparison} "
+    threshold_text = f"threshold {rule}{threshold:.4f}" if threshold is not None else "no threshold yet"
     lines = [f"ensemble  {counts['kept']}/{settings.get('n', '?')} kept, {threshold_text}; {len(records)} attempt(s): "
              + ", ".join(f"{count} {status}" for status, count in counts.items())
              + _stop_text(settings.get("stop_reason"))]
     if kept_accuracies:
         accuracies = np.array(kept_accuracies)
-        lines.append(f"          kept runs' val_acc {accuracies.mean():.4f} ± {accuracies.std():.4f} "
+        name = "val_acc" if metric.name == "accuracy" else f"val_{metric.name}"
+        lines.append(f"          kept runs' {name} {accuracies.mean():.4f} ± {accuracies.std():.4f} "
                      f"(min {accuracies.min():.4f}, max {accuracies.max():.4f})")
     # A run under way has a temporary folder (a killed ensemble's are removed when the next one starts).
     training = store.unfinished_run_numbers()
@@ -93,6 +100,10 @@ def _submission_line(folder: Path) -> str:
         return "submit    no submission yet"
     summary = read_record(latest, SUBMISSION, "run 'make submit' again")
     local = summary.get("local_score")
+    metric = summary.get("metric", "accuracy")
+    score = summary["ensemble_validation_accuracy"] if metric == "accuracy" else summary.get("ensemble_validation_score")
+    score_text = "n/a" if score is None else f"{score:.4f}"
     return (f"submit    {summary['submission']}: {summary.get('vote', 'majority')} vote of {summary['runs_voted']} run(s)"
-            f"{' + stacker' if summary.get('stacker') else ''}, validation {summary['ensemble_validation_accuracy']:.4f}"
+            f"{' + stacker' if summary.get('stacker') else ''}, validation "
+            f"{'' if metric == 'accuracy' else metric + ' '}{score_text}"
             + (f", local score {local:.4f}" if local is not None else ""))

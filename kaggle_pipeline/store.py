@@ -2,13 +2,13 @@
 
 Layout of ``models/<competition>/``::
 
-    store.json          what data the store belongs to (fingerprint, classes, image shape)
+    store.json          what data the store belongs to (fingerprint, classes, image shape) and its metric
     split.npz           the validation split, fixed for every search trial and every run
     cache/              parsed competition arrays, keyed by the source files
     search/trials.json  hyperopt trial documents, saved after every evaluation
     search/trials.csv   the same as a table
-    best_params.json    the best trial's parameters and validation accuracy
-    ensemble.json       the settings of the last ensemble invocation (threshold, N)
+    best_params.json    the best trial's parameters and validation accuracy (and score by the store's metric)
+    ensemble.json       the settings of the last ensemble invocation (threshold in the store's metric, N)
     runs/run-0001/      one retrain run: run.json, history.csv, predictions.npz, model.keras
     stack/              the VGG19 -> RandomForest voter (kaggle_pipeline.stack)
     tensorboard/        per-run TensorBoard logs, only with --tensorboard (TENSORBOARD=1)
@@ -51,6 +51,7 @@ import numpy as np
 
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.files import first_line, load_arrays, open_regular, read_bytes
+from kaggle_pipeline.metrics import METRICS
 
 logger = logging.getLogger(__name__)
 
@@ -177,17 +178,24 @@ def _refuse_constant(name: str):
 # A schema maps a key to its kind; a key ending in "?" may be absent (or null). Kinds:
 #   "str", "bool", "dict", "list", "int" (any integer), "count" (an integer >= 1), "number" (finite),
 #   "fraction" (a finite number in [0, 1]), or a tuple of the allowed strings.
-MANIFEST = {"fingerprint": "str", "classes?": "list", "image_shape?": "list", "image_size?": "count"}
-BEST_PARAMS = {"params": "dict", "validation_accuracy": "fraction", "trial?": "count", "seed?": "int"}
-ENSEMBLE = {"threshold": "fraction", "n?": "count", "max_runs?": "count", "epochs?": "count", "seed?": "int",
-            "params?": "dict", "stop_reason?": "str"}
+# ``metric``: the store's metric (kaggle_pipeline.metrics); absent in stores made before metrics: accuracy.
+# Every finished run and trial records its validation accuracy; where the metric is another, also
+# ``validation_score`` (that metric's value) and ``metric``. A threshold is the metric's: above 1 for logloss.
+MANIFEST = {"fingerprint": "str", "classes?": "list", "image_shape?": "list", "image_size?": "count",
+            "metric?": tuple(METRICS)}
+BEST_PARAMS = {"params": "dict", "validation_accuracy": "fraction", "trial?": "count", "seed?": "int",
+               "metric?": tuple(METRICS), "validation_score?": "number"}
+ENSEMBLE = {"threshold": "number", "n?": "count", "max_runs?": "count", "epochs?": "count", "seed?": "int",
+            "params?": "dict", "stop_reason?": "str", "metric?": tuple(METRICS)}
 RUN = {"run": "count", "status": ("done", "aborted", "failed"), "seed?": "int", "kept?": "bool", "params?": "dict",
        "epochs?": "count", "files?": "dict", "fingerprint?": "str", "validation_accuracy?": "fraction",
-       "history?": "dict", "seconds?": "number", "threshold?": "number"}
+       "history?": "dict", "seconds?": "number", "threshold?": "number", "metric?": tuple(METRICS),
+       "validation_score?": "number"}
 TRIALS = {"settings": "dict", "trials": "list"}
 TRIAL = {"tid": "int", "state": "int", "result": "dict"}
 SUBMISSION = {"submission": "str", "runs_voted": "count", "ensemble_validation_accuracy": "fraction",
-              "local_score?": "fraction", "vote?": "str"}
+              "local_score?": "number", "vote?": "str", "metric?": tuple(METRICS),
+              "ensemble_validation_score?": "number", "format?": ("label", "binary_probability", "class_probabilities")}
 STACK = {"weights": "str", "fingerprint": "str", "files?": "dict", "size?": "count", "trees?": "count",
          "validation_accuracy?": "fraction"}
 
@@ -381,7 +389,16 @@ class RunStore:
         if not path.exists() and not path.is_symlink():
             return None
         schema, remedy = RECORD_FILES[relative]
-        return read_record(path, schema, remedy)
+        record = read_record(path, schema, remedy)
+        if relative == "ensemble.json":
+            # A threshold is the store's metric's: a fraction, or for logloss (lower is better) any number >= 0.
+            metric = METRICS[record.get("metric") or self.metric]
+            threshold = record["threshold"]
+            if (metric.greater_is_better and not 0 <= threshold <= 1) or threshold < 0:
+                expected = "a fraction" if metric.greater_is_better else "a number >= 0"
+                raise PipelineError(f"{path}: damaged or edited by hand ('threshold' is {json.dumps(threshold)}, "
+                                    f"expected {expected}); {remedy}")
+        return record
 
     def check_files(self) -> None:
         """Validate every record the store holds, before a stage takes the lock and starts writing."""
@@ -413,6 +430,12 @@ class RunStore:
         self.check_data(fingerprint)
         if self.read_manifest() is None:
             atomic_write_json(self.manifest_path, {"format": STORE_FORMAT, "fingerprint": fingerprint, **description})
+
+    @property
+    def metric(self) -> str:
+        """The metric the store is judged by (store.json's ``metric``; accuracy for a store made before metrics)."""
+        manifest = self.read_manifest()
+        return "accuracy" if manifest is None else manifest.get("metric") or "accuracy"
 
     def fingerprint(self) -> str | None:
         manifest = self.read_manifest()

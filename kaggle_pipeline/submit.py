@@ -1,12 +1,25 @@
 """Vote over the kept runs (and the stacker) and write a submission CSV exactly in the sample submission's form.
 
-The vote strategy is one of kaggle_pipeline.vote's, or ``auto``: the best on the half of the validation split
-that no strategy was fitted on. Every strategy's accuracy is printed (and the local score where an answer key
-exists) so the user sees what the choice was between.
+The vote strategy is one of kaggle_pipeline.vote's, or ``auto``: the best by the metric (the store's, or
+``--metric``) on the half of the validation split that no strategy was fitted on. Every strategy's score is
+printed (and the local score where an answer key exists) so the user sees what the choice was between.
+
+Three formats, as the sample submission asks (``Competition.submission_format_for``):
+
+    label                id + label column: each row's voted class
+    binary_probability   id + label column, two classes, with fractional placeholders (0.5) or METRIC=auc or
+                         logloss: the probability of the positive class (the second class: '1' of 0/1, 'dog' of
+                         cat/dog)
+    class_probabilities  id + one column per class (State Farm: img,c0,...,c9): each class's probability
+
+Probabilities are the vote's (soft strategies: the weighted mean of the members' probabilities; majority: the
+vote shares), clipped to [CLIP, 1 - CLIP] and renormalised (kaggle_pipeline.metrics.clip_probabilities),
+written with 6 decimals.
 
 The CSV text is rendered, parsed back as Kaggle would read it, and checked against the rules Kaggle
-applies before anything is written: the same header as the sample, one id column, the same ids (same
-set, same count, no duplicates), and every label one of the competition's classes. A submission that
+applies before anything is written: the same header as the sample (names and order), one id column, the
+same ids (same set, same count, no duplicates), and every label one of the competition's classes, or every
+probability a finite number in [0, 1] with each row of class probabilities summing to 1. A submission that
 fails is never written. Files appear atomically: ``submission-<timestamp>.csv``, then ``latest.csv``.
 """
 
@@ -25,6 +38,7 @@ import pandas as pd
 from kaggle_pipeline.data import Competition, read_sample_submission, read_submission_table
 from kaggle_pipeline.ensemble import kept_runs, read_ensemble_settings
 from kaggle_pipeline.errors import ParameterError, PipelineError
+from kaggle_pipeline.metrics import METRICS, clip_probabilities, get_metric
 from kaggle_pipeline.store import atomic_write_json, atomic_write_text, library_versions, remove_stale_temporaries
 from kaggle_pipeline.vote import STRATEGIES, VOTES, VotingEnsemble, accuracy
 from kaggle_pipeline.workspace import Workspace
@@ -32,18 +46,28 @@ from kaggle_pipeline.workspace import Workspace
 logger = logging.getLogger(__name__)
 
 
-def validate_submission(table: pd.DataFrame, sample: pd.DataFrame, classes: list[str], where: str) -> None:
+FORMATS = ("label", "binary_probability", "class_probabilities")
+# How far a row of class probabilities may sum from 1 (6 decimals per cell leave at most 5e-7 each).
+SUM_TOLERANCE = 1e-3
+
+
+def validate_submission(table: pd.DataFrame, sample: pd.DataFrame, classes: list[str], where: str,
+                        submission_format: str | None = None) -> None:
     """Raise ``PipelineError`` naming the first Kaggle rule ``table`` breaks.
 
     The headers are compared as written (``attrs["header"]``, set by ``read_submission_table`` and
     ``parse_submission``), not as pandas renamed them: an empty name and pandas' ``Unnamed: 1`` are not equal.
+    ``submission_format`` is one of FORMATS; None: class probabilities where the sample has a column per
+    class, labels otherwise.
     """
+    if submission_format is None:
+        submission_format = "class_probabilities" if sample.shape[1] > 2 else "label"
     header, sample_header = raw_columns(table), raw_columns(sample)
     if header != sample_header:
         raise PipelineError(f"{where}: header {header} differs from the sample submission's {sample_header}")
     if list(table.columns) != list(sample.columns):
         raise PipelineError(f"{where}: header {list(table.columns)} differs from the sample submission's {list(sample.columns)}")
-    id_column, label_column = sample.columns
+    id_column = sample.columns[0]
     if list(table.columns).count(id_column) != 1:
         raise PipelineError(f"{where}: needs exactly one id column {id_column!r}")
     if len(table) != len(sample):
@@ -57,10 +81,38 @@ def validate_submission(table: pd.DataFrame, sample: pd.DataFrame, classes: list
     unexpected = set(ids) - set(sample[id_column])
     if unexpected:
         raise PipelineError(f"{where}: id {sorted(unexpected)[0]!r} is not in the sample submission")
-    allowed = set(classes)
-    bad = table[label_column][~table[label_column].isin(allowed)]
-    if len(bad):
-        raise PipelineError(f"{where}: label {bad.iloc[0]!r} is not one of the {len(classes)} classes")
+    if submission_format == "label":
+        label_column = sample.columns[1]
+        allowed = set(classes)
+        bad = table[label_column][~table[label_column].isin(allowed)]
+        if len(bad):
+            raise PipelineError(f"{where}: label {bad.iloc[0]!r} is not one of the {len(classes)} classes")
+        return
+    if submission_format not in FORMATS:
+        raise ValueError(f"submission format {submission_format!r}: one of {', '.join(FORMATS)}")
+    columns = list(sample.columns[1:])
+    values = np.column_stack([_probability_column(table, column, where) for column in columns])
+    if submission_format == "class_probabilities":
+        sums = values.sum(axis=1)
+        off = np.flatnonzero(np.abs(sums - 1) > SUM_TOLERANCE)
+        if len(off):
+            row = int(off[0])
+            raise PipelineError(f"{where}: row {row + 2} (id {table[id_column].iloc[row]!r}): the class probabilities "
+                                f"sum to {sums[row]:.6g}, not 1 ({len(off)} such rows)")
+
+
+def _probability_column(table: pd.DataFrame, column: str, where: str) -> np.ndarray:
+    """A column of probabilities as numbers: every cell a finite number in [0, 1], else one line naming it."""
+    cells = table[column].astype(str)
+    numbers = pd.to_numeric(cells.str.strip(), errors="coerce").to_numpy(dtype=np.float64)
+    for problem, bad in (("is not a number", np.isnan(numbers)), ("is not finite", np.isinf(numbers)),
+                         ("is outside [0, 1]", (numbers < 0) | (numbers > 1))):
+        rows = np.flatnonzero(bad)
+        if len(rows):
+            row = int(rows[0])
+            raise PipelineError(f"{where}: column {column!r}, row {row + 2}: {cells.iloc[row]!r} {problem} "
+                                f"(a probability is a number from 0 to 1; {len(rows)} such cells)")
+    return numbers
 
 
 def raw_columns(table: pd.DataFrame) -> list[str]:
@@ -80,20 +132,43 @@ def parse_submission(text: str) -> pd.DataFrame:
     return table
 
 
-def render_submission(competition: Competition, predicted: np.ndarray) -> str:
-    table = pd.DataFrame({
-        competition.id_column: competition.test_ids,
-        competition.label_column: [competition.classes[index] for index in predicted],
-    })
-    return table.to_csv(index=False, lineterminator="\n")
+def render_submission(competition: Competition, predicted: np.ndarray, submission_format: str = "label") -> str:
+    """The submission's CSV text: ``predicted`` holds class indices (``label``) or class probabilities shaped
+    ``(test images, classes)`` in ``competition.classes`` order (the probability formats), clipped and
+    renormalised here (metrics.clip_probabilities) and written with 6 decimals."""
+    if submission_format == "label":
+        table = pd.DataFrame({
+            competition.id_column: competition.test_ids,
+            competition.label_column: [competition.classes[index] for index in predicted],
+        })
+        return table.to_csv(index=False, lineterminator="\n")
+    probabilities = clip_probabilities(predicted)
+    if submission_format == "binary_probability":
+        columns = {competition.label_column: probabilities[:, 1]}  # the positive class: classes[1]
+    elif submission_format == "class_probabilities":
+        position = {name: index for index, name in enumerate(competition.classes)}
+        columns = {name: probabilities[:, position[name]] for name in competition.submission_columns}
+    else:
+        raise ValueError(f"submission format {submission_format!r}: one of {', '.join(FORMATS)}")
+    table = pd.DataFrame({competition.id_column: competition.test_ids, **columns})
+    return table.to_csv(index=False, lineterminator="\n", float_format="%.6f")
 
 
-def read_answer_key(solution_path: Path, id_column: str, label_column: str) -> dict[str, str]:
-    """id -> label from an answer key (id, label[, Usage]), found by the sample's column names or by position."""
+def read_answer_key(solution_path: Path, id_column: str, label_column: str,
+                    classes: list[str] | None = None) -> dict[str, str]:
+    """id -> label from an answer key (id, label[, Usage]), found by the sample's column names or by position.
+
+    A key with a column per class (Kaggle's one-hot form of a probability competition: ``img,c0,...,c9``)
+    gives each id the class whose column holds its largest value."""
     solution = read_submission_table(solution_path)
     if solution.shape[1] < 2:
         raise PipelineError(f"{solution_path}: expected an id column and a label column")
     solution_ids = solution[id_column] if id_column in solution else solution.iloc[:, 0]
+    if classes and all(name in solution.columns for name in classes):
+        values = np.column_stack([pd.to_numeric(solution[name], errors="coerce").to_numpy() for name in classes])
+        if not np.isfinite(values).all():
+            raise PipelineError(f"{solution_path}: a class column holds a cell that is not a number")
+        return dict(zip(solution_ids, np.asarray(classes)[values.argmax(axis=1)], strict=True))
     solution_labels = solution[label_column] if label_column in solution else solution.iloc[:, 1]
     return dict(zip(solution_ids, solution_labels, strict=True))
 
@@ -111,7 +186,7 @@ def answer_key_labels(competition: Competition) -> np.ndarray | None:
     """The answer key as class indices in test order (for local scoring and benches); None without one."""
     if competition.solution is None:
         return None
-    truth = read_answer_key(competition.solution, competition.id_column, competition.label_column)
+    truth = read_answer_key(competition.solution, competition.id_column, competition.label_column, competition.classes)
     index = {name: position for position, name in enumerate(competition.classes)}
     missing = [test_id for test_id in competition.test_ids if test_id not in truth]
     if missing or any(label not in index for label in truth.values()):
@@ -147,9 +222,11 @@ def stored_predictions(workspace: Workspace, threshold: float | None = None, sta
             raise PipelineError(f"{store.ensemble_path}: not found; run 'make ensemble' first")
         threshold = float(settings["threshold"])
     # Only read: a damaged run is skipped here and moved aside (and retrained) by the next 'make ensemble'.
-    records = kept_runs(store.run_records(repair=False), threshold)
+    metric = get_metric(workspace.metric)
+    records = kept_runs(store.run_records(repair=False), threshold, metric.name)
     if not records:
-        raise PipelineError(f"{store.runs_dir}: no run reaches validation accuracy {threshold:.4f}; run 'make ensemble' first")
+        raise PipelineError(f"{store.runs_dir}: no run reaches validation {metric.name} {metric.comparison} "
+                            f"{threshold:.4f}; run 'make ensemble' first")
 
     members = [(f"run {record['run']}", store.run_dir(record), store.load_predictions(record), 1.0) for record in records]
     stack = _stack_member(workspace, stack_weight)
@@ -176,38 +253,52 @@ def stored_predictions(workspace: Workspace, threshold: float | None = None, sta
 
 def make_submission(
     workspace: Workspace, submissions_dir: Path, threshold: float | None = None, vote: str = "auto",
-    stack_weight: float = 1.0,
+    stack_weight: float = 1.0, metric: str | None = None,
 ) -> dict:
     """Vote over the kept runs (and the stacker, when ``make stack`` has run) and write the submission.
 
     Every strategy in vote.STRATEGIES is fitted on one half of the validation predictions and judged on the
-    other; ``vote`` picks one of them, or ``auto`` the best judged. The stacker votes with ``stack_weight``
-    (0 leaves it out).
+    other by ``metric`` (default: the store's; another may be asked here, for the vote only: the runs are
+    still kept by the store's metric and ``threshold``); ``vote`` picks one of them, or ``auto`` the best
+    judged. The stacker votes with ``stack_weight`` (0 leaves it out).
     """
     if vote not in VOTES:
         raise ParameterError("vote", vote, f"choose one of {', '.join(VOTES)}")
+    if metric not in (None, "auto", *METRICS):
+        raise ParameterError("metric", metric, f"choose auto or one of {', '.join(METRICS)}")
+    judge = get_metric(workspace.metric if metric in (None, "auto") else metric)
     competition = workspace.competition
+    submission_format = competition.submission_format_for(judge.name)
     members = stored_predictions(workspace, threshold, stack_weight)
     records, threshold = members.records, members.threshold
     truth = answer_key_labels(competition)
     strategies = {}
     for strategy in STRATEGIES:
-        ensemble = VotingEnsemble(strategy=strategy, weights=members.weights).fit(members.validation, workspace.y_validation)
-        predicted = ensemble.predict(members.test)
+        ensemble = VotingEnsemble(strategy=strategy, weights=members.weights, metric=judge.name).fit(
+            members.validation, workspace.y_validation)
+        probabilities = ensemble.predict_proba(members.test)
+        written = _as_written(probabilities, submission_format)
         strategies[strategy] = {
+            "validation_score": _finite(ensemble.validation_score_),
             "validation_accuracy": ensemble.validation_accuracy_,
-            "local_score": None if truth is None else accuracy(predicted, truth),
+            "local_score": None if truth is None else _finite(judge(truth, written)),
             "weights": [round(float(weight), 4) for weight in ensemble.weights_],
-            "predicted": predicted,
+            "probabilities": probabilities,
         }
     # The first best wins a tie, so auto prefers the simpler strategy (the order of STRATEGIES).
-    chosen = vote if vote != "auto" else max(STRATEGIES, key=lambda name: strategies[name]["validation_accuracy"])
+    chosen = vote if vote != "auto" else judge.best_of({name: strategies[name]["validation_score"] for name in STRATEGIES})
     run_accuracies = np.array([record["validation_accuracy"] for record in records])
+    if members.stacker is not None:
+        members.stacker["validation_score"] = _finite(judge(workspace.y_validation, members.validation[:, -1]))
+    run_scores = np.array([judge.score_or_worst(workspace.y_validation, members.validation[:, index])
+                           for index in range(len(records))])
 
-    text = render_submission(competition, strategies[chosen]["predicted"])
+    probabilities = strategies[chosen]["probabilities"]
+    text = render_submission(competition, probabilities.argmax(axis=1) if submission_format == "label" else probabilities,
+                             submission_format)
     sample = read_sample_submission(competition.sample_submission)
     rendered = parse_submission(text)
-    validate_submission(rendered, sample, competition.classes, where="submission")
+    validate_submission(rendered, sample, competition.classes, where="submission", submission_format=submission_format)
 
     folder = Path(submissions_dir) / competition.name
     remove_stale_temporaries(folder)  # left by a killed submit; this stage holds the store's lock
@@ -221,24 +312,44 @@ def make_submission(
         "runs": [record["run"] for record in records],
         "stacker": members.stacker,
         "threshold": threshold,
+        "metric": judge.name,
+        "store_metric": workspace.metric,
+        "format": submission_format,
         "run_validation_accuracy_mean": float(run_accuracies.mean()),
         "run_validation_accuracy_std": float(run_accuracies.std()),
+        "run_validation_score_mean": float(run_scores.mean()),
+        "run_validation_score_std": float(run_scores.std()),
         "ensemble_validation_accuracy": strategies[chosen]["validation_accuracy"],
+        "ensemble_validation_score": strategies[chosen]["validation_score"],
         "validation_judged_on": "the half of the validation split that no strategy was fitted on",
-        "strategies": {name: {key: value for key, value in result.items() if key != "predicted"}
+        "strategies": {name: {key: value for key, value in result.items() if key != "probabilities"}
                        for name, result in strategies.items()},
         "local_score": None,
         "fingerprint": competition.fingerprint(),
         "versions": library_versions(),
     }
-    if competition.solution is not None:
+    if competition.solution is not None and submission_format == "label" and judge.name == "accuracy":
         summary["local_score"] = local_score(competition.solution, rendered, competition.id_column, competition.label_column)
+    elif truth is not None:  # the metric of what was written (probabilities as rendered), against the answer key
+        summary["local_score"] = strategies[chosen]["local_score"]
     atomic_write_text(path, text)
     atomic_write_text(folder / "latest.csv", text)
     atomic_write_json(folder / f"submission-{stamp}.json", summary)
     atomic_write_json(folder / "latest.json", summary)
     _print_summary(summary, competition)
     return summary
+
+
+def _as_written(probabilities: np.ndarray, submission_format: str) -> np.ndarray:
+    """The test probabilities as the submission gives them: clipped (probability formats) or one-hot labels."""
+    if submission_format != "label":
+        return clip_probabilities(probabilities)
+    return np.eye(probabilities.shape[1])[probabilities.argmax(axis=1)]
+
+
+def _finite(value: float) -> float | None:
+    """JSON has no NaN: an undefined score (AUC over one class) is recorded as null."""
+    return float(value) if value is not None and np.isfinite(value) else None
 
 
 def _stack_member(workspace: Workspace, stack_weight: float):
@@ -257,22 +368,36 @@ def _stack_member(workspace: Workspace, stack_weight: float):
     return f"stacker (VGG19 {record['weights']} features -> RandomForest)", folder, predictions, stack_weight
 
 
+def _number(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
 def _print_summary(summary: dict, competition: Competition) -> None:
+    metric, store_metric = summary["metric"], summary["store_metric"]
+    comparison = get_metric(store_metric).comparison
     stacker = f" + {summary['stacker']['name']}, weight {summary['stacker']['weight']:g}" if summary["stacker"] else ""
-    logger.info(f"submit: {summary['vote']} vote of {summary['runs_voted']} run(s) (validation accuracy >= "
-        f"{summary['threshold']:.4f}){stacker}")
-    logger.info(f"  runs' validation accuracy   {summary['run_validation_accuracy_mean']:.4f} ± {summary['run_validation_accuracy_std']:.4f}")
+    logger.info(f"submit: {summary['vote']} vote of {summary['runs_voted']} run(s) (validation {store_metric} "
+        f"{comparison} {summary['threshold']:.4f}){stacker}; judged by {metric}; writes {summary['format'].replace('_', ' ')}")
+    logger.info(f"  runs' validation {metric:9} {summary['run_validation_score_mean']:.4f} ± {summary['run_validation_score_std']:.4f}")
+    if metric != "accuracy":
+        logger.info(f"  runs' validation accuracy  {summary['run_validation_accuracy_mean']:.4f} ± "
+                    f"{summary['run_validation_accuracy_std']:.4f}")
     if summary["stacker"]:
-        logger.info(f"  stacker validation accuracy {summary['stacker']['validation_accuracy']:.4f}")
+        logger.info(f"  stacker validation {metric:9} {_number(summary['stacker'].get('validation_score'))}")
     has_key = summary["local_score"] is not None
-    logger.info(f"  {'strategy':10} {'validation*':>11}" + (f" {'local score':>11}" if has_key else ""))
+    other = metric != "accuracy"
+    logger.info(f"  {'strategy':10} {f'{metric}*':>11}" + (f" {'accuracy*':>11}" if other else "")
+                + (f" {'local score':>11}" if has_key else ""))
     for name, result in summary["strategies"].items():
         marker = "  <- used" if name == summary["vote"] else ""
-        local = f" {result['local_score']:11.4f}" if has_key else ""
-        logger.info(f"  {name:10} {result['validation_accuracy']:11.4f}{local}{marker}")
+        local = f" {_number(result['local_score']):>11}" if has_key else ""
+        accuracy_cell = f" {result['validation_accuracy']:11.4f}" if other else ""
+        logger.info(f"  {name:10} {_number(result['validation_score']):>11}{accuracy_cell}{local}{marker}")
     logger.info("  * on the half of the validation split that no strategy was fitted on"
-        + ("" if summary["vote_requested"] != "auto" else "; VOTE=auto picks the best"))
-    logger.info(f"  ensemble validation accuracy {summary['ensemble_validation_accuracy']:.4f}")
+        + ("" if summary["vote_requested"] != "auto" else f"; VOTE=auto picks the best {metric}"))
+    logger.info(f"  ensemble validation {metric} {_number(summary['ensemble_validation_score'])}"
+                + (f", accuracy {summary['ensemble_validation_accuracy']:.4f}" if other else ""))
     if has_key:
-        logger.info(f"  local score ({competition.solution.name}) {summary['local_score']:.4f}")
+        logger.info(f"  local score ({competition.solution.name}) {'' if metric == 'accuracy' else metric + ' '}"
+                    f"{summary['local_score']:.4f}")
     logger.info(f"  wrote {summary['submission']} and latest.csv ({len(competition.test_ids):,} rows)")

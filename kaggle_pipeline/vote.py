@@ -17,12 +17,14 @@ weights and in whether members vote with their argmax or their probabilities:
                win, a tie goes to the tied class with the larger summed probability, then to the lower index.
                (hyperas' VotingModel returned the largest label for votes [0, 0, 0, 1]; this returns 0.)
     soft       the weighted mean of the probabilities
-    weighted   soft, each member's weight times its accuracy on the selection data
+    weighted   soft, each member's weight times its score on the selection data (the metric's score where
+               greater is better; for logloss exp(-logloss), the geometric mean probability of the truth)
     select     greedy ensemble selection with replacement (Caruana et al. 2004, as AutoGluon's weighted
-               ensemble): repeatedly add the member that most improves the soft vote's accuracy on the
-               selection data (ties: lower log loss, then lower index); weights are the times chosen
+               ensemble): repeatedly add the member that most improves the soft vote's score on the
+               selection data (accuracy: ties go to the lower log loss; then the lower index); weights are the
+               times chosen
     auto       each strategy above is fitted on one half of the validation predictions and judged on the
-               other half; the best judged one is used
+               other half by the metric (kaggle_pipeline.metrics, default accuracy); the best judged one is used
 
 Learned weights only ever see the selection half, so the accuracy reported for them is never measured on
 the data that chose them.
@@ -34,6 +36,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
+
+from kaggle_pipeline.metrics import get_metric
 
 STRATEGIES = ("majority", "soft", "weighted", "select")
 VOTES = (*STRATEGIES, "auto")
@@ -93,34 +97,52 @@ def voted_accuracy_curve(probabilities: np.ndarray, truth: np.ndarray) -> list[f
     return [accuracy(majority_vote(probabilities[:count]), truth) for count in range(1, len(probabilities) + 1)]
 
 
-def greedy_selection(probabilities: np.ndarray, truth: np.ndarray, rounds: int = SELECTION_ROUNDS) -> np.ndarray:
-    """How many times Caruana's greedy selection with replacement picks each member (the weights)."""
+def greedy_selection(probabilities: np.ndarray, truth: np.ndarray, rounds: int = SELECTION_ROUNDS,
+                     metric: str = "accuracy") -> np.ndarray:
+    """How many times Caruana's greedy selection with replacement picks each member (the weights), each round
+    adding the member whose addition scores best by ``metric`` (kaggle_pipeline.metrics)."""
     probabilities, _ = _check(probabilities)
     truth = np.asarray(truth)
     rows = np.arange(len(truth))
     counts = np.zeros(len(probabilities))
     total = np.zeros(probabilities.shape[1:])
+    judge = get_metric(metric)
     for _ in range(rounds):
         candidates = (total[None] + probabilities) / (counts.sum() + 1)
-        correct = (candidates.argmax(axis=2) == truth[None]).mean(axis=1)
-        log_loss = -np.log(np.clip(candidates[:, rows, truth], 1e-12, None)).mean(axis=1)
-        # lexsort sorts by its last key first: accuracy (higher), then log loss (lower), then index (lower).
-        best = np.lexsort((np.arange(len(probabilities)), log_loss, -correct))[0]
+        if judge.name == "accuracy":
+            correct = (candidates.argmax(axis=2) == truth[None]).mean(axis=1)
+            log_loss = -np.log(np.clip(candidates[:, rows, truth], 1e-12, None)).mean(axis=1)
+            # lexsort sorts by its last key first: accuracy (higher), then log loss (lower), then index (lower).
+            best = np.lexsort((np.arange(len(probabilities)), log_loss, -correct))[0]
+        else:  # the metric's loss, lower index on a tie
+            best = int(np.argmin([judge.loss(judge(truth, candidate)) for candidate in candidates]))
         counts[best] += 1
         total += probabilities[best]
     return counts
 
 
-def strategy_weights(strategy: str, probabilities: np.ndarray, truth: np.ndarray, base_weights: np.ndarray) -> np.ndarray:
+def member_scores(probabilities: np.ndarray, truth: np.ndarray, metric: str = "accuracy") -> np.ndarray:
+    """Each member's weight for ``weighted``: its score by ``metric`` where greater is better (NaN: 0), and
+    exp(-logloss) for logloss (the geometric mean of the probability it gives the truth)."""
+    judge = get_metric(metric)
+    if judge.name == "accuracy":
+        return (probabilities.argmax(axis=2) == np.asarray(truth)[None]).mean(axis=1)
+    scores = np.array([judge(truth, member) for member in probabilities])
+    scores = np.where(np.isfinite(scores), scores, judge.worst)
+    return scores if judge.greater_is_better else np.exp(-scores)
+
+
+def strategy_weights(strategy: str, probabilities: np.ndarray, truth: np.ndarray, base_weights: np.ndarray,
+                     metric: str = "accuracy") -> np.ndarray:
     """The members' weights for ``strategy``, learned (where it learns) from ``probabilities`` and ``truth``."""
     probabilities, base_weights = _check(probabilities, base_weights)
     if strategy in ("majority", "soft"):
         return base_weights
     if strategy == "weighted":
-        member_accuracy = (probabilities.argmax(axis=2) == np.asarray(truth)[None]).mean(axis=1)
-        return base_weights * member_accuracy if (base_weights * member_accuracy).sum() > 0 else base_weights
+        member_score = member_scores(probabilities, truth, metric)
+        return base_weights * member_score if (base_weights * member_score).sum() > 0 else base_weights
     if strategy == "select":
-        counts = greedy_selection(probabilities, truth) * base_weights
+        counts = greedy_selection(probabilities, truth, metric=metric) * base_weights
         return counts if counts.sum() > 0 else base_weights
     raise ValueError(f"vote strategy {strategy!r}: choose one of {', '.join(VOTES)}")
 
@@ -152,11 +174,14 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
     Parameters: ``strategy`` (one of VOTES, default ``"auto"``), ``weights`` (base weight per member, e.g.
     the stacker's; default 1 each), ``classes`` (the labels of the probability columns; default
     ``0 .. classes-1``), ``members`` (above), ``random_state`` (the seed of the split of the fitting rows
-    into the half that learns weights and the half that judges the strategies).
+    into the half that learns weights and the half that judges the strategies), ``metric`` (a name of
+    kaggle_pipeline.metrics, default ``"accuracy"``: what judges the strategies, ``auto``'s pick and the
+    weights ``weighted`` and ``select`` learn).
 
     Learned attributes: ``classes_``, ``n_members_``, ``strategy_`` (the strategy used; auto's pick),
-    ``weights_`` (the members' learned weights), ``scores_`` (each fitted strategy's accuracy on the judging
-    half), ``validation_accuracy_`` (``scores_[strategy_]``).
+    ``weights_`` (the members' learned weights), ``scores_`` (each fitted strategy's score by ``metric`` on
+    the judging half), ``accuracies_`` (the same strategies' accuracy), ``validation_score_``
+    (``scores_[strategy_]``) and ``validation_accuracy_`` (``accuracies_[strategy_]``).
 
     >>> import numpy as np
     >>> from kaggle_pipeline.vote import VotingEnsemble
@@ -185,12 +210,14 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
     [0.9, 0.9, 0.95, 0.85, 0.9]
     """
 
-    def __init__(self, strategy: str = "auto", weights=None, classes=None, members=None, random_state: int = 0):
+    def __init__(self, strategy: str = "auto", weights=None, classes=None, members=None, random_state: int = 0,
+                 metric: str = "accuracy"):
         self.strategy = strategy
         self.weights = weights
         self.classes = classes
         self.members = members
         self.random_state = random_state
+        self.metric = metric
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -205,6 +232,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
             raise ValueError(f"strategy {self.strategy!r}: choose one of {', '.join(VOTES)}")
         if y is None:
             raise ValueError("VotingEnsemble requires y to be passed, but the target y is None")
+        judge = get_metric(self.metric)
         y = column_or_1d(np.asarray(y), warn=True)
         check_classification_targets(y)  # a continuous target is "Unknown label type"
         probabilities = self._member_probabilities(X)
@@ -216,18 +244,22 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         base_weights = np.ones(members) if self.weights is None else np.asarray(self.weights, dtype=np.float64)
         runs_first = np.ascontiguousarray(probabilities.transpose(1, 0, 2))
         fit_rows, judge_rows = selection_split(samples, self.random_state)
-        scores = {}
+        scores, accuracies = {}, {}
         for strategy in STRATEGIES if self.strategy == "auto" else (self.strategy,):
-            weights = strategy_weights(strategy, runs_first[:, fit_rows], truth[fit_rows], base_weights)
+            weights = strategy_weights(strategy, runs_first[:, fit_rows], truth[fit_rows], base_weights, judge.name)
             shares = vote_shares(runs_first[:, judge_rows], weights, hard=strategy == "majority")
-            scores[strategy] = accuracy(shares.argmax(axis=1), truth[judge_rows])
+            accuracies[strategy] = accuracy(shares.argmax(axis=1), truth[judge_rows])
+            scores[strategy] = accuracies[strategy] if judge.name == "accuracy" else judge(truth[judge_rows], shares)
         # The first best wins a tie, so auto prefers the simpler strategy.
         self.classes_ = classes_
         self.n_members_ = members
         self.scores_ = scores
-        self.strategy_ = max(scores, key=scores.get)
-        self.weights_ = strategy_weights(self.strategy_, runs_first[:, fit_rows], truth[fit_rows], base_weights)
-        self.validation_accuracy_ = scores[self.strategy_]
+        self.accuracies_ = accuracies
+        self.strategy_ = judge.best_of(scores)
+        self.weights_ = strategy_weights(self.strategy_, runs_first[:, fit_rows], truth[fit_rows], base_weights,
+                                         judge.name)
+        self.validation_score_ = scores[self.strategy_]
+        self.validation_accuracy_ = accuracies[self.strategy_]
         return self
 
     def predict_proba(self, X) -> np.ndarray:

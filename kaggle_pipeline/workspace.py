@@ -11,6 +11,7 @@ import numpy as np
 
 from kaggle_pipeline.data import Competition, load_competition, make_split, save_cache
 from kaggle_pipeline.errors import ParameterError, PipelineError
+from kaggle_pipeline.metrics import METRICS, auto_metric, get_metric
 from kaggle_pipeline.store import RunStore, StoreLock, atomic_save_npz, library_versions, read_arrays
 
 DEFAULT_VALIDATION_FRACTION = 0.1
@@ -24,6 +25,8 @@ class Workspace:
     train_index: np.ndarray
     validation_index: np.ndarray
     lock: StoreLock | None = None
+    # The metric the store is judged by (kaggle_pipeline.metrics): recorded in store.json when the store is made.
+    metric: str = "accuracy"
 
     # Gathered once, on first use: every trial and run of a stage trains on the same arrays, and a 25,000-image
     # 128x128 RGB set would otherwise be copied (1.2 GB) at each access.
@@ -75,6 +78,8 @@ def open_workspace(
     lock: str | None = None,
     read_only: bool = False,
     image_size: int | None = None,
+    metric: str | None = None,
+    threshold: float | None = None,
 ) -> Workspace:
     """The parsed competition and its store.
 
@@ -82,7 +87,10 @@ def open_workspace(
     the store of this data (its folders what they should be, its files valid) and, with ``lock`` (the
     stage's name), this process is the store's one writer. Only then are the store's manifest, the parsed
     arrays' cache and the validation split written, where they are new. ``read_only`` (report, status)
-    writes nothing at all.
+    writes nothing at all. ``metric`` (a name of kaggle_pipeline.metrics, or None/``auto``) is recorded with a
+    new store (auto: logloss where the sample submission asks for probabilities, accuracy otherwise); asking an
+    existing store for another metric is an error. ``threshold``, where given, must be one the store's metric
+    can reach (checked here, before anything is written).
     """
     name = competition_name(data_dir, name)
     models_dir = Path(models_dir)
@@ -95,12 +103,14 @@ def open_workspace(
                                    image_size=image_size)
     store.check_data(competition.fingerprint())
     store.check_files()
+    metric = _metric(store, metric, competition)
+    get_metric(metric).check_threshold(threshold)
     train_index, validation_index, new_split = _fixed_split(store, competition, validation_fraction, split_seed)
     if read_only:
-        return Workspace(competition, store, train_index, validation_index)
+        return Workspace(competition, store, train_index, validation_index, metric=metric)
     store_lock = store.lock(lock) if lock else None
     try:
-        store.bind(competition.fingerprint(), {**competition.describe(), "versions": library_versions()})
+        store.bind(competition.fingerprint(), {**competition.describe(), "metric": metric, "versions": library_versions()})
         save_cache(competition)
         if new_split is not None:
             atomic_save_npz(store.split_path, train=train_index, validation=validation_index, **new_split)
@@ -108,7 +118,21 @@ def open_workspace(
         if store_lock is not None:
             store_lock.release()
         raise
-    return Workspace(competition, store, train_index, validation_index, store_lock)
+    return Workspace(competition, store, train_index, validation_index, store_lock, metric)
+
+
+def _metric(store: RunStore, metric: str | None, competition: Competition) -> str:
+    """The metric asked for, or the one the store was made with; asking a store for another is an error."""
+    if metric not in (None, "auto", *METRICS):
+        raise ParameterError("metric", metric, f"choose auto or one of {', '.join(METRICS)}")
+    if store.read_manifest() is None:
+        return auto_metric(competition) if metric in (None, "auto") else metric
+    recorded = store.metric
+    if metric not in (None, "auto") and metric != recorded:
+        raise ParameterError("metric", metric, f"{store.manifest_path} was made with metric {recorded}; its trials "
+                             "and runs were judged by it and cannot be mixed with another (use another --name, or "
+                             "leave --metric out; submit --metric may choose the vote by another)")
+    return recorded
 
 
 def _image_size(store: RunStore, image_size: int | None) -> int | None:

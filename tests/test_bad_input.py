@@ -258,7 +258,7 @@ REFUSED = {
                                "sample_submission.csv", "the sample submission has no rows"),
     "csv-sample-with-one-column": (csv_folder, lambda f: write_lines(f / "sample_submission.csv", [
         row.split(",")[0] for row in lines(f / "sample_submission.csv")]), "sample_submission.csv",
-                                   "expected two columns"),
+                                   "expected an id column and a label column"),
     "csv-sample-header-repeats-a-column": (csv_folder, lambda f: edit_row(f / "sample_submission.csv", 0,
                                                                           lambda x: ["Label", "Label"]),
                                            "sample_submission.csv", "column 'Label' appears more than once in the header"),

@@ -307,7 +307,8 @@ BAD_OPTIONS = {
     "evals-zero": (["search", "--evals", "0"], "argument --evals: must be from 1"),
     "subset-negative": (["search", "--subset", "-1"], "argument --subset: must be at least 0"),
     "threshold-nan": (["ensemble", "--threshold", "nan"], "argument --threshold: 'nan' is not a finite number"),
-    "threshold-above-one": (["submit", "--threshold", "1.5"], "argument --threshold: must be at least 0 and at most 1"),
+    # Above 1 only for logloss (lower is better); this store is judged by accuracy.
+    "threshold-above-one": (["submit", "--threshold", "1.5"], "--threshold 1.5 (THRESHOLD=): a validation accuracy, between 0 and 1"),
     "threshold-infinite": (["submit", "--threshold", "inf"], "not a finite number"),
     "n-zero": (["ensemble", "--n", "0"], "argument --n: must be from 1"),
     "max-runs-zero": (["ensemble", "--max-runs", "0"], "argument --max-runs: must be from 1"),

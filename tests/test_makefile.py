@@ -23,7 +23,7 @@ pytestmark = [
 ]
 
 USER_VARIABLES = ("DATA NAME PRESET EVALS EPOCHS N THRESHOLD MAX_RUNS HOURS PRECISION TENSORBOARD EARLY_ABORT "
-                  "ABORT_MARGIN TTA VOTE STACK_WEIGHT WEIGHTS SIZE STACK_SIZE LAYOUT TREES EXECUTOR RAY_ADDRESS CPUS_PER_RUN "
+                  "ABORT_MARGIN TTA VOTE METRIC STACK_WEIGHT WEIGHTS SIZE STACK_SIZE LAYOUT TREES EXECUTOR RAY_ADDRESS CPUS_PER_RUN "
                   "COMPETITION MESSAGE EXTRAS VERBOSE").split()
 
 # No '/' (they also name folders) and no leading whitespace (make's command line strips it).
@@ -109,13 +109,14 @@ def test_every_variable_reaches_its_option_as_one_argument(here):
                 option("RAY_ADDRESS", "--ray-address"), option("CPUS_PER_RUN", "--cpus-per-run")]
     module = ["-m", "kaggle_pipeline"]
     assert calls(log) == [
-        [*module, "search", *common, *training, option("EVALS", "--evals"), option("EPOCHS", "--search-epochs")],
+        [*module, "search", *common, *training, option("EVALS", "--evals"), option("EPOCHS", "--search-epochs"),
+         option("METRIC", "--metric")],
         [*module, "ensemble", *common, *training, option("N", "--n"), option("THRESHOLD", "--threshold"),
          option("MAX_RUNS", "--max-runs"), option("EPOCHS", "--epochs"), option("HOURS", "--hours"),
-         "--no-early-abort", option("ABORT_MARGIN", "--abort-margin"), "--no-tta"],
+         "--no-early-abort", option("ABORT_MARGIN", "--abort-margin"), "--no-tta", option("METRIC", "--metric")],
         [*module, "stack", *common, option("WEIGHTS", "--weights"), option("STACK_SIZE", "--size"), option("TREES", "--trees")],
         [*module, "submit", *common, option("THRESHOLD", "--threshold"), option("VOTE", "--vote"),
-         option("STACK_WEIGHT", "--stack-weight")],
+         option("STACK_WEIGHT", "--stack-weight"), option("METRIC", "--metric")],
         [*module, "report", *common],
         [*module, "status", *common],
         [*module, "download", option("COMPETITION", "--competition")],
@@ -164,14 +165,14 @@ def test_make_all_passes_the_same_text_to_its_sub_makes(here, value):
     """make all runs make search, ensemble and submit: the values arrive there unexpanded too."""
     py, log = fake_python(here)
     finished = make(here, py, "all", f"DATA=d {value}", f"NAME={value}", f"THRESHOLD={value}", f"VOTE={value}",
-                    environment={"EPOCHS": value})  # a value from the environment, not the command line
+                    f"METRIC={value}", environment={"EPOCHS": value})  # a value from the environment, not the command line
     assert finished.returncode == 0, finished.stderr
     assert_not_injected(here, finished)
     common = [f"--data=d {value}", "--preset=quick", f"--name={value}"]
     assert [call[2:] for call in calls(log)] == [
-        ["search", *common, f"--search-epochs={value}"],
-        ["ensemble", *common, f"--threshold={value}", f"--epochs={value}"],
-        ["submit", *common, f"--threshold={value}", f"--vote={value}"],
+        ["search", *common, f"--search-epochs={value}", f"--metric={value}"],
+        ["ensemble", *common, f"--threshold={value}", f"--epochs={value}", f"--metric={value}"],
+        ["submit", *common, f"--threshold={value}", f"--vote={value}", f"--metric={value}"],
     ]
 
 

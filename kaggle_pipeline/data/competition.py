@@ -14,7 +14,7 @@ import numpy as np
 
 from kaggle_pipeline.data.folders import check_folder
 from kaggle_pipeline.data.registry import detect_layout, get_layout
-from kaggle_pipeline.data.tables import find_sample_submission, read_sample_submission
+from kaggle_pipeline.data.tables import find_sample_submission, fractional_placeholders, read_sample_submission
 from kaggle_pipeline.errors import ParameterError, PipelineError
 from kaggle_pipeline.files import regular_file
 from kaggle_pipeline.store import atomic_save_npz
@@ -48,6 +48,10 @@ class Competition:
     label_column: str
     sample_submission: Path
     solution: Path | None = None
+    # The sample's columns after the id: one label column, or one probability column per class (in the
+    # sample's order, named exactly as the classes); and whether a single label column holds fractions (0.5).
+    submission_columns: list[str] = field(default_factory=list)
+    fractional_placeholders: bool = False
     # The side every image was resized to when one was asked for (--image-size); None: the default rule.
     image_size: int | None = None
     # Where the parsed arrays are cached, and whether that file still has to be written (save_cache).
@@ -62,6 +66,26 @@ class Competition:
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+    @property
+    def positive_class(self) -> str | None:
+        """The class whose probability a binary probability submission gives: the second in ``classes``
+        ('1' for 0/1 labels, 'dog' for cat/dog); None unless there are exactly two classes."""
+        return self.classes[1] if self.num_classes == 2 else None
+
+    @property
+    def submission_format(self) -> str:
+        """What the sample asks for, whatever the metric: see ``submission_format_for``."""
+        return self.submission_format_for(None)
+
+    def submission_format_for(self, metric: str | None) -> str:
+        """``class_probabilities`` (a column per class), ``binary_probability`` (two classes and fractional
+        placeholders, or METRIC=auc/logloss: the positive class's probability in the label column) or ``label``."""
+        if len(self.submission_columns) > 1:
+            return "class_probabilities"
+        if self.num_classes == 2 and (self.fractional_placeholders or metric in ("auc", "logloss")):
+            return "binary_probability"
+        return "label"
 
     def fingerprint(self) -> str:
         """A short hash of the parsed data: two stores made from the same data agree on it."""
@@ -120,6 +144,7 @@ def load_competition(
         # Checked before anything is cached: bad labels leave no file behind.
         classes, y_train = encode_labels(parsed["train_labels"], parsed["labels_path"])
     header = sample.attrs["header"]  # the names as written (read_sample_submission refused any pandas renamed)
+    check_class_columns(header, classes, sample_path)
     competition = Competition(
         name=name,
         source=folder,
@@ -132,6 +157,8 @@ def load_competition(
         id_column=header[0],
         label_column=header[1],
         sample_submission=sample_path,
+        submission_columns=list(header[1:]),
+        fractional_placeholders=fractional_placeholders(sample),
         solution=solution if solution.exists() else None,
         image_size=image_size,
         cache_path=cache_path,
@@ -140,6 +167,23 @@ def load_competition(
     if write_cache:
         save_cache(competition)
     return competition
+
+
+def check_class_columns(header: list[str], classes: list[str], sample_path: Path) -> None:
+    """A sample with a column per class: every training class has its column and every column a class (names
+    compared exactly, case and spaces included). Nothing to check for an id + label sample."""
+    columns = header[1:]
+    if len(columns) < 2:
+        return
+    missing = [name for name in classes if name not in columns]
+    if missing:
+        raise PipelineError(f"{sample_path}: no column for training class {missing[0]!r} ({len(missing)} classes "
+                            f"without a column; the columns after the id are {', '.join(columns[:12])}"
+                            f"{', ...' if len(columns) > 12 else ''})")
+    extra = [name for name in columns if name not in classes]
+    if extra:
+        raise PipelineError(f"{sample_path}: column {extra[0]!r} is for no class with training images (the classes "
+                            f"are {', '.join(classes[:12])}{', ...' if len(classes) > 12 else ''})")
 
 
 def save_cache(competition: Competition) -> None:

@@ -96,9 +96,11 @@ def read_sample_submission(path: Path) -> pd.DataFrame:
     if all(_NUMBER.fullmatch(name) for name in header):
         raise PipelineError(f"{path}: the first line {header!r} looks like a row of data, not a header "
                             "(id and label column names)")
-    if sample.shape[1] != 2:
+    # id + one label column, or id + one probability column per class (State Farm: img,c0,...,c9).
+    if sample.shape[1] < 2:
         raise PipelineError(
-            f"{path}: expected two columns (id, label), found {sample.shape[1]}: {', '.join(sample.columns)}"
+            f"{path}: expected an id column and a label column (or one column per class), found "
+            f"{sample.shape[1]}: {', '.join(sample.columns)}"
         )
     if len(sample) == 0:
         raise PipelineError(f"{path}: the sample submission has no rows")
@@ -110,6 +112,18 @@ def read_sample_submission(path: Path) -> pd.DataFrame:
     if len(duplicated):
         raise PipelineError(f"{path}: duplicate id {duplicated.iloc[0]!r} in column {sample.columns[0]!r}")
     return sample
+
+def fractional_placeholders(sample: pd.DataFrame) -> bool:
+    """Whether the sample's one label column holds numbers, at least one of them not whole (Aerial Cactus
+    ships 0.5): the competition asks for a probability, not a label."""
+    if sample.shape[1] != 2:
+        return False
+    values = sample.iloc[:, 1]
+    if not values.map(lambda text: bool(_NUMBER.fullmatch(text))).all():
+        return False
+    numbers = values.astype(float)
+    return bool((numbers != numbers.round()).any())
+
 
 def find_column(table: pd.DataFrame, wanted) -> str | None:
     lowered = {column.lower(): column for column in table.columns}

@@ -1,0 +1,182 @@
+"""The metrics a store can be judged by, registered by name (METRIC=, ``--metric``).
+
+Each metric is a function of the true class indices ``(samples,)`` and class probabilities
+``(samples, classes)`` returning one score, with ``greater_is_better`` and the rules built on it:
+
+    accuracy   share of rows whose most probable class is the true one
+    logloss    mean -ln(probability of the true class), of the probabilities as a submission writes them:
+               clipped to [CLIP, 1 - CLIP] and each row renormalised (``clip_probabilities``). Lower is better.
+    auc        ROC AUC: binary, of the positive class (the second class, ``Competition.classes[1]``);
+               multiclass, the macro mean of one-vs-rest. NaN where the rows hold a single class.
+    f1_macro   F1 of the most probable class, unweighted mean over the classes (absent classes count 0)
+
+``loss(score)`` is what hyperopt minimises (``1 - score`` for a metric in [0, 1] where greater is better, so
+accuracy's loss is the ``1 - accuracy`` the search always minimised; the score itself for logloss).
+``passes(score, threshold)``: a threshold is a minimum where greater is better, a maximum for logloss.
+
+A store is judged by one metric, recorded in its store.json (``metric``; a store without one is an
+accuracy store, as every store made before metrics existed). Keras still trains on cross-entropy and its
+per-epoch ``val_accuracy`` still drives EarlyStopping and the early-abort rule; the store's metric is
+computed from each run's validation probabilities when the run ends.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from kaggle_pipeline.errors import ParameterError
+
+# Probabilities written to a submission (and scored by logloss) are kept this far from 0 and 1. A confident
+# wrong answer then costs at most -ln(0.001) = 6.9 instead of the 34.5 of Kaggle's own 1e-15 clip, while a
+# confident right one gives up -ln(1 - (classes - 1) * 0.001): 0.009 with 10 classes (docs: README, METRIC=).
+CLIP = 1e-3
+
+
+def clip_probabilities(probabilities: np.ndarray, eps: float = CLIP) -> np.ndarray:
+    """Rows clipped to [eps, 1 - eps] and renormalised to sum to 1 (non-finite cells become eps first)."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    probabilities = np.where(np.isfinite(probabilities), probabilities, eps)
+    clipped = np.clip(probabilities, eps, 1 - eps)
+    return clipped / clipped.sum(axis=1, keepdims=True)
+
+
+def accuracy(y_true: np.ndarray, probabilities: np.ndarray) -> float:
+    y_true = np.asarray(y_true)
+    if not len(y_true):
+        return math.nan
+    return float(np.mean(np.asarray(probabilities).argmax(axis=1) == y_true))
+
+
+def logloss(y_true: np.ndarray, probabilities: np.ndarray) -> float:
+    y_true = np.asarray(y_true)
+    if not len(y_true):
+        return math.nan
+    clipped = clip_probabilities(probabilities)
+    return float(-np.mean(np.log(clipped[np.arange(len(y_true)), y_true])))
+
+
+def auc(y_true: np.ndarray, probabilities: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    y_true, probabilities = np.asarray(y_true), np.asarray(probabilities, dtype=np.float64)
+    classes = probabilities.shape[1]
+    if len(np.unique(y_true)) < 2:
+        return math.nan
+    try:
+        if classes == 2:
+            return float(roc_auc_score(y_true, probabilities[:, 1]))
+        if len(np.unique(y_true)) < classes:
+            return math.nan  # one-vs-rest needs every class among the rows
+        rows = clip_probabilities(probabilities, 1e-12)
+        return float(roc_auc_score(y_true, rows, multi_class="ovr", average="macro", labels=np.arange(classes)))
+    except ValueError:
+        return math.nan
+
+
+def f1_macro(y_true: np.ndarray, probabilities: np.ndarray) -> float:
+    from sklearn.metrics import f1_score
+
+    y_true = np.asarray(y_true)
+    if not len(y_true):
+        return math.nan
+    probabilities = np.asarray(probabilities)
+    return float(f1_score(y_true, probabilities.argmax(axis=1), labels=np.arange(probabilities.shape[1]),
+                          average="macro", zero_division=0))
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    function: Callable[[np.ndarray, np.ndarray], float]
+    greater_is_better: bool
+    description: str
+    # The default threshold: the best search trial's score, this much worse (logloss: also 10% of it).
+    margin: float = 0.01
+
+    def __call__(self, y_true, probabilities) -> float:
+        """The score; a non-finite probability (a diverged run) scores as badly as the metric allows."""
+        probabilities = np.asarray(probabilities, dtype=np.float64)
+        if probabilities.size and not np.isfinite(probabilities).all() and self.name != "logloss":
+            return 0.0
+        return self.function(y_true, probabilities)
+
+    @property
+    def worst(self) -> float:
+        """The worst score the metric gives (logloss: every row at the clip), for a run with no usable score."""
+        return 0.0 if self.greater_is_better else round(-math.log(CLIP), 6)
+
+    def loss(self, score: float | None) -> float:
+        """What a search minimises: ``1 - score`` (greater is better), the score itself otherwise; a missing or
+        NaN score counts as the worst (finite, so it can be stored as JSON)."""
+        if score is None or not math.isfinite(score):
+            score = self.worst
+        return 1.0 - score if self.greater_is_better else score
+
+    def passes(self, score: float | None, threshold: float) -> bool:
+        """Whether ``score`` reaches ``threshold`` (a minimum, or for logloss a maximum)."""
+        if score is None or not math.isfinite(score):
+            return False
+        return score >= threshold if self.greater_is_better else score <= threshold
+
+    def default_threshold(self, best: float) -> float:
+        """The threshold a run must reach by default: the best search trial's score, a margin worse."""
+        if self.greater_is_better:
+            return round(max(0.0, best - self.margin), 6)
+        return round(best + max(self.margin, 0.1 * best), 6)
+
+    def best_of(self, scores: dict) -> str:
+        """The key of the best score (the first on a tie; NaN counts as the worst)."""
+        return min(scores, key=lambda key: self.loss(scores[key]))
+
+    def score_or_worst(self, y_true, probabilities) -> float:
+        """The score, or the worst one where it is undefined (NaN): always a finite number to record."""
+        score = self(y_true, probabilities)
+        return score if math.isfinite(score) else self.worst
+
+    def check_threshold(self, threshold: float | None) -> None:
+        """ParameterError unless ``threshold`` is one the metric can reach: in [0, 1], or for logloss 0 or more."""
+        if threshold is None:
+            return
+        if self.greater_is_better and not 0 <= threshold <= 1:
+            raise ParameterError("threshold", threshold, f"a validation {self.name}, between 0 and 1")
+        if threshold < 0:
+            raise ParameterError("threshold", threshold, f"a validation {self.name}, 0 or more")
+
+    @property
+    def comparison(self) -> str:
+        return ">=" if self.greater_is_better else "<="
+
+
+METRICS: dict[str, Metric] = {}
+
+
+def register_metric(metric: Metric) -> Metric:
+    METRICS[metric.name] = metric
+    return metric
+
+
+register_metric(Metric("accuracy", accuracy, True, "share of rows whose most probable class is right"))
+register_metric(Metric("logloss", logloss, False, f"mean -ln p(true class), probabilities clipped at {CLIP:g}",
+                       margin=0.02))
+register_metric(Metric("auc", auc, True, "ROC AUC (binary: positive class; multiclass: macro one-vs-rest)"))
+register_metric(Metric("f1_macro", f1_macro, True, "F1 of the most probable class, mean over classes"))
+
+DEFAULT_METRIC = "accuracy"
+
+
+def get_metric(name: str | None) -> Metric:
+    """The registered metric ``name`` (None: accuracy); ValueError naming the choices otherwise."""
+    name = DEFAULT_METRIC if name is None else name
+    if name not in METRICS:
+        raise ValueError(f"unknown metric {name!r}: choose one of {', '.join(METRICS)}")
+    return METRICS[name]
+
+
+def auto_metric(competition) -> str:
+    """logloss where the sample submission asks for probabilities (a column per class, or a binary label
+    column with fractional placeholders such as 0.5); accuracy otherwise."""
+    return "logloss" if competition.submission_format != "label" else "accuracy"

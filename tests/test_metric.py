@@ -1,0 +1,303 @@
+"""METRIC=: the metrics, the threshold's direction, the vote's choice, and the probability submission formats
+(a column per class, State Farm style; a binary probability, Aerial Cactus style) with their checks."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import run_cli, synthetic_images, write_image_competition
+from sklearn.metrics import f1_score, log_loss, roc_auc_score
+
+from kaggle_pipeline.data import load_competition, read_sample_submission
+from kaggle_pipeline.ensemble import is_kept
+from kaggle_pipeline.errors import PipelineError
+from kaggle_pipeline.metrics import CLIP, METRICS, auto_metric, clip_probabilities, get_metric
+from kaggle_pipeline.store import atomic_save_npz, atomic_write_json
+from kaggle_pipeline.submit import answer_key_labels, make_submission, parse_submission, validate_submission
+from kaggle_pipeline.vote import VotingEnsemble
+from kaggle_pipeline.workspace import open_workspace
+
+CLASSES = ["c0", "c1", "c2"]
+
+
+# Tiny competitions -------------------------------------------------------------------------------
+def write_class_folder_competition(folder, classes=CLASSES, count=90, test_count=30, side=16, columns=None):
+    """State Farm style: imgs/train/<class>/<file>.png, imgs/test/<file>.png, sample_submission.csv with a
+    probability column per class (ids are the file names with their extension), solution.csv (img,label)."""
+    from PIL import Image
+
+    images, labels = synthetic_images(count + test_count, side=side, channels=3, classes=len(classes))
+    for index in range(count + test_count):
+        where = folder / "imgs" / ("train" if index < count else "test")
+        where = where / classes[labels[index]] if index < count else where
+        where.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(images[index]).save(where / f"img_{index}.png")
+    columns = list(classes) if columns is None else columns
+    test = range(count, count + test_count)
+    share = f"{1 / len(columns):.6f}"
+    (folder / "sample_submission.csv").write_text(
+        "img," + ",".join(columns) + "\n" + "".join(f"img_{i}.png," + ",".join([share] * len(columns)) + "\n" for i in test))
+    (folder / "solution.csv").write_text("img,label\n" + "".join(f"img_{i}.png,{classes[labels[i]]}\n" for i in test))
+    return folder
+
+
+def write_binary_competition(folder, count=80, test_count=20, side=16, placeholder="0.5"):
+    """Aerial Cactus style: train/<id>.png, train.csv (id,has_cactus 0/1), test/<id>.png, a sample whose label
+    column holds 0.5 placeholders, solution.csv (id,has_cactus)."""
+    from PIL import Image
+
+    images, labels = synthetic_images(count + test_count, side=side, channels=3, classes=2)
+    (folder / "train").mkdir(parents=True)
+    (folder / "test").mkdir()
+    for index in range(count + test_count):
+        Image.fromarray(images[index]).save(folder / ("train" if index < count else "test") / f"{index}.png")
+    (folder / "train.csv").write_text("id,has_cactus\n" + "".join(f"{i}.png,{labels[i]}\n" for i in range(count)))
+    test = range(count, count + test_count)
+    (folder / "sample_submission.csv").write_text("id,has_cactus\n" + "".join(f"{i}.png,{placeholder}\n" for i in test))
+    (folder / "solution.csv").write_text("id,has_cactus\n" + "".join(f"{i}.png,{labels[i]}\n" for i in test))
+    return folder
+
+
+def agreeing_members(truth, classes, seed=0):
+    """Two members that always agree on the most probable class (right on about 70% of rows), with honest,
+    moderate probabilities: every strategy has the same accuracy, but majority's hard vote shares pay the
+    clipped logloss on every wrong row while the soft strategies do not."""
+    generator = np.random.default_rng(seed)
+    rows = len(truth)
+    winner = np.where(generator.random(rows) < 0.7, truth, (truth + 1) % classes)
+    first = np.full((rows, classes), 0.3 / (classes - 1))
+    first[np.arange(rows), winner] = 0.7
+    second = 0.9 * first + 0.1 / classes  # the same argmax, a little less sure
+    return first, second
+
+
+def hand_made_runs(workspace, metric, threshold):
+    """Two finished, kept runs whose predictions are ``agreeing_members`` on validation and test."""
+    store, competition = workspace.store, workspace.competition
+    truth = {"validation": workspace.y_validation, "test": answer_key_labels(competition)}
+    members = {key: agreeing_members(labels, competition.num_classes, seed=len(key)) for key, labels in truth.items()}
+    judge = get_metric(metric)
+    for index in range(2):
+        arrays = {key: members[key][index] for key in truth}
+        record = {"run": index + 1, "status": "done", "seed": index,
+                  "validation_accuracy": get_metric("accuracy")(truth["validation"], arrays["validation"])}
+        if metric != "accuracy":
+            record.update(metric=metric, validation_score=judge(truth["validation"], arrays["validation"]))
+        atomic_write_json(store.runs_dir / f"run-{index + 1:04d}" / "run.json", record)
+        atomic_save_npz(store.runs_dir / f"run-{index + 1:04d}" / "predictions.npz", **arrays)
+    atomic_write_json(store.ensemble_path, {"threshold": threshold, "metric": metric})
+
+
+# The metrics ----------------------------------------------------------------------------------------
+def test_each_metric_agrees_with_scikit_learn():
+    generator = np.random.default_rng(0)
+    truth = np.arange(60) % 3
+    probabilities = generator.dirichlet(np.ones(3), size=60)
+    probabilities[np.arange(60), truth] += 0.5
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    assert METRICS["accuracy"](truth, probabilities) == np.mean(probabilities.argmax(axis=1) == truth)
+    assert METRICS["logloss"](truth, probabilities) == pytest.approx(log_loss(truth, clip_probabilities(probabilities)))
+    assert METRICS["auc"](truth, probabilities) == pytest.approx(roc_auc_score(truth, probabilities, multi_class="ovr"))
+    assert METRICS["f1_macro"](truth, probabilities) == pytest.approx(
+        f1_score(truth, probabilities.argmax(axis=1), average="macro"))
+    binary = probabilities[:, :2] / probabilities[:, :2].sum(axis=1, keepdims=True)
+    assert METRICS["auc"](truth % 2, binary) == pytest.approx(roc_auc_score(truth % 2, binary[:, 1]))
+    # A confident wrong answer costs -ln(clip), not 34.5; a single-class AUC is undefined, recorded as the worst.
+    assert METRICS["logloss"](np.array([0]), np.array([[0.0, 1.0]])) == pytest.approx(-math.log(CLIP / (1 + CLIP)), rel=1e-3)
+    assert math.isnan(METRICS["auc"](np.zeros(4, int), binary[:4]))
+    assert get_metric("auc").score_or_worst(np.zeros(4, int), binary[:4]) == 0.0
+    with pytest.raises(ValueError, match="unknown metric 'rmse'"):
+        get_metric("rmse")
+
+
+def test_a_threshold_is_a_minimum_or_for_logloss_a_maximum():
+    record = {"status": "done", "validation_accuracy": 0.8, "metric": "logloss", "validation_score": 0.4}
+    assert is_kept(record, 0.75) and not is_kept(record, 0.85)  # accuracy, as every store before metrics
+    assert is_kept(record, 0.5, "logloss") and not is_kept(record, 0.3, "logloss")
+    assert not is_kept(record, 0.5, "auc")  # no auc recorded: never kept by a score it does not have
+    assert not is_kept({**record, "status": "aborted"}, 0.5, "logloss")
+    logloss, accuracy = get_metric("logloss"), get_metric("accuracy")
+    assert accuracy.default_threshold(0.92) == 0.91 and logloss.default_threshold(0.4) == 0.44
+    assert logloss.loss(0.4) == 0.4 and accuracy.loss(0.9) == pytest.approx(0.1)
+    assert logloss.best_of({"a": 0.5, "b": 0.3, "c": math.nan}) == "b"
+    assert accuracy.best_of({"a": 0.5, "b": 0.5}) == "a"  # the first on a tie
+
+
+def test_metric_drives_the_automatic_vote():
+    """Members whose strategies tie on accuracy: auto keeps the simplest (majority) by accuracy, and a soft
+    strategy by logloss, where majority's hard shares pay for every wrong row."""
+    truth = np.arange(200) % 3
+    first, second = agreeing_members(truth, 3)
+    X = np.stack([first, second], axis=1)
+    by_accuracy = VotingEnsemble(strategy="auto").fit(X, truth)
+    by_logloss = VotingEnsemble(strategy="auto", metric="logloss").fit(X, truth)
+    assert len(set(by_accuracy.scores_.values())) == 1 and by_accuracy.strategy_ == "majority"
+    assert by_logloss.strategy_ != "majority"
+    assert by_logloss.scores_["majority"] > 2 * by_logloss.validation_score_
+    assert by_logloss.validation_score_ == min(by_logloss.scores_.values())
+    assert by_logloss.accuracies_ == by_accuracy.scores_  # accuracy is still reported beside the metric
+
+
+# The sample submission ------------------------------------------------------------------------------
+def test_a_sample_with_a_column_per_class_asks_for_probabilities_judged_by_logloss(tmp_path):
+    competition = load_competition(write_class_folder_competition(tmp_path / "state-farm"))
+    assert competition.classes == CLASSES and competition.submission_columns == CLASSES
+    assert competition.submission_format == "class_probabilities" and auto_metric(competition) == "logloss"
+    cactus = load_competition(write_binary_competition(tmp_path / "cactus"))
+    assert cactus.classes == ["0", "1"] and cactus.positive_class == "1"
+    assert cactus.submission_format == "binary_probability" and auto_metric(cactus) == "logloss"
+    cifar = load_competition(write_image_competition(tmp_path / "cifar"))
+    assert cifar.submission_format == "label" and auto_metric(cifar) == "accuracy"
+
+
+@pytest.mark.parametrize("columns, message", [
+    (["c0", "c1"], "sample_submission.csv: no column for training class 'c2'"),
+    (["c0", "c1", "C2"], "sample_submission.csv: no column for training class 'c2'"),  # names compared exactly
+    (["c0", "c1", "c2", "c3"], "sample_submission.csv: column 'c3' is for no class with training images"),
+])
+def test_class_columns_must_match_the_training_classes(tmp_path, columns, message):
+    folder = write_class_folder_competition(tmp_path / "state-farm", columns=columns)
+    with pytest.raises(PipelineError, match=message):
+        open_workspace(folder, tmp_path / "models")
+    assert not (tmp_path / "models" / "state-farm" / "store.json").exists()
+
+
+# The checks -------------------------------------------------------------------------------------
+def probability_table(text):
+    return parse_submission(text)
+
+
+SAMPLE = "img,c0,c1,c2\na.png,0.3,0.3,0.4\nb.png,0.3,0.3,0.4\n"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("img,c0,c1,c2\na.png,0.2,0.3,0.5\nb.png,nan,0.5,0.5\n", r"column 'c0', row 3: 'nan' is not a number"),
+    ("img,c0,c1,c2\na.png,0.2,0.3,0.5\nb.png,,0.5,0.5\n", r"column 'c0', row 3: '' is not a number"),
+    ("img,c0,c1,c2\na.png,0.2,0.3,0.5\nb.png,c1,0.5,0.5\n", r"column 'c0', row 3: 'c1' is not a number"),
+    ("img,c0,c1,c2\na.png,0.2,0.3,0.5\nb.png,inf,0.5,0.5\n", r"column 'c0', row 3: 'inf' is not finite"),
+    ("img,c0,c1,c2\na.png,1.2,-0.2,0.0\nb.png,0.2,0.3,0.5\n", r"column 'c0', row 2: '1.2' is outside \[0, 1\]"),
+    ("img,c0,c1,c2\na.png,0.2,0.3,0.5\nb.png,0.2,0.3,0.4\n", r"row 3 \(id 'b.png'\): the class probabilities sum to 0.9, not 1"),
+    ("img,c1,c0,c2\na.png,0.2,0.3,0.5\nb.png,0.2,0.3,0.5\n", r"header \['img', 'c1', 'c0', 'c2'\] differs"),
+    ("img,c0,c1\na.png,0.5,0.5\nb.png,0.5,0.5\n", r"header \['img', 'c0', 'c1'\] differs"),
+    ("img,c0,c1,c2\na.png,0.2,0.3,0.5\nc.png,0.2,0.3,0.5\n", r"id 'b.png' from the sample submission is missing"),
+])
+def test_a_probability_table_kaggle_would_refuse_is_refused(text, message):
+    sample = parse_submission(SAMPLE)
+    validate_submission(parse_submission("img,c0,c1,c2\nb.png,0.2,0.3,0.5\na.png,1,0,0\n"), sample, CLASSES,
+                        "s.csv", "class_probabilities")
+    with pytest.raises(PipelineError, match="s.csv: " + message):
+        validate_submission(parse_submission(text), sample, CLASSES, "s.csv", "class_probabilities")
+
+
+def test_a_binary_probability_is_a_number_in_0_1():
+    sample = parse_submission("id,has_cactus\n1.png,0.5\n2.png,0.5\n")
+    validate_submission(parse_submission("id,has_cactus\n1.png,0.25\n2.png,1\n"), sample, ["0", "1"], "s.csv",
+                        "binary_probability")
+    with pytest.raises(PipelineError, match=r"s.csv: column 'has_cactus', row 3: '1.5' is outside \[0, 1\]"):
+        validate_submission(parse_submission("id,has_cactus\n1.png,0.25\n2.png,1.5\n"), sample, ["0", "1"], "s.csv",
+                            "binary_probability")
+    # The label format still wants a class: a probability there is refused.
+    with pytest.raises(PipelineError, match="label '0.25' is not one of the 2 classes"):
+        validate_submission(parse_submission("id,has_cactus\n1.png,0.25\n2.png,1\n"), sample, ["0", "1"], "s.csv")
+
+
+# Through the command line ---------------------------------------------------------------------------
+def test_class_probability_submission_through_the_command_line(tmp_path):
+    """State Farm style, trained for real (tiny net, one epoch): the store is judged by logloss (auto), the
+    submission holds each class's probability in the sample's column order, clipped, rows summing to 1."""
+    folder = write_class_folder_competition(tmp_path / "state-farm")
+    common = ["--data", folder, "--models-dir", tmp_path / "models"]
+    result = run_cli("all", *common, "--space", "tiny", "--evals", "1", "--search-epochs", "1", "--n", "1",
+                     "--epochs", "1", "--threshold", "10", "--no-early-abort",
+                     "--submissions-dir", tmp_path / "submissions", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    store = tmp_path / "models" / "state-farm"
+    assert json.loads((store / "store.json").read_text())["metric"] == "logloss"
+    run = json.loads((store / "runs" / "run-0001" / "run.json").read_text())
+    assert run["metric"] == "logloss" and run["validation_score"] > 0 and run["kept"]
+    assert "val_logloss" in result.stderr and "threshold logloss <= 10.0000" in result.stderr
+    written = pd.read_csv(tmp_path / "submissions" / "state-farm" / "latest.csv", dtype=str)
+    sample = read_sample_submission(folder / "sample_submission.csv")
+    assert list(written.columns) == ["img", *CLASSES] and written["img"].tolist() == sample["img"].tolist()
+    values = written[CLASSES].astype(float).to_numpy()
+    assert np.allclose(values.sum(axis=1), 1, atol=1e-5) and values.min() >= CLIP * 0.99 and values.max() <= 1 - CLIP
+    summary = json.loads((tmp_path / "submissions" / "state-farm" / "latest.json").read_text())
+    assert summary["metric"] == "logloss" and summary["format"] == "class_probabilities"
+    truth = answer_key_labels(load_competition(folder))
+    assert summary["local_score"] == pytest.approx(log_loss(truth, values / values.sum(axis=1, keepdims=True),
+                                                            labels=[0, 1, 2]), abs=1e-4)
+    status = run_cli("status", *common, cwd=tmp_path)
+    assert "metric logloss" in status.stdout and "validation logloss" in status.stdout
+
+
+def test_binary_probability_submission_through_the_command_line(tmp_path):
+    """Aerial Cactus style (0.5 placeholders): the probability of the positive class, '1'."""
+    folder = write_binary_competition(tmp_path / "cactus")
+    workspace = open_workspace(folder, tmp_path / "models")
+    assert workspace.metric == "logloss"
+    hand_made_runs(workspace, "logloss", threshold=5.0)
+    result = run_cli("submit", "--data", folder, "--models-dir", tmp_path / "models",
+                     "--submissions-dir", tmp_path / "submissions", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    written = pd.read_csv(tmp_path / "submissions" / "cactus" / "latest.csv", dtype=str)
+    assert list(written.columns) == ["id", "has_cactus"]
+    summary = json.loads((tmp_path / "submissions" / "cactus" / "latest.json").read_text())
+    members = np.stack([np.load(workspace.store.runs_dir / f"run-{run:04d}" / "predictions.npz")["test"]
+                        for run in (1, 2)], axis=1)
+    assert summary["vote"] != "majority" and summary["format"] == "binary_probability"
+    ensemble = VotingEnsemble(strategy=summary["vote"], metric="logloss").fit(
+        np.stack([np.load(workspace.store.runs_dir / f"run-{run:04d}" / "predictions.npz")["validation"]
+                  for run in (1, 2)], axis=1), workspace.y_validation)
+    expected = clip_probabilities(ensemble.predict_proba(members))[:, 1]
+    assert written["has_cactus"].astype(float).to_numpy() == pytest.approx(expected, abs=1e-6)
+
+
+def test_metric_chooses_the_vote_through_the_command_line(tmp_path):
+    """An accuracy store (CIFAR style labels): VOTE=auto keeps majority by accuracy; submit --metric logloss
+    judges the same kept runs by logloss and picks a soft strategy. The store's own metric cannot change."""
+    folder = write_image_competition(tmp_path / "cifar")
+    workspace = open_workspace(folder, tmp_path / "models")
+    assert workspace.metric == "accuracy"
+    hand_made_runs(workspace, "accuracy", threshold=0.5)
+    common = ["--data", folder, "--models-dir", tmp_path / "models", "--submissions-dir", tmp_path / "submissions"]
+    latest = tmp_path / "submissions" / "cifar" / "latest.json"
+
+    by_accuracy = run_cli("submit", *common, cwd=tmp_path)
+    assert by_accuracy.returncode == 0, by_accuracy.stderr
+    assert json.loads(latest.read_text())["vote"] == "majority"
+    by_logloss = run_cli("submit", *common, "--metric", "logloss", cwd=tmp_path)
+    assert by_logloss.returncode == 0, by_logloss.stderr
+    summary = json.loads(latest.read_text())
+    assert summary["vote"] != "majority" and summary["metric"] == "logloss" and summary["format"] == "label"
+    assert "VOTE=auto picks the best logloss" in by_logloss.stderr
+    scores = {name: result["validation_score"] for name, result in summary["strategies"].items()}
+    assert scores[summary["vote"]] == min(scores.values())
+
+    refused = run_cli("ensemble", "--data", folder, "--models-dir", tmp_path / "models", "--metric", "auc", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("error: --metric 'auc' (METRIC=): ") and "made with metric accuracy" in refused.stderr
+    assert len(refused.stderr.splitlines()) == 1
+
+
+def test_a_threshold_above_one_is_refused_for_an_accuracy_store_before_anything_is_written(tmp_path):
+    folder = write_image_competition(tmp_path / "cifar")
+    refused = run_cli("ensemble", "--data", folder, "--models-dir", tmp_path / "models", "--threshold", "1.5", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert refused.stderr == "error: --threshold 1.5 (THRESHOLD=): a validation accuracy, between 0 and 1\n"
+    assert not (tmp_path / "models").exists()
+
+
+def test_submit_with_a_metric_on_a_library_call(tmp_path):
+    """make_submission(metric=...) in a notebook, as the command line's --metric."""
+    folder = write_class_folder_competition(tmp_path / "state-farm")
+    workspace = open_workspace(folder, tmp_path / "models", metric="accuracy")  # asked for: recorded
+    assert json.loads(workspace.store.manifest_path.read_text())["metric"] == "accuracy"
+    hand_made_runs(workspace, "accuracy", threshold=0.5)
+    summary = make_submission(workspace, tmp_path / "submissions")
+    assert summary["vote"] == "majority" and summary["format"] == "class_probabilities"
+    summary = make_submission(workspace, tmp_path / "submissions", metric="logloss")
+    assert summary["vote"] != "majority"
+    written = pd.read_csv(tmp_path / "submissions" / "state-farm" / "latest.csv")
+    assert np.allclose(written[CLASSES].sum(axis=1), 1, atol=1e-5)
