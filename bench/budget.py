@@ -1,0 +1,441 @@
+"""Accuracy per CPU-hour, side by side: the reference recipe against the pipeline as a user runs it (issue 15).
+
+    .venv/bin/python bench/budget.py --smoke     # checks this script: tiny data, 1-epoch runs, 1-3 minutes
+    .venv/bin/python bench/budget.py --small     # 12k images, budgets 5/10/20/30 minutes per side: 2 x 30 min + set-up
+    .venv/bin/python bench/budget.py             # the full setting: 60k images, up to the reference's 30 runs (<= 2 x 18 h)
+
+Same machine, same data folder (hence the same validation split), same held-out answer key:
+
+(a) reference: the write-up's recipe (ensemble_speed.reference_run: the reference net, plain ``model.fit`` on
+    float32 arrays, batch 128, ReduceLROnPlateau, a fixed number of epochs), new seeds one after another until
+    its kept runs (validation accuracy >= the threshold of ensemble_speed.SETTINGS) reach the write-up's count
+    or the largest budget is spent. Its ensemble at a budget: the majority vote of the runs kept by then.
+(b) ours: ``python -m kaggle_pipeline all`` with the preset (quick for --small, full for the full setting) and
+    ``--n 1000``, so that it keeps adding runs until the largest budget is spent, when it gets SIGINT (the way a
+    user stops it). The search counts against the budget, and so do Python's start, TensorFlow's import and the
+    data loading (they count for the reference too). Its ensemble at a budget: the kept runs finished by then
+    (the store's run.json files, read with submit.stored_predictions), voted as the submit stage votes by
+    default (VotingEnsemble(strategy="auto"): majority, soft, weighted or select, picked on half the
+    validation split); the majority vote of the same runs is in the JSON too.
+
+Interleaving. This VM's speed drifts, and it sometimes gives a process one core instead of two, so the sides are
+not run one after the other: both are child processes (each in its own process group), and the bench runs
+them in turns of --chunk seconds (60 s with --small), the other one stopped with SIGSTOP meanwhile, so only one
+trains at a time and a slow stretch of the machine falls on both sides alike. Each side's clock is the sum of
+its own turns; a run's finish time (when its record is written: run.json's mtime for ours, the worker's note
+for the reference) is converted from wall time to its side's clock. --rounds N repeats the whole measurement
+with new seeds (round 1 uses the defaults, round k seeds 1000*k), the side that starts alternating, and reports
+each round and the spread.
+
+For each budget it prints both sides' voted accuracy on the answer key, and the time ours needs to reach the
+reference's final accuracy (its vote at the largest budget), at run granularity: the finish time of the first
+kept run after which our vote is at least that accuracy, against the finish time of the reference's last
+kept run. Writes the numbers to --out (JSON) and accuracy against minutes, both sides, to --plot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+# bench/ is sys.path[0] when this runs as `python bench/budget.py`.
+from ensemble_speed import SETTINGS as REFERENCE_SETTINGS
+from ensemble_speed import reference_run, say
+
+from kaggle_pipeline.data.fashion_mnist import PREPARED_MARKER, fashion_mnist_arrays, write_pixel_competition
+from kaggle_pipeline.errors import PipelineError
+from kaggle_pipeline.progress import format_seconds
+from kaggle_pipeline.store import library_versions
+from kaggle_pipeline.submit import answer_key_labels, stored_predictions
+from kaggle_pipeline.vote import VotingEnsemble, accuracy, majority_vote
+from kaggle_pipeline.workspace import open_workspace
+
+
+def _reference(setting: str) -> dict:
+    """The reference's data, threshold and epochs, as ensemble_speed measured them."""
+    chosen = REFERENCE_SETTINGS[setting]
+    return {"images": chosen["images"], "threshold": chosen["threshold"], "reference_epochs": chosen["reference_epochs"]}
+
+
+SETTINGS = {
+    # The write-up's scale: all 60k images, 40 epochs a run, 30 kept runs over 91% (~26 minutes a run here by
+    # docs/PERFORMANCE.md, so ~13 hours), against the full preset with runs until the last budget.
+    "full": {**_reference("full"), "reference_runs": REFERENCE_SETTINGS["full"]["runs"], "preset": "full", "n": 1000,
+             "budgets": [30, 60, 120, 240, 480, 1080], "chunk": 300, "pipeline_args": []},
+    # 12k images (a reference run takes about 3 minutes here): 2 x 30 minutes plus set-up.
+    "small": {**_reference("small"), "reference_runs": 0, "preset": "quick", "n": 1000,
+              "budgets": [5, 10, 20, 30], "chunk": 60, "pipeline_args": []},
+    # Checks the script, measures nothing: 2,000 images, 1-epoch runs, at most 2 kept runs a side.
+    "smoke": {"images": 2000, "threshold": 0.1, "reference_epochs": 1, "reference_runs": 2, "preset": "quick", "n": 2,
+              "budgets": [0.75, 1.5], "chunk": 20,
+              "pipeline_args": ["--evals", "1", "--search-epochs", "1", "--epochs", "1", "--threshold", "0.1"]},
+}
+
+
+# The data --------------------------------------------------------------------------------------------------
+def competition_folder(work: Path, images: int) -> Path:
+    """The default competition with its first ``images`` training images (0: all) and the whole test set with
+    its answer key, written once under ``work`` (both sides read this folder)."""
+    folder = work / f"fashion-mnist-{images or 'all'}"
+    if (folder / PREPARED_MARKER).exists():
+        return folder
+    arrays = fashion_mnist_arrays()
+    count = images or len(arrays["y_train"])
+    say(f"budget: writing {folder} ({count:,} training images, {len(arrays['y_test']):,} test images with answer key)")
+    write_pixel_competition(folder, arrays["x_train"][:count], arrays["y_train"][:count], arrays["x_test"], arrays["y_test"],
+                            marker={"source": "bench/budget.py", "train_images": count, "test_images": len(arrays["y_test"])})
+    return folder
+
+
+# (a) the reference side, as a child process -----------------------------------------------------------------
+def reference_worker(args: argparse.Namespace) -> None:
+    """Train reference runs with seeds seed+1, seed+2, ... until ``--runs`` are kept (0: until stopped); after
+    each, save its predictions and append a line to runs.jsonl (its finish time is wall-clock). SIGINT (the
+    budget spent) ends it quietly; the run under way is not counted."""
+    try:
+        _reference_runs(args)
+    except KeyboardInterrupt:
+        say("reference: stopped (budget spent)")
+        sys.exit(130)
+
+
+def _reference_runs(args: argparse.Namespace) -> None:
+    folder = args.work
+    folder.mkdir(parents=True, exist_ok=True)
+    workspace = open_workspace(args.data, folder / "models")
+    data = (workspace.x_train, workspace.y_train, workspace.x_validation, workspace.y_validation,
+            workspace.competition.x_test, workspace.competition.num_classes)
+    kept = 0
+    for number in range(1, 100_000):
+        if args.runs and kept >= args.runs:
+            break
+        run = reference_run(*data, args.seed + number, args.epochs)
+        np.save(folder / f"run-{number:04d}-test.npy", run["test"])
+        kept += run["validation_accuracy"] >= args.threshold
+        with open(folder / "runs.jsonl", "a") as handle:
+            # Its seconds are wall time, turns of the other side included: the parent uses the finish time.
+            handle.write(json.dumps({"run": number, "seed": run["seed"], "finished": time.time(),
+                                     "validation_accuracy": run["validation_accuracy"]}) + "\n")
+        say(f"reference: seed {run['seed']} val_acc {run['validation_accuracy']:.4f} "
+            f"{'kept' if run['validation_accuracy'] >= args.threshold else 'rejected'}  kept {kept}")
+
+
+# Turns --------------------------------------------------------------------------------------------------------
+class Side:
+    """One side's child process, run in turns; its clock is the sum of its turns."""
+
+    def __init__(self, name: str, command: list[str], log: Path):
+        self.name, self.command, self.log = name, command, log
+        self.process: subprocess.Popen | None = None
+        self.turns: list[tuple[float, float]] = []
+        self.stopped_by_budget = False
+        self._shown = 0
+
+    def clock(self, wall: float | None = None) -> float:
+        """Seconds this side has run, up to ``wall`` (default: so far)."""
+        wall = time.time() if wall is None else wall
+        return sum(max(0.0, min(end, wall) - start) for start, end in self.turns if start < wall)
+
+    @property
+    def done(self) -> bool:
+        return self.process is not None and self.process.poll() is not None
+
+    def resume(self) -> None:
+        if self.process is None:
+            self.log.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(self.log, "w")
+            self.process = subprocess.Popen(self.command, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+            handle.close()
+        else:
+            os.killpg(self.process.pid, signal.SIGCONT)
+
+    def pause(self) -> None:
+        os.killpg(self.process.pid, signal.SIGSTOP)
+
+    def stop(self, grace: float = 120.0) -> None:
+        """SIGINT, as a user stops the pipeline, and wait for it to clean up (not counted: past the budget)."""
+        self.stopped_by_budget = True
+        self.process.send_signal(signal.SIGINT)
+        os.killpg(self.process.pid, signal.SIGCONT)
+        try:
+            self.process.wait(grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def show_new_lines(self) -> None:
+        """Pass on the child's new log lines (its progress), prefixed with the side's name."""
+        try:
+            text = self.log.read_text(errors="replace")
+        except FileNotFoundError:
+            return
+        lines = text[self._shown:].splitlines(keepends=True)
+        if lines and not lines[-1].endswith("\n"):
+            lines.pop()
+        for line in lines:
+            self._shown += len(line)
+            if line.strip() and "WARNING: All log messages before absl" not in line:
+                say(f"  [{self.name}] {line.rstrip()}")
+
+
+def run_in_turns(sides: list[Side], budget_seconds: float, chunk: float) -> None:
+    """Give each unfinished side a turn of ``chunk`` seconds in order until each has finished or used the budget."""
+    started = time.time()
+    while not all(side.done for side in sides):
+        for side in sides:
+            if side.done:
+                continue
+            side.resume()
+            begin = time.time()
+            end = begin + min(chunk, budget_seconds - side.clock())
+            while time.time() < end and side.process.poll() is None:
+                time.sleep(0.2)
+            side.turns.append((begin, time.time()))
+            if side.process.poll() is None:
+                if side.clock() >= budget_seconds:
+                    side.stop()
+                else:
+                    side.pause()
+            side.show_new_lines()
+            left = sum(max(0.0, budget_seconds - other.clock()) for other in sides if not other.done)
+            say(f"budget: {side.name} {format_seconds(side.clock())} of {format_seconds(budget_seconds)}  "
+                f"(wall {format_seconds(time.time() - started)}, ETA {format_seconds(left)})")
+            if side.done and side.process.returncode not in (0,) and not side.stopped_by_budget:
+                say(f"budget: {side.name} exited with status {side.process.returncode}; see {side.log}")
+
+
+# Scoring ------------------------------------------------------------------------------------------------------
+def reference_points(side: Side, folder: Path, threshold: float, truth: np.ndarray) -> tuple[list[dict], list[dict]]:
+    """(every finished run, the vote after each kept run): majority of the kept runs so far."""
+    lines = (folder / "runs.jsonl").read_text().splitlines() if (folder / "runs.jsonl").exists() else []
+    runs, points, tests = [], [], []
+    for line in lines:
+        run = json.loads(line)
+        run["minutes"] = side.clock(run.pop("finished")) / 60
+        run["kept"] = run["validation_accuracy"] >= threshold
+        runs.append(run)
+        if run["kept"]:
+            tests.append(np.load(folder / f"run-{run['run']:04d}-test.npy"))
+            points.append({"minutes": run["minutes"], "runs": len(tests),
+                           "accuracy": accuracy(majority_vote(np.stack(tests)), truth)})
+    return runs, points
+
+
+def our_points(side: Side, data: Path, models: Path, truth: np.ndarray) -> tuple[list[dict], list[dict]]:
+    """(every finished run, the vote after each kept run): the submit stage's auto vote of the kept runs so far,
+    and their majority vote."""
+    stores = sorted(path.name for path in models.iterdir() if path.is_dir()) if models.is_dir() else []
+    if not stores:
+        return [], []
+    workspace = open_workspace(data, models, name=stores[0], read_only=True)
+    runs = []
+    for record in workspace.store.run_records(repair=False):
+        finished = (workspace.store.run_dir(record) / "run.json").stat().st_mtime
+        runs.append({"run": record["run"], "seed": record["seed"], "status": record["status"],
+                     "validation_accuracy": record["validation_accuracy"], "minutes": side.clock(finished) / 60})
+    try:
+        members = stored_predictions(workspace)
+    except PipelineError as error:  # stopped before a run was kept
+        say(f"budget: ours has no kept run ({error})")
+        return runs, []
+    minutes = {run["run"]: run["minutes"] for run in runs}
+    points = []
+    for count, record in enumerate(members.records, start=1):
+        ensemble = VotingEnsemble(strategy="auto", weights=members.weights[:count]).fit(
+            members.validation[:, :count], workspace.y_validation)
+        points.append({"minutes": minutes[record["run"]], "runs": count, "vote": ensemble.strategy_,
+                       "accuracy": accuracy(ensemble.predict(members.test[:, :count]), truth),
+                       "majority_accuracy": accuracy(majority_vote(members.test[:, :count].transpose(1, 0, 2)), truth)})
+    for run in runs:
+        run["kept"] = any(record["run"] == run["run"] for record in members.records)
+    return runs, points
+
+
+def at(points: list[dict], minutes: float) -> dict | None:
+    """The last vote reached within ``minutes``."""
+    reached = [point for point in points if point["minutes"] <= minutes]
+    return reached[-1] if reached else None
+
+
+def score_round(reference: list[dict], ours: list[dict], budgets: list[float]) -> dict:
+    table = []
+    for budget in budgets:
+        ref, our = at(reference, budget), at(ours, budget)
+        table.append({"minutes": budget, "reference": ref and round(ref["accuracy"], 4), "reference_runs": ref and ref["runs"],
+                      "ours": our and round(our["accuracy"], 4), "ours_runs": our and our["runs"],
+                      "ours_vote": our and our["vote"],
+                      "difference": None if ref is None or our is None else round(our["accuracy"] - ref["accuracy"], 4)})
+    final = at(reference, budgets[-1])
+    result = {"table": table, "reference_final": None, "reference_final_minutes": None, "ours_minutes_to_reference_final": None,
+              "time_ratio": None}
+    if final is not None:
+        result["reference_final"] = round(final["accuracy"], 4)
+        result["reference_final_minutes"] = round(final["minutes"], 2)
+        reach = next((point for point in ours if point["accuracy"] >= final["accuracy"]), None)
+        if reach is not None:
+            result["ours_minutes_to_reference_final"] = round(reach["minutes"], 2)
+            result["time_ratio"] = round(final["minutes"] / reach["minutes"], 2)
+    return result
+
+
+def print_round(number: int, scored: dict) -> None:
+    print(f"\nround {number}")
+    print(f"{'minutes':>7} | {'reference (runs)':>16} | {'ours (runs, vote)':>26} | {'difference':>10}")
+    for row in scored["table"]:
+        ref = "-" if row["reference"] is None else f"{row['reference']:.4f} ({row['reference_runs']})"
+        our = "-" if row["ours"] is None else f"{row['ours']:.4f} ({row['ours_runs']}, {row['ours_vote']})"
+        difference = "-" if row["difference"] is None else f"{100 * row['difference']:+.2f} pt"
+        print(f"{row['minutes']:7g} | {ref:>16} | {our:>26} | {difference:>10}")
+    if scored["reference_final"] is None:
+        print("the reference kept no run within the budget")
+    elif scored["ours_minutes_to_reference_final"] is None:
+        print(f"ours never reached the reference's final accuracy {scored['reference_final']:.4f} "
+              f"(reached at {scored['reference_final_minutes']:.1f} min)")
+    else:
+        print(f"ours reached the reference's final accuracy {scored['reference_final']:.4f} at "
+              f"{scored['ours_minutes_to_reference_final']:.1f} min; the reference at {scored['reference_final_minutes']:.1f} min "
+              f"({scored['time_ratio']:.2f}x)")
+
+
+# One round ----------------------------------------------------------------------------------------------------
+def measure_round(number: int, settings: dict, data: Path, work: Path, truth: np.ndarray) -> dict:
+    folder = work / f"round-{number}"
+    if folder.exists() and any(folder.iterdir()):
+        raise SystemExit(f"{folder}: exists and is not empty; use another --work or remove it")
+    seed = 1000 * number if number > 1 else 0
+    reference = Side("reference", [sys.executable, str(Path(__file__).resolve()), "--reference-worker", "--data", str(data),
+                                   "--work", str(folder / "reference"), "--epochs", str(settings["reference_epochs"]),
+                                   "--threshold", str(settings["threshold"]), "--runs", str(settings["reference_runs"]),
+                                   "--seed", str(seed)],
+                     folder / "reference.log")
+    seeds = [] if number == 1 else ["--seed", str(1000 * number), "--search-seed", str(number)]
+    ours = Side("ours", [sys.executable, "-m", "kaggle_pipeline", "all", "--data", str(data),
+                         "--models-dir", str(folder / "ours" / "models"), "--submissions-dir", str(folder / "ours" / "submissions"),
+                         "--preset", settings["preset"], "--n", str(settings["n"]), *seeds,
+                         # The pipeline's own clock would count the other side's turns: its time budget (the full
+                         # preset's 1.85 hours) is switched off; the bench stops it at the last budget.
+                         "--hours", "1000", *settings["pipeline_args"]],
+                folder / "ours.log")
+    order = [reference, ours] if number % 2 else [ours, reference]
+    say(f"budget: round {number}: {' then '.join(side.name for side in order)} in turns of {settings['chunk']} s, "
+        f"up to {settings['budgets'][-1]:g} minutes each")
+    run_in_turns(order, settings["budgets"][-1] * 60, settings["chunk"])
+    reference_runs, reference_curve = reference_points(reference, folder / "reference", settings["threshold"], truth)
+    our_runs, our_curve = our_points(ours, data, folder / "ours" / "models", truth)
+    scored = score_round(reference_curve, our_curve, settings["budgets"])
+    print_round(number, scored)
+    return {"round": number, "first": order[0].name, "seconds_run": {side.name: round(side.clock(), 1) for side in order},
+            "exit_status": {side.name: side.process.returncode for side in order},
+            "reference": {"runs": rounded(reference_runs), "curve": rounded(reference_curve)},
+            "ours": {"runs": rounded(our_runs), "curve": rounded(our_curve), "command": ours.command},
+            **scored}
+
+
+def rounded(items: list[dict]) -> list[dict]:
+    return [{key: round(value, 4) if isinstance(value, float) else value for key, value in item.items()} for item in items]
+
+
+def spread(rounds: list[dict]) -> list[dict]:
+    """Per budget, the lowest and highest value over the rounds."""
+    rows = []
+    for index, row in enumerate(rounds[0]["table"]):
+        values = {key: [item["table"][index][key] for item in rounds if item["table"][index][key] is not None]
+                  for key in ("reference", "ours", "difference")}
+        rows.append({"minutes": row["minutes"], **{key: [min(found), max(found)] if found else None
+                                                  for key, found in values.items()}})
+    return rows
+
+
+def plot(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 3.6), dpi=120)
+    budget = report["settings"]["budgets"][-1]
+    for number, item in enumerate(report["rounds"]):
+        for name, color, style in (("reference", "tab:blue", "o--"), ("ours", "tab:orange", "s-")):
+            curve = item[name]["curve"]
+            if not curve:
+                continue
+            minutes = [point["minutes"] for point in curve] + [budget]
+            values = [point["accuracy"] for point in curve] + [curve[-1]["accuracy"]]
+            axes.step(minutes, values, style, where="post", color=color, markevery=list(range(len(curve))),
+                      alpha=1.0 if number == 0 else 0.5, label=name if number == 0 else None)
+    axes.set_xlabel("minutes of this machine (search and start-up included)")
+    axes.set_ylabel("voted accuracy on the answer key")
+    settings = report["settings"]
+    axes.set_title(f"Fashion-MNIST, {settings['images'] or 60000} images: reference (majority of runs >= "
+                   f"{settings['threshold']}) vs ours ({settings['preset']} preset)", fontsize=8)
+    axes.grid(alpha=0.3)
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(fontsize=8)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--small", action="store_true", help="the 75-minute setting: " + json.dumps(SETTINGS["small"]))
+    mode.add_argument("--smoke", action="store_true", help="check this script in a few minutes (measures nothing)")
+    parser.add_argument("--budgets", type=float, nargs="+", help="minutes per side (default: the setting's)")
+    parser.add_argument("--chunk", type=float, help="seconds per turn (default: the setting's)")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat with new seeds, alternating the side that starts")
+    parser.add_argument("--work", type=Path, help="working folder (default: models/bench-budget-<setting>; models/ is git-ignored)")
+    parser.add_argument("--out", type=Path, help="default: docs/budget[_small|_smoke].json")
+    parser.add_argument("--plot", type=Path, help="default: docs/budget_curve[_small|_smoke].png")
+    parser.add_argument("--replot", type=Path, help="redraw the plot from a saved --out file, training nothing")
+    # The reference side's child process.
+    parser.add_argument("--reference-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--epochs", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--threshold", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--runs", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.reference_worker:
+        reference_worker(args)
+        return
+    name = "small" if args.small else "smoke" if args.smoke else "full"
+    suffix = "" if name == "full" else f"_{name}"
+    out = args.out or Path(f"docs/budget{suffix}.json")
+    plot_path = args.plot or Path(f"docs/budget_curve{suffix}.png")
+    if args.replot:
+        plot(json.loads(args.replot.read_text()), plot_path)
+        return
+    settings = dict(SETTINGS[name], setting=name)
+    if args.budgets:
+        settings["budgets"] = sorted(args.budgets)
+    if args.chunk:
+        settings["chunk"] = args.chunk
+    work = (args.work or Path(f"models/bench-budget-{name}")).resolve()
+    data = competition_folder(work, settings["images"])
+    truth = answer_key_labels(open_workspace(data, work / "answer-key", read_only=True).competition)
+
+    rounds = [measure_round(number, settings, data, work, truth) for number in range(1, args.rounds + 1)]
+    report = {"settings": settings, "data": str(data), "machine": {"cpus": os.cpu_count()}, "versions": library_versions(),
+              "rounds": rounds}
+    if len(rounds) > 1:
+        report["spread"] = spread(rounds)
+        print("\nspread over the rounds (lowest, highest):")
+        for row in report["spread"]:
+            print(f"{row['minutes']:7g} min  reference {row['reference']}  ours {row['ours']}  difference {row['difference']}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    plot(report, plot_path)
+    print(f"wrote {out} and {plot_path}")
+
+
+if __name__ == "__main__":
+    main()
