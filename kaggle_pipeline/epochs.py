@@ -26,7 +26,7 @@ import math
 # default threshold (best trial - 0.01) means something.
 MIN_TRIAL_STEPS = 150
 # Optimizer steps an ensemble run takes at least (quick preset on Fashion-MNIST: 2,110).
-MIN_RUN_STEPS = 1000
+MIN_RUN_STEPS = 500
 
 
 def steps_per_epoch(images: int, batch_size: int) -> int:
