@@ -14,7 +14,6 @@ key, its ratio to the baseline, the search trials, the threshold and the runs' v
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from kaggle_pipeline.store import RunStore, SubmissionStore, read_trials
 
 TEST_IMAGES = 360
 SPLIT_SEED = 0
@@ -71,14 +72,15 @@ def submission_score(submission: Path, solution: Path) -> float:
 def summary(store: Path) -> list[str]:
     """The search trials' and the runs' validation accuracies, and the epochs they trained."""
     lines = []
-    trials = json.loads((store / "search" / "trials.json").read_text())
+    runs_store = RunStore(store)
+    trials = read_trials(runs_store.trials_path)
     results = [trial["result"] for trial in trials["trials"]]
     accuracies = [f"{result['validation_accuracy']:.3f}" if "validation_accuracy" in result else "failed"
                   for result in results]
     epochs = sorted({result.get("epochs", trials["settings"]["epochs"]) for result in results})
     lines.append(f"search trials: {', '.join(accuracies)} ({'/'.join(map(str, epochs))} epoch(s) each)")
-    ensemble = json.loads((store / "ensemble.json").read_text())
-    runs = [json.loads(path.read_text()) for path in sorted((store / "runs").glob("run-*/run.json"))]
+    ensemble = runs_store.ensemble_settings()
+    runs = runs_store.run_records(repair=False)
     lines.append(f"threshold {ensemble['threshold']:.4f}; runs ({ensemble['epochs']} epoch(s) each): "
                  + ", ".join(f"{run['validation_accuracy']:.3f}{' kept' if run.get('kept') else ''}" for run in runs))
     return lines
@@ -103,7 +105,7 @@ def main() -> int:
     if finished.returncode != 0:
         print(f"the pipeline failed (exit {finished.returncode})")
         return 1
-    score = submission_score(work / "submissions" / "digits" / "latest.csv", args.out / "solution.csv")
+    score = submission_score(SubmissionStore(work / "submissions", "digits").latest_csv, args.out / "solution.csv")
     for line in summary(work / "models" / "digits"):
         print(line)
     print(f"pipeline: {score:.4f} on the answer key in {seconds / 60:.1f} min; "

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kaggle_pipeline.ensemble import kept_runs
-from kaggle_pipeline.store import read_json
+from kaggle_pipeline.errors import PipelineError
+from kaggle_pipeline.store import kept_runs
 from kaggle_pipeline.submit import answer_key_labels
 from kaggle_pipeline.train import keras, predict_proba
 from kaggle_pipeline.vote import accuracy, majority_vote
@@ -52,12 +52,18 @@ def main() -> None:
     args = parser.parse_args()
     workspace = open_workspace(args.data, args.models_dir, name=args.name)
     truth = answer_key_labels(workspace.competition)
-    threshold = float(read_json(workspace.store.ensemble_path)["threshold"])
-    records = kept_runs(workspace.store.run_records(), threshold)
+    settings = workspace.store.ensemble_settings()
+    if settings is None:
+        raise SystemExit(f"{workspace.store.ensemble_path}: not found; run 'make ensemble' first")
+    # need_model: this bench loads each kept run's network, which only runs kept when trained saved; a lowered
+    # threshold's extra runs are left out (one line each) rather than failing to load.
+    records = kept_runs(workspace.store.run_records(repair=False), settings.threshold, workspace.metric, need_model=True)
+    if not records:
+        raise SystemExit(str(PipelineError(f"{workspace.store.runs_dir}: no kept run with a saved model")))
     sets = {"validation": (workspace.x_validation, workspace.y_validation), "answer key": (workspace.competition.x_test, truth)}
     probabilities = {view: {name: [] for name in sets} for view in VIEWS}
     for record in records:
-        model = keras.models.load_model(workspace.store.run_dir(record) / "model.keras", safe_mode=True)
+        model = keras.models.load_model(workspace.store.model_path(record), safe_mode=True)
         for view, transforms in VIEWS.items():
             for name, (images, _) in sets.items():
                 views = [predict_proba(model, np.ascontiguousarray(transform(images))) for transform in transforms]

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kaggle_pipeline.store import SubmissionStore
+
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["T-shirt top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 
@@ -90,7 +92,7 @@ def pipeline(folder: Path, work: Path) -> dict:
     seconds = time.perf_counter() - started
     if result.returncode != 0:
         raise SystemExit(f"make all failed:\n{result.stderr[-3000:]}")
-    summary = json.loads((submissions / folder.name / "latest.json").read_text())
+    summary = SubmissionStore(submissions, folder.name).latest()
     return {"accuracy": summary.get("local_score"), "seconds": round(seconds, 1), "runs_voted": summary["runs_voted"],
             "log_tail": result.stderr.splitlines()[-6:]}
 

@@ -383,20 +383,18 @@ def run(args: argparse.Namespace) -> None:
     if args.stage == "submit-kaggle":
         from kaggle_pipeline.data import load_competition
         from kaggle_pipeline.kaggle_client import submit_to_kaggle
+        from kaggle_pipeline.store import SubmissionStore
         from kaggle_pipeline.workspace import competition_name
 
         args.data = args.data or Path("data") / args.competition
         name = competition_name(args.data, _store_name(args))
-        submission = args.submissions_dir / name / "latest.csv"
+        submissions = SubmissionStore(args.submissions_dir, name)
+        submission = submissions.latest_csv
         if not submission.is_file():
             raise PipelineError(f"{submission}: not found; run 'make submit DATA={args.data}' first")
         competition = load_competition(args.data, name=name, layout=args.layout, image_size=args.image_size)
-        summary = submission.with_name("latest.json")  # says the format (a probability, or a label)
-        submission_format = None
-        if summary.is_file():
-            from kaggle_pipeline.store import SUBMISSION, read_record
-
-            submission_format = read_record(summary, SUBMISSION, "run 'make submit' again").get("format")
+        summary = submissions.latest()  # says the format (a probability, or a label)
+        submission_format = None if summary is None else summary.format
         submit_to_kaggle(args.competition, competition, submission, args.message, submission_format)
         return
     if args.stage == "report":

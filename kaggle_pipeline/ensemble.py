@@ -34,15 +34,17 @@ from pathlib import Path
 from kaggle_pipeline.abort import MARGIN, MIN_KEPT, abort_floor
 from kaggle_pipeline.epochs import epochs_to_train
 from kaggle_pipeline.errors import ParameterError, PipelineError, check_stop
-from kaggle_pipeline.executors import RunData, RunJob, make_executor
+from kaggle_pipeline.executors import EXECUTORS, LocalExecutor, RunData, RunJob
 from kaggle_pipeline.files import first_line
 from kaggle_pipeline.metrics import get_metric
 from kaggle_pipeline.progress import format_seconds
 from kaggle_pipeline.store import (
+    Run,
     atomic_save_npz,
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
+    kept_runs,
     library_versions,
 )
 from kaggle_pipeline.workspace import Workspace
@@ -71,32 +73,22 @@ def read_best_params(workspace: Workspace) -> dict:
 
 def read_best_params_of(store) -> dict:
     """best_params.json, validated."""
-    best = store.read_record_file("best_params.json")
+    best = store.best_params()
     if best is None:
         raise PipelineError(f"{store.best_params_path}: not found; run 'make search' (python -m kaggle_pipeline search) first")
-    return best
+    return best.to_dict()
 
 
-def read_ensemble_settings(store) -> dict | None:
-    """The last ensemble call's settings (ensemble.json), validated; None before the first."""
-    return store.read_record_file("ensemble.json")
+def make_executor(name: str, data: RunData, ray_address: str | None = None, cpus_per_run: int | None = None):
+    """The executor called ``name`` (kaggle_pipeline.executors.EXECUTORS). Chosen here, by the stage that uses
+    it: ray_executor builds on executors, so executors cannot name it without an import cycle."""
+    if name == "local":
+        return LocalExecutor(data)
+    if name == "ray":
+        from kaggle_pipeline.ray_executor import RayExecutor
 
-
-def run_score(record: dict, metric: str = "accuracy") -> float | None:
-    """A run record's validation score by ``metric``: its accuracy, or the score it recorded for that metric."""
-    if metric == "accuracy":
-        return record.get("validation_accuracy")
-    return record.get("validation_score") if record.get("metric") == metric else None
-
-
-def is_kept(record: dict, threshold: float, metric: str = "accuracy") -> bool:
-    """The one rule: a finished run (not aborted, not failed) whose validation score by the store's metric
-    reaches the threshold in force (at or above it; at or below it where lower is better, logloss)."""
-    return record["status"] == "done" and get_metric(metric).passes(run_score(record, metric), threshold)
-
-
-def kept_runs(records: list[dict], threshold: float, metric: str = "accuracy") -> list[dict]:
-    return [record for record in records if is_kept(record, threshold, metric)]
+        return RayExecutor(data, address=ray_address, cpus_per_run=cpus_per_run)
+    raise ParameterError("executor", name, f"unknown; choose one of {', '.join(EXECUTORS)}")
 
 
 def early_abort_floor(kept: list[dict], params: dict, epochs: int, margin: float) -> list[float] | None:
@@ -249,7 +241,7 @@ def _outcome(record: dict, epochs: int, metric: str = "accuracy") -> str:
         return f"FAILED: {record['error']}"
     score = f"val_acc {record['validation_accuracy']:.4f}"
     if metric != "accuracy":
-        score = f"val_{metric} {run_score(record, metric):.4f}, {score}"
+        score = f"val_{metric} {Run(record).score(metric):.4f}, {score}"
     if record["status"] == "aborted":
         return f"aborted at epoch {record['stopped_epoch']}/{epochs} ({score})"
     return f"{score} {'kept' if record['kept'] else 'rejected'}"
@@ -276,10 +268,10 @@ def _record_run(workspace: Workspace, job: RunJob, outcome: dict, executor: str,
             record.update(status="aborted", kept=False, abort_floor=job.abort_floor)
         else:
             record.update(status="done", kept=outcome["kept"])
-            atomic_save_npz(temporary / "predictions.npz", validation=outcome["validation_proba"],
+            atomic_save_npz(temporary / Run.PREDICTIONS, validation=outcome["validation_proba"],
                             test=outcome["test_proba"])
             if record["kept"]:
-                atomic_write_bytes(temporary / "model.keras", outcome["model_bytes"])
+                atomic_write_bytes(temporary / Run.MODEL, outcome["model_bytes"])
     record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     store.seal_run(temporary, record)
     store.commit_run(temporary, job.number)

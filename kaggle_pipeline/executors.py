@@ -6,6 +6,9 @@ resume, checksums and ``make status`` are the same whichever executor trained th
 
     local   one run at a time, here (kaggle_pipeline.executors.LocalExecutor)
     ray     Ray tasks on a local Ray instance or the cluster at RAY_ADDRESS (kaggle_pipeline.ray_executor)
+
+``kaggle_pipeline.ensemble.make_executor`` picks one by name (ray_executor imports this module, never the
+other way round).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kaggle_pipeline.errors import ParameterError, PipelineError
+from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.files import first_line
 from kaggle_pipeline.metrics import get_metric
 from kaggle_pipeline.store import library_versions
@@ -72,7 +75,7 @@ def train_job(job: RunJob, data: RunData) -> dict:
     try:
         _break_if_asked(job.number)
         if job.threads:
-            _limit_threads(job.threads)
+            limit_threads(job.threads)
         from kaggle_pipeline.train import train_run
 
         trained = train_run(
@@ -118,7 +121,8 @@ def _model_bytes(model) -> bytes:
         return path.read_bytes()
 
 
-def _limit_threads(threads: int) -> None:
+def limit_threads(threads: int) -> None:
+    """TensorFlow's CPU threads (a Ray task's share of its node); too late once TensorFlow has started."""
     import tensorflow as tf
 
     try:
@@ -162,13 +166,3 @@ class LocalExecutor:
 
     def describe(self) -> str:
         return "local executor, one run at a time"
-
-
-def make_executor(name: str, data: RunData, ray_address: str | None = None, cpus_per_run: int | None = None):
-    if name == "local":
-        return LocalExecutor(data)
-    if name == "ray":
-        from kaggle_pipeline.ray_executor import RayExecutor
-
-        return RayExecutor(data, address=ray_address, cpus_per_run=cpus_per_run)
-    raise ParameterError("executor", name, f"unknown; choose one of {', '.join(EXECUTORS)}")

@@ -34,19 +34,18 @@ from kaggle_pipeline.ray_executor import connect
 from kaggle_pipeline.search import (
     STATUS_FAIL,
     STATUS_OK,
-    _finished,
-    _plain,
-    _search_subset,
-    _write_best,
     best_score,
+    finished_count,
     insert_finished_trial,
     open_trials,
+    plain_value,
     save_trials,
     score_text,
+    search_subset,
+    write_best,
     write_trials_table,
 )
 from kaggle_pipeline.spaces import hyperopt_point
-from kaggle_pipeline.store import read_json
 from kaggle_pipeline.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -78,11 +77,11 @@ def run_tune_search(
     space, starting_points, trials_path, settings, trials = open_trials(workspace, evals, epochs, seed, space_name, subset,
                                                                         min_steps, fixed_epochs)
     epochs = settings["epochs"]
-    done = _finished(trials)
+    done = finished_count(trials)
     if done >= evals:
         logger.info(f"search: {done} trial(s) on disk, none to run")
-        return read_json(store.best_params_path)
-    x_train, y_train = _search_subset(workspace, subset, seed)
+        return _best(store, trials_path)
+    x_train, y_train = search_subset(workspace, subset, seed)
     connected_here, ray = connect(ray_address)
     try:
         gpus = int(ray.cluster_resources().get("GPU", 0))
@@ -122,9 +121,14 @@ def run_tune_search(
     finally:
         if connected_here:
             ray.shutdown()
-    if not store.best_params_path.exists():
+    return _best(store, trials_path)
+
+
+def _best(store, trials_path) -> dict:
+    best = store.best_params()
+    if best is None:
         raise PipelineError(f"{trials_path}: every trial failed; no parameters to retrain")
-    return read_json(store.best_params_path)
+    return best.to_dict()
 
 
 def _space_values(space: dict, params: dict) -> dict:
@@ -138,13 +142,13 @@ def _tune_trial(config, x_train, y_train, x_validation, y_validation, num_classe
     import keras
     from ray import tune
 
-    from kaggle_pipeline.executors import _limit_threads
+    from kaggle_pipeline.executors import limit_threads
 
     if threads:
-        _limit_threads(threads)
+        limit_threads(threads)
     from kaggle_pipeline.train import train_run
 
-    params = {key: _plain(value) for key, value in config.items()}
+    params = {key: plain_value(value) for key, value in config.items()}
     # Tune names trials at random and runs them in any order: the seed comes from the trial's id, and is recorded.
     seed = seed_base + zlib.crc32(tune.get_context().get_trial_id().encode()) % 1_000_000
 
@@ -196,7 +200,7 @@ class _TrialRecorder(Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         last = trial.last_result or {}
-        params = {key: _plain(value) for key, value in trial.config.items()}
+        params = {key: plain_value(value) for key, value in trial.config.items()}
         if last.get("final"):
             result = {"status": STATUS_OK, "loss": last[METRIC], "params": params,
                       **{key: last[key] for key in ("validation_accuracy", "seed", "seconds", "images_per_second",
@@ -213,7 +217,7 @@ class _TrialRecorder(Callback):
         self._record(result)
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        params = {key: _plain(value) for key, value in trial.config.items()}
+        params = {key: plain_value(value) for key, value in trial.config.items()}
         error = trial.get_error()
         message = failure_message(getattr(error, "cause", None) or error) if error else "trial failed"
         self._record({"status": STATUS_FAIL, "error": message, "params": params})
@@ -221,11 +225,11 @@ class _TrialRecorder(Callback):
     def _record(self, result: dict) -> None:
         self.timer.finish()
         self.timer.start()
-        number = _finished(self.trials)
+        number = finished_count(self.trials)
         insert_finished_trial(self.trials, self.space, result["params"], result, number)
         save_trials(self.trials_path, self.trials, self.settings)
-        write_trials_table(self.trials_path.parent / "trials.csv", self.trials)
-        best = _write_best(self.workspace.store.best_params_path, self.trials, self.settings, self.workspace)
+        write_trials_table(self.workspace.store.trials_table_path, self.trials)
+        best = write_best(self.workspace.store.best_params_path, self.trials, self.settings, self.workspace)
         if result["status"] == STATUS_OK:
             outcome = score_text(result, self.workspace.metric)
             if result.get("stopped_at_epoch"):

@@ -23,10 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from kaggle_pipeline.ensemble import is_kept, kept_runs, read_ensemble_settings, run_score
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.metrics import get_metric
-from kaggle_pipeline.store import SUBMISSION, atomic_write_bytes, atomic_write_text, read_record, read_trials
+from kaggle_pipeline.store import Run, SubmissionStore, atomic_write_bytes, atomic_write_text, kept_runs, read_trials
 from kaggle_pipeline.submit import answer_key_labels, stored_predictions
 from kaggle_pipeline.vote import VotingEnsemble, voted_accuracy_curve
 from kaggle_pipeline.workspace import Workspace
@@ -43,17 +42,16 @@ def make_report(workspace: Workspace, reports_dir: Path, submissions_dir: Path) 
     matplotlib.use("Agg")
     store, competition = workspace.store, workspace.competition
     trials = _trials(store)
-    if not trials and not store.ensemble_path.exists():
+    settings = store.ensemble_settings()
+    if not trials and settings is None:
         raise PipelineError(f"{store.root}: no search trials and no runs yet; run 'make search' or 'make all' first")
     # Only read (no lock): a damaged run is skipped, not moved aside, while an ensemble may be writing.
     records = store.run_records(repair=False)
-    settings = read_ensemble_settings(store)
-    threshold = None if settings is None else float(settings["threshold"])
+    threshold = None if settings is None else settings.threshold
     metric = workspace.metric
     kept = kept_runs(records, threshold, metric) if threshold is not None else []
     folder = Path(reports_dir) / competition.name
-    latest_path = Path(submissions_dir) / competition.name / "latest.json"
-    latest = read_record(latest_path, SUBMISSION, "run 'make submit' again") if latest_path.exists() else None
+    latest = SubmissionStore(submissions_dir, competition.name).latest()
     vote = latest["vote"] if latest else "majority"
     # The stacker votes in the report as it did in the newest submission.
     stack_weight = (latest.get("stacker") or {}).get("weight", 0.0) if latest else 1.0
@@ -96,10 +94,9 @@ def make_report(workspace: Workspace, reports_dir: Path, submissions_dir: Path) 
 
 # Reading the store ------------------------------------------------------------------------------
 def _trials(store) -> list[dict]:
-    path = store.search_dir / "trials.json"
-    if not path.exists():
+    if not store.trials_path.exists():
         return []
-    results = [trial["result"] for trial in read_trials(path)["trials"]]
+    results = [trial["result"] for trial in read_trials(store.trials_path)["trials"]]
     return [result for result in results if result.get("status") == "ok"]
 
 
@@ -166,7 +163,7 @@ def _learning_curves(records: list[dict], threshold: float, metric: str = "accur
         history = record.get("history")
         if not history:
             continue
-        kept = is_kept(record, threshold, metric)
+        kept = Run(record).is_kept(threshold, metric)
         style = {"color": "tab:blue", "alpha": 0.6} if kept else {"color": "tab:red", "alpha": 0.5, "linestyle": "--"}
         epochs = np.arange(1, len(history["loss"]) + 1)
         axes[0, 0].plot(epochs, history["loss"], **style)
@@ -181,7 +178,7 @@ def _learning_curves(records: list[dict], threshold: float, metric: str = "accur
 
 def _run_accuracy(records: list[dict], threshold: float, metric: str = "accuracy"):
     figure, axes = _figure()
-    scores = [run_score(record, metric) for record in records]
+    scores = [Run(record).score(metric) for record in records]
     scores = [score for score in scores if score is not None]
     axes[0, 0].hist(scores, bins=max(5, min(30, len(scores))), color="tab:blue")
     axes[0, 0].axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.4f}")
@@ -225,9 +222,9 @@ def _run_table(records: list[dict], threshold: float, metric: str = "accuracy") 
     other = metric != "accuracy"
     for record in records:
         accuracy = record.get("validation_accuracy")
-        score = run_score(record, metric)
+        score = Run(record).score(metric)
         outcome = record["status"] if record["status"] != "done" else \
-            ("kept" if is_kept(record, threshold, metric) else "rejected")
+            ("kept" if Run(record).is_kept(threshold, metric) else "rejected")
         score_cell = f"<td>{'' if score is None else f'{score:.4f}'}</td>" if other else ""
         rows.append(f"<tr><td>{record['run']}</td><td>{record['seed']}</td><td>{html.escape(outcome)}</td>{score_cell}"
                     f"<td>{'' if accuracy is None else f'{accuracy:.4f}'}</td><td>{record.get('stopped_epoch', '')}</td>"
@@ -280,7 +277,7 @@ def _timing(records: list[dict]):
 
 
 # The page ------------------------------------------------------------------------------------
-def _page(name: str, sections, latest: dict | None) -> str:
+def _page(name: str, sections, latest) -> str:
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(name)} report</title>",
              "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
              "img{max-width:100%}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;"

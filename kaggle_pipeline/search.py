@@ -55,17 +55,17 @@ def run_search(
     space, starting_points, trials_path, settings, trials = open_trials(workspace, evals, epochs, seed, space_name, subset,
                                                                         min_steps, fixed_epochs)
     epochs = settings["epochs"]
-    x_train, y_train = _search_subset(workspace, subset, seed)
+    x_train, y_train = search_subset(workspace, subset, seed)
     metric = get_metric(workspace.metric)
-    done = _finished(trials)
+    done = finished_count(trials)
     timer = StepTimer(evals - done)
     logger.info(f"search: {done} trial(s) on disk, running {max(0, evals - done)} more "
         f"({len(x_train):,} training images, {epochs} epoch(s) each, space '{space_name}')")
 
     def objective(params: dict) -> dict:
-        trial_number = _finished(trials)  # trials run one at a time: this one is not finished yet
+        trial_number = finished_count(trials)  # trials run one at a time: this one is not finished yet
         trial_seed = seed + trial_number
-        params = {key: _plain(value) for key, value in params.items()}
+        params = {key: plain_value(value) for key, value in params.items()}
         try:
             from kaggle_pipeline.train import train_run
 
@@ -98,9 +98,9 @@ def run_search(
             "epochs": epochs,
         }
 
-    while _finished(trials) < evals:
+    while finished_count(trials) < evals:
         check_stop()
-        number = _finished(trials)
+        number = finished_count(trials)
         timer.start()
         if number < len(starting_points):
             _evaluate_point(trials, objective, space, starting_points[number], number)
@@ -119,16 +119,16 @@ def run_search(
                 )
         timer.finish()
         save_trials(trials_path, trials, settings)
-        write_trials_table(store.search_dir / "trials.csv", trials)
-        best = _write_best(store.best_params_path, trials, settings, workspace)
+        write_trials_table(store.trials_table_path, trials)
+        best = write_best(store.best_params_path, trials, settings, workspace)
         result = trials.trials[-1]["result"]
         outcome = f"{score_text(result, metric.name)}" if result["status"] == STATUS_OK else f"failed: {result.get('error')}"
         logger.info(f"search: trial {number + 1}/{evals} {outcome}  best {best_score(best, metric.name):.4f}  "
             f"({format_seconds(timer.durations[-1])}, ETA {timer.eta()})")
-    best = store.read_record_file("best_params.json")
+    best = store.best_params()
     if best is None:
         raise PipelineError(f"{trials_path}: every trial failed; no parameters to retrain")
-    return best
+    return best.to_dict()
 
 
 def open_trials(workspace: Workspace, evals: int, epochs: int, seed: int, space_name: str, subset: int | None,
@@ -149,7 +149,7 @@ def open_trials(workspace: Workspace, evals: int, epochs: int, seed: int, space_
     epochs, note = epochs_to_train(epochs, images, int(starting_points[0]["batch_size"]), min_steps, fixed_epochs, "trial")
     if note:
         (logger.warning if fixed_epochs else logger.info)(f"search: {note}")
-    trials_path = workspace.store.search_dir / "trials.json"
+    trials_path = workspace.store.trials_path
     settings = {"space": space_name, "seed": seed, "epochs": epochs, "subset": subset}
     if workspace.metric != "accuracy":  # absent for accuracy: the trials of stores made before metrics still match
         settings["metric"] = workspace.metric
@@ -179,15 +179,17 @@ def insert_finished_trial(trials: Trials, space: dict, params: dict, result: dic
     trials.refresh()
 
 
-def _finished(trials: Trials) -> int:
+def finished_count(trials: Trials) -> int:
+    """Trials finished (done or failed): the number of the next one. Shared with ray_search."""
     return sum(trial["state"] in (JOB_STATE_DONE, JOB_STATE_ERROR) for trial in trials.trials)
 
 
-def _plain(value):
+def plain_value(value):
+    """A parameter as JSON takes it (numpy scalars from hyperopt or Tune as Python numbers)."""
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _search_subset(workspace: Workspace, subset: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def search_subset(workspace: Workspace, subset: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """A stratified, fixed subset of the training part: trials compare on the same images."""
     x_train, y_train = workspace.x_train, workspace.y_train
     if not subset or subset >= len(x_train):
@@ -279,7 +281,8 @@ def write_trials_table(path: Path, trials: Trials) -> None:
     atomic_write_text(path, pd.DataFrame(rows).to_csv(index=False))
 
 
-def _write_best(path: Path, trials: Trials, settings: dict, workspace: Workspace) -> dict:
+def write_best(path: Path, trials: Trials, settings: dict, workspace: Workspace) -> dict:
+    """Write best_params.json from the trials so far (either search calls it after every trial); returns it."""
     successes = [trial for trial in trials.trials if trial["result"].get("status") == STATUS_OK]
     if not successes:
         return {"validation_accuracy": float("nan")}

@@ -94,9 +94,9 @@ def extract_features(
     if len(images) == 0:
         return np.zeros((0, FEATURES), dtype=np.float32)
 
-    from kaggle_pipeline.train import _import_tensorflow_quietly  # importing train already starts TF quietly
+    from kaggle_pipeline.train import import_tensorflow_quietly  # importing train already starts TF quietly
 
-    _import_tensorflow_quietly()
+    import_tensorflow_quietly()
     import keras
     import tensorflow as tf
 
@@ -162,7 +162,7 @@ def cached_features(workspace, weights: str, size: int, seed: int = 0) -> tuple[
 
 # The forest -------------------------------------------------------------------------------------
 def stack_dir(store) -> Path:
-    return store.root / "stack"
+    return store.stack_dir
 
 
 def _probabilities(forest, features: np.ndarray, num_classes: int) -> np.ndarray:
@@ -201,20 +201,20 @@ def run_stack(workspace, weights: str = "imagenet", size: int = 64, trees: int =
     test = _probabilities(forest, test_features, num_classes)
     accuracy = float(np.mean(validation.argmax(axis=1) == workspace.y_validation)) if len(validation) else 0.0
 
-    folder = stack_dir(workspace.store)
-    folder.mkdir(parents=True, exist_ok=True)
+    store = workspace.store
+    store.stack_dir.mkdir(parents=True, exist_ok=True)
     # An old stack.json would vouch for the half-written files below if this is interrupted.
-    (folder / "stack.json").unlink(missing_ok=True)
-    atomic_save_npz(folder / "predictions.npz", validation=validation, test=test)
-    atomic_write_bytes(folder / "forest.joblib", _joblib_bytes(forest))
+    store.stack_record_path.unlink(missing_ok=True)
+    atomic_save_npz(store.stack_predictions_path, validation=validation, test=test)
+    atomic_write_bytes(store.stack_forest_path, _joblib_bytes(forest))
     record = {
         "kind": "vgg19-randomforest", "weights": label, "size": size, "trees": trees, "seed": seed,
         "validation_accuracy": accuracy, "feature_seconds": round(feature_seconds, 2),
         "fit_seconds": round(fit_seconds, 2), "fingerprint": workspace.competition.fingerprint(),
         "versions": library_versions(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "files": {name: file_digest(folder / name) for name in ("predictions.npz", "forest.joblib")},
+        "files": {path.name: file_digest(path) for path in (store.stack_predictions_path, store.stack_forest_path)},
     }
-    atomic_write_json(folder / "stack.json", record)
+    atomic_write_json(workspace.store.stack_record_path, record)
     warning = "  -- RANDOM VGG19 WEIGHTS, NOT IMAGENET: features are untrained" if weights == "none" else ""
     logger.info(f"stack: VGG19 features (weights {label}, {size}x{size}) + random forest of {trees} trees: "
         f"val_acc {accuracy:.4f}  (features {format_seconds(feature_seconds)}, fit {format_seconds(fit_seconds)}){warning}")
@@ -223,16 +223,16 @@ def run_stack(workspace, weights: str = "imagenet", size: int = 64, trees: int =
 
 def load_stack(store) -> tuple[dict, dict[str, np.ndarray]] | None:
     """The stored stack's record and its predictions, or None if no complete stack is stored."""
-    record_path = stack_dir(store) / "stack.json"
-    if not record_path.exists():
+    stored = store.stack_record()
+    if stored is None:
         return None
-    record = store.read_record_file("stack/stack.json")
+    record = stored.to_dict()
     for name, expected in record.get("files", {}).items():
         path = stack_dir(store) / name
         if "/" in name or path.is_symlink() or not path.is_file() or file_digest(path) != expected:
             logger.warning(f"{stack_dir(store) / name}: missing or its checksum does not match stack.json; the stacker is left "
                 "out (run 'make stack' again)")
             return None
-    arrays = read_arrays(stack_dir(store) / "predictions.npz", {"validation": ("f", 2), "test": ("f", 2)},
+    arrays = read_arrays(store.stack_predictions_path, {"validation": ("f", 2), "test": ("f", 2)},
                          "run 'make stack' again")
     return record, {key: arrays[key] for key in ("validation", "test")}

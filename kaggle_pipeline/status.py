@@ -10,11 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from kaggle_pipeline.ensemble import is_kept, read_best_params_of, read_ensemble_settings, run_score
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.metrics import get_metric
 from kaggle_pipeline.search import best_score
-from kaggle_pipeline.store import SUBMISSION, RunStore, read_record, read_trials
+from kaggle_pipeline.store import Run, RunStore, SubmissionStore, kept_runs, read_trials
 
 
 def status_lines(store: RunStore, submissions_dir: Path) -> list[str]:
@@ -27,24 +26,22 @@ def status_lines(store: RunStore, submissions_dir: Path) -> list[str]:
              f"fingerprint {manifest.get('fingerprint')}, metric {store.metric})"]
     lines.append(_search_line(store))
     lines.extend(_ensemble_lines(store))
-    stack_path = store.root / "stack" / "stack.json"
-    if stack_path.exists():
-        stack = store.read_record_file("stack/stack.json")
+    stack = store.stack_record()
+    if stack is not None:
         accuracy = stack.get("validation_accuracy")
         lines.append(f"stack     VGG19 {stack['weights']} features at {stack.get('size', '?')}x{stack.get('size', '?')} + "
                      f"{stack.get('trees', '?')} trees: val_acc " + ("?" if accuracy is None else f"{accuracy:.4f}"))
-    lines.append(_submission_line(Path(submissions_dir) / store.root.name))
+    lines.append(_submission_line(SubmissionStore(submissions_dir, store.root.name)))
     return lines
 
 
 def _search_line(store: RunStore) -> str:
-    trials_path = store.search_dir / "trials.json"
-    if not trials_path.exists():
+    if not store.trials_path.exists():
         return "search    no trials yet"
-    saved = read_trials(trials_path)
+    saved = read_trials(store.trials_path)
     settings, trials = saved["settings"], saved["trials"]
     failed = sum(1 for trial in trials if trial["result"]["status"] != "ok")
-    best = read_best_params_of(store) if store.best_params_path.exists() else None
+    best = store.best_params()
     metric = store.metric
     name = "val_acc" if metric == "accuracy" else f"val_{metric}"
     best_text = f"best {name} {best_score(best, metric):.4f} (trial {best.get('trial', '?')})" if best else "no best yet"
@@ -56,17 +53,19 @@ def _search_line(store: RunStore) -> str:
 
 def _ensemble_lines(store: RunStore) -> list[str]:
     records = store.run_records(repair=False)  # status only reads: a damaged run is skipped, not moved
-    if not store.ensemble_path.exists() and not records:
+    stored = store.ensemble_settings()
+    if stored is None and not records:
         return ["ensemble  no runs yet"]
-    settings = read_ensemble_settings(store) or {}
-    threshold = settings.get("threshold")
+    settings = {} if stored is None else stored.to_dict()
+    threshold = None if stored is None else stored.threshold
     metric = get_metric(store.metric)
     counts = {status: 0 for status in ("kept", "rejected", "aborted", "failed")}
     kept_accuracies = []
+    kept = [] if threshold is None else kept_runs(records, threshold, metric.name)
     for record in records:
-        if threshold is not None and is_kept(record, threshold, metric.name):
+        if any(record is run for run in kept):
             counts["kept"] += 1
-            kept_accuracies.append(run_score(record, metric.name))
+            kept_accuracies.append(Run(record).score(metric.name))
         elif record["status"] == "done":
             counts["rejected"] += 1
         else:
@@ -94,11 +93,10 @@ def _stop_text(reason: str | None) -> str:
     return "; ensemble running (or killed)" if reason == "running" else f"; the last ensemble call stopped at {reason}"
 
 
-def _submission_line(folder: Path) -> str:
-    latest = folder / "latest.json"
-    if not latest.exists():
+def _submission_line(submissions: SubmissionStore) -> str:
+    summary = submissions.latest()
+    if summary is None:
         return "submit    no submission yet"
-    summary = read_record(latest, SUBMISSION, "run 'make submit' again")
     local = summary.get("local_score")
     metric = summary.get("metric", "accuracy")
     score = summary["ensemble_validation_accuracy"] if metric == "accuracy" else summary.get("ensemble_validation_score")

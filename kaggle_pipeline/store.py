@@ -13,6 +13,16 @@ Layout of ``models/<competition>/``::
     stack/              the VGG19 -> RandomForest voter (kaggle_pipeline.stack)
     tensorboard/        per-run TensorBoard logs, only with --tensorboard (TENSORBOARD=1)
 
+and of ``submissions/<competition>/`` (``SubmissionStore``)::
+
+    submission-<stamp>.csv, submission-<stamp>.json    each submission and its summary
+    latest.csv, latest.json                            copies of the newest
+
+This module is the one place that names these files: every other module asks ``RunStore`` or
+``SubmissionStore`` for a path and reads a record through the typed classes below (``Run``, ``BestParams``,
+...), so the format lives here once, versioned by ``STORE_FORMAT`` (written in ``store.json``; a store written
+by a newer format is refused in one line rather than misread).
+
 A run directory is written under a temporary name and renamed into place, so a run
 directory either exists complete or not at all. Its ``run.json`` lists the SHA-256 of every other file in
 it; a run whose files do not match (a disk error, a hand edit) is moved aside as ``runs/.corrupt-run-NNNN-*``,
@@ -55,6 +65,8 @@ from kaggle_pipeline.metrics import METRICS
 
 logger = logging.getLogger(__name__)
 
+# The layout and record format this code writes and reads. Stores written before the number existed (no
+# "format" in store.json) are format 1; a store with a larger number was written by newer code and is refused.
 STORE_FORMAT = 1
 
 
@@ -181,7 +193,7 @@ def _refuse_constant(name: str):
 # ``metric``: the store's metric (kaggle_pipeline.metrics); absent in stores made before metrics: accuracy.
 # Every finished run and trial records its validation accuracy; where the metric is another, also
 # ``validation_score`` (that metric's value) and ``metric``. A threshold is the metric's: above 1 for logloss.
-MANIFEST = {"fingerprint": "str", "classes?": "list", "image_shape?": "list", "image_size?": "count",
+MANIFEST = {"format?": "count", "fingerprint": "str", "classes?": "list", "image_shape?": "list", "image_size?": "count",
             "metric?": tuple(METRICS)}
 BEST_PARAMS = {"params": "dict", "validation_accuracy": "fraction", "trial?": "count", "seed?": "int",
                "metric?": tuple(METRICS), "validation_score?": "number"}
@@ -266,6 +278,169 @@ RECORD_FILES = {
     "ensemble.json": (ENSEMBLE, "run 'make ensemble' again to rewrite it"),
     "stack/stack.json": (STACK, "run 'make stack' again"),
 }
+
+
+# Typed records ----------------------------------------------------------------------------------
+class Record:
+    """One JSON file's record: validated against its ``SCHEMA`` when made, and written back unchanged.
+
+    The whole JSON object is kept (``to_dict``), so keys this code does not know (written by a newer minor
+    version, or extras such as ``versions``) survive a read and write; the keys readers rely on are typed
+    properties. ``Record.from_dict(record.to_dict()) == record``.
+    """
+
+    SCHEMA: dict = {}
+
+    def __init__(self, data: dict):
+        self._data = data
+
+    @classmethod
+    def from_dict(cls, data, where: str = "record", remedy: str = ""):
+        problem = record_problem(data, cls.SCHEMA)
+        if problem:
+            raise PipelineError(f"{where}: damaged or edited by hand ({problem})" + (f"; {remedy}" if remedy else ""))
+        return cls(dict(data))
+
+    def to_dict(self) -> dict:
+        return dict(self._data)
+
+    def get(self, key: str, default=None):
+        return self._data.get(key, default)
+
+    def __getitem__(self, key: str):
+        return self._data[key]
+
+    def __eq__(self, other) -> bool:
+        return type(other) is type(self) and other._data == self._data
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._data!r})"
+
+
+def run_score(record: dict, metric: str = "accuracy") -> float | None:
+    """A run record's validation score by ``metric``: its accuracy, or the score it recorded for that metric."""
+    if metric == "accuracy":
+        return record.get("validation_accuracy")
+    return record.get("validation_score") if record.get("metric") == metric else None
+
+
+class Run(Record):
+    """``runs/run-NNNN/run.json``: one retrain run (kept, rejected, aborted or failed)."""
+
+    SCHEMA = RUN
+    PREDICTIONS = "predictions.npz"
+    MODEL = "model.keras"
+
+    @property
+    def number(self) -> int:
+        return self._data["run"]
+
+    @property
+    def status(self) -> str:
+        return self._data["status"]
+
+    def score(self, metric: str = "accuracy") -> float | None:
+        return run_score(self._data, metric)
+
+    def has_file(self, name: str) -> bool:
+        """Whether the run holds ``name``. ``files`` lists (with checksums, verified by ``run_records``) every
+        file of a run written since checksums; older runs hold predictions when done, a model when kept."""
+        files = self._data.get("files")
+        if files is not None:
+            return name in files
+        if name == self.PREDICTIONS:
+            return self.status == "done"
+        return name == self.MODEL and bool(self._data.get("kept"))
+
+    def missing_for_kept(self, need_model: bool = False) -> list[str]:
+        """The files a kept run must have that this one lacks: its predictions (to vote) and, where the caller
+        loads the network itself (``need_model``: bench/tta.py), its model; only runs kept when trained saved one."""
+        needed = [self.PREDICTIONS] + ([self.MODEL] if need_model else [])
+        return [name for name in needed if not self.has_file(name)]
+
+    def passes(self, threshold: float, metric: str = "accuracy") -> bool:
+        """A finished run (not aborted, not failed) whose validation score by ``metric`` reaches ``threshold``."""
+        return self.status == "done" and METRICS[metric].passes(self.score(metric), threshold)
+
+    def is_kept(self, threshold: float, metric: str = "accuracy", need_model: bool = False) -> bool:
+        """THE rule: the run passes the threshold in force and holds the files a kept run is used through, so a
+        lowered threshold never keeps a run without them."""
+        return self.passes(threshold, metric) and not self.missing_for_kept(need_model)
+
+
+def kept_runs(records: list[dict], threshold: float, metric: str = "accuracy", need_model: bool = False) -> list[dict]:
+    """The records of the kept runs (``Run.is_kept``), in order; a run that passes the threshold but lacks a
+    needed file is left out with one line saying so."""
+    kept = []
+    for record in records:
+        run = Run(record)
+        if run.is_kept(threshold, metric, need_model):
+            kept.append(record)
+        elif run.passes(threshold, metric):
+            missing = " and ".join(run.missing_for_kept(need_model))
+            logger.info(f"store: run {run.number} passes the threshold but has no {missing} (it was not kept when "
+                        "it was trained); left out")
+    return kept
+
+
+class Manifest(Record):
+    """``store.json``."""
+
+    SCHEMA = MANIFEST
+
+    @property
+    def format(self) -> int:
+        return self._data.get("format") or 1
+
+    @property
+    def fingerprint(self) -> str:
+        return self._data["fingerprint"]
+
+    @property
+    def metric(self) -> str:
+        return self._data.get("metric") or "accuracy"
+
+
+class BestParams(Record):
+    """``best_params.json``: the best search trial."""
+
+    SCHEMA = BEST_PARAMS
+
+    @property
+    def params(self) -> dict:
+        return self._data["params"]
+
+
+class EnsembleSettings(Record):
+    """``ensemble.json``: the last ensemble call's settings and why it stopped."""
+
+    SCHEMA = ENSEMBLE
+
+    @property
+    def threshold(self) -> float:
+        return float(self._data["threshold"])
+
+
+class StackRecord(Record):
+    """``stack/stack.json``: the stacker, written last (its presence means the stack is complete)."""
+
+    SCHEMA = STACK
+
+
+class SubmissionSummary(Record):
+    """``submissions/<competition>/submission-<stamp>.json`` and ``latest.json``."""
+
+    SCHEMA = SUBMISSION
+
+    @property
+    def metric(self) -> str:
+        return self._data.get("metric") or "accuracy"
+
+    @property
+    def format(self) -> str | None:
+        return self._data.get("format")
 
 
 def record_digest(record: dict) -> str:
@@ -358,6 +533,36 @@ class RunStore:
     def runs_dir(self) -> Path:
         return self.root / "runs"
 
+    @property
+    def trials_path(self) -> Path:
+        return self.search_dir / "trials.json"
+
+    @property
+    def trials_table_path(self) -> Path:
+        return self.search_dir / "trials.csv"
+
+    @property
+    def stack_dir(self) -> Path:
+        return self.root / "stack"
+
+    @property
+    def stack_record_path(self) -> Path:
+        return self.stack_dir / "stack.json"
+
+    @property
+    def stack_predictions_path(self) -> Path:
+        return self.stack_dir / "predictions.npz"
+
+    @property
+    def stack_forest_path(self) -> Path:
+        return self.stack_dir / "forest.joblib"
+
+    def predictions_path(self, record: dict) -> Path:
+        return self.run_dir(record) / Run.PREDICTIONS
+
+    def model_path(self, record: dict) -> Path:
+        return self.run_dir(record) / Run.MODEL
+
     # The store's shape ------------------------------------------------------------
     FOLDERS = ("search", "runs", "cache", "stack", "tensorboard")
     FILES = ("store.json", "split.npz", "best_params.json", "ensemble.json", ".lock")
@@ -400,20 +605,39 @@ class RunStore:
                                     f"expected {expected}); {remedy}")
         return record
 
+    def best_params(self) -> BestParams | None:
+        record = self.read_record_file("best_params.json")
+        return None if record is None else BestParams(record)
+
+    def ensemble_settings(self) -> EnsembleSettings | None:
+        record = self.read_record_file("ensemble.json")
+        return None if record is None else EnsembleSettings(record)
+
+    def stack_record(self) -> StackRecord | None:
+        record = self.read_record_file("stack/stack.json")
+        return None if record is None else StackRecord(record)
+
+    def runs(self, repair: bool = True) -> list[Run]:
+        return [Run(record) for record in self.run_records(repair=repair)]
+
     def check_files(self) -> None:
         """Validate every record the store holds, before a stage takes the lock and starts writing."""
         for relative in RECORD_FILES:
             self.read_record_file(relative)
-        trials = self.search_dir / "trials.json"
-        if trials.exists() or trials.is_symlink():
-            read_trials(trials)
+        if self.trials_path.exists() or self.trials_path.is_symlink():
+            read_trials(self.trials_path)
 
     # The data this store belongs to --------------------------------------------------
     def read_manifest(self) -> dict | None:
         if not self.manifest_path.exists() and not self.manifest_path.is_symlink():
             return None
-        return read_record(self.manifest_path, MANIFEST,
-                           "restore it, or remove the store folder to start again (its runs were made for it)")
+        manifest = read_record(self.manifest_path, MANIFEST,
+                               "restore it, or remove the store folder to start again (its runs were made for it)")
+        if Manifest(manifest).format > STORE_FORMAT:
+            raise PipelineError(f"{self.manifest_path}: store format {Manifest(manifest).format}, written by a newer "
+                                f"kaggle_pipeline (this one reads format {STORE_FORMAT} and older); upgrade it, or use "
+                                "another --name")
+        return manifest
 
     def check_data(self, fingerprint: str) -> None:
         """Refuse data other than the store's; reads only."""
@@ -554,13 +778,50 @@ class RunStore:
     def lock(self, stage: str) -> "StoreLock":
         lock = StoreLock(self.root, stage).acquire()
         # The one writer now: what a killed write left behind is ours to remove.
-        for folder in (self.root, self.search_dir, self.cache_dir, self.root / "stack"):
+        for folder in (self.root, self.search_dir, self.cache_dir, self.stack_dir):
             remove_stale_temporaries(folder)
         return lock
 
     def load_predictions(self, record: dict) -> dict[str, np.ndarray]:
-        return read_arrays(self.run_dir(record) / "predictions.npz", {"validation": ("f", 2), "test": ("f", 2)},
+        return read_arrays(self.predictions_path(record), {"validation": ("f", 2), "test": ("f", 2)},
                            "'make ensemble' sets the run aside and trains it again")
+
+
+class SubmissionStore:
+    """The submissions of one competition under ``submissions/<competition>/``."""
+
+    LATEST_REMEDY = "run 'make submit' again"
+
+    def __init__(self, submissions_dir: Path, name: str):
+        self.folder = Path(submissions_dir) / name
+
+    @property
+    def latest_csv(self) -> Path:
+        return self.folder / "latest.csv"
+
+    @property
+    def latest_json(self) -> Path:
+        return self.folder / "latest.json"
+
+    def stamped_csv(self, stamp: str) -> Path:
+        return self.folder / f"submission-{stamp}.csv"
+
+    def stamped_json(self, stamp: str) -> Path:
+        return self.folder / f"submission-{stamp}.json"
+
+    def latest(self) -> SubmissionSummary | None:
+        """The newest submission's summary, validated; None before the first (only reads)."""
+        if not self.latest_json.exists() and not self.latest_json.is_symlink():
+            return None
+        return SubmissionSummary(read_record(self.latest_json, SUBMISSION, self.LATEST_REMEDY))
+
+    def write(self, stamp: str, text: str, summary: SubmissionSummary) -> None:
+        """The submission and its summary, then the latest copies: each file whole or not at all."""
+        remove_stale_temporaries(self.folder)  # left by a killed submit; the caller holds the store's lock
+        atomic_write_text(self.stamped_csv(stamp), text)
+        atomic_write_text(self.latest_csv, text)
+        atomic_write_json(self.stamped_json(stamp), summary.to_dict())
+        atomic_write_json(self.latest_json, summary.to_dict())
 
 
 class StoreLock:

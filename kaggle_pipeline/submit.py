@@ -36,10 +36,9 @@ import numpy as np
 import pandas as pd
 
 from kaggle_pipeline.data import Competition, read_sample_submission, read_submission_table
-from kaggle_pipeline.ensemble import kept_runs, read_ensemble_settings
 from kaggle_pipeline.errors import ParameterError, PipelineError
 from kaggle_pipeline.metrics import METRICS, clip_probabilities, get_metric
-from kaggle_pipeline.store import atomic_write_json, atomic_write_text, library_versions, remove_stale_temporaries
+from kaggle_pipeline.store import SubmissionStore, SubmissionSummary, kept_runs, library_versions
 from kaggle_pipeline.vote import STRATEGIES, VOTES, VotingEnsemble, accuracy
 from kaggle_pipeline.workspace import Workspace
 
@@ -217,10 +216,10 @@ def stored_predictions(workspace: Workspace, threshold: float | None = None, sta
         raise ParameterError("stack_weight", stack_weight, "must be 0 or more")
     store, competition = workspace.store, workspace.competition
     if threshold is None:
-        settings = read_ensemble_settings(store)
+        settings = store.ensemble_settings()
         if settings is None:
             raise PipelineError(f"{store.ensemble_path}: not found; run 'make ensemble' first")
-        threshold = float(settings["threshold"])
+        threshold = settings.threshold
     # Only read: a damaged run is skipped here and moved aside (and retrained) by the next 'make ensemble'.
     metric = get_metric(workspace.metric)
     records = kept_runs(store.run_records(repair=False), threshold, metric.name)
@@ -300,10 +299,9 @@ def make_submission(
     rendered = parse_submission(text)
     validate_submission(rendered, sample, competition.classes, where="submission", submission_format=submission_format)
 
-    folder = Path(submissions_dir) / competition.name
-    remove_stale_temporaries(folder)  # left by a killed submit; this stage holds the store's lock
+    submissions = SubmissionStore(submissions_dir, competition.name)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = folder / f"submission-{stamp}.csv"
+    path = submissions.stamped_csv(stamp)
     summary = {
         "submission": str(path),
         "vote": chosen,
@@ -332,10 +330,7 @@ def make_submission(
         summary["local_score"] = local_score(competition.solution, rendered, competition.id_column, competition.label_column)
     elif truth is not None:  # the metric of what was written (probabilities as rendered), against the answer key
         summary["local_score"] = strategies[chosen]["local_score"]
-    atomic_write_text(path, text)
-    atomic_write_text(folder / "latest.csv", text)
-    atomic_write_json(folder / f"submission-{stamp}.json", summary)
-    atomic_write_json(folder / "latest.json", summary)
+    submissions.write(stamp, text, SubmissionSummary.from_dict(summary, where=str(submissions.stamped_json(stamp))))
     _print_summary(summary, competition)
     return summary
 
@@ -354,7 +349,7 @@ def _finite(value: float) -> float | None:
 
 def _stack_member(workspace: Workspace, stack_weight: float):
     """The stacker as a voting member (name, folder, predictions, weight), or None without one."""
-    from kaggle_pipeline.stack import load_stack, stack_dir
+    from kaggle_pipeline.stack import load_stack
 
     if stack_weight == 0:
         return None
@@ -362,7 +357,7 @@ def _stack_member(workspace: Workspace, stack_weight: float):
     if loaded is None:
         return None
     record, predictions = loaded
-    folder = stack_dir(workspace.store)
+    folder = workspace.store.stack_dir
     if record.get("fingerprint") != workspace.competition.fingerprint():
         raise PipelineError(f"{folder}: the stacker was fitted on other data; rerun 'make stack'")
     return f"stacker (VGG19 {record['weights']} features -> RandomForest)", folder, predictions, stack_weight

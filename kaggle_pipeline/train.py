@@ -21,7 +21,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def _import_tensorflow_quietly():
+def import_tensorflow_quietly():
     """TensorFlow's C++ side prints start-up banners to fd 2 before any log setting applies; hide only those."""
     saved = os.dup(2)
     try:
@@ -33,7 +33,7 @@ def _import_tensorflow_quietly():
         os.close(saved)
 
 
-_import_tensorflow_quietly()
+import_tensorflow_quietly()
 # The imports below must come after that quiet first import of TensorFlow (hence E402).
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402

@@ -8,9 +8,9 @@ import time
 
 from conftest import CLI_ENVIRONMENT, cli_command
 
-from kaggle_pipeline.ensemble import default_threshold, kept_runs, run_ensemble
+from kaggle_pipeline.ensemble import default_threshold, run_ensemble
 from kaggle_pipeline.spaces import TINY_PARAMS
-from kaggle_pipeline.store import atomic_write_json
+from kaggle_pipeline.store import atomic_write_json, kept_runs
 from kaggle_pipeline.workspace import open_workspace
 
 

@@ -11,10 +11,9 @@ from conftest import run_cli, synthetic_images, write_image_competition
 from sklearn.metrics import f1_score, log_loss, roc_auc_score
 
 from kaggle_pipeline.data import load_competition, read_sample_submission
-from kaggle_pipeline.ensemble import is_kept
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.metrics import CLIP, METRICS, auto_metric, clip_probabilities, get_metric
-from kaggle_pipeline.store import atomic_save_npz, atomic_write_json
+from kaggle_pipeline.store import Run, atomic_save_npz, atomic_write_json
 from kaggle_pipeline.submit import answer_key_labels, make_submission, parse_submission, validate_submission
 from kaggle_pipeline.vote import VotingEnsemble
 from kaggle_pipeline.workspace import open_workspace
@@ -114,10 +113,10 @@ def test_each_metric_agrees_with_scikit_learn():
 
 def test_a_threshold_is_a_minimum_or_for_logloss_a_maximum():
     record = {"status": "done", "validation_accuracy": 0.8, "metric": "logloss", "validation_score": 0.4}
-    assert is_kept(record, 0.75) and not is_kept(record, 0.85)  # accuracy, as every store before metrics
-    assert is_kept(record, 0.5, "logloss") and not is_kept(record, 0.3, "logloss")
-    assert not is_kept(record, 0.5, "auc")  # no auc recorded: never kept by a score it does not have
-    assert not is_kept({**record, "status": "aborted"}, 0.5, "logloss")
+    assert Run(record).is_kept(0.75) and not Run(record).is_kept(0.85)  # accuracy, as every store before metrics
+    assert Run(record).is_kept(0.5, "logloss") and not Run(record).is_kept(0.3, "logloss")
+    assert not Run(record).is_kept(0.5, "auc")  # no auc recorded: never kept by a score it does not have
+    assert not Run({**record, "status": "aborted"}).is_kept(0.5, "logloss")
     logloss, accuracy = get_metric("logloss"), get_metric("accuracy")
     assert accuracy.default_threshold(0.92) == 0.91 and logloss.default_threshold(0.4) == 0.44
     assert logloss.loss(0.4) == 0.4 and accuracy.loss(0.9) == pytest.approx(0.1)

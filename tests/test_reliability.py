@@ -20,10 +20,10 @@ import pytest
 from conftest import CLI_ENVIRONMENT, cli_command
 
 from kaggle_pipeline.cli import main
-from kaggle_pipeline.ensemble import kept_runs, run_ensemble
+from kaggle_pipeline.ensemble import run_ensemble
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.spaces import TINY_PARAMS
-from kaggle_pipeline.store import KILL_DURING_WRITE, atomic_write_json, atomic_write_text, file_digest
+from kaggle_pipeline.store import KILL_DURING_WRITE, atomic_write_json, atomic_write_text, file_digest, kept_runs
 from kaggle_pipeline.workspace import open_workspace
 
 KILLS_PER_STAGE = 10

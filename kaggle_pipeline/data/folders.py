@@ -48,13 +48,6 @@ def check_folder(folder: Path, what: str) -> None:
         raise PipelineError(f"{folder}: not a folder; expected the {what}")
 
 
-def has_images(folder: Path) -> bool:
-    """A folder holding at least one visible file with an image suffix (suffixes as in data.images)."""
-    from kaggle_pipeline.data.images import IMAGE_SUFFIXES
-
-    return is_dir(folder) and any(path.suffix.lower() in IMAGE_SUFFIXES for path in entries(folder))
-
-
 def image_root(folder: Path) -> Path:
     """Where ``train/`` and ``test/`` are: the competition folder itself, or its one subfolder that holds a
     ``train/`` folder (State Farm ships ``imgs/train/``, ``imgs/test/`` beside its CSVs)."""

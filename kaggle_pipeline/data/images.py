@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kaggle_pipeline.data.folders import check_folder, entries
+from kaggle_pipeline.data.folders import check_folder, entries, is_dir
 from kaggle_pipeline.data.pixels import FLOAT_0_255_MIN_MAX, UNIT_TOLERANCE
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.files import first_line, open_regular
@@ -70,6 +70,12 @@ PROGRESS_SECONDS = 2.0
 # for a CPU to train on (a 128x128 RGB image costs ~60x a 28x28 grey one per convolution).
 MIN_DEFAULT_SIDE = 16
 MAX_DEFAULT_SIDE = 128
+
+
+def has_images(folder: Path) -> bool:
+    """A folder holding at least one visible file with an image suffix. Here, beside the suffixes, because
+    data.images builds on data.folders (in folders it made an import cycle)."""
+    return is_dir(folder) and any(path.suffix.lower() in IMAGE_SUFFIXES for path in entries(folder))
 
 
 def image_files(folder: Path) -> list[Path]:

@@ -19,12 +19,12 @@ import pytest
 from conftest import CLI_ENVIRONMENT, cli_command
 
 import kaggle_pipeline
-from kaggle_pipeline.ensemble import kept_runs, run_ensemble
+from kaggle_pipeline.ensemble import run_ensemble
 from kaggle_pipeline.executors import BREAK_RUN
 from kaggle_pipeline.search import run_search
 from kaggle_pipeline.spaces import TINY_PARAMS
 from kaggle_pipeline.status import status_lines
-from kaggle_pipeline.store import atomic_write_json
+from kaggle_pipeline.store import atomic_write_json, kept_runs
 from kaggle_pipeline.workspace import open_workspace
 
 # ray.tune, not ray: without Ray installed, this very folder (tests/ray) would import as a namespace package "ray".
