@@ -29,14 +29,14 @@ def test_tiny_data_gets_more_epochs():
     quick = cli.PRESETS["quick"]
     # 1,293 images make 11 batches of 128: 2 epochs were 22 steps, 5 were 55.
     assert effective_epochs(quick["search_epochs"], DIGITS_TRAIN, 128, MIN_TRIAL_STEPS) == 14  # ceil(150 / 11)
-    assert effective_epochs(quick["epochs"], DIGITS_TRAIN, 128, MIN_RUN_STEPS) == 91  # ceil(1000 / 11)
+    assert effective_epochs(quick["epochs"], DIGITS_TRAIN, 128, MIN_RUN_STEPS) == 46  # ceil(500 / 11)
     assert effective_epochs(5, DIGITS_TRAIN, 128, 0) == 5  # no minimum: as asked
     assert effective_epochs(5, 0, 128, 10) == 10  # an empty set still counts one step an epoch
 
     epochs, note = epochs_to_train(5, DIGITS_TRAIN, 128, MIN_RUN_STEPS, False, "run")
-    assert epochs == 91 and "91 epochs per run instead of the preset's 5" in note and "11 step(s)" in note
+    assert epochs == 46 and "46 epochs per run instead of the preset's 5" in note and "11 step(s)" in note
     epochs, note = epochs_to_train(3, DIGITS_TRAIN, 128, MIN_RUN_STEPS, True, "run")
-    assert epochs == 3 and "3 epoch(s) per run as asked" in note and "33 optimizer steps, fewer than the 1000" in note
+    assert epochs == 3 and "3 epoch(s) per run as asked" in note and "33 optimizer steps, fewer than the 500" in note
 
 
 def test_search_and_ensemble_record_the_epochs_they_trained(tmp_path, csv_competition, caplog):
