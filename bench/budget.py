@@ -238,7 +238,7 @@ def our_points(side: Side, data: Path, models: Path, truth: np.ndarray) -> tuple
     workspace = open_workspace(data, models, name=stores[0], read_only=True)
     runs = []
     for record in workspace.store.run_records(repair=False):
-        finished = (workspace.store.run_dir(record) / "run.json").stat().st_mtime
+        finished = workspace.store.run_record_path(record).stat().st_mtime
         runs.append({"run": record["run"], "seed": record["seed"], "status": record["status"],
                      "validation_accuracy": record["validation_accuracy"], "minutes": side.clock(finished) / 60})
     try:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kaggle_pipeline.store import RunStore, SubmissionStore, read_trials
+from kaggle_pipeline.store import RunStore, SubmissionStore
 
 TEST_IMAGES = 360
 SPLIT_SEED = 0
@@ -73,11 +73,11 @@ def summary(store: Path) -> list[str]:
     """The search trials' and the runs' validation accuracies, and the epochs they trained."""
     lines = []
     runs_store = RunStore(store)
-    trials = read_trials(runs_store.trials_path)
-    results = [trial["result"] for trial in trials["trials"]]
+    trials = runs_store.read_trials()
+    results = [trial.result for trial in trials.records]
     accuracies = [f"{result['validation_accuracy']:.3f}" if "validation_accuracy" in result else "failed"
                   for result in results]
-    epochs = sorted({result.get("epochs", trials["settings"]["epochs"]) for result in results})
+    epochs = sorted({result.get("epochs", trials.settings["epochs"]) for result in results})
     lines.append(f"search trials: {', '.join(accuracies)} ({'/'.join(map(str, epochs))} epoch(s) each)")
     ensemble = runs_store.ensemble_settings()
     runs = runs_store.run_records(repair=False)

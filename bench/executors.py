@@ -26,7 +26,7 @@ from pathlib import Path
 
 from kaggle_pipeline.ensemble import run_ensemble
 from kaggle_pipeline.spaces import DEFAULT_PARAMS
-from kaggle_pipeline.store import atomic_write_json, library_versions
+from kaggle_pipeline.store import BestParams, atomic_write_json, library_versions
 from kaggle_pipeline.workspace import open_workspace
 
 
@@ -54,7 +54,7 @@ def main() -> None:
         for name, options in CONFIGURATIONS.items():
             workspace = open_workspace(args.data, Path(folder) / name.replace(" ", "_").replace(",", ""))
             workspace = dataclasses.replace(workspace, train_index=workspace.train_index[: args.images])
-            atomic_write_json(workspace.store.best_params_path, {"params": DEFAULT_PARAMS, "validation_accuracy": 0.0})
+            workspace.store.write_best_params(BestParams.from_dict({"params": DEFAULT_PARAMS, "validation_accuracy": 0.0}))
             say(f"== {name}")
             started = time.perf_counter()
             kept = run_ensemble(workspace, n=args.n, threshold=0.0, max_runs=args.n, epochs=args.epochs, seed=1000,

@@ -38,15 +38,7 @@ from kaggle_pipeline.executors import EXECUTORS, LocalExecutor, RunData, RunJob
 from kaggle_pipeline.files import first_line
 from kaggle_pipeline.metrics import get_metric
 from kaggle_pipeline.progress import format_seconds
-from kaggle_pipeline.store import (
-    Run,
-    atomic_save_npz,
-    atomic_write_bytes,
-    atomic_write_json,
-    atomic_write_text,
-    kept_runs,
-    library_versions,
-)
+from kaggle_pipeline.store import EnsembleSettings, Run, kept_runs, library_versions
 from kaggle_pipeline.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -148,7 +140,7 @@ def run_ensemble(
     records = store.run_records()
     kept = kept_runs(records, threshold, metric)
     runner = make_executor(executor, RunData.of(workspace), ray_address=ray_address, cpus_per_run=cpus_per_run)
-    atomic_write_json(store.ensemble_path, {**settings, "stop_reason": "running"})
+    store.write_ensemble_settings(EnsembleSettings.from_dict({**settings, "stop_reason": "running"}))
     logger.info(f"ensemble: {len(kept)}/{n} kept on disk after {len(records)} attempt(s); threshold {metric} "
         f"{get_metric(metric).comparison} {threshold:.4f}, "
         f"{epochs} epoch(s) per run, at most {max_runs} attempts; {runner.describe()}")
@@ -200,7 +192,7 @@ def run_ensemble(
         store.remove_unfinished_runs()
         reason = "interrupted" if isinstance(error, KeyboardInterrupt) else f"error: {first_line(error)}"
         try:
-            atomic_write_json(store.ensemble_path, {**settings, "stop_reason": reason, "kept": len(kept)})
+            store.write_ensemble_settings(EnsembleSettings.from_dict({**settings, "stop_reason": reason, "kept": len(kept)}))
         except PipelineError:
             pass  # the error being raised says more than a failed note about it
         raise
@@ -212,7 +204,7 @@ def run_ensemble(
             f"(threshold {threshold:.4f}); raise MAX_RUNS or loosen THRESHOLD and rerun to continue")
     elif len(kept) < n:
         logger.info(f"ensemble: stopped by HOURS={hours:g} with {len(kept)}/{n} runs kept. Rerun to continue with a new budget")
-    atomic_write_json(store.ensemble_path, {**settings, "stop_reason": stop_reason, "kept": len(kept)})
+    store.write_ensemble_settings(EnsembleSettings.from_dict({**settings, "stop_reason": stop_reason, "kept": len(kept)}))
     return kept
 
 
@@ -263,16 +255,15 @@ def _record_run(workspace: Workspace, job: RunJob, outcome: dict, executor: str,
         record.update({key: outcome[key] for key in ("history", "seconds", "precision", "images_per_second",
                                                      "validation_accuracy", "stopped_epoch")})
         record.update({key: outcome[key] for key in ("validation_score", "metric") if key in outcome})
-        atomic_write_text(temporary / "history.csv", history_table(outcome["history"]))
+        store.write_run_history(temporary, history_table(outcome["history"]))
         if outcome["status"] == "aborted":
             record.update(status="aborted", kept=False, abort_floor=job.abort_floor)
         else:
             record.update(status="done", kept=outcome["kept"])
-            atomic_save_npz(temporary / Run.PREDICTIONS, validation=outcome["validation_proba"],
-                            test=outcome["test_proba"])
+            store.write_run_predictions(temporary, outcome["validation_proba"], outcome["test_proba"])
             if record["kept"]:
-                atomic_write_bytes(temporary / Run.MODEL, outcome["model_bytes"])
+                store.write_run_model(temporary, outcome["model_bytes"])
     record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    store.seal_run(temporary, record)
+    run = store.seal_run(temporary, Run.from_dict(record, f"run {job.number}"))
     store.commit_run(temporary, job.number)
-    return record
+    return run.to_dict()

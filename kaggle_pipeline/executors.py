@@ -26,7 +26,7 @@ import numpy as np
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.files import first_line
 from kaggle_pipeline.metrics import get_metric
-from kaggle_pipeline.store import library_versions
+from kaggle_pipeline.store import Run, library_versions
 
 EXECUTORS = ("local", "ray")
 
@@ -116,7 +116,7 @@ def failure_message(error: BaseException) -> str:
 
 def _model_bytes(model) -> bytes:
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "model.keras"
+        path = Path(folder) / Run.MODEL
         model.save(path)
         return path.read_bytes()
 

@@ -39,11 +39,9 @@ from kaggle_pipeline.search import (
     insert_finished_trial,
     open_trials,
     plain_value,
-    save_trials,
+    record_trials,
     score_text,
     search_subset,
-    write_best,
-    write_trials_table,
 )
 from kaggle_pipeline.spaces import hyperopt_point
 from kaggle_pipeline.workspace import Workspace
@@ -227,9 +225,7 @@ class _TrialRecorder(Callback):
         self.timer.start()
         number = finished_count(self.trials)
         insert_finished_trial(self.trials, self.space, result["params"], result, number)
-        save_trials(self.trials_path, self.trials, self.settings)
-        write_trials_table(self.workspace.store.trials_table_path, self.trials)
-        best = write_best(self.workspace.store.best_params_path, self.trials, self.settings, self.workspace)
+        best = record_trials(self.workspace, self.trials, self.settings)
         if result["status"] == STATUS_OK:
             outcome = score_text(result, self.workspace.metric)
             if result.get("stopped_at_epoch"):

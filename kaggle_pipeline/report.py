@@ -25,7 +25,7 @@ import numpy as np
 
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.metrics import get_metric
-from kaggle_pipeline.store import Run, SubmissionStore, atomic_write_bytes, atomic_write_text, kept_runs, read_trials
+from kaggle_pipeline.store import Run, SubmissionStore, atomic_write_bytes, atomic_write_text, kept_runs
 from kaggle_pipeline.submit import answer_key_labels, stored_predictions
 from kaggle_pipeline.vote import VotingEnsemble, voted_accuracy_curve
 from kaggle_pipeline.workspace import Workspace
@@ -94,9 +94,10 @@ def make_report(workspace: Workspace, reports_dir: Path, submissions_dir: Path) 
 
 # Reading the store ------------------------------------------------------------------------------
 def _trials(store) -> list[dict]:
-    if not store.trials_path.exists():
+    saved = store.read_trials()
+    if saved is None:
         return []
-    results = [trial["result"] for trial in read_trials(store.trials_path)["trials"]]
+    results = [trial.result for trial in saved.records]
     return [result for result in results if result.get("status") == "ok"]
 
 

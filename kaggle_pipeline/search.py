@@ -18,7 +18,6 @@ import datetime
 import logging
 import time
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 from hyperopt import STATUS_FAIL, STATUS_OK, Trials, fmin, tpe
@@ -32,7 +31,7 @@ from kaggle_pipeline.files import first_line
 from kaggle_pipeline.metrics import get_metric
 from kaggle_pipeline.progress import StepTimer, format_seconds
 from kaggle_pipeline.spaces import get_space, hyperopt_point
-from kaggle_pipeline.store import atomic_write_json, atomic_write_text, library_versions, read_trials
+from kaggle_pipeline.store import BestParams, SearchTrials, library_versions
 from kaggle_pipeline.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -118,9 +117,7 @@ def run_search(
                     show_progressbar=False,
                 )
         timer.finish()
-        save_trials(trials_path, trials, settings)
-        write_trials_table(store.trials_table_path, trials)
-        best = write_best(store.best_params_path, trials, settings, workspace)
+        best = record_trials(workspace, trials, settings)
         result = trials.trials[-1]["result"]
         outcome = f"{score_text(result, metric.name)}" if result["status"] == STATUS_OK else f"failed: {result.get('error')}"
         logger.info(f"search: trial {number + 1}/{evals} {outcome}  best {best_score(best, metric.name):.4f}  "
@@ -153,7 +150,7 @@ def open_trials(workspace: Workspace, evals: int, epochs: int, seed: int, space_
     settings = {"space": space_name, "seed": seed, "epochs": epochs, "subset": subset}
     if workspace.metric != "accuracy":  # absent for accuracy: the trials of stores made before metrics still match
         settings["metric"] = workspace.metric
-    return space, starting_points, trials_path, settings, load_trials(trials_path, settings)
+    return space, starting_points, trials_path, settings, load_trials(workspace.store, settings)
 
 
 def _evaluate_point(trials: Trials, objective, space: dict, params: dict, number: int) -> None:
@@ -221,17 +218,18 @@ def score_text(result: dict, metric: str) -> str:
 
 
 # Trials on disk ---------------------------------------------------------------------------------
-def load_trials(path: Path, settings: dict) -> Trials:
+def load_trials(store, settings: dict) -> Trials:
+    """The store's trials as hyperopt Trials (empty before the first); refused if made with other settings."""
     trials = Trials()
-    if not path.exists() and not path.is_symlink():
+    saved = store.read_trials()
+    if saved is None:
         return trials
-    saved = read_trials(path)
-    if saved.get("settings") != settings:
+    if saved.settings != settings:
         raise PipelineError(
-            f"{path}: these trials were made with {saved.get('settings')}, not {settings}; "
+            f"{store.trials_path}: these trials were made with {saved.settings}, not {settings}; "
             "continue with the same settings or remove the search folder"
         )
-    docs = [_doc_from_json(doc) for doc in saved["trials"] if doc["state"] in (JOB_STATE_DONE, JOB_STATE_ERROR)]
+    docs = [_doc_from_json(trial.to_dict()) for trial in saved.records if trial["state"] in (JOB_STATE_DONE, JOB_STATE_ERROR)]
     for doc in docs:
         doc["state"] = JOB_STATE_DONE  # an older store recorded failed starting points in the error state
     if docs:
@@ -240,9 +238,21 @@ def load_trials(path: Path, settings: dict) -> Trials:
     return trials
 
 
-def save_trials(path: Path, trials: Trials, settings: dict) -> None:
+def search_trials(trials: Trials, settings: dict) -> SearchTrials:
+    """The finished hyperopt trials as the store's record."""
     docs = [_doc_to_json(doc) for doc in trials.trials if doc["state"] in (JOB_STATE_DONE, JOB_STATE_ERROR)]
-    atomic_write_json(path, {"settings": settings, "trials": docs})
+    return SearchTrials.of(settings, docs)
+
+
+def record_trials(workspace: Workspace, trials: Trials, settings: dict) -> dict:
+    """After every trial (either search): trials.json and trials.csv, then best_params.json; returns the best."""
+    store = workspace.store
+    store.write_trials(search_trials(trials, settings))
+    best = best_params(trials, settings, workspace)
+    if best is None:
+        return {"validation_accuracy": float("nan")}
+    store.write_best_params(best)
+    return best.to_dict()
 
 
 def _doc_to_json(doc: dict) -> dict:
@@ -260,38 +270,17 @@ def _doc_from_json(doc: dict) -> dict:
     return doc
 
 
-def write_trials_table(path: Path, trials: Trials) -> None:
-    rows = []
-    for trial in trials.trials:
-        result = trial["result"]
-        params = result.get("params", {})
-        rows.append({
-            "trial": trial["tid"] + 1,
-            "status": result.get("status"),
-            "validation_accuracy": result.get("validation_accuracy", ""),
-            **({"metric": result["metric"], "validation_score": result.get("validation_score", "")}
-               if "metric" in result else {}),
-            "seconds": result.get("seconds", ""),
-            "seed": result.get("seed", ""),
-            **dict(sorted(params.items())),  # one column order whichever search (local, Ray Tune) wrote them
-            "error": result.get("error", ""),
-        })
-    import pandas as pd
-
-    atomic_write_text(path, pd.DataFrame(rows).to_csv(index=False))
-
-
-def write_best(path: Path, trials: Trials, settings: dict, workspace: Workspace) -> dict:
-    """Write best_params.json from the trials so far (either search calls it after every trial); returns it."""
+def best_params(trials: Trials, settings: dict, workspace: Workspace) -> BestParams | None:
+    """The best trial so far as best_params.json's record; None while no trial succeeded."""
     successes = [trial for trial in trials.trials if trial["result"].get("status") == STATUS_OK]
     if not successes:
-        return {"validation_accuracy": float("nan")}
+        return None
     # The lowest loss (the store's metric; 1 - accuracy for accuracy), the earliest trial on a tie.
     best = min(successes, key=lambda trial: (trial["result"].get("loss", 1 - trial["result"]["validation_accuracy"]),
                                              trial["tid"]))
     metric = settings.get("metric", "accuracy")
     score = {} if metric == "accuracy" else {"metric": metric, "validation_score": best["result"]["validation_score"]}
-    record = {
+    return BestParams.from_dict({
         "params": best["result"]["params"],
         "validation_accuracy": best["result"]["validation_accuracy"],
         **score,
@@ -302,6 +291,4 @@ def write_best(path: Path, trials: Trials, settings: dict, workspace: Workspace)
         "fingerprint": workspace.competition.fingerprint(),
         "versions": library_versions(),
         "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    atomic_write_json(path, record)
-    return record
+    }, "best trial")

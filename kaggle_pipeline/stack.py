@@ -28,14 +28,7 @@ import numpy as np
 from kaggle_pipeline.errors import ParameterError, PipelineError
 from kaggle_pipeline.files import first_line
 from kaggle_pipeline.progress import format_seconds
-from kaggle_pipeline.store import (
-    atomic_save_npz,
-    atomic_write_bytes,
-    atomic_write_json,
-    file_digest,
-    library_versions,
-    read_arrays,
-)
+from kaggle_pipeline.store import StackRecord, file_digest, library_versions, read_arrays
 
 logger = logging.getLogger(__name__)
 
@@ -131,32 +124,33 @@ def extract_features(
     return np.concatenate(chunks)
 
 
-def cache_path(workspace, weights: str, size: int, seed: int = 0) -> Path:
+def features_key(workspace, weights: str, size: int, seed: int = 0) -> str:
+    """What the cached features depend on (data, weights, size), as the key the store names their file by."""
     config = {
         "fingerprint": workspace.competition.fingerprint(),
         "weights": f"{weights_label(weights)}:{_weights_identity(weights, seed)}",
         "size": size,
     }
-    key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
-    return workspace.store.cache_dir / f"vgg19-{key}.npz"
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def cached_features(workspace, weights: str, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Features of every competition train and test image, computed once per data, weights and size."""
     competition = workspace.competition
-    path = cache_path(workspace, weights, size, seed)
-    if path.exists() or path.is_symlink():
-        try:
-            saved = read_arrays(path, {"train": ("f", 2), "test": ("f", 2)}, "computing them again")
+    store = workspace.store
+    key = features_key(workspace, weights, size, seed)
+    try:
+        saved = store.read_features(key)
+        if saved is not None:
             train, test = saved["train"], saved["test"]
             if train.shape == (len(competition.x_train), FEATURES) and test.shape == (len(competition.x_test), FEATURES):
                 return train, test
-            logger.warning(f"{path}: cached features have the wrong shape; computing them again")
-        except PipelineError as error:
-            logger.warning(f"store: cannot read cached features: {error}")
+            logger.warning(f"{store.features_cache_path(key)}: cached features have the wrong shape; computing them again")
+    except PipelineError as error:
+        logger.warning(f"store: cannot read cached features: {error}")
     train = extract_features(competition.x_train, weights, size, label="train features", seed=seed)
     test = extract_features(competition.x_test, weights, size, label="test features", seed=seed)
-    atomic_save_npz(path, train=train, test=test)
+    store.write_features(key, train, test)
     return train, test
 
 
@@ -202,23 +196,18 @@ def run_stack(workspace, weights: str = "imagenet", size: int = 64, trees: int =
     accuracy = float(np.mean(validation.argmax(axis=1) == workspace.y_validation)) if len(validation) else 0.0
 
     store = workspace.store
-    store.stack_dir.mkdir(parents=True, exist_ok=True)
-    # An old stack.json would vouch for the half-written files below if this is interrupted.
-    store.stack_record_path.unlink(missing_ok=True)
-    atomic_save_npz(store.stack_predictions_path, validation=validation, test=test)
-    atomic_write_bytes(store.stack_forest_path, _joblib_bytes(forest))
-    record = {
+    files = store.write_stack_files(validation, test, _joblib_bytes(forest))
+    record = StackRecord.from_dict({
         "kind": "vgg19-randomforest", "weights": label, "size": size, "trees": trees, "seed": seed,
         "validation_accuracy": accuracy, "feature_seconds": round(feature_seconds, 2),
         "fit_seconds": round(fit_seconds, 2), "fingerprint": workspace.competition.fingerprint(),
-        "versions": library_versions(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "files": {path.name: file_digest(path) for path in (store.stack_predictions_path, store.stack_forest_path)},
-    }
-    atomic_write_json(workspace.store.stack_record_path, record)
+        "versions": library_versions(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "files": files,
+    }, "stack record")
+    store.write_stack_record(record)
     warning = "  -- RANDOM VGG19 WEIGHTS, NOT IMAGENET: features are untrained" if weights == "none" else ""
     logger.info(f"stack: VGG19 features (weights {label}, {size}x{size}) + random forest of {trees} trees: "
         f"val_acc {accuracy:.4f}  (features {format_seconds(feature_seconds)}, fit {format_seconds(fit_seconds)}){warning}")
-    return record
+    return record.to_dict()
 
 
 def load_stack(store) -> tuple[dict, dict[str, np.ndarray]] | None:

@@ -13,7 +13,7 @@ import numpy as np
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.metrics import get_metric
 from kaggle_pipeline.search import best_score
-from kaggle_pipeline.store import Run, RunStore, SubmissionStore, kept_runs, read_trials
+from kaggle_pipeline.store import Run, RunStore, SubmissionStore, kept_runs
 
 
 def status_lines(store: RunStore, submissions_dir: Path) -> list[str]:
@@ -36,11 +36,11 @@ def status_lines(store: RunStore, submissions_dir: Path) -> list[str]:
 
 
 def _search_line(store: RunStore) -> str:
-    if not store.trials_path.exists():
+    saved = store.read_trials()
+    if saved is None:
         return "search    no trials yet"
-    saved = read_trials(store.trials_path)
-    settings, trials = saved["settings"], saved["trials"]
-    failed = sum(1 for trial in trials if trial["result"]["status"] != "ok")
+    settings, trials = saved.settings, saved.records
+    failed = sum(1 for trial in trials if not trial.ok)
     best = store.best_params()
     metric = store.metric
     name = "val_acc" if metric == "accuracy" else f"val_{metric}"

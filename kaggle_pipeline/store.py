@@ -256,20 +256,25 @@ def read_record(path: Path, schema: dict, remedy: str):
     return record
 
 
-def read_trials(path: Path) -> dict:
+# What a finished trial's result must hold (a failed one needs only its status).
+TRIAL_OK = {"validation_accuracy": "fraction", "params": "dict", "seed": "int"}
+TRIALS_REMEDY = "restore it, or remove the search folder to search again"
+
+
+def trial_problem(doc) -> str | None:
+    """What is wrong with one trial document of search/trials.json, or None."""
+    problem = record_problem(doc, TRIAL)
+    if problem:
+        return problem
+    result = doc["result"]
+    if result.get("status") not in ("ok", "fail"):
+        return f"status {result.get('status')!r}"
+    return record_problem(result, TRIAL_OK) if result["status"] == "ok" else None
+
+
+def read_trials(path: Path) -> "SearchTrials":
     """search/trials.json (settings, trials), every trial document validated."""
-    remedy = "restore it, or remove the search folder to search again"
-    saved = read_record(path, TRIALS, remedy)
-    for number, doc in enumerate(saved["trials"]):
-        problem = record_problem(doc, TRIAL)
-        result = doc["result"] if problem is None else {}
-        if problem is None and result.get("status") not in ("ok", "fail"):
-            problem = f"status {result.get('status')!r}"
-        elif problem is None and result["status"] == "ok":
-            problem = record_problem(result, {"validation_accuracy": "fraction", "params": "dict", "seed": "int"})
-        if problem:
-            raise PipelineError(f"{path}: damaged or edited by hand (trial {number + 1}: {problem}); {remedy}")
-    return saved
+    return SearchTrials.from_dict(read_json(path), str(path), TRIALS_REMEDY)
 
 
 # The store's JSON records other than runs and trials: (schema, what to do when one is damaged).
@@ -443,6 +448,83 @@ class SubmissionSummary(Record):
         return self._data.get("format")
 
 
+class TrialRecord(Record):
+    """One hyperopt trial document of ``search/trials.json`` (``tid`` from 0; ``result`` holds the outcome)."""
+
+    SCHEMA = TRIAL
+
+    @classmethod
+    def from_dict(cls, data, where: str = "trial", remedy: str = ""):
+        problem = trial_problem(data)
+        if problem:
+            raise PipelineError(f"{where}: damaged or edited by hand ({problem})" + (f"; {remedy}" if remedy else ""))
+        return cls(dict(data))
+
+    @property
+    def number(self) -> int:
+        """The trial's number as the logs and trials.csv give it (from 1)."""
+        return self._data["tid"] + 1
+
+    @property
+    def result(self) -> dict:
+        return self._data["result"]
+
+    @property
+    def ok(self) -> bool:
+        return self.result["status"] == "ok"
+
+    def table_row(self) -> dict:
+        """The trial's row of trials.csv."""
+        result = self.result
+        return {
+            "trial": self.number,
+            "status": result.get("status"),
+            "validation_accuracy": result.get("validation_accuracy", ""),
+            **({"metric": result["metric"], "validation_score": result.get("validation_score", "")}
+               if "metric" in result else {}),
+            "seconds": result.get("seconds", ""),
+            "seed": result.get("seed", ""),
+            **dict(sorted(result.get("params", {}).items())),  # one column order whichever search wrote them
+            "error": result.get("error", ""),
+        }
+
+
+class SearchTrials(Record):
+    """``search/trials.json``: the search's settings and its finished trials (hyperopt documents, in order).
+    ``saved["trials"]`` is the list of documents as stored; ``records`` the same as ``TrialRecord``."""
+
+    SCHEMA = TRIALS
+
+    @classmethod
+    def from_dict(cls, data, where: str = "search/trials.json", remedy: str = TRIALS_REMEDY):
+        trials = super().from_dict(data, where, remedy)
+        for number, doc in enumerate(trials["trials"]):
+            problem = trial_problem(doc)
+            if problem:
+                raise PipelineError(f"{where}: damaged or edited by hand (trial {number + 1}: {problem}); {remedy}")
+        return trials
+
+    @classmethod
+    def of(cls, settings: dict, trials: list) -> "SearchTrials":
+        """Settings and trials (``TrialRecord`` or documents), validated."""
+        docs = [trial.to_dict() if isinstance(trial, TrialRecord) else dict(trial) for trial in trials]
+        return cls.from_dict({"settings": dict(settings), "trials": docs}, "trials to write")
+
+    @property
+    def settings(self) -> dict:
+        return self._data["settings"]
+
+    @property
+    def records(self) -> list[TrialRecord]:
+        return [TrialRecord(doc) for doc in self._data["trials"]]
+
+    def table(self) -> str:
+        """trials.csv: one row per trial."""
+        import pandas as pd
+
+        return pd.DataFrame([trial.table_row() for trial in self.records]).to_csv(index=False)
+
+
 def record_digest(record: dict) -> str:
     """The SHA-256 of a run record without its own digest: covers run.json itself."""
     content = {key: value for key, value in record.items() if key != "record_sha256"}
@@ -490,6 +572,21 @@ def library_versions() -> dict:
         except metadata.PackageNotFoundError:
             continue
     return versions
+
+
+def arrays_cache_path(cache_dir: Path, key: str) -> Path:
+    """The parsed competition arrays cached under ``cache_dir`` (the store's ``cache/``) for ``key`` (a digest of
+    the source files, layout and image size: kaggle_pipeline.data.competition)."""
+    return Path(cache_dir) / f"arrays-{key}.npz"
+
+
+def features_cache_path(cache_dir: Path, key: str) -> Path:
+    """The VGG19 features cached under ``cache_dir`` for ``key`` (data, weights and size: kaggle_pipeline.stack)."""
+    return Path(cache_dir) / f"vgg19-{key}.npz"
+
+
+def save_arrays_cache(path: Path, x_train: np.ndarray, train_labels: np.ndarray, x_test: np.ndarray) -> None:
+    atomic_save_npz(path, x_train=x_train, train_labels=train_labels, x_test=x_test)
 
 
 class RunStore:
@@ -557,6 +654,15 @@ class RunStore:
     def stack_forest_path(self) -> Path:
         return self.stack_dir / "forest.joblib"
 
+    def arrays_cache_path(self, key: str) -> Path:
+        return arrays_cache_path(self.cache_dir, key)
+
+    def features_cache_path(self, key: str) -> Path:
+        return features_cache_path(self.cache_dir, key)
+
+    def run_record_path(self, record: dict) -> Path:
+        return self.run_dir(record) / self.RUN_RECORD
+
     def predictions_path(self, record: dict) -> Path:
         return self.run_dir(record) / Run.PREDICTIONS
 
@@ -617,6 +723,51 @@ class RunStore:
         record = self.read_record_file("stack/stack.json")
         return None if record is None else StackRecord(record)
 
+    # Writing the records: each stage builds the typed record, the store puts it in its file --------------
+    def write_best_params(self, best: BestParams) -> None:
+        atomic_write_json(self.best_params_path, BestParams.from_dict(best.to_dict(), "best_params to write").to_dict())
+
+    def write_ensemble_settings(self, settings: EnsembleSettings) -> None:
+        atomic_write_json(self.ensemble_path,
+                          EnsembleSettings.from_dict(settings.to_dict(), "ensemble settings to write").to_dict())
+
+    def read_trials(self) -> SearchTrials | None:
+        """search/trials.json, validated; None before the first trial."""
+        if not self.trials_path.exists() and not self.trials_path.is_symlink():
+            return None
+        return read_trials(self.trials_path)
+
+    def write_trials(self, trials: SearchTrials) -> None:
+        """search/trials.json, then the same as a table (trials.csv)."""
+        atomic_write_json(self.trials_path, trials.to_dict())
+        atomic_write_text(self.trials_table_path, trials.table())
+
+    def write_split(self, **arrays: np.ndarray) -> None:
+        atomic_save_npz(self.split_path, **arrays)
+
+    def read_features(self, key: str) -> dict[str, np.ndarray] | None:
+        """The cached VGG19 features (train, test) for ``key``; None when none are cached."""
+        path = self.features_cache_path(key)
+        if not path.exists() and not path.is_symlink():
+            return None
+        return read_arrays(path, {"train": ("f", 2), "test": ("f", 2)}, "computing them again")
+
+    def write_features(self, key: str, train: np.ndarray, test: np.ndarray) -> None:
+        atomic_save_npz(self.features_cache_path(key), train=train, test=test)
+
+    def write_stack_files(self, validation: np.ndarray, test: np.ndarray, forest: bytes) -> dict[str, str]:
+        """The stacker's predictions and forest; the old stack.json goes first (it would vouch for half-written
+        files if this is interrupted). Returns the files' checksums for ``write_stack_record``."""
+        _make_folder(self.stack_dir)
+        self.stack_record_path.unlink(missing_ok=True)
+        atomic_save_npz(self.stack_predictions_path, validation=validation, test=test)
+        atomic_write_bytes(self.stack_forest_path, forest)
+        return {path.name: file_digest(path) for path in (self.stack_predictions_path, self.stack_forest_path)}
+
+    def write_stack_record(self, record: StackRecord) -> None:
+        """stack.json, written last: its presence means the stack is complete."""
+        atomic_write_json(self.stack_record_path, StackRecord.from_dict(record.to_dict(), "stack record to write").to_dict())
+
     def runs(self, repair: bool = True) -> list[Run]:
         return [Run(record) for record in self.run_records(repair=repair)]
 
@@ -624,8 +775,7 @@ class RunStore:
         """Validate every record the store holds, before a stage takes the lock and starts writing."""
         for relative in RECORD_FILES:
             self.read_record_file(relative)
-        if self.trials_path.exists() or self.trials_path.is_symlink():
-            read_trials(self.trials_path)
+        self.read_trials()
 
     # The data this store belongs to --------------------------------------------------
     def read_manifest(self) -> dict | None:
@@ -653,7 +803,8 @@ class RunStore:
         """Record which data the store is made from, or refuse data that differs."""
         self.check_data(fingerprint)
         if self.read_manifest() is None:
-            atomic_write_json(self.manifest_path, {"format": STORE_FORMAT, "fingerprint": fingerprint, **description})
+            manifest = Manifest.from_dict({"format": STORE_FORMAT, "fingerprint": fingerprint, **description}, "store.json to write")
+            atomic_write_json(self.manifest_path, manifest.to_dict())
 
     @property
     def metric(self) -> str:
@@ -668,6 +819,8 @@ class RunStore:
     # Runs --------------------------------------------------------------------------
     # Exactly these names: run-0001.bak or run-old are not runs (a copy would otherwise vote twice).
     RUN_NAME = re.compile(r"run-(\d{4,})")
+    RUN_RECORD = "run.json"
+    RUN_HISTORY = "history.csv"
     UNFINISHED_NAME = re.compile(r"\.run-(\d{4,})\.tmp-(\d+)")
 
     def run_folders(self) -> list[tuple[int, Path]]:
@@ -686,7 +839,7 @@ class RunStore:
         for number, run_dir in self.run_folders():
             problem = None
             try:
-                record = read_record(run_dir / "run.json", RUN, "")
+                record = read_record(run_dir / self.RUN_RECORD, RUN, "")
                 problem = self._record_problem(run_dir, number, record, fingerprint)
             except PipelineError as error:
                 problem = str(error).removesuffix("; ")
@@ -725,13 +878,27 @@ class RunStore:
         os.replace(run_dir, aside)
         logger.warning(f"store: {problem}; run set aside as {aside.name} and will be trained again")
 
-    def seal_run(self, temporary: Path, record: dict) -> None:
-        """Write run.json last, listing the checksum of every file already in the run folder, and its own."""
+    # A run's files, written into its temporary folder (begin_run), then sealed and committed
+    def write_run_history(self, temporary: Path, table: str) -> None:
+        atomic_write_text(temporary / self.RUN_HISTORY, table)
+
+    def write_run_predictions(self, temporary: Path, validation: np.ndarray, test: np.ndarray) -> None:
+        atomic_save_npz(temporary / Run.PREDICTIONS, validation=validation, test=test)
+
+    def write_run_model(self, temporary: Path, model: bytes) -> None:
+        atomic_write_bytes(temporary / Run.MODEL, model)
+
+    def seal_run(self, temporary: Path, run: Run) -> Run:
+        """Write run.json last, listing the checksum of every file already in the run folder, and its own;
+        returns the record as written."""
+        record = run.to_dict()
         record["files"] = {path.name: file_digest(path) for path in sorted(temporary.iterdir())
-                           if path.is_file() and path.name != "run.json"}
+                           if path.is_file() and path.name != self.RUN_RECORD}
         record.pop("record_sha256", None)
         record["record_sha256"] = record_digest(record)
-        atomic_write_json(temporary / "run.json", record)
+        sealed = Run.from_dict(record, f"{temporary / self.RUN_RECORD} to write")
+        atomic_write_json(temporary / self.RUN_RECORD, sealed.to_dict())
+        return sealed
 
     def unfinished_run_numbers(self) -> list[int]:
         """Runs with a temporary folder (``begin_run``): under way, or left by a killed ensemble."""

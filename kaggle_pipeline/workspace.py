@@ -12,7 +12,7 @@ import numpy as np
 from kaggle_pipeline.data import Competition, load_competition, make_split, save_cache
 from kaggle_pipeline.errors import ParameterError, PipelineError
 from kaggle_pipeline.metrics import METRICS, auto_metric, get_metric
-from kaggle_pipeline.store import RunStore, StoreLock, atomic_save_npz, library_versions, read_arrays
+from kaggle_pipeline.store import RunStore, StoreLock, library_versions, read_arrays
 
 DEFAULT_VALIDATION_FRACTION = 0.1
 DEFAULT_SPLIT_SEED = 0
@@ -113,7 +113,7 @@ def open_workspace(
         store.bind(competition.fingerprint(), {**competition.describe(), "metric": metric, "versions": library_versions()})
         save_cache(competition)
         if new_split is not None:
-            atomic_save_npz(store.split_path, train=train_index, validation=validation_index, **new_split)
+            store.write_split(train=train_index, validation=validation_index, **new_split)
     except BaseException:
         if store_lock is not None:
             store_lock.release()

@@ -24,10 +24,13 @@ from kaggle_pipeline.store import (
     Manifest,
     Run,
     RunStore,
+    SearchTrials,
     StackRecord,
     SubmissionStore,
     SubmissionSummary,
+    TrialRecord,
     kept_runs,
+    read_trials,
 )
 
 PACKAGE = Path(__file__).resolve().parent.parent / "kaggle_pipeline"
@@ -91,6 +94,18 @@ def write_old_store(root: Path) -> tuple[Path, Path]:
                                        "space": "tiny", "subset": 12000, "trial": 1, "trials": 1,
                                        "validation_accuracy": 0.6, "versions": VERSIONS,
                                        "written": "2026-11-25T01:45:56+0000"})
+    # search/trials.json as hyperopt's documents were saved: one finished trial, one failed.
+    misc = {"cmd": ["domain_attachment", "FMinIter_Domain"], "idxs": {"learning_rate": [0]}, "tid": 0,
+            "vals": {"learning_rate": [0.01]}, "workdir": None}
+    trial = {"book_time": "2026-11-25T01:45:50.100000", "exp_key": None, "misc": misc, "owner": None,
+             "refresh_time": "2026-11-25T01:45:56.200000", "spec": None, "state": 2, "tid": 0, "version": 0,
+             "result": {"epochs": 1, "images_per_second": 80.1, "loss": 0.4, "params": PARAMS, "precision": "float32",
+                        "seconds": 5.2, "seed": 1, "status": "ok", "val_accuracy_by_epoch": [0.6],
+                        "validation_accuracy": 0.6}}
+    failed = {**trial, "misc": {**misc, "tid": 1}, "tid": 1,
+              "result": {"error": "loss is NaN", "params": PARAMS, "seed": 2, "status": "fail"}}
+    _json(store / "search" / "trials.json", {"settings": {"epochs": 1, "seed": 1, "space": "tiny", "subset": 12000},
+                                             "trials": [trial, failed]})
     _json(store / "ensemble.json", {"abort_margin": 0.03, "epochs": 1, "executor": "local", "hours": None, "kept": 1,
                                     "max_runs": 4, "n": 1, "params": PARAMS, "seed": 1000, "stop_reason": "1 runs kept",
                                     "threshold": 0.5, "threshold_rule": "given", "tta": True})
@@ -162,6 +177,13 @@ def test_the_store_records_round_trip(tmp_path):
         record = record_class.from_dict(on_disk, where=str(path))
         assert record.to_dict() == on_disk  # nothing lost, nothing added, whatever keys the writer knew
         assert record_class.from_dict(json.loads(json.dumps(record.to_dict()))) == record
+    trials_path = store / "search" / "trials.json"
+    on_disk = json.loads(trials_path.read_text())
+    trials = read_trials(trials_path)
+    assert trials.to_dict() == on_disk and SearchTrials.from_dict(json.loads(json.dumps(trials.to_dict()))) == trials
+    assert [(trial.number, trial.ok) for trial in trials.records] == [(1, True), (2, False)]
+    assert TrialRecord.from_dict(trials.records[0].to_dict()) == trials.records[0]
+    assert SearchTrials.of(trials.settings, trials.records) == trials
     assert Manifest.from_dict(json.loads((store / "store.json").read_text())).format == 1  # before the number: 1
     minimal = {StackRecord: {"weights": "none", "fingerprint": "f"},
                SubmissionSummary: {"submission": "s.csv", "runs_voted": 1, "ensemble_validation_accuracy": 0.5},
@@ -170,6 +192,39 @@ def test_the_store_records_round_trip(tmp_path):
         assert record_class.from_dict(record_class.from_dict(data).to_dict()) == record_class.from_dict(data)
     with pytest.raises(PipelineError, match=r"run.json: damaged or edited by hand \('status' is \"lost\""):
         Run.from_dict({"run": 1, "status": "lost"}, where="run.json")
+
+
+def test_the_store_writes_each_typed_record_and_reads_it_back(tmp_path):
+    _, models = write_old_store(tmp_path)
+    old = RunStore(models / "pixels")
+    store = RunStore(tmp_path / "copy")
+    best, settings, trials = old.best_params(), old.ensemble_settings(), old.read_trials()
+    store.write_best_params(best)
+    store.write_ensemble_settings(settings)
+    store.write_trials(trials)
+    assert (store.best_params(), store.ensemble_settings(), store.read_trials()) == (best, settings, trials)
+    table = store.trials_table_path.read_text().splitlines()
+    assert table[0].startswith("trial,status,validation_accuracy,seconds,seed,") and len(table) == 3
+    files = store.write_stack_files(np.zeros((2, 3), np.float32), np.zeros((4, 3), np.float32), b"a forest")
+    stack = StackRecord.from_dict({"weights": "none", "fingerprint": "f", "size": 32, "trees": 3, "files": files})
+    store.write_stack_record(stack)
+    assert store.stack_record() == stack
+    temporary = store.begin_run(1)
+    store.write_run_history(temporary, "epoch,loss\n1,1.0\n")
+    store.write_run_predictions(temporary, np.zeros((2, 3), np.float32), np.zeros((4, 3), np.float32))
+    sealed = store.seal_run(temporary, Run.from_dict({"run": 1, "status": "done", "validation_accuracy": 0.5}))
+    store.commit_run(temporary, 1)
+    assert store.runs() == [sealed] and sealed.has_file(Run.PREDICTIONS) and not sealed.has_file(Run.MODEL)
+    assert store.run_record_path(sealed.to_dict()).is_file()
+    store.write_features("k", np.ones((2, 512), np.float32), np.ones((1, 512), np.float32))
+    assert store.features_cache_path("k").name == "vgg19-k.npz" and store.read_features("k")["test"].shape == (1, 512)
+    assert store.arrays_cache_path("k").name == "arrays-k.npz"
+    # A record that does not hold what its readers need is refused before it is written.
+    with pytest.raises(PipelineError, match="'validation_accuracy' is 1.5"):
+        store.write_best_params(BestParams({"params": {}, "validation_accuracy": 1.5}))
+    with pytest.raises(PipelineError, match="trial 1: status 'lost'"):
+        SearchTrials.of({}, [{"tid": 0, "state": 2, "result": {"status": "lost"}}])
+    assert store.best_params() == best
 
 
 def test_a_store_from_a_newer_format_is_refused_in_one_line(tmp_path):
@@ -270,3 +325,51 @@ def test_the_package_has_no_import_cycle():
 
     in_cycles = sorted(name for name in edges if name in reachable(name))
     assert in_cycles == []
+
+
+# Only store.py names the store's files and writes them ---------------------------------------------------
+STORE_FILES = {"ensemble.json", "best_params.json", "trials.json", "trials.csv", "run.json", "stack.json",
+               "latest.json", "latest.csv", "store.json", "split.npz", "predictions.npz", "model.keras",
+               "history.csv", "forest.joblib"}
+CACHE_PREFIXES = ("arrays-", "vgg19-")
+WRITERS = {"atomic_write_json", "atomic_save_npz", "atomic_write"}
+
+
+def _code_strings(module: ast.Module):
+    """Every string constant of the code (f-strings' literal parts too), docstrings left out."""
+    docstrings = {id(node.body[0].value) for node in ast.walk(module)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    for node in ast.walk(module):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            yield node.lineno, node.value
+
+
+def _names_a_store_file(text: str) -> bool:
+    """A path-like string (no spaces) that is, or ends in, one of the store's file names, or a cache file's prefix
+    (an f-string's literal part: f"arrays-{key}.npz")."""
+    if " " in text:
+        return False  # a message or help text that mentions the file, not a path to it
+    name = text.rpartition("/")[2]
+    return name in STORE_FILES or name in CACHE_PREFIXES
+
+
+def test_only_the_store_names_its_files():
+    offences = []
+    for folder in (PACKAGE, PACKAGE.parent / "bench"):
+        for path in sorted(folder.rglob("*.py")):
+            if path == PACKAGE / "store.py":
+                continue
+            for line, text in _code_strings(ast.parse(path.read_text(), filename=str(path))):
+                if _names_a_store_file(text):
+                    offences.append(f"{path.relative_to(PACKAGE.parent)}:{line}: {text!r}")
+    assert offences == []
+
+
+def test_only_the_store_writes_json_and_arrays():
+    # Other modules write their own files (the report's pages) with atomic_write_text/bytes; the store's records
+    # and arrays go through RunStore/SubmissionStore methods, so no other module imports these writers.
+    offences = [f"{name} imports {source}.{imported}" for name, module in _modules().items() if name != "kaggle_pipeline.store"
+                for source, names in _imports(module, name) for imported in names
+                if source == "kaggle_pipeline.store" and imported in WRITERS]
+    assert offences == []

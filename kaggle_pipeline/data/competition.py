@@ -17,7 +17,7 @@ from kaggle_pipeline.data.registry import detect_layout, get_layout
 from kaggle_pipeline.data.tables import find_sample_submission, fractional_placeholders, read_sample_submission
 from kaggle_pipeline.errors import ParameterError, PipelineError
 from kaggle_pipeline.files import regular_file
-from kaggle_pipeline.store import atomic_save_npz
+from kaggle_pipeline.store import arrays_cache_path, save_arrays_cache
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ def load_competition(
     if os.path.lexists(solution):
         regular_file(solution)  # read at submit time; a FIFO there would block the submission
 
-    cache_path = Path(cache_dir) / f"arrays-{_cache_key(folder, layout, image_size)}.npz" if cache_dir else None
+    cache_path = arrays_cache_path(cache_dir, _cache_key(folder, layout, image_size)) if cache_dir else None
     parsed = _read_cache(cache_path) if cache_path else None
     from_cache = parsed is not None
     if from_cache:
@@ -189,9 +189,9 @@ def check_class_columns(header: list[str], classes: list[str], sample_path: Path
 def save_cache(competition: Competition) -> None:
     """Write the parsed arrays to the competition's cache file, if it has one that is not written yet."""
     if competition.cache_stale:
-        atomic_save_npz(competition.cache_path, x_train=competition.x_train,
-                        train_labels=np.asarray(competition.classes, dtype=str)[competition.y_train],
-                        x_test=competition.x_test)
+        save_arrays_cache(competition.cache_path, x_train=competition.x_train,
+                          train_labels=np.asarray(competition.classes, dtype=str)[competition.y_train],
+                          x_test=competition.x_test)
         competition.cache_stale = False
 
 
