@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
 import os
 import shutil
 import tempfile
@@ -205,8 +204,10 @@ class _TrialRecorder(Callback):
                                                      "precision", "val_accuracy_by_epoch", "validation_score", "metric")
                          if key in last},
                       "epochs": self.settings["epochs"]}
+        elif "val_accuracy" not in last:  # ended before its first epoch reported: nothing to rank it by
+            result = {"status": STATUS_FAIL, "error": "stopped before its first epoch reported", "params": params}
         else:  # stopped by SearchAbortStopper after an epoch
-            accuracy = float(last.get("val_accuracy", math.nan))
+            accuracy = float(last["val_accuracy"])
             metric = get_metric(self.workspace.metric)
             # Stopped before its validation probabilities existed: another metric's score is unknown, the worst.
             score = {} if metric.name == "accuracy" else {"validation_score": metric.worst, "metric": metric.name}
