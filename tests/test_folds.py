@@ -1,0 +1,147 @@
+"""k-fold members (``ensemble --folds K``, issue 15): folds cover every labelled image once per K runs, a run's
+out-of-fold rows are exactly the images it did not train on, the threshold compares each run on its own fold,
+a killed k-fold ensemble resumes the fold cycle, and a store's folds are fixed. Tiny data, tiny nets, real CLI."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pytest
+from conftest import CLI_ENVIRONMENT, cli_command, run_cli, write_csv_competition
+
+from kaggle_pipeline.ensemble import make_folds, next_fold
+from kaggle_pipeline.executors import RunData
+from kaggle_pipeline.spaces import TINY_PARAMS
+from kaggle_pipeline.store import BestParams, Run, RunStore, SubmissionStore
+from kaggle_pipeline.workspace import open_workspace
+
+FOLDS = 3
+
+
+def prepared_store(tmp_path):
+    """A tiny competition whose store has a best trial (the tiny net), as a search leaves it."""
+    data = write_csv_competition(tmp_path / "pixels", count=90, test_count=30)
+    workspace = open_workspace(data, tmp_path / "models")
+    workspace.store.write_best_params(BestParams.from_dict({"params": TINY_PARAMS, "validation_accuracy": 0.5}))
+    return data, workspace
+
+
+def ensemble_command(data, tmp_path, *extra):
+    return cli_command("ensemble", "--data", data, "--models-dir", tmp_path / "models", "--epochs", "1", "--no-tta",
+                       "--no-early-abort", "--threshold", "0", *extra)
+
+
+def check_fold_runs(store: RunStore, labels: np.ndarray) -> list[dict]:
+    """Every run's fold, predictions and score against the store's saved folds."""
+    folds = store.read_folds(len(labels))
+    runs = store.run_records(repair=False)
+    assert [record["fold"] for record in runs] == [number % FOLDS for number in range(len(runs))]
+    for start in range(0, len(runs) - FOLDS + 1, FOLDS):
+        held_out = np.concatenate([folds.members(record["fold"]) for record in runs[start:start + FOLDS]])
+        assert np.array_equal(np.sort(held_out), np.arange(len(labels)))  # each image held out exactly once
+    for record in runs:
+        rows, trained_on = folds.members(record["fold"]), folds.training(record["fold"])
+        assert not np.intersect1d(rows, trained_on).size and len(rows) + len(trained_on) == len(labels)
+        validation = store.load_predictions(record)["validation"]
+        assert validation.shape == (len(rows), 3)
+        # The recorded score (the one the threshold compares) is the run's own held-out fold's.
+        assert record["validation_accuracy"] == pytest.approx(np.mean(validation.argmax(axis=1) == labels[rows]), abs=1e-6)
+    return runs
+
+
+def test_folds_stratified_each_image_once():
+    labels = np.repeat(np.arange(4), [30, 20, 11, 7])
+    folds = make_folds(labels, 5)
+    assert np.array_equal(make_folds(labels, 5).assignment, folds.assignment)  # seeded
+    sizes = np.bincount(folds.assignment, minlength=5)
+    assert sizes.sum() == len(labels) and sizes.max() - sizes.min() <= 1
+    for label in range(4):
+        per_fold = np.bincount(folds.assignment[labels == label], minlength=5)
+        assert per_fold.max() - per_fold.min() <= 1
+    data = RunData(np.arange(len(labels))[:, None], labels, None, None, None, 4, folds.assignment)
+    for fold in range(5):
+        part = data.for_fold(fold)
+        assert np.array_equal(part.x_validation[:, 0], folds.members(fold))  # held-out rows, in index order
+        assert np.array_equal(part.x_train[:, 0], folds.training(fold))
+    # The next run holds out the fold with the fewest kept or training runs.
+    assert next_fold([{"fold": 0}, {"fold": 1}], [], 3) == 2
+    assert next_fold([{"fold": 0}, {"fold": 1}], [2], 3) == 0
+    assert next_fold([{"fold": 1}], [], 3) == 0
+
+
+def test_kfold_ensemble_and_submit(tmp_path):
+    data, workspace = prepared_store(tmp_path)
+    finished = subprocess.run(ensemble_command(data, tmp_path, "--folds", FOLDS, "--n", "2"), cwd=tmp_path,
+                              env=CLI_ENVIRONMENT, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr
+    assert "rounded up to 3" in finished.stderr
+    store = workspace.store
+    assert store.ensemble_settings().folds == FOLDS
+    runs = check_fold_runs(store, workspace.competition.y_train)
+    assert len(runs) == FOLDS and all(Run(record).is_kept(0.0) for record in runs)
+
+    submitted = run_cli("submit", "--data", data, "--models-dir", tmp_path / "models", "--submissions-dir",
+                        tmp_path / "submissions", cwd=tmp_path)
+    assert submitted.returncode == 0, submitted.stderr
+    summary = SubmissionStore(tmp_path / "submissions", "pixels").latest()
+    assert summary["folds"] == FOLDS and summary["rounds_voted"] == 1 and summary["runs"] == [1, 2, 3]
+    assert "out-of-fold" in summary["validation_judged_on"]
+
+    # Per fold: a threshold above one run's own-fold score leaves its round incomplete, so nothing is voted.
+    scores = [record["validation_accuracy"] for record in runs]
+    worst = min(scores)
+    if max(scores) > worst:
+        refused = run_cli("submit", "--data", data, "--models-dir", tmp_path / "models", "--submissions-dir",
+                          tmp_path / "submissions", "--threshold", str(min(1.0, worst + 1e-6)), cwd=tmp_path)
+        assert refused.returncode == 2 and "no complete round of 3 folds" in refused.stderr, refused.stderr
+
+    # A store's folds cannot change: one line naming the option, nothing written.
+    before = store.folds_path.read_bytes(), store.ensemble_path.read_bytes()
+    changed = subprocess.run(ensemble_command(data, tmp_path, "--folds", "2", "--n", "2"), cwd=tmp_path,
+                             env=CLI_ENVIRONMENT, capture_output=True, text=True, timeout=120)
+    assert changed.returncode == 2
+    assert changed.stderr.count("\n") == 1 and "--folds" in changed.stderr and "holds 3 folds" in changed.stderr
+    assert (store.folds_path.read_bytes(), store.ensemble_path.read_bytes()) == before
+
+
+@pytest.mark.parametrize("value", ["0", "1", "21"])
+def test_folds_out_of_range_refused(tmp_path, value):
+    data = write_csv_competition(tmp_path / "pixels", count=90, test_count=30)
+    finished = run_cli("ensemble", "--data", data, "--models-dir", tmp_path / "models", "--folds", value, cwd=tmp_path)
+    assert finished.returncode == 2 and finished.stderr.count("\n") == 1 and "--folds" in finished.stderr
+    assert not (tmp_path / "models").exists()
+
+
+def test_folds_refused_on_a_fixed_split_store(tmp_path):
+    """Runs validated on the fixed split cannot be mixed with k-fold runs (a store made by today's code)."""
+    data, workspace = prepared_store(tmp_path)
+    (workspace.store.runs_dir / "run-0001").mkdir(parents=True)
+    finished = run_cli("ensemble", "--data", data, "--models-dir", tmp_path / "models", "--folds", "3", cwd=tmp_path)
+    assert finished.returncode == 2 and finished.stderr.count("\n") == 1
+    assert "--folds" in finished.stderr and "fixed split" in finished.stderr
+    assert not workspace.store.folds_path.exists()
+
+
+def test_killed_kfold_ensemble_resumes_the_fold_cycle(tmp_path):
+    data, workspace = prepared_store(tmp_path)
+    store = workspace.store
+    command = [str(part) for part in ensemble_command(data, tmp_path, "--folds", FOLDS, "--n", FOLDS)]
+    with open(tmp_path / "killed.log", "w") as log:
+        process = subprocess.Popen(command, cwd=tmp_path, env=CLI_ENVIRONMENT, stdout=subprocess.DEVNULL, stderr=log)
+    deadline = time.time() + 120
+    while not (store.runs_dir / "run-0001" / "run.json").exists():
+        assert process.poll() is None and time.time() < deadline, (tmp_path / "killed.log").read_text()
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = [record["run"] for record in store.run_records(repair=False)]
+    assert done and done != [1, 2, 3], "the ensemble finished before it could be killed"
+    # The rerun needs no --folds: the store's are used, and the cycle goes on at the next fold.
+    resumed = subprocess.run([str(part) for part in ensemble_command(data, tmp_path, "--n", FOLDS)], cwd=tmp_path, env=CLI_ENVIRONMENT, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    runs = check_fold_runs(store, workspace.competition.y_train)
+    assert [record["run"] for record in runs] == [1, 2, 3]
+    assert store.ensemble_settings().folds == FOLDS
