@@ -145,3 +145,63 @@ def test_killed_kfold_ensemble_resumes_the_fold_cycle(tmp_path):
     runs = check_fold_runs(store, workspace.competition.y_train)
     assert [record["run"] for record in runs] == [1, 2, 3]
     assert store.ensemble_settings().folds == FOLDS
+
+
+def write_fold_run(store: RunStore, number: int, fold: int, validation: np.ndarray, test: np.ndarray,
+                   labels: np.ndarray, fingerprint: str) -> None:
+    """A finished run holding out ``fold``, through the store's own run writer (no training)."""
+    temporary = store.begin_run(number)
+    store.write_run_predictions(temporary, validation, test)
+    accuracy = float(np.mean(validation.argmax(axis=1) == labels))
+    store.seal_run(temporary, Run.from_dict({"run": number, "status": "done", "kept": True, "fold": fold,
+                                             "validation_accuracy": accuracy, "fingerprint": fingerprint}))
+    store.commit_run(temporary, number)
+
+
+def test_vote_on_out_of_fold_rounds_and_threshold_per_fold(tmp_path):
+    """Each out-of-fold row comes from the round's run that held that image out; the threshold is compared on
+    each run's own fold, so a run below it leaves its round out; a partial round is not voted."""
+    from kaggle_pipeline.errors import PipelineError
+    from kaggle_pipeline.store import EnsembleSettings
+    from kaggle_pipeline.submit import make_submission, stored_predictions
+
+    data, workspace = prepared_store(tmp_path)
+    store, competition = workspace.store, workspace.competition
+    labels, tests = competition.y_train, len(competition.x_test)
+    folds = make_folds(labels, FOLDS)
+    store.write_folds(folds)
+    store.write_ensemble_settings(EnsembleSettings.from_dict({"threshold": 0.5, "folds": FOLDS}))
+    rng = np.random.default_rng(0)
+    # Run 2 (fold 1) is right on a quarter of its fold only: below 0.5 on its own fold, whatever the others do.
+    right_share = {1: 1.0, 2: 0.25, 3: 1.0, 4: 1.0, 5: 0.8, 6: 1.0, 7: 1.0}
+    written = {}
+    for number, share in right_share.items():
+        fold = (number - 1) % FOLDS
+        rows = folds.members(fold)
+        truth = labels[rows].copy()
+        wrong = rng.random(len(rows)) >= share
+        truth[wrong] = (truth[wrong] + 1) % 3
+        validation = np.eye(3, dtype=np.float32)[truth] * 0.9 + 0.1 / 3
+        test = rng.dirichlet(np.ones(3), tests).astype(np.float32)
+        write_fold_run(store, number, fold, validation, test, labels[rows], competition.fingerprint())
+        written[number] = (fold, validation, test)
+
+    members = stored_predictions(workspace)
+    # Fold 1 has one kept run (run 5; run 2 fails the threshold on its own fold): one complete round, runs 1, 5, 3;
+    # run 4 (fold 0) and run 6 (fold 2) wait for a second round; run 7 (fold 0) too.
+    assert [record["run"] for record in members.records] == [1, 3, 5]
+    assert members.validation.shape == (len(labels), 1, 3) and not np.isnan(members.validation).any()
+    for number in (1, 5, 3):
+        fold, validation, _ = written[number]
+        rows = folds.members(fold)
+        assert np.array_equal(members.validation[rows, 0], validation)
+        assert (folds.assignment[rows] == written[number][0]).all()  # never an image the run trained on
+    assert np.allclose(members.test[:, 0], np.mean([written[number][2] for number in (1, 5, 3)], axis=0), atol=1e-6)
+    assert np.array_equal(members.y, labels)
+
+    # Run 5 (fold 1, right on about 80% of its fold) fails 0.999 on its own fold: fold 1 has no kept run left.
+    assert Run(store.run_records()[4]).score() < 0.999
+    with pytest.raises(PipelineError, match="no complete round of 3 folds"):
+        stored_predictions(workspace, threshold=0.999)
+    summary = make_submission(workspace, tmp_path / "submissions")
+    assert summary["rounds_voted"] == 1 and summary["runs"] == [1, 3, 5]
