@@ -154,7 +154,10 @@ def write_fold_run(store: RunStore, number: int, fold: int, validation: np.ndarr
     store.write_run_predictions(temporary, validation, test)
     accuracy = float(np.mean(validation.argmax(axis=1) == labels))
     store.seal_run(temporary, Run.from_dict({"run": number, "status": "done", "kept": True, "fold": fold,
-                                             "validation_accuracy": accuracy, "fingerprint": fingerprint}))
+                                             "validation_accuracy": accuracy, "fingerprint": fingerprint,
+                                             "seed": number, "epochs": 1, "seconds": 1.0,
+                                             "history": {"loss": [1.0], "accuracy": [accuracy],
+                                                         "val_loss": [1.0], "val_accuracy": [accuracy]}}))
     store.commit_run(temporary, number)
 
 
@@ -205,3 +208,10 @@ def test_vote_on_out_of_fold_rounds_and_threshold_per_fold(tmp_path):
         stored_predictions(workspace, threshold=0.999)
     summary = make_submission(workspace, tmp_path / "submissions")
     assert summary["rounds_voted"] == 1 and summary["runs"] == [1, 3, 5]
+
+    from kaggle_pipeline.report import make_report
+    from kaggle_pipeline.status import status_lines
+
+    assert any("run" in line for line in status_lines(store, tmp_path / "submissions"))
+    make_report(workspace, tmp_path / "reports", tmp_path / "submissions")
+    assert (tmp_path / "reports" / "pixels" / "index.html").is_file()
