@@ -130,7 +130,7 @@ def next_fold(kept: list[dict], training: list[int | None], k: int) -> int:
     """The fold the next run holds out: the one with the fewest kept or training runs, the lowest first."""
     counts = np.zeros(k, dtype=np.int64)
     for fold in [record.get("fold") for record in kept] + list(training):
-        if fold is not None:
+        if fold is not None and 0 <= fold < k:
             counts[fold] += 1
     return int(counts.argmin())
 
