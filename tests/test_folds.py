@@ -212,6 +212,7 @@ def test_vote_on_out_of_fold_rounds_and_threshold_per_fold(tmp_path):
     from kaggle_pipeline.report import make_report
     from kaggle_pipeline.status import status_lines
 
-    assert any("run" in line for line in status_lines(store, tmp_path / "submissions"))
+    assert any("3 folds, kept runs per held-out fold 3 1 2: 1 complete round(s)" in line
+               for line in status_lines(store, tmp_path / "submissions"))
     make_report(workspace, tmp_path / "reports", tmp_path / "submissions")
     assert (tmp_path / "reports" / "pixels" / "index.html").is_file()
