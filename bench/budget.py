@@ -250,7 +250,7 @@ def our_points(side: Side, data: Path, models: Path, truth: np.ndarray) -> tuple
     points = []
     for count, record in enumerate(members.records, start=1):
         ensemble = VotingEnsemble(strategy="auto", weights=members.weights[:count]).fit(
-            members.validation[:, :count], workspace.y_validation)
+            members.validation[:, :count], members.y)
         points.append({"minutes": minutes[record["run"]], "runs": count, "vote": ensemble.strategy_,
                        "accuracy": accuracy(ensemble.predict(members.test[:, :count]), truth),
                        "majority_accuracy": accuracy(majority_vote(members.test[:, :count].transpose(1, 0, 2)), truth)})

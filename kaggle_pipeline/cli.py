@@ -164,6 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     def ensemble_options(stage: argparse.ArgumentParser) -> None:
         stage.add_argument("--n", type=COUNT, help="kept runs wanted")
+        stage.add_argument("--folds", type=at_least(2, 20), metavar="K",
+                           help="k-fold members (FOLDS=): run i holds out one of K folds of every labelled image, "
+                                "trains on the rest; submit votes on out-of-fold predictions (default: off, runs "
+                                "validate on the fixed split; fixed per store once used)")
         stage.add_argument("--threshold", type=number_in(0, 1_000_000),
                            help="the validation score (by the store's metric) a run must reach to be kept: at least "
                                 "it, at most it for logloss (default: best search trial - 0.01; logloss: + 10%%)")
@@ -324,7 +328,8 @@ def _ensemble(args, workspace) -> None:
                  epochs=_setting(args, "epochs"), seed=args.seed, precision=args.precision,
                  abort_margin=args.abort_margin if args.early_abort else None, hours=_setting(args, "hours"),
                  tta=args.tta, tensorboard=args.tensorboard, executor=args.executor, ray_address=args.ray_address,
-                 cpus_per_run=args.cpus_per_run, min_steps=MIN_RUN_STEPS, fixed_epochs=args.epochs is not None)
+                 cpus_per_run=args.cpus_per_run, min_steps=MIN_RUN_STEPS, fixed_epochs=args.epochs is not None,
+                 folds=args.folds)
 
 
 def _submit(args, workspace) -> None:
@@ -421,6 +426,10 @@ def run(args: argparse.Namespace) -> None:
     _check_training_options(args)
     workspace = _workspace(args)
     with workspace.lock:
+        if args.stage in ("ensemble", "all"):
+            from kaggle_pipeline.ensemble import store_folds
+
+            store_folds(workspace, args.folds)  # another K than the store's: refused before the search writes
         if args.stage in ("search", "all"):
             _search(args, workspace)
         if args.stage in ("ensemble", "all"):
@@ -433,7 +442,7 @@ def run(args: argparse.Namespace) -> None:
 
 # Library parameters (ParameterError) -> the option and make variable a command-line user typed.
 OPTIONS = {
-    "n": ("--n", "N"), "threshold": ("--threshold", "THRESHOLD"), "max_runs": ("--max-runs", "MAX_RUNS"),
+    "n": ("--n", "N"), "folds": ("--folds", "FOLDS"), "threshold": ("--threshold", "THRESHOLD"), "max_runs": ("--max-runs", "MAX_RUNS"),
     "hours": ("--hours", "HOURS"), "evals": ("--evals", "EVALS"), "subset": ("--subset", None),
     "precision": ("--precision", "PRECISION"), "executor": ("--executor", "EXECUTOR"), "vote": ("--vote", "VOTE"), "metric": ("--metric", "METRIC"),
     "stack_weight": ("--stack-weight", "STACK_WEIGHT"), "size": ("--size", "STACK_SIZE"), "image_size": ("--image-size", "SIZE"), "layout": ("--layout", None),

@@ -21,6 +21,18 @@ Aborted runs are never kept, whatever the threshold later becomes.
 ``--hours`` caps this invocation's wall time: a new run starts only if the mean duration of the runs so far
 says it will finish inside the budget, so a time-boxed ensemble ends with whole runs and the reason recorded.
 
+``--folds K`` (FOLDS=K; default off: every run validates on the fixed split, as stores always have) makes
+k-fold members: every labelled image (the fixed split's training and validation images together) is put in
+one of K folds, stratified and seeded, saved once as ``folds.npz`` (kaggle_pipeline.store.Folds); a store's
+folds never change later. Each run holds out one fold: it trains on the other K-1 and predicts its held-out
+fold (its ``predictions.npz`` ``validation`` rows: that fold's images in index order; its ``run.json`` names
+the ``fold``) and the test set. The next run holds out the fold with the fewest kept (or training) runs, the
+lowest first, so K kept runs in a row hold out each fold once (a "round": every image is taught by K-1 of them
+and predicted out of fold by the one that did not see it), and a resumed ensemble continues the same cycle.
+The threshold compares each run on its own held-out fold (the one keep rule, ``Run.is_kept``); its default is
+still the search's (fixed split) best trial's. N is rounded up to a multiple of K; kaggle_pipeline.submit
+votes complete rounds.
+
 ``--executor`` picks where runs train (kaggle_pipeline.executors: here, or as Ray tasks on many GPUs or
 machines); the run store is written here either way, run by run as each finishes, in any order.
 """
@@ -31,6 +43,8 @@ import logging
 import time
 from pathlib import Path
 
+import numpy as np
+
 from kaggle_pipeline.abort import MARGIN, MIN_KEPT, abort_floor
 from kaggle_pipeline.epochs import epochs_to_train
 from kaggle_pipeline.errors import ParameterError, PipelineError, check_stop
@@ -38,7 +52,7 @@ from kaggle_pipeline.executors import EXECUTORS, LocalExecutor, RunData, RunJob
 from kaggle_pipeline.files import first_line
 from kaggle_pipeline.metrics import get_metric
 from kaggle_pipeline.progress import format_seconds
-from kaggle_pipeline.store import EnsembleSettings, Run, kept_runs, library_versions
+from kaggle_pipeline.store import EnsembleSettings, Folds, Run, kept_runs, library_versions
 from kaggle_pipeline.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -71,6 +85,56 @@ def read_best_params_of(store) -> dict:
     return best.to_dict()
 
 
+MAX_FOLDS = 20
+FOLD_SEED = 0
+
+
+def make_folds(labels: np.ndarray, k: int, seed: int = FOLD_SEED) -> Folds:
+    """Every labelled image in one of ``k`` folds: each class shuffled (seeded) and dealt round the folds, each
+    class starting where the last ended, so the folds' sizes differ by at most one and each class is spread evenly."""
+    rng = np.random.default_rng(seed)
+    assignment = np.empty(len(labels), dtype=np.int64)
+    offset = 0
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        rng.shuffle(members)
+        assignment[members] = (np.arange(len(members)) + offset) % k
+        offset += len(members)
+    return Folds(assignment, k, seed)
+
+
+def store_folds(workspace: Workspace, folds: int | None) -> tuple[Folds | None, bool]:
+    """The store's folds, or new ones for ``folds`` (K), and whether they are new (to be written). Reads only:
+    a K outside 2..MAX_FOLDS, another K than the store's, or folds asked of a store whose runs validated on the
+    fixed split is a ParameterError."""
+    if folds is not None and not 2 <= folds <= MAX_FOLDS:
+        raise ParameterError("folds", folds, f"k-fold members need 2 to {MAX_FOLDS} folds")
+    store, labels = workspace.store, workspace.competition.y_train
+    saved = store.read_folds(len(labels))
+    if saved is not None:
+        if folds is not None and folds != saved.k:
+            raise ParameterError("folds", folds, f"{store.folds_path} holds {saved.k} folds; a store's folds cannot "
+                                 f"change (use FOLDS={saved.k}, or another --name)")
+        return saved, False
+    if folds is None:
+        return None, False
+    if store.run_folders():
+        raise ParameterError("folds", folds, f"{store.runs_dir} holds runs validated on the fixed split; k-fold runs "
+                             "cannot be mixed in (use another --name, or leave FOLDS out)")
+    if len(labels) < folds:
+        raise ParameterError("folds", folds, f"only {len(labels)} labelled images")
+    return make_folds(labels, folds), True
+
+
+def next_fold(kept: list[dict], training: list[int | None], k: int) -> int:
+    """The fold the next run holds out: the one with the fewest kept or training runs, the lowest first."""
+    counts = np.zeros(k, dtype=np.int64)
+    for fold in [record.get("fold") for record in kept] + list(training):
+        if fold is not None and 0 <= fold < k:
+            counts[fold] += 1
+    return int(counts.argmin())
+
+
 def make_executor(name: str, data: RunData, ray_address: str | None = None, cpus_per_run: int | None = None):
     """The executor called ``name`` (kaggle_pipeline.executors.EXECUTORS). Chosen here, by the stage that uses
     it: ray_executor builds on executors, so executors cannot name it without an import cycle."""
@@ -96,7 +160,7 @@ def run_ensemble(
     workspace: Workspace, n: int, threshold: float | None, max_runs: int | None, epochs: int, seed: int,
     precision: str = "auto", abort_margin: float | None = MARGIN, hours: float | None = None, tta: bool = True,
     tensorboard: bool = False, executor: str = "local", ray_address: str | None = None, cpus_per_run: int | None = None,
-    min_steps: int = 0, fixed_epochs: bool = False,
+    min_steps: int = 0, fixed_epochs: bool = False, folds: int | None = None,
 ) -> list[dict]:
     """Train until ``n`` runs are kept, ``max_runs`` attempts exist or the next run would overrun ``hours``;
     return the kept runs.
@@ -108,7 +172,8 @@ def run_ensemble(
     ``min_steps``: each run trains at least this many optimizer steps, ``epochs`` raised if needed
     (kaggle_pipeline.epochs; the command line's presets pass MIN_RUN_STEPS); with ``fixed_epochs`` the epochs
     stay as given and a warning says when they fall short. The epochs trained are in ensemble.json and in
-    every run.json.
+    every run.json. ``folds``: K for k-fold members (see the module's docstring); None: the store's folds if it
+    has them, else the fixed split.
     """
     if n < 1:
         raise ParameterError("n", n, "need at least one kept run")
@@ -121,6 +186,11 @@ def run_ensemble(
     if hours is not None and not hours > 0:
         raise ParameterError("hours", hours, "the time budget must be positive")
     store = workspace.store
+    fold_set, new_folds = store_folds(workspace, folds)
+    if fold_set is not None and n % fold_set.k:
+        rounded = -(-n // fold_set.k) * fold_set.k
+        logger.info(f"ensemble: N={n} rounded up to {rounded}, whole rounds of {fold_set.k} folds")
+        n = rounded
     best = read_best_params(workspace)
     epochs, note = epochs_to_train(epochs, len(workspace.y_train), int(best["params"]["batch_size"]), min_steps,
                                    fixed_epochs, "run")
@@ -135,11 +205,15 @@ def run_ensemble(
         "params": best["params"], "threshold_rule": threshold_rule, "abort_margin": abort_margin, "hours": hours, "tta": tta,
         "executor": executor, "metric": metric,
     }
+    if fold_set is not None:
+        settings["folds"] = fold_set.k
+    if new_folds:
+        store.write_folds(fold_set)
     for leftover in store.remove_unfinished_runs():
         logger.info(f"ensemble: removed {leftover}, a run that was interrupted before it finished")
     records = store.run_records()
     kept = kept_runs(records, threshold, metric)
-    runner = make_executor(executor, RunData.of(workspace), ray_address=ray_address, cpus_per_run=cpus_per_run)
+    runner = make_executor(executor, RunData.of(workspace, None if fold_set is None else fold_set.assignment), ray_address=ray_address, cpus_per_run=cpus_per_run)
     store.write_ensemble_settings(EnsembleSettings.from_dict({**settings, "stop_reason": "running"}))
     logger.info(f"ensemble: {len(kept)}/{n} kept on disk after {len(records)} attempt(s); threshold {metric} "
         f"{get_metric(metric).comparison} {threshold:.4f}, "
@@ -164,9 +238,11 @@ def run_ensemble(
                         "in time; no more runs are started")
                 else:
                     floor = None if abort_margin is None else early_abort_floor(kept, best["params"], epochs, abort_margin)
+                    fold = None if fold_set is None else \
+                        next_fold(kept, [job.fold for job, _, _ in training.values()], fold_set.k)
                     job = RunJob(next_number, seed + next_number, best["params"], epochs, threshold, precision, floor, tta,
                                  str(store.tensorboard_folder(f"run-{next_number:04d}")) if tensorboard else None,
-                                 metric=metric)
+                                 metric=metric, fold=fold)
                     training[job.number] = (job, store.begin_run(job.number), time.monotonic())
                     runner.submit(job)
                     next_number += 1
@@ -183,7 +259,8 @@ def run_ensemble(
             eta = sum(durations) / len(durations) * (n - len(kept)) / keep_rate / runner.capacity
             if deadline is not None:
                 eta = min(eta, max(0.0, deadline - time.monotonic()))
-            logger.info(f"ensemble: run {record['run']} (seed {record['seed']}) {_outcome(record, epochs, metric)}  kept {len(kept)}/{n}  "
+            held_out = "" if job.fold is None else f", fold {job.fold + 1}/{fold_set.k} held out"
+            logger.info(f"ensemble: run {record['run']} (seed {record['seed']}{held_out}) {_outcome(record, epochs, metric)}  kept {len(kept)}/{n}  "
                 f"attempts {len(records)}  ({format_seconds(durations[-1])}, ETA {format_seconds(eta)})")
     except BaseException as error:
         # Wherever a stop or an error lands (mid-training, mid-write), leave no half-written run behind and
@@ -248,6 +325,8 @@ def _record_run(workspace: Workspace, job: RunJob, outcome: dict, executor: str,
         "fingerprint": workspace.competition.fingerprint(), "versions": outcome.get("versions") or library_versions(),
         "executor": executor, "host": outcome.get("host"), "started": outcome.get("started"),
     }
+    if job.fold is not None:
+        record["fold"] = job.fold
     if outcome["status"] == "failed":
         record.update(status="failed", kept=False, validation_accuracy=None, error=outcome["error"],
                       traceback=outcome.get("traceback"))

@@ -50,6 +50,7 @@ class RunJob:
     tensorboard_dir: str | None = None
     threads: int | None = None  # CPU threads for TensorFlow (a Ray task's share of its node)
     metric: str = "accuracy"  # the store's metric: the run is kept when its validation score passes threshold
+    fold: int | None = None  # ensemble --folds: the fold held out (RunData.for_fold); None: the fixed split
 
 
 @dataclass
@@ -60,17 +61,34 @@ class RunData:
     y_validation: np.ndarray
     x_test: np.ndarray | None
     num_classes: int
+    # ensemble --folds: each labelled image's fold; x_train/y_train then hold every labelled image and a job
+    # trains on the data of its fold (for_fold). None: the fixed split, x_validation/y_validation as given.
+    folds: np.ndarray | None = None
 
     @classmethod
-    def of(cls, workspace) -> "RunData":
+    def of(cls, workspace, folds: np.ndarray | None = None) -> "RunData":
+        if folds is not None:
+            competition = workspace.competition
+            return cls(competition.x_train, competition.y_train, competition.x_train[:0], competition.y_train[:0],
+                       competition.x_test, competition.num_classes, folds)
         return cls(workspace.x_train, workspace.y_train, workspace.x_validation, workspace.y_validation,
                    workspace.competition.x_test, workspace.competition.num_classes)
+
+    def for_fold(self, fold: int | None) -> "RunData":
+        """The data of a run holding out ``fold``: it trains on every other fold's images and validates (and makes
+        its out-of-fold predictions) on that fold's, in index order. ``None`` or no folds: this data as it is."""
+        if fold is None or self.folds is None:
+            return self
+        held_out = self.folds == fold
+        return RunData(self.x_train[~held_out], self.y_train[~held_out], self.x_train[held_out], self.y_train[held_out],
+                       self.x_test, self.num_classes)
 
 
 def train_job(job: RunJob, data: RunData) -> dict:
     """Train one run and return its outcome: plain data (history, probabilities, the model's bytes if kept),
     or ``status: failed`` with the error. Runs wherever the executor puts it."""
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    data = data.for_fold(job.fold)
     outcome = {"started": started, "host": socket.gethostname(), "versions": library_versions()}
     try:
         _break_if_asked(job.number)

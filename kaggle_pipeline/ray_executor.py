@@ -23,9 +23,9 @@ PACKAGE = Path(__file__).resolve().parent
 WAIT_SECONDS = 1.0  # ray.wait in slices, so that Ctrl-C is seen between them
 
 
-def _remote_train(job: RunJob, x_train, y_train, x_validation, y_validation, x_test, num_classes):
+def _remote_train(job: RunJob, x_train, y_train, x_validation, y_validation, x_test, num_classes, folds=None):
     # Top-level ObjectRef arguments arrive as the arrays themselves (zero-copy, read-only views).
-    return train_job(job, RunData(x_train, y_train, x_validation, y_validation, x_test, num_classes))
+    return train_job(job, RunData(x_train, y_train, x_validation, y_validation, x_test, num_classes, folds))
 
 
 def task_environment() -> dict:
@@ -75,7 +75,7 @@ class RayExecutor:
         self.task = ray.remote(max_retries=0, max_calls=1, runtime_env={"env_vars": task_environment()},
                                **options)(_remote_train)
         self.data = [ray.put(array) for array in (data.x_train, data.y_train, data.x_validation, data.y_validation,
-                                                  data.x_test)] + [data.num_classes]
+                                                  data.x_test)] + [data.num_classes, data.folds]
         self.pending: dict = {}  # ObjectRef -> RunJob
 
     def describe(self) -> str:

@@ -73,11 +73,11 @@ def make_report(workspace: Workspace, reports_dir: Path, submissions_dir: Path) 
         sections.append(("Ensemble size", _save(folder, "ensemble_size.png", _ensemble_size(members, workspace, truth)), ""))
         ensemble = VotingEnsemble(strategy=vote, weights=members.weights,
                                   metric=latest.get("metric", metric) if latest else metric).fit(
-            members.validation, workspace.y_validation)
+            members.validation, members.y)
         predicted = ensemble.predict(members.validation)
         sections.append(("Confusion matrix (validation)",
-                         _save(folder, "confusion.png", _confusion(workspace.y_validation, predicted, competition.classes)),
-                         _per_class_table(workspace.y_validation, predicted, competition.classes, vote)))
+                         _save(folder, "confusion.png", _confusion(members.y, predicted, competition.classes)),
+                         _per_class_table(members.y, predicted, competition.classes, vote)))
         sections.append(("Misclassified validation images",
                          _save(folder, "misclassified.png", _misclassified(workspace, members, predicted)), ""))
     if records:
@@ -190,10 +190,10 @@ def _run_accuracy(records: list[dict], threshold: float, metric: str = "accuracy
 
 def _ensemble_size(members, workspace: Workspace, truth):
     figure, axes = _figure()
-    runs = len(members.records)  # the stacker, if any, is last and left out: this is the runs' curve
+    runs = members.runs  # the stacker, if any, is last and left out: this is the runs' (or rounds') curve
     counts = np.arange(1, runs + 1)
     # members.validation is (rows, members, classes); the curve takes runs first.
-    axes[0, 0].plot(counts, voted_accuracy_curve(members.validation[:, :runs].transpose(1, 0, 2), workspace.y_validation),
+    axes[0, 0].plot(counts, voted_accuracy_curve(members.validation[:, :runs].transpose(1, 0, 2), members.y),
                     "o-", label="validation")
     if truth is not None:
         axes[0, 0].plot(counts, voted_accuracy_curve(members.test[:, :runs].transpose(1, 0, 2), truth), "s-", label="answer key")
@@ -247,18 +247,18 @@ def _per_class_table(truth, predicted, classes, vote: str) -> str:
 
 
 def _misclassified(workspace: Workspace, members, predicted: np.ndarray):
-    wrong = np.flatnonzero(predicted != workspace.y_validation)[:MISCLASSIFIED_SHOWN]
+    wrong = np.flatnonzero(predicted != members.y)[:MISCLASSIFIED_SHOWN]
     columns = 4
     rows = max(1, -(-len(wrong) // columns))
     figure, axes = _figure(columns, rows, width=2.2, height=2.4)
     classes = workspace.competition.classes
-    images = workspace.x_validation
+    images = workspace.competition.x_train[members.rows]
     for axis, row in zip(axes.flat, wrong, strict=False):
         image = images[row]
         axis.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray")
         votes = np.bincount(members.validation[row].argmax(axis=1), minlength=len(classes))
         top = ", ".join(f"{classes[index]}:{votes[index]}" for index in np.argsort(-votes)[:2] if votes[index])
-        axis.set_title(f"true {classes[workspace.y_validation[row]]}, got {classes[predicted[row]]}\nvotes {top}", fontsize=7)
+        axis.set_title(f"true {classes[members.y[row]]}, got {classes[predicted[row]]}\nvotes {top}", fontsize=7)
     for axis in axes.flat:
         axis.axis("off")
     return figure

@@ -80,6 +80,10 @@ def _ensemble_lines(store: RunStore) -> list[str]:
         name = "val_acc" if metric.name == "accuracy" else f"val_{metric.name}"
         lines.append(f"          kept runs' {name} {accuracies.mean():.4f} ± {accuracies.std():.4f} "
                      f"(min {accuracies.min():.4f}, max {accuracies.max():.4f})")
+    if settings.get("folds"):  # k-fold members: kept runs per held-out fold, complete rounds (kaggle_pipeline.submit)
+        per_fold = [sum(1 for record in kept if record.get("fold") == fold) for fold in range(settings["folds"])]
+        lines.append(f"          {settings['folds']} folds, kept runs per held-out fold "
+                     f"{' '.join(map(str, per_fold))}: {min(per_fold)} complete round(s)")
     # A run under way has a temporary folder (a killed ensemble's are removed when the next one starts).
     training = store.unfinished_run_numbers()
     if training:

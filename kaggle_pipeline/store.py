@@ -4,6 +4,7 @@ Layout of ``models/<competition>/``::
 
     store.json          what data the store belongs to (fingerprint, classes, image shape) and its metric
     split.npz           the validation split, fixed for every search trial and every run
+    folds.npz           only with ``ensemble --folds K``: each labelled image's fold (0..K-1), fixed per store
     cache/              parsed competition arrays, keyed by the source files
     search/trials.json  hyperopt trial documents, saved after every evaluation
     search/trials.csv   the same as a table
@@ -197,12 +198,12 @@ MANIFEST = {"format?": "count", "fingerprint": "str", "classes?": "list", "image
             "metric?": tuple(METRICS)}
 BEST_PARAMS = {"params": "dict", "validation_accuracy": "fraction", "trial?": "count", "seed?": "int",
                "metric?": tuple(METRICS), "validation_score?": "number"}
-ENSEMBLE = {"threshold": "number", "n?": "count", "max_runs?": "count", "epochs?": "count", "seed?": "int",
+ENSEMBLE = {"threshold": "number", "folds?": "count", "n?": "count", "max_runs?": "count", "epochs?": "count", "seed?": "int",
             "params?": "dict", "stop_reason?": "str", "metric?": tuple(METRICS)}
 RUN = {"run": "count", "status": ("done", "aborted", "failed"), "seed?": "int", "kept?": "bool", "params?": "dict",
        "epochs?": "count", "files?": "dict", "fingerprint?": "str", "validation_accuracy?": "fraction",
        "history?": "dict", "seconds?": "number", "threshold?": "number", "metric?": tuple(METRICS),
-       "validation_score?": "number"}
+       "validation_score?": "number", "fold?": "int"}
 TRIALS = {"settings": "dict", "trials": "list"}
 TRIAL = {"tid": "int", "state": "int", "result": "dict"}
 SUBMISSION = {"submission": "str", "runs_voted": "count", "ensemble_validation_accuracy": "fraction",
@@ -346,6 +347,12 @@ class Run(Record):
     def status(self) -> str:
         return self._data["status"]
 
+    @property
+    def fold(self) -> int | None:
+        """The fold the run held out (``ensemble --folds``): its predictions' validation rows are that fold's
+        images, in the order of ``RunStore.read_folds().members(fold)``; None: the fixed split's validation."""
+        return self._data.get("fold")
+
     def score(self, metric: str = "accuracy") -> float | None:
         return run_score(self._data, metric)
 
@@ -426,6 +433,30 @@ class EnsembleSettings(Record):
     @property
     def threshold(self) -> float:
         return float(self._data["threshold"])
+
+    @property
+    def folds(self) -> int | None:
+        """K of ``ensemble --folds K``; None: runs validate on the fixed split."""
+        return self._data.get("folds")
+
+
+class Folds:
+    """``folds.npz``: a stratified, seeded assignment of every labelled image (train and validation of the fixed
+    split alike) to one of ``k`` folds. Run with fold ``f`` trains on every image not in fold ``f`` and predicts
+    fold ``f`` (its out-of-fold predictions) and the test set."""
+
+    def __init__(self, assignment: np.ndarray, k: int, seed: int):
+        self.assignment = np.asarray(assignment, dtype=np.int64)
+        self.k = int(k)
+        self.seed = int(seed)
+
+    def members(self, fold: int) -> np.ndarray:
+        """The indices (into the competition's training images) of fold ``fold``, ascending."""
+        return np.flatnonzero(self.assignment == fold)
+
+    def training(self, fold: int) -> np.ndarray:
+        """The indices a run holding out ``fold`` trains on, ascending."""
+        return np.flatnonzero(self.assignment != fold)
 
 
 class StackRecord(Record):
@@ -605,6 +636,10 @@ class RunStore:
         return self.root / "split.npz"
 
     @property
+    def folds_path(self) -> Path:
+        return self.root / "folds.npz"
+
+    @property
     def cache_dir(self) -> Path:
         return self.root / "cache"
 
@@ -671,7 +706,7 @@ class RunStore:
 
     # The store's shape ------------------------------------------------------------
     FOLDERS = ("search", "runs", "cache", "stack", "tensorboard")
-    FILES = ("store.json", "split.npz", "best_params.json", "ensemble.json", ".lock")
+    FILES = ("store.json", "split.npz", "folds.npz", "best_params.json", "ensemble.json", ".lock")
 
     def check_layout(self) -> None:
         """Refuse a store whose folder, subfolders or files are not what the pipeline made (a link, a file
@@ -744,6 +779,25 @@ class RunStore:
 
     def write_split(self, **arrays: np.ndarray) -> None:
         atomic_save_npz(self.split_path, **arrays)
+
+    FOLDS_REMEDY = "restore it, or use another --name (the store's runs were trained on its folds)"
+
+    def read_folds(self, count: int | None = None) -> Folds | None:
+        """folds.npz, validated (``count``: the number of labelled images it must cover); None without folds."""
+        if not self.folds_path.exists() and not self.folds_path.is_symlink():
+            return None
+        saved = read_arrays(self.folds_path, {"assignment": ("iu", 1), "k": ("iu", 0), "seed": ("iu", 0)},
+                            self.FOLDS_REMEDY)
+        assignment, k = saved["assignment"], int(saved["k"])
+        if (not 2 <= k <= 20 or (count is not None and len(assignment) != count)
+                or (len(assignment) and (assignment.min() < 0 or assignment.max() >= k))
+                or len(np.unique(assignment)) != k):
+            raise PipelineError(f"{self.folds_path}: damaged or edited by hand (its assignment does not put every "
+                                f"labelled image in one of {k} non-empty folds); {self.FOLDS_REMEDY}")
+        return Folds(assignment, k, int(saved["seed"]))
+
+    def write_folds(self, folds: Folds) -> None:
+        atomic_save_npz(self.folds_path, assignment=folds.assignment, k=np.int64(folds.k), seed=np.int64(folds.seed))
 
     def read_features(self, key: str) -> dict[str, np.ndarray] | None:
         """The cached VGG19 features (train, test) for ``key``; None when none are cached."""

@@ -12,6 +12,14 @@ Three formats, as the sample submission asks (``Competition.submission_format_fo
                          cat/dog)
     class_probabilities  id + one column per class (State Farm: img,c0,...,c9): each class's probability
 
+With k-fold members (``ensemble --folds K``, kaggle_pipeline.ensemble) the voters are rounds: round r is the r-th
+kept run of each fold, so its K runs hold out each fold once. Its validation predictions are its runs' held-out
+(out-of-fold) predictions put together, one row per labelled image, each from the one run that did not train on
+it; its test predictions are its runs' mean. Every strategy (weights, greedy selection, auto) is then fitted on
+one half of these out-of-fold rows and judged on the other half, as above on the fixed split's validation
+images; runs of an unfinished round are left out (a line says so), and so is the stacker, whose predictions are
+of the fixed split's validation images only. Stores without folds vote exactly as before.
+
 Probabilities are the vote's (soft strategies: the weighted mean of the members' probabilities; majority: the
 vote shares), clipped to [CLIP, 1 - CLIP] and renormalised (kaggle_pipeline.metrics.clip_probabilities),
 written with 6 decimals.
@@ -205,6 +213,16 @@ class Members:
     records: list[dict]
     threshold: float
     stacker: dict | None
+    # The labelled images the validation rows are (indices into competition.x_train) and their labels: the fixed
+    # split's validation images, or with folds every labelled image (out-of-fold rows).
+    rows: np.ndarray | None = None
+    y: np.ndarray | None = None
+    out_of_fold: bool = False
+
+    @property
+    def runs(self) -> int:
+        """How many members are runs (or rounds of runs); the stacker, if any, is last."""
+        return self.validation.shape[1] - (self.stacker is not None)
 
 
 def stored_predictions(workspace: Workspace, threshold: float | None = None, stack_weight: float = 1.0) -> Members:
@@ -227,6 +245,9 @@ def stored_predictions(workspace: Workspace, threshold: float | None = None, sta
         raise PipelineError(f"{store.runs_dir}: no run reaches validation {metric.name} {metric.comparison} "
                             f"{threshold:.4f}; run 'make ensemble' first")
 
+    folds = store.read_folds(len(competition.y_train))
+    if folds is not None:
+        return _round_members(workspace, folds, records, threshold, stack_weight)
     members = [(f"run {record['run']}", store.run_dir(record), store.load_predictions(record), 1.0) for record in records]
     stack = _stack_member(workspace, stack_weight)
     if stack is not None:
@@ -247,7 +268,45 @@ def stored_predictions(workspace: Workspace, threshold: float | None = None, sta
         test=np.stack([arrays["test"] for _, _, arrays, _ in members], axis=1),
         weights=np.array([weight for _, _, _, weight in members]),
         records=records, threshold=threshold, stacker=stacker,
+        rows=workspace.validation_index, y=workspace.y_validation,
     )
+
+
+def _round_members(workspace: Workspace, folds, records: list[dict], threshold: float, stack_weight: float) -> Members:
+    """k-fold members: one voter per complete round of kept runs (the r-th kept run of every fold), its
+    validation rows the out-of-fold predictions of every labelled image (see the module's docstring)."""
+    store, competition = workspace.store, workspace.competition
+    by_fold = [[record for record in records if record.get("fold") == fold] for fold in range(folds.k)]
+    rounds = min(len(runs) for runs in by_fold)
+    if rounds == 0:
+        held = ", ".join(f"fold {fold + 1}: {len(runs)}" for fold, runs in enumerate(by_fold))
+        raise PipelineError(f"{store.runs_dir}: no complete round of {folds.k} folds among the kept runs ({held}); "
+                            "run 'make ensemble' first")
+    left = len(records) - rounds * folds.k
+    if left:
+        logger.info(f"submit: {left} kept run(s) of an unfinished round of {folds.k} folds left out of the vote")
+    if stack_weight != 0 and store.stack_record() is not None:
+        logger.info("submit: the stacker predicts the fixed split's validation images, not every image out of fold; "
+                    "left out of a k-fold vote")
+    classes, labelled = competition.num_classes, len(competition.y_train)
+    validation = np.full((labelled, rounds, classes), np.nan, dtype=np.float32)
+    test = np.zeros((len(competition.x_test), rounds, classes), dtype=np.float32)
+    used, names = [], []
+    for round_number in range(rounds):
+        runs = [by_fold[fold][round_number] for fold in range(folds.k)]
+        for fold, record in enumerate(runs):
+            arrays, rows = store.load_predictions(record), folds.members(fold)
+            for key, expected in (("validation", len(rows)), ("test", len(competition.x_test))):
+                if arrays[key].shape != (expected, classes):
+                    raise PipelineError(f"{store.run_dir(record)}: {key} predictions have shape {arrays[key].shape}, "
+                                        f"expected {(expected, classes)} (fold {fold + 1} of {folds.k})")
+            validation[rows, round_number] = arrays["validation"]
+            test[:, round_number] += arrays["test"] / folds.k
+        used.extend(runs)
+        names.append(f"round {round_number + 1} (runs {', '.join(str(record['run']) for record in runs)})")
+    return Members(names=names, validation=validation, test=test, weights=np.ones(rounds),
+                   records=sorted(used, key=lambda record: record["run"]), threshold=threshold, stacker=None,
+                   rows=np.arange(labelled), y=competition.y_train, out_of_fold=True)
 
 
 def make_submission(
@@ -274,7 +333,7 @@ def make_submission(
     strategies = {}
     for strategy in STRATEGIES:
         ensemble = VotingEnsemble(strategy=strategy, weights=members.weights, metric=judge.name).fit(
-            members.validation, workspace.y_validation)
+            members.validation, members.y)
         probabilities = ensemble.predict_proba(members.test)
         written = _as_written(probabilities, submission_format)
         strategies[strategy] = {
@@ -288,9 +347,9 @@ def make_submission(
     chosen = vote if vote != "auto" else judge.best_of({name: strategies[name]["validation_score"] for name in STRATEGIES})
     run_accuracies = np.array([record["validation_accuracy"] for record in records])
     if members.stacker is not None:
-        members.stacker["validation_score"] = _finite(judge(workspace.y_validation, members.validation[:, -1]))
-    run_scores = np.array([judge.score_or_worst(workspace.y_validation, members.validation[:, index])
-                           for index in range(len(records))])
+        members.stacker["validation_score"] = _finite(judge(members.y, members.validation[:, -1]))
+    run_scores = np.array([judge.score_or_worst(members.y, members.validation[:, index])
+                           for index in range(members.runs)])
 
     probabilities = strategies[chosen]["probabilities"]
     text = render_submission(competition, probabilities.argmax(axis=1) if submission_format == "label" else probabilities,
@@ -319,7 +378,10 @@ def make_submission(
         "run_validation_score_std": float(run_scores.std()),
         "ensemble_validation_accuracy": strategies[chosen]["validation_accuracy"],
         "ensemble_validation_score": strategies[chosen]["validation_score"],
-        "validation_judged_on": "the half of the validation split that no strategy was fitted on",
+        "validation_judged_on": ("the half of the out-of-fold predictions (every labelled image, predicted by the "
+                                 "runs that did not train on it) that no strategy was fitted on" if members.out_of_fold
+                                 else "the half of the validation split that no strategy was fitted on"),
+        **({"folds": workspace.store.read_folds().k, "rounds_voted": members.runs} if members.out_of_fold else {}),
         "strategies": {name: {key: value for key, value in result.items() if key != "probabilities"}
                        for name, result in strategies.items()},
         "local_score": None,
@@ -388,7 +450,7 @@ def _print_summary(summary: dict, competition: Competition) -> None:
         local = f" {_number(result['local_score']):>11}" if has_key else ""
         accuracy_cell = f" {result['validation_accuracy']:11.4f}" if other else ""
         logger.info(f"  {name:10} {_number(result['validation_score']):>11}{accuracy_cell}{local}{marker}")
-    logger.info("  * on the half of the validation split that no strategy was fitted on"
+    logger.info(f"  * on {summary['validation_judged_on']}"
         + ("" if summary["vote_requested"] != "auto" else f"; VOTE=auto picks the best {metric}"))
     logger.info(f"  ensemble validation {metric} {_number(summary['ensemble_validation_score'])}"
                 + (f", accuracy {summary['ensemble_validation_accuracy']:.4f}" if other else ""))
