@@ -322,14 +322,14 @@ def _search(args, workspace) -> None:
 
 def _ensemble(args, workspace) -> None:
     from kaggle_pipeline.ensemble import run_ensemble
-    from kaggle_pipeline.epochs import MIN_RUN_STEPS
+    from kaggle_pipeline.epochs import min_run_steps
 
     run_ensemble(workspace, n=_setting(args, "n"), threshold=args.threshold, max_runs=args.max_runs,
                  epochs=_setting(args, "epochs"), seed=args.seed, precision=args.precision,
                  abort_margin=args.abort_margin if args.early_abort else None, hours=_setting(args, "hours"),
                  tta=args.tta, tensorboard=args.tensorboard, executor=args.executor, ray_address=args.ray_address,
-                 cpus_per_run=args.cpus_per_run, min_steps=MIN_RUN_STEPS, fixed_epochs=args.epochs is not None,
-                 folds=args.folds)
+                 cpus_per_run=args.cpus_per_run, min_steps=min_run_steps(workspace.competition.image_shape),
+                 fixed_epochs=args.epochs is not None, folds=args.folds)
 
 
 def _submit(args, workspace) -> None:

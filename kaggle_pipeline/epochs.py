@@ -9,7 +9,8 @@ image, so the presets ask for a minimum number of steps and raise the epochs unt
 
 The minimums sit below what the presets already train on Fashion-MNIST, so its quick and full presets train
 exactly the epochs they always did: a quick trial is 12,000 images / 128 = 94 steps x 2 epochs = 188 steps, a
-quick run 54,000 / 128 = 422 steps x 5 = 2,110; the full preset's are 785 and 6,330.
+quick run 54,000 / 128 = 422 steps x 5 = 2,110; the full preset's are 785 and 6,330. On a subset of
+Fashion-MNIST the run minimum is what makes runs long enough to be worth voting (MIN_RUN_STEPS below).
 
 An epoch count given on the command line (--epochs, --search-epochs, EPOCHS=) is honoured as given; a warning
 says when it is fewer steps than the minimum. Library callers get no minimum unless they pass one.
@@ -25,8 +26,25 @@ import math
 # reference net to rise well above chance on a small set, so that the search ranks real candidates and the
 # default threshold (best trial - 0.01) means something.
 MIN_TRIAL_STEPS = 150
-# Optimizer steps an ensemble run takes at least (quick preset on Fashion-MNIST: 2,110).
-MIN_RUN_STEPS = 500
+# Optimizer steps an ensemble run takes at least on images of the reference's 28x28 pixels. On 10,800
+# Fashion-MNIST images (85 steps an epoch, bench/budget.py --small) the quick preset's 6-epoch runs (510
+# steps) scored 0.880 on the answer key and 43 of them voted 0.884; with the same recipe 12 epochs scored
+# 0.897, 18 epochs (1,530 steps) 0.906 and 0.899 (two seeds), 24 epochs 0.906: the gain stops near 1,500
+# steps (docs/PERFORMANCE.md, "Run length"). On the whole of Fashion-MNIST the quick preset takes 2,110.
+MIN_RUN_STEPS = 1_500
+# ... but at least this many on any image, however large. Larger images make each step costlier (64x64 photos
+# with four conv blocks: 13x the multiply-adds of a 28x28 image), so the minimum shrinks with the pixels
+# to this floor: 1,000 steps made a quick run on 10,000 64x64 photos 25 minutes here (bench/varied_sizes.py).
+MIN_RUN_STEPS_FLOOR = 500
+REFERENCE_PIXELS = 28 * 28
+
+
+def min_run_steps(image_shape: tuple[int, ...]) -> int:
+    """The optimizer steps an ensemble run of images of ``image_shape`` (height, width, ...) takes at least:
+    MIN_RUN_STEPS at 28x28 or smaller, in proportion to the pixels above that, never under MIN_RUN_STEPS_FLOOR
+    (32x32: 1,148; 64x64 and larger: 500)."""
+    pixels = max(1, int(image_shape[0]) * int(image_shape[1]))
+    return max(MIN_RUN_STEPS_FLOOR, min(MIN_RUN_STEPS, round(MIN_RUN_STEPS * REFERENCE_PIXELS / pixels)))
 
 
 def steps_per_epoch(images: int, batch_size: int) -> int:
