@@ -29,9 +29,10 @@ DEFAULT_DATA = Path("data/fashion-mnist")
 
 # Settings each preset implies; any option given on the command line wins.
 PRESETS = {
-    # 10-12 minutes on a 2-core CPU: a short search on a subset, then 3 short runs on all the data.
-    # (Same recipe, same time: 4 runs of 4 epochs scored 0.9146 on the answer key, 3 of 5 scored 0.9187.)
-    "quick": {"space": "vgg-quick", "evals": 3, "search_epochs": 2, "subset": 12000, "n": 3, "epochs": 5, "hours": None},
+    # About a quarter of an hour on a 2-core CPU: a short search on a subset, then 3 runs on all the data, each
+    # the 3,000 optimizer steps a run takes at least (kaggle_pipeline.epochs: longer runs vote better at equal
+    # time than more short ones; docs/PERFORMANCE.md, "Levers").
+    "quick": {"space": "vgg-quick", "evals": 3, "search_epochs": 2, "subset": 12000, "n": 3, "epochs": 8, "hours": None},
     # Two hours on a 2-core CPU: the wide net with and without mirror images on a subset, then 15-epoch runs
     # until 30 are kept or the time budget ends (about 10 runs here). EVALS=30 adds a TPE search of the space.
     "full": {"space": "vgg-wide", "evals": 2, "search_epochs": 5, "subset": 20000, "n": 30, "epochs": 15,
@@ -175,8 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
         stage.add_argument("--epochs", type=at_least(1, 100_000), help="epochs per run")
         stage.add_argument("--seed", type=SEED, default=1000, help="run k trains with seed SEED+k (default: %(default)s)")
         stage.add_argument("--hours", type=number_in(0, 10_000, low_open=True),
-                           help="time budget of this ensemble call: no run starts that would not finish inside it "
-                                "(default: the preset's; none for quick)")
+                           help="time budget of this ensemble call: no run starts that would not finish inside it; "
+                                "with 'all', of the whole job: the search takes at most a quarter, the runs the rest "
+                                "(kaggle_pipeline.budget) (default: the preset's; none for quick)")
         stage.add_argument("--no-early-abort", dest="early_abort", action="store_false",
                            help="train every run to the end (default: stop runs that fall clearly behind the kept "
                                 "runs' validation curve; see kaggle_pipeline/abort.py)")
@@ -296,7 +298,7 @@ def _workspace(args: argparse.Namespace):
                           image_size=args.image_size, metric=metric, threshold=getattr(args, "threshold", None))
 
 
-def _search(args, workspace) -> None:
+def _search(args, workspace, deadline: float | None = None) -> None:
     from kaggle_pipeline.epochs import MIN_TRIAL_STEPS
     from kaggle_pipeline.search import run_search
 
@@ -317,19 +319,35 @@ def _search(args, workspace) -> None:
         return
     run_search(workspace, evals=_setting(args, "evals"), epochs=epochs, seed=args.search_seed,
                space_name=_setting(args, "space"), subset=subset or None, precision=args.precision,
-               tensorboard=args.tensorboard, **steps)
+               tensorboard=args.tensorboard, deadline=deadline, **steps)
 
 
-def _ensemble(args, workspace) -> None:
+def _ensemble(args, workspace, budget=None) -> None:
     from kaggle_pipeline.ensemble import run_ensemble
     from kaggle_pipeline.epochs import min_run_steps
 
+    hours, speed = _setting(args, "hours"), None
+    if budget is not None:
+        hours, speed = budget.ensemble_hours(), _search_speed(workspace.store)
+        logger.info(budget.describe())
     run_ensemble(workspace, n=_setting(args, "n"), threshold=args.threshold, max_runs=args.max_runs,
                  epochs=_setting(args, "epochs"), seed=args.seed, precision=args.precision,
-                 abort_margin=args.abort_margin if args.early_abort else None, hours=_setting(args, "hours"),
+                 abort_margin=args.abort_margin if args.early_abort else None, hours=hours,
+                 images_per_second=speed, budget=None if budget is None else budget.record(),
                  tta=args.tta, tensorboard=args.tensorboard, executor=args.executor, ray_address=args.ray_address,
                  cpus_per_run=args.cpus_per_run, min_steps=min_run_steps(workspace.competition.image_shape),
                  fixed_epochs=args.epochs is not None, folds=args.folds)
+
+
+def _search_speed(store) -> float | None:
+    """Training images per second of the best search trial (None if the store does not say)."""
+    best, trials = store.best_params(), store.read_trials()
+    if best is None or trials is None or not best.get("trial"):
+        return None
+    for trial in trials.records:
+        if trial["tid"] == best["trial"] - 1:
+            return trial["result"].get("images_per_second") or None
+    return None
 
 
 def _submit(args, workspace) -> None:
@@ -424,6 +442,12 @@ def run(args: argparse.Namespace) -> None:
         raise PipelineError("--tensorboard (TENSORBOARD=1): the tensorboard package is not installed; "
                             "pip install 'kaggle-pipeline[report]' (make setup installs it)")
     _check_training_options(args)
+    # all --hours (HOURS=, or the preset's) is the whole job's budget, split between search and runs as it goes.
+    budget = None
+    if args.stage == "all" and _setting(args, "hours") is not None:
+        from kaggle_pipeline.budget import JobBudget
+
+        budget = JobBudget(_setting(args, "hours"))
     workspace = _workspace(args)
     with workspace.lock:
         if args.stage in ("ensemble", "all"):
@@ -431,9 +455,11 @@ def run(args: argparse.Namespace) -> None:
 
             store_folds(workspace, args.folds)  # another K than the store's: refused before the search writes
         if args.stage in ("search", "all"):
-            _search(args, workspace)
+            _search(args, workspace, deadline=None if budget is None else budget.search_deadline())
+            if budget is not None:
+                budget.search_finished()
         if args.stage in ("ensemble", "all"):
-            _ensemble(args, workspace)
+            _ensemble(args, workspace, budget)
         if args.stage == "stack":
             _stack(args, workspace)
         if args.stage in ("submit", "all"):

@@ -161,6 +161,7 @@ def run_ensemble(
     precision: str = "auto", abort_margin: float | None = MARGIN, hours: float | None = None, tta: bool = True,
     tensorboard: bool = False, executor: str = "local", ray_address: str | None = None, cpus_per_run: int | None = None,
     min_steps: int = 0, fixed_epochs: bool = False, folds: int | None = None,
+    images_per_second: float | None = None, budget: dict | None = None,
 ) -> list[dict]:
     """Train until ``n`` runs are kept, ``max_runs`` attempts exist or the next run would overrun ``hours``;
     return the kept runs.
@@ -173,7 +174,9 @@ def run_ensemble(
     (kaggle_pipeline.epochs; the command line's presets pass MIN_RUN_STEPS); with ``fixed_epochs`` the epochs
     stay as given and a warning says when they fall short. The epochs trained are in ensemble.json and in
     every run.json. ``folds``: K for k-fold members (see the module's docstring); None: the store's folds if it
-    has them, else the fixed split.
+    has them, else the fixed split. ``images_per_second``: the training speed the search measured, which sizes
+    the first run against ``hours`` before any run has finished. ``budget``: the whole job's split of its hours
+    (kaggle_pipeline.budget), recorded in ensemble.json.
     """
     if n < 1:
         raise ParameterError("n", n, "need at least one kept run")
@@ -207,6 +210,8 @@ def run_ensemble(
     }
     if fold_set is not None:
         settings["folds"] = fold_set.k
+    if budget is not None:
+        settings["budget"] = budget
     if new_folds:
         store.write_folds(fold_set)
     for leftover in store.remove_unfinished_runs():
@@ -229,7 +234,8 @@ def run_ensemble(
         while True:
             check_stop()
             while limit is None and len(kept) + len(training) < n and len(training) < runner.capacity:
-                estimate = (sum(durations) / len(durations) if durations else 0.0) or _previous_run_seconds(records, epochs)
+                estimate = (sum(durations) / len(durations) if durations else 0.0) or _previous_run_seconds(records, epochs) \
+                    or (epochs * len(workspace.y_train) / images_per_second if images_per_second else 0.0)
                 if len(records) + len(training) >= max_runs:
                     limit = f"MAX_RUNS={max_runs} attempts"
                 elif deadline is not None and estimate and time.monotonic() + estimate > deadline:

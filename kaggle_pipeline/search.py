@@ -42,9 +42,12 @@ TPE_STARTUP_TRIALS = 5
 
 def run_search(
     workspace: Workspace, evals: int, epochs: int, seed: int, space_name: str, subset: int | None, precision: str = "auto",
-    tensorboard: bool = False, min_steps: int = 0, fixed_epochs: bool = False,
+    tensorboard: bool = False, min_steps: int = 0, fixed_epochs: bool = False, deadline: float | None = None,
 ) -> dict:
     """Run trials until ``evals`` exist in the store; return the best params record.
+
+    ``deadline`` (time.monotonic(); kaggle_pipeline.budget): once a trial has succeeded, no trial starts whose
+    measured mean duration would end past it.
 
     ``min_steps``: each trial trains at least this many optimizer steps, ``epochs`` raised if needed
     (kaggle_pipeline.epochs; the command line's presets pass MIN_TRIAL_STEPS); with ``fixed_epochs`` the epochs
@@ -100,6 +103,12 @@ def run_search(
     while finished_count(trials) < evals:
         check_stop()
         number = finished_count(trials)
+        if deadline is not None and store.best_params() is not None:
+            expected = timer.mean() or float(np.mean([trial["result"].get("seconds", 0.0) for trial in trials.trials]))
+            if time.monotonic() + expected > deadline:
+                logger.info(f"search: stopped after {number} of {evals} trials: another (about "
+                            f"{format_seconds(expected)}) would overrun the search's share of HOURS (kaggle_pipeline.budget)")
+                break
         timer.start()
         if number < len(starting_points):
             _evaluate_point(trials, objective, space, starting_points[number], number)

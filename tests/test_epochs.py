@@ -6,7 +6,7 @@ import logging
 import pytest
 
 from kaggle_pipeline import cli
-from kaggle_pipeline.epochs import MIN_RUN_STEPS, MIN_TRIAL_STEPS, effective_epochs, epochs_to_train
+from kaggle_pipeline.epochs import MAX_RAISED_EPOCHS, MIN_RUN_STEPS, MIN_TRIAL_STEPS, effective_epochs, epochs_to_train
 from kaggle_pipeline.spaces import TINY_PARAMS, get_space
 from kaggle_pipeline.store import atomic_write_json
 from kaggle_pipeline.workspace import open_workspace
@@ -16,7 +16,7 @@ DIGITS_TRAIN = 1_293  # bench/digits.py: 1,437 training images less the 10% vali
 
 
 @pytest.mark.parametrize("preset", ["quick", "full"])
-def test_the_fashion_mnist_presets_train_the_epochs_they_always_did(preset):
+def test_the_fashion_mnist_presets_epochs_meet_the_minimums_as_they_are(preset):
     settings = cli.PRESETS[preset]
     batch = get_space(settings["space"])[1][0]["batch_size"]
     assert batch == 128
@@ -29,14 +29,19 @@ def test_tiny_data_gets_more_epochs():
     quick = cli.PRESETS["quick"]
     # 1,293 images make 11 batches of 128: 2 epochs were 22 steps, 5 were 55.
     assert effective_epochs(quick["search_epochs"], DIGITS_TRAIN, 128, MIN_TRIAL_STEPS) == 14  # ceil(150 / 11)
-    assert effective_epochs(quick["epochs"], DIGITS_TRAIN, 128, MIN_RUN_STEPS) == 46  # ceil(500 / 11)
+    # 3,000 steps would be 273 epochs of 11 steps: the minimum raises a run to MAX_RAISED_EPOCHS at most.
+    assert effective_epochs(quick["epochs"], DIGITS_TRAIN, 128, MIN_RUN_STEPS) == MAX_RAISED_EPOCHS == 48
     assert effective_epochs(5, DIGITS_TRAIN, 128, 0) == 5  # no minimum: as asked
     assert effective_epochs(5, 0, 128, 10) == 10  # an empty set still counts one step an epoch
 
-    epochs, note = epochs_to_train(5, DIGITS_TRAIN, 128, MIN_RUN_STEPS, False, "run")
-    assert epochs == 46 and "46 epochs per run instead of the preset's 5" in note and "11 step(s)" in note
+    epochs, note = epochs_to_train(8, DIGITS_TRAIN, 128, MIN_RUN_STEPS, False, "run")
+    assert epochs == 48 and "48 epochs per run instead of the preset's 8" in note and "11 step(s)" in note
+    assert "at least 3000 optimizer steps (or 48 epochs)" in note
     epochs, note = epochs_to_train(3, DIGITS_TRAIN, 128, MIN_RUN_STEPS, True, "run")
-    assert epochs == 3 and "3 epoch(s) per run as asked" in note and "33 optimizer steps, fewer than the 500" in note
+    assert epochs == 3 and "3 epoch(s) per run as asked" in note and "33 optimizer steps, fewer than the 3000" in note
+    # 10,800 Fashion-MNIST images (bench/budget.py --small): 85 steps an epoch, so 36 epochs, under the cap.
+    epochs, note = epochs_to_train(8, 10_800, 128, MIN_RUN_STEPS, False, "run")
+    assert epochs == 36 and "(or 48 epochs)" not in note
 
 
 def test_search_and_ensemble_record_the_epochs_they_trained(tmp_path, csv_competition, caplog):
@@ -81,5 +86,5 @@ def test_the_command_line_applies_the_minimum_to_preset_epochs_only(tmp_path, cs
     steps = [(stage, kwargs["epochs"], kwargs["min_steps"], kwargs["fixed_epochs"]) for stage, kwargs in calls]
     assert steps == [
         ("search", 2, MIN_TRIAL_STEPS, False), ("search", 4, MIN_TRIAL_STEPS, True), ("search", 4, MIN_TRIAL_STEPS, True),
-        ("ensemble", 5, MIN_RUN_STEPS, False), ("ensemble", 4, MIN_RUN_STEPS, True),
+        ("ensemble", 8, MIN_RUN_STEPS, False), ("ensemble", 4, MIN_RUN_STEPS, True),
     ]

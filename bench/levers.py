@@ -1,0 +1,304 @@
+"""Issue 15's levers, each measured the same way: many seeds of one recipe on the budget bench's small setting,
+scored alone and voted on the answer key, so that recipes compare by voted accuracy per epoch of compute.
+
+    .venv/bin/python bench/levers.py --smoke                      # checks the script: 2 configs, 1 seed, tiny
+    .venv/bin/python bench/levers.py --configs base18 aug36 --seeds 4 --out docs/levers.json
+    KERAS_BACKEND=jax python3 bench/levers.py --workers 8 ...     # the same code on a GPU (Keras on JAX)
+
+Data: the first --images (12,000) Fashion-MNIST training images, split 90/10 with the pipeline's own stratified
+split (make_split, seed 0), as bench/budget.py --small does; the answer key is the whole 10,000-image test set.
+Every run builds its net with kaggle_pipeline.network.build_model (the pipeline's own net, schedule and
+augmentation) and trains with plain ``model.fit`` on the arrays, so the script runs on any Keras backend. A run
+has no early stopping: the cosine schedule ends it. Its members are the final weights, or with snapshots the
+weights at the end of each cosine cycle.
+
+What is printed per config: mean single-member accuracy on the answer key, the soft vote of all its members,
+epochs per member, and the vote at equal epochs (members voted while their epochs fit in the budget of the
+cheapest config's full vote). The epochs' wall time differs by config on a CPU (a third conv block doubles it,
+augmentation adds a little), so `--time-epochs` measures seconds per epoch of each config here, in float32 and in
+the precision the pipeline picks.
+
+The configs (CONFIGS below) are names; `--configs` chooses which, `--seeds` how many runs each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from kaggle_pipeline.data.fashion_mnist import DEBIAN_FASHION_MNIST, fashion_mnist_arrays
+from kaggle_pipeline.data.split import make_split
+from kaggle_pipeline.network import batch_norm_momentum, build_model, complete_params, learning_rate_schedule
+from kaggle_pipeline.spaces import DEFAULT_PARAMS, REFERENCE_PARAMS
+
+AUGMENT = {"translate": 0.1, "flip": True}
+# name -> params overrides, epochs, and how members come out of a run:
+#   cycles: cosine cycles per run (snapshots: one member at the end of each)
+#   ema: Keras' optimizer EMA of the weights (use_ema)
+#   folds: train on all labelled images but fold (seed mod folds): k-fold bagging
+CONFIGS = {
+    "base9": {"params": {}, "epochs": 9},
+    "base18": {"params": {}, "epochs": 18},
+    "base36": {"params": {}, "epochs": 36},
+    "ema18": {"params": {}, "epochs": 18, "ema": True},
+    "aug18": {"params": AUGMENT, "epochs": 18},
+    "aug36": {"params": AUGMENT, "epochs": 36},
+    "aug72": {"params": AUGMENT, "epochs": 72},
+    "augls36": {"params": {**AUGMENT, "label_smoothing": 0.1}, "epochs": 36},
+    "augema36": {"params": AUGMENT, "epochs": 36, "ema": True},
+    "snap36x3": {"params": {}, "epochs": 36, "cycles": 3},
+    "augsnap72x4": {"params": AUGMENT, "epochs": 72, "cycles": 4},
+    "wide18": {"params": {"conv3_filters": 128}, "epochs": 18},
+    "wideaug36": {"params": {"conv3_filters": 128, **AUGMENT}, "epochs": 36},
+    "folds18": {"params": {}, "epochs": 18, "folds": 10},
+    "augfolds36": {"params": AUGMENT, "epochs": 36, "folds": 10},
+    "reference16": {"params": REFERENCE_PARAMS, "epochs": 16, "reference": True},
+}
+
+
+def load_data(images: int, source: Path) -> dict[str, np.ndarray]:
+    arrays = fashion_mnist_arrays(source)
+    x, y = arrays["x_train"][:images, :, :, None], arrays["y_train"][:images].astype(np.int64)
+    train, validation = make_split(y, 0.1, 0)
+    return {"x": x, "y": y, "train": train, "validation": validation,
+            "x_test": arrays["x_test"][:, :, :, None], "y_test": arrays["y_test"].astype(np.int64)}
+
+
+def cyclic_schedule(rate: float, steps_per_epoch: int, epochs: int, cycles: int):
+    """Snapshot ensembles' schedule (Huang et al. 2017): ``cycles`` cosine decays, each restarting at ``rate``;
+    the first warms up as the pipeline's cosine schedule does."""
+    import keras
+
+    cycle_steps = max(2, steps_per_epoch * (epochs // cycles))
+    warmup = max(1, min(cycle_steps // 10, 2 * steps_per_epoch))
+
+    class Cyclic(keras.optimizers.schedules.LearningRateSchedule):
+        def __call__(self, step):
+            ops = keras.ops
+            step = ops.cast(step, "float32")
+            position = ops.mod(step, cycle_steps) / cycle_steps
+            cosine = 0.01 * rate + 0.99 * rate * 0.5 * (1 + ops.cos(math.pi * position))
+            warming = rate / 20 + (rate - rate / 20) * step / warmup
+            return ops.where(step < warmup, warming, cosine)
+
+        def get_config(self):
+            return {}
+
+    return Cyclic()
+
+
+def train_one(config_name: str, seed: int, data: dict, precision: str) -> dict:
+    import keras
+
+    config = CONFIGS[config_name]
+    params = complete_params({**(REFERENCE_PARAMS if config.get("reference") else DEFAULT_PARAMS), **config["params"]})
+    epochs, cycles = config["epochs"], config.get("cycles", 1)
+    if config.get("folds"):
+        folds = config["folds"]
+        labelled = np.arange(len(data["y"]))
+        fold_of = np.random.default_rng(0).permutation(len(labelled)) % folds
+        train, validation = labelled[fold_of != seed % folds], labelled[fold_of == seed % folds]
+    else:
+        train, validation = data["train"], data["validation"]
+    x_train, y_train = data["x"][train], data["y"][train]
+    x_validation, y_validation = data["x"][validation], data["y"][validation]
+    keras.utils.set_random_seed(seed)
+    keras.backend.clear_session()
+    keras.mixed_precision.set_global_policy(precision)
+    batch = int(params["batch_size"])
+    steps = math.ceil(len(x_train) / batch)
+    model = build_model(params, x_train.shape[1:], 10, bn_momentum=batch_norm_momentum(steps),
+                        steps_per_epoch=steps, epochs=epochs)
+    if cycles > 1 or config.get("ema"):
+        rate = (cyclic_schedule(float(params["learning_rate"]), steps, epochs, cycles) if cycles > 1
+                else learning_rate_schedule(params, steps, epochs))
+        optimizer = keras.optimizers.Adam(rate, use_ema=bool(config.get("ema")), ema_momentum=0.99)
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=float(params["label_smoothing"]))
+        model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+    flip = bool(params["flip"])
+    members_test, members_validation = [], []
+
+    def predict(images):
+        proba = np.asarray(model.predict(images, batch_size=1000, verbose=0), dtype=np.float32)
+        if flip:
+            proba = (proba + np.asarray(model.predict(images[:, :, ::-1], batch_size=1000, verbose=0))) / 2
+        return proba
+
+    class Snapshot(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if cycles > 1 and (epoch + 1) % (epochs // cycles) == 0:
+                members_test.append(predict(data["x_test"]))
+                members_validation.append(predict(x_validation))
+
+    callbacks = [Snapshot()]
+    if params["schedule"] == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.2, patience=5, min_lr=1e-5))
+    started = time.perf_counter()
+    model.fit(x_train, keras.utils.to_categorical(y_train, 10), batch_size=batch, epochs=epochs, shuffle=True,
+              validation_data=(x_validation, keras.utils.to_categorical(y_validation, 10)), callbacks=callbacks,
+              verbose=0)
+    seconds = time.perf_counter() - started
+    if cycles == 1:
+        members_test.append(predict(data["x_test"]))
+        members_validation.append(predict(x_validation))
+    test = np.stack(members_test)
+    return {
+        "config": config_name, "seed": seed, "epochs": epochs, "members": len(test), "seconds": round(seconds, 1),
+        "validation_accuracy": [float(np.mean(p.argmax(1) == y_validation)) for p in members_validation],
+        "test_accuracy": [float(np.mean(p.argmax(1) == data["y_test"])) for p in test],
+        "test_proba": test,
+    }
+
+
+def worker(jobs, data_args, precision, out_dir, queue_index, configs=None):
+    # A spawned worker imports this module afresh: the parent's (possibly --smoke-edited) configs come along.
+    CONFIGS.update(configs or {})
+    data = load_data(*data_args)
+    for config_name, seed in jobs:
+        path = Path(out_dir) / f"{config_name}-{seed}.npz"
+        if path.exists():
+            continue
+        result = train_one(config_name, seed, data, precision)
+        proba = result.pop("test_proba")
+        np.savez_compressed(str(path) + ".tmp.npz", proba=proba)
+        os.replace(str(path) + ".tmp.npz", path)
+        path.with_suffix(".json").write_text(json.dumps(result))
+        print(f"[worker {queue_index}] {config_name} seed {seed}: test {result['test_accuracy']} "
+              f"{result['seconds']}s", flush=True)
+
+
+def summarise(out_dir: Path, configs: list[str], y_test: np.ndarray) -> dict:
+    summary = {}
+    for name in configs:
+        runs = sorted(out_dir.glob(f"{name}-*.json"), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
+        if not runs:
+            continue
+        records = [json.loads(p.read_text()) for p in runs]
+        probas = [np.load(p.with_suffix(".npz"))["proba"] for p in runs]
+        members = np.concatenate(probas)  # members x samples x classes
+        curve = []
+        for count in range(1, len(probas) + 1):
+            voted = np.concatenate(probas[:count]).mean(axis=0).argmax(1)
+            curve.append(round(float(np.mean(voted == y_test)), 4))
+        last = [float(np.mean(p[-1].argmax(1) == y_test)) for p in probas]
+        summary[name] = {
+            "runs": len(records), "epochs_per_run": records[0]["epochs"], "members_per_run": records[0]["members"],
+            "member_accuracy_mean": round(float(np.mean([a for r in records for a in r["test_accuracy"]])), 4),
+            "last_member_accuracy_mean": round(float(np.mean(last)), 4),
+            "last_member_accuracy_std": round(float(np.std(last)), 4),
+            "vote_all_members": round(float(np.mean(members.mean(0).argmax(1) == y_test)), 4),
+            "vote_curve_by_runs": curve,
+            "seconds_per_run": round(float(np.mean([r["seconds"] for r in records])), 1),
+        }
+    return summary
+
+
+def vote_at_epochs(out_dir: Path, name: str, budget_epochs: int, y_test: np.ndarray) -> float | None:
+    runs = sorted(out_dir.glob(f"{name}-*.npz"), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
+    epochs = CONFIGS[name]["epochs"]
+    count = budget_epochs // epochs
+    if count < 1 or count > len(runs):
+        return None
+    voted = np.concatenate([np.load(p)["proba"] for p in runs[:count]]).mean(0).argmax(1)
+    return round(float(np.mean(voted == y_test)), 4)
+
+
+def time_epochs(configs: list[str], data: dict) -> dict:
+    """Seconds per epoch of each config on this machine (float32 and the pipeline's precision), 2 epochs each,
+    the second one timed: what an epoch costs here, for the equal-time comparison."""
+    import keras
+
+    from kaggle_pipeline.train import choose_precision
+
+    timings = {}
+    for name in configs:
+        for precision in sorted({"float32", choose_precision("auto")}):
+            config = CONFIGS[name]
+            params = complete_params({**(REFERENCE_PARAMS if config.get("reference") else DEFAULT_PARAMS), **config["params"]})
+            keras.backend.clear_session()
+            keras.mixed_precision.set_global_policy(precision)
+            x, y = data["x"][data["train"]], keras.utils.to_categorical(data["y"][data["train"]], 10)
+            model = build_model(params, x.shape[1:], 10, steps_per_epoch=85, epochs=2)
+            seconds = []
+
+            class Clock(keras.callbacks.Callback):
+                def on_epoch_begin(self, epoch, logs=None):
+                    self.started = time.perf_counter()
+
+                def on_epoch_end(self, epoch, logs=None):
+                    seconds.append(time.perf_counter() - self.started)
+
+            model.fit(x, y, batch_size=128, epochs=2, verbose=0, callbacks=[Clock()])
+            timings.setdefault(name, {})[precision] = round(seconds[-1], 2)
+            print(f"{name} {precision}: {seconds[-1]:.2f} s per epoch of {len(x):,} images", flush=True)
+    keras.mixed_precision.set_global_policy("float32")
+    return timings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    parser.add_argument("--seeds", type=int, default=8)
+    parser.add_argument("--images", type=int, default=12_000)
+    parser.add_argument("--source", type=Path, default=DEBIAN_FASHION_MNIST)
+    parser.add_argument("--workers", type=int, default=1, help="processes training at once (a GPU holds several)")
+    parser.add_argument("--precision", default="float32")
+    parser.add_argument("--work", type=Path, default=Path("models/bench-levers"), help="one file per finished run")
+    parser.add_argument("--out", type=Path, help="the summary (JSON)")
+    parser.add_argument("--time-epochs", action="store_true", help="only time one epoch of each config here")
+    parser.add_argument("--smoke", action="store_true")
+    args = parser.parse_args()
+    if args.smoke:
+        for name in ("base9", "augsnap72x4"):
+            CONFIGS[name] = {**CONFIGS[name], "epochs": 2 if name == "base9" else 4}
+        args.configs, args.seeds, args.images = ["base9", "augsnap72x4"], 2, 1000
+    data = load_data(args.images, args.source)
+    if args.time_epochs:
+        timings = time_epochs(args.configs, data)
+        if args.out:
+            args.out.write_text(json.dumps(timings, indent=1) + "\n")
+        return
+    args.work.mkdir(parents=True, exist_ok=True)
+    jobs = [(name, seed) for seed in range(1, args.seeds + 1) for name in args.configs]
+    started = time.perf_counter()
+    if args.workers == 1:
+        worker(jobs, (args.images, args.source), args.precision, args.work, 0)
+    else:
+        context = multiprocessing.get_context("spawn")
+        processes = [context.Process(target=worker, args=(jobs[k::args.workers], (args.images, args.source),
+                                                           args.precision, args.work, k, CONFIGS))
+                     for k in range(args.workers)]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join()
+    summary = summarise(args.work, args.configs, data["y_test"])
+    cheapest = min(summary.values(), key=lambda s: s["epochs_per_run"] * s["runs"]) if summary else None
+    budget = cheapest["epochs_per_run"] * cheapest["runs"] if cheapest else 0
+    print(f"\n{'config':<14}{'runs':>5}{'ep/run':>7}{'member':>8}{'last±sd':>14}{'vote all':>9}"
+          f"{'vote@' + str(budget) + 'ep':>11}   vote by runs")
+    for name, entry in summary.items():
+        entry["vote_at_equal_epochs"] = vote_at_epochs(args.work, name, budget, data["y_test"])
+        at = entry["vote_at_equal_epochs"]
+        print(f"{name:<14}{entry['runs']:>5}{entry['epochs_per_run']:>7}{entry['member_accuracy_mean']:>8.4f}"
+              f"{entry['last_member_accuracy_mean']:>8.4f}±{entry['last_member_accuracy_std']:.4f}"
+              f"{entry['vote_all_members']:>9.4f}{'' if at is None else f'{at:.4f}':>11}   {entry['vote_curve_by_runs']}")
+    print(f"({time.perf_counter() - started:.0f} s; backend {os.environ.get('KERAS_BACKEND', 'tensorflow')})")
+    if args.out:
+        args.out.write_text(json.dumps({"settings": {"images": args.images, "seeds": args.seeds,
+                                                     "precision": args.precision, "budget_epochs": budget,
+                                                     "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
+                                                     "configs": {n: CONFIGS[n] for n in args.configs}},
+                                        "summary": summary}, indent=1, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
