@@ -8,7 +8,7 @@
     number of epochs, every run trained to the end.
 (b) ours: the pipeline's defaults - the same architecture with the default recipe (model.DEFAULT_RECIPE:
     cosine schedule with warm-up), uint8 tf.data pipeline, the precision
-    picked for this machine, fewer epochs, EarlyStopping, and the early-abort rule.
+    picked for this machine, fewer epochs, and the early-abort rule (EarlyStopping when this was measured).
 Both sides train new seeds until K runs reach the same validation threshold, then vote (majority) on the
 answer key of the default competition. Prints the wall time per kept run of each side and their ratio,
 each side's voted accuracy, the voted accuracy for 1..K runs, and the early-abort replay over every

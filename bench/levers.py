@@ -211,6 +211,25 @@ def vote_at_epochs(out_dir: Path, name: str, budget_epochs: int, y_test: np.ndar
     return round(float(np.mean(voted == y_test)), 4)
 
 
+def epoch_clock_class():
+    import keras
+
+    class Clock(keras.callbacks.Callback):
+        """Wall time of each epoch."""
+
+        def __init__(self):
+            super().__init__()
+            self.seconds: list[float] = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self.started)
+
+    return Clock
+
+
 def time_epochs(configs: list[str], data: dict) -> dict:
     """Seconds per epoch of each config on this machine (float32 and the pipeline's precision), 2 epochs each,
     the second one timed: what an epoch costs here, for the equal-time comparison."""
@@ -218,6 +237,7 @@ def time_epochs(configs: list[str], data: dict) -> dict:
 
     from kaggle_pipeline.train import choose_precision
 
+    EpochClock = epoch_clock_class()
     timings = {}
     for name in configs:
         for precision in sorted({"float32", choose_precision("auto")}):
@@ -227,16 +247,9 @@ def time_epochs(configs: list[str], data: dict) -> dict:
             keras.mixed_precision.set_global_policy(precision)
             x, y = data["x"][data["train"]], keras.utils.to_categorical(data["y"][data["train"]], 10)
             model = build_model(params, x.shape[1:], 10, steps_per_epoch=85, epochs=2)
-            seconds = []
-
-            class Clock(keras.callbacks.Callback):
-                def on_epoch_begin(self, epoch, logs=None):
-                    self.started = time.perf_counter()
-
-                def on_epoch_end(self, epoch, logs=None):
-                    seconds.append(time.perf_counter() - self.started)
-
-            model.fit(x, y, batch_size=128, epochs=2, verbose=0, callbacks=[Clock()])
+            clock = EpochClock()
+            model.fit(x, y, batch_size=128, epochs=2, verbose=0, callbacks=[clock])
+            seconds = clock.seconds
             timings.setdefault(name, {})[precision] = round(seconds[-1], 2)
             print(f"{name} {precision}: {seconds[-1]:.2f} s per epoch of {len(x):,} images", flush=True)
     keras.mixed_precision.set_global_policy("float32")

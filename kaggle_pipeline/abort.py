@@ -25,7 +25,7 @@ FIRST_EPOCH = 2
 
 def abort_floor(kept_curves: list[list[float]], margin: float = MARGIN, min_kept: int = MIN_KEPT) -> list[float]:
     """Per epoch, the lowest kept validation accuracy minus ``margin``; -inf where fewer than ``min_kept``
-    kept runs reached that epoch (EarlyStopping can end a kept run early)."""
+    kept runs reached that epoch (EarlyStopping can end a kept plateau run early)."""
     longest = max((len(curve) for curve in kept_curves), default=0)
     floor = []
     for epoch in range(longest):

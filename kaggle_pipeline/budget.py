@@ -60,7 +60,7 @@ class JobBudget:
         return max(left, 1.0) / 3600
 
     def describe(self) -> str:
-        search = "" if self.search_seconds is None else f"the search took {format_seconds(self.search_seconds)}; "
+        search = "" if self.search_seconds is None else f"loading and search took {format_seconds(self.search_seconds)}; "
         return (f"all: HOURS={self.hours:g} for the whole job: {search}the runs get "
                 f"{format_seconds(self.ensemble_hours() * 3600)}, {format_seconds(SUBMIT_RESERVE_SECONDS)} kept for submit "
                 f"(the search may take at most {SEARCH_SHARE:.0%}: kaggle_pipeline.budget)")

@@ -16,7 +16,7 @@ accuracy's loss is the ``1 - accuracy`` the search always minimised; the score i
 
 A store is judged by one metric, recorded in its store.json (``metric``; a store without one is an
 accuracy store, as every store made before metrics existed). Keras still trains on cross-entropy and its
-per-epoch ``val_accuracy`` still drives EarlyStopping and the early-abort rule; the store's metric is
+per-epoch ``val_accuracy`` still drives EarlyStopping (plateau runs) and the early-abort rule; the store's metric is
 computed from each run's validation probabilities when the run ends.
 """
 

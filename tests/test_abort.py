@@ -22,7 +22,7 @@ def test_floor_is_the_lowest_kept_curve_minus_the_margin():
 
 
 def test_floor_needs_enough_kept_runs_at_each_epoch():
-    # The third run stopped early (EarlyStopping): from epoch 3 only two curves remain.
+    # The third run stopped early (a plateau run's EarlyStopping): from epoch 3 only two curves remain.
     floor = abort_floor([KEPT[0], KEPT[1], KEPT[2][:2]], min_kept=3)
     assert floor[:2] == pytest.approx([0.65 - MARGIN, 0.79 - MARGIN])
     assert floor[2:] == [-math.inf] * 3

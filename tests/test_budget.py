@@ -5,8 +5,8 @@ import json
 import time
 
 import pytest
-
 from conftest import run_cli
+
 from kaggle_pipeline.budget import SEARCH_SHARE, SUBMIT_RESERVE_SECONDS, JobBudget
 from kaggle_pipeline.errors import ParameterError
 
@@ -22,7 +22,7 @@ def test_the_split_leaves_the_runs_what_the_search_did_not_use():
     record = budget.record()
     assert record["hours"] == 2.0 and record["search_share"] == SEARCH_SHARE
     assert record["search_seconds"] == pytest.approx(600, abs=5)
-    assert "the search took 10m00s" in budget.describe() and "the runs get 1h49m" in budget.describe()
+    assert "loading and search took 10m00s" in budget.describe() and "the runs get 1h49m" in budget.describe()
     # A job already over its hours leaves the runs a second: the ensemble then says that no run fits.
     assert JobBudget(0.01, started=time.monotonic() - 3600).ensemble_hours() == pytest.approx(1 / 3600)
     with pytest.raises(ParameterError):
@@ -38,7 +38,7 @@ def _all(tmp_path, folder, *extra):
 def test_all_with_hours_records_the_split_and_keeps_the_job_inside_them(tmp_path, csv_competition):
     result = _all(tmp_path, csv_competition, "--hours", "1")
     assert result.returncode == 0, result.stderr
-    assert "all: HOURS=1 for the whole job: the search took" in result.stderr
+    assert "all: HOURS=1 for the whole job: loading and search took" in result.stderr
     settings = json.loads((tmp_path / "models" / "pixels" / "ensemble.json").read_text())
     budget = settings["budget"]
     assert budget["hours"] == 1 and budget["search_share"] == SEARCH_SHARE

@@ -60,3 +60,17 @@ def test_without_flips_or_with_tta_off_the_model_predicts_on_the_images_as_they_
         seed=5, epochs=1, x_test=images[140:], precision="float32", tta=tta,
     )
     np.testing.assert_allclose(trained.test_proba, trained.model.predict(images[140:], verbose=0), atol=1e-5)
+
+
+def test_cosine_runs_train_their_whole_schedule_and_plateau_runs_stop_early():
+    # Validation images all of class 2, which training never shows: validation accuracy stays 0 from epoch 1 on,
+    # so early stopping (patience 6) would end a run within 9 epochs.
+    images, labels = synthetic_images(160)
+    labels = labels % 2
+    validation_labels = np.full(20, 2)
+    common = dict(x_train=images[:120], y_train=labels[:120], x_validation=images[120:140], y_validation=validation_labels,
+                  num_classes=3, seed=5, epochs=10, precision="float32")
+    cosine = train_run({**TINY_PARAMS, "schedule": "cosine"}, **common)
+    assert len(cosine.history["loss"]) == 10  # the whole schedule: a cosine run ends with its last weights
+    plateau = train_run({**TINY_PARAMS, "schedule": "plateau"}, **common)
+    assert len(plateau.history["loss"]) < 10  # the reference's recipe: no better epoch in 6, so it stops
