@@ -70,8 +70,8 @@ def test_a_budget_too_small_for_a_run_trains_one_trial_and_no_run(tmp_path, csv_
 
 
 def test_ensemble_hours_alone_is_the_ensemble_calls_budget(tmp_path, csv_competition):
-    common = ["--data", csv_competition, "--models-dir", tmp_path / "models", "--space", "tiny"]
-    assert run_cli("search", *common, "--evals", "1", "--search-epochs", "1", cwd=tmp_path).returncode == 0
+    common = ["--data", csv_competition, "--models-dir", tmp_path / "models"]
+    assert run_cli("search", *common, "--space", "tiny", "--evals", "1", "--search-epochs", "1", cwd=tmp_path).returncode == 0
     result = run_cli("ensemble", *common, "--n", "1", "--epochs", "1", "--threshold", "0", "--hours", "1", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "for the whole job" not in result.stderr

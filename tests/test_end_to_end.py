@@ -36,7 +36,7 @@ def test_each_stage_alone_through_the_command_line(tmp_path, csv_competition, ca
         ["ensemble: run 1 (seed 1001", "ensemble: run 2 (seed 1002"]
     # Plus one warning: 2 epochs of 216 images are fewer optimizer steps than the presets' minimum (epochs.py).
     lines = ensemble.stderr.splitlines()
-    assert "2 epoch(s) per run as asked" in lines[0] and "fewer than the 500" in lines[0]
+    assert "2 epoch(s) per run as asked" in lines[0] and "fewer than the 3000" in lines[0]
     assert len(lines) == 4 and "epoch 1/2" not in ensemble.stderr
     # Each run's history as a table, sealed with the run; TensorBoard logs when asked for.
     run_folder = tmp_path / "models" / "pixels" / "runs" / "run-0001"
