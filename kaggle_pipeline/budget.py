@@ -5,9 +5,9 @@ whose measured mean duration would overrun its share, after at least one trial),
 SUBMIT_RESERVE_SECONDS, and the ensemble gets whatever the search left: no run starts that would not finish in
 time (kaggle_pipeline.ensemble), the first one estimated from the search's measured images per second.
 
-Why most of it goes to runs: on the budget bench (bench/budget.py, docs/PERFORMANCE.md) the voted accuracy
-kept rising with kept runs at every budget, while the presets' short searches (3 trials of 2 epochs, or 2 of 5)
-took 5-8% of a 25-minute budget and the best trial was one of the starting points. As AutoGluon's
+Why most of it goes to runs: on the budget bench (bench/budget.py --small, docs/PERFORMANCE.md) the voted
+accuracy rose with kept runs up to the largest budget, while the quick preset's search (3 trials of 2 epochs)
+took 33 s of 25 minutes, loading included, and its best trial was a starting point. As AutoGluon's
 ``time_limit`` does, the split is decided from measured costs while the job runs, and it is printed and
 recorded in ``ensemble.json`` (``budget``) with the seconds each part took.
 
