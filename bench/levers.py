@@ -19,6 +19,8 @@ augmentation adds a little), so `--time-epochs` measures seconds per epoch of ea
 the precision the pipeline picks.
 
 The configs (CONFIGS below) are names; `--configs` chooses which, `--seeds` how many runs each.
+`--budget-members WORK` trains nothing: it reads a finished bench/budget.py folder and prints our members, the
+votes of each side and of half ours and half the reference's runs (diverse members) at equal member counts.
 """
 
 from __future__ import annotations
@@ -256,6 +258,33 @@ def time_epochs(configs: list[str], data: dict) -> dict:
     return timings
 
 
+def budget_members(work: Path) -> None:
+    """From a finished bench/budget.py --work folder: each of our members on the answer key, the soft vote of the
+    first k of ours, of the reference's, and of half ours and half the reference's (diverse members) at equal k."""
+    import glob
+
+    import pandas as pd
+
+    folder = next(work.glob("fashion-mnist-*"))
+    truth = pd.read_csv(folder / "solution.csv").iloc[:, 1].to_numpy()
+    from kaggle_pipeline.store import Run, RunStore
+
+    store = RunStore(next((work / "round-1" / "ours" / "models").iterdir()))
+    ours = [np.load(folder / Run.PREDICTIONS)["test"] for _, folder in sorted(store.run_folders())
+            if (folder / Run.PREDICTIONS).exists()]
+    reference = [np.load(path) for path in sorted(glob.glob(str(work / "round-1/reference/run-*-test.npy")))]
+
+    def voted(members):
+        return round(float(np.mean(np.mean(members, axis=0).argmax(1) == truth)), 4)
+
+    singles = [voted([member]) for member in ours]
+    print(f"ours, each member: {singles}  mean {np.mean(singles):.4f}  best {max(singles):.4f}")
+    print(f"ours, soft vote of the first k: {[voted(ours[:k]) for k in range(1, len(ours) + 1)]}")
+    print(f"reference, soft vote of the first k: {[voted(reference[:k]) for k in range(1, len(reference) + 1)]}")
+    for k in range(2, min(len(ours), len(reference)) + 1, 2):
+        print(f"{k} members: ours {voted(ours[:k]):.4f}  half ours, half reference {voted(ours[:k // 2] + reference[:k // 2]):.4f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
@@ -268,7 +297,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="the summary (JSON)")
     parser.add_argument("--time-epochs", action="store_true", help="only time one epoch of each config here")
     parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--budget-members", type=Path, metavar="WORK",
+                        help="only print members, votes and half/half mixes of a finished bench/budget.py --work folder")
     args = parser.parse_args()
+    if args.budget_members:
+        budget_members(args.budget_members)
+        return
     if args.smoke:
         for name in ("base9", "augsnap72x4"):
             CONFIGS[name] = {**CONFIGS[name], "epochs": 2 if name == "base9" else 4}

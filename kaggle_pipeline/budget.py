@@ -59,14 +59,15 @@ class JobBudget:
         left = self.total_seconds - (time.monotonic() - self.started) - SUBMIT_RESERVE_SECONDS
         return max(left, 1.0) / 3600
 
-    def describe(self) -> str:
+    def describe(self, ensemble_hours: float) -> str:
+        """The split as printed, with the ``ensemble_hours`` handed to the runs."""
         search = "" if self.search_seconds is None else f"loading and search took {format_seconds(self.search_seconds)}; "
         return (f"all: HOURS={self.hours:g} for the whole job: {search}the runs get "
-                f"{format_seconds(self.ensemble_hours() * 3600)}, {format_seconds(SUBMIT_RESERVE_SECONDS)} kept for submit "
+                f"{format_seconds(ensemble_hours * 3600)}, {format_seconds(SUBMIT_RESERVE_SECONDS)} kept for submit "
                 f"(the search may take at most {SEARCH_SHARE:.0%}: kaggle_pipeline.budget)")
 
-    def record(self) -> dict:
-        """What ensemble.json keeps of the split."""
+    def record(self, ensemble_hours: float) -> dict:
+        """What ensemble.json keeps of the split, with the ``ensemble_hours`` handed to the runs."""
         return {"hours": self.hours, "search_share": SEARCH_SHARE, "submit_reserve_seconds": SUBMIT_RESERVE_SECONDS,
                 "search_seconds": None if self.search_seconds is None else round(self.search_seconds, 1),
-                "ensemble_hours": round(self.ensemble_hours(), 4)}
+                "ensemble_hours": round(ensemble_hours, 4)}

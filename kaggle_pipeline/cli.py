@@ -326,14 +326,15 @@ def _ensemble(args, workspace, budget=None) -> None:
     from kaggle_pipeline.ensemble import run_ensemble
     from kaggle_pipeline.epochs import min_run_steps
 
-    hours, speed = _setting(args, "hours"), None
+    hours, speed, record = _setting(args, "hours"), None, None
     if budget is not None:
         hours, speed = budget.ensemble_hours(), _search_speed(workspace.store)
-        logger.info(budget.describe())
+        record = budget.record(hours)
+        logger.info(budget.describe(hours))
     run_ensemble(workspace, n=_setting(args, "n"), threshold=args.threshold, max_runs=args.max_runs,
                  epochs=_setting(args, "epochs"), seed=args.seed, precision=args.precision,
                  abort_margin=args.abort_margin if args.early_abort else None, hours=hours,
-                 images_per_second=speed, budget=None if budget is None else budget.record(),
+                 images_per_second=speed, budget=record,
                  tta=args.tta, tensorboard=args.tensorboard, executor=args.executor, ray_address=args.ray_address,
                  cpus_per_run=args.cpus_per_run, min_steps=min_run_steps(workspace.competition.image_shape),
                  fixed_epochs=args.epochs is not None, folds=args.folds)

@@ -103,7 +103,7 @@ def run_search(
     while finished_count(trials) < evals:
         check_stop()
         number = finished_count(trials)
-        if deadline is not None and store.best_params() is not None:
+        if deadline is not None and any(trial["result"].get("status") == STATUS_OK for trial in trials.trials):
             expected = timer.mean() or float(np.mean([trial["result"].get("seconds", 0.0) for trial in trials.trials]))
             if time.monotonic() + expected > deadline:
                 logger.info(f"search: stopped after {number} of {evals} trials: another (about "

@@ -3,7 +3,8 @@
 Images stay uint8 in memory and are scaled (and, in training, augmented) inside the graph; batches come
 from ``tf.data`` (seeded shuffle of indices, one gather per batch, prefetch). A cosine run trains its whole
 schedule and ends with its last weights; a plateau run (the reference's recipe) stops early and ends with the
-weights of its best validation epoch. Every run records per-epoch wall time and images/s. An ensemble run can be given an early-abort floor (kaggle_pipeline.abort).
+weights of its best validation epoch. Every run records per-epoch wall time and images/s. An ensemble run
+can be given an early-abort floor (kaggle_pipeline.abort).
 """
 
 from __future__ import annotations

@@ -19,10 +19,11 @@ def test_the_split_leaves_the_runs_what_the_search_did_not_use():
     assert budget.search_seconds == pytest.approx(600, abs=5)
     left = 7200 - 600 - SUBMIT_RESERVE_SECONDS
     assert budget.ensemble_hours() * 3600 == pytest.approx(left, abs=5)
-    record = budget.record()
+    record = budget.record(budget.ensemble_hours())
     assert record["hours"] == 2.0 and record["search_share"] == SEARCH_SHARE
     assert record["search_seconds"] == pytest.approx(600, abs=5)
-    assert "loading and search took 10m00s" in budget.describe() and "the runs get 1h49m" in budget.describe()
+    described = budget.describe(budget.ensemble_hours())
+    assert "loading and search took 10m00s" in described and "the runs get 1h49m" in described
     # A job already over its hours leaves the runs a second: the ensemble then says that no run fits.
     assert JobBudget(0.01, started=time.monotonic() - 3600).ensemble_hours() == pytest.approx(1 / 3600)
     with pytest.raises(ParameterError):
@@ -77,3 +78,14 @@ def test_ensemble_hours_alone_is_the_ensemble_calls_budget(tmp_path, csv_competi
     assert "for the whole job" not in result.stderr
     settings = json.loads((tmp_path / "models" / "pixels" / "ensemble.json").read_text())
     assert settings["hours"] == 1 and "budget" not in settings
+
+
+def test_a_resumed_search_sizes_its_next_trial_from_the_trials_on_disk(tmp_path, csv_competition):
+    # The first call finishes one trial; the second, with too little time for another, must judge the next trial
+    # by the stored trials' seconds (it has measured none itself) and start none.
+    first = _all(tmp_path, csv_competition, "--evals", "1", "--hours", "1")
+    assert first.returncode == 0, first.stderr
+    resumed = _all(tmp_path, csv_competition, "--hours", "0.0001")
+    assert "search: stopped after 1 of 3 trials" in resumed.stderr
+    trials = json.loads((tmp_path / "models" / "pixels" / "search" / "trials.json").read_text())
+    assert len(trials["trials"]) == 1
