@@ -6,7 +6,7 @@
 #   make download COMPETITION=<slug>; make submit-kaggle COMPETITION=<slug> MESSAGE="..."   (Kaggle's client)
 #   make test                the test suite
 # Variables: DATA NAME PRESET=quick|full EVALS EPOCHS N FOLDS THRESHOLD MAX_RUNS HOURS PRECISION TENSORBOARD=1 EARLY_ABORT=0
-#            ABORT_MARGIN TTA=0 VOTE=auto|majority|soft|weighted|select STACK_WEIGHT WEIGHTS STACK_SIZE TREES
+#            ABORT_MARGIN TTA=0 VOTE=auto|majority|soft|weighted|select|logistic STACK_WEIGHT WEIGHTS STACK_SIZE TREES
 #            LAYOUT=npy|folders|filenames|images|csv (detected by default) SIZE=<image side> (default: README, Image sizes)
 #            METRIC=auto|accuracy|logloss|auc|f1_macro   (recorded in the store; submit may judge the vote by another)
 #            EXECUTOR=local|ray RAY_ADDRESS CPUS_PER_RUN   (make setup-ray installs Ray; make test-ray tests it)

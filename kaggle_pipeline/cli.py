@@ -198,8 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
         from kaggle_pipeline.vote import VOTES
 
         stage.add_argument("--vote", choices=VOTES, default="auto",
-                           help="majority, soft, weighted (by validation score), select (greedy ensemble selection) "
-                                "or auto: the best by the metric on the validation half none of them was fitted on "
+                           help="majority, soft, weighted (by validation score), select (greedy ensemble selection), "
+                                "logistic (a level-2 logistic regression on the members' probabilities) or auto: the best by the metric on the validation half none of them was fitted on "
                                 "(default: %(default)s)")
         stage.add_argument("--stack-weight", type=number_in(0, 1_000_000), default=1.0,
                            help="the stacker's weight in the vote, when 'make stack' has run; 0 leaves it out "

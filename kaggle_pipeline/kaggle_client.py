@@ -16,7 +16,8 @@ exits 1: that is passed on as one line naming the ways to sign in. Credentials a
 when the client fails, its last line is passed on with every credential in it replaced by ``***`` (the key
 and token from the environment, kaggle.json, access_token and credentials.json, and anything shaped like
 one: long hex runs, ``KGAT_`` tokens, ``key=``, ``token=``, ``"key": "..."``, Bearer and Basic
-authorizations, ``user:password@`` in URLs).
+authorizations, ``user:password@`` in URLs). A client still running after its step's time limit
+(``CLIENT_TIMEOUT_SECONDS``; ``KAGGLE_PIPELINE_CLIENT_TIMEOUT`` in seconds sets both) is killed: one line too.
 
 What ``download`` deletes and overwrites (it deletes only what it created):
 
@@ -51,6 +52,11 @@ from kaggle_pipeline.errors import PipelineError
 logger = logging.getLogger(__name__)
 
 MANIFEST = ".kaggle-download.json"
+# How long the client may take before it is stopped and the step fails (a stalled network would otherwise
+# hang a night's job): generous for a download of many gigabytes, short for one CSV. The environment
+# variable sets both, in seconds.
+CLIENT_TIMEOUT_SECONDS = {"download": 4 * 3600, "submit": 15 * 60}
+TIMEOUT_VARIABLE = "KAGGLE_PIPELINE_CLIENT_TIMEOUT"
 
 
 def _config_dirs() -> list[Path]:
@@ -150,12 +156,31 @@ def _last_line(*outputs: str) -> str:
     return "no message"
 
 
+def _client_timeout(step: str) -> float:
+    text = os.environ.get(TIMEOUT_VARIABLE, "").strip()
+    if not text:
+        return CLIENT_TIMEOUT_SECONDS[step]
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0 or seconds == float("inf"):
+        raise PipelineError(f"{TIMEOUT_VARIABLE}={text!r}: give the client's time limit in seconds, a number above 0")
+    return seconds
+
+
 def _run(arguments: list[str]) -> None:
+    """Run the client (``arguments[1:3]`` are its group and step); its failure, or no end within the step's
+    time limit, is one PipelineError line."""
+    timeout = _client_timeout(arguments[2])
     logger.info(f"kaggle: {' '.join(arguments[1:])}")
     try:
-        finished = subprocess.run(arguments, capture_output=True, text=True, errors="replace")
+        finished = subprocess.run(arguments, capture_output=True, text=True, errors="replace", timeout=timeout)
     except OSError as error:
         raise PipelineError(f"{arguments[0]}: cannot run Kaggle's client ({error.strerror or error})") from None
+    except subprocess.TimeoutExpired:  # subprocess.run has killed the client
+        raise PipelineError(f"kaggle {arguments[1]} {arguments[2]}: no answer after {timeout:g} s, stopped; check "
+                            f"the network, then run it again ({TIMEOUT_VARIABLE}= sets the limit in seconds)") from None
     if finished.returncode != 0:
         if _NOT_SIGNED_IN.search(f"{finished.stdout}\n{finished.stderr}"):
             raise PipelineError(f"kaggle {arguments[1]} {arguments[2]} failed (exit {finished.returncode}): "

@@ -23,6 +23,11 @@ weights and in whether members vote with their argmax or their probabilities:
                ensemble): repeatedly add the member that most improves the soft vote's score on the
                selection data (accuracy: ties go to the lower log loss; then the lower index); weights are the
                times chosen
+    logistic   a level-2 stacker (``LogisticStacker``): a multinomial logistic regression on every member's
+               log-probabilities (members x classes inputs), its regularisation chosen by 3-fold
+               cross-validated log loss within the selection data; with k-fold members (kaggle_pipeline.submit)
+               those are out-of-fold predictions of every labelled image, so it learns from all of them. It
+               learns its own use of each member: the base weights do not apply and are reported as they are
     auto       each strategy above is fitted on one half of the validation predictions and judged on the
                other half by the metric (kaggle_pipeline.metrics, default accuracy); the best judged one is used
 
@@ -34,15 +39,22 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
 from kaggle_pipeline.metrics import get_metric
 
-STRATEGIES = ("majority", "soft", "weighted", "select")
+STRATEGIES = ("majority", "soft", "weighted", "select", "logistic")
 VOTES = (*STRATEGIES, "auto")
 SELECTION_ROUNDS = 50
 SELECTION_FRACTION = 0.5
+# The level-2 stacker's inverse regularisation strengths, tried by cross-validation, and the probability its
+# log-probability inputs are floored at (a member's 0 would be -inf; 1e-4 keeps the inputs in [-9.2, 0]).
+LOGISTIC_CS = (0.01, 0.1, 1.0, 10.0)
+LOGISTIC_FOLDS = 3
+LOGISTIC_FLOOR = 1e-4
 
 
 def _check(probabilities: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -136,7 +148,7 @@ def strategy_weights(strategy: str, probabilities: np.ndarray, truth: np.ndarray
                      metric: str = "accuracy") -> np.ndarray:
     """The members' weights for ``strategy``, learned (where it learns) from ``probabilities`` and ``truth``."""
     probabilities, base_weights = _check(probabilities, base_weights)
-    if strategy in ("majority", "soft"):
+    if strategy in ("majority", "soft", "logistic"):  # logistic learns its own use of each member
         return base_weights
     if strategy == "weighted":
         member_score = member_scores(probabilities, truth, metric)
@@ -145,6 +157,69 @@ def strategy_weights(strategy: str, probabilities: np.ndarray, truth: np.ndarray
         counts = greedy_selection(probabilities, truth, metric=metric) * base_weights
         return counts if counts.sum() > 0 else base_weights
     raise ValueError(f"vote strategy {strategy!r}: choose one of {', '.join(VOTES)}")
+
+
+class LogisticStacker(ClassifierMixin, BaseEstimator):
+    """The ``logistic`` strategy's level-2 model: multinomial logistic regression on the members' log-probabilities.
+
+    ``X`` is shaped ``(samples, members, classes)`` as ``VotingEnsemble``'s; ``y`` holds class indices
+    ``0 .. classes-1``. ``Cs`` are tried by ``cv``-fold stratified cross-validation (log loss) when every class
+    in ``y`` has at least ``cv`` rows, else the middle one is used. Classes missing from ``y`` get probability 0;
+    ``y`` of one class makes every prediction that class. Learned: ``n_members_``, ``n_classes_``, ``model_``
+    (the fitted scikit-learn model, None for one class), ``classes_seen_``, ``C_`` (the strength used).
+    """
+
+    def __init__(self, Cs=LOGISTIC_CS, cv: int = LOGISTIC_FOLDS, random_state: int = 0):
+        self.Cs = Cs
+        self.cv = cv
+        self.random_state = random_state
+
+    def fit(self, X, y) -> "LogisticStacker":
+        X, y = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.intp)
+        if X.ndim != 3 or len(X) != len(y) or len(y) == 0:
+            raise ValueError(f"expected X shaped (samples, members, classes) and one label per sample, "
+                             f"got X {X.shape} and {len(y)} labels")
+        _, self.n_members_, self.n_classes_ = X.shape
+        self.classes_seen_, counts = np.unique(y, return_counts=True)
+        self.C_ = None
+        self.model_ = None
+        if len(self.classes_seen_) > 1:
+            features = self._features(X)
+            middle = sorted(self.Cs)[len(self.Cs) // 2]
+            self.C_ = self._cross_validated_C(features, y) if counts.min() >= self.cv else float(middle)
+            self.model_ = LogisticRegression(C=self.C_, max_iter=2000).fit(features, y)
+        return self
+
+    def _cross_validated_C(self, features: np.ndarray, y: np.ndarray) -> float:
+        """The strength in ``Cs`` with the lowest mean held-out log loss over ``cv`` stratified folds (the
+        smaller on a tie). Written out rather than LogisticRegressionCV, whose attributes change in sklearn 1.10."""
+        folds = list(StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state).split(features, y))
+        losses = []
+        for C in sorted(self.Cs):
+            loss = 0.0
+            for fit_rows, held_rows in folds:
+                model = LogisticRegression(C=C, max_iter=2000).fit(features[fit_rows], y[fit_rows])
+                held = np.zeros((len(held_rows), self.n_classes_))
+                held[:, model.classes_] = model.predict_proba(features[held_rows])
+                loss -= np.log(np.clip(held[np.arange(len(held_rows)), y[held_rows]], 1e-15, None)).mean()
+            losses.append(loss / len(folds))
+        return float(sorted(self.Cs)[int(np.argmin(losses))])
+
+    def predict_proba(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 3 or X.shape[1:] != (self.n_members_, self.n_classes_):
+            raise ValueError(f"X has shape {X.shape}; fitted with {self.n_members_} members and {self.n_classes_} classes")
+        probabilities = np.zeros((len(X), self.n_classes_))
+        if self.model_ is None:
+            probabilities[:, self.classes_seen_[0]] = 1.0
+        else:
+            probabilities[:, self.model_.classes_] = self.model_.predict_proba(self._features(X))
+        return probabilities
+
+    @staticmethod
+    def _features(X: np.ndarray) -> np.ndarray:
+        return np.log(np.clip(X, LOGISTIC_FLOOR, 1.0)).reshape(len(X), -1)
 
 
 def selection_split(samples: int, seed: int = 0, fraction: float = SELECTION_FRACTION) -> tuple[np.ndarray, np.ndarray]:
@@ -179,7 +254,8 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
     weights ``weighted`` and ``select`` learn).
 
     Learned attributes: ``classes_``, ``n_members_``, ``strategy_`` (the strategy used; auto's pick),
-    ``weights_`` (the members' learned weights), ``scores_`` (each fitted strategy's score by ``metric`` on
+    ``weights_`` (the members' learned weights), ``stacker_`` (``logistic``'s fitted ``LogisticStacker``, else
+    None), ``scores_`` (each fitted strategy's score by ``metric`` on
     the judging half), ``accuracies_`` (the same strategies' accuracy), ``validation_score_``
     (``scores_[strategy_]``) and ``validation_accuracy_`` (``accuracies_[strategy_]``).
 
@@ -242,12 +318,12 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
             raise ValueError(f"{len(classes_)} classes given for probabilities with {classes} columns")
         truth = self._class_indices(y, samples, classes_)
         base_weights = np.ones(members) if self.weights is None else np.asarray(self.weights, dtype=np.float64)
-        runs_first = np.ascontiguousarray(probabilities.transpose(1, 0, 2))
         fit_rows, judge_rows = selection_split(samples, self.random_state)
-        scores, accuracies = {}, {}
+        scores, accuracies, fitted = {}, {}, {}
         for strategy in STRATEGIES if self.strategy == "auto" else (self.strategy,):
-            weights = strategy_weights(strategy, runs_first[:, fit_rows], truth[fit_rows], base_weights, judge.name)
-            shares = vote_shares(runs_first[:, judge_rows], weights, hard=strategy == "majority")
+            fitted[strategy] = self._fit_strategy(strategy, probabilities[fit_rows], truth[fit_rows], base_weights,
+                                                  judge.name)
+            shares = self._shares(strategy, *fitted[strategy], probabilities[judge_rows])
             accuracies[strategy] = accuracy(shares.argmax(axis=1), truth[judge_rows])
             scores[strategy] = accuracies[strategy] if judge.name == "accuracy" else judge(truth[judge_rows], shares)
         # The first best wins a tie, so auto prefers the simpler strategy.
@@ -256,8 +332,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         self.scores_ = scores
         self.accuracies_ = accuracies
         self.strategy_ = judge.best_of(scores)
-        self.weights_ = strategy_weights(self.strategy_, runs_first[:, fit_rows], truth[fit_rows], base_weights,
-                                         judge.name)
+        self.weights_, self.stacker_ = fitted[self.strategy_]
         self.validation_score_ = scores[self.strategy_]
         self.validation_accuracy_ = accuracies[self.strategy_]
         return self
@@ -270,13 +345,28 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         if probabilities.shape[1:] != (self.n_members_, len(self.classes_)):
             raise ValueError(f"X has {probabilities.shape[1]} members and {probabilities.shape[2]} classes; "
                              f"fitted with {self.n_members_} and {len(self.classes_)}")
-        runs_first = np.ascontiguousarray(probabilities.transpose(1, 0, 2))
-        return vote_shares(runs_first, self.weights_, hard=self.strategy_ == "majority")
+        return self._shares(self.strategy_, self.weights_, self.stacker_, probabilities)
 
     def predict(self, X) -> np.ndarray:
         """The voted label of each sample (one of ``classes_``)."""
         winners = self.predict_proba(X).argmax(axis=1)
         return self.classes_[winners]
+
+    def _fit_strategy(self, strategy: str, probabilities: np.ndarray, truth: np.ndarray, base_weights: np.ndarray,
+                      metric: str) -> tuple[np.ndarray, LogisticStacker | None]:
+        """(weights, level-2 stacker or None) for ``strategy``, learned from samples-first ``probabilities``."""
+        runs_first = np.ascontiguousarray(probabilities.transpose(1, 0, 2))
+        weights = strategy_weights(strategy, runs_first, truth, base_weights, metric)
+        if strategy != "logistic":
+            return weights, None
+        return weights, LogisticStacker(random_state=self.random_state).fit(probabilities, truth)
+
+    @staticmethod
+    def _shares(strategy: str, weights: np.ndarray, stacker: LogisticStacker | None, probabilities: np.ndarray) -> np.ndarray:
+        if stacker is not None:
+            return stacker.predict_proba(probabilities)
+        runs_first = np.ascontiguousarray(probabilities.transpose(1, 0, 2))
+        return vote_shares(runs_first, weights, hard=strategy == "majority")
 
     def _member_probabilities(self, X) -> np.ndarray:
         """``(samples, members, classes)`` float64 probabilities: ``X`` itself, or the members' predictions on it."""

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import sysconfig
+import time
 import zipfile
 from pathlib import Path
 
@@ -14,9 +15,10 @@ from conftest import CLI_ENVIRONMENT, cli_command, write_csv_competition
 from kaggle_pipeline.kaggle_client import installed_client
 
 FAKE_CLIENT = """#!{python}
-import json, sys, zipfile, pathlib
+import json, sys, time, zipfile, pathlib
 with open({log!r}, "a") as log:
     log.write(json.dumps(sys.argv[1:]) + "\\n")
+time.sleep({sleep!r})
 arguments = sys.argv[1:]
 if arguments[:2] == ["competitions", "download"]:
     folder = pathlib.Path(arguments[arguments.index("-p") + 1])
@@ -48,14 +50,15 @@ Recommended: log in with OAuth via a web-based authorization flow.
 """
 
 
-def fake_client(tmp_path, source=None, fail=False, stdout="", stderr=None, exit_code=None, skip_existing=False):
+def fake_client(tmp_path, source=None, fail=False, stdout="", stderr=None, exit_code=None, skip_existing=False,
+                sleep=0):
     """A ``kaggle`` that logs its arguments, writes <slug>.zip of ``source`` on download, then prints and exits."""
     folder = tmp_path / "bin"
     folder.mkdir(exist_ok=True)
     log = tmp_path / "kaggle-calls.jsonl"
     client = folder / "kaggle"
     client.write_text(FAKE_CLIENT.format(
-        python=sys.executable, log=str(log), source=str(source or tmp_path), skip_existing=skip_existing,
+        python=sys.executable, log=str(log), source=str(source or tmp_path), skip_existing=skip_existing, sleep=sleep,
         stdout=stdout, stderr=FORBIDDEN if stderr is None and fail else (stderr or ""),
         exit_code=exit_code if exit_code is not None else (1 if fail else 0)))
     client.chmod(0o755)
@@ -130,6 +133,30 @@ def test_submit_kaggle_checks_latest_csv_then_submits(tmp_path):
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1
     assert "latest.csv: label '9' is not one of the 3 classes" in refused.stderr
     assert len(calls(log)) == 1
+
+
+@pytest.mark.parametrize("step", ["download", "submit-kaggle"])
+def test_a_client_that_hangs_is_stopped_and_is_one_line(tmp_path, step):
+    source = write_csv_competition(tmp_path / "source")
+    arguments = ["--competition", "titanic"]
+    if step == "submit-kaggle":
+        data = write_csv_competition(tmp_path / "data" / "titanic")
+        latest = tmp_path / "submissions" / "titanic" / "latest.csv"
+        latest.parent.mkdir(parents=True)
+        latest.write_text((data / "sample_submission.csv").read_text())
+        arguments += ["--message", "m"]
+    before = snapshot(tmp_path / "data")
+    bin_dir, log = fake_client(tmp_path, source=source, sleep=60)
+    started = time.monotonic()
+    finished = run(tmp_path, step, *arguments, path_dirs=[bin_dir], environment={"KAGGLE_PIPELINE_CLIENT_TIMEOUT": "2"})
+    assert time.monotonic() - started < 30
+    action = "download" if step == "download" else "submit"
+    assert_one_error_line(finished, f"kaggle competitions {action}: no answer after 2 s, stopped; check the network")
+    assert snapshot(tmp_path / "data") == before and len(calls(log)) == 1
+
+    refused = run(tmp_path, step, *arguments, path_dirs=[bin_dir], environment={"KAGGLE_PIPELINE_CLIENT_TIMEOUT": "soon"})
+    assert_one_error_line(refused, "KAGGLE_PIPELINE_CLIENT_TIMEOUT='soon': give the client's time limit in seconds")
+    assert len(calls(log)) == 1  # refused before the client ran
 
 
 @pytest.mark.parametrize("problem", ["not signed in", "client fails"])

@@ -146,7 +146,7 @@ def test_submission_uses_the_chosen_strategy_with_the_stacker(tmp_path, caplog):
     written = pd.read_csv(tmp_path / "submissions" / "cifar" / "latest.csv", dtype=str)
     assert written["label"].tolist() == expected
     assert summary["vote"] == "soft" and summary["stacker"]["weight"] == 2.0
-    assert set(summary["strategies"]) == {"majority", "soft", "weighted", "select"}
+    assert set(summary["strategies"]) == {"majority", "soft", "weighted", "select", "logistic"}
     assert summary["local_score"] == summary["strategies"]["soft"]["local_score"]
     err = caplog.text
     assert "stacker (VGG19 random (WEIGHTS=none) features" in err and "select" in err and "<- used" in err

@@ -10,7 +10,9 @@ from sklearn.utils import estimator_checks
 from sklearn.utils.validation import check_is_fitted
 
 from kaggle_pipeline.vote import (
+    STRATEGIES,
     VOTES,
+    LogisticStacker,
     VotingEnsemble,
     accuracy,
     greedy_selection,
@@ -155,13 +157,15 @@ def test_learned_weights_never_see_the_half_they_are_judged_on():
     probabilities, truth = random_members()
     fit_rows, judge_rows = selection_split(len(truth), seed=0)
     assert set(fit_rows).isdisjoint(judge_rows) and len(fit_rows) + len(judge_rows) == len(truth)
-    for strategy in ("weighted", "select"):
+    for strategy in ("weighted", "select", "logistic"):
         ensemble = VotingEnsemble(strategy=strategy).fit(samples_first(probabilities), truth)
         scrambled, scrambled_truth = probabilities.copy(), truth.copy()
         scrambled[:, judge_rows] = np.random.default_rng(1).dirichlet(np.ones(3), size=(4, len(judge_rows)))
         scrambled_truth[judge_rows] = (truth[judge_rows] + 1) % 3
         other = VotingEnsemble(strategy=strategy).fit(samples_first(scrambled), scrambled_truth)
         np.testing.assert_array_equal(ensemble.weights_, other.weights_)  # the judged half changed nothing learned
+        if strategy == "logistic":
+            np.testing.assert_array_equal(ensemble.stacker_.model_.coef_, other.stacker_.model_.coef_)
         assert other.validation_accuracy_ != ensemble.validation_accuracy_  # but it is what the score measures
 
 
@@ -169,7 +173,7 @@ def test_auto_picks_the_best_judged_strategy_and_predicts_with_it():
     probabilities, truth = random_members(seed=3)
     X = samples_first(probabilities)
     ensemble = VotingEnsemble(strategy="auto").fit(X, truth)
-    assert set(ensemble.scores_) == {"majority", "soft", "weighted", "select"}
+    assert set(ensemble.scores_) == {"majority", "soft", "weighted", "select", "logistic"} == set(STRATEGIES)
     assert ensemble.scores_[ensemble.strategy_] == max(ensemble.scores_.values())
     fixed = VotingEnsemble(strategy=ensemble.strategy_).fit(X, truth)
     np.testing.assert_array_equal(ensemble.predict(X), fixed.predict(X))
@@ -359,3 +363,50 @@ def test_the_docstring_examples_run():
 
     failures, attempted = doctest.testmod(kaggle_pipeline.vote, verbose=False)
     assert attempted > 0 and failures == 0
+
+
+def test_the_logistic_stacker_learns_what_no_vote_can():
+    # One member is always right; another is confidently wrong in a fixed way (it answers the next class):
+    # a vote is hurt by it, the level-2 stacker learns to read it.
+    rng = np.random.default_rng(5)
+    truth = rng.integers(0, 4, size=400)
+    shifted = np.full((400, 4), 0.02)
+    shifted[np.arange(400), (truth + 1) % 4] = 0.94
+    noisy = rng.dirichlet(np.ones(4), size=(2, 400))
+    X = np.stack([shifted, shifted, noisy[0], noisy[1]], axis=1)  # samples first
+    ensemble = VotingEnsemble(strategy="auto").fit(X, truth)
+    assert ensemble.strategy_ == "logistic" and ensemble.stacker_ is not None
+    assert ensemble.scores_["logistic"] > 0.95 > max(ensemble.scores_[name] for name in STRATEGIES if name != "logistic")
+    assert ensemble.predict_proba(X).shape == (400, 4)
+    np.testing.assert_allclose(ensemble.predict_proba(X).sum(axis=1), 1.0)
+
+
+def test_the_logistic_stacker_is_not_scored_on_what_it_fitted():
+    # Members and labels are noise: fitted and judged on the same rows its 30 inputs would find patterns;
+    # judged on the other half it is at chance.
+    rng = np.random.default_rng(6)
+    truth = rng.integers(0, 5, size=300)
+    X = rng.dirichlet(np.ones(5), size=(300, 6))
+    ensemble = VotingEnsemble(strategy="logistic").fit(X, truth)
+    assert ensemble.validation_accuracy_ < 0.32
+    fit_rows, _ = selection_split(300, seed=0)
+    in_sample = accuracy(LogisticStacker(Cs=(10.0,)).fit(X[fit_rows], truth[fit_rows]).predict_proba(X[fit_rows]).argmax(axis=1),
+                         truth[fit_rows])
+    assert in_sample > ensemble.validation_accuracy_ + 0.1
+
+
+def test_the_logistic_stacker_with_classes_missing_or_alone():
+    X = np.random.default_rng(7).dirichlet(np.ones(4), size=(12, 2))
+    truth = np.array([0] * 5 + [1] * 5 + [3] * 2)  # class 2 never seen; class 3 too rare to cross-validate
+    stacker = LogisticStacker().fit(X, truth)
+    probabilities = stacker.predict_proba(X)
+    assert probabilities.shape == (12, 4) and (probabilities[:, 2] == 0).all()
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
+    assert stacker.C_ == 1.0  # the middle strength when folds cannot be stratified
+    alone = LogisticStacker().fit(X, np.full(12, 2)).predict_proba(X)
+    assert (alone.argmax(axis=1) == 2).all() and (alone.sum(axis=1) == 1).all()
+    with pytest.raises(ValueError, match="fitted with 2 members"):
+        stacker.predict_proba(X[:, :1])
+    # Through the ensemble: a strategy that cannot be fitted does not break auto.
+    ensemble = VotingEnsemble(strategy="auto").fit(X, np.full(12, 2))
+    assert (ensemble.predict(X) == 2).all()
