@@ -47,11 +47,17 @@ COMMON = --data="$$DATA" --preset="$$PRESET" $(call option,NAME,--name) $(call o
 	$(if $(filter 0,$(VERBOSE)),--quiet)$(if $(filter 2,$(VERBOSE)),--verbose)
 TRAINING_ARGS = $(call option,PRECISION,--precision) $(if $(filter 1,$(TENSORBOARD)),--tensorboard) \
 	$(call option,EXECUTOR,--executor) $(call option,RAY_ADDRESS,--ray-address) $(call option,CPUS_PER_RUN,--cpus-per-run)
-SEARCH_ARGS = $(TRAINING_ARGS) $(call option,EVALS,--evals) $(call option,EPOCHS,--search-epochs) $(call option,METRIC,--metric)
-ENSEMBLE_ARGS = $(TRAINING_ARGS) $(call option,N,--n) $(call option,FOLDS,--folds) $(call option,THRESHOLD,--threshold) $(call option,MAX_RUNS,--max-runs) $(call option,EPOCHS,--epochs) $(call option,HOURS,--hours) \
-	$(if $(filter 0,$(EARLY_ABORT)),--no-early-abort) $(call option,ABORT_MARGIN,--abort-margin) $(if $(filter 0,$(TTA)),--no-tta) \
-	$(call option,METRIC,--metric)
-SUBMIT_ARGS = $(call option,VOTE,--vote) $(call option,STACK_WEIGHT,--stack-weight) $(call option,METRIC,--metric)
+METRIC_ARG = $(call option,METRIC,--metric)
+SEARCH_ONLY = $(call option,EVALS,--evals) $(call option,EPOCHS,--search-epochs)
+ENSEMBLE_ONLY = $(call option,N,--n) $(call option,FOLDS,--folds) $(call option,THRESHOLD,--threshold) $(call option,MAX_RUNS,--max-runs) $(call option,EPOCHS,--epochs) $(call option,HOURS,--hours) \
+	$(if $(filter 0,$(EARLY_ABORT)),--no-early-abort) $(call option,ABORT_MARGIN,--abort-margin) $(if $(filter 0,$(TTA)),--no-tta)
+VOTE_ARGS = $(call option,VOTE,--vote) $(call option,STACK_WEIGHT,--stack-weight)
+SEARCH_ARGS = $(TRAINING_ARGS) $(SEARCH_ONLY) $(METRIC_ARG)
+ENSEMBLE_ARGS = $(TRAINING_ARGS) $(ENSEMBLE_ONLY) $(METRIC_ARG)
+SUBMIT_ARGS = $(VOTE_ARGS) $(METRIC_ARG)
+# make all is one 'kaggle_pipeline all' process, so HOURS (or the preset's) is the whole job's budget
+# (kaggle_pipeline.budget), not the ensemble's alone as three separate stages would make it.
+ALL_ARGS = $(TRAINING_ARGS) $(SEARCH_ONLY) $(ENSEMBLE_ONLY) $(VOTE_ARGS) $(METRIC_ARG)
 STACK_ARGS = $(call option,WEIGHTS,--weights) $(call option,STACK_SIZE,--size) $(call option,TREES,--trees)
 # The default competition is prepared on demand; another DATA folder is used as it is (submit-kaggle then says which).
 ifeq ($(DATA),$(DEFAULT_DATA))
@@ -125,9 +131,7 @@ status: $(INSTALLED)
 
 all: $(INSTALLED) $(DATA_READY)
 	@start=$$(date +%s); \
-	$(MAKE) --no-print-directory search && \
-	$(MAKE) --no-print-directory ensemble && \
-	$(MAKE) --no-print-directory submit && \
+	( $(call run,$(PY) -m kaggle_pipeline all $(COMMON) $(ALL_ARGS)) ) && \
 	echo "make all: finished in $$(( $$(date +%s) - start )) s"
 
 # The Ray tests (tests/ray/) run in their own pytest process: a Ray instance, once started, stays for the session.

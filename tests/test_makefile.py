@@ -96,7 +96,7 @@ def test_every_variable_reaches_its_option_as_one_argument(here):
     settings = {variable: f"{variable.lower()} {value}" for variable in USER_VARIABLES}
     settings.update(TENSORBOARD="1", EARLY_ABORT="0", TTA="0", VERBOSE="0")
     finished = make(here, py, *(f"{key}={item}" for key, item in settings.items()),
-                    "search", "ensemble", "stack", "submit", "report", "status", "download", "submit-kaggle")
+                    "search", "ensemble", "stack", "submit", "report", "status", "download", "submit-kaggle", "all")
     assert finished.returncode == 0, finished.stderr
     assert_not_injected(here, finished)
 
@@ -122,6 +122,11 @@ def test_every_variable_reaches_its_option_as_one_argument(here):
         [*module, "download", option("COMPETITION", "--competition")],
         [*module, "submit-kaggle", option("COMPETITION", "--competition"), option("MESSAGE", "--message"),
          option("DATA", "--data"), option("PRESET", "--preset"), option("NAME", "--name")],
+        # One process, so HOURS budgets the whole job: every stage's options, EPOCHS for both the trials and the runs.
+        [*module, "all", *common, *training, option("EVALS", "--evals"), option("EPOCHS", "--search-epochs"),
+         option("N", "--n"), option("FOLDS", "--folds"), option("THRESHOLD", "--threshold"), option("MAX_RUNS", "--max-runs"),
+         option("EPOCHS", "--epochs"), option("HOURS", "--hours"), "--no-early-abort", option("ABORT_MARGIN", "--abort-margin"),
+         "--no-tta", option("VOTE", "--vote"), option("STACK_WEIGHT", "--stack-weight"), option("METRIC", "--metric")],
     ]
 
 
@@ -161,8 +166,9 @@ def test_unset_variables_add_no_option_and_the_default_data_is_prepared_first(he
 
 
 @pytest.mark.parametrize("value", HOSTILE, ids=IDS)
-def test_make_all_passes_the_same_text_to_its_sub_makes(here, value):
-    """make all runs make search, ensemble and submit: the values arrive there unexpanded too."""
+def test_make_all_passes_the_same_text_to_its_one_process(here, value):
+    """make all runs 'kaggle_pipeline all' (search, ensemble and submit under one budget): the values arrive
+    there unexpanded too."""
     py, log = fake_python(here)
     finished = make(here, py, "all", f"DATA=d {value}", f"NAME={value}", f"THRESHOLD={value}", f"VOTE={value}",
                     f"METRIC={value}", environment={"EPOCHS": value})  # a value from the environment, not the command line
@@ -170,10 +176,10 @@ def test_make_all_passes_the_same_text_to_its_sub_makes(here, value):
     assert_not_injected(here, finished)
     common = [f"--data=d {value}", "--preset=quick", f"--name={value}"]
     assert [call[2:] for call in calls(log)] == [
-        ["search", *common, f"--search-epochs={value}", f"--metric={value}"],
-        ["ensemble", *common, f"--threshold={value}", f"--epochs={value}", f"--metric={value}"],
-        ["submit", *common, f"--threshold={value}", f"--vote={value}", f"--metric={value}"],
+        ["all", *common, f"--search-epochs={value}", f"--threshold={value}", f"--epochs={value}", f"--vote={value}",
+         f"--metric={value}"],
     ]
+    assert "make all: finished in" in finished.stdout
 
 
 # The real pipeline behind the Kaggle and status targets -----------------------------------------
