@@ -195,7 +195,11 @@ def run_ensemble(
         logger.info(f"ensemble: N={n} rounded up to {rounded}, whole rounds of {fold_set.k} folds")
         n = rounded
     best = read_best_params(workspace)
-    epochs, note = epochs_to_train(epochs, len(workspace.y_train), int(best["params"]["batch_size"]), min_steps,
+    # A k-fold run trains on every fold but one, not on the fixed split's training part: its epochs (and the
+    # first run's time estimate) count those images.
+    run_images = len(workspace.y_train) if fold_set is None else \
+        min(len(fold_set.training(fold)) for fold in range(fold_set.k))
+    epochs, note = epochs_to_train(epochs, run_images, int(best["params"]["batch_size"]), min_steps,
                                    fixed_epochs, "run")
     if note:
         (logger.warning if fixed_epochs else logger.info)(f"ensemble: {note}")
@@ -235,7 +239,7 @@ def run_ensemble(
             check_stop()
             while limit is None and len(kept) + len(training) < n and len(training) < runner.capacity:
                 estimate = (sum(durations) / len(durations) if durations else 0.0) or _previous_run_seconds(records, epochs) \
-                    or (epochs * len(workspace.y_train) / images_per_second if images_per_second else 0.0)
+                    or (epochs * run_images / images_per_second if images_per_second else 0.0)
                 if len(records) + len(training) >= max_runs:
                     limit = f"MAX_RUNS={max_runs} attempts"
                 elif deadline is not None and estimate and time.monotonic() + estimate > deadline:

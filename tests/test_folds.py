@@ -78,6 +78,8 @@ def test_kfold_ensemble_and_submit(tmp_path):
                               env=CLI_ENVIRONMENT, capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr
     assert "rounded up to 3" in finished.stderr
+    # Its epochs are counted on what a k-fold run trains on (2 of 3 folds of 90 images), not the fixed split's 81.
+    assert "60 training images make" in finished.stderr
     store = workspace.store
     assert store.ensemble_settings().folds == FOLDS
     runs = check_fold_runs(store, workspace.competition.y_train)
