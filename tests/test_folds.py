@@ -218,3 +218,23 @@ def test_vote_on_out_of_fold_rounds_and_threshold_per_fold(tmp_path):
                for line in status_lines(store, tmp_path / "submissions"))
     make_report(workspace, tmp_path / "reports", tmp_path / "submissions")
     assert (tmp_path / "reports" / "pixels" / "index.html").is_file()
+
+
+def test_early_abort_compares_a_run_only_with_runs_of_its_own_fold():
+    from kaggle_pipeline.ensemble import early_abort_floor
+
+    params = dict(TINY_PARAMS)
+
+    def kept_run(fold, curve):
+        return {"params": params, "epochs": 3, "fold": fold, "history": {"val_accuracy": curve}}
+
+    easy = [kept_run(0, [0.80, 0.90, 0.95]) for _ in range(3)]   # fold 0 is easy
+    hard = [kept_run(1, [0.70, 0.80, 0.85]) for _ in range(2)]   # fold 1 is hard: two kept runs so far
+    kept = easy + hard
+    assert early_abort_floor(kept, params, 3, 0.03, fold=0) == pytest.approx([0.77, 0.87, 0.92])
+    assert early_abort_floor(kept, params, 3, 0.03, fold=1) is None  # not judged by the easy fold's curves
+    assert early_abort_floor(kept + [kept_run(1, [0.72, 0.79, 0.86])], params, 3, 0.03, fold=1) == \
+        pytest.approx([0.67, 0.76, 0.82])
+    # A fixed-split store (no folds) is judged as before: all its kept runs.
+    fixed = [{key: value for key, value in record.items() if key != "fold"} for record in easy]
+    assert early_abort_floor(fixed, params, 3, 0.03) == pytest.approx([0.77, 0.87, 0.92])
