@@ -258,6 +258,27 @@ def time_epochs(configs: list[str], data: dict) -> dict:
     return timings
 
 
+def store_members(store_folder: Path, solution: Path) -> list[np.ndarray]:
+    """A pipeline store's kept runs' test predictions; prints each on the answer key and the soft vote of the first k."""
+    import pandas as pd
+
+    from kaggle_pipeline.store import Run, RunStore
+
+    truth = pd.read_csv(solution).iloc[:, 1].to_numpy()
+    store = RunStore(store_folder)
+    threshold = store.ensemble_settings().threshold
+    members = [store.load_predictions(record)["test"] for record in store.run_records(repair=False)
+               if Run(record).is_kept(threshold)]
+
+    def voted(runs):
+        return round(float(np.mean(np.mean(runs, axis=0).argmax(1) == truth)), 4)
+
+    singles = [voted([member]) for member in members]
+    print(f"{store_folder.name}, each kept member: {singles}  mean {np.mean(singles):.4f}  best {max(singles):.4f}")
+    print(f"{store_folder.name}, soft vote of the first k: {[voted(members[:k]) for k in range(1, len(members) + 1)]}")
+    return members
+
+
 def budget_members(work: Path) -> None:
     """From a finished bench/budget.py --work folder: each of our members on the answer key, the soft vote of the
     first k of ours, of the reference's, and of half ours and half the reference's (diverse members) at equal k."""
@@ -267,19 +288,12 @@ def budget_members(work: Path) -> None:
 
     folder = next(work.glob("fashion-mnist-*"))
     truth = pd.read_csv(folder / "solution.csv").iloc[:, 1].to_numpy()
-    from kaggle_pipeline.store import Run, RunStore
-
-    store = RunStore(next((work / "round-1" / "ours" / "models").iterdir()))
-    ours = [np.load(folder / Run.PREDICTIONS)["test"] for _, folder in sorted(store.run_folders())
-            if (folder / Run.PREDICTIONS).exists()]
+    ours = store_members(next((work / "round-1" / "ours" / "models").iterdir()), folder / "solution.csv")
     reference = [np.load(path) for path in sorted(glob.glob(str(work / "round-1/reference/run-*-test.npy")))]
 
     def voted(members):
         return round(float(np.mean(np.mean(members, axis=0).argmax(1) == truth)), 4)
 
-    singles = [voted([member]) for member in ours]
-    print(f"ours, each member: {singles}  mean {np.mean(singles):.4f}  best {max(singles):.4f}")
-    print(f"ours, soft vote of the first k: {[voted(ours[:k]) for k in range(1, len(ours) + 1)]}")
     print(f"reference, soft vote of the first k: {[voted(reference[:k]) for k in range(1, len(reference) + 1)]}")
     for k in range(2, min(len(ours), len(reference)) + 1, 2):
         print(f"{k} members: ours {voted(ours[:k]):.4f}  half ours, half reference {voted(ours[:k // 2] + reference[:k // 2]):.4f}")
@@ -299,7 +313,12 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--budget-members", type=Path, metavar="WORK",
                         help="only print members, votes and half/half mixes of a finished bench/budget.py --work folder")
+    parser.add_argument("--store-members", type=Path, nargs=2, metavar=("STORE", "SOLUTION"),
+                        help="only print a pipeline store's kept members and soft votes on an answer key (solution.csv)")
     args = parser.parse_args()
+    if args.store_members:
+        store_members(*args.store_members)
+        return
     if args.budget_members:
         budget_members(args.budget_members)
         return
