@@ -203,14 +203,18 @@ def summarise(out_dir: Path, configs: list[str], y_test: np.ndarray) -> dict:
     return summary
 
 
+def soft_vote_accuracy(members, truth: np.ndarray) -> float:
+    """Accuracy on ``truth`` of the mean of ``members``' class probabilities (members first), to 4 places."""
+    return round(float(np.mean(np.mean(members, axis=0).argmax(1) == truth)), 4)
+
+
 def vote_at_epochs(out_dir: Path, name: str, budget_epochs: int, y_test: np.ndarray) -> float | None:
     runs = sorted(out_dir.glob(f"{name}-*.npz"), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
     epochs = CONFIGS[name]["epochs"]
     count = budget_epochs // epochs
     if count < 1 or count > len(runs):
         return None
-    voted = np.concatenate([np.load(p)["proba"] for p in runs[:count]]).mean(0).argmax(1)
-    return round(float(np.mean(voted == y_test)), 4)
+    return soft_vote_accuracy(np.concatenate([np.load(p)["proba"] for p in runs[:count]]), y_test)
 
 
 def epoch_clock_class():
@@ -262,20 +266,21 @@ def store_members(store_folder: Path, solution: Path) -> list[np.ndarray]:
     """A pipeline store's kept runs' test predictions; prints each on the answer key and the soft vote of the first k."""
     import pandas as pd
 
-    from kaggle_pipeline.store import Run, RunStore
+    from kaggle_pipeline.store import RunStore, kept_runs
 
     truth = pd.read_csv(solution).iloc[:, 1].to_numpy()
     store = RunStore(store_folder)
-    threshold = store.ensemble_settings().threshold
-    members = [store.load_predictions(record)["test"] for record in store.run_records(repair=False)
-               if Run(record).is_kept(threshold)]
-
-    def voted(runs):
-        return round(float(np.mean(np.mean(runs, axis=0).argmax(1) == truth)), 4)
-
-    singles = [voted([member]) for member in members]
+    settings = store.ensemble_settings()
+    if settings is None:
+        raise SystemExit(f"{store.ensemble_path}: not found; run 'make ensemble' first")
+    members = [store.load_predictions(record)["test"]
+               for record in kept_runs(store.run_records(repair=False), settings.threshold, store.metric)]
+    if not members:
+        raise SystemExit(f"{store.runs_dir}: no kept run")
+    singles = [soft_vote_accuracy([member], truth) for member in members]
+    votes = [soft_vote_accuracy(members[:k], truth) for k in range(1, len(members) + 1)]
     print(f"{store_folder.name}, each kept member: {singles}  mean {np.mean(singles):.4f}  best {max(singles):.4f}")
-    print(f"{store_folder.name}, soft vote of the first k: {[voted(members[:k]) for k in range(1, len(members) + 1)]}")
+    print(f"{store_folder.name}, soft vote of the first k: {votes}")
     return members
 
 
@@ -292,7 +297,7 @@ def budget_members(work: Path) -> None:
     reference = [np.load(path) for path in sorted(glob.glob(str(work / "round-1/reference/run-*-test.npy")))]
 
     def voted(members):
-        return round(float(np.mean(np.mean(members, axis=0).argmax(1) == truth)), 4)
+        return soft_vote_accuracy(members, truth)
 
     print(f"reference, soft vote of the first k: {[voted(reference[:k]) for k in range(1, len(reference) + 1)]}")
     for k in range(2, min(len(ours), len(reference)) + 1, 2):
