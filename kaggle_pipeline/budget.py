@@ -11,6 +11,15 @@ took 33 s of 25 minutes, loading included, and its best trial was a starting poi
 ``time_limit`` does, the split is decided from measured costs while the job runs, and it is printed and
 recorded in ``ensemble.json`` (``budget``) with the seconds each part took.
 
+How long each run trains, when the hours size the runs (``all`` with a budget and no EPOCHS given): the time
+the runs get is spread over FILL_RUNS runs, each as many epochs as its share holds at the search's measured
+speed, never fewer than the preset's epochs nor more than MAX_FILL_EPOCHS; hours beyond that buy more runs of
+MAX_FILL_EPOCHS. Why (docs/PERFORMANCE.md, "The full preset"): on the full preset a run's accuracy rose with
+its length (every 30-epoch run alone beat the vote of twelve 15-epoch runs), while the vote of the runs was
+nearly saturated after three. When a whole run no longer fits the time left (the search's speed promised too
+much, or the budget holds no further whole run), one last, shorter run uses it if at least the preset's epochs
+fit. A resumed ensemble trains its runs as long as most of those already on disk, so that its members stay alike.
+
 ``ensemble --hours H`` alone is what it always was: the budget of that ensemble call.
 """
 
@@ -28,6 +37,14 @@ SEARCH_SHARE = 0.25
 # Kept back for the submit stage (TensorFlow's import, voting every strategy, the checked CSV: about 15 s on
 # the quick store here) so that the whole job ends inside the hours given.
 SUBMIT_RESERVE_SECONDS = 60.0
+# The runs the budget's time is spread over before more runs are added, and the longest run it sizes.
+FILL_RUNS = 3
+MAX_FILL_EPOCHS = 50
+# The share of the runs' time the fill plans for: the rest absorbs a run slower than the search's speed says
+# (the VM sometimes gives a process one core of two), so that the last planned run still starts.
+FILL_SHARE = 0.9
+# The share of the time left that a shortened last run plans for: its speed is measured on the runs before it.
+LAST_RUN_SHARE = 0.95
 
 
 @dataclass
@@ -71,3 +88,36 @@ class JobBudget:
         return {"hours": self.hours, "search_share": SEARCH_SHARE, "submit_reserve_seconds": SUBMIT_RESERVE_SECONDS,
                 "search_seconds": None if self.search_seconds is None else round(self.search_seconds, 1),
                 "ensemble_hours": round(ensemble_hours, 4)}
+
+
+def fill_epochs(epochs: int, ensemble_hours: float, images: int, images_per_second: float | None,
+                epochs_on_disk: int | None = None, runs: int = FILL_RUNS,
+                max_epochs: int = MAX_FILL_EPOCHS) -> tuple[int, str | None]:
+    """The epochs per run when ``ensemble_hours`` size the runs, and a line saying why they differ from
+    ``epochs`` (None when they do not). ``images``: a run's training images; ``images_per_second``: the
+    search's measured training speed (None: unknown, ``epochs`` stay); ``epochs_on_disk``: the epochs of the
+    store's finished runs, which a resumed ensemble keeps."""
+    if epochs_on_disk:
+        if epochs_on_disk == epochs:
+            return epochs, None
+        return epochs_on_disk, f"{epochs_on_disk} epochs per run, as long as the runs on disk (kaggle_pipeline.budget)"
+    if not images_per_second or not images_per_second > 0:
+        return epochs, None
+    seconds_per_epoch = images / images_per_second
+    filled = int(FILL_SHARE * ensemble_hours * 3600 / runs // seconds_per_epoch)
+    chosen = max(epochs, min(filled, max_epochs))
+    if chosen == epochs:
+        return epochs, None
+    return chosen, (f"{chosen} epochs per run instead of the preset's {epochs}: at the search's "
+                    f"{images_per_second:,.0f} training images per second, {runs} runs of them fill "
+                    f"{FILL_SHARE:.0%} of the {format_seconds(ensemble_hours * 3600)} the runs get (at most "
+                    f"{max_epochs} epochs a run; more time buys more runs: kaggle_pipeline.budget)")
+
+
+def epochs_that_fit(seconds_left: float, seconds_per_epoch: float | None, shortest: int, longest: int) -> int | None:
+    """The most epochs, fewer than ``longest``, of a run that fits LAST_RUN_SHARE of ``seconds_left`` at
+    ``seconds_per_epoch``; None if not even ``shortest`` fit (or the speed is unknown)."""
+    if not seconds_per_epoch or not seconds_per_epoch > 0:
+        return None
+    fitting = min(int(LAST_RUN_SHARE * seconds_left // seconds_per_epoch), longest - 1)
+    return fitting if fitting >= shortest else None

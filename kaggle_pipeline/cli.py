@@ -33,9 +33,10 @@ PRESETS = {
     # the 3,000 optimizer steps a run takes at least (kaggle_pipeline.epochs: longer runs vote better at equal
     # time than more short ones; docs/PERFORMANCE.md, "Levers").
     "quick": {"space": "vgg-quick", "evals": 3, "search_epochs": 2, "subset": 12000, "n": 3, "epochs": 8, "hours": None},
-    # Two hours on a 2-core CPU: the wide net with and without mirror images on a subset, then 30-epoch runs
-    # until 30 are kept or the time budget ends (5 runs here: one 30-epoch member beats a vote of twelve 15-epoch
-    # runs; docs/PERFORMANCE.md, "The full preset"). EVALS=30 adds a TPE search of the space.
+    # Two hours on a 2-core CPU: the wide net with and without mirror images on a subset, then runs of at least
+    # 30 epochs until 30 are kept or the time budget ends; the budget lengthens the runs so that a few of them fill
+    # it (kaggle_pipeline.budget: one 30-epoch member beat a vote of twelve 15-epoch runs; docs/PERFORMANCE.md,
+    # "The full preset"). EVALS=30 adds a TPE search of the space.
     "full": {"space": "vgg-wide", "evals": 2, "search_epochs": 5, "subset": 20000, "n": 30, "epochs": 30,
              "hours": 1.85},
 }
@@ -335,7 +336,7 @@ def _ensemble(args, workspace, budget=None) -> None:
     run_ensemble(workspace, n=_setting(args, "n"), threshold=args.threshold, max_runs=args.max_runs,
                  epochs=_setting(args, "epochs"), seed=args.seed, precision=args.precision,
                  abort_margin=args.abort_margin if args.early_abort else None, hours=hours,
-                 images_per_second=speed, budget=record,
+                 images_per_second=speed, budget=record, fill_budget=budget is not None,
                  tta=args.tta, tensorboard=args.tensorboard, executor=args.executor, ray_address=args.ray_address,
                  cpus_per_run=args.cpus_per_run, min_steps=min_run_steps(workspace.competition.image_shape),
                  fixed_epochs=args.epochs is not None, folds=args.folds)

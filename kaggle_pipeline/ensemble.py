@@ -20,6 +20,8 @@ Aborted runs are never kept, whatever the threshold later becomes.
 
 ``--hours`` caps this invocation's wall time: a new run starts only if the mean duration of the runs so far
 says it will finish inside the budget, so a time-boxed ensemble ends with whole runs and the reason recorded.
+Under the whole job's budget (``all``, no EPOCHS given) the budget also sets how long runs train and may end
+with one shorter last run (kaggle_pipeline.budget).
 
 ``--folds K`` (FOLDS=K; default off: every run validates on the fixed split, as stores always have) makes
 k-fold members: every labelled image (the fixed split's training and validation images together) is put in
@@ -46,6 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from kaggle_pipeline.abort import MARGIN, MIN_KEPT, abort_floor
+from kaggle_pipeline.budget import epochs_that_fit, fill_epochs
 from kaggle_pipeline.epochs import epochs_to_train
 from kaggle_pipeline.errors import ParameterError, PipelineError, check_stop
 from kaggle_pipeline.executors import EXECUTORS, LocalExecutor, RunData, RunJob
@@ -163,7 +166,7 @@ def run_ensemble(
     precision: str = "auto", abort_margin: float | None = MARGIN, hours: float | None = None, tta: bool = True,
     tensorboard: bool = False, executor: str = "local", ray_address: str | None = None, cpus_per_run: int | None = None,
     min_steps: int = 0, fixed_epochs: bool = False, folds: int | None = None,
-    images_per_second: float | None = None, budget: dict | None = None,
+    images_per_second: float | None = None, budget: dict | None = None, fill_budget: bool = False,
 ) -> list[dict]:
     """Train until ``n`` runs are kept, ``max_runs`` attempts exist or the next run would overrun ``hours``;
     return the kept runs.
@@ -178,7 +181,9 @@ def run_ensemble(
     every run.json. ``folds``: K for k-fold members (see the module's docstring); None: the store's folds if it
     has them, else the fixed split. ``images_per_second``: the training speed the search measured, which sizes
     the first run against ``hours`` before any run has finished. ``budget``: the whole job's split of its hours
-    (kaggle_pipeline.budget), recorded in ensemble.json.
+    (kaggle_pipeline.budget), recorded in ensemble.json. ``fill_budget``: ``hours`` size the runs, each as
+    long as a few of them fill the budget at ``images_per_second`` (kaggle_pipeline.budget.fill_epochs; not with
+    ``fixed_epochs``).
     """
     if n < 1:
         raise ParameterError("n", n, "need at least one kept run")
@@ -201,14 +206,26 @@ def run_ensemble(
     # first run's time estimate) count those images.
     run_images = len(workspace.y_train) if fold_set is None else \
         min(len(fold_set.training(fold)) for fold in range(fold_set.k))
-    epochs, note = epochs_to_train(epochs, run_images, int(best["params"]["batch_size"]), min_steps,
-                                   fixed_epochs, "run")
-    if note:
-        (logger.warning if fixed_epochs else logger.info)(f"ensemble: {note}")
     threshold_rule = "given" if threshold is not None else "best search trial" + \
         (f" - {THRESHOLD_MARGIN}" if metric == "accuracy" else f", {get_metric(metric).margin} worse (logloss: or 10%)")
     threshold = default_threshold(workspace) if threshold is None else float(threshold)
     max_runs = max(2 * n, n + 5) if max_runs is None else max_runs
+    if new_folds:
+        store.write_folds(fold_set)
+    for leftover in store.remove_unfinished_runs():
+        logger.info(f"ensemble: removed {leftover}, a run that was interrupted before it finished")
+    records = store.run_records()
+    batch_size = int(best["params"]["batch_size"])
+    fill = fill_budget and hours is not None and not fixed_epochs
+    # The shortest run worth training: the preset's epochs, raised on small data to the minimum of steps.
+    shortest, _ = epochs_to_train(epochs, run_images, batch_size, min_steps, fixed_epochs, "run")
+    if fill:
+        epochs, note = fill_epochs(epochs, hours, run_images, images_per_second, _epochs_on_disk(records))
+        if note:
+            logger.info(f"ensemble: {note}")
+    epochs, note = epochs_to_train(epochs, run_images, batch_size, min_steps, fixed_epochs, "run")
+    if note:
+        (logger.warning if fixed_epochs else logger.info)(f"ensemble: {note}")
     settings = {
         "n": n, "threshold": threshold, "max_runs": max_runs, "epochs": epochs, "seed": seed,
         "params": best["params"], "threshold_rule": threshold_rule, "abort_margin": abort_margin, "hours": hours, "tta": tta,
@@ -218,11 +235,6 @@ def run_ensemble(
         settings["folds"] = fold_set.k
     if budget is not None:
         settings["budget"] = budget
-    if new_folds:
-        store.write_folds(fold_set)
-    for leftover in store.remove_unfinished_runs():
-        logger.info(f"ensemble: removed {leftover}, a run that was interrupted before it finished")
-    records = store.run_records()
     kept = kept_runs(records, threshold, metric)
     runner = make_executor(executor, RunData.of(workspace, None if fold_set is None else fold_set.assignment), ray_address=ray_address, cpus_per_run=cpus_per_run)
     store.write_ensemble_settings(EnsembleSettings.from_dict({**settings, "stop_reason": "running"}))
@@ -242,18 +254,29 @@ def run_ensemble(
             while limit is None and len(kept) + len(training) < n and len(training) < runner.capacity:
                 estimate = (sum(durations) / len(durations) if durations else 0.0) or _previous_run_seconds(records, epochs) \
                     or (epochs * run_images / images_per_second if images_per_second else 0.0)
+                run_epochs = epochs
                 if len(records) + len(training) >= max_runs:
                     limit = f"MAX_RUNS={max_runs} attempts"
                 elif deadline is not None and estimate and time.monotonic() + estimate > deadline:
                     limit = f"HOURS={hours:g} time budget"
-                    logger.info(f"ensemble: HOURS={hours:g}: another run (about {format_seconds(estimate)}) would not finish "
-                        "in time; no more runs are started")
-                else:
+                    # A budget-sized ensemble spends the time a whole run no longer fits on one shorter run, if one
+                    # of at least the preset's length fits (the search's speed may have promised too much).
+                    if fill and not training:
+                        run_epochs = epochs_that_fit(deadline - time.monotonic(),
+                                                     _seconds_per_epoch(records, run_images, images_per_second),
+                                                     shortest, epochs) or epochs
+                    if run_epochs < epochs:
+                        logger.info(f"ensemble: HOURS={hours:g}: another run of {epochs} epochs (about "
+                            f"{format_seconds(estimate)}) would not finish in time; a last one of {run_epochs} will")
+                    else:
+                        logger.info(f"ensemble: HOURS={hours:g}: another run (about {format_seconds(estimate)}) would not finish "
+                            "in time; no more runs are started")
+                if limit is None or run_epochs < epochs:
                     fold = None if fold_set is None else \
                         next_fold(kept, [job.fold for job, _, _ in training.values()], fold_set.k)
                     floor = None if abort_margin is None else \
-                        early_abort_floor(kept, best["params"], epochs, abort_margin, fold)
-                    job = RunJob(next_number, seed + next_number, best["params"], epochs, threshold, precision, floor, tta,
+                        early_abort_floor(kept, best["params"], run_epochs, abort_margin, fold)
+                    job = RunJob(next_number, seed + next_number, best["params"], run_epochs, threshold, precision, floor, tta,
                                  str(store.tensorboard_folder(f"run-{next_number:04d}")) if tensorboard else None,
                                  metric=metric, fold=fold)
                     training[job.number] = (job, store.begin_run(job.number), time.monotonic())
@@ -273,7 +296,7 @@ def run_ensemble(
             if deadline is not None:
                 eta = min(eta, max(0.0, deadline - time.monotonic()))
             held_out = "" if job.fold is None else f", fold {job.fold + 1}/{fold_set.k} held out"
-            logger.info(f"ensemble: run {record['run']} (seed {record['seed']}{held_out}) {_outcome(record, epochs, metric)}  kept {len(kept)}/{n}  "
+            logger.info(f"ensemble: run {record['run']} (seed {record['seed']}{held_out}) {_outcome(record, job.epochs, metric)}  kept {len(kept)}/{n}  "
                 f"attempts {len(records)}  ({format_seconds(durations[-1])}, ETA {format_seconds(eta)})")
     except BaseException as error:
         # Wherever a stop or an error lands (mid-training, mid-write), leave no half-written run behind and
@@ -296,6 +319,22 @@ def run_ensemble(
         logger.info(f"ensemble: stopped by HOURS={hours:g} with {len(kept)}/{n} runs kept. Rerun to continue with a new budget")
     store.write_ensemble_settings(EnsembleSettings.from_dict({**settings, "stop_reason": stop_reason, "kept": len(kept)}))
     return kept
+
+
+def _epochs_on_disk(records: list[dict]) -> int | None:
+    """The epochs most finished runs on disk trained, the longer on a tie (None if none): what a resumed,
+    budget-sized ensemble keeps (not a shortened last run's)."""
+    done = [record["epochs"] for record in records if record["status"] == "done" and record.get("epochs")]
+    return max(set(done), key=lambda count: (done.count(count), count)) if done else None
+
+
+def _seconds_per_epoch(records: list[dict], run_images: int, images_per_second: float | None) -> float | None:
+    """Seconds an epoch took in the finished runs on disk, else at the search's measured speed (None: unknown)."""
+    done = [(record["seconds"], record["epochs"]) for record in records
+            if record["status"] == "done" and record.get("seconds") and record.get("epochs")]
+    if done:
+        return sum(seconds for seconds, _ in done) / sum(epochs for _, epochs in done)
+    return run_images / images_per_second if images_per_second else None
 
 
 def _previous_run_seconds(records: list[dict], epochs: int) -> float:

@@ -1,14 +1,30 @@
 """One budget for the whole job (kaggle_pipeline.budget): ``all --hours`` splits the hours between search and runs,
-prints and records the split; ``ensemble --hours`` stays the ensemble call's own budget."""
+prints and records the split, and (with no EPOCHS given) lengthens the runs so that a few of them fill it;
+``ensemble --hours`` stays the ensemble call's own budget."""
 
 import json
+import logging
 import time
 
 import pytest
 from conftest import run_cli
 
-from kaggle_pipeline.budget import SEARCH_SHARE, SUBMIT_RESERVE_SECONDS, JobBudget
+from kaggle_pipeline.budget import (
+    FILL_RUNS,
+    FILL_SHARE,
+    LAST_RUN_SHARE,
+    MAX_FILL_EPOCHS,
+    SEARCH_SHARE,
+    SUBMIT_RESERVE_SECONDS,
+    JobBudget,
+    epochs_that_fit,
+    fill_epochs,
+)
+from kaggle_pipeline.ensemble import run_ensemble
 from kaggle_pipeline.errors import ParameterError
+from kaggle_pipeline.spaces import TINY_PARAMS
+from kaggle_pipeline.store import atomic_write_json
+from kaggle_pipeline.workspace import open_workspace
 
 
 def test_the_split_leaves_the_runs_what_the_search_did_not_use():
@@ -48,6 +64,7 @@ def test_all_with_hours_records_the_split_and_keeps_the_job_inside_them(tmp_path
     assert budget["ensemble_hours"] == pytest.approx((3600 - budget["search_seconds"] - SUBMIT_RESERVE_SECONDS) / 3600, abs=0.01)
     assert settings["hours"] == pytest.approx(budget["ensemble_hours"], abs=0.01)
     assert settings["stop_reason"] == "2 runs kept"
+    assert settings["epochs"] == 2  # EPOCHS given: the budget does not size the runs
     trials = json.loads((tmp_path / "models" / "pixels" / "search" / "trials.json").read_text())
     assert len(trials["trials"]) == 3
 
@@ -89,3 +106,78 @@ def test_a_resumed_search_sizes_its_next_trial_from_the_trials_on_disk(tmp_path,
     assert "search: stopped after 1 of 3 trials" in resumed.stderr
     trials = json.loads((tmp_path / "models" / "pixels" / "search" / "trials.json").read_text())
     assert len(trials["trials"]) == 1
+
+
+def test_the_budget_spreads_the_runs_time_over_a_few_runs_no_longer_than_the_cap():
+    # The full preset's numbers: 54,000 images at 1,500 images/s are 36 s an epoch.
+    per_epoch = 54_000 / 1_500
+    for hours, expected in [(0.9, 30), (1.21, 36), (1.51, 45), (1.8, MAX_FILL_EPOCHS), (10.0, MAX_FILL_EPOCHS)]:
+        epochs, note = fill_epochs(30, hours, 54_000, 1_500)
+        assert epochs == expected, hours
+        assert (note is None) == (epochs == 30)
+        planned = FILL_SHARE * hours * 3600
+        if 30 < epochs < MAX_FILL_EPOCHS:
+            # FILL_RUNS runs of that length fit in the planned share of the time; one epoch more would not.
+            assert FILL_RUNS * epochs * per_epoch <= planned < FILL_RUNS * (epochs + 1) * per_epoch
+    assert "45 epochs per run instead of the preset's 30" in fill_epochs(30, 1.51, 54_000, 1_500)[1]
+    assert f"{FILL_RUNS} runs of them fill" in fill_epochs(30, 1.51, 54_000, 1_500)[1]
+    # Never shorter than the preset's runs, whatever the budget; no measured speed: the preset's epochs.
+    assert fill_epochs(30, 0.1, 54_000, 1_500) == (30, None)
+    assert fill_epochs(30, 2.0, 54_000, None) == (30, None)
+    assert fill_epochs(30, 2.0, 54_000, 0.0) == (30, None)
+    # A resumed ensemble keeps the length of the runs on disk, longer or shorter than the fill would choose.
+    assert fill_epochs(30, 1.8, 54_000, 1_500, epochs_on_disk=44)[0] == 44
+    assert "as long as the runs on disk" in fill_epochs(30, 0.1, 54_000, 1_500, epochs_on_disk=35)[1]
+    assert fill_epochs(30, 1.8, 54_000, 1_500, epochs_on_disk=30) == (30, None)
+
+
+def _speed_for(epochs, images, hours):
+    """The images per second at which FILL_RUNS runs of ``epochs`` and a half fill the planned share of ``hours``."""
+    return images / (FILL_SHARE * hours * 3600 / FILL_RUNS / (epochs + 0.5))
+
+
+def test_a_budget_sized_ensemble_trains_the_filled_epochs_and_a_resumed_one_keeps_them(tmp_path, csv_competition, caplog):
+    caplog.set_level(logging.INFO, logger="kaggle_pipeline")
+    workspace = open_workspace(csv_competition, tmp_path / "models")
+    atomic_write_json(workspace.store.best_params_path, {"params": TINY_PARAMS, "validation_accuracy": 0.5})
+    images = len(workspace.y_train)
+    common = {"threshold": 0.0, "seed": 10, "hours": 1.0, "fill_budget": True}
+    kept = run_ensemble(workspace, n=1, epochs=1, max_runs=1, images_per_second=_speed_for(3, images, 1.0), **common)
+    assert [record["epochs"] for record in kept] == [3]
+    assert json.loads(workspace.store.ensemble_path.read_text())["epochs"] == 3
+    assert "3 epochs per run instead of the preset's 1" in caplog.text
+    # Resumed with another measured speed: the runs stay as long as the one on disk.
+    kept = run_ensemble(workspace, n=2, epochs=1, max_runs=2, images_per_second=_speed_for(5, images, 1.0), **common)
+    assert [record["epochs"] for record in kept] == [3, 3]
+    # Epochs given (EPOCHS=, --epochs): honoured, whatever the budget.
+    kept = run_ensemble(workspace, n=3, epochs=2, max_runs=3, images_per_second=_speed_for(5, images, 1.0),
+                        fixed_epochs=True, **common)
+    assert [record["epochs"] for record in kept] == [3, 3, 2]
+
+
+def test_a_last_run_is_shortened_to_the_time_left_but_never_below_the_shortest():
+    assert epochs_that_fit(100, 10, shortest=5, longest=20) == int(LAST_RUN_SHARE * 100 // 10) == 9
+    assert epochs_that_fit(100, 10, shortest=10, longest=20) is None  # not even the preset's length fits
+    assert epochs_that_fit(10_000, 10, shortest=5, longest=20) == 19  # shorter than a whole run, by definition
+    assert epochs_that_fit(100, None, shortest=5, longest=20) is None
+    assert epochs_that_fit(-5, 10, shortest=1, longest=20) is None
+
+
+def test_when_a_whole_run_no_longer_fits_the_last_one_is_shorter_and_a_resume_keeps_the_planned_length(
+        tmp_path, csv_competition, caplog):
+    caplog.set_level(logging.INFO, logger="kaggle_pipeline")
+    workspace = open_workspace(csv_competition, tmp_path / "models")
+    atomic_write_json(workspace.store.best_params_path, {"params": TINY_PARAMS, "validation_accuracy": 0.5})
+    images = len(workspace.y_train)
+    common = {"threshold": 0.0, "seed": 10, "epochs": 1, "fill_budget": True}
+    [first] = run_ensemble(workspace, n=1, max_runs=1, hours=1.0, images_per_second=_speed_for(12, images, 1.0), **common)
+    assert first["epochs"] == 12
+    # Half a run's measured time left: a whole run would overrun it, about half a run fits.
+    seconds = first["seconds"]
+    kept = run_ensemble(workspace, n=3, max_runs=3, hours=seconds / 2 / 3600, images_per_second=None, **common)
+    assert [record["epochs"] for record in kept] == [12, int(LAST_RUN_SHARE * 6)]
+    assert f"a last one of {int(LAST_RUN_SHARE * 6)} will" in caplog.text
+    assert json.loads(workspace.store.ensemble_path.read_text())["stop_reason"].startswith("HOURS=")
+    # Resumed with time to spare: the runs are as long as the planned ones again, not the shortened one.
+    kept = run_ensemble(workspace, n=3, max_runs=3, hours=1.0, images_per_second=None, **common)
+    assert [record["epochs"] for record in kept] == [12, int(LAST_RUN_SHARE * 6), 12]
