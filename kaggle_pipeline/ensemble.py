@@ -215,17 +215,17 @@ def run_ensemble(
     for leftover in store.remove_unfinished_runs():
         logger.info(f"ensemble: removed {leftover}, a run that was interrupted before it finished")
     records = store.run_records()
-    batch_size = int(best["params"]["batch_size"])
-    fill = fill_budget and hours is not None and not fixed_epochs
+    epochs, note = epochs_to_train(epochs, run_images, int(best["params"]["batch_size"]), min_steps,
+                                   fixed_epochs, "run")
+    if note:
+        (logger.warning if fixed_epochs else logger.info)(f"ensemble: {note}")
     # The shortest run worth training: the preset's epochs, raised on small data to the minimum of steps.
-    shortest, _ = epochs_to_train(epochs, run_images, batch_size, min_steps, fixed_epochs, "run")
+    shortest = epochs
+    fill = fill_budget and hours is not None and not fixed_epochs
     if fill:
         epochs, note = fill_epochs(epochs, hours, run_images, images_per_second, _epochs_on_disk(records))
         if note:
             logger.info(f"ensemble: {note}")
-    epochs, note = epochs_to_train(epochs, run_images, batch_size, min_steps, fixed_epochs, "run")
-    if note:
-        (logger.warning if fixed_epochs else logger.info)(f"ensemble: {note}")
     settings = {
         "n": n, "threshold": threshold, "max_runs": max_runs, "epochs": epochs, "seed": seed,
         "params": best["params"], "threshold_rule": threshold_rule, "abort_margin": abort_margin, "hours": hours, "tta": tta,
