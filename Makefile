@@ -5,7 +5,7 @@
 #   make status              what is on disk: search, runs, stacker, newest submission
 #   make download COMPETITION=<slug>; make submit-kaggle COMPETITION=<slug> MESSAGE="..."   (Kaggle's client)
 #   make test                the test suite
-# Variables: DATA NAME PRESET=quick|full EVALS EPOCHS N FOLDS THRESHOLD MAX_RUNS HOURS PRECISION TENSORBOARD=1 EARLY_ABORT=0
+# Variables: DATA NAME PRESET=quick|full EVALS EPOCHS N FOLDS RECIPES THRESHOLD MAX_RUNS HOURS PRECISION TENSORBOARD=1 EARLY_ABORT=0
 #            ABORT_MARGIN TTA=0 VOTE=auto|majority|soft|weighted|select|logistic STACK_WEIGHT WEIGHTS STACK_SIZE TREES
 #            LAYOUT=npy|folders|filenames|images|csv (detected by default) SIZE=<image side> (default: README, Image sizes)
 #            METRIC=auto|accuracy|logloss|auc|f1_macro   (recorded in the store; submit may judge the vote by another)
@@ -24,7 +24,7 @@ INSTALLED := $(VENV)/.installed
 # as environment variables, which the shell only ever expands inside double quotes, each as one argument
 # (--name="$NAME", so a value starting with '-' is still the option's value); sub-makes (make all) see the
 # same literal text again.
-USER_VARIABLES := DATA NAME PRESET EVALS EPOCHS N FOLDS THRESHOLD MAX_RUNS HOURS PRECISION TENSORBOARD EARLY_ABORT \
+USER_VARIABLES := DATA NAME PRESET EVALS EPOCHS N FOLDS RECIPES THRESHOLD MAX_RUNS HOURS PRECISION TENSORBOARD EARLY_ABORT \
 	ABORT_MARGIN TTA VOTE METRIC STACK_WEIGHT WEIGHTS SIZE STACK_SIZE LAYOUT TREES EXECUTOR RAY_ADDRESS CPUS_PER_RUN COMPETITION MESSAGE EXTRAS \
 	VERBOSE
 $(foreach variable,$(USER_VARIABLES),$(if $(filter-out undefined,$(origin $(variable))),\
@@ -49,7 +49,7 @@ TRAINING_ARGS = $(call option,PRECISION,--precision) $(if $(filter 1,$(TENSORBOA
 	$(call option,EXECUTOR,--executor) $(call option,RAY_ADDRESS,--ray-address) $(call option,CPUS_PER_RUN,--cpus-per-run)
 METRIC_ARG = $(call option,METRIC,--metric)
 SEARCH_ONLY = $(call option,EVALS,--evals) $(call option,EPOCHS,--search-epochs)
-ENSEMBLE_ONLY = $(call option,N,--n) $(call option,FOLDS,--folds) $(call option,THRESHOLD,--threshold) $(call option,MAX_RUNS,--max-runs) $(call option,EPOCHS,--epochs) $(call option,HOURS,--hours) \
+ENSEMBLE_ONLY = $(call option,N,--n) $(call option,FOLDS,--folds) $(call option,RECIPES,--recipes) $(call option,THRESHOLD,--threshold) $(call option,MAX_RUNS,--max-runs) $(call option,EPOCHS,--epochs) $(call option,HOURS,--hours) \
 	$(if $(filter 0,$(EARLY_ABORT)),--no-early-abort) $(call option,ABORT_MARGIN,--abort-margin) $(if $(filter 0,$(TTA)),--no-tta)
 VOTE_ARGS = $(call option,VOTE,--vote) $(call option,STACK_WEIGHT,--stack-weight)
 SEARCH_ARGS = $(TRAINING_ARGS) $(SEARCH_ONLY) $(METRIC_ARG)

@@ -32,13 +32,15 @@ PRESETS = {
     # About a quarter of an hour on a 2-core CPU: a short search on a subset, then 3 runs on all the data, each
     # the 3,000 optimizer steps a run takes at least (kaggle_pipeline.epochs: longer runs vote better at equal
     # time than more short ones; docs/PERFORMANCE.md, "Levers").
-    "quick": {"space": "vgg-quick", "evals": 3, "search_epochs": 2, "subset": 12000, "n": 3, "epochs": 8, "hours": None},
+    "quick": {"space": "vgg-quick", "evals": 3, "search_epochs": 2, "subset": 12000, "n": 3, "epochs": 8, "hours": None,
+              "recipes": 1},
     # Two hours on a 2-core CPU: the wide net with and without mirror images on a subset, then runs of at least
     # 30 epochs until 30 are kept or the time budget ends; the budget lengthens the runs so that a few of them fill
     # it (kaggle_pipeline.budget: one 30-epoch member beat a vote of twelve 15-epoch runs; docs/PERFORMANCE.md,
-    # "The full preset"). EVALS=30 adds a TPE search of the space.
+    # "The full preset"). The runs alternate between the two trials (RECIPES=2): a mirror-trained member votes
+    # better beside the others than one more of the same recipe. EVALS=30 adds a TPE search of the space.
     "full": {"space": "vgg-wide", "evals": 2, "search_epochs": 5, "subset": 20000, "n": 30, "epochs": 30,
-             "hours": 1.85},
+             "hours": 1.85, "recipes": 2},
 }
 
 
@@ -171,6 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
                            help="k-fold members (FOLDS=): run i holds out one of K folds of every labelled image, "
                                 "trains on the rest; submit votes on out-of-fold predictions (default: off, runs "
                                 "validate on the fixed split; fixed per store once used)")
+        stage.add_argument("--recipes", type=at_least(1, 100), metavar="K",
+                           help="train the runs from the K best search trials in turn (RECIPES=): members that err "
+                                "differently; the vote weighs them by how they vote together (default: the preset's, "
+                                "1 for quick, 2 for full)")
         stage.add_argument("--threshold", type=number_in(0, 1_000_000),
                            help="the validation score (by the store's metric) a run must reach to be kept: at least "
                                 "it, at most it for logloss (default: best search trial - 0.01; logloss: + 10%%)")
@@ -339,7 +345,7 @@ def _ensemble(args, workspace, budget=None) -> None:
                  images_per_second=speed, budget=record, fill_budget=budget is not None,
                  tta=args.tta, tensorboard=args.tensorboard, executor=args.executor, ray_address=args.ray_address,
                  cpus_per_run=args.cpus_per_run, min_steps=min_run_steps(workspace.competition.image_shape),
-                 fixed_epochs=args.epochs is not None, folds=args.folds)
+                 fixed_epochs=args.epochs is not None, folds=args.folds, recipes=_setting(args, "recipes"))
 
 
 def _search_speed(store) -> float | None:
@@ -471,7 +477,7 @@ def run(args: argparse.Namespace) -> None:
 
 # Library parameters (ParameterError) -> the option and make variable a command-line user typed.
 OPTIONS = {
-    "n": ("--n", "N"), "folds": ("--folds", "FOLDS"), "threshold": ("--threshold", "THRESHOLD"), "max_runs": ("--max-runs", "MAX_RUNS"),
+    "n": ("--n", "N"), "folds": ("--folds", "FOLDS"), "recipes": ("--recipes", "RECIPES"), "threshold": ("--threshold", "THRESHOLD"), "max_runs": ("--max-runs", "MAX_RUNS"),
     "hours": ("--hours", "HOURS"), "evals": ("--evals", "EVALS"), "subset": ("--subset", None),
     "precision": ("--precision", "PRECISION"), "executor": ("--executor", "EXECUTOR"), "vote": ("--vote", "VOTE"), "metric": ("--metric", "METRIC"),
     "stack_weight": ("--stack-weight", "STACK_WEIGHT"), "size": ("--size", "STACK_SIZE"), "image_size": ("--image-size", "SIZE"), "layout": ("--layout", None),

@@ -35,6 +35,14 @@ The threshold compares each run on its own held-out fold (the one keep rule, ``R
 still the search's (fixed split) best trial's. N is rounded up to a multiple of K; kaggle_pipeline.submit
 votes complete rounds.
 
+``--recipes K`` (RECIPES=K; the full preset's default is 2) trains the runs from the K best search trials in turn
+(best_params.json's first, then the next best distinct ones of ``search/trials.json``): the next run takes the
+recipe with the fewest attempts, the better one on a tie, so a resumed ensemble keeps the mix. Members of
+different recipes err differently, and the vote (kaggle_pipeline.vote: ``select``, ``weighted``, ``auto``)
+judges them by how they vote together on validation, not by one trial's score. A recipe other than the first
+whose first MAX_FAILED_RECIPE_ATTEMPTS attempts were all not kept is not tried again in that call. Each run's
+``run.json`` holds its params; the early-abort rule compares a run only with kept runs of its own recipe.
+
 ``--executor`` picks where runs train (kaggle_pipeline.executors: here, or as Ray tasks on many GPUs or
 machines); the run store is written here either way, run by run as each finishes, in any order.
 """
@@ -74,6 +82,40 @@ def default_threshold(workspace: Workspace) -> float:
         raise PipelineError(f"{workspace.store.best_params_path}: the search was judged by "
                             f"{best.get('metric', 'accuracy')}, the store by {metric.name}; search again")
     return metric.default_threshold(float(best["validation_score"]))
+
+
+# A recipe other than the best that has had this many attempts and none kept is not tried again.
+MAX_FAILED_RECIPE_ATTEMPTS = 2
+
+
+def search_recipes(store, best_params: dict, count: int) -> list[dict]:
+    """The params of up to ``count`` recipes: ``best_params`` first, then the best other successful search
+    trials (lowest loss first, the earlier on a tie) whose params differ from every one chosen."""
+    recipes = [best_params]
+    trials = store.read_trials() if count > 1 else None
+    ranked = sorted((trial for trial in (trials.records if trials else []) if trial.ok and "params" in trial.result),
+                    key=lambda trial: (trial.result.get("loss", float("inf")), trial.number))
+    for trial in ranked:
+        if len(recipes) >= count:
+            break
+        if trial.result["params"] not in recipes:
+            recipes.append(trial.result["params"])
+    return recipes
+
+
+def next_recipe(records: list[dict], training: list[dict], recipes: list[dict], kept: list[dict]) -> dict:
+    """The params the next run trains with: the recipe with the fewest attempts on disk and under way, the
+    better one on a tie; a recipe other than the first is left out once its first MAX_FAILED_RECIPE_ATTEMPTS
+    attempts were all not kept."""
+    def attempts(params: dict) -> int:
+        return sum(record.get("params") == params for record in records) + sum(job == params for job in training)
+
+    def worth_trying(index: int, params: dict) -> bool:
+        tried = sum(record.get("params") == params for record in records)
+        return index == 0 or tried < MAX_FAILED_RECIPE_ATTEMPTS or any(run.get("params") == params for run in kept)
+
+    candidates = [(attempts(params), index) for index, params in enumerate(recipes) if worth_trying(index, params)]
+    return recipes[min(candidates)[1]]
 
 
 def read_best_params(workspace: Workspace) -> dict:
@@ -166,7 +208,7 @@ def run_ensemble(
     precision: str = "auto", abort_margin: float | None = MARGIN, hours: float | None = None, tta: bool = True,
     tensorboard: bool = False, executor: str = "local", ray_address: str | None = None, cpus_per_run: int | None = None,
     min_steps: int = 0, fixed_epochs: bool = False, folds: int | None = None,
-    images_per_second: float | None = None, budget: dict | None = None, fill_budget: bool = False,
+    images_per_second: float | None = None, budget: dict | None = None, fill_budget: bool = False, recipes: int = 1,
 ) -> list[dict]:
     """Train until ``n`` runs are kept, ``max_runs`` attempts exist or the next run would overrun ``hours``;
     return the kept runs.
@@ -183,7 +225,8 @@ def run_ensemble(
     the first run against ``hours`` before any run has finished. ``budget``: the whole job's split of its hours
     (kaggle_pipeline.budget), recorded in ensemble.json. ``fill_budget``: ``hours`` size the runs, each as
     long as a few of them fill the budget at ``images_per_second`` (kaggle_pipeline.budget.fill_epochs; not with
-    ``fixed_epochs``).
+    ``fixed_epochs``). ``recipes``: runs are trained from this many of the best search trials in turn (see the
+    module's docstring).
     """
     if n < 1:
         raise ParameterError("n", n, "need at least one kept run")
@@ -191,6 +234,8 @@ def run_ensemble(
         raise ParameterError("epochs", epochs, "need at least one epoch per run")
     if max_runs is not None and max_runs < 1:
         raise ParameterError("max_runs", max_runs, "need at least one attempt")
+    if recipes < 1:
+        raise ParameterError("recipes", recipes, "need at least one recipe (search trial) to train runs from")
     metric = workspace.metric
     get_metric(metric).check_threshold(threshold)
     if hours is not None and not hours > 0:
@@ -202,6 +247,10 @@ def run_ensemble(
         logger.info(f"ensemble: N={n} rounded up to {rounded}, whole rounds of {fold_set.k} folds")
         n = rounded
     best = read_best_params(workspace)
+    recipe_params = search_recipes(store, best["params"], recipes)
+    if len(recipe_params) < recipes:
+        logger.info(f"ensemble: RECIPES={recipes}, but the search has {len(recipe_params)} distinct successful "
+                    f"trial(s); runs are trained from {len(recipe_params)}")
     # A k-fold run trains on every fold but one, not on the fixed split's training part: its epochs (and the
     # first run's time estimate) count those images.
     run_images = len(workspace.y_train) if fold_set is None else \
@@ -231,6 +280,8 @@ def run_ensemble(
         "params": best["params"], "threshold_rule": threshold_rule, "abort_margin": abort_margin, "hours": hours, "tta": tta,
         "executor": executor, "metric": metric,
     }
+    if len(recipe_params) > 1:
+        settings["recipes"] = recipe_params
     if fold_set is not None:
         settings["folds"] = fold_set.k
     if budget is not None:
@@ -274,9 +325,10 @@ def run_ensemble(
                 if limit is None or run_epochs < epochs:
                     fold = None if fold_set is None else \
                         next_fold(kept, [job.fold for job, _, _ in training.values()], fold_set.k)
+                    params = next_recipe(records, [job.params for job, _, _ in training.values()], recipe_params, kept)
                     floor = None if abort_margin is None else \
-                        early_abort_floor(kept, best["params"], run_epochs, abort_margin, fold)
-                    job = RunJob(next_number, seed + next_number, best["params"], run_epochs, threshold, precision, floor, tta,
+                        early_abort_floor(kept, params, run_epochs, abort_margin, fold)
+                    job = RunJob(next_number, seed + next_number, params, run_epochs, threshold, precision, floor, tta,
                                  str(store.tensorboard_folder(f"run-{next_number:04d}")) if tensorboard else None,
                                  metric=metric, fold=fold)
                     training[job.number] = (job, store.begin_run(job.number), time.monotonic())

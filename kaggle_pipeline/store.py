@@ -199,7 +199,7 @@ MANIFEST = {"format?": "count", "fingerprint": "str", "classes?": "list", "image
 BEST_PARAMS = {"params": "dict", "validation_accuracy": "fraction", "trial?": "count", "seed?": "int",
                "metric?": tuple(METRICS), "validation_score?": "number"}
 ENSEMBLE = {"threshold": "number", "folds?": "count", "n?": "count", "max_runs?": "count", "epochs?": "count", "seed?": "int",
-            "params?": "dict", "stop_reason?": "str", "metric?": tuple(METRICS), "budget?": "dict"}
+            "params?": "dict", "stop_reason?": "str", "metric?": tuple(METRICS), "budget?": "dict", "recipes?": "list"}
 RUN = {"run": "count", "status": ("done", "aborted", "failed"), "seed?": "int", "kept?": "bool", "params?": "dict",
        "epochs?": "count", "files?": "dict", "fingerprint?": "str", "validation_accuracy?": "fraction",
        "history?": "dict", "seconds?": "number", "threshold?": "number", "metric?": tuple(METRICS),

@@ -22,7 +22,7 @@ pytestmark = [
     pytest.mark.skipif(not (ROOT / ".venv" / "bin" / "python").exists(), reason="no .venv in the checkout"),
 ]
 
-USER_VARIABLES = ("DATA NAME PRESET EVALS EPOCHS N FOLDS THRESHOLD MAX_RUNS HOURS PRECISION TENSORBOARD EARLY_ABORT "
+USER_VARIABLES = ("DATA NAME PRESET EVALS EPOCHS N FOLDS RECIPES THRESHOLD MAX_RUNS HOURS PRECISION TENSORBOARD EARLY_ABORT "
                   "ABORT_MARGIN TTA VOTE METRIC STACK_WEIGHT WEIGHTS SIZE STACK_SIZE LAYOUT TREES EXECUTOR RAY_ADDRESS CPUS_PER_RUN "
                   "COMPETITION MESSAGE EXTRAS VERBOSE").split()
 
@@ -111,7 +111,7 @@ def test_every_variable_reaches_its_option_as_one_argument(here):
     assert calls(log) == [
         [*module, "search", *common, *training, option("EVALS", "--evals"), option("EPOCHS", "--search-epochs"),
          option("METRIC", "--metric")],
-        [*module, "ensemble", *common, *training, option("N", "--n"), option("FOLDS", "--folds"), option("THRESHOLD", "--threshold"),
+        [*module, "ensemble", *common, *training, option("N", "--n"), option("FOLDS", "--folds"), option("RECIPES", "--recipes"), option("THRESHOLD", "--threshold"),
          option("MAX_RUNS", "--max-runs"), option("EPOCHS", "--epochs"), option("HOURS", "--hours"),
          "--no-early-abort", option("ABORT_MARGIN", "--abort-margin"), "--no-tta", option("METRIC", "--metric")],
         [*module, "stack", *common, option("WEIGHTS", "--weights"), option("STACK_SIZE", "--size"), option("TREES", "--trees")],
@@ -124,7 +124,7 @@ def test_every_variable_reaches_its_option_as_one_argument(here):
          option("DATA", "--data"), option("PRESET", "--preset"), option("NAME", "--name")],
         # One process, so HOURS budgets the whole job: every stage's options, EPOCHS for both the trials and the runs.
         [*module, "all", *common, *training, option("EVALS", "--evals"), option("EPOCHS", "--search-epochs"),
-         option("N", "--n"), option("FOLDS", "--folds"), option("THRESHOLD", "--threshold"), option("MAX_RUNS", "--max-runs"),
+         option("N", "--n"), option("FOLDS", "--folds"), option("RECIPES", "--recipes"), option("THRESHOLD", "--threshold"), option("MAX_RUNS", "--max-runs"),
          option("EPOCHS", "--epochs"), option("HOURS", "--hours"), "--no-early-abort", option("ABORT_MARGIN", "--abort-margin"),
          "--no-tta", option("VOTE", "--vote"), option("STACK_WEIGHT", "--stack-weight"), option("METRIC", "--metric")],
     ]
