@@ -107,14 +107,12 @@ def next_recipe(records: list[dict], training: list[dict], recipes: list[dict], 
     """The params the next run trains with: the recipe with the fewest attempts on disk and under way, the
     better one on a tie; a recipe other than the first is left out once its first MAX_FAILED_RECIPE_ATTEMPTS
     attempts were all not kept."""
-    def attempts(params: dict) -> int:
-        return sum(record.get("params") == params for record in records) + sum(job == params for job in training)
-
-    def worth_trying(index: int, params: dict) -> bool:
+    candidates = []
+    for index, params in enumerate(recipes):
         tried = sum(record.get("params") == params for record in records)
-        return index == 0 or tried < MAX_FAILED_RECIPE_ATTEMPTS or any(run.get("params") == params for run in kept)
-
-    candidates = [(attempts(params), index) for index, params in enumerate(recipes) if worth_trying(index, params)]
+        if index and tried >= MAX_FAILED_RECIPE_ATTEMPTS and not any(run.get("params") == params for run in kept):
+            continue
+        candidates.append((tried + training.count(params), index))
     return recipes[min(candidates)[1]]
 
 

@@ -84,3 +84,17 @@ def test_recipes_below_one_is_one_line_naming_the_option(tmp_path):
     assert finished.returncode != 0 and "--recipes" in finished.stderr and "Traceback" not in finished.stderr
     assert len(finished.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "models").exists()
+
+
+def test_a_damaged_trials_file_is_one_line_naming_it_and_nothing_changes(tmp_path):
+    data = write_csv_competition(tmp_path / "pixels", count=30, test_count=6)
+    common = ["--data", data, "--models-dir", tmp_path / "models"]
+    assert run_cli("search", *common, "--space", "tiny", "--evals", "2", "--search-epochs", "1", cwd=tmp_path).returncode == 0
+    store = open_workspace(data, tmp_path / "models").store
+    for damage in ('{"settings": {}, "trials": [{"tid": 0}]}', "not json", '{"settings": {}}'):
+        store.trials_path.write_text(damage)
+        before = sorted((path, path.read_bytes()) for path in (tmp_path / "models").rglob("*") if path.is_file())
+        finished = run_cli("ensemble", *common, "--epochs", "1", "--recipes", "2", cwd=tmp_path)
+        assert finished.returncode != 0 and "Traceback" not in finished.stderr
+        assert len(finished.stderr.strip().splitlines()) == 1 and "trials.json" in finished.stderr
+        assert sorted((path, path.read_bytes()) for path in (tmp_path / "models").rglob("*") if path.is_file()) == before
