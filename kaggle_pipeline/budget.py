@@ -14,7 +14,10 @@ recorded in ``ensemble.json`` (``budget``) with the seconds each part took.
 How long each run trains, when the hours size the runs (``all`` with a budget and no EPOCHS given): the time
 the runs get is spread over FILL_RUNS runs, each as many epochs as its share holds at the search's measured
 speed, never fewer than the preset's epochs nor more than MAX_FILL_EPOCHS; hours beyond that buy more runs of
-MAX_FILL_EPOCHS. Why (docs/PERFORMANCE.md, "The full preset"): on the full preset a run's accuracy rose with
+MAX_FILL_EPOCHS. The search's speed is only a first guess (it measured 1,124 to 1,878 images per second on two
+days here while the runs trained at the same 36-38 s an epoch both days), so each finished run re-sizes the runs
+after it from the seconds an epoch the runs actually took: the time left is spread over the planned runs not yet
+trained (one at least), within the same bounds (``refill_epochs``). Why (docs/PERFORMANCE.md, "The full preset"): on the full preset a run's accuracy rose with
 its length (every 30-epoch run alone beat the vote of twelve 15-epoch runs), while the vote of the runs was
 nearly saturated after three. When a whole run no longer fits the time left (the search's speed promised too
 much, or the budget holds no further whole run), one last, shorter run uses it if at least the preset's epochs
@@ -112,6 +115,23 @@ def fill_epochs(epochs: int, ensemble_hours: float, images: int, images_per_seco
                     f"{images_per_second:,.0f} training images per second, {runs} runs of them fill "
                     f"{FILL_SHARE:.0%} of the {format_seconds(ensemble_hours * 3600)} the runs get (at most "
                     f"{max_epochs} epochs a run; more time buys more runs: kaggle_pipeline.budget)")
+
+
+def refill_epochs(epochs: int, seconds_left: float, seconds_per_epoch: float | None, runs_left: int,
+                  shortest: int, max_epochs: int = MAX_FILL_EPOCHS) -> tuple[int, str | None]:
+    """The epochs of the runs still to train once some have finished, and a line saying why they differ from
+    ``epochs`` (None when they do not): FILL_SHARE of ``seconds_left`` spread over ``runs_left`` runs (one at
+    least) at the measured ``seconds_per_epoch``, never fewer than ``shortest`` nor more than ``max_epochs``."""
+    if not seconds_per_epoch or not seconds_per_epoch > 0:
+        return epochs, None
+    runs_left = max(runs_left, 1)
+    filled = int(FILL_SHARE * max(seconds_left, 0.0) / runs_left // seconds_per_epoch)
+    chosen = max(shortest, min(filled, max_epochs))
+    if chosen == epochs:
+        return epochs, None
+    return chosen, (f"{chosen} epochs per run from now on instead of {epochs}: the runs took "
+                    f"{seconds_per_epoch:.1f} s an epoch, {runs_left} more of them fill {FILL_SHARE:.0%} of the "
+                    f"{format_seconds(seconds_left)} left (at most {max_epochs} epochs a run: kaggle_pipeline.budget)")
 
 
 def epochs_that_fit(seconds_left: float, seconds_per_epoch: float | None, shortest: int, longest: int) -> int | None:

@@ -56,7 +56,7 @@ from pathlib import Path
 import numpy as np
 
 from kaggle_pipeline.abort import MARGIN, MIN_KEPT, abort_floor
-from kaggle_pipeline.budget import epochs_that_fit, fill_epochs
+from kaggle_pipeline.budget import FILL_RUNS, epochs_that_fit, fill_epochs, refill_epochs
 from kaggle_pipeline.epochs import epochs_to_train
 from kaggle_pipeline.errors import ParameterError, PipelineError, check_stop
 from kaggle_pipeline.executors import EXECUTORS, LocalExecutor, RunData, RunJob
@@ -269,6 +269,9 @@ def run_ensemble(
     # The shortest run worth training: the preset's epochs, raised on small data to the minimum of steps.
     shortest = epochs
     fill = fill_budget and hours is not None and not fixed_epochs
+    # Runs sized from the search's speed are re-sized from the runs' own once one has finished; a resumed
+    # ensemble keeps the length of the runs on disk instead.
+    refill = fill and _epochs_on_disk(records) is None
     if fill:
         epochs, note = fill_epochs(epochs, hours, run_images, images_per_second, _epochs_on_disk(records))
         if note:
@@ -291,6 +294,7 @@ def run_ensemble(
         f"{get_metric(metric).comparison} {threshold:.4f}, "
         f"{epochs} epoch(s) per run, at most {max_runs} attempts; {runner.describe()}")
     durations: list[float] = []
+    timed: list[tuple[float, int]] = []  # (wall seconds, epochs trained) of this call's runs that trained
     deadline = None if hours is None else time.monotonic() + hours * 3600
     # Run number -> (job, its temporary folder, when it started). The folder shows the run is under way and
     # receives its files when it finishes; any exit before then removes it.
@@ -301,7 +305,9 @@ def run_ensemble(
         while True:
             check_stop()
             while limit is None and len(kept) + len(training) < n and len(training) < runner.capacity:
-                estimate = (sum(durations) / len(durations) if durations else 0.0) or _previous_run_seconds(records, epochs) \
+                # Runs of this call may differ in length (a re-sized budget): time them by the epoch.
+                estimate = (epochs * _per_epoch(timed) if timed else 0.0) \
+                    or _previous_run_seconds(records, epochs) \
                     or (epochs * run_images / images_per_second if images_per_second else 0.0)
                 run_epochs = epochs
                 if len(records) + len(training) >= max_runs:
@@ -312,6 +318,7 @@ def run_ensemble(
                     # of at least the preset's length fits (the search's speed may have promised too much).
                     if fill and not training:
                         run_epochs = epochs_that_fit(deadline - time.monotonic(),
+                                                     _per_epoch(timed) if timed else
                                                      _seconds_per_epoch(records, run_images, images_per_second),
                                                      shortest, epochs) or epochs
                     if run_epochs < epochs:
@@ -339,6 +346,8 @@ def run_ensemble(
             durations.append(time.monotonic() - started)
             record = _record_run(workspace, job, outcome, executor, temporary)
             records.append(record)
+            if record.get("stopped_epoch"):
+                timed.append((durations[-1], record["stopped_epoch"]))
             kept.extend(kept_runs([record], threshold, metric))
             # Rejected attempts cost time too: estimate the time left per kept run.
             keep_rate = len(kept) / len(records) if kept else 1.0
@@ -348,6 +357,12 @@ def run_ensemble(
             held_out = "" if job.fold is None else f", fold {job.fold + 1}/{fold_set.k} held out"
             logger.info(f"ensemble: run {record['run']} (seed {record['seed']}{held_out}) {_outcome(record, job.epochs, metric)}  kept {len(kept)}/{n}  "
                 f"attempts {len(records)}  ({format_seconds(durations[-1])}, ETA {format_seconds(eta)})")
+            if refill and timed and limit is None and len(kept) + len(training) < n:
+                epochs, note = refill_epochs(epochs, deadline - time.monotonic(), _per_epoch(timed),
+                                             FILL_RUNS - len(timed) - len(training), shortest)
+                if note:
+                    logger.info(f"ensemble: {note}")
+                    settings["epochs"] = epochs
     except BaseException as error:
         # Wherever a stop or an error lands (mid-training, mid-write), leave no half-written run behind and
         # no task running on a cluster, and say in ensemble.json why this call stopped.
@@ -376,6 +391,11 @@ def _epochs_on_disk(records: list[dict]) -> int | None:
     budget-sized ensemble keeps (not a shortened last run's)."""
     done = [record["epochs"] for record in records if record["status"] == "done" and record.get("epochs")]
     return max(set(done), key=lambda count: (done.count(count), count)) if done else None
+
+
+def _per_epoch(timed: list[tuple[float, int]]) -> float:
+    """Wall seconds an epoch took over ``timed`` (wall seconds, epochs trained) runs, their prediction included."""
+    return sum(seconds for seconds, _ in timed) / sum(epochs for _, epochs in timed)
 
 
 def _seconds_per_epoch(records: list[dict], run_images: int, images_per_second: float | None) -> float | None:

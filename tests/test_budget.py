@@ -19,6 +19,7 @@ from kaggle_pipeline.budget import (
     JobBudget,
     epochs_that_fit,
     fill_epochs,
+    refill_epochs,
 )
 from kaggle_pipeline.ensemble import run_ensemble
 from kaggle_pipeline.errors import ParameterError
@@ -153,6 +154,36 @@ def test_a_budget_sized_ensemble_trains_the_filled_epochs_and_a_resumed_one_keep
     kept = run_ensemble(workspace, n=3, epochs=2, max_runs=3, images_per_second=_speed_for(5, images, 1.0),
                         fixed_epochs=True, **common)
     assert [record["epochs"] for record in kept] == [3, 3, 2]
+
+
+def test_finished_runs_resize_the_runs_after_them_from_their_own_speed():
+    # 40 s an epoch measured, 3,600 s left for 2 more runs: 0.9 * 1,800 / 40 = 40 epochs, longer or shorter
+    # than the search's guess.
+    assert refill_epochs(30, 3_600, 40.0, runs_left=2, shortest=30)[0] == int(FILL_SHARE * 1_800 // 40) == 40
+    assert "40 epochs per run from now on instead of 30" in refill_epochs(30, 3_600, 40.0, 2, 30)[1]
+    assert refill_epochs(50, 3_600, 40.0, runs_left=2, shortest=30)[0] == 40
+    assert refill_epochs(40, 3_600, 40.0, runs_left=2, shortest=30) == (40, None)
+    # Within the same bounds as the first sizing; the planned runs done, the time left goes to one run at a time.
+    assert refill_epochs(30, 100_000, 40.0, runs_left=2, shortest=30)[0] == MAX_FILL_EPOCHS
+    assert refill_epochs(45, 600, 40.0, runs_left=2, shortest=30)[0] == 30
+    assert refill_epochs(30, 2_000, 40.0, runs_left=0, shortest=10)[0] == refill_epochs(30, 2_000, 40.0, 1, 10)[0] == 45
+    assert refill_epochs(30, -5, 40.0, runs_left=1, shortest=10)[0] == 10
+    assert refill_epochs(30, 3_600, None, runs_left=2, shortest=10) == (30, None)
+
+
+def test_a_budget_sized_ensemble_resizes_its_next_runs_from_the_first_runs_measured_speed(
+        tmp_path, csv_competition, caplog):
+    caplog.set_level(logging.INFO, logger="kaggle_pipeline")
+    workspace = open_workspace(csv_competition, tmp_path / "models")
+    atomic_write_json(workspace.store.best_params_path, {"params": TINY_PARAMS, "validation_accuracy": 0.5})
+    images = len(workspace.y_train)
+    # The search's speed says 2 epochs fill the hour; the tiny runs are far faster than that, so once the first
+    # has finished the next ones grow to the longest run the budget sizes.
+    kept = run_ensemble(workspace, n=2, epochs=1, max_runs=2, threshold=0.0, seed=10, hours=1.0, fill_budget=True,
+                        images_per_second=_speed_for(2, images, 1.0))
+    assert [record["epochs"] for record in kept] == [2, MAX_FILL_EPOCHS]
+    assert f"{MAX_FILL_EPOCHS} epochs per run from now on instead of 2: the runs took" in caplog.text
+    assert json.loads(workspace.store.ensemble_path.read_text())["epochs"] == MAX_FILL_EPOCHS
 
 
 def test_a_last_run_is_shortened_to_the_time_left_but_never_below_the_shortest():
