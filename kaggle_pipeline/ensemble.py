@@ -56,7 +56,7 @@ from pathlib import Path
 import numpy as np
 
 from kaggle_pipeline.abort import MARGIN, MIN_KEPT, abort_floor
-from kaggle_pipeline.budget import FILL_RUNS, epochs_that_fit, fill_epochs, refill_epochs
+from kaggle_pipeline.budget import FILL_RUNS, LAST_RUN_SHARE, epochs_that_fit, fill_epochs, refill_epochs
 from kaggle_pipeline.epochs import epochs_to_train
 from kaggle_pipeline.errors import ParameterError, PipelineError, check_stop
 from kaggle_pipeline.executors import EXECUTORS, LocalExecutor, RunData, RunJob
@@ -312,7 +312,10 @@ def run_ensemble(
                 run_epochs = epochs
                 if len(records) + len(training) >= max_runs:
                     limit = f"MAX_RUNS={max_runs} attempts"
-                elif deadline is not None and estimate and time.monotonic() + estimate > deadline:
+                # A budget-sized run keeps the margin a shortened last run keeps: a re-sized run raised to the
+                # preset's epochs once finished 8 s past its estimate and the ensemble's share of the hours.
+                elif deadline is not None and estimate and \
+                        time.monotonic() + (estimate / LAST_RUN_SHARE if fill else estimate) > deadline:
                     limit = f"HOURS={hours:g} time budget"
                     # A budget-sized ensemble spends the time a whole run no longer fits on one shorter run, if one
                     # of at least the preset's length fits (the search's speed may have promised too much).

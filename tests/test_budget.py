@@ -132,6 +132,13 @@ def test_the_budget_spreads_the_runs_time_over_a_few_runs_no_longer_than_the_cap
     assert fill_epochs(30, 1.8, 54_000, 1_500, epochs_on_disk=30) == (30, None)
 
 
+def _tiny_store(tmp_path, csv_competition):
+    """A store whose search chose TINY_PARAMS, and its training images."""
+    workspace = open_workspace(csv_competition, tmp_path / "models")
+    atomic_write_json(workspace.store.best_params_path, {"params": TINY_PARAMS, "validation_accuracy": 0.5})
+    return workspace, len(workspace.y_train)
+
+
 def _speed_for(epochs, images, hours):
     """The images per second at which FILL_RUNS runs of ``epochs`` and a half fill the planned share of ``hours``."""
     return images / (FILL_SHARE * hours * 3600 / FILL_RUNS / (epochs + 0.5))
@@ -139,9 +146,7 @@ def _speed_for(epochs, images, hours):
 
 def test_a_budget_sized_ensemble_trains_the_filled_epochs_and_a_resumed_one_keeps_them(tmp_path, csv_competition, caplog):
     caplog.set_level(logging.INFO, logger="kaggle_pipeline")
-    workspace = open_workspace(csv_competition, tmp_path / "models")
-    atomic_write_json(workspace.store.best_params_path, {"params": TINY_PARAMS, "validation_accuracy": 0.5})
-    images = len(workspace.y_train)
+    workspace, images = _tiny_store(tmp_path, csv_competition)
     common = {"threshold": 0.0, "seed": 10, "hours": 1.0, "fill_budget": True}
     kept = run_ensemble(workspace, n=1, epochs=1, max_runs=1, images_per_second=_speed_for(3, images, 1.0), **common)
     assert [record["epochs"] for record in kept] == [3]
@@ -174,9 +179,7 @@ def test_finished_runs_resize_the_runs_after_them_from_their_own_speed():
 def test_a_budget_sized_ensemble_resizes_its_next_runs_from_the_first_runs_measured_speed(
         tmp_path, csv_competition, caplog):
     caplog.set_level(logging.INFO, logger="kaggle_pipeline")
-    workspace = open_workspace(csv_competition, tmp_path / "models")
-    atomic_write_json(workspace.store.best_params_path, {"params": TINY_PARAMS, "validation_accuracy": 0.5})
-    images = len(workspace.y_train)
+    workspace, images = _tiny_store(tmp_path, csv_competition)
     # The search's speed says 2 epochs fill the hour; the tiny runs are far faster than that, so once the first
     # has finished the next ones grow to the longest run the budget sizes.
     kept = run_ensemble(workspace, n=2, epochs=1, max_runs=2, threshold=0.0, seed=10, hours=1.0, fill_budget=True,
@@ -197,9 +200,7 @@ def test_a_last_run_is_shortened_to_the_time_left_but_never_below_the_shortest()
 def test_when_a_whole_run_no_longer_fits_the_last_one_is_shorter_and_a_resume_keeps_the_planned_length(
         tmp_path, csv_competition, caplog):
     caplog.set_level(logging.INFO, logger="kaggle_pipeline")
-    workspace = open_workspace(csv_competition, tmp_path / "models")
-    atomic_write_json(workspace.store.best_params_path, {"params": TINY_PARAMS, "validation_accuracy": 0.5})
-    images = len(workspace.y_train)
+    workspace, images = _tiny_store(tmp_path, csv_competition)
     common = {"threshold": 0.0, "seed": 10, "epochs": 1, "fill_budget": True}
     [first] = run_ensemble(workspace, n=1, max_runs=1, hours=1.0, images_per_second=_speed_for(12, images, 1.0), **common)
     assert first["epochs"] == 12
