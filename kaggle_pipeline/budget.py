@@ -17,9 +17,10 @@ speed, never fewer than the preset's epochs nor more than MAX_FILL_EPOCHS; hours
 MAX_FILL_EPOCHS. The search's speed is only a first guess (it measured 1,124 to 1,878 images per second on two
 days here while the runs trained at the same 36-38 s an epoch both days), so each finished run re-sizes the runs
 after it from the seconds an epoch the runs actually took: the time left is spread over the planned runs not yet
-trained (one at least), within the same bounds (``refill_epochs``). Why (docs/PERFORMANCE.md, "The full preset"): on the full preset a run's accuracy rose with
-its length (every 30-epoch run alone beat the vote of twelve 15-epoch runs), while the vote of the runs was
-nearly saturated after three. When a whole run no longer fits the time left (the search's speed promised too
+trained (one at least), within the same bounds (``refill_epochs``); a run sized so must fit LAST_RUN_SHARE of the
+time left. Why (docs/PERFORMANCE.md, "The full preset"): on the full preset a run's accuracy rose with its length
+(every 30-epoch run alone beat the vote of twelve 15-epoch runs), while the vote of the runs was nearly saturated
+after three. When a whole run no longer fits the time left (the search's speed promised too
 much, or the budget holds no further whole run), one last, shorter run uses it if at least the preset's epochs
 fit. A resumed ensemble trains its runs as long as most of those already on disk, so that its members stay alike.
 
