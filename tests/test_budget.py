@@ -189,6 +189,20 @@ def test_a_budget_sized_ensemble_resizes_its_next_runs_from_the_first_runs_measu
     assert json.loads(workspace.store.ensemble_path.read_text())["epochs"] == MAX_FILL_EPOCHS
 
 
+def test_a_budget_sized_run_must_fit_the_last_runs_margin_not_just_the_time_left(tmp_path, csv_competition, caplog):
+    caplog.set_level(logging.INFO, logger="kaggle_pipeline")
+    workspace, images = _tiny_store(tmp_path, csv_competition)
+    common = {"threshold": 0.0, "seed": 10, "epochs": 1, "fill_budget": True}
+    [first] = run_ensemble(workspace, n=1, max_runs=1, hours=1.0, images_per_second=_speed_for(12, images, 1.0), **common)
+    # Resumed with 97% of a run's measured time: a whole run would end inside it, but not inside LAST_RUN_SHARE of
+    # it, so the run is shortened to what that share holds instead of risking the hours' end.
+    left = first["seconds"] / 0.97
+    kept = run_ensemble(workspace, n=2, max_runs=2, hours=left / 3600, images_per_second=None, **common)
+    shortened = int(LAST_RUN_SHARE * 12 / 0.97)
+    assert [record["epochs"] for record in kept] == [12, shortened] and shortened < 12
+    assert f"a last one of {shortened} will" in caplog.text
+
+
 def test_a_last_run_is_shortened_to_the_time_left_but_never_below_the_shortest():
     assert epochs_that_fit(100, 10, shortest=5, longest=20) == int(LAST_RUN_SHARE * 100 // 10) == 9
     assert epochs_that_fit(100, 10, shortest=10, longest=20) is None  # not even the preset's length fits
