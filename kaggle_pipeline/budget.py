@@ -43,7 +43,7 @@ SEARCH_SHARE = 0.25
 SUBMIT_RESERVE_SECONDS = 60.0
 # The runs the budget's time is spread over before more runs are added, and the longest run it sizes.
 FILL_RUNS = 3
-MAX_FILL_EPOCHS = 50
+MAX_FILL_EPOCHS = 60
 # The share of the runs' time the fill plans for: the rest absorbs a run slower than the search's speed says
 # (the VM sometimes gives a process one core of two), so that the last planned run still starts.
 FILL_SHARE = 0.9

@@ -112,7 +112,7 @@ def test_a_resumed_search_sizes_its_next_trial_from_the_trials_on_disk(tmp_path,
 def test_the_budget_spreads_the_runs_time_over_a_few_runs_no_longer_than_the_cap():
     # The full preset's numbers: 54,000 images at 1,500 images/s are 36 s an epoch.
     per_epoch = 54_000 / 1_500
-    for hours, expected in [(0.9, 30), (1.21, 36), (1.51, 45), (1.8, MAX_FILL_EPOCHS), (10.0, MAX_FILL_EPOCHS)]:
+    for hours, expected in [(0.9, 30), (1.21, 36), (1.51, 45), (1.8, 54), (2.2, MAX_FILL_EPOCHS), (10.0, MAX_FILL_EPOCHS)]:
         epochs, note = fill_epochs(30, hours, 54_000, 1_500)
         assert epochs == expected, hours
         assert (note is None) == (epochs == 30)
