@@ -262,13 +262,16 @@ def time_epochs(configs: list[str], data: dict) -> dict:
     return timings
 
 
-def store_members(store_folder: Path, solution: Path) -> list[np.ndarray]:
-    """A pipeline store's kept runs' test predictions; prints each on the answer key and the soft vote of the first k."""
+def answer_key(solution: Path) -> np.ndarray:
     import pandas as pd
 
+    return pd.read_csv(solution).iloc[:, 1].to_numpy()
+
+
+def kept_test_predictions(store_folder: Path) -> list[np.ndarray]:
+    """A pipeline store's kept runs' test predictions, in run order."""
     from kaggle_pipeline.store import RunStore, kept_runs
 
-    truth = pd.read_csv(solution).iloc[:, 1].to_numpy()
     store = RunStore(store_folder)
     settings = store.ensemble_settings()
     if settings is None:
@@ -277,6 +280,13 @@ def store_members(store_folder: Path, solution: Path) -> list[np.ndarray]:
                for record in kept_runs(store.run_records(repair=False), settings.threshold, store.metric)]
     if not members:
         raise SystemExit(f"{store.runs_dir}: no kept run")
+    return members
+
+
+def store_members(store_folder: Path, solution: Path) -> list[np.ndarray]:
+    """A pipeline store's kept runs' test predictions; prints each on the answer key and the soft vote of the first k."""
+    truth = answer_key(solution)
+    members = kept_test_predictions(store_folder)
     singles = [soft_vote_accuracy([member], truth) for member in members]
     votes = [soft_vote_accuracy(members[:k], truth) for k in range(1, len(members) + 1)]
     print(f"{store_folder.name}, each kept member: {singles}  mean {np.mean(singles):.4f}  best {max(singles):.4f}")
@@ -284,15 +294,34 @@ def store_members(store_folder: Path, solution: Path) -> list[np.ndarray]:
     return members
 
 
+def pooled_members(store_folders: list[Path], solution: Path) -> None:
+    """The kept members of several stores of one competition (runs of one seed and recipe that repeat across
+    stores counted once), voted together: how much the vote adds over its best member when members are many."""
+    truth = answer_key(solution)
+    members, names = [], []
+    for folder in store_folders:
+        for number, member in enumerate(kept_test_predictions(folder), start=1):
+            if not any(np.array_equal(member, seen) for seen in members):
+                members.append(member)
+                names.append(f"{folder.parent.name}/{number}")
+    singles = [soft_vote_accuracy([member], truth) for member in members]
+    voted = soft_vote_accuracy(members, truth)
+    labels = np.array([member.argmax(axis=1) for member in members])
+    disagreement = np.mean([(labels[i] != labels[j]).mean() for i in range(len(labels)) for j in range(i)]) if len(labels) > 1 else 0.0
+    print("each member: " + "  ".join(f"{name} {score:.4f}" for name, score in zip(names, singles, strict=True)))
+    print(f"{len(members)} distinct members: soft vote {voted:.4f}, best member {max(singles):.4f} "
+          f"({100 * (voted - max(singles)):+.2f} points), mean member {np.mean(singles):.4f} "
+          f"({100 * (voted - np.mean(singles)):+.2f}); some member right on {np.mean((labels == truth).any(axis=0)):.4f}; "
+          f"two members disagree on {disagreement:.2%} of the images")
+
+
 def budget_members(work: Path) -> None:
     """From a finished bench/budget.py --work folder: each of our members on the answer key, the soft vote of the
     first k of ours, of the reference's, and of half ours and half the reference's (diverse members) at equal k."""
     import glob
 
-    import pandas as pd
-
     folder = next(work.glob("fashion-mnist-*"))
-    truth = pd.read_csv(folder / "solution.csv").iloc[:, 1].to_numpy()
+    truth = answer_key(folder / "solution.csv")
     ours = store_members(next((work / "round-1" / "ours" / "models").iterdir()), folder / "solution.csv")
     reference = [np.load(path) for path in sorted(glob.glob(str(work / "round-1/reference/run-*-test.npy")))]
 
@@ -320,7 +349,14 @@ def main() -> None:
                         help="only print members, votes and half/half mixes of a finished bench/budget.py --work folder")
     parser.add_argument("--store-members", type=Path, nargs=2, metavar=("STORE", "SOLUTION"),
                         help="only print a pipeline store's kept members and soft votes on an answer key (solution.csv)")
+    parser.add_argument("--pooled-members", type=Path, nargs="+", metavar="STORE",
+                        help="only print the soft vote of the kept members of several stores together (with --solution)")
+    parser.add_argument("--solution", type=Path, default=Path("data/fashion-mnist/solution.csv"),
+                        help="the answer key for --pooled-members")
     args = parser.parse_args()
+    if args.pooled_members:
+        pooled_members(args.pooled_members, args.solution)
+        return
     if args.store_members:
         store_members(*args.store_members)
         return
