@@ -11,18 +11,19 @@ took 33 s of 25 minutes, loading included, and its best trial was a starting poi
 ``time_limit`` does, the split is decided from measured costs while the job runs, and it is printed and
 recorded in ``ensemble.json`` (``budget``) with the seconds each part took.
 
-How long each run trains, when the hours size the runs (``all`` with a budget and no EPOCHS given): the time
-the runs get is spread over FILL_RUNS runs, each as many epochs as its share holds at the search's measured
-speed, never fewer than the preset's epochs nor more than MAX_FILL_EPOCHS; hours beyond that buy more runs of
-MAX_FILL_EPOCHS. The search's speed is only a first guess (it measured 1,124 to 1,878 images per second on two
-days here while the runs trained at the same 36-38 s an epoch both days), so each finished run re-sizes the runs
-after it from the seconds an epoch the runs actually took: the time left is spread over the planned runs not yet
-trained (one at least), within the same bounds (``refill_epochs``); a run sized so must fit LAST_RUN_SHARE of the
-time left. Why (docs/PERFORMANCE.md, "The full preset"): on the full preset a run's accuracy rose with its length
-(every 30-epoch run alone beat the vote of twelve 15-epoch runs), while the vote of the runs was nearly saturated
-after three. When a whole run no longer fits the time left (the search's speed promised too
-much, or the budget holds no further whole run), one last, shorter run uses it if at least the preset's epochs
-fit. A resumed ensemble trains its runs as long as most of those already on disk, so that its members stay alike.
+How long each run trains, when the hours size the runs (``all`` with a budget and no EPOCHS given): the time the
+runs get is spread over FILL_RUNS runs (with k-fold members, whole rounds of K runs: ``planned_runs``), each as
+many epochs as its share holds at the search's measured speed, never fewer than the preset's epochs nor more than
+MAX_FILL_EPOCHS; hours beyond that buy more runs of MAX_FILL_EPOCHS. The search's speed is only a first guess (it
+measured 1,124 to 1,878 images per second on two days here while the runs trained at the same 36-38 s an epoch
+both days), so each finished run re-sizes the runs after it from the seconds an epoch the runs took: the time left
+is spread over the planned runs not yet trained (one at least), within the same bounds (``refill_epochs``); a run
+sized so must fit LAST_RUN_SHARE of the time left. Why (docs/PERFORMANCE.md, "The full preset"): on the full
+preset a run's accuracy rose with its length (every 30-epoch run alone beat the vote of twelve 15-epoch runs),
+while the vote of the runs was nearly saturated after three. When a whole run no longer fits the time left (the
+search's speed promised too much, or the budget holds no further whole run), one last, shorter run uses it if at
+least the preset's epochs fit. A resumed ensemble trains its runs as long as most of those already on disk, so
+that its members stay alike.
 
 ``ensemble --hours H`` alone is what it always was: the budget of that ensemble call.
 """
@@ -92,6 +93,14 @@ class JobBudget:
         return {"hours": self.hours, "search_share": SEARCH_SHARE, "submit_reserve_seconds": SUBMIT_RESERVE_SECONDS,
                 "search_seconds": None if self.search_seconds is None else round(self.search_seconds, 1),
                 "ensemble_hours": round(ensemble_hours, 4)}
+
+
+def planned_runs(folds: int | None) -> int:
+    """The runs the fill spreads the time over: FILL_RUNS, or with k-fold members (``folds`` = K) the whole rounds
+    of K runs that hold at least FILL_RUNS, since the vote counts only complete rounds (kaggle_pipeline.submit)."""
+    if not folds:
+        return FILL_RUNS
+    return -(-FILL_RUNS // folds) * folds
 
 
 def fill_epochs(epochs: int, ensemble_hours: float, images: int, images_per_second: float | None,

@@ -56,7 +56,7 @@ from pathlib import Path
 import numpy as np
 
 from kaggle_pipeline.abort import MARGIN, MIN_KEPT, abort_floor
-from kaggle_pipeline.budget import FILL_RUNS, LAST_RUN_SHARE, epochs_that_fit, fill_epochs, refill_epochs
+from kaggle_pipeline.budget import LAST_RUN_SHARE, epochs_that_fit, fill_epochs, planned_runs, refill_epochs
 from kaggle_pipeline.epochs import epochs_to_train
 from kaggle_pipeline.errors import ParameterError, PipelineError, check_stop
 from kaggle_pipeline.executors import EXECUTORS, LocalExecutor, RunData, RunJob
@@ -272,8 +272,9 @@ def run_ensemble(
     # Runs sized from the search's speed are re-sized from the runs' own once one has finished; a resumed
     # ensemble keeps the length of the runs on disk instead.
     refill = fill and _epochs_on_disk(records) is None
+    fill_runs = planned_runs(None if fold_set is None else fold_set.k)
     if fill:
-        epochs, note = fill_epochs(epochs, hours, run_images, images_per_second, _epochs_on_disk(records))
+        epochs, note = fill_epochs(epochs, hours, run_images, images_per_second, _epochs_on_disk(records), fill_runs)
         if note:
             logger.info(f"ensemble: {note}")
     settings = {
@@ -288,6 +289,9 @@ def run_ensemble(
     if budget is not None:
         settings["budget"] = budget
     kept = kept_runs(records, threshold, metric)
+    if fold_set is not None and hours is not None:
+        _warn_if_no_round_fits(fold_set.k - len(kept) % fold_set.k, shortest, hours,
+                               _seconds_per_epoch(records, run_images, images_per_second))
     runner = make_executor(executor, RunData.of(workspace, None if fold_set is None else fold_set.assignment), ray_address=ray_address, cpus_per_run=cpus_per_run)
     store.write_ensemble_settings(EnsembleSettings.from_dict({**settings, "stop_reason": "running"}))
     logger.info(f"ensemble: {len(kept)}/{n} kept on disk after {len(records)} attempt(s); threshold {metric} "
@@ -361,9 +365,13 @@ def run_ensemble(
             logger.info(f"ensemble: run {record['run']} (seed {record['seed']}{held_out}) {_outcome(record, job.epochs, metric)}  kept {len(kept)}/{n}  "
                 f"attempts {len(records)}  ({format_seconds(durations[-1])}, ETA {format_seconds(eta)})")
             if refill and timed and limit is None and len(kept) + len(training) < n:
-                epochs, note = refill_epochs(epochs, deadline - time.monotonic(), _per_epoch(timed),
-                                             FILL_RUNS - len(timed) - len(training), shortest)
-                if note:
+                left = deadline - time.monotonic()
+                resized, note = refill_epochs(epochs, left, _per_epoch(timed),
+                                              fill_runs - len(timed) - len(training), shortest)
+                # A length no run of which fits any more is neither said nor recorded: the loop above says the
+                # budget is spent (one full-preset job recorded 30 epochs that it never trained).
+                if note and resized * _per_epoch(timed) <= LAST_RUN_SHARE * left:
+                    epochs = resized
                     logger.info(f"ensemble: {note}")
                     settings["epochs"] = epochs
     except BaseException as error:
@@ -387,6 +395,20 @@ def run_ensemble(
         logger.info(f"ensemble: stopped by HOURS={hours:g} with {len(kept)}/{n} runs kept. Rerun to continue with a new budget")
     store.write_ensemble_settings(EnsembleSettings.from_dict({**settings, "stop_reason": stop_reason, "kept": len(kept)}))
     return kept
+
+
+def _warn_if_no_round_fits(runs: int, shortest: int, hours: float, seconds_per_epoch: float | None) -> None:
+    """A warning, before any run, when ``hours`` cannot hold the ``runs`` that complete the next round of k-fold
+    runs at ``shortest`` epochs and the measured (or the search's) speed: the vote counts only complete rounds,
+    so such a budget would train runs that no submission uses yet."""
+    if not seconds_per_epoch:
+        return
+    round_seconds = runs * shortest * seconds_per_epoch
+    if round_seconds > hours * 3600:
+        logger.warning(f"ensemble: HOURS={hours:g} ({format_seconds(hours * 3600)}) cannot hold the {runs} run(s) "
+                       f"of at least {shortest} epochs that complete a round of folds (about "
+                       f"{format_seconds(round_seconds)} at {seconds_per_epoch:.1f} s an epoch), and the vote counts "
+                       "only complete rounds: give more HOURS or fewer FOLDS, or rerun later to finish the round")
 
 
 def _epochs_on_disk(records: list[dict]) -> int | None:

@@ -19,6 +19,7 @@ from kaggle_pipeline.budget import (
     JobBudget,
     epochs_that_fit,
     fill_epochs,
+    planned_runs,
     refill_epochs,
 )
 from kaggle_pipeline.ensemble import run_ensemble
@@ -189,6 +190,20 @@ def test_a_budget_sized_ensemble_resizes_its_next_runs_from_the_first_runs_measu
     assert json.loads(workspace.store.ensemble_path.read_text())["epochs"] == MAX_FILL_EPOCHS
 
 
+def test_a_resized_length_that_no_run_can_use_is_neither_said_nor_recorded(tmp_path, csv_competition, caplog):
+    caplog.set_level(logging.INFO, logger="kaggle_pipeline")
+    workspace, images = _tiny_store(tmp_path, csv_competition)
+    # The search's speed promises 3 epochs in 0.7 s; the real run takes longer, so when it finishes the budget is
+    # spent: the re-sizing would shrink the next runs to the shortest, which no longer fits either.
+    kept = run_ensemble(workspace, n=3, epochs=1, max_runs=3, threshold=0.0, seed=10, hours=0.0002, fill_budget=True,
+                        images_per_second=_speed_for(3, images, 0.0002))
+    assert [record["epochs"] for record in kept] == [3]
+    assert "per run from now on" not in caplog.text
+    assert "no more runs are started" in caplog.text
+    settings = json.loads(workspace.store.ensemble_path.read_text())
+    assert settings["epochs"] == 3 and settings["stop_reason"].startswith("HOURS=")
+
+
 def test_a_budget_sized_run_must_fit_the_last_runs_margin_not_just_the_time_left(tmp_path, csv_competition, caplog):
     caplog.set_level(logging.INFO, logger="kaggle_pipeline")
     workspace, images = _tiny_store(tmp_path, csv_competition)
@@ -201,6 +216,38 @@ def test_a_budget_sized_run_must_fit_the_last_runs_margin_not_just_the_time_left
     shortened = int(LAST_RUN_SHARE * 12 / 0.97)
     assert [record["epochs"] for record in kept] == [12, shortened] and shortened < 12
     assert f"a last one of {shortened} will" in caplog.text
+
+
+def test_k_fold_members_spread_the_budget_over_whole_rounds():
+    # The vote counts only complete rounds of K runs (kaggle_pipeline.submit): the fill plans whole rounds.
+    assert planned_runs(None) == FILL_RUNS == 3
+    assert [planned_runs(k) for k in (2, 3, 4, 5, 10)] == [4, 3, 4, 5, 10]
+    # Five folds, 2.2 hours at 36 s an epoch: five runs of 39 epochs, not three runs of the cap.
+    assert fill_epochs(30, 2.2, 54_000, 1_500)[0] == MAX_FILL_EPOCHS
+    epochs, note = fill_epochs(30, 2.2, 54_000, 1_500, runs=planned_runs(5))
+    assert epochs == int(FILL_SHARE * 2.2 * 3600 / 5 // 36) == 39
+    assert "5 runs of them fill" in note
+
+
+def test_a_k_fold_budget_that_holds_no_whole_round_is_said_before_any_run(tmp_path, csv_competition, caplog):
+    caplog.set_level(logging.INFO, logger="kaggle_pipeline")
+    workspace, images = _tiny_store(tmp_path, csv_competition)
+    # 100 s an epoch at the search's speed; 36 s of hours cannot hold the two runs of a round of two folds.
+    kept = run_ensemble(workspace, n=2, epochs=1, max_runs=2, threshold=0.0, seed=10, hours=0.01, fill_budget=True,
+                        folds=2, images_per_second=images / 100)
+    assert kept == []
+    assert "cannot hold the 2 run(s) of at least 1 epochs that complete a round of folds" in caplog.text
+    assert "give more HOURS or fewer FOLDS" in caplog.text
+    assert not list(workspace.store.runs_dir.glob("run-*"))
+    # Hours that hold the round: no warning, and the fill plans two rounds (4 runs; about 220 s an epoch on the
+    # half of the labelled images a run of two folds trains on: 3 epochs, where 3 runs would get 4).
+    caplog.clear()
+    kept = run_ensemble(workspace, n=2, epochs=1, max_runs=1, threshold=0.0, seed=10, hours=1.0, fill_budget=True,
+                        folds=2, images_per_second=images / 400)
+    assert len(kept) == 1
+    assert "complete a round of folds" not in caplog.text
+    assert "3 epochs per run instead of the preset's 1" in caplog.text and "4 runs of them fill" in caplog.text
+    assert kept[0]["epochs"] == 3
 
 
 def test_a_last_run_is_shortened_to_the_time_left_but_never_below_the_shortest():
