@@ -268,15 +268,15 @@ def answer_key(solution: Path) -> np.ndarray:
     return pd.read_csv(solution).iloc[:, 1].to_numpy()
 
 
-def kept_test_predictions(store_folder: Path) -> list[np.ndarray]:
-    """A pipeline store's kept runs' test predictions, in run order."""
+def kept_runs_of(store_folder: Path) -> list[tuple[dict, np.ndarray]]:
+    """A pipeline store's kept runs: each run's record and its test predictions, in run order."""
     from kaggle_pipeline.store import RunStore, kept_runs
 
     store = RunStore(store_folder)
     settings = store.ensemble_settings()
     if settings is None:
         raise SystemExit(f"{store.ensemble_path}: not found; run 'make ensemble' first")
-    members = [store.load_predictions(record)["test"]
+    members = [(record, store.load_predictions(record)["test"])
                for record in kept_runs(store.run_records(repair=False), settings.threshold, store.metric)]
     if not members:
         raise SystemExit(f"{store.runs_dir}: no kept run")
@@ -286,7 +286,7 @@ def kept_test_predictions(store_folder: Path) -> list[np.ndarray]:
 def store_members(store_folder: Path, solution: Path) -> list[np.ndarray]:
     """A pipeline store's kept runs' test predictions; prints each on the answer key and the soft vote of the first k."""
     truth = answer_key(solution)
-    members = kept_test_predictions(store_folder)
+    members = [predictions for _, predictions in kept_runs_of(store_folder)]
     singles = [soft_vote_accuracy([member], truth) for member in members]
     votes = [soft_vote_accuracy(members[:k], truth) for k in range(1, len(members) + 1)]
     print(f"{store_folder.name}, each kept member: {singles}  mean {np.mean(singles):.4f}  best {max(singles):.4f}")
@@ -298,18 +298,19 @@ def pooled_members(store_folders: list[Path], solution: Path) -> None:
     """The kept members of several stores of one competition (runs of one seed and recipe that repeat across
     stores counted once), voted together: how much the vote adds over its best member when members are many."""
     truth = answer_key(solution)
-    members, names = [], []
+    members, names, seconds = [], [], 0.0
     for folder in store_folders:
-        for number, member in enumerate(kept_test_predictions(folder), start=1):
+        for record, member in kept_runs_of(folder):
             if not any(np.array_equal(member, seen) for seen in members):
                 members.append(member)
-                names.append(f"{folder.parent.name}/{number}")
+                names.append(f"{folder.parent.name}/{record['run']}")
+                seconds += record.get("seconds", 0.0)
     singles = [soft_vote_accuracy([member], truth) for member in members]
     voted = soft_vote_accuracy(members, truth)
     labels = np.array([member.argmax(axis=1) for member in members])
     disagreement = np.mean([(labels[i] != labels[j]).mean() for i in range(len(labels)) for j in range(i)]) if len(labels) > 1 else 0.0
     print("each member: " + "  ".join(f"{name} {score:.4f}" for name, score in zip(names, singles, strict=True)))
-    print(f"{len(members)} distinct members: soft vote {voted:.4f}, best member {max(singles):.4f} "
+    print(f"{len(members)} distinct members ({seconds / 3600:.1f} hours of training by their run.json): soft vote {voted:.4f}, best member {max(singles):.4f} "
           f"({100 * (voted - max(singles)):+.2f} points), mean member {np.mean(singles):.4f} "
           f"({100 * (voted - np.mean(singles)):+.2f}); some member right on {np.mean((labels == truth).any(axis=0)):.4f}; "
           f"two members disagree on {disagreement:.2%} of the images")

@@ -365,12 +365,11 @@ def run_ensemble(
             logger.info(f"ensemble: run {record['run']} (seed {record['seed']}{held_out}) {_outcome(record, job.epochs, metric)}  kept {len(kept)}/{n}  "
                 f"attempts {len(records)}  ({format_seconds(durations[-1])}, ETA {format_seconds(eta)})")
             if refill and timed and limit is None and len(kept) + len(training) < n:
-                left = deadline - time.monotonic()
-                resized, note = refill_epochs(epochs, left, _per_epoch(timed),
-                                              fill_runs - len(timed) - len(training), shortest)
+                left, per_epoch = deadline - time.monotonic(), _per_epoch(timed)
+                resized, note = refill_epochs(epochs, left, per_epoch, fill_runs - len(timed) - len(training), shortest)
                 # A length no run of which fits any more is neither said nor recorded: the loop above says the
                 # budget is spent (one full-preset job recorded 30 epochs that it never trained).
-                if note and resized * _per_epoch(timed) <= LAST_RUN_SHARE * left:
+                if note and resized * per_epoch <= LAST_RUN_SHARE * left:
                     epochs = resized
                     logger.info(f"ensemble: {note}")
                     settings["epochs"] = epochs

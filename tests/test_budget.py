@@ -248,6 +248,13 @@ def test_a_k_fold_budget_that_holds_no_whole_round_is_said_before_any_run(tmp_pa
     assert "complete a round of folds" not in caplog.text
     assert "3 epochs per run instead of the preset's 1" in caplog.text and "4 runs of them fill" in caplog.text
     assert kept[0]["epochs"] == 3
+    # Resumed with one run of the round on disk: the warning counts the one run that completes it, at the speed
+    # that run measured (hours far below one tiny epoch).
+    caplog.clear()
+    kept = run_ensemble(workspace, n=2, epochs=1, max_runs=2, threshold=0.0, seed=10, hours=0.00001, fill_budget=True,
+                        images_per_second=None)
+    assert len(kept) == 1
+    assert "cannot hold the 1 run(s) of at least 1 epochs that complete a round of folds" in caplog.text
 
 
 def test_a_last_run_is_shortened_to_the_time_left_but_never_below_the_shortest():
