@@ -21,6 +21,8 @@ the precision the pipeline picks.
 The configs (CONFIGS below) are names; `--configs` chooses which, `--seeds` how many runs each.
 `--budget-members WORK` trains nothing: it reads a finished bench/budget.py folder and prints our members, the
 votes of each side and of half ours and half the reference's runs (diverse members) at equal member counts.
+`--swapped-members BASE OTHER` trains nothing either: two pipeline stores of one competition (e.g. the full
+preset's runs and runs of the residual net), each OTHER member voted in place of each BASE member.
 """
 
 from __future__ import annotations
@@ -316,6 +318,33 @@ def pooled_members(store_folders: list[Path], solution: Path) -> None:
           f"two members disagree on {disagreement:.2%} of the images")
 
 
+def swapped_members(base_folder: Path, other_folder: Path, solution: Path) -> None:
+    """Does a member of another kind (``other_folder``: e.g. another architecture, same data and answer key) vote
+    better than one more of the base store's? Prints the base vote, the base vote with each base member replaced
+    by each other member, the pairs within the base and across, and how often two members disagree within the
+    base and across: members that err differently disagree more and vote higher at an equal count."""
+    import itertools
+
+    truth = answer_key(solution)
+    base = [member for _, member in kept_runs_of(base_folder)]
+    other = [member for _, member in kept_runs_of(other_folder)]
+
+    def disagreement(pairs) -> float:
+        return float(np.mean([(a.argmax(axis=1) != b.argmax(axis=1)).mean() for a, b in pairs]))
+
+    print(f"base ({base_folder.parent.name}): {[soft_vote_accuracy([m], truth) for m in base]}  "
+          f"other ({other_folder.parent.name}): {[soft_vote_accuracy([m], truth) for m in other]}")
+    print(f"vote of the base's {len(base)}: {soft_vote_accuracy(base, truth):.4f};  all {len(base) + len(other)}: "
+          f"{soft_vote_accuracy(base + other, truth):.4f}")
+    for j, member in enumerate(other):
+        swapped = [soft_vote_accuracy(base[:i] + [member] + base[i + 1:], truth) for i in range(len(base))]
+        print(f"other member {j + 1} in place of each base member: {swapped}")
+    within, across = list(itertools.combinations(base, 2)), list(itertools.product(base, other))
+    print(f"pairs within the base: {[soft_vote_accuracy(list(pair), truth) for pair in within]}  "
+          f"disagree on {disagreement(within):.2%}" if within else "one base member: no pairs within")
+    print(f"pairs across: {[soft_vote_accuracy(list(pair), truth) for pair in across]}  disagree on {disagreement(across):.2%}")
+
+
 def budget_members(work: Path) -> None:
     """From a finished bench/budget.py --work folder: each of our members on the answer key, the soft vote of the
     first k of ours, of the reference's, and of half ours and half the reference's (diverse members) at equal k."""
@@ -352,9 +381,14 @@ def main() -> None:
                         help="only print a pipeline store's kept members and soft votes on an answer key (solution.csv)")
     parser.add_argument("--pooled-members", type=Path, nargs="+", metavar="STORE",
                         help="only print the soft vote of the kept members of several stores together (with --solution)")
+    parser.add_argument("--swapped-members", type=Path, nargs=2, metavar=("BASE", "OTHER"),
+                        help="only print how the kept members of store OTHER vote in place of store BASE's (with --solution)")
     parser.add_argument("--solution", type=Path, default=Path("data/fashion-mnist/solution.csv"),
-                        help="the answer key for --pooled-members")
+                        help="the answer key for --pooled-members and --swapped-members")
     args = parser.parse_args()
+    if args.swapped_members:
+        swapped_members(*args.swapped_members, args.solution)
+        return
     if args.pooled_members:
         pooled_members(args.pooled_members, args.solution)
         return
