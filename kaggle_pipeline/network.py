@@ -99,14 +99,12 @@ GAP_MIN_SIDE = 64
 
 @dataclass(frozen=True)
 class ConvBlock:
-    """Two 3x3 convolutions, then (batch norm,) 2x2 max-pool and dropout; a residual block adds its input
-    (through a 1x1 convolution where the filters change) to the second convolution's output before the pool."""
+    """Two 3x3 convolutions, then (batch norm,) 2x2 max-pool and dropout."""
 
     filters: int
     padding: str  # 'same' or 'valid'
     dropout: float
     batch_norm: bool
-    residual: bool = False
 
 
 @dataclass(frozen=True)
@@ -141,9 +139,6 @@ def architecture(input_shape: tuple[int, ...], params: dict) -> Architecture:
       second block 'valid', as the reference does: at 28x28 the reference and the default params build
       exactly the reference net (28 -> 14 -> 12 -> 10 -> 5, Flatten of 5x5x64).
     * The head is Flatten below GAP_MIN_SIDE (64) px, global average pooling from there on (see GAP_MIN_SIDE).
-    * ``residual`` (an optional key, False when absent) makes every block residual (ConvBlock): a member of a
-      different architecture at the same depth and width, for an ensemble whose members should err
-      differently. Residual blocks all pad 'same', since the shortcut must keep the map's side.
 
     The rule reads the smaller side of a rectangular image, so the map never collapses along it.
     """
@@ -168,11 +163,9 @@ def architecture(input_shape: tuple[int, ...], params: dict) -> Architecture:
         filters, dropout = plan[-1]
         plan.append((min(MAX_FILTERS, max(filters, 2 * filters)), dropout))
         current = _pooled(current, "same")
-    residual = bool(params.get("residual", False))
-    reference_like = len(plan) == 2 and side >= 16 and not residual
+    reference_like = len(plan) == 2 and side >= 16
     blocks = tuple(
-        ConvBlock(filters, "valid" if reference_like and index == 1 else "same", dropout,
-                  batch_norm=index > 0 or residual, residual=residual)
+        ConvBlock(filters, "valid" if reference_like and index == 1 else "same", dropout, batch_norm=index > 0)
         for index, (filters, dropout) in enumerate(plan)
     )
     for block in blocks:
@@ -201,21 +194,10 @@ def build_model(
     if augmentation is not None:
         x = augmentation(x)
     for block in plan.blocks:
-        block_input = x
         x = layers.Conv2D(block.filters, 3, padding=block.padding, activation="relu")(x)
-        if block.residual:
-            # ResNet v1's order: the second convolution is linear and normalized, the shortcut is added, then ReLU.
-            x = layers.Conv2D(block.filters, 3, padding="same")(x)
+        x = layers.Conv2D(block.filters, 3, padding=block.padding, activation="relu")(x)
+        if block.batch_norm:
             x = layers.BatchNormalization(momentum=bn_momentum)(x)
-            shortcut = block_input
-            if block_input.shape[-1] != block.filters:
-                shortcut = layers.Conv2D(block.filters, 1)(block_input)
-                shortcut = layers.BatchNormalization(momentum=bn_momentum)(shortcut)
-            x = layers.Activation("relu")(layers.Add()([x, shortcut]))
-        else:
-            x = layers.Conv2D(block.filters, 3, padding=block.padding, activation="relu")(x)
-            if block.batch_norm:
-                x = layers.BatchNormalization(momentum=bn_momentum)(x)
         x = layers.MaxPooling2D(2)(x)
         x = layers.Dropout(block.dropout)(x)
     x = layers.Flatten()(x) if plan.head == "flatten" else layers.GlobalAveragePooling2D()(x)

@@ -104,33 +104,3 @@ def test_small_and_large_images_train(side):
                         epochs=1, precision="float32")
     assert trained.validation_proba.shape == (32, 3) and np.isfinite(trained.validation_proba).all()
     assert len(trained.history["loss"]) == 1 and np.isfinite(trained.history["loss"][0])
-
-
-def test_residual_blocks_keep_the_depth_and_add_a_shortcut_to_each_block():
-    residual = {**WIDE_PARAMS, "residual": True}
-    plan = architecture((28, 28, 1), residual)
-    assert [block.filters for block in plan.blocks] == [32, 64, 128] and plan.final_shape == (3, 3)
-    assert all(block.residual and block.batch_norm and block.padding == "same" for block in plan.blocks)
-    # Two blocks at 28 px: the reference pads its second block 'valid'; a shortcut needs 'same' (28 -> 14 -> 7).
-    assert architecture((28, 28, 1), {**REFERENCE_PARAMS, "residual": True}).final_shape == (7, 7)
-    assert architecture((28, 28, 1), {**REFERENCE_PARAMS, "residual": False}) == architecture((28, 28, 1), REFERENCE_PARAMS)
-
-    model = build_model(residual, (28, 28, 1), 10)
-    names = [type(layer).__name__ for layer in model.layers]
-    assert names.count("Add") == 3
-    # Every block changes the filters (1 -> 32 -> 64 -> 128), so every shortcut is a 1x1 projection.
-    assert sorted(layer.kernel_size for layer in model.layers if type(layer).__name__ == "Conv2D").count((1, 1)) == 3
-    assert model.count_params() != WIDE_28_PARAMETERS
-
-
-def test_a_residual_net_trains_in_bfloat16_and_predicts_probabilities():
-    from kaggle_pipeline.train import train_run
-
-    images, labels = synthetic_images(96, side=16, seed=3)
-    params = {**TINY_PARAMS, "conv2_filters": 4, "residual": True}  # conv1 -> conv2 keeps 4 filters: an identity shortcut
-    model = build_model(params, (16, 16, 1), 3)
-    assert sum(layer.kernel_size == (1, 1) for layer in model.layers if type(layer).__name__ == "Conv2D") == 1
-    trained = train_run(params, images[:64], labels[:64], images[64:], labels[64:], num_classes=3, seed=0,
-                        epochs=1, precision="mixed_bfloat16")
-    assert trained.validation_proba.shape == (32, 3) and np.isfinite(trained.validation_proba).all()
-    np.testing.assert_allclose(trained.validation_proba.sum(axis=1), 1.0, rtol=1e-3)
