@@ -22,12 +22,13 @@ The configs (CONFIGS below) are names; `--configs` chooses which, `--seeds` how 
 `--budget-members WORK` trains nothing: it reads a finished bench/budget.py folder and prints our members, the
 votes of each side and of half ours and half the reference's runs (diverse members) at equal member counts.
 `--swapped-members BASE OTHER` trains nothing either: two pipeline stores of one competition (e.g. the full
-preset's runs and runs of the residual net), each OTHER member voted in place of each BASE member.
+preset's runs and runs of another architecture), each OTHER member voted in place of each BASE member.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import multiprocessing
@@ -205,6 +206,11 @@ def summarise(out_dir: Path, configs: list[str], y_test: np.ndarray) -> dict:
     return summary
 
 
+def disagreement(pairs) -> float:
+    """The mean share of the images on which the two members of each pair (class probabilities) pick different classes."""
+    return float(np.mean([(a.argmax(axis=1) != b.argmax(axis=1)).mean() for a, b in pairs]))
+
+
 def soft_vote_accuracy(members, truth: np.ndarray) -> float:
     """Accuracy on ``truth`` of the mean of ``members``' class probabilities (members first), to 4 places."""
     return round(float(np.mean(np.mean(members, axis=0).argmax(1) == truth)), 4)
@@ -310,12 +316,12 @@ def pooled_members(store_folders: list[Path], solution: Path) -> None:
     singles = [soft_vote_accuracy([member], truth) for member in members]
     voted = soft_vote_accuracy(members, truth)
     labels = np.array([member.argmax(axis=1) for member in members])
-    disagreement = np.mean([(labels[i] != labels[j]).mean() for i in range(len(labels)) for j in range(i)]) if len(labels) > 1 else 0.0
+    apart = disagreement(itertools.combinations(members, 2)) if len(members) > 1 else 0.0
     print("each member: " + "  ".join(f"{name} {score:.4f}" for name, score in zip(names, singles, strict=True)))
     print(f"{len(members)} distinct members ({seconds / 3600:.1f} hours of training by their run.json): soft vote {voted:.4f}, best member {max(singles):.4f} "
           f"({100 * (voted - max(singles)):+.2f} points), mean member {np.mean(singles):.4f} "
           f"({100 * (voted - np.mean(singles)):+.2f}); some member right on {np.mean((labels == truth).any(axis=0)):.4f}; "
-          f"two members disagree on {disagreement:.2%} of the images")
+          f"two members disagree on {apart:.2%} of the images")
 
 
 def swapped_members(base_folder: Path, other_folder: Path, solution: Path) -> None:
@@ -323,14 +329,9 @@ def swapped_members(base_folder: Path, other_folder: Path, solution: Path) -> No
     better than one more of the base store's? Prints the base vote, the base vote with each base member replaced
     by each other member, the pairs within the base and across, and how often two members disagree within the
     base and across: members that err differently disagree more and vote higher at an equal count."""
-    import itertools
-
     truth = answer_key(solution)
     base = [member for _, member in kept_runs_of(base_folder)]
     other = [member for _, member in kept_runs_of(other_folder)]
-
-    def disagreement(pairs) -> float:
-        return float(np.mean([(a.argmax(axis=1) != b.argmax(axis=1)).mean() for a, b in pairs]))
 
     print(f"base ({base_folder.parent.name}): {[soft_vote_accuracy([m], truth) for m in base]}  "
           f"other ({other_folder.parent.name}): {[soft_vote_accuracy([m], truth) for m in other]}")
