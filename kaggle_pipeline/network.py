@@ -60,7 +60,7 @@ def learning_rate_schedule(params: dict, steps_per_epoch: int, epochs: int):
 
 
 def augmentation_block(params: dict, input_shape: tuple[int, int, int]):
-    """Random translation, rotation, zoom, flip and erasing; Keras runs them only when training=True, so the saved
+    """Random translation, rotation, zoom and flip; Keras runs them only when training=True, so the saved
     model predicts on the images as they are. They compute in float32 whatever the precision, so that
     interpolated pixels are not rounded to bfloat16's 8-bit mantissa."""
     import keras
@@ -75,11 +75,6 @@ def augmentation_block(params: dict, input_shape: tuple[int, int, int]):
         steps.append(layers.RandomZoom(params["zoom"], fill_mode="constant", dtype="float32"))
     if params["flip"]:
         steps.append(layers.RandomFlip("horizontal", dtype="float32"))
-    erase = float(params.get("erase", 0.0))
-    if erase > 0:
-        # Random erasing (Zhong et al. 2017): with probability ``erase`` one rectangle of the image is set to 0
-        # (the images are scaled to [0, 1] here), so the net cannot lean on any one part of the object.
-        steps.append(layers.RandomErasing(factor=(erase, erase), fill_value=0.0, value_range=(0, 1), dtype="float32"))
     if not steps:
         return None
     return keras.Sequential([keras.Input(input_shape), *steps], name="augmentation")

@@ -18,8 +18,6 @@ A params dict describes one network and how it trains:
     translate, rotate, zoom, flip    training-only augmentation (fractions of the side / of a full turn)
     schedule                         'plateau' (the reference's ReduceLROnPlateau) or 'cosine' (warm-up + decay)
     label_smoothing                  0 for plain cross-entropy
-    erase                            optional, 0 when absent: the probability that a training image gets
-                                     one random rectangle set to black (random erasing)
 
 These are the net's own blocks; its depth follows the image (kaggle_pipeline.network.architecture). A block
 that would pool the map below one pixel is left out (conv3 on images under 8 px), and an image larger than the

@@ -136,20 +136,6 @@ def test_augmentation_runs_only_in_training():
     np.testing.assert_allclose(augmented.predict(images, verbose=0), augmented.predict(images, verbose=0))
 
 
-def test_random_erasing_blanks_a_rectangle_of_training_images_only():
-    model = build_model({**DEFAULT_PARAMS, "erase": 1.0}, (28, 28, 1), 5)
-    block = model.get_layer("augmentation")
-    assert [type(layer).__name__ for layer in block.layers] == ["RandomErasing"]
-    white = np.ones((64, 28, 28, 1), dtype=np.float32)
-    np.testing.assert_array_equal(np.asarray(block(white, training=False)), white)
-    erased = np.asarray(block(white, training=True)).reshape(64, -1)
-    blanked = (erased == 0).mean(axis=1)
-    assert set(np.unique(erased)) <= {0.0, 1.0}  # erased pixels are black, the rest untouched
-    assert (blanked > 0).mean() > 0.9 and blanked.max() < 0.5  # nearly every image loses a part, none most of it
-    with pytest.raises(ValueError):
-        build_model({**DEFAULT_PARAMS, "erase": 0.0}, (28, 28, 1), 5).get_layer("augmentation")
-
-
 def test_augmented_model_saves_and_loads_safely(tmp_path):
     model = build_model({**DEFAULT_PARAMS, "translate": 0.1, "flip": True}, (28, 28, 1), 5)
     model.save(tmp_path / "model.keras")
