@@ -26,7 +26,9 @@ from kaggle_pipeline.spaces import TINY_PARAMS
 from kaggle_pipeline.store import KILL_DURING_WRITE, atomic_write_json, atomic_write_text, file_digest, kept_runs
 from kaggle_pipeline.workspace import open_workspace
 
-KILLS_PER_STAGE = 10
+# Random SIGKILLs per stage on top of the kills during writes. Each one is a fresh process (~8 s of start-up and
+# training here), so make test keeps a few; KILLS_PER_STAGE=20 make test soaks them longer.
+KILLS_PER_STAGE = int(os.environ.get("KILLS_PER_STAGE", "6"))
 
 
 def start(command, stderr_path, extra_environment=None):
@@ -121,7 +123,7 @@ def test_ensemble_survives_kills_anywhere(tmp_path, csv_competition):
 
 def test_search_survives_kills_anywhere(tmp_path, csv_competition):
     models = tmp_path / "models"
-    evals = 12
+    evals = max(12, 2 * KILLS_PER_STAGE)  # a kill lands after 1-3 of the 2-epoch trials' epochs: enough left to kill
     command = cli_command("search", "--data", csv_competition, "--models-dir", models, "--space", "tiny",
                           "--evals", evals, "--search-epochs", 2)
     trials_path = models / "pixels" / "search" / "trials.json"
