@@ -303,7 +303,10 @@ def _workspace(args: argparse.Namespace):
     metric = None if args.stage == "submit" else getattr(args, "metric", None)
     return open_workspace(args.data, args.models_dir, name=_store_name(args), layout=args.layout,
                           validation_fraction=args.val_fraction, split_seed=args.split_seed, lock=args.stage,
-                          image_size=args.image_size, metric=metric, threshold=getattr(args, "threshold", None))
+                          image_size=args.image_size, metric=metric, threshold=getattr(args, "threshold", None),
+                          trains=args.stage in ("search", "ensemble", "all"),
+                          subset=_setting(args, "subset") if args.stage in ("search", "all") else None,
+                          outputs={"submissions_dir": args.submissions_dir} if args.stage in ("submit", "all") else None)
 
 
 def _search(args, workspace, deadline: float | None = None) -> None:
@@ -435,7 +438,7 @@ def run(args: argparse.Namespace) -> None:
 
         # No lock: a report of a store that an ensemble is still writing is what a watching user wants.
         workspace = open_workspace(args.data, args.models_dir, name=_store_name(args), layout=args.layout,
-                                   read_only=True, image_size=args.image_size)
+                                   read_only=True, image_size=args.image_size, outputs={"reports_dir": args.reports_dir})
         make_report(workspace, args.reports_dir, args.submissions_dir)
         return
     if args.stage == "status":

@@ -16,6 +16,9 @@ from kaggle_pipeline.spaces import (
     SCHEDULES,
 )
 
+# Two conv blocks, each pooling by 2, need at least this many pixels on an image's smaller side.
+MIN_IMAGE_SIDE = 4
+
 
 def complete_params(params: dict) -> dict:
     """``params`` with the reference recipe filled in for keys it predates; a clear error for missing net keys."""
@@ -145,10 +148,10 @@ def architecture(input_shape: tuple[int, ...], params: dict) -> Architecture:
     params = complete_params(params)
     height, width = int(input_shape[0]), int(input_shape[1])
     side = min(height, width)
-    if side < 4:
+    if side < MIN_IMAGE_SIDE:
         # A ValueError, not a PipelineError: a search records it as the trial's failure, with this reason.
         raise ValueError(f"images of {height}x{width} pixels: too small for the network's two conv blocks "
-                         "(at least 4x4)")
+                         f"(at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE})")
     own = [(int(params["conv1_filters"]), float(params["conv1_dropout"])),
            (int(params["conv2_filters"]), float(params["conv2_dropout"]))]
     if params["conv3_filters"]:

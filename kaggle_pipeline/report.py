@@ -28,11 +28,14 @@ from kaggle_pipeline.metrics import get_metric
 from kaggle_pipeline.store import Run, SubmissionStore, atomic_write_bytes, atomic_write_text, kept_runs
 from kaggle_pipeline.submit import answer_key_labels, stored_predictions
 from kaggle_pipeline.vote import VotingEnsemble, voted_accuracy_curve
-from kaggle_pipeline.workspace import Workspace
+from kaggle_pipeline.workspace import Workspace, check_outside_data
 
 logger = logging.getLogger(__name__)
 
 MISCLASSIFIED_SHOWN = 16
+# Every figure a report may draw: a rerun deletes those it no longer draws, and nothing else in the folder.
+FIGURES = ("search.png", "hyperparameters.png", "learning_curves.png", "run_accuracy.png", "ensemble_size.png",
+           "confusion.png", "misclassified.png", "timing.png")
 
 
 def make_report(workspace: Workspace, reports_dir: Path, submissions_dir: Path) -> Path:
@@ -51,6 +54,7 @@ def make_report(workspace: Workspace, reports_dir: Path, submissions_dir: Path) 
     metric = workspace.metric
     kept = kept_runs(records, threshold, metric) if threshold is not None else []
     folder = Path(reports_dir) / competition.name
+    check_outside_data("reports_dir", reports_dir, folder, competition.source)
     latest = SubmissionStore(submissions_dir, competition.name).latest()
     vote = latest["vote"] if latest else "majority"
     # The stacker votes in the report as it did in the newest submission.
@@ -83,8 +87,8 @@ def make_report(workspace: Workspace, reports_dir: Path, submissions_dir: Path) 
     if records:
         sections.append(("Epoch timing", _save(folder, "timing.png", _timing(records)), ""))
     figures = {figure[0] for _, figure, _ in sections if figure}
-    for stale in set(path.name for path in folder.glob("*.png")) - figures:  # left by an earlier report
-        (folder / stale).unlink()
+    for stale in set(FIGURES) - figures:  # drawn by an earlier report
+        (folder / stale).unlink(missing_ok=True)
     page = _page(competition.name, sections, latest)
     path = folder / "index.html"
     atomic_write_text(path, page)

@@ -151,7 +151,7 @@ def open_trials(workspace: Workspace, evals: int, epochs: int, seed: int, space_
     if epochs < 1:
         raise ParameterError("epochs", epochs, "need at least one epoch per trial")
     space, starting_points = get_space(space_name)
-    images = len(workspace.y_train) if not subset else min(subset, len(workspace.y_train))
+    images = subset_size(subset, workspace.y_train)
     epochs, note = epochs_to_train(epochs, images, int(starting_points[0]["batch_size"]), min_steps, fixed_epochs, "trial")
     if note:
         (logger.warning if fixed_epochs else logger.info)(f"search: {note}")
@@ -195,15 +195,24 @@ def plain_value(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
+def subset_size(subset: int | None, y_train: np.ndarray) -> int:
+    """Training images per trial: ``subset``, or all of them where it is 0, None, or too close to all for a
+    stratified split, which must leave at least one image of each class out."""
+    if not subset or subset > len(y_train) - len(np.unique(y_train)):
+        return len(y_train)
+    return subset
+
+
 def search_subset(workspace: Workspace, subset: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """A stratified, fixed subset of the training part: trials compare on the same images."""
     x_train, y_train = workspace.x_train, workspace.y_train
-    if not subset or subset >= len(x_train):
+    size = subset_size(subset, y_train)
+    if size == len(y_train):
         return x_train, y_train
     from sklearn.model_selection import train_test_split
 
     try:
-        index, _ = train_test_split(np.arange(len(y_train)), train_size=subset, stratify=y_train, random_state=seed)
+        index, _ = train_test_split(np.arange(len(y_train)), train_size=size, stratify=y_train, random_state=seed)
     except ValueError as error:
         raise ParameterError("subset", subset, first_line(error)) from None
     index = np.sort(index)

@@ -1024,6 +1024,16 @@ class SubmissionStore:
     def latest_json(self) -> Path:
         return self.folder / "latest.json"
 
+    def new_stamp(self, now: float | None = None) -> str:
+        """The time, to the second, naming a new submission's files; a second submission within the same
+        second gets ``-2``, ``-3``..., so no earlier submission (perhaps the one uploaded) is overwritten."""
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+        candidate, number = stamp, 1
+        while any(path.exists() or path.is_symlink() for path in (self.stamped_csv(candidate), self.stamped_json(candidate))):
+            number += 1
+            candidate = f"{stamp}-{number}"
+        return candidate
+
     def stamped_csv(self, stamp: str) -> Path:
         return self.folder / f"submission-{stamp}.csv"
 

@@ -36,7 +36,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +47,7 @@ from kaggle_pipeline.errors import ParameterError, PipelineError
 from kaggle_pipeline.metrics import METRICS, clip_probabilities, get_metric
 from kaggle_pipeline.store import SubmissionStore, SubmissionSummary, kept_runs, library_versions
 from kaggle_pipeline.vote import STRATEGIES, VOTES, VotingEnsemble, accuracy
-from kaggle_pipeline.workspace import Workspace
+from kaggle_pipeline.workspace import Workspace, check_outside_data
 
 logger = logging.getLogger(__name__)
 
@@ -326,6 +325,8 @@ def make_submission(
         raise ParameterError("metric", metric, f"choose auto or one of {', '.join(METRICS)}")
     judge = get_metric(workspace.metric if metric in (None, "auto") else metric)
     competition = workspace.competition
+    submissions = SubmissionStore(submissions_dir, competition.name)
+    check_outside_data("submissions_dir", submissions_dir, submissions.folder, competition.source)
     submission_format = competition.submission_format_for(judge.name)
     members = stored_predictions(workspace, threshold, stack_weight)
     records, threshold = members.records, members.threshold
@@ -358,8 +359,7 @@ def make_submission(
     rendered = parse_submission(text)
     validate_submission(rendered, sample, competition.classes, where="submission", submission_format=submission_format)
 
-    submissions = SubmissionStore(submissions_dir, competition.name)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+    stamp = submissions.new_stamp()
     path = submissions.stamped_csv(stamp)
     summary = {
         "submission": str(path),

@@ -12,6 +12,7 @@ import numpy as np
 from kaggle_pipeline.data import Competition, load_competition, make_split, save_cache
 from kaggle_pipeline.errors import ParameterError, PipelineError
 from kaggle_pipeline.metrics import METRICS, auto_metric, get_metric
+from kaggle_pipeline.network import MIN_IMAGE_SIDE
 from kaggle_pipeline.store import RunStore, StoreLock, library_versions, read_arrays
 
 DEFAULT_VALIDATION_FRACTION = 0.1
@@ -60,12 +61,27 @@ def competition_name(data_dir: Path, name: str | None) -> str:
         name = value = Path(os.path.realpath(data_dir)).name
     if not name or name in (".", "..") or name.startswith(".") or "/" in name or "\0" in name:
         raise ParameterError(parameter, value, "not a usable folder name for models/ and submissions/")
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:  # bytes that are not UTF-8 in the folder's name (os.fsdecode's surrogates)
+        raise ParameterError(parameter, value, "not valid UTF-8; not a usable folder name (pass --name)") from None
     if not name.isprintable():
         raise ParameterError(parameter, value, "holds control characters; not a usable folder name")
-    if len(name) > MAX_NAME_LENGTH:
-        raise ParameterError(parameter, f"{name[:20]}...", f"{len(name)} characters; a store name has at most "
+    # Counted in bytes, as the file system counts a name (at most 255): 'é' is two.
+    if size > MAX_NAME_LENGTH:
+        raise ParameterError(parameter, f"{name[:20]}...", f"{size} bytes in UTF-8; a store name has at most "
                              f"{MAX_NAME_LENGTH} (pass a shorter name)")
     return name
+
+
+def check_outside_data(parameter: str, given: Path, folder: Path, data_dir: Path) -> None:
+    """Refuse an output folder (``folder``, made from the option ``parameter=given``: the run store, the
+    submissions', the report's) that is the data folder, lies inside it or holds it: the data is the user's and
+    only ever read, and files written among it would also change what the next load sees."""
+    output, data = Path(os.path.realpath(folder)), Path(os.path.realpath(data_dir))
+    if output == data or data in output.parents or output in data.parents:
+        raise ParameterError(parameter, str(given), f"{folder} overlaps the data folder {data_dir}; the pipeline "
+                             "writes only outside it")
 
 
 def open_workspace(
@@ -80,6 +96,9 @@ def open_workspace(
     image_size: int | None = None,
     metric: str | None = None,
     threshold: float | None = None,
+    trains: bool = False,
+    subset: int | None = None,
+    outputs: dict[str, Path] | None = None,
 ) -> Workspace:
     """The parsed competition and its store.
 
@@ -90,12 +109,17 @@ def open_workspace(
     writes nothing at all. ``metric`` (a name of kaggle_pipeline.metrics, or None/``auto``) is recorded with a
     new store (auto: logloss where the sample submission asks for probabilities, accuracy otherwise); asking an
     existing store for another metric is an error. ``threshold``, where given, must be one the store's metric
-    can reach (checked here, before anything is written).
+    can reach (checked here, before anything is written). A stage that ``trains`` needs images the network can
+    take, and a search's ``subset`` (training images per trial) at least one image of each class. ``outputs``
+    names the other folders the stage writes the competition's files under (``{"submissions_dir": ...}``):
+    like the store, none may overlap the data folder.
     """
     name = competition_name(data_dir, name)
     models_dir = Path(models_dir)
     if models_dir.exists() and not models_dir.is_dir():
         raise ParameterError("models_dir", str(models_dir), "not a folder")
+    for parameter, given in {"models_dir": models_dir, **(outputs or {})}.items():
+        check_outside_data(parameter, given, Path(given) / name, data_dir)
     store = RunStore(models_dir / name)
     store.check_layout()
     image_size = _image_size(store, image_size)
@@ -106,6 +130,8 @@ def open_workspace(
     metric = _metric(store, metric, competition)
     get_metric(metric).check_threshold(threshold)
     train_index, validation_index, new_split = _fixed_split(store, competition, validation_fraction, split_seed)
+    if trains:
+        _check_trainable(competition, data_dir, competition.y_train[train_index], subset)
     if read_only:
         return Workspace(competition, store, train_index, validation_index, metric=metric)
     store_lock = store.lock(lock) if lock else None
@@ -119,6 +145,18 @@ def open_workspace(
             store_lock.release()
         raise
     return Workspace(competition, store, train_index, validation_index, store_lock, metric)
+
+
+def _check_trainable(competition: Competition, data_dir: Path, y_train: np.ndarray, subset: int | None) -> None:
+    height, width = competition.image_shape[:2]
+    if min(height, width) < MIN_IMAGE_SIDE:
+        raise PipelineError(f"{data_dir}: images of {height}x{width} pixels are too small for the network (at least "
+                            f"{MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE}); resize them with --image-size (SIZE=) "
+                            f"{MIN_IMAGE_SIDE} or more")
+    classes = len(np.unique(y_train))
+    if subset and subset < min(classes, len(y_train)):
+        raise ParameterError("subset", subset, f"fewer training images per trial than the {classes} classes: at "
+                             f"least {classes}, or 0 for all {len(y_train)}")
 
 
 def _metric(store: RunStore, metric: str | None, competition: Competition) -> str:

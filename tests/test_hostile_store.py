@@ -331,7 +331,7 @@ BAD_OPTIONS = {
     "unknown-option": (["submit", "--epoch", "3"], "unrecognized arguments"),
     "missing-value": (["ensemble", "--n"], "argument --n: expected one argument"),
     "no-stage": ([], "the following arguments are required"),
-    "name-300-characters": (["submit", "--name", "x" * 300], "--name 'xxxxxxxxxxxxxxxxxxxx...' (NAME=): 300 characters"),
+    "name-300-bytes": (["submit", "--name", "x" * 300], "--name 'xxxxxxxxxxxxxxxxxxxx...' (NAME=): 300 bytes"),
     "name-a-path": (["submit", "--name", "../elsewhere"], "--name '../elsewhere' (NAME=): not a usable folder name"),
     "name-hidden": (["submit", "--name", ".hidden"], "not a usable folder name"),
     "name-with-a-newline": (["submit", "--name", "two\nlines"], "holds control characters"),
@@ -362,7 +362,7 @@ def test_a_validation_fraction_the_data_cannot_support_writes_nothing(tmp_path, 
 
 def test_options_are_refused_by_the_real_command_line_too(store):
     before = snapshot(store)
-    for argv, problem in (BAD_OPTIONS["epochs-zero"], BAD_OPTIONS["threshold-nan"], BAD_OPTIONS["name-300-characters"]):
+    for argv, problem in (BAD_OPTIONS["epochs-zero"], BAD_OPTIONS["threshold-nan"], BAD_OPTIONS["name-300-bytes"]):
         result = run_cli(argv[0], "--data", store / "data" / "pixels", "--models-dir", store / "models", *argv[1:],
                          cwd=store, timeout=120)
         assert result.returncode == 2, result.stderr
@@ -423,20 +423,27 @@ def test_a_data_folder_that_is_a_link_loop_is_one_line(tmp_path, capsys):
 
 
 # A search whose trials fail ------------------------------------------------------------------------------
-def test_failing_starting_points_are_recorded_and_the_search_stops_in_one_line(tmp_path, capsys):
-    # 2x2 images: the reference net's two poolings leave nothing, so every trial fails at build time.
+def test_failing_starting_points_are_recorded_and_the_search_stops_in_one_line(tmp_path):
+    # 2x2 images: the reference net's two poolings leave nothing, so every trial fails at build time. The
+    # command line refuses such images before the store is written (tests/test_names_and_outputs.py); a library
+    # caller's search records each failure and stops with one error.
+    from kaggle_pipeline.errors import PipelineError
+    from kaggle_pipeline.search import run_search
+    from kaggle_pipeline.workspace import open_workspace
+
     data = write_csv_competition(tmp_path / "data" / "pixels", count=24, test_count=6, side=2)
     models = tmp_path / "models"
-    argv = ["search", "--data", data, "--models-dir", models, "--space", "vgg-quick", "--evals", 3, "--search-epochs", 1]
-    assert _main(argv) == 2
-    error = capsys.readouterr().err
-    assert error.splitlines()[-1].startswith(f"error: {models / 'pixels' / 'search' / 'trials.json'}: every trial failed")
-    assert "Traceback" not in error and "IndexError" not in error
-    trials = json.loads((models / "pixels" / "search" / "trials.json").read_text())["trials"]
-    assert [trial["result"]["status"] for trial in trials] == ["fail"] * 3
-    assert all(trial["result"]["error"] for trial in trials)
-    # Resumed, the recorded failures count: nothing is tried again.
-    assert _main(argv) == 2
+    workspace = open_workspace(data, models, lock="search")
+    search = {"evals": 3, "epochs": 1, "seed": 0, "space_name": "vgg-quick", "subset": None}
+    with workspace.lock:
+        with pytest.raises(PipelineError, match="^" + str(models / "pixels" / "search" / "trials.json") + ": every trial failed"):
+            run_search(workspace, **search)
+        trials = json.loads((models / "pixels" / "search" / "trials.json").read_text())["trials"]
+        assert [trial["result"]["status"] for trial in trials] == ["fail"] * 3
+        assert all(trial["result"]["error"] for trial in trials)
+        # Resumed, the recorded failures count: nothing is tried again.
+        with pytest.raises(PipelineError, match="every trial failed"):
+            run_search(workspace, **search)
     assert len(json.loads((models / "pixels" / "search" / "trials.json").read_text())["trials"]) == 3
 
 

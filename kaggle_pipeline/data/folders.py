@@ -24,7 +24,15 @@ def entries(folder: Path) -> list[Path]:
         names = os.listdir(folder)
     except OSError as error:
         raise PipelineError(f"{folder}: cannot list ({error.strerror or first_line(error)})") from None
-    return [folder / name for name in sorted(names) if not hidden(name)]
+    visible = [name for name in sorted(names) if not hidden(name)]
+    for name in visible:
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:  # undecodable bytes (os.fsdecode's surrogates): a zip made on another system
+            shown = os.fsencode(name).decode("utf-8", "backslashreplace")
+            raise PipelineError(f"{folder}/{shown}: the name is not valid UTF-8 (written in another encoding, "
+                                "as some zip tools do); rename it") from None
+    return [folder / name for name in visible]
 
 
 def is_dir(path: Path) -> bool:

@@ -86,7 +86,8 @@ def image_files(folder: Path) -> list[Path]:
 
 def match_ids(ids: list[str], files: list[Path], folder: Path, ids_path: Path, column: str) -> list[Path]:
     """The image file of each id: the file named exactly ``id``, or else the one whose name without its suffix is
-    ``id`` (Kaggle writes ids both ways). An id matching no file names the files that nearly match."""
+    ``id`` (Kaggle writes ids both ways). An id matching no file names the files that nearly match; two ids
+    matching one file (``0x0`` and ``0x0.png``, perhaps with two labels) are refused."""
     by_name = {path.name: path for path in files}
     by_stem: dict[str, list[Path]] = {}
     for path in files:
@@ -105,6 +106,12 @@ def match_ids(ids: list[str], files: list[Path], folder: Path, ids_path: Path, c
     if missing:
         raise PipelineError(f"{ids_path}: id {missing[0]!r} (column {column!r}) has no image in {folder} "
                             f"({len(missing)} ids without one){_near_misses(missing[0], files)}")
+    first_row: dict[Path, int] = {}
+    for row, path in enumerate(matched):
+        if path in first_row:
+            raise PipelineError(f"{ids_path}: ids {ids[first_row[path]]!r} and {ids[row]!r} (column {column!r}) "
+                                f"name the same image {path.name}")
+        first_row[path] = row
     return matched
 
 
@@ -329,13 +336,8 @@ def test_files_like_sample(folder: Path, sample: pd.DataFrame, sample_path: Path
         raise PipelineError(f"{folder}: no test images")
     ids = sample.iloc[:, 0].str.strip().tolist()
     matched = match_ids(ids, files, folder, sample_path, sample.columns[0])
-    first_row = {}
-    for row, path in enumerate(matched):
-        if path in first_row:
-            raise PipelineError(f"{sample_path}: ids {ids[first_row[path]]!r} and {ids[row]!r} name the same test "
-                                f"image {path.name}")
-        first_row[path] = row
-    unlisted = [path for path in files if path not in first_row]
+    listed = set(matched)
+    unlisted = [path for path in files if path not in listed]
     if unlisted:
         raise PipelineError(f"{unlisted[0]}: test image is not in {sample_path.name} ({len(unlisted)} such images); "
                             "the sample submission lists every test image once")

@@ -23,6 +23,9 @@ def find_sample_submission(folder: Path) -> Path:
     candidates = [path for path in entries(folder) if re.fullmatch(r"sample_?submission.*\.csv", path.name, re.I)]
     if not candidates:
         raise PipelineError(f"{folder}: no sample submission (sample_submission.csv or sampleSubmission.csv) found")
+    if len(candidates) > 1:  # a second stage's sample, a copy: which one Kaggle scores is not ours to guess
+        raise PipelineError(f"{folder}: more than one sample submission ({', '.join(path.name for path in candidates)}); "
+                            "move all but the one Kaggle scores out of the folder")
     return candidates[0]
 
 
