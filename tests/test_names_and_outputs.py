@@ -11,6 +11,8 @@ test's folder changed (test_hostile_data.refused_in_process). Each class has cas
                     sample; two sample submissions
 4. options vs data  images too small for the network and a subset smaller than the classes are refused
                     before the store is written; a subset that leaves too few images out trains on all
+5. class folders    images in a class's subfolders are read (as Keras reads them), links back up once, and
+                    macOS zips' __MACOSX/ is never a class
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import write_image_competition
 from test_hostile_data import refused_in_process
@@ -206,3 +209,43 @@ def test_a_subset_leaving_fewer_images_out_than_classes_trains_on_all(tmp_path, 
     assert f"running 1 more ({training} training images" in capsys.readouterr().err
     trials = json.loads((models / "comp" / "search" / "trials.json").read_text())["trials"]
     assert [trial["result"]["status"] for trial in trials] == ["ok"]
+
+
+# 5. Class folders as zips and Keras trees leave them --------------------------------------------------------
+def _nest(folder: Path, how: str) -> None:
+    """Move some training images of the class folders into subfolders (or add macOS zip clutter)."""
+    classes = sorted((folder / "train").iterdir())
+    if how == "some-in-a-subfolder":
+        images = sorted(classes[0].iterdir())
+        (classes[0] / "batch 2").mkdir()
+        for image in images[: len(images) // 2]:
+            image.rename(classes[0] / "batch 2" / image.name)
+    elif how == "all-two-levels-down":
+        for class_folder in classes:
+            inner = class_folder / "a" / "b"
+            inner.mkdir(parents=True)
+            for image in sorted(class_folder.glob("*.png")):
+                image.rename(inner / image.name)
+    elif how == "a-link-back-up":
+        (classes[0] / "loop").symlink_to(classes[0], target_is_directory=True)
+    elif how == "macos-zip":
+        (folder / "train" / "__MACOSX" / classes[0].name).mkdir(parents=True)
+        (folder / "train" / "__MACOSX" / classes[0].name / "._x.png").write_bytes(b"\0\5\26\7")
+        (classes[1] / "__MACOSX").mkdir()
+
+
+@pytest.mark.parametrize("how", ["some-in-a-subfolder", "all-two-levels-down", "a-link-back-up", "macos-zip"])
+def test_images_in_class_subfolders_are_read_like_the_flat_tree(how, tmp_path):
+    from kaggle_pipeline.data import load_competition
+
+    write_class_folders(tmp_path / "flat", count=18, test_count=3, side=6)
+    reference = load_competition(tmp_path / "flat")
+    write_class_folders(tmp_path / "nested", count=18, test_count=3, side=6)
+    _nest(tmp_path / "nested", how)
+    competition = load_competition(tmp_path / "nested")
+    assert competition.layout == "folders" and competition.classes == reference.classes
+
+    def pairs(loaded):  # the same images with the same labels (the order within a class may differ)
+        return sorted((int(label), image.tobytes()) for image, label in zip(loaded.x_train, loaded.y_train, strict=True))
+    assert pairs(competition) == pairs(reference)
+    np.testing.assert_array_equal(competition.x_test, reference.x_test)

@@ -14,8 +14,9 @@ from kaggle_pipeline.files import first_line
 
 # Folder listings -------------------------------------------------------------------------------
 def hidden(name: str) -> bool:
-    """``.DS_Store``, ``._201.png`` (macOS resource forks), ``.ipynb_checkpoints``: never data."""
-    return name.startswith(".")
+    """``.DS_Store``, ``._201.png`` (macOS resource forks), ``.ipynb_checkpoints``, and ``__MACOSX/`` (where
+    macOS zips keep those forks): never data."""
+    return name.startswith(".") or name == "__MACOSX"
 
 
 def entries(folder: Path) -> list[Path]:

@@ -1,24 +1,48 @@
 """Layout ``folders`` (Plant Seedlings Classification, State Farm Distracted Driver Detection, Keras'
 ``image_dataset_from_directory``): ``train/<class name>/<file>`` and ``test/<file>``, also one folder deeper
 (``imgs/train/<class>/``, ``imgs/test/``). Class names are the folder names exactly as written (spaces kept);
-test images are matched to the sample submission's ids by file name, with or without the extension.
+a class's images may also lie in its subfolders (``train/cat/batch1/``), which Keras reads too. Test images are
+matched to the sample submission's ids by file name, with or without the extension.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from kaggle_pipeline.data.folders import check_folder, entries, image_root, is_dir, test_folder
-from kaggle_pipeline.data.images import IMAGE_SUFFIXES, decode_images, has_images, image_files, test_files_like_sample
+from kaggle_pipeline.data.images import IMAGE_SUFFIXES, decode_images, has_images, test_files_like_sample
 from kaggle_pipeline.data.registry import Layout, register_layout
 from kaggle_pipeline.errors import PipelineError
 
 
 def _class_folders(train: Path) -> list[Path]:
     return [path for path in entries(train) if is_dir(path)]
+
+
+def _class_entries(class_folder: Path) -> list[Path]:
+    """Every visible entry of a class folder and of its subfolders, the folder's own first (so a flat class
+    folder lists as it always did); a subfolder reached again through a link is listed once."""
+    listed, seen, pending = [], set(), [class_folder]
+    while pending:
+        folder = pending.pop(0)
+        real = os.path.realpath(folder)
+        if real in seen:
+            continue
+        seen.add(real)
+        found = entries(folder)
+        listed += found
+        # A folder named like an image (x.png) stays an image entry: it is refused when read, not entered.
+        pending += [path for path in found if is_dir(path) and path.suffix.lower() not in IMAGE_SUFFIXES]
+    return listed
+
+
+def _class_images(class_folder: Path) -> list[Path]:
+    check_folder(class_folder, "class folder")
+    return [path for path in _class_entries(class_folder) if path.suffix.lower() in IMAGE_SUFFIXES]
 
 
 def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int | None) -> dict:
@@ -34,7 +58,7 @@ def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int 
                             "image must be in its class's folder")
     train_paths, labels = [], []
     for class_folder in classes:
-        files = image_files(class_folder)
+        files = _class_images(class_folder)
         if not files:
             raise PipelineError(f"{class_folder}: class folder holds no images")
         train_paths += files
@@ -49,7 +73,7 @@ def _files(folder: Path) -> list[Path]:
     files = []
     if is_dir(root / "train"):
         for class_folder in _class_folders(root / "train"):
-            files += entries(class_folder)
+            files += _class_entries(class_folder)
     if is_dir(test_folder(root)):
         files += entries(test_folder(root))
     return files
@@ -57,7 +81,7 @@ def _files(folder: Path) -> list[Path]:
 
 def _started(folder: Path) -> bool:
     train = image_root(folder) / "train"
-    return is_dir(train) and any(has_images(path) for path in _class_folders(train))
+    return is_dir(train) and any(_class_images(path) for path in _class_folders(train))
 
 
 def _complete(folder: Path) -> bool:
