@@ -7,8 +7,8 @@ test's folder changed (test_hostile_data.refused_in_process). Each class has cas
                     a report deletes only figures it drew; a second submission in one second keeps the first
 2. names            a file or folder name that is not UTF-8, anywhere the loaders list; a store name counted
                     in bytes, as the file system counts it
-3. ids              two ids naming one image (with and without the extension), in a labels CSV as in the
-                    sample; two sample submissions
+3. ids and columns  two ids naming one image (with and without the extension), in a labels CSV as in the
+                    sample; two sample submissions; a label column found by its name or alone, never guessed
 4. options vs data  images too small for the network and a subset smaller than the classes are refused
                     before the store is written; a subset that leaves too few images out trains on all
 5. class folders    images in a class's subfolders are read (as Keras reads them), links back up once, and
@@ -177,6 +177,27 @@ def test_two_sample_submissions_are_named_instead_of_one_guessed(second, tmp_pat
     (folder / second).write_bytes((folder / "sampleSubmission.csv").read_bytes())
     refused_in_process(tmp_path, capsys, ["search", "--data", folder, "--models-dir", tmp_path / "models"],
                        folder, f"more than one sample submission .*{second.replace('(', '.').replace(')', '.')}")
+
+
+@pytest.mark.parametrize("header, refused", [
+    ("id,w,h,target_cls", True), ("id,target_cls,w", True), ("id,target_cls", False), ("id,w,label", False),
+    ("id,w,Label", False),
+])
+def test_a_labels_column_is_found_by_name_or_alone_never_guessed(header, refused, tmp_path, capsys):
+    from kaggle_pipeline.data import load_competition
+
+    folder = small_images(tmp_path / "comp")
+    rows = (folder / "trainLabels.csv").read_text().splitlines()[1:]
+    names = header.split(",")
+    label_at = [i for i, name in enumerate(names) if name.lower() in ("label", "target_cls")][0]
+    cells = [{**{i: "7" for i in range(1, len(names))}, 0: row.split(",")[0], label_at: row.split(",")[1]} for row in rows]
+    (folder / "trainLabels.csv").write_text(header + "\n" + "".join(
+        ",".join(cell[i] for i in range(len(names))) + "\n" for cell in cells))
+    if refused:
+        refused_in_process(tmp_path, capsys, ["search", "--data", folder, "--models-dir", tmp_path / "models"],
+                           folder / "trainLabels.csv", "no column named like the sample's 'label' .* rename the one")
+    else:
+        assert load_competition(folder).classes == load_competition(small_images(tmp_path / "clean")).classes
 
 
 # 4. Options against the data -------------------------------------------------------------------------------

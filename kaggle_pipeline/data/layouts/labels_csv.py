@@ -46,8 +46,12 @@ def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int 
         raise PipelineError(f"{labels_path}: expected an id column and a label column with at least one row")
     id_column = find_column(labels_table, ("id", "image", "file", "filename", sample.columns[0])) or labels_table.columns[0]
     label_columns = (sample.columns[1],) + LABEL_COLUMN_NAMES
-    label_column = find_column(labels_table, label_columns) or next(
-        column for column in labels_table.columns if column != id_column)
+    others = [column for column in labels_table.columns if column != id_column]
+    label_column = find_column(labels_table, label_columns) or (others[0] if len(others) == 1 else None)
+    if label_column is None:  # several columns, none named for labels: not ours to guess (width, height, ...)
+        raise PipelineError(f"{labels_path}: no column named like the sample's {sample.columns[1]!r} or "
+                            f"{'/'.join(LABEL_COLUMN_NAMES)} among {', '.join(map(repr, others))}; rename the one "
+                            "that holds the labels")
     train_ids = labels_table[id_column].str.strip()
     duplicated = train_ids[train_ids.duplicated()]
     if len(duplicated):
