@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -224,3 +225,57 @@ def test_the_image_size_is_kept_by_the_store_and_a_different_one_refused(tmp_pat
     # Without --image-size the store's own size is used.
     ensemble = run_cli("ensemble", *common, "--n", "1", "--epochs", "1", "--threshold", "0", cwd=tmp_path)
     assert ensemble.returncode == 0, ensemble.stderr
+
+
+def _move_to_kaggle_images_folders(folder: Path, id_column: str, label_column: str, with_extension: bool) -> None:
+    """CIFAR-10's layout (train/, test/, trainLabels.csv) as Cassava and APTOS ship theirs: train_images/,
+    test_images/, train.csv keyed by image_id or id_code, and a test.csv of ids beside the sample."""
+    (folder / "train").rename(folder / "train_images")
+    (folder / "test").rename(folder / "test_images")
+    suffix = ".png" if with_extension else ""
+    rows = (folder / "trainLabels.csv").read_text().splitlines()[1:]
+    (folder / "trainLabels.csv").unlink()
+    (folder / "train.csv").write_text(f"{id_column},{label_column}\n" + "".join(
+        f"{row.split(',')[0]}{suffix},{row.split(',')[1]}\n" for row in rows))
+    sample = (folder / "sampleSubmission.csv").read_text().splitlines()[1:]
+    (folder / "sampleSubmission.csv").unlink()
+    (folder / "sample_submission.csv").write_text(f"{id_column},{label_column}\n" + "".join(
+        f"{row.split(',')[0]}{suffix},0\n" for row in sample))
+    (folder / "test.csv").write_text(f"{id_column}\n" + "".join(f"{row.split(',')[0]}{suffix}\n" for row in sample))
+
+
+@pytest.mark.parametrize("id_column, label_column, with_extension", [
+    ("image_id", "label", True),       # Cassava Leaf Disease
+    ("id_code", "diagnosis", False),   # APTOS 2019
+])
+def test_train_images_and_test_images_folders_as_cassava_and_aptos_ship_them(id_column, label_column, with_extension,
+                                                                              tmp_path):
+    folder = write_image_competition(tmp_path / "leaves", count=24, test_count=6, side=4)
+    reference = load_competition(folder)
+    _move_to_kaggle_images_folders(folder, id_column, label_column, with_extension)
+    competition = load_competition(folder)
+    assert competition.layout == "images" and competition.classes == reference.classes
+    np.testing.assert_array_equal(competition.x_train, reference.x_train)
+    np.testing.assert_array_equal(competition.y_train, reference.y_train)
+    np.testing.assert_array_equal(competition.x_test, reference.x_test)
+
+
+def test_class_folders_under_train_images_as_paddy_disease_ships_them(tmp_path):
+    write_class_folders(tmp_path / "flat", count=18, test_count=3, side=6)
+    reference = load_competition(tmp_path / "flat")
+    written = write_class_folders(tmp_path / "paddy", count=18, test_count=3, side=6)
+    (tmp_path / "paddy" / "train").rename(tmp_path / "paddy" / "train_images")
+    (tmp_path / "paddy" / "test").rename(tmp_path / "paddy" / "test_images")
+    competition = load_competition(tmp_path / "paddy")
+    assert competition.layout == "folders" and competition.classes == reference.classes
+    np.testing.assert_array_equal(competition.x_train, reference.x_train)
+    np.testing.assert_array_equal(competition.x_test, reference.x_test)
+    assert competition.test_ids == written["order"]
+
+
+def test_two_folders_named_like_train_are_not_guessed_between(tmp_path, capsys, restore_signals):
+    folder = write_image_competition(tmp_path / "two", count=24, test_count=6, side=4)
+    _move_to_kaggle_images_folders(folder, "image_id", "label", True)
+    shutil.copytree(folder / "train_images", folder / "train_masks")
+    refused_in_process(tmp_path, capsys, ["search", "--data", folder, "--models-dir", tmp_path / "models"],
+                       folder, "train_images/, train_masks/ could each be the train images")

@@ -60,18 +60,32 @@ def check_folder(folder: Path, what: str) -> None:
 def image_root(folder: Path) -> Path:
     """Where ``train/`` and ``test/`` are: the competition folder itself, or its one subfolder that holds a
     ``train/`` folder (State Farm ships ``imgs/train/``, ``imgs/test/`` beside its CSVs)."""
-    if is_dir(folder / "train"):
+    if is_dir(train_folder(folder)):
         return folder
     inner = [path for path in entries(folder) if is_dir(path) and is_dir(path / "train")]
     return inner[0] if len(inner) == 1 else folder
 
 
+def train_folder(root: Path) -> Path:
+    """``train/``, or else the one folder whose name starts with ``train`` (Cassava, APTOS and Paddy Disease
+    ship ``train_images/``)."""
+    return _named_folder(root, "train")
+
+
 def test_folder(root: Path) -> Path:
-    """``test/``, or else the one folder whose name starts with ``test`` (Dogs vs. Cats ships ``test1/``)."""
-    if os.path.lexists(root / "test"):
-        return root / "test"
-    named = [path for path in entries(root) if path.name.lower().startswith("test") and is_dir(path)]
-    return named[0] if len(named) == 1 else root / "test"
+    """``test/``, or else the one folder whose name starts with ``test`` (Dogs vs. Cats ships ``test1/``,
+    Cassava ``test_images/``)."""
+    return _named_folder(root, "test")
+
+
+def _named_folder(root: Path, name: str) -> Path:
+    if os.path.lexists(root / name):
+        return root / name
+    named = [path for path in entries(root) if path.name.lower().startswith(name) and is_dir(path)]
+    if len(named) > 1:
+        raise PipelineError(f"{root}: {', '.join(path.name + '/' for path in named)} could each be the {name} "
+                            f"images; rename the one that holds them to {name}/")
+    return named[0] if named else root / name
 
 
 LABELS_CSV_NAMES = ("trainLabels.csv", "train_labels.csv", "labels.csv", "train.csv")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kaggle_pipeline.data.folders import check_folder, entries, image_root, is_dir, test_folder
+from kaggle_pipeline.data.folders import check_folder, entries, image_root, is_dir, test_folder, train_folder
 from kaggle_pipeline.data.images import IMAGE_SUFFIXES, decode_images, has_images, test_files_like_sample
 from kaggle_pipeline.data.registry import Layout, register_layout
 from kaggle_pipeline.errors import PipelineError
@@ -47,7 +47,7 @@ def _class_images(class_folder: Path) -> list[Path]:
 
 def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int | None) -> dict:
     root = image_root(folder)
-    train = root / "train"
+    train = train_folder(root)
     check_folder(train, "training folder (train/<class name>/<image>)")
     classes = _class_folders(train)
     if not classes:
@@ -71,8 +71,8 @@ def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int 
 def _files(folder: Path) -> list[Path]:
     root = image_root(folder)
     files = []
-    if is_dir(root / "train"):
-        for class_folder in _class_folders(root / "train"):
+    if is_dir(train_folder(root)):
+        for class_folder in _class_folders(train_folder(root)):
             files += _class_entries(class_folder)
     if is_dir(test_folder(root)):
         files += entries(test_folder(root))
@@ -80,7 +80,7 @@ def _files(folder: Path) -> list[Path]:
 
 
 def _started(folder: Path) -> bool:
-    train = image_root(folder) / "train"
+    train = train_folder(image_root(folder))
     return is_dir(train) and any(_class_images(path) for path in _class_folders(train))
 
 

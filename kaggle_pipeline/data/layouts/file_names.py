@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kaggle_pipeline.data.folders import entries, image_root, is_dir, labels_csv_candidates, test_folder
+from kaggle_pipeline.data.folders import entries, image_root, is_dir, labels_csv_candidates, test_folder, train_folder
 from kaggle_pipeline.data.images import decode_images, has_images, image_files, test_files_like_sample
 from kaggle_pipeline.data.registry import Layout, register_layout
 from kaggle_pipeline.errors import PipelineError
@@ -25,7 +25,7 @@ def label_of(path: Path) -> str | None:
 
 def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int | None) -> dict:
     root = image_root(folder)
-    train_paths = image_files(root / "train")
+    train_paths = image_files(train_folder(root))
     if not train_paths:
         raise PipelineError(f"{root / 'train'}: no training images")
     labels = []
@@ -37,17 +37,17 @@ def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int 
         labels.append(label)
     test_paths = test_files_like_sample(test_folder(root), sample, sample_path)
     x_train, x_test = decode_images([train_paths, test_paths], image_size, "train and test images")
-    return {"x_train": x_train, "train_labels": np.asarray(labels, dtype=str), "labels_path": root / "train",
+    return {"x_train": x_train, "train_labels": np.asarray(labels, dtype=str), "labels_path": train_folder(root),
             "x_test": x_test}
 
 
 def _files(folder: Path) -> list[Path]:
     root = image_root(folder)
-    return [path for images in (root / "train", test_folder(root)) if is_dir(images) for path in entries(images)]
+    return [path for images in (train_folder(root), test_folder(root)) if is_dir(images) for path in entries(images)]
 
 
 def _started(folder: Path) -> bool:
-    train = image_root(folder) / "train"
+    train = train_folder(image_root(folder))
     if labels_csv_candidates(folder) or not has_images(train):
         return False
     labels = {label_of(path) for path in image_files(train)}

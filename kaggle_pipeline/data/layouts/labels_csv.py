@@ -1,5 +1,6 @@
-"""Layout ``images`` (Aerial Cactus, Histopathologic Cancer Detection, CIFAR-10): ``train/<id>.<ext>`` and
-``test/<id>.<ext>`` with a labels CSV (``id,label``) under any name.
+"""Layout ``images`` (Aerial Cactus, Histopathologic Cancer Detection, CIFAR-10; Cassava and APTOS with
+``train_images/`` and ``test_images/``): ``train/<id>.<ext>`` and ``test/<id>.<ext>`` with a labels CSV
+(``id,label``) under any name.
 
 The labels CSV is the first of ``LABELS_CSV_NAMES`` that exists, else the folder's one other CSV (not the sample
 submission, ``solution.csv`` or a ``test*.csv``); its ids are file names with or without the extension.
@@ -18,6 +19,7 @@ from kaggle_pipeline.data.folders import (
     is_dir,
     labels_csv_candidates,
     test_folder,
+    train_folder,
 )
 from kaggle_pipeline.data.images import decode_images, has_images, image_files, match_ids, test_files_like_sample
 from kaggle_pipeline.data.registry import Layout, register_layout
@@ -56,7 +58,8 @@ def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int 
     duplicated = train_ids[train_ids.duplicated()]
     if len(duplicated):
         raise PipelineError(f"{labels_path}: duplicate id {duplicated.iloc[0]!r} in column {id_column!r}")
-    train_paths = match_ids(train_ids.tolist(), image_files(root / "train"), root / "train", labels_path, id_column)
+    train = train_folder(root)
+    train_paths = match_ids(train_ids.tolist(), image_files(train), train, labels_path, id_column)
     test_paths = test_files_like_sample(test_folder(root), sample, sample_path)
     x_train, x_test = decode_images([train_paths, test_paths], image_size, "train and test images")
     return {"x_train": x_train, "train_labels": labels_table[label_column].str.strip().to_numpy(),
@@ -66,7 +69,7 @@ def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int 
 def _files(folder: Path) -> list[Path]:
     root = image_root(folder)
     files = labels_csv_candidates(folder)[:1]
-    for images in (root / "train", test_folder(root)):
+    for images in (train_folder(root), test_folder(root)):
         if is_dir(images):
             files += entries(images)
     return files
@@ -74,16 +77,16 @@ def _files(folder: Path) -> list[Path]:
 
 def _complete(folder: Path) -> bool:
     root = image_root(folder)
-    return has_images(root / "train") and has_images(test_folder(root)) and bool(labels_csv_candidates(folder))
+    return has_images(train_folder(root)) and has_images(test_folder(root)) and bool(labels_csv_candidates(folder))
 
 
 def _started(folder: Path) -> bool:
     root = image_root(folder)
-    if has_images(root / "train") or has_images(test_folder(root)):
+    if has_images(train_folder(root)) or has_images(test_folder(root)):
         return True
     # Empty image folders and no CSV table: still an image competition, whose error names what is missing.
     tables = (folder / "train.csv").exists() or (folder / "test.csv").exists()
-    return (is_dir(root / "train") or is_dir(root / "test")) and not tables
+    return (is_dir(train_folder(root)) or is_dir(test_folder(root))) and not tables
 
 
 register_layout(Layout(
