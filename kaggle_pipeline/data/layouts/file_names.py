@@ -25,9 +25,10 @@ def label_of(path: Path) -> str | None:
 
 def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int | None) -> dict:
     root = image_root(folder)
-    train_paths = image_files(train_folder(root))
+    train = train_folder(root)
+    train_paths = image_files(train)
     if not train_paths:
-        raise PipelineError(f"{root / 'train'}: no training images")
+        raise PipelineError(f"{train}: no training images")
     labels = []
     for path in train_paths:
         label = label_of(path)
@@ -37,7 +38,7 @@ def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int 
         labels.append(label)
     test_paths = test_files_like_sample(test_folder(root), sample, sample_path)
     x_train, x_test = decode_images([train_paths, test_paths], image_size, "train and test images")
-    return {"x_train": x_train, "train_labels": np.asarray(labels, dtype=str), "labels_path": train_folder(root),
+    return {"x_train": x_train, "train_labels": np.asarray(labels, dtype=str), "labels_path": train,
             "x_test": x_test}
 
 
