@@ -211,8 +211,15 @@ def search_subset(workspace: Workspace, subset: int | None, seed: int) -> tuple[
         return x_train, y_train
     from sklearn.model_selection import train_test_split
 
+    # A class with one image here cannot be stratified: its image is always in the subset.
+    labels, counts = np.unique(y_train, return_counts=True)
+    single = np.isin(y_train, labels[counts == 1])
+    rest = np.flatnonzero(~single)
     try:
-        index, _ = train_test_split(np.arange(len(y_train)), train_size=size, stratify=y_train, random_state=seed)
+        index = np.flatnonzero(single)
+        if size > len(index):
+            chosen, _ = train_test_split(rest, train_size=size - len(index), stratify=y_train[rest], random_state=seed)
+            index = np.concatenate([index, chosen])
     except ValueError as error:
         raise ParameterError("subset", subset, first_line(error)) from None
     index = np.sort(index)

@@ -13,6 +13,7 @@ test's folder changed (test_hostile_data.refused_in_process). Each class has cas
                     before the store is written; a subset that leaves too few images out trains on all
 5. class folders    images in a class's subfolders are read (as Keras reads them), links back up once, and
                     macOS zips' __MACOSX/ is never a class
+6. rare classes     a class of one image trains, never validated; the search's subset keeps it
 """
 
 from __future__ import annotations
@@ -270,3 +271,40 @@ def test_images_in_class_subfolders_are_read_like_the_flat_tree(how, tmp_path):
         return sorted((int(label), image.tobytes()) for image, label in zip(loaded.x_train, loaded.y_train, strict=True))
     assert pairs(competition) == pairs(reference)
     np.testing.assert_array_equal(competition.x_test, reference.x_test)
+
+
+# 6. Rare classes ----------------------------------------------------------------------------------------------
+def _relabel(folder: Path, labels: dict[str, str]) -> None:
+    """trainLabels.csv with the given ids' labels replaced (a new class of one image each)."""
+    rows = (folder / "trainLabels.csv").read_text().splitlines()
+    rows = [rows[0]] + [f"{row.split(',')[0]},{labels.get(row.split(',')[0], row.split(',')[1])}" for row in rows[1:]]
+    (folder / "trainLabels.csv").write_text("\n".join(rows) + "\n")
+
+
+@pytest.mark.parametrize("rare", [{"3": "okapi"}, {"3": "okapi", "9": "quagga", "17": "aurochs"}, {"3": "pair", "9": "pair"}])
+def test_a_class_with_one_or_two_images_trains_and_the_others_split_as_before(rare, tmp_path, capsys):
+    folder = small_images(tmp_path / "comp")
+    _relabel(folder, rare)
+    workspace = open_workspace(folder, tmp_path / "models")
+    classes = workspace.competition.classes
+    singles = [classes.index(label) for label in set(rare.values()) if list(rare.values()).count(label) == 1]
+    for label in singles:  # its one image trains; it is never validated on
+        assert np.count_nonzero(workspace.y_train == label) == 1 and label not in workspace.y_validation
+    assert set(np.unique(workspace.y_validation).tolist()) <= set(range(len(classes))) - set(singles)
+    # The search's stratified subset takes every image of a class that has one in the training part (a pair
+    # leaves one image on each side).
+    assert cli.main(["search", "--data", str(folder), "--models-dir", str(tmp_path / "models"), "--space", "tiny",
+                     "--evals", "1", "--search-epochs", "1", "--subset", "12"]) == 0
+    trials = json.loads((tmp_path / "models" / "comp" / "search" / "trials.json").read_text())["trials"]
+    assert [trial["result"]["status"] for trial in trials] == ["ok"]
+    assert "running 1 more (12 training images" in capsys.readouterr().err
+
+
+def test_too_few_classes_with_two_images_to_validate_on_is_one_line(tmp_path, capsys):
+    folder = small_images(tmp_path / "comp", side=4)
+    rows = (folder / "trainLabels.csv").read_text().splitlines()
+    keep = {row.split(",")[0] for row in rows[1:] if row.split(",")[1] == rows[1].split(",")[1]}
+    _relabel(folder, {row.split(",")[0]: f"only{row.split(',')[0]}" for row in rows[1:]
+                      if row.split(",")[0] not in keep})
+    refused_in_process(tmp_path, capsys, ["search", "--data", folder, "--models-dir", tmp_path / "models"],
+                       folder / "trainLabels.csv", "fewer than two classes have more than one training image")

@@ -209,12 +209,10 @@ def encode_labels(labels, folder: Path) -> tuple[list[str], np.ndarray]:
         raise PipelineError(f"{folder}: the training labels hold a single class ({classes[0]!r}); need at least two")
     index = {label: position for position, label in enumerate(classes)}
     encoded = np.array([index[label] for label in labels], dtype=np.int32)
-    counts = np.bincount(encoded, minlength=len(classes))
-    if counts.min() < 2:
-        # The stratified validation split (make_split) needs two of each; said here, before a store is written.
-        raise PipelineError(
-            f"{folder}: class {classes[int(counts.argmin())]!r} has 1 training image; a stratified validation split needs 2"
-        )
+    # A class of one image only trains (make_split); the validation split needs two classes it can split.
+    if np.count_nonzero(np.bincount(encoded) >= 2) < 2:
+        raise PipelineError(f"{folder}: fewer than two classes have more than one training image; the validation "
+                            "split needs two classes with at least two images each")
     return classes, encoded
 
 
