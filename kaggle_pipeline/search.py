@@ -25,6 +25,7 @@ from hyperopt.base import JOB_STATE_DONE, JOB_STATE_ERROR
 from hyperopt.exceptions import AllTrialsFailed
 from hyperopt.fmin import generate_trial
 
+from kaggle_pipeline.data import single_image_rows
 from kaggle_pipeline.epochs import epochs_to_train
 from kaggle_pipeline.errors import ParameterError, PipelineError, check_stop
 from kaggle_pipeline.files import first_line
@@ -211,9 +212,7 @@ def search_subset(workspace: Workspace, subset: int | None, seed: int) -> tuple[
         return x_train, y_train
     from sklearn.model_selection import train_test_split
 
-    # A class with one image here cannot be stratified: its image is always in the subset.
-    labels, counts = np.unique(y_train, return_counts=True)
-    single = np.isin(y_train, labels[counts == 1])
+    single = single_image_rows(y_train)  # cannot be stratified: always in the subset
     rest = np.flatnonzero(~single)
     try:
         index = np.flatnonzero(single)

@@ -48,12 +48,12 @@ from kaggle_pipeline.data.fashion_mnist import (
 from kaggle_pipeline.data.images import MAX_IMAGE_PIXELS, SUFFIX_FORMATS
 from kaggle_pipeline.data.pixels import PIXEL_RULE
 from kaggle_pipeline.data.registry import detect_layout, get_layout, list_layouts, register_layout
-from kaggle_pipeline.data.split import make_split
+from kaggle_pipeline.data.split import make_split, single_image_rows
 from kaggle_pipeline.data.tables import find_sample_submission, read_sample_submission, read_submission_table
 
 __all__ = [
     "DEBIAN_FASHION_MNIST", "MAX_IMAGE_PIXELS", "PIXEL_RULE", "PREPARED_MARKER", "SUFFIX_FORMATS", "Competition",
     "detect_layout", "encode_labels", "fashion_mnist_arrays", "find_sample_submission", "get_layout",
-    "list_layouts", "load_competition", "make_split", "prepare_fashion_mnist", "read_idx", "read_sample_submission",
+    "list_layouts", "load_competition", "make_split", "single_image_rows", "prepare_fashion_mnist", "read_idx", "read_sample_submission",
     "read_submission_table", "register_layout", "save_cache", "source_files", "write_pixel_competition",
 ]

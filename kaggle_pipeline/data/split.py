@@ -21,7 +21,7 @@ def make_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, n
     if not (isinstance(seed, int) and 0 <= seed < 2**32):
         raise ParameterError("split_seed", seed, f"must be an integer from 0 to {2**32 - 1}")
     counts = np.bincount(y)
-    single = np.isin(y, np.flatnonzero(counts == 1))
+    single = single_image_rows(y)
     if not single.any():
         return _stratified_split(y, fraction, seed)
     rest = np.flatnonzero(~single)
@@ -31,6 +31,12 @@ def make_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, n
                             "fewer than two classes with images to validate on")
     train_rest, validation_rest = _stratified_split(rest_labels, fraction, seed)
     return np.sort(np.concatenate([rest[train_rest], np.flatnonzero(single)])), rest[validation_rest]
+
+
+def single_image_rows(y: np.ndarray) -> np.ndarray:
+    """Which rows are the only image of their class: a stratified split cannot put them on both sides."""
+    labels, counts = np.unique(y, return_counts=True)
+    return np.isin(y, labels[counts == 1])
 
 
 def _stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
