@@ -2,8 +2,6 @@
 
 import logging
 
-from kaggle_pipeline.vote import VotingEnsemble
-
 # Every module logs to a logger under "kaggle_pipeline" (progress lines at INFO, skipped damaged files at
 # WARNING). A library prints nothing by itself: the command line installs a handler, and a notebook chooses
 # with the standard calls, e.g. logging.basicConfig(level=logging.INFO) to see progress, or
@@ -11,4 +9,13 @@ from kaggle_pipeline.vote import VotingEnsemble
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = ["VotingEnsemble"]
+
+
+def __getattr__(name: str):
+    # On first use: VotingEnsemble imports scikit-learn (about 1.4 s), which every command line would pay here.
+    if name == "VotingEnsemble":
+        from kaggle_pipeline.estimator import VotingEnsemble
+
+        return VotingEnsemble
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 __version__ = "0.1.0"

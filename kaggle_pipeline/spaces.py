@@ -3,8 +3,8 @@
 Spaces are declared in hyperas' vocabulary (``hp.choice``, ``hp.uniform``) and chosen from the CLI
 (``--space``). Each space has starting points that the search evaluates first (the reference net with our
 default recipe, then with the reference's own recipe), so even a two-trial search is never worse than the
-reference. This module imports hyperopt and numpy only (no TensorFlow), so the CLI can list the spaces
-cheaply; the networks themselves are built by kaggle_pipeline.network.
+reference. This module imports hyperopt (about 1 s, with SciPy) only when a space is made, and never
+TensorFlow, so the CLI lists the spaces cheaply; the networks themselves are built by kaggle_pipeline.network.
 
 A params dict describes one network and how it trains:
 
@@ -31,8 +31,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from hyperopt import hp, pyll
 
 from kaggle_pipeline.errors import PipelineError
 
@@ -110,6 +108,8 @@ TINY_PARAMS = {
 
 
 def vgg_space() -> dict:
+    from hyperopt import hp
+
     return {
         "conv1_filters": hp.choice("conv1_filters", [16, 32, 48]),
         "conv2_filters": hp.choice("conv2_filters", [32, 64, 96]),
@@ -129,6 +129,8 @@ def vgg_space() -> dict:
 
 def recipe_space() -> dict:
     """Augmentation, schedule and label smoothing: searched in every space."""
+    from hyperopt import hp
+
     return {
         "translate": hp.uniform("translate", 0.0, 0.15),
         "rotate": hp.uniform("rotate", 0.0, 0.05),
@@ -151,6 +153,8 @@ def vgg_wide_space() -> dict:
 
 
 def tiny_space() -> dict:
+    from hyperopt import hp
+
     return {
         "conv1_filters": hp.choice("conv1_filters", [4, 8]),
         "conv2_filters": 8,
@@ -217,6 +221,8 @@ register_space("tiny", tiny_space, [TINY_PARAMS], "a net that trains in seconds,
 
 def hyperopt_point(space: dict, params: dict) -> dict:
     """``params`` as hyperopt's ``points_to_evaluate`` wants them: choices as indices, the rest as values."""
+    from hyperopt import pyll
+
     point = {}
     for node in pyll.toposort(pyll.as_apply(space)):
         if node.name != "hyperopt_param":

@@ -44,9 +44,10 @@ import pandas as pd
 
 from kaggle_pipeline.data import Competition, read_sample_submission, read_submission_table
 from kaggle_pipeline.errors import ParameterError, PipelineError
+from kaggle_pipeline.estimator import VotingEnsemble
 from kaggle_pipeline.metrics import METRICS, clip_probabilities, get_metric
 from kaggle_pipeline.store import SubmissionStore, SubmissionSummary, kept_runs, library_versions
-from kaggle_pipeline.vote import STRATEGIES, VOTES, VotingEnsemble, accuracy
+from kaggle_pipeline.vote import STRATEGIES, VOTES, accuracy
 from kaggle_pipeline.workspace import Workspace, check_outside_data
 
 logger = logging.getLogger(__name__)

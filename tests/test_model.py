@@ -81,13 +81,18 @@ def test_the_registry_lists_registers_and_hands_out_fresh_copies():
         spaces._REGISTRY.pop("mine", None)
 
 
-def test_spaces_and_the_space_option_do_not_import_tensorflow():
+def test_the_command_line_imports_no_heavy_library_before_a_stage_needs_it():
+    """Every process pays for what its parser imports: TensorFlow (~5 s) waits for training, scikit-learn
+    (~1.4 s) for voting, hyperopt (~1 s) for a search space."""
     import subprocess
     import sys
 
-    code = ("import sys, kaggle_pipeline.spaces; from kaggle_pipeline.cli import build_parser; "
+    code = ("import sys, kaggle_pipeline, kaggle_pipeline.spaces; from kaggle_pipeline.cli import build_parser; "
             "assert build_parser().parse_args(['search', '--space', 'vgg-wide']).space == 'vgg-wide'; "
-            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow imported'")
+            "assert build_parser().parse_args(['submit', '--vote', 'select']).vote == 'select'; "
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow imported'; "
+            "assert 'sklearn' not in sys.modules and 'hyperopt' not in sys.modules, 'scikit-learn or hyperopt imported'; "
+            "assert kaggle_pipeline.VotingEnsemble.__module__ == 'kaggle_pipeline.estimator'")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -160,3 +165,28 @@ def test_third_block_and_label_smoothing():
     flatten = next(layer for layer in model.layers if layer.name.startswith("flatten"))
     assert flatten.output.shape[-1] == 3 * 3 * 128  # 28 -> 14 -> 7 -> 3, all 'same'
     assert model.loss.label_smoothing == pytest.approx(0.1)
+
+
+def test_the_train_step_is_traced_once():
+    """build_model builds the optimizer's slots, so fit traces its step once, not twice, and trains exactly as
+    a model whose optimizer Keras builds inside that first trace."""
+    images = np.random.default_rng(2).integers(0, 256, (40, 12, 12, 1), dtype=np.uint8)
+    labels = keras.utils.to_categorical(np.arange(40) % 3, 3)
+
+    def trained(build_the_optimizer_first: bool):
+        keras.utils.set_random_seed(5)
+        model = build_model(DEFAULT_PARAMS, (12, 12, 1), 3)
+        if not build_the_optimizer_first:
+            unbuilt = type(model.optimizer).from_config(model.optimizer.get_config())
+            model.compile(optimizer=unbuilt, loss=model.loss, metrics=["accuracy"])
+        traces = []
+        train_step = model.train_step
+        model.train_step = lambda data: traces.append(1) or train_step(data)
+        model.fit(images, labels, batch_size=16, epochs=2, shuffle=False, verbose=0)
+        return len(traces), model.get_weights()
+
+    traces_built, weights_built = trained(build_the_optimizer_first=True)
+    traces_lazy, weights_lazy = trained(build_the_optimizer_first=False)
+    assert (traces_built, traces_lazy) == (1, 2)
+    for built, lazy in zip(weights_built, weights_lazy, strict=True):
+        np.testing.assert_array_equal(built, lazy)

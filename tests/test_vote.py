@@ -9,11 +9,10 @@ from sklearn.exceptions import DataConversionWarning, NotFittedError
 from sklearn.utils import estimator_checks
 from sklearn.utils.validation import check_is_fitted
 
+from kaggle_pipeline.estimator import LogisticStacker, VotingEnsemble
 from kaggle_pipeline.vote import (
     STRATEGIES,
     VOTES,
-    LogisticStacker,
-    VotingEnsemble,
     accuracy,
     greedy_selection,
     majority_vote,
@@ -359,9 +358,9 @@ def test_the_estimator_contract_on_three_dimensional_input():
 def test_the_docstring_examples_run():
     import doctest
 
-    import kaggle_pipeline.vote
+    import kaggle_pipeline.estimator
 
-    failures, attempted = doctest.testmod(kaggle_pipeline.vote, verbose=False)
+    failures, attempted = doctest.testmod(kaggle_pipeline.estimator, verbose=False)
     assert attempted > 0 and failures == 0
 
 
