@@ -9,6 +9,7 @@ import logging
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = ["VotingEnsemble"]
+__version__ = "0.1.0"
 
 
 def __getattr__(name: str):
@@ -18,4 +19,3 @@ def __getattr__(name: str):
 
         return VotingEnsemble
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-__version__ = "0.1.0"

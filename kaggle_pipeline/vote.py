@@ -2,10 +2,11 @@
 
 Two layers, two axis orders, two modules:
 
-- ``VotingEnsemble`` (kaggle_pipeline.estimator), the estimator, follows scikit-learn: samples first. ``X`` is the members' stored
-  class probabilities shaped ``(samples, members, classes)`` (``submit.stored_predictions`` returns them
-  so), or, with ``members=[...]``, whatever those fitted models predict on. ``train_test_split``,
-  ``cross_val_score`` and the rest slice its rows.
+- ``VotingEnsemble`` (kaggle_pipeline.estimator, which imports scikit-learn), the estimator, follows
+  scikit-learn: samples first. ``X`` is the members' stored class probabilities shaped
+  ``(samples, members, classes)`` (``submit.stored_predictions`` returns them so), or, with
+  ``members=[...]``, whatever those fitted models predict on. ``train_test_split``, ``cross_val_score`` and
+  the rest slice its rows.
 - The functions here (``majority_vote``, ``soft_vote``, ``vote_shares``, ``strategy_weights``,
   ``greedy_selection``, ``voted_accuracy_curve``) take runs first, ``(members, samples, classes)``, as the
   bench scripts stack runs; ``VotingEnsemble`` calls them on ``X.transpose(1, 0, 2)``.
@@ -23,8 +24,8 @@ weights and in whether members vote with their argmax or their probabilities:
                ensemble): repeatedly add the member that most improves the soft vote's score on the
                selection data (accuracy: ties go to the lower log loss; then the lower index); weights are the
                times chosen
-    logistic   a level-2 stacker (``estimator.LogisticStacker``): a multinomial logistic regression on every member's
-               log-probabilities (members x classes inputs), its regularisation chosen by 3-fold
+    logistic   a level-2 stacker (``estimator.LogisticStacker``): a multinomial logistic regression on every
+               member's log-probabilities (members x classes inputs), its regularisation chosen by 3-fold
                cross-validated log loss within the selection data; with k-fold members (kaggle_pipeline.submit)
                those are out-of-fold predictions of every labelled image, so it learns from all of them. It
                learns its own use of each member: the base weights do not apply and are reported as they are
