@@ -131,6 +131,54 @@ def test_an_id_without_its_file_names_the_files_that_nearly_match(written, probl
                        folder / "trainLabels.csv", problem)
 
 
+def _write_ids(folder: Path, train_id, test_id) -> None:
+    """Rewrite the labels CSV's and the sample's ids (the file stems 1, 2, ...) through train_id and test_id."""
+    for name, rewrite in (("trainLabels.csv", train_id), ("sampleSubmission.csv", test_id)):
+        header, *rows = (folder / name).read_text().splitlines()
+        rows = [f"{rewrite(row.split(',')[0])},{row.split(',')[1]}" for row in rows]
+        (folder / name).write_text("\n".join([header, *rows]) + "\n")
+
+
+@pytest.mark.parametrize("written", [
+    "train/{}.png", "train/{}", "./train/{}.png", "train\\{}.png", "paths/train/{}.png", "{folder}/train/{}.png",
+])
+def test_ids_that_are_paths_through_the_image_folder_match_their_files(written, tmp_path):
+    """Labels CSVs and samples made by scripts name files by their path (CheXpert, many notebooks' CSVs)."""
+    folder = write_image_competition(tmp_path / "paths", count=24, test_count=6, side=4)
+    reference = load_competition(folder)
+    _write_ids(folder, lambda stem: written.format(stem, folder=folder),
+               lambda stem: written.replace("train", "test").format(stem, folder=folder))
+    competition = load_competition(folder)
+    np.testing.assert_array_equal(competition.x_train, reference.x_train)
+    np.testing.assert_array_equal(competition.y_train, reference.y_train)
+    np.testing.assert_array_equal(competition.x_test, reference.x_test)
+    # The submission is written with the sample's ids as the sample writes them.
+    assert competition.test_ids == [written.replace("train", "test").format(stem, folder=folder)
+                                    for stem in range(25, 31)]
+
+
+@pytest.mark.parametrize("written, problem", [
+    ("test/1.png", r"id 'test/1.png' \(column 'id'\) has no image in .*train .*nearly matching: 1\.png .*through train/"),
+    ("other/1.png", r"id 'other/1.png' \(column 'id'\) has no image"),
+    ("train/sub/1.png", r"id 'train/sub/1.png' \(column 'id'\) has no image"),
+    ("../train/1.png", r"id '../train/1.png' \(column 'id'\) has no image"),
+    ("/elsewhere/train/1.png", r"id '/elsewhere/train/1.png' \(column 'id'\) has no image"),
+])
+def test_a_path_id_through_another_folder_is_refused(written, problem, tmp_path, capsys, restore_signals):
+    """Never a training label for a test image, nor a file the path does not name."""
+    folder = write_image_competition(tmp_path / "paths", count=24, test_count=6, side=4)
+    _write_ids(folder, lambda stem: written if stem == "1" else stem, lambda stem: stem)
+    refused_in_process(tmp_path, capsys, ["search", "--data", folder, "--models-dir", tmp_path / "models"],
+                       folder / "trainLabels.csv", problem)
+
+
+def test_a_path_id_and_a_name_for_one_image_are_refused(tmp_path, capsys, restore_signals):
+    folder = write_image_competition(tmp_path / "paths", count=24, test_count=6, side=4)
+    _write_ids(folder, lambda stem: "train/2.png" if stem == "1" else stem, lambda stem: stem)
+    refused_in_process(tmp_path, capsys, ["search", "--data", folder, "--models-dir", tmp_path / "models"],
+                       folder / "trainLabels.csv", r"ids 'train/2.png' and '2' .* name the same image 2\.png")
+
+
 def test_several_unknown_csvs_are_named_instead_of_guessed(tmp_path):
     folder = write_image_competition(tmp_path / "two", count=24, test_count=6, side=4)
     (folder / "trainLabels.csv").rename(folder / "a.csv")

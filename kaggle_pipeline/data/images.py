@@ -86,26 +86,28 @@ def image_files(folder: Path) -> list[Path]:
 
 def match_ids(ids: list[str], files: list[Path], folder: Path, ids_path: Path, column: str) -> list[Path]:
     """The image file of each id: the file named exactly ``id``, or else the one whose name without its suffix is
-    ``id`` (Kaggle writes ids both ways). An id matching no file names the files that nearly match; two ids
-    matching one file (``0x0`` and ``0x0.png``, perhaps with two labels) are refused."""
+    ``id`` (Kaggle writes ids both ways). An id may also be a path to the file through ``folder``
+    (``train/1.png``, ``./train_images/1``, Windows' ``train\\1.png``). An id matching no file names the files
+    that nearly match; two ids matching one file (``0x0`` and ``0x0.png``, perhaps with two labels) are refused."""
     by_name = {path.name: path for path in files}
     by_stem: dict[str, list[Path]] = {}
     for path in files:
         by_stem.setdefault(path.stem, []).append(path)
     matched, missing = [], []
-    for image_id in ids:
+    for written in ids:
+        image_id = written if written in by_name or written in by_stem else _name_in_folder(written, folder)
         if image_id in by_name:
             matched.append(by_name[image_id])
         elif len(by_stem.get(image_id, ())) == 1:
             matched.append(by_stem[image_id][0])
         elif image_id in by_stem:
             names = ", ".join(path.name for path in by_stem[image_id])
-            raise PipelineError(f"{ids_path}: id {image_id!r} matches more than one image in {folder} ({names})")
+            raise PipelineError(f"{ids_path}: id {written!r} matches more than one image in {folder} ({names})")
         else:
-            missing.append(image_id)
+            missing.append(written)
     if missing:
         raise PipelineError(f"{ids_path}: id {missing[0]!r} (column {column!r}) has no image in {folder} "
-                            f"({len(missing)} ids without one){_near_misses(missing[0], files)}")
+                            f"({len(missing)} ids without one){_near_misses(missing[0], files, folder)}")
     first_row: dict[Path, int] = {}
     for row, path in enumerate(matched):
         if path in first_row:
@@ -115,14 +117,25 @@ def match_ids(ids: list[str], files: list[Path], folder: Path, ids_path: Path, c
     return matched
 
 
-def _near_misses(image_id: str, files: list[Path]) -> str:
-    """'; nearly: ...' naming files that differ from the id only in case or in extension."""
+def _name_in_folder(image_id: str, folder: Path) -> str:
+    """The file name at the end of ``image_id`` when the folders before it are ``folder``'s last ones (the whole
+    path, for an absolute one); else ``image_id`` as written, which then matches no file."""
+    parts = [part for part in image_id.replace("\\", "/").split("/") if part not in ("", ".")]
+    folders = parts[:-1]
+    if not folders or tuple(folders) != folder.absolute().parts[len(folder.absolute().parts) - len(folders):]:
+        return image_id
+    return parts[-1]
+
+
+def _near_misses(image_id: str, files: list[Path], folder: Path) -> str:
+    """'; nearly: ...' naming files that differ from the id only in case, in extension or in the folders before it."""
     wanted = image_id.lower()
     wanted_stem = Path(image_id).stem.lower() if Path(image_id).suffix.lower() in IMAGE_SUFFIXES else wanted
     near = [path.name for path in files
             if wanted in (path.name.lower(), path.stem.lower()) or path.stem.lower() == wanted_stem]
     if near:
-        return f"; nearly matching: {', '.join(near[:3])} (ids must match a file name, with or without its extension, in the same case)"
+        return (f"; nearly matching: {', '.join(near[:3])} (ids must match a file name, with or without its "
+                f"extension, in the same case, or be a path to it through {folder.name}/)")
     return f"; the folder holds {len(files)} images such as {files[0].name}" if files else "; the folder holds no images"
 
 

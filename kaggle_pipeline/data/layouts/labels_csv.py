@@ -3,7 +3,8 @@
 (``id,label``) under any name.
 
 The labels CSV is the first of ``LABELS_CSV_NAMES`` that exists, else the folder's one other CSV (not the sample
-submission, ``solution.csv`` or a ``test*.csv``); its ids are file names with or without the extension.
+submission, ``solution.csv`` or a ``test*.csv``); its ids are file names with or without the extension, or paths
+through the training folder (``train/1.png``).
 """
 
 from __future__ import annotations
