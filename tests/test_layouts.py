@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_cli, synthetic_images, write_image_competition
+from conftest import STRING_CLASSES, run_cli, synthetic_images, write_image_competition
 from test_hostile_data import refused_in_process
 
 from kaggle_pipeline.data import detect_layout, list_layouts, load_competition
@@ -177,6 +178,56 @@ def test_a_path_id_and_a_name_for_one_image_are_refused(tmp_path, capsys, restor
     _write_ids(folder, lambda stem: "train/2.png" if stem == "1" else stem, lambda stem: stem)
     refused_in_process(tmp_path, capsys, ["search", "--data", folder, "--models-dir", tmp_path / "models"],
                        folder / "trainLabels.csv", r"ids 'train/2.png' and '2' .* name the same image 2\.png")
+
+
+def _one_hot_competition(folder: Path, header: list[str], row) -> Path:
+    """The image competition with a sample holding a column per class, and its labels CSV rewritten as
+    ``header`` with ``row(label)`` giving each image's cells after the id."""
+    write_image_competition(folder, count=24, test_count=6, side=4)
+    sample_header, *sample_rows = (folder / "sampleSubmission.csv").read_text().splitlines()
+    (folder / "sampleSubmission.csv").write_text(
+        "id," + ",".join(STRING_CLASSES) + "\n" + "".join(f"{line.split(',')[0]},0.3,0.3,0.4\n" for line in sample_rows))
+    _, *rows = (folder / "trainLabels.csv").read_text().splitlines()
+    (folder / "trainLabels.csv").write_text(",".join(header) + "\n" + "".join(
+        ",".join([line.split(",")[0], *row(line.split(",")[1])]) + "\n" for line in rows))
+    return folder
+
+
+@pytest.mark.parametrize("header, row", [
+    (["image_id", "cat", "dog", "frog"], lambda label: ["1" if name == label else "0" for name in STRING_CLASSES]),
+    (["image_id", "frog", "cat", "dog"], lambda label: ["1" if name == label else "0" for name in ("frog", "cat", "dog")]),
+    (["image_id", "cat", "dog", "frog", "fold"], lambda label: ["1.0" if name == label else "0.0" for name in STRING_CLASSES] + ["3"]),
+])
+def test_a_labels_csv_with_a_column_per_class_marks_each_images_class(header, row, tmp_path):
+    """Plant Pathology 2020: image_id,healthy,multiple_diseases,rust,scab, one 1 per row, as the sample's columns."""
+    reference = load_competition(write_image_competition(tmp_path / "reference", count=24, test_count=6, side=4))
+    competition = load_competition(_one_hot_competition(tmp_path / "onehot", header, row))
+    assert competition.classes == reference.classes == STRING_CLASSES
+    np.testing.assert_array_equal(competition.y_train, reference.y_train)
+    np.testing.assert_array_equal(competition.x_train, reference.x_train)
+    assert competition.submission_format == "class_probabilities"
+
+
+@pytest.mark.parametrize("cells, shown", [
+    (["1", "1", "0"], "cat=1, dog=1, frog=0"),      # two classes: multi-label
+    (["0", "0", "0"], "cat=0, dog=0, frog=0"),      # none
+    (["2", "0", "0"], "cat=2, dog=0, frog=0"),      # a count, not a mark
+    (["0.5", "0.5", "0"], "cat=0.5, dog=0.5, frog=0"),  # soft labels
+    (["", "1", "0"], "cat=(empty), dog=1, frog=0"),  # an empty cell
+    (["yes", "no", "no"], "cat=yes, dog=no, frog=no"),
+])
+def test_a_class_column_row_not_marking_exactly_one_class_is_one_line(cells, shown, tmp_path, capsys, restore_signals):
+    first = []
+
+    def row(label):
+        if not first:
+            first.append(label)
+            return cells
+        return ["1" if name == label else "0" for name in STRING_CLASSES]
+
+    folder = _one_hot_competition(tmp_path / "onehot", ["image_id", *STRING_CLASSES], row)
+    refused_in_process(tmp_path, capsys, ["search", "--data", folder, "--models-dir", tmp_path / "models"],
+                       folder / "trainLabels.csv", rf"row 2 \({re.escape(shown)}\) does not mark exactly one class .*\(1 such rows\)")
 
 
 def test_several_unknown_csvs_are_named_instead_of_guessed(tmp_path):

@@ -1,6 +1,7 @@
 """Layout ``images`` (Aerial Cactus, Histopathologic Cancer Detection, CIFAR-10; Cassava and APTOS with
 ``train_images/`` and ``test_images/``): ``train/<id>.<ext>`` and ``test/<id>.<ext>`` with a labels CSV
-(``id,label``) under any name.
+(``id,label``) under any name, or, where the sample has a column per class, with those columns marking each image's
+class with a 1 (one-hot).
 
 The labels CSV is the first of ``LABELS_CSV_NAMES`` that exists, else the folder's one other CSV (not the sample
 submission, ``solution.csv`` or a ``test*.csv``); its ids are file names with or without the extension, or paths
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from kaggle_pipeline.data.folders import (
@@ -48,13 +50,19 @@ def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int 
     if labels_table.shape[1] < 2 or len(labels_table) == 0:
         raise PipelineError(f"{labels_path}: expected an id column and a label column with at least one row")
     id_column = find_column(labels_table, ("id", "image", "file", "filename", sample.columns[0])) or labels_table.columns[0]
-    label_columns = (sample.columns[1],) + LABEL_COLUMN_NAMES
     others = [column for column in labels_table.columns if column != id_column]
-    label_column = find_column(labels_table, label_columns) or (others[0] if len(others) == 1 else None)
-    if label_column is None:  # several columns, none named for labels: not ours to guess (width, height, ...)
-        raise PipelineError(f"{labels_path}: no column named like the sample's {sample.columns[1]!r} or "
-                            f"{'/'.join(LABEL_COLUMN_NAMES)} among {', '.join(map(repr, others))}; rename the one "
-                            "that holds the labels")
+    # A sample with a column per class: a labels CSV holding those columns marks each image's class in them.
+    class_columns = list(sample.columns[1:]) if len(sample.columns) > 2 else []
+    if class_columns and set(class_columns) <= set(others):
+        train_labels = _one_hot_labels(labels_table, class_columns, labels_path)
+    else:
+        label_columns = LABEL_COLUMN_NAMES if class_columns else (sample.columns[1],) + LABEL_COLUMN_NAMES
+        label_column = find_column(labels_table, label_columns) or (others[0] if len(others) == 1 else None)
+        if label_column is None:  # several columns, none named for labels: not ours to guess (width, height, ...)
+            raise PipelineError(f"{labels_path}: no column named like the sample's {sample.columns[1]!r} or "
+                                f"{'/'.join(LABEL_COLUMN_NAMES)} among {', '.join(map(repr, others))}; rename the "
+                                "one that holds the labels")
+        train_labels = labels_table[label_column].str.strip().to_numpy()
     train_ids = labels_table[id_column].str.strip()
     duplicated = train_ids[train_ids.duplicated()]
     if len(duplicated):
@@ -63,8 +71,20 @@ def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int 
     train_paths = match_ids(train_ids.tolist(), image_files(train), train, labels_path, id_column)
     test_paths = test_files_like_sample(test_folder(root), sample, sample_path)
     x_train, x_test = decode_images([train_paths, test_paths], image_size, "train and test images")
-    return {"x_train": x_train, "train_labels": labels_table[label_column].str.strip().to_numpy(),
-            "labels_path": labels_path, "x_test": x_test}
+    return {"x_train": x_train, "train_labels": train_labels, "labels_path": labels_path, "x_test": x_test}
+
+
+def _one_hot_labels(table: pd.DataFrame, class_columns: list[str], labels_path: Path) -> np.ndarray:
+    """Labels written as the sample's class columns, a 1 in the image's class and 0 elsewhere (Plant Pathology
+    2020: image_id,healthy,multiple_diseases,rust,scab): each row's class is the column holding its 1."""
+    marks = table[class_columns].apply(lambda column: pd.to_numeric(column.str.strip(), errors="coerce"))
+    bad = ~marks.isin([0, 1]).all(axis=1) | (marks.sum(axis=1) != 1)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        values = ", ".join(f"{name}={str(table[name].iloc[row]).strip() or '(empty)'}" for name in class_columns)
+        raise PipelineError(f"{labels_path}: row {row + 2} ({values}) does not mark exactly one class with a 1 and "
+                            f"the others with 0 ({int(bad.sum())} such rows); each image needs exactly one class")
+    return np.asarray(class_columns, dtype=object)[marks.to_numpy().argmax(axis=1)].astype(str)
 
 
 def _files(folder: Path) -> list[Path]:
