@@ -230,6 +230,67 @@ def test_a_class_column_row_not_marking_exactly_one_class_is_one_line(cells, sho
                        folder / "trainLabels.csv", rf"row 2 \({re.escape(shown)}\) does not mark exactly one class .*\(1 such rows\)")
 
 
+def _shared_folder_competition(folder: Path, one_hot: bool) -> Path:
+    """Plant Pathology 2020's shape: every image in images/ (Train_<n>.jpg, Test_<n>.jpg), train.csv with the
+    labels, test.csv with the test ids only, the sample with a column per class (or id,label)."""
+    write_image_competition(folder, count=24, test_count=6, side=4)
+    (folder / "images").mkdir()
+    for part, prefix in (("train", "Train_"), ("test", "Test_")):
+        for path in (folder / part).iterdir():
+            path.rename(folder / "images" / f"{prefix}{path.name}")
+        (folder / part).rmdir()
+    _, *labels = (folder / "trainLabels.csv").read_text().splitlines()
+    (folder / "trainLabels.csv").unlink()
+    if one_hot:
+        (folder / "train.csv").write_text("image_id," + ",".join(STRING_CLASSES) + "\n" + "".join(
+            f"Train_{row.split(',')[0]}," + ",".join("1" if name == row.split(",")[1] else "0" for name in STRING_CLASSES)
+            + "\n" for row in labels))
+    else:
+        (folder / "train.csv").write_text("image_id,label\n" + "".join(f"Train_{row}\n" for row in labels))
+    _, *sample = (folder / "sampleSubmission.csv").read_text().splitlines()
+    (folder / "sampleSubmission.csv").write_text(
+        ("image_id," + ",".join(STRING_CLASSES) if one_hot else "image_id,label") + "\n"
+        + "".join(f"Test_{row.split(',')[0]}" + (",0.3,0.3,0.4" if one_hot else ",cat") + "\n" for row in sample))
+    (folder / "test.csv").write_text("image_id\n" + "".join(f"Test_{row.split(',')[0]}\n" for row in sample))
+    return folder
+
+
+@pytest.mark.parametrize("one_hot", [True, False])
+def test_one_image_folder_for_train_and_test_is_split_by_the_labels_csv_and_the_sample(one_hot, tmp_path):
+    reference = load_competition(write_image_competition(tmp_path / "reference", count=24, test_count=6, side=4))
+    competition = load_competition(_shared_folder_competition(tmp_path / "plants", one_hot))
+    assert competition.layout == "images" and competition.classes == reference.classes
+    np.testing.assert_array_equal(competition.x_train, reference.x_train)
+    np.testing.assert_array_equal(competition.y_train, reference.y_train)
+    np.testing.assert_array_equal(competition.x_test, reference.x_test)
+
+
+@pytest.mark.parametrize("mutate, named, problem", [
+    (lambda f: shutil.copy(f / "images" / "Test_25.png", f / "images" / "Stray_1.png"), "images/Stray_1.png",
+     "image is neither in train.csv nor in sampleSubmission.csv .*each image is a training image or a test image"),
+    # A test id that is a labelled image: never a test image as well.
+    (lambda f: (f / "sampleSubmission.csv").write_text((f / "sampleSubmission.csv").read_text().replace(
+        "Test_25,", "Train_1,")), "sampleSubmission.csv", r"id 'Train_1' \(column 'image_id'\) has no image"),
+    (lambda f: [path.unlink() for path in (f / "images").glob("Test_*")], "images", "no test images beside those train.csv labels"),
+])
+def test_one_image_folder_that_does_not_split_cleanly_is_one_line(mutate, named, problem, tmp_path, capsys,
+                                                                  restore_signals):
+    folder = _shared_folder_competition(tmp_path / "plants", one_hot=True)
+    mutate(folder)
+    refused_in_process(tmp_path, capsys, ["search", "--data", folder, "--models-dir", tmp_path / "models"],
+                       folder / named, problem)
+
+
+def test_a_pixel_table_beside_a_folder_of_pictures_is_still_a_pixel_table(tmp_path):
+    from conftest import write_csv_competition
+
+    folder = write_csv_competition(tmp_path / "digits", count=24, test_count=6)
+    (folder / "plots").mkdir()
+    shutil.copy(write_image_competition(tmp_path / "pictures", count=3, test_count=3, side=4) / "train" / "1.png",
+                folder / "plots" / "loss.png")
+    assert load_competition(folder).layout == "csv"
+
+
 def test_several_unknown_csvs_are_named_instead_of_guessed(tmp_path):
     folder = write_image_competition(tmp_path / "two", count=24, test_count=6, side=4)
     (folder / "trainLabels.csv").rename(folder / "a.csv")

@@ -341,16 +341,23 @@ def _parallel(function, items, label: str, size=None) -> list:
     return results
 
 
-def test_files_like_sample(folder: Path, sample: pd.DataFrame, sample_path: Path) -> list[Path]:
+def test_files_like_sample(folder: Path, sample: pd.DataFrame, sample_path: Path, labelled=(),
+                           labels_path: Path | None = None) -> list[Path]:
     """The test image of each sample submission row, in the sample's order: every id must match one image
-    (by file name, with or without its extension) and every test image must be in the sample."""
-    files = image_files(folder)
+    (by file name, with or without its extension) and every test image must be in the sample. In a folder
+    shared with the training images, the ``labelled`` ones (listed in ``labels_path``) are not test images."""
+    labelled = set(labelled)
+    files = [path for path in image_files(folder) if path not in labelled]
     if not files:
-        raise PipelineError(f"{folder}: no test images")
+        raise PipelineError(f"{folder}: no test images" + (f" beside those {labels_path.name} labels" if labelled else ""))
     ids = sample.iloc[:, 0].str.strip().tolist()
     matched = match_ids(ids, files, folder, sample_path, sample.columns[0])
     listed = set(matched)
     unlisted = [path for path in files if path not in listed]
+    if unlisted and labelled:
+        raise PipelineError(f"{unlisted[0]}: image is neither in {labels_path.name} nor in {sample_path.name} "
+                            f"({len(unlisted)} such images); in a folder holding both, each image is a training "
+                            "image or a test image")
     if unlisted:
         raise PipelineError(f"{unlisted[0]}: test image is not in {sample_path.name} ({len(unlisted)} such images); "
                             "the sample submission lists every test image once")

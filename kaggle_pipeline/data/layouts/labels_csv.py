@@ -1,5 +1,6 @@
 """Layout ``images`` (Aerial Cactus, Histopathologic Cancer Detection, CIFAR-10; Cassava and APTOS with
-``train_images/`` and ``test_images/``): ``train/<id>.<ext>`` and ``test/<id>.<ext>`` with a labels CSV
+``train_images/`` and ``test_images/``; Plant Pathology 2020 with one ``images/`` folder for both, the test images
+being those the labels CSV does not list): ``train/<id>.<ext>`` and ``test/<id>.<ext>`` with a labels CSV
 (``id,label``) under any name, or, where the sample has a column per class, with those columns marking each image's
 class with a 1 (one-hot).
 
@@ -28,6 +29,7 @@ from kaggle_pipeline.data.images import decode_images, has_images, image_files, 
 from kaggle_pipeline.data.registry import Layout, register_layout
 from kaggle_pipeline.data.tables import LABEL_COLUMN_NAMES, find_column, read_submission_table
 from kaggle_pipeline.errors import PipelineError
+from kaggle_pipeline.files import open_regular
 
 
 def _labels_csv(folder: Path) -> Path:
@@ -44,7 +46,6 @@ def _labels_csv(folder: Path) -> Path:
 
 
 def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int | None) -> dict:
-    root = image_root(folder)
     labels_path = _labels_csv(folder)
     labels_table = read_submission_table(labels_path)
     if labels_table.shape[1] < 2 or len(labels_table) == 0:
@@ -67,9 +68,11 @@ def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int 
     duplicated = train_ids[train_ids.duplicated()]
     if len(duplicated):
         raise PipelineError(f"{labels_path}: duplicate id {duplicated.iloc[0]!r} in column {id_column!r}")
-    train = train_folder(root)
+    train, test = _image_folders(folder)
     train_paths = match_ids(train_ids.tolist(), image_files(train), train, labels_path, id_column)
-    test_paths = test_files_like_sample(test_folder(root), sample, sample_path)
+    # One folder for both (Plant Pathology 2020's images/): the test images are the ones not labelled.
+    test_paths = test_files_like_sample(test, sample, sample_path, labelled=train_paths if test == train else (),
+                                        labels_path=labels_path)
     x_train, x_test = decode_images([train_paths, test_paths], image_size, "train and test images")
     return {"x_train": x_train, "train_labels": train_labels, "labels_path": labels_path, "x_test": x_test}
 
@@ -87,24 +90,48 @@ def _one_hot_labels(table: pd.DataFrame, class_columns: list[str], labels_path: 
     return np.asarray(class_columns, dtype=object)[marks.to_numpy().argmax(axis=1)].astype(str)
 
 
-def _files(folder: Path) -> list[Path]:
+def _image_folders(folder: Path) -> tuple[Path, Path]:
+    """(training images, test images): ``train/`` and ``test/`` (or their ``train*``/``test*`` names), or else
+    the competition's one subfolder holding images, for both (Plant Pathology 2020: ``images/Train_0.jpg`` and
+    ``images/Test_0.jpg``, told apart by the labels CSV and the sample)."""
     root = image_root(folder)
+    train, test = train_folder(root), test_folder(root)
+    if is_dir(train) or is_dir(test):
+        return train, test
+    shared = _shared_image_folder(folder)
+    return (shared, shared) if shared is not None else (train, test)
+
+
+def _shared_image_folder(folder: Path) -> Path | None:
+    """The one subfolder with images, when the folder has no pixel table: a ``test.csv`` of more than an id
+    and a label column is Digit Recognizer's pixels, whatever folder of pictures lies beside it."""
+    test_table = folder / "test.csv"
+    if test_table.is_file():
+        with open_regular(test_table) as handle:
+            if handle.readline(1 << 16).count(b",") > 1:
+                return None
+    with_images = [path for path in entries(folder) if has_images(path)]
+    return with_images[0] if len(with_images) == 1 else None
+
+
+def _files(folder: Path) -> list[Path]:
     files = labels_csv_candidates(folder)[:1]
-    for images in (train_folder(root), test_folder(root)):
+    for images in dict.fromkeys(_image_folders(folder)):
         if is_dir(images):
             files += entries(images)
     return files
 
 
 def _complete(folder: Path) -> bool:
-    root = image_root(folder)
-    return has_images(train_folder(root)) and has_images(test_folder(root)) and bool(labels_csv_candidates(folder))
+    train, test = _image_folders(folder)
+    return has_images(train) and has_images(test) and bool(labels_csv_candidates(folder))
 
 
 def _started(folder: Path) -> bool:
-    root = image_root(folder)
-    if has_images(train_folder(root)) or has_images(test_folder(root)):
+    train, test = _image_folders(folder)
+    if has_images(train) or has_images(test):
         return True
+    root = image_root(folder)
     # Empty image folders and no CSV table: still an image competition, whose error names what is missing.
     tables = (folder / "train.csv").exists() or (folder / "test.csv").exists()
     return (is_dir(train_folder(root)) or is_dir(test_folder(root))) and not tables
@@ -112,8 +139,10 @@ def _started(folder: Path) -> bool:
 
 register_layout(Layout(
     name="images",
-    files_text="train/<id>.<ext> and test/<id>.<ext> with a labels CSV (id,label; e.g. train_labels.csv)",
+    files_text="train/<id>.<ext> and test/<id>.<ext> (or one folder holding both) with a labels CSV (id,label; "
+               "e.g. train_labels.csv)",
     competitions="Aerial Cactus Identification (train.csv, ids with .jpg), Histopathologic Cancer Detection "
-                 "(train_labels.csv, .tif, ids without extension), CIFAR-10 (trainLabels.csv)",
+                 "(train_labels.csv, .tif, ids without extension), CIFAR-10 (trainLabels.csv), Plant Pathology "
+                 "2020 (images/ for both, train.csv with a column per class)",
     read=read, complete=_complete, started=_started, files=_files,
 ))
