@@ -281,7 +281,7 @@ def test_one_image_folder_that_does_not_split_cleanly_is_one_line(mutate, named,
                        folder / named, problem)
 
 
-def test_a_pixel_table_beside_a_folder_of_pictures_is_still_a_pixel_table(tmp_path):
+def test_a_pixel_table_beside_a_folder_of_pictures_is_still_a_pixel_table(tmp_path, capsys, restore_signals):
     from conftest import write_csv_competition
 
     folder = write_csv_competition(tmp_path / "digits", count=24, test_count=6)
@@ -289,6 +289,10 @@ def test_a_pixel_table_beside_a_folder_of_pictures_is_still_a_pixel_table(tmp_pa
     shutil.copy(write_image_competition(tmp_path / "pictures", count=3, test_count=3, side=4) / "train" / "1.png",
                 folder / "plots" / "loss.png")
     assert load_competition(folder).layout == "csv"
+    # Missing its test.csv, it is still told so, not read as images with pixel0 for an id.
+    (folder / "test.csv").unlink()
+    refused_in_process(tmp_path, capsys, ["search", "--data", folder, "--models-dir", tmp_path / "models"],
+                       folder / "test.csv", "file not found")
 
 
 def test_several_unknown_csvs_are_named_instead_of_guessed(tmp_path):

@@ -11,6 +11,7 @@ through the training folder (``train/1.png``).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -104,11 +105,13 @@ def _image_folders(folder: Path) -> tuple[Path, Path]:
 
 def _shared_image_folder(folder: Path) -> Path | None:
     """The one subfolder with images, when the folder has no pixel table: a ``test.csv`` of more than an id
-    and a label column is Digit Recognizer's pixels, whatever folder of pictures lies beside it."""
-    test_table = folder / "test.csv"
-    if test_table.is_file():
-        with open_regular(test_table) as handle:
-            if handle.readline(1 << 16).count(b",") > 1:
+    and a label column, or a ``train.csv`` or ``test.csv`` with ``pixel<n>`` columns, is Digit Recognizer's
+    pixels (perhaps missing a file), whatever folder of pictures lies beside it."""
+    for name in ("train.csv", "test.csv"):
+        if (folder / name).is_file():
+            with open_regular(folder / name) as handle:
+                header = handle.readline(1 << 16).lower()
+            if re.search(rb"(^|[,;\t])\W*pixel\d", header) or (name == "test.csv" and header.count(b",") > 1):
                 return None
     with_images = [path for path in entries(folder) if has_images(path)]
     return with_images[0] if len(with_images) == 1 else None
