@@ -54,6 +54,7 @@ from kaggle_pipeline.data.tables import find_sample_submission, read_sample_subm
 __all__ = [
     "DEBIAN_FASHION_MNIST", "MAX_IMAGE_PIXELS", "PIXEL_RULE", "PREPARED_MARKER", "SUFFIX_FORMATS", "Competition",
     "detect_layout", "encode_labels", "fashion_mnist_arrays", "find_sample_submission", "get_layout",
-    "list_layouts", "load_competition", "make_split", "single_image_rows", "prepare_fashion_mnist", "read_idx", "read_sample_submission",
-    "read_submission_table", "register_layout", "save_cache", "source_files", "write_pixel_competition",
+    "list_layouts", "load_competition", "make_split", "prepare_fashion_mnist", "read_idx", "read_sample_submission",
+    "read_submission_table", "register_layout", "save_cache", "single_image_rows", "source_files",
+    "write_pixel_competition",
 ]

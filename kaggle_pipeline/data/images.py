@@ -120,11 +120,11 @@ def match_ids(ids: list[str], files: list[Path], folder: Path, ids_path: Path, c
 def _name_in_folder(image_id: str, folder: Path) -> str:
     """The file name at the end of ``image_id`` when the folders before it are ``folder``'s last ones (the whole
     path, for an absolute one); else ``image_id`` as written, which then matches no file."""
-    parts = [part for part in image_id.replace("\\", "/").split("/") if part not in ("", ".")]
-    folders = parts[:-1]
-    if not folders or tuple(folders) != folder.absolute().parts[len(folder.absolute().parts) - len(folders):]:
+    *folders, name = [part for part in image_id.replace("\\", "/").split("/") if part not in ("", ".")] or [""]
+    folder_parts = folder.absolute().parts
+    if not folders or tuple(folders) != folder_parts[len(folder_parts) - len(folders):]:
         return image_id
-    return parts[-1]
+    return name
 
 
 def _near_misses(image_id: str, files: list[Path], folder: Path) -> str:

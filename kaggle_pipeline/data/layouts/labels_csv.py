@@ -88,7 +88,7 @@ def _one_hot_labels(table: pd.DataFrame, class_columns: list[str], labels_path: 
         values = ", ".join(f"{name}={str(table[name].iloc[row]).strip() or '(empty)'}" for name in class_columns)
         raise PipelineError(f"{labels_path}: row {row + 2} ({values}) does not mark exactly one class with a 1 and "
                             f"the others with 0 ({int(bad.sum())} such rows); each image needs exactly one class")
-    return np.asarray(class_columns, dtype=object)[marks.to_numpy().argmax(axis=1)].astype(str)
+    return np.asarray(class_columns, dtype=str)[marks.to_numpy().argmax(axis=1)]
 
 
 def _image_folders(folder: Path) -> tuple[Path, Path]:
