@@ -218,6 +218,8 @@ class Members:
     rows: np.ndarray | None = None
     y: np.ndarray | None = None
     out_of_fold: bool = False
+    # With folds, the rows each fold holds out: a run is scored on its own fold, as the threshold kept it.
+    fold_rows: list[np.ndarray] | None = None
 
     @property
     def runs(self) -> int:
@@ -306,7 +308,8 @@ def _round_members(workspace: Workspace, folds, records: list[dict], threshold: 
         names.append(f"round {round_number + 1} (runs {', '.join(str(record['run']) for record in runs)})")
     return Members(names=names, validation=validation, test=test, weights=np.ones(rounds),
                    records=sorted(used, key=lambda record: record["run"]), threshold=threshold, stacker=None,
-                   rows=np.arange(labelled), y=competition.y_train, out_of_fold=True)
+                   rows=np.arange(labelled), y=competition.y_train, out_of_fold=True,
+                   fold_rows=[folds.members(fold) for fold in range(folds.k)])
 
 
 def make_submission(
@@ -350,8 +353,10 @@ def make_submission(
     run_accuracies = np.array([record["validation_accuracy"] for record in records])
     if members.stacker is not None:
         members.stacker["validation_score"] = _finite(judge(members.y, members.validation[:, -1]))
-    run_scores = np.array([judge.score_or_worst(members.y, members.validation[:, index])
-                           for index in range(members.runs)])
+    # Each run alone: on the validation split, or with folds on the fold it held out (a round's out-of-fold
+    # predictions are its runs', one fold each).
+    run_scores = np.array([judge.score_or_worst(members.y[rows], members.validation[rows, index])
+                           for index in range(members.runs) for rows in (members.fold_rows or [slice(None)])])
 
     probabilities = strategies[chosen]["probabilities"]
     text = render_submission(competition, probabilities.argmax(axis=1) if submission_format == "label" else probabilities,
@@ -436,9 +441,10 @@ def _print_summary(summary: dict, competition: Competition) -> None:
     stacker = f" + {summary['stacker']['name']}, weight {summary['stacker']['weight']:g}" if summary["stacker"] else ""
     logger.info(f"submit: {summary['vote']} vote of {summary['runs_voted']} run(s) (validation {store_metric} "
         f"{comparison} {summary['threshold']:.4f}){stacker}; judged by {metric}; writes {summary['format'].replace('_', ' ')}")
-    logger.info(f"  runs' validation {metric:9} {summary['run_validation_score_mean']:.4f} ± {summary['run_validation_score_std']:.4f}")
+    each = "runs' held-out fold" if "folds" in summary else "runs' validation"
+    logger.info(f"  {each} {metric:9} {summary['run_validation_score_mean']:.4f} ± {summary['run_validation_score_std']:.4f}")
     if metric != "accuracy":
-        logger.info(f"  runs' validation accuracy  {summary['run_validation_accuracy_mean']:.4f} ± "
+        logger.info(f"  {each} accuracy  {summary['run_validation_accuracy_mean']:.4f} ± "
                     f"{summary['run_validation_accuracy_std']:.4f}")
     if summary["stacker"]:
         logger.info(f"  stacker validation {metric:9} {_number(summary['stacker'].get('validation_score'))}")

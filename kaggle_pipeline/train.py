@@ -47,6 +47,19 @@ from kaggle_pipeline.progress import format_seconds  # noqa: E402
 logger = logging.getLogger(__name__)
 
 
+class _NewModelTracing(logging.Filter):
+    """Drops TensorFlow's "N out of the last N calls ... triggered tf.function retracing" warning. It counts traces
+    by the code of Keras' step function, across models; every run builds a new model, whose first call must be
+    traced, so a process training several runs on small sets (every predict call one partial batch) is warned
+    about retracing that is one trace per new model, with advice that does not apply."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+tf.get_logger().addFilter(_NewModelTracing())
+
+
 # Numeric precision, picked by name (PRECISION=); "auto" picks the fastest one the hardware runs well.
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 

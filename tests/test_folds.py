@@ -80,6 +80,8 @@ def test_kfold_ensemble_and_submit(tmp_path):
     assert "rounded up to 3" in finished.stderr
     # Its epochs are counted on what a k-fold run trains on (2 of 3 folds of 90 images), not the fixed split's 81.
     assert "60 training images make" in finished.stderr
+    # Three new models' predict calls on sets smaller than a batch: one trace each, not a retracing to warn about.
+    assert "retracing" not in finished.stderr
     store = workspace.store
     assert store.ensemble_settings().folds == FOLDS
     runs = check_fold_runs(store, workspace.competition.y_train)
@@ -91,6 +93,11 @@ def test_kfold_ensemble_and_submit(tmp_path):
     summary = SubmissionStore(tmp_path / "submissions", "pixels").latest()
     assert summary["folds"] == FOLDS and summary["rounds_voted"] == 1 and summary["runs"] == [1, 2, 3]
     assert "out-of-fold" in summary["validation_judged_on"]
+    # Each run is scored on the fold it held out (a round of one has no spread; its runs do).
+    fold_scores = [Run(record).score("accuracy") for record in runs]
+    assert summary["run_validation_score_mean"] == pytest.approx(np.mean(fold_scores))
+    assert summary["run_validation_score_std"] == pytest.approx(np.std(fold_scores))
+    assert f"runs' held-out fold accuracy  {np.mean(fold_scores):.4f} ± {np.std(fold_scores):.4f}" in submitted.stderr
 
     # Per fold: a threshold above one run's own-fold score leaves its round incomplete, so nothing is voted.
     scores = [record["validation_accuracy"] for record in runs]
