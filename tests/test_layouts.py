@@ -120,14 +120,62 @@ def test_a_labels_csv_under_any_name_with_ids_with_or_without_the_extension(labe
 
 
 @pytest.mark.parametrize("written, problem", [
-    ("1.PNG", r"id '1.PNG' \(column 'id'\) has no image .*nearly matching: 1\.png"),
     ("1.jpg", r"id '1.jpg' \(column 'id'\) has no image .*nearly matching: 1\.png"),
+    ("1.gif", r"id '1.gif' \(column 'id'\) has no image .*nearly matching: 1\.png"),
     ("IMG1", r"id 'IMG1' \(column 'id'\) has no image .*such as 1\.png"),
 ])
 def test_an_id_without_its_file_names_the_files_that_nearly_match(written, problem, tmp_path, capsys, restore_signals):
     folder = write_image_competition(tmp_path / "near", count=24, test_count=6, side=4)
     labels = (folder / "trainLabels.csv").read_text().replace("\n1,", f"\n{written},", 1)
     (folder / "trainLabels.csv").write_text(labels)
+    refused_in_process(tmp_path, capsys, ["search", "--data", folder, "--models-dir", tmp_path / "models"],
+                       folder / "trainLabels.csv", problem)
+
+
+@pytest.mark.parametrize("file_suffix, written", [(".png", "{}.PNG"), (".PNG", "{}.png"), (".Png", "{}.pNG"),
+                                                   (".png", "train/{}.PNG")])
+def test_an_id_whose_image_suffix_differs_only_in_case_matches_its_file(file_suffix, written, tmp_path):
+    """CSVs written where case does not count (IMG_0001.JPG listed as IMG_0001.jpg), in labels CSVs and samples."""
+    folder = write_image_competition(tmp_path / "case", count=24, test_count=6, side=4)
+    reference = load_competition(folder)
+    for path in [*(folder / "train").iterdir(), *(folder / "test").iterdir()]:
+        path.rename(path.with_suffix(file_suffix))
+    _write_ids(folder, written.format, written.replace("train", "test").format)
+    competition = load_competition(folder)
+    np.testing.assert_array_equal(competition.x_train, reference.x_train)
+    np.testing.assert_array_equal(competition.y_train, reference.y_train)
+    np.testing.assert_array_equal(competition.x_test, reference.x_test)
+    assert competition.test_ids == [written.replace("train", "test").format(stem) for stem in range(25, 31)]
+
+
+def _two_files_one_id_apart_from_suffix_case(folder: Path) -> None:
+    (folder / "train" / "1.png").rename(folder / "train" / "1.PNG")
+    (folder / "train" / "2.png").rename(folder / "train" / "1.Png")
+    header, *rows = (folder / "trainLabels.csv").read_text().splitlines()
+    rows = ["1.png" + row[1:] if row.startswith("1,") else row for row in rows if not row.startswith("2,")]
+    (folder / "trainLabels.csv").write_text("\n".join([header, *rows]) + "\n")
+
+
+def _name_in_another_case(folder: Path) -> None:
+    (folder / "train" / "1.png").rename(folder / "train" / "a1.png")
+    _write_ids(folder, lambda stem: "A1.png" if stem == "1" else stem, str)
+
+
+def _one_file_named_in_both_cases(folder: Path) -> None:
+    _write_ids(folder, lambda stem: {"2": "2.png", "3": "2.PNG"}.get(stem, stem), str)
+
+
+@pytest.mark.parametrize("change, problem", [
+    # Two files that one id names but for the case of their suffix: which one is not guessed.
+    (_two_files_one_id_apart_from_suffix_case, r"id '1.png' matches more than one image in .*train \(1\.PNG, 1\.Png\)"),
+    # The name itself in another case is another file on this file system.
+    (_name_in_another_case, r"id 'A1.png' \(column 'id'\) has no image .*nearly matching: a1\.png"),
+    (_one_file_named_in_both_cases, r"ids '2.png' and '2.PNG' \(column 'id'\) name the same image 2\.png"),
+])
+def test_suffix_case_never_picks_between_files_or_names_one_file_twice(change, problem, tmp_path, capsys,
+                                                                        restore_signals):
+    folder = write_image_competition(tmp_path / "case", count=24, test_count=6, side=4)
+    change(folder)
     refused_in_process(tmp_path, capsys, ["search", "--data", folder, "--models-dir", tmp_path / "models"],
                        folder / "trainLabels.csv", problem)
 

@@ -13,7 +13,8 @@ and always a sample submission (``sample_submission.csv`` or ``sampleSubmission.
 holds the ids; the columns after it are one label column or one probability column per class. The sample
 submission dictates the output: its ids, their order and its header. ``load_competition`` returns the test
 images in the sample submission's order, so every later stage can work with row numbers. Image ids match file
-names with or without the extension, or paths to the files through their folder (``train/1.png``).
+names with or without the extension (whose case may differ: ``1.PNG`` for ``1.png``), or paths to the files
+through their folder (``train/1.png``).
 
 A ``solution.csv`` (id, label) beside them is an answer key used only for local scoring.
 

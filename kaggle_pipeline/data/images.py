@@ -86,13 +86,17 @@ def image_files(folder: Path) -> list[Path]:
 
 def match_ids(ids: list[str], files: list[Path], folder: Path, ids_path: Path, column: str) -> list[Path]:
     """The image file of each id: the file named exactly ``id``, or else the one whose name without its suffix is
-    ``id`` (Kaggle writes ids both ways). An id may also be a path to the file through ``folder``
-    (``train/1.png``, ``./train_images/1``, Windows' ``train\\1.png``). An id matching no file names the files
-    that nearly match; two ids matching one file (``0x0`` and ``0x0.png``, perhaps with two labels) are refused."""
+    ``id`` (Kaggle writes ids both ways), or else the one file whose name is ``id`` but for the case of its image
+    suffix (``IMG_1.jpg`` for ``IMG_1.JPG``: a CSV written on a system that ignores case). An id may also be a
+    path to the file through ``folder`` (``train/1.png``, ``./train_images/1``, Windows' ``train\\1.png``). An id
+    matching no file names the files that nearly match; two ids matching one file (``0x0`` and ``0x0.png``,
+    perhaps with two labels) are refused."""
     by_name = {path.name: path for path in files}
     by_stem: dict[str, list[Path]] = {}
+    by_suffix_case: dict[str, list[Path]] = {}
     for path in files:
         by_stem.setdefault(path.stem, []).append(path)
+        by_suffix_case.setdefault(path.stem + path.suffix.lower(), []).append(path)
     matched, missing = [], []
     for written in ids:
         image_id = written if written in by_name or written in by_stem else _name_in_folder(written, folder)
@@ -103,6 +107,11 @@ def match_ids(ids: list[str], files: list[Path], folder: Path, ids_path: Path, c
         elif image_id in by_stem:
             names = ", ".join(path.name for path in by_stem[image_id])
             raise PipelineError(f"{ids_path}: id {written!r} matches more than one image in {folder} ({names})")
+        elif (folded := _suffix_lowered(image_id)) in by_suffix_case:
+            if len(by_suffix_case[folded]) > 1:
+                names = ", ".join(path.name for path in by_suffix_case[folded])
+                raise PipelineError(f"{ids_path}: id {written!r} matches more than one image in {folder} ({names})")
+            matched.append(by_suffix_case[folded][0])
         else:
             missing.append(written)
     if missing:
@@ -115,6 +124,12 @@ def match_ids(ids: list[str], files: list[Path], folder: Path, ids_path: Path, c
                                 f"name the same image {path.name}")
         first_row[path] = row
     return matched
+
+
+def _suffix_lowered(name: str) -> str | None:
+    """``name`` with its image suffix in lower case (``IMG_1.jpg`` for ``IMG_1.JPG``); None without one."""
+    suffix = Path(name).suffix
+    return name[: len(name) - len(suffix)] + suffix.lower() if suffix.lower() in IMAGE_SUFFIXES else None
 
 
 def _name_in_folder(image_id: str, folder: Path) -> str:
@@ -135,7 +150,7 @@ def _near_misses(image_id: str, files: list[Path], folder: Path) -> str:
             if wanted in (path.name.lower(), path.stem.lower()) or path.stem.lower() == wanted_stem]
     if near:
         return (f"; nearly matching: {', '.join(near[:3])} (ids must match a file name, with or without its "
-                f"extension, in the same case, or be a path to it through {folder.name}/)")
+                f"extension, in the same case but for the extension's, or be a path to it through {folder.name}/)")
     return f"; the folder holds {len(files)} images such as {files[0].name}" if files else "; the folder holds no images"
 
 
