@@ -50,12 +50,13 @@ import numpy as np
 from ensemble_speed import SETTINGS as REFERENCE_SETTINGS
 from ensemble_speed import reference_run, say
 
+from kaggle_pipeline.data import answer_key_labels
 from kaggle_pipeline.data.fashion_mnist import PREPARED_MARKER, fashion_mnist_arrays, write_pixel_competition
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.estimator import VotingEnsemble
 from kaggle_pipeline.progress import format_seconds
 from kaggle_pipeline.store import library_versions
-from kaggle_pipeline.submit import answer_key_labels, stored_predictions
+from kaggle_pipeline.submit import stored_predictions
 from kaggle_pipeline.vote import accuracy, majority_vote
 from kaggle_pipeline.workspace import open_workspace
 

@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from kaggle_pipeline.abort import MARGIN, MIN_KEPT, abort_floor, replay
+from kaggle_pipeline.data import answer_key_labels
 from kaggle_pipeline.network import build_model
 from kaggle_pipeline.progress import format_seconds
 from kaggle_pipeline.spaces import DEFAULT_PARAMS, REFERENCE_PARAMS
 from kaggle_pipeline.store import library_versions
-from kaggle_pipeline.submit import answer_key_labels
 from kaggle_pipeline.train import EpochProgress, choose_precision, keras, train_run
 from kaggle_pipeline.vote import voted_accuracy_curve
 from kaggle_pipeline.workspace import open_workspace

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from kaggle_pipeline.data import answer_key_labels
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.store import kept_runs
-from kaggle_pipeline.submit import answer_key_labels
 from kaggle_pipeline.train import keras, predict_proba
 from kaggle_pipeline.vote import accuracy, majority_vote
 from kaggle_pipeline.workspace import open_workspace

@@ -23,11 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
+from kaggle_pipeline.data import answer_key_labels
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.estimator import VotingEnsemble
 from kaggle_pipeline.metrics import get_metric
 from kaggle_pipeline.store import Run, SubmissionStore, atomic_write_bytes, atomic_write_text, kept_runs
-from kaggle_pipeline.submit import answer_key_labels, stored_predictions
+from kaggle_pipeline.submit import stored_predictions
 from kaggle_pipeline.vote import voted_accuracy_curve
 from kaggle_pipeline.workspace import Workspace, check_outside_data
 

@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kaggle_pipeline.data import Competition, read_sample_submission, read_submission_table
+from kaggle_pipeline.data import Competition, answer_key_labels, read_answer_key, read_sample_submission
 from kaggle_pipeline.errors import ParameterError, PipelineError
 from kaggle_pipeline.estimator import VotingEnsemble
 from kaggle_pipeline.metrics import METRICS, clip_probabilities, get_metric
@@ -161,25 +161,6 @@ def render_submission(competition: Competition, predicted: np.ndarray, submissio
     return table.to_csv(index=False, lineterminator="\n", float_format="%.6f")
 
 
-def read_answer_key(solution_path: Path, id_column: str, label_column: str,
-                    classes: list[str] | None = None) -> dict[str, str]:
-    """id -> label from an answer key (id, label[, Usage]), found by the sample's column names or by position.
-
-    A key with a column per class (Kaggle's one-hot form of a probability competition: ``img,c0,...,c9``)
-    gives each id the class whose column holds its largest value."""
-    solution = read_submission_table(solution_path)
-    if solution.shape[1] < 2:
-        raise PipelineError(f"{solution_path}: expected an id column and a label column")
-    solution_ids = solution[id_column] if id_column in solution else solution.iloc[:, 0]
-    if classes and all(name in solution.columns for name in classes):
-        values = np.column_stack([pd.to_numeric(solution[name], errors="coerce").to_numpy() for name in classes])
-        if not np.isfinite(values).all():
-            raise PipelineError(f"{solution_path}: a class column holds a cell that is not a number")
-        return dict(zip(solution_ids, np.asarray(classes)[values.argmax(axis=1)], strict=True))
-    solution_labels = solution[label_column] if label_column in solution else solution.iloc[:, 1]
-    return dict(zip(solution_ids, solution_labels, strict=True))
-
-
 def local_score(solution_path: Path, submission: pd.DataFrame, id_column: str, label_column: str) -> float:
     """Accuracy against an answer key — for local feedback only, never for selection."""
     truth = read_answer_key(solution_path, id_column, label_column)
@@ -187,18 +168,6 @@ def local_score(solution_path: Path, submission: pd.DataFrame, id_column: str, l
     if set(truth) != set(predicted):
         raise PipelineError(f"{solution_path}: its ids do not match the submission's ids")
     return float(np.mean([predicted[key] == label for key, label in truth.items()]))
-
-
-def answer_key_labels(competition: Competition) -> np.ndarray | None:
-    """The answer key as class indices in test order (for local scoring and benches); None without one."""
-    if competition.solution is None:
-        return None
-    truth = read_answer_key(competition.solution, competition.id_column, competition.label_column, competition.classes)
-    index = {name: position for position, name in enumerate(competition.classes)}
-    missing = [test_id for test_id in competition.test_ids if test_id not in truth]
-    if missing or any(label not in index for label in truth.values()):
-        raise PipelineError(f"{competition.solution}: does not give a known class for every test id")
-    return np.array([index[truth[test_id]] for test_id in competition.test_ids])
 
 
 @dataclass

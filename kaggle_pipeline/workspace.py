@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kaggle_pipeline.data import Competition, load_competition, make_split, save_cache
+from kaggle_pipeline.data import Competition, answer_key_labels, load_competition, make_split, save_cache
 from kaggle_pipeline.errors import ParameterError, PipelineError
 from kaggle_pipeline.metrics import METRICS, auto_metric, get_metric
 from kaggle_pipeline.network import MIN_IMAGE_SIDE
@@ -112,7 +112,7 @@ def open_workspace(
     can reach (checked here, before anything is written). A stage that ``trains`` needs images the network can
     take, and a search's ``subset`` (training images per trial) at least one image of each class. ``outputs``
     names the other folders the stage writes the competition's files under (``{"submissions_dir": ...}``):
-    like the store, none may overlap the data folder.
+    like the store, none may overlap the data folder. A ``solution.csv`` must answer every test id with a class.
     """
     name = competition_name(data_dir, name)
     models_dir = Path(models_dir)
@@ -132,8 +132,10 @@ def open_workspace(
     train_index, validation_index, new_split = _fixed_split(store, competition, validation_fraction, split_seed)
     if trains:
         _check_trainable(competition, data_dir, competition.y_train[train_index], subset)
-    if read_only:
+    if read_only:  # report scores with the answer key and says so if it cannot; status never reads it
         return Workspace(competition, store, train_index, validation_index, metric=metric)
+    # The answer key only scores the submission, but one that cannot would stop a long job at its very end.
+    answer_key_labels(competition)
     store_lock = store.lock(lock) if lock else None
     try:
         store.bind(competition.fingerprint(), {**competition.describe(), "metric": metric, "versions": library_versions()})

@@ -201,6 +201,21 @@ def _npz_not_a_zip(folder):
     (folder / "arrays.npz").write_bytes(b"PK\x03\x04 not really a zip archive")
 
 
+def relabel_column(path: Path, label: str | None) -> None:
+    """Every data row's second field set to ``label``; None drops the column."""
+    header, *rows = lines(path)
+    if label is None:
+        write_lines(path, [header.split(",")[0]] + [row.split(",")[0] for row in rows])
+    else:
+        write_lines(path, [header] + [row.split(",")[0] + "," + label for row in rows])
+
+
+def _solution_class_columns_with_a_word(folder):
+    header, *rows = lines(folder / "solution.csv")
+    write_lines(folder / "solution.csv", ["id,cat,dog,frog"] + [row.split(",")[0] + ",1,0,0" for row in rows[:-1]]
+                + [rows[-1].split(",")[0] + ",1,zero,0"])
+
+
 REFUSED = {
     # csv layout
     "csv-missing-train": (csv_folder, lambda f: (f / "train.csv").unlink(), "train.csv", "file not found"),
@@ -284,6 +299,18 @@ REFUSED = {
     "images-duplicate-label-ids": (image_folder, _duplicate_label_id, "trainLabels.csv", "duplicate id '1'"),
     "images-empty-label": (image_folder, _empty_train_label, "trainLabels.csv", "training image 1 has an empty label"),
     "images-single-class": (image_folder, _images_single_class, "trainLabels.csv", r"single class \('cat'\)"),
+    # The answer key (solution.csv) only scores the submission, but one that cannot would stop a job at its end.
+    "images-solution-answers-are-not-classes": (image_folder, lambda f: relabel_column(f / "solution.csv", "1"),
+                                                "solution.csv", r"the answer '1' for test id '25' is not a class of "
+                                                r"the training data \(cat, dog, frog\)"),
+    "images-solution-without-an-answer": (image_folder, lambda f: keep_rows(f / "solution.csv", 5), "solution.csv",
+                                          r"no answer for test id '30' \(1 of the sample's 6 ids have none\)"),
+    "images-solution-ids-only": (image_folder, lambda f: relabel_column(f / "solution.csv", None), "solution.csv",
+                                 "expected an id column and a label column"),
+    "images-solution-class-column-word": (image_folder, _solution_class_columns_with_a_word, "solution.csv",
+                                          "a class column holds a cell that is not a number"),
+    "csv-solution-header-only": (csv_folder, lambda f: keep_rows(f / "solution.csv", 0), "solution.csv",
+                                 r"no answer for test id '1' \(6 of the sample's 6 ids have none\)"),
     # npy layout
     "npy-missing-train-x": (npy_folder, lambda f: (f / "train_x.npy").unlink(), ".", "no train_x.npy"),
     "npy-missing-sample-submission": (npy_folder, lambda f: (f / "sample_submission.csv").unlink(), ".",
@@ -380,6 +407,18 @@ def test_refused_in_one_line_and_nothing_written(broken, capsys, restore_signals
     captured = capsys.readouterr()
     assert status == 2, captured
     assert_one_clear_line(captured.err, named, problem)
+    assert snapshot(models, submissions) == before
+
+
+def test_an_answer_key_that_cannot_score_stops_a_search_before_it_trains(tmp_path, capsys, restore_signals):
+    folder = image_folder(tmp_path / "bad")
+    relabel_column(folder / "solution.csv", "1")
+    models, submissions = workspace_around(tmp_path)
+    before = snapshot(models, submissions)
+    status = cli.main(["search", "--data", str(folder), "--models-dir", str(models)])
+    captured = capsys.readouterr()
+    assert status == 2, captured
+    assert_one_clear_line(captured.err, folder / "solution.csv", "the answer '1' for test id '25' is not a class")
     assert snapshot(models, submissions) == before
 
 

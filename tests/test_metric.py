@@ -10,12 +10,12 @@ import pytest
 from conftest import run_cli, synthetic_images, write_image_competition
 from sklearn.metrics import f1_score, log_loss, roc_auc_score
 
-from kaggle_pipeline.data import load_competition, read_sample_submission
+from kaggle_pipeline.data import answer_key_labels, load_competition, read_sample_submission
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.estimator import VotingEnsemble
 from kaggle_pipeline.metrics import CLIP, METRICS, auto_metric, clip_probabilities, get_metric
 from kaggle_pipeline.store import Run, atomic_save_npz, atomic_write_json
-from kaggle_pipeline.submit import answer_key_labels, make_submission, parse_submission, validate_submission
+from kaggle_pipeline.submit import make_submission, parse_submission, validate_submission
 from kaggle_pipeline.workspace import open_workspace
 
 CLASSES = ["c0", "c1", "c2"]

@@ -37,7 +37,14 @@ competition).
 """
 
 from kaggle_pipeline.data import layouts  # noqa: F401  (registers the layouts)
-from kaggle_pipeline.data.competition import Competition, encode_labels, load_competition, save_cache, source_files
+from kaggle_pipeline.data.competition import (
+    Competition,
+    answer_key_labels,
+    encode_labels,
+    load_competition,
+    save_cache,
+    source_files,
+)
 from kaggle_pipeline.data.fashion_mnist import (
     DEBIAN_FASHION_MNIST,
     PREPARED_MARKER,
@@ -50,12 +57,17 @@ from kaggle_pipeline.data.images import MAX_IMAGE_PIXELS, SUFFIX_FORMATS
 from kaggle_pipeline.data.pixels import PIXEL_RULE
 from kaggle_pipeline.data.registry import detect_layout, get_layout, list_layouts, register_layout
 from kaggle_pipeline.data.split import make_split, single_image_rows
-from kaggle_pipeline.data.tables import find_sample_submission, read_sample_submission, read_submission_table
+from kaggle_pipeline.data.tables import (
+    find_sample_submission,
+    read_answer_key,
+    read_sample_submission,
+    read_submission_table,
+)
 
 __all__ = [
     "DEBIAN_FASHION_MNIST", "MAX_IMAGE_PIXELS", "PIXEL_RULE", "PREPARED_MARKER", "SUFFIX_FORMATS", "Competition",
-    "detect_layout", "encode_labels", "fashion_mnist_arrays", "find_sample_submission", "get_layout",
-    "list_layouts", "load_competition", "make_split", "prepare_fashion_mnist", "read_idx", "read_sample_submission",
-    "read_submission_table", "register_layout", "save_cache", "single_image_rows", "source_files",
-    "write_pixel_competition",
+    "answer_key_labels", "detect_layout", "encode_labels", "fashion_mnist_arrays", "find_sample_submission",
+    "get_layout", "list_layouts", "load_competition", "make_split", "prepare_fashion_mnist", "read_answer_key",
+    "read_idx", "read_sample_submission", "read_submission_table", "register_layout", "save_cache",
+    "single_image_rows", "source_files", "write_pixel_competition",
 ]

@@ -14,7 +14,12 @@ import numpy as np
 
 from kaggle_pipeline.data.folders import check_folder
 from kaggle_pipeline.data.registry import detect_layout, get_layout
-from kaggle_pipeline.data.tables import find_sample_submission, fractional_placeholders, read_sample_submission
+from kaggle_pipeline.data.tables import (
+    find_sample_submission,
+    fractional_placeholders,
+    read_answer_key,
+    read_sample_submission,
+)
 from kaggle_pipeline.errors import ParameterError, PipelineError
 from kaggle_pipeline.files import regular_file
 from kaggle_pipeline.store import arrays_cache_path, save_arrays_cache
@@ -167,6 +172,28 @@ def load_competition(
     if write_cache:
         save_cache(competition)
     return competition
+
+
+def answer_key_labels(competition: Competition) -> np.ndarray | None:
+    """The answer key as class indices in test order (for local scoring and benches); None without one.
+
+    Checked when a stage opens the competition (workspace.open_workspace), so that a key that cannot score
+    stops a job before it trains, not at its end."""
+    if competition.solution is None:
+        return None
+    truth = read_answer_key(competition.solution, competition.id_column, competition.label_column, competition.classes)
+    index = {name: position for position, name in enumerate(competition.classes)}
+    missing = [test_id for test_id in competition.test_ids if test_id not in truth]
+    if missing:
+        raise PipelineError(f"{competition.solution}: no answer for test id {missing[0]!r} ({len(missing)} of the "
+                            f"sample's {len(competition.test_ids)} ids have none)")
+    unknown = [(test_id, truth[test_id]) for test_id in competition.test_ids if truth[test_id] not in index]
+    if unknown:
+        test_id, label = unknown[0]
+        shown = ", ".join(competition.classes[:10]) + (", ..." if len(competition.classes) > 10 else "")
+        raise PipelineError(f"{competition.solution}: the answer {label!r} for test id {test_id!r} is not a class of "
+                            f"the training data ({shown})")
+    return np.array([index[truth[test_id]] for test_id in competition.test_ids])
 
 
 def check_class_columns(header: list[str], classes: list[str], sample_path: Path) -> None:

@@ -164,3 +164,22 @@ def order_like_sample(
         unknown = next(test_id for test_id in test_ids if test_id not in set(sample_ids))
         raise PipelineError(f"{test_path}: test id {unknown!r} is not in {sample_path.name} ({extra} such ids)")
     return x_test[[position[test_id] for test_id in sample_ids]]
+
+
+def read_answer_key(solution_path: Path, id_column: str, label_column: str,
+                    classes: list[str] | None = None) -> dict[str, str]:
+    """id -> label from an answer key (id, label[, Usage]), found by the sample's column names or by position.
+
+    A key with a column per class (Kaggle's one-hot form of a probability competition: ``img,c0,...,c9``)
+    gives each id the class whose column holds its largest value."""
+    solution = read_submission_table(solution_path)
+    if solution.shape[1] < 2:
+        raise PipelineError(f"{solution_path}: expected an id column and a label column")
+    solution_ids = solution[id_column] if id_column in solution else solution.iloc[:, 0]
+    if classes and all(name in solution.columns for name in classes):
+        values = np.column_stack([pd.to_numeric(solution[name], errors="coerce").to_numpy() for name in classes])
+        if not np.isfinite(values).all():
+            raise PipelineError(f"{solution_path}: a class column holds a cell that is not a number")
+        return dict(zip(solution_ids, np.asarray(classes)[values.argmax(axis=1)], strict=True))
+    solution_labels = solution[label_column] if label_column in solution else solution.iloc[:, 1]
+    return dict(zip(solution_ids, solution_labels, strict=True))
