@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import os
 import signal
 import subprocess
@@ -107,6 +109,29 @@ def cli_command(*arguments) -> list[str]:
 def run_cli(*arguments, cwd: Path, timeout=600) -> subprocess.CompletedProcess:
     return subprocess.run(cli_command(*arguments), cwd=cwd, env=CLI_ENVIRONMENT, capture_output=True, text=True,
                           timeout=timeout)
+
+
+def run_in_process(*arguments, cwd: Path) -> subprocess.CompletedProcess:
+    """``kaggle_pipeline.cli.main`` in this process, answered as ``run_cli`` answers: the same code path, for a
+    test that runs several stages one after another without paying TensorFlow's start-up (5-12 s here) for each.
+    Tests of the command line as a process (exit codes, signals, what reaches the terminal) use ``run_cli``."""
+    from kaggle_pipeline import cli
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    saved = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    previous = Path.cwd()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            try:
+                code = cli.main([str(argument) for argument in arguments])
+            except SystemExit as stop:  # argparse's own exits
+                code = stop.code
+    finally:
+        os.chdir(previous)
+        for number, handler in saved.items():
+            signal.signal(number, handler)
+    return subprocess.CompletedProcess(arguments, code, stdout.getvalue(), stderr.getvalue())
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import logging
 import time
 
 import pytest
-from conftest import run_cli
+from conftest import run_in_process
 
 from kaggle_pipeline.budget import (
     FILL_RUNS,
@@ -49,9 +49,9 @@ def test_the_split_leaves_the_runs_what_the_search_did_not_use():
 
 
 def _all(tmp_path, folder, *extra):
-    return run_cli("all", "--data", folder, "--models-dir", tmp_path / "models", "--submissions-dir",
-                   tmp_path / "submissions", "--space", "tiny", "--evals", "3", "--search-epochs", "1", "--n", "2",
-                   "--epochs", "2", "--threshold", "0", *extra, cwd=tmp_path)
+    return run_in_process("all", "--data", folder, "--models-dir", tmp_path / "models", "--submissions-dir",
+                          tmp_path / "submissions", "--space", "tiny", "--evals", "3", "--search-epochs", "1", "--n", "2",
+                          "--epochs", "2", "--threshold", "0", *extra, cwd=tmp_path)
 
 
 def test_all_with_hours_records_the_split_and_keeps_the_job_inside_them(tmp_path, csv_competition):
@@ -91,8 +91,8 @@ def test_a_budget_too_small_for_a_run_trains_one_trial_and_no_run(tmp_path, csv_
 
 def test_ensemble_hours_alone_is_the_ensemble_calls_budget(tmp_path, csv_competition):
     common = ["--data", csv_competition, "--models-dir", tmp_path / "models"]
-    assert run_cli("search", *common, "--space", "tiny", "--evals", "1", "--search-epochs", "1", cwd=tmp_path).returncode == 0
-    result = run_cli("ensemble", *common, "--n", "1", "--epochs", "1", "--threshold", "0", "--hours", "1", cwd=tmp_path)
+    assert run_in_process("search", *common, "--space", "tiny", "--evals", "1", "--search-epochs", "1", cwd=tmp_path).returncode == 0
+    result = run_in_process("ensemble", *common, "--n", "1", "--epochs", "1", "--threshold", "0", "--hours", "1", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "for the whole job" not in result.stderr
     settings = json.loads((tmp_path / "models" / "pixels" / "ensemble.json").read_text())

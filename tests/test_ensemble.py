@@ -6,7 +6,7 @@ import signal
 import subprocess
 import time
 
-from conftest import CLI_ENVIRONMENT, cli_command
+from conftest import CLI_ENVIRONMENT, cli_command, run_in_process
 
 from kaggle_pipeline.ensemble import default_threshold, run_ensemble
 from kaggle_pipeline.spaces import TINY_PARAMS
@@ -100,7 +100,7 @@ def test_killed_ensemble_resumes_without_retraining_kept_runs(tmp_path, csv_comp
     process.send_signal(signal.SIGKILL)
     process.wait()
 
-    finished = subprocess.run(command, env=CLI_ENVIRONMENT, capture_output=True, text=True, timeout=300)
+    finished = run_in_process(*command[3:], cwd=tmp_path)
     assert finished.returncode == 0, finished.stderr
     records = workspace.store.run_records()
     assert len(kept_runs(records, 0.0)) == 3

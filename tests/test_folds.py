@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import CLI_ENVIRONMENT, cli_command, run_cli, write_csv_competition
+from conftest import CLI_ENVIRONMENT, cli_command, run_cli, run_in_process, write_csv_competition
 
 from kaggle_pipeline.ensemble import make_folds, next_fold
 from kaggle_pipeline.executors import RunData
@@ -149,7 +149,7 @@ def test_killed_kfold_ensemble_resumes_the_fold_cycle(tmp_path):
     done = [record["run"] for record in store.run_records(repair=False)]
     assert done and done != [1, 2, 3], "the ensemble finished before it could be killed"
     # The rerun needs no --folds: the store's are used, and the cycle goes on at the next fold.
-    resumed = subprocess.run([str(part) for part in ensemble_command(data, tmp_path, "--n", FOLDS)], cwd=tmp_path, env=CLI_ENVIRONMENT, capture_output=True, text=True, timeout=300)
+    resumed = run_in_process(*ensemble_command(data, tmp_path, "--n", FOLDS)[3:], cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     runs = check_fold_runs(store, workspace.competition.y_train)
     assert [record["run"] for record in runs] == [1, 2, 3]

@@ -5,7 +5,7 @@ nets, real search, real CLI."""
 
 from __future__ import annotations
 
-from conftest import run_cli, write_csv_competition
+from conftest import run_cli, run_in_process, write_csv_competition
 
 from kaggle_pipeline.ensemble import MAX_FAILED_RECIPE_ATTEMPTS, next_recipe, search_recipes
 from kaggle_pipeline.spaces import TINY_PARAMS
@@ -52,7 +52,7 @@ def test_the_next_run_takes_the_recipe_with_fewest_attempts_and_drops_one_never_
 def test_runs_alternate_between_the_searchs_best_trials_resume_and_submit(tmp_path):
     data = write_csv_competition(tmp_path / "pixels", count=90, test_count=30)
     common = ["--data", data, "--models-dir", tmp_path / "models"]
-    searched = run_cli("search", *common, "--space", "tiny", "--evals", "3", "--search-epochs", "1", cwd=tmp_path)
+    searched = run_in_process("search", *common, "--space", "tiny", "--evals", "3", "--search-epochs", "1", cwd=tmp_path)
     assert searched.returncode == 0, searched.stderr
     store = open_workspace(data, tmp_path / "models").store
     best = store.best_params()["params"]
@@ -65,14 +65,14 @@ def test_runs_alternate_between_the_searchs_best_trials_resume_and_submit(tmp_pa
     runs = store.run_records(repair=False)
     assert [record["params"] for record in runs] == [ranked[0], ranked[1], ranked[0]]
     assert store.ensemble_settings()["recipes"] == ranked
-    # A resume continues the cycle from what is on disk.
-    assert run_cli(*ensemble, "--n", "4", cwd=tmp_path).returncode == 0
+    # A resume continues the cycle from what is on disk (in this process, as the stages after the first CLI one).
+    assert run_in_process(*ensemble, "--n", "4", cwd=tmp_path).returncode == 0
     assert [record["params"] for record in store.run_records(repair=False)][3:] == [ranked[1]]
     # More recipes than the search has distinct trials: said, and runs come from those there are.
-    more = run_cli(*ensemble, "--n", "5", "--recipes", "9", cwd=tmp_path)
+    more = run_in_process(*ensemble, "--n", "5", "--recipes", "9", cwd=tmp_path)
     assert more.returncode == 0 and "distinct successful trial(s); runs are trained from 3" in more.stderr
 
-    submitted = run_cli("submit", *common, "--submissions-dir", tmp_path / "submissions", cwd=tmp_path)
+    submitted = run_in_process("submit", *common, "--submissions-dir", tmp_path / "submissions", cwd=tmp_path)
     assert submitted.returncode == 0, submitted.stderr
     summary = SubmissionStore(tmp_path / "submissions", "pixels").latest()
     assert summary["runs_voted"] == 5
@@ -89,7 +89,7 @@ def test_recipes_below_one_is_one_line_naming_the_option(tmp_path):
 def test_a_damaged_trials_file_is_one_line_naming_it_and_nothing_changes(tmp_path):
     data = write_csv_competition(tmp_path / "pixels", count=30, test_count=6)
     common = ["--data", data, "--models-dir", tmp_path / "models"]
-    assert run_cli("search", *common, "--space", "tiny", "--evals", "2", "--search-epochs", "1", cwd=tmp_path).returncode == 0
+    assert run_in_process("search", *common, "--space", "tiny", "--evals", "2", "--search-epochs", "1", cwd=tmp_path).returncode == 0
     store = open_workspace(data, tmp_path / "models").store
     for damage in ('{"settings": {}, "trials": [{"tid": 0}]}', "not json", '{"settings": {}}'):
         store.trials_path.write_text(damage)

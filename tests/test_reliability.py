@@ -28,7 +28,7 @@ from kaggle_pipeline.workspace import open_workspace
 
 # Random SIGKILLs per stage on top of the kills during writes. Each one is a fresh process (~8 s of start-up and
 # training here), so make test keeps a few; KILLS_PER_STAGE=20 make test soaks them longer.
-KILLS_PER_STAGE = int(os.environ.get("KILLS_PER_STAGE", "6"))
+KILLS_PER_STAGE = int(os.environ.get("KILLS_PER_STAGE", "4"))
 
 
 def start(command, stderr_path, extra_environment=None):
