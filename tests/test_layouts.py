@@ -491,3 +491,52 @@ def test_two_folders_named_like_train_are_not_guessed_between(tmp_path, capsys, 
     shutil.copytree(folder / "train_images", folder / "train_masks")
     refused_in_process(tmp_path, capsys, ["search", "--data", folder, "--models-dir", tmp_path / "models"],
                        folder, "train_images/, train_masks/ could each be the train images")
+
+
+def _nest(folder: Path, inner: str) -> None:
+    """Move everything in ``folder`` into ``folder/inner/``."""
+    moved = folder.with_name(folder.name + ".moving")
+    folder.rename(moved)
+    folder.mkdir()
+    moved.rename(folder / inner)
+
+
+@pytest.mark.parametrize("write, nesting", [
+    (write_class_folders, {"test": "unknown"}),  # Keras' flow_from_directory wants test/unknown/
+    (write_class_folders, {"train": "train", "test": "test"}),  # train.zip and test.zip unpacked into train/, test/
+    (write_image_competition, {"train": "train", "test": "test"}),
+    (write_dogs_vs_cats, {"train": "train", "test1": "test1"}),  # Dogs vs. Cats unzipped into folders of their own
+])
+def test_a_folder_holding_only_its_images_folder_is_read_through(write, nesting, tmp_path):
+    write(tmp_path / "flat")
+    reference = load_competition(tmp_path / "flat")
+    write(tmp_path / "nested")
+    for outer, inner in nesting.items():
+        _nest(tmp_path / "nested" / outer, inner)
+    competition = load_competition(tmp_path / "nested")
+    assert competition.layout == reference.layout and competition.classes == reference.classes
+    np.testing.assert_array_equal(competition.x_train, reference.x_train)
+    np.testing.assert_array_equal(competition.y_train, reference.y_train)
+    np.testing.assert_array_equal(competition.x_test, reference.x_test)
+    assert competition.test_ids == reference.test_ids
+
+
+@pytest.mark.parametrize("mutate, named, problem", [
+    # A class tree of one class is not a folder to read through: it is refused as one class, as before.
+    (lambda f: [shutil.rmtree(path) for path in sorted((f / "train").iterdir())[1:]], "train",
+     r"a single class \('Black-grass'\)"),
+    # Two subfolders of test/ are not guessed between.
+    (lambda f: [(f / "test" / name).mkdir() for name in ("a", "b")] and
+     [path.rename(f / "test" / "a" / path.name) for path in (f / "test").glob("*.png")], "test",
+     r"no test images \(test images lie in it, or in its only folder; it holds a/, b/\)"),
+    # Images below the lone subfolder's own subfolders are not test images.
+    (lambda f: _nest(f / "test", "unknown") or _nest(f / "test" / "unknown", "deeper"), "test/unknown",
+     r"no test images \(.* it holds deeper/\)"),
+])
+def test_folders_around_images_that_are_not_read_through_are_one_line(mutate, named, problem, tmp_path, capsys,
+                                                                      restore_signals):
+    folder = tmp_path / "plants"
+    write_class_folders(folder)
+    mutate(folder)
+    refused_in_process(tmp_path, capsys, ["search", "--data", folder, "--models-dir", tmp_path / "models"],
+                       folder / named, problem)

@@ -68,14 +68,27 @@ def image_root(folder: Path) -> Path:
 
 def train_folder(root: Path) -> Path:
     """``train/``, or else the one folder whose name starts with ``train`` (Cassava, APTOS and Paddy Disease
-    ship ``train_images/``)."""
-    return _named_folder(root, "train")
+    ship ``train_images/``); ``train/train/`` when that is all ``train/`` holds (a zip unpacked into a folder of
+    its own name). Another lone subfolder is not descended into: it may be the one class of a class tree."""
+    folder = _named_folder(root, "train")
+    inner = _lone_subfolder(folder)
+    return inner if inner is not None and inner.name == folder.name else folder
 
 
 def test_folder(root: Path) -> Path:
     """``test/``, or else the one folder whose name starts with ``test`` (Dogs vs. Cats ships ``test1/``,
-    Cassava ``test_images/``)."""
-    return _named_folder(root, "test")
+    Cassava ``test_images/``); its one subfolder when that is all it holds (``test/test/`` from a zip, Keras'
+    ``test/unknown/`` for ``flow_from_directory``): test images are matched to the sample's ids by name."""
+    folder = _named_folder(root, "test")
+    return _lone_subfolder(folder) or folder
+
+
+def _lone_subfolder(folder: Path) -> Path | None:
+    """The one visible entry of ``folder`` when that entry is a folder; else None."""
+    if not is_dir(folder):
+        return None
+    inside = entries(folder)
+    return inside[0] if len(inside) == 1 and is_dir(inside[0]) else None
 
 
 def _named_folder(root: Path, name: str) -> Path:

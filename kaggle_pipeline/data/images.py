@@ -364,7 +364,10 @@ def test_files_like_sample(folder: Path, sample: pd.DataFrame, sample_path: Path
     labelled = set(labelled)
     files = [path for path in image_files(folder) if path not in labelled]
     if not files:
-        raise PipelineError(f"{folder}: no test images" + (f" beside those {labels_path.name} labels" if labelled else ""))
+        folders = [path.name + "/" for path in entries(folder) if is_dir(path)]
+        inside = f" (test images lie in it, or in its only folder; it holds {', '.join(folders[:3])})" if folders else ""
+        raise PipelineError(f"{folder}: no test images" + (f" beside those {labels_path.name} labels" if labelled else "")
+                            + inside)
     ids = sample.iloc[:, 0].str.strip().tolist()
     matched = match_ids(ids, files, folder, sample_path, sample.columns[0])
     listed = set(matched)
