@@ -526,8 +526,7 @@ def test_a_folder_holding_only_its_images_folder_is_read_through(write, nesting,
     (lambda f: [shutil.rmtree(path) for path in sorted((f / "train").iterdir())[1:]], "train",
      r"a single class \('Black-grass'\)"),
     # Two subfolders of test/ are not guessed between.
-    (lambda f: [(f / "test" / name).mkdir() for name in ("a", "b")] and
-     [path.rename(f / "test" / "a" / path.name) for path in (f / "test").glob("*.png")], "test",
+    (lambda f: _nest(f / "test", "a") or (f / "test" / "b").mkdir(), "test",
      r"no test images \(test images lie in it, or in its only folder; it holds a/, b/\)"),
     # Images below the lone subfolder's own subfolders are not test images.
     (lambda f: _nest(f / "test", "unknown") or _nest(f / "test" / "unknown", "deeper"), "test/unknown",
