@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import STRING_CLASSES, run_cli, synthetic_images, write_image_competition
+from conftest import STRING_CLASSES, run_in_process, synthetic_images, write_image_competition
 from test_hostile_data import refused_in_process
 
 from kaggle_pipeline.data import detect_layout, list_layouts, load_competition
@@ -427,15 +427,15 @@ def test_the_image_size_is_kept_by_the_store_and_a_different_one_refused(tmp_pat
     folder = tmp_path / "plants"
     write_class_folders(folder, sizes=SIZES)
     common = ["--data", folder, "--models-dir", tmp_path / "models"]
-    search = run_cli("search", *common, "--image-size", "16", "--space", "tiny", "--evals", "1", "--search-epochs", "1",
-                     cwd=tmp_path)
+    search = run_in_process("search", *common, "--image-size", "16", "--space", "tiny", "--evals", "1",
+                            "--search-epochs", "1", cwd=tmp_path)
     assert search.returncode == 0, search.stderr
     manifest = json.loads((tmp_path / "models" / "plants" / "store.json").read_text())
     assert manifest["image_size"] == 16 and manifest["image_shape"] == [16, 16, 3]
     refused_in_process(tmp_path, capsys, ["ensemble", *common, "--image-size", "24"], "--image-size 24 (SIZE=)",
                        "made with image size 16")
     # Without --image-size the store's own size is used.
-    ensemble = run_cli("ensemble", *common, "--n", "1", "--epochs", "1", "--threshold", "0", cwd=tmp_path)
+    ensemble = run_in_process("ensemble", *common, "--n", "1", "--epochs", "1", "--threshold", "0", cwd=tmp_path)
     assert ensemble.returncode == 0, ensemble.stderr
 
 
