@@ -27,6 +27,9 @@ What ``download`` deletes and overwrites (it deletes only what it created):
   was already there is kept, even if the client rewrote it. A zip that the client left alone (Kaggle's
   client skips a download when an up-to-date local copy exists) is neither unpacked nor deleted; when it is
   the only archive, download stops and says so.
+- Archives inside the client's archives (Dogs vs. Cats' ``train.zip``) are unpacked too, one level down,
+  from copies under hidden names that are removed afterwards; the inner ``.zip`` files themselves are never
+  written, so nothing of theirs is left to delete. Two archives writing one file stop the download.
 - Unpacking overwrites only files that an earlier ``download`` unpacked and nobody changed since: each
   download records the files it unpacked, with size and mtime, in ``data/<slug>/.kaggle-download.json``,
   so downloading again into the same folder works. A member that would overwrite any other file (the
@@ -45,7 +48,8 @@ import shutil
 import subprocess
 import sysconfig
 import zipfile
-from pathlib import Path
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 
 from kaggle_pipeline.errors import PipelineError
 
@@ -248,14 +252,47 @@ def _read_manifest(folder: Path) -> dict[str, list[int]]:
         return {}
 
 
+@dataclass
+class _Unpacking:
+    """One archive to unpack: the client's, or the copy of an archive found inside one."""
+
+    archive: Path
+    shown: str  # how errors name it: the client's archive, or "<archive>: <member>" for a copy
+    destination: Path  # the folder its members go into
+    names: list[str]  # its file members as the manifest keys them: relative to the download folder
+    skip: frozenset[str] = frozenset()  # members not unpacked here: archives inside it, unpacked from their copies
+
+
 def _unpack_all(archives: list[Path], folder: Path) -> None:
-    """Check every member of every archive, then unpack them all and record what was unpacked."""
+    """Check every member of every archive, and of the archives inside them, then unpack them all and record
+    what was unpacked. Kaggle's older competitions ship archives in the archive (Dogs vs. Cats: ``train.zip``
+    and ``test1.zip``; Aerial Cactus: ``train.zip``, ``test.zip``): each is unpacked where it lies, into a folder
+    named after it when its members do not share one top folder, and is not left behind as a ``.zip``."""
     manifest = _read_manifest(folder)
-    members = {archive: _checked_members(archive, folder, manifest) for archive in archives}
-    for archive in archives:
-        _unpack(archive, folder)
-    for names in members.values():
-        for name in names:
+    plans: list[_Unpacking] = []
+    copies: list[Path] = []
+    try:
+        for archive in archives:
+            inner = _inner_archive_names(archive)
+            plans.append(_Unpacking(archive, archive.name, folder,
+                                    _checked_members(archive, folder, folder, manifest, skip=inner), frozenset(inner)))
+            for name in inner:
+                copy = folder / f".{Path(name).name}.{os.getpid()}.tmp"  # hidden: never read as competition data
+                copies.append(copy)
+                with zipfile.ZipFile(archive) as bundle, bundle.open(name) as source, open(copy, "wb") as target:
+                    shutil.copyfileobj(source, target, 1 << 20)
+                destination = _inner_destination(copy, (folder / name).parent, Path(name).stem)
+                shown = f"{archive}: {name}"
+                plans.append(_Unpacking(copy, f"{archive.name}: {name}", destination,
+                                        _checked_members(copy, destination, folder, manifest, shown=shown)))
+        _check_each_member_once(plans, folder)
+        for plan in plans:
+            _unpack(plan.archive, plan.destination, plan.skip)
+    finally:
+        for copy in copies:
+            copy.unlink(missing_ok=True)
+    for plan in plans:
+        for name in plan.names:
             details = (folder / name).stat()
             manifest[name] = [details.st_size, details.st_mtime_ns]
     try:
@@ -264,26 +301,46 @@ def _unpack_all(archives: list[Path], folder: Path) -> None:
         raise PipelineError(f"{folder / MANIFEST}: cannot record the unpacked files ({error.strerror})") from None
 
 
-def _checked_members(archive: Path, folder: Path, manifest: dict[str, list[int]]) -> list[str]:
-    """The archive's file members (relative paths); refuses one that would overwrite a file not from a download."""
-    root = folder.resolve()
-    names = []
+def _read_zip(archive: Path, shown: str | None = None) -> list[zipfile.ZipInfo]:
     try:
         with zipfile.ZipFile(archive) as bundle:
-            infos = bundle.infolist()
+            return bundle.infolist()
     except (zipfile.BadZipFile, OSError) as error:
-        raise PipelineError(f"{archive}: not a zip archive ({error})") from None
-    for info in infos:
-        target = (folder / info.filename).resolve()
+        raise PipelineError(f"{shown or archive}: not a zip archive ({error})") from None
+
+
+def _inner_archive_names(archive: Path) -> list[str]:
+    """The archive's members that are zip archives themselves (one level: an archive in those stays a file)."""
+    return [info.filename for info in _read_zip(archive) if not info.is_dir() and info.filename.lower().endswith(".zip")]
+
+
+def _inner_destination(archive: Path, parent: Path, stem: str) -> Path:
+    """Where an archive found inside another unpacks: beside it when all its members lie in one top folder
+    (``train.zip`` holding ``train/...``), else into a folder named after it (``train.zip`` holding images)."""
+    tops = {PurePosixPath(info.filename).parts[0] for info in _read_zip(archive)}
+    nested = all(len(PurePosixPath(info.filename).parts) > 1 or info.is_dir() for info in _read_zip(archive))
+    return parent if len(tops) == 1 and nested else parent / stem
+
+
+def _checked_members(archive: Path, destination: Path, folder: Path, manifest: dict[str, list[int]],
+                     skip=(), shown: str | None = None) -> list[str]:
+    """The archive's file members, relative to ``folder``; refuses one that would land outside ``folder`` or
+    overwrite a file not from a download."""
+    root = folder.resolve()
+    names = []
+    for info in _read_zip(archive, shown):
+        if info.filename in skip:
+            continue
+        target = (destination / info.filename).resolve()
         if root not in target.parents and target != root:
-            raise PipelineError(f"{archive}: member {info.filename!r} would be written outside {folder}")
+            raise PipelineError(f"{shown or archive}: member {info.filename!r} would be written outside {folder}")
         relative = target.relative_to(root).as_posix()
         if info.is_dir():
             if target.exists() and not target.is_dir():
                 raise PipelineError(f"{target}: already here and not a folder; move it away, then download again")
             continue
         if relative == MANIFEST:
-            raise PipelineError(f"{archive}: member {info.filename!r} would replace the download record")
+            raise PipelineError(f"{shown or archive}: member {info.filename!r} would replace the download record")
         if target.exists() or target.is_symlink():
             details = target.lstat()
             if not target.is_file() or target.is_symlink() or \
@@ -294,16 +351,29 @@ def _checked_members(archive: Path, folder: Path, manifest: dict[str, list[int]]
     return names
 
 
-def _unpack(archive: Path, folder: Path) -> None:
+def _check_each_member_once(plans: list[_Unpacking], folder: Path) -> None:
+    """Two archives writing one file (``train.zip`` and the outer archive both holding ``train/1.jpg``) would
+    leave whichever came last: refused, naming both."""
+    first: dict[str, str] = {}
+    for plan in plans:
+        for name in plan.names:
+            if name in first:
+                raise PipelineError(f"{folder / name}: in two archives, {first[name]} and {plan.shown}; "
+                                    "unpack them yourself")
+            first[name] = plan.shown
+
+
+def _unpack(archive: Path, folder: Path, skip=frozenset()) -> None:
     """Extract, refusing members that would land outside ``folder`` (absolute paths, '..')."""
     root = folder.resolve()
     try:
         with zipfile.ZipFile(archive) as bundle:
-            for member in bundle.namelist():
+            members = [member for member in bundle.namelist() if member not in skip]
+            for member in members:
                 target = (folder / member).resolve()
                 if root not in target.parents and target != root:
                     raise PipelineError(f"{archive}: member {member!r} would be written outside {folder}")
-            bundle.extractall(folder)
+            bundle.extractall(folder, members)
     except zipfile.BadZipFile as error:
         raise PipelineError(f"{archive}: not a zip archive ({error})") from None
     except OSError as error:

@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import CLI_ENVIRONMENT, cli_command, write_csv_competition
+from conftest import CLI_ENVIRONMENT, cli_command, write_csv_competition, write_image_competition
 
 from kaggle_pipeline.kaggle_client import installed_client
 
@@ -442,3 +442,65 @@ def test_a_bad_slug_is_refused_before_anything(tmp_path, monkeypatch, slug):
     with pytest.raises(PipelineError, match="^COMPETITION="):
         download(slug, tmp_path / "data")
     assert not log.exists() and not (tmp_path / "data").exists() and not (tmp_path / "pwned").exists()
+
+
+def _zip_folder(archive: Path, folder: Path, inside: str | None) -> None:
+    """``folder``'s files zipped as ``inside/<name>`` (or at the top, with None), then the folder removed."""
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for path in sorted(folder.iterdir()):
+            bundle.write(path, f"{inside}/{path.name}" if inside else path.name)
+    for path in folder.iterdir():
+        path.unlink()
+    folder.rmdir()
+
+
+def as_kaggle_zips_it(tmp_path) -> tuple[Path, Path]:
+    """CIFAR-10's layout shipped as Dogs vs. Cats and Aerial Cactus are: train.zip holding train/..., test.zip
+    holding its images at the top, beside the CSVs, all inside the competition's archive."""
+    reference = write_image_competition(tmp_path / "reference", count=24, test_count=6, side=4)
+    source = write_image_competition(tmp_path / "source", count=24, test_count=6, side=4)
+    _zip_folder(source / "train.zip", source / "train", "train")
+    _zip_folder(source / "test.zip", source / "test", None)
+    return reference, source
+
+
+def test_archives_inside_the_download_are_unpacked_where_they_lie(tmp_path):
+    from kaggle_pipeline.data import load_competition
+
+    reference, source = as_kaggle_zips_it(tmp_path)
+    bin_dir, log = fake_client(tmp_path, source=source)
+    folder = tmp_path / "data" / "cifar-10"
+    for attempt in ("first", "again"):  # a second download overwrites what the first unpacked, inner ones too
+        finished = run(tmp_path, "download", "--competition", "cifar-10", path_dirs=[bin_dir])
+        assert finished.returncode == 0, (attempt, finished.stderr)
+        assert sorted(path.name for path in folder.iterdir()) == [
+            ".kaggle-download.json", "sampleSubmission.csv", "solution.csv", "test", "train", "trainLabels.csv"]
+    competition, expected = load_competition(folder), load_competition(reference)
+    assert competition.classes == expected.classes and competition.test_ids == expected.test_ids
+    for name in ("x_train", "y_train", "x_test"):
+        assert (getattr(competition, name) == getattr(expected, name)).all()
+    recorded = json.loads((folder / ".kaggle-download.json").read_text())["files"]
+    assert "train/1.png" in recorded and "test/25.png" in recorded and "train.zip" not in recorded
+
+
+def test_an_inner_archive_that_would_overwrite_a_users_file_changes_nothing(tmp_path):
+    reference, source = as_kaggle_zips_it(tmp_path)
+    folder = tmp_path / "data" / "cifar-10"
+    (folder / "test").mkdir(parents=True)
+    (folder / "test" / "25.png").write_bytes(b"the user's own")
+    before = snapshot(tmp_path / "data")
+    bin_dir, log = fake_client(tmp_path, source=source)
+    finished = run(tmp_path, "download", "--competition", "cifar-10", path_dirs=[bin_dir])
+    assert_one_error_line(finished, "test/25.png: already here, and not as an earlier download unpacked it")
+    assert snapshot(tmp_path / "data") == before  # no archive, no copy of test.zip, nothing unpacked
+
+
+def test_two_archives_writing_one_file_are_named_and_change_nothing(tmp_path):
+    reference, source = as_kaggle_zips_it(tmp_path)
+    with zipfile.ZipFile(source / "test-again.zip", "w") as bundle:  # test/25.png once more, from another archive
+        bundle.writestr("test/25.png", b"another 25")
+    bin_dir, log = fake_client(tmp_path, source=source)
+    finished = run(tmp_path, "download", "--competition", "cifar-10", path_dirs=[bin_dir])
+    assert_one_error_line(finished, "test/25.png: in two archives, cifar-10.zip: test-again.zip and "
+                                    "cifar-10.zip: test.zip; unpack them yourself")
+    assert snapshot(tmp_path / "data") is None  # data/ was made by the download, and removed again
