@@ -282,9 +282,8 @@ def _unpack_all(archives: list[Path], folder: Path) -> None:
                 with zipfile.ZipFile(archive) as bundle, bundle.open(name) as source, open(copy, "wb") as target:
                     shutil.copyfileobj(source, target, 1 << 20)
                 destination = _inner_destination(copy, (folder / name).parent, Path(name).stem)
-                shown = f"{archive}: {name}"
                 plans.append(_Unpacking(copy, f"{archive.name}: {name}", destination,
-                                        _checked_members(copy, destination, folder, manifest, shown=shown)))
+                                        _checked_members(copy, destination, folder, manifest, shown=f"{archive}: {name}")))
         _check_each_member_once(plans, folder)
         for plan in plans:
             _unpack(plan.archive, plan.destination, plan.skip)
@@ -317,8 +316,9 @@ def _inner_archive_names(archive: Path) -> list[str]:
 def _inner_destination(archive: Path, parent: Path, stem: str) -> Path:
     """Where an archive found inside another unpacks: beside it when all its members lie in one top folder
     (``train.zip`` holding ``train/...``), else into a folder named after it (``train.zip`` holding images)."""
-    tops = {PurePosixPath(info.filename).parts[0] for info in _read_zip(archive)}
-    nested = all(len(PurePosixPath(info.filename).parts) > 1 or info.is_dir() for info in _read_zip(archive))
+    paths = [(PurePosixPath(info.filename).parts, info.is_dir()) for info in _read_zip(archive)]
+    tops = {parts[0] for parts, _ in paths}
+    nested = all(len(parts) > 1 or is_folder for parts, is_folder in paths)
     return parent if len(tops) == 1 and nested else parent / stem
 
 
