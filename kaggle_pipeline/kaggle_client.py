@@ -28,8 +28,9 @@ What ``download`` deletes and overwrites (it deletes only what it created):
   client skips a download when an up-to-date local copy exists) is neither unpacked nor deleted; when it is
   the only archive, download stops and says so.
 - Archives inside the client's archives (Dogs vs. Cats' ``train.zip``) are unpacked too, one level down,
-  from copies under hidden names that are removed afterwards; the inner ``.zip`` files themselves are never
-  written, so nothing of theirs is left to delete. Two archives writing one file stop the download.
+  from copies under hidden names (``INNER_COPY``) that are removed afterwards, or by the next download where
+  a kill left one; the inner ``.zip`` files themselves are never written. Two archives writing one file stop
+  the download.
 - Unpacking overwrites only files that an earlier ``download`` unpacked and nobody changed since: each
   download records the files it unpacked, with size and mtime, in ``data/<slug>/.kaggle-download.json``,
   so downloading again into the same folder works. A member that would overwrite any other file (the
@@ -263,6 +264,17 @@ class _Unpacking:
     skip: frozenset[str] = frozenset()  # members not unpacked here: archives inside it, unpacked from their copies
 
 
+# The hidden copy of an archive found inside another, while it is checked and unpacked: ".train.zip.<pid>.tmp".
+INNER_COPY = re.compile(r"\.[^/]+\.zip\.\d+\.tmp", re.IGNORECASE)
+
+
+def _remove_stale_copies(folder: Path) -> None:
+    """Copies left by a download that was killed while it unpacked; nothing else matches their names."""
+    for path in folder.iterdir() if folder.is_dir() else ():
+        if INNER_COPY.fullmatch(path.name) and path.is_file() and not path.is_symlink():
+            path.unlink()
+
+
 def _unpack_all(archives: list[Path], folder: Path) -> None:
     """Check every member of every archive, and of the archives inside them, then unpack them all and record
     what was unpacked. Kaggle's older competitions ship archives in the archive (Dogs vs. Cats: ``train.zip``
@@ -290,6 +302,7 @@ def _unpack_all(archives: list[Path], folder: Path) -> None:
     finally:
         for copy in copies:
             copy.unlink(missing_ok=True)
+    _remove_stale_copies(folder)  # only once unpacked: a refusal leaves the folder as it was
     for plan in plans:
         for name in plan.names:
             details = (folder / name).stat()

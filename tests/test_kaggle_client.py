@@ -504,3 +504,18 @@ def test_two_archives_writing_one_file_are_named_and_change_nothing(tmp_path):
     assert_one_error_line(finished, "test/25.png: in two archives, cifar-10.zip: test-again.zip and "
                                     "cifar-10.zip: test.zip; unpack them yourself")
     assert snapshot(tmp_path / "data") is None  # data/ was made by the download, and removed again
+
+
+def test_a_copy_left_by_a_killed_download_is_removed_by_the_next_and_nothing_else(tmp_path):
+    reference, source = as_kaggle_zips_it(tmp_path)
+    folder = tmp_path / "data" / "cifar-10"
+    folder.mkdir(parents=True)
+    (folder / ".train.zip.4242.tmp").write_bytes(b"half a copy")  # the download killed while copying train.zip
+    kept = {".notes.zip.tmp": b"mine", ".train.zip.4242.tmp.bak": b"mine too", "train.zip.4242.tmp": b"visible"}
+    for name, content in kept.items():
+        (folder / name).write_bytes(content)
+    bin_dir, log = fake_client(tmp_path, source=source)
+    finished = run(tmp_path, "download", "--competition", "cifar-10", path_dirs=[bin_dir])
+    assert finished.returncode == 0, finished.stderr
+    assert not (folder / ".train.zip.4242.tmp").exists()
+    assert {name: (folder / name).read_bytes() for name in kept} == kept
