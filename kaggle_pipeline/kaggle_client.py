@@ -285,17 +285,21 @@ def _unpack_all(archives: list[Path], folder: Path) -> None:
     copies: list[Path] = []
     try:
         for archive in archives:
-            inner = _inner_archive_names(archive)
+            listing = _read_zip(archive)  # each archive's listing is read once, then checked and planned from
+            inner = _inner_archive_names(listing)
             plans.append(_Unpacking(archive, archive.name, folder,
-                                    _checked_members(archive, folder, folder, manifest, skip=inner), frozenset(inner)))
+                                    _checked_members(listing, archive, folder, folder, manifest, skip=inner),
+                                    frozenset(inner)))
             for name in inner:
                 copy = folder / f".{Path(name).name}.{os.getpid()}.tmp"  # hidden: never read as competition data
                 copies.append(copy)
                 with zipfile.ZipFile(archive) as bundle, bundle.open(name) as source, open(copy, "wb") as target:
                     shutil.copyfileobj(source, target, 1 << 20)
-                destination = _inner_destination(copy, (folder / name).parent, Path(name).stem)
-                plans.append(_Unpacking(copy, f"{archive.name}: {name}", destination,
-                                        _checked_members(copy, destination, folder, manifest, shown=f"{archive}: {name}")))
+                shown = f"{archive}: {name}"
+                inner_listing = _read_zip(copy, shown)
+                destination = _inner_destination(inner_listing, (folder / name).parent, Path(name).stem)
+                plans.append(_Unpacking(copy, f"{archive.name}: {name}", destination, _checked_members(
+                    inner_listing, copy, destination, folder, manifest, shown=shown)))
         _check_each_member_once(plans, folder)
         for plan in plans:
             _unpack(plan.archive, plan.destination, plan.skip)
@@ -321,27 +325,27 @@ def _read_zip(archive: Path, shown: str | None = None) -> list[zipfile.ZipInfo]:
         raise PipelineError(f"{shown or archive}: not a zip archive ({error})") from None
 
 
-def _inner_archive_names(archive: Path) -> list[str]:
-    """The archive's members that are zip archives themselves (one level: an archive in those stays a file)."""
-    return [info.filename for info in _read_zip(archive) if not info.is_dir() and info.filename.lower().endswith(".zip")]
+def _inner_archive_names(listing: list[zipfile.ZipInfo]) -> list[str]:
+    """The members that are zip archives themselves (one level: an archive in those stays a file)."""
+    return [info.filename for info in listing if not info.is_dir() and info.filename.lower().endswith(".zip")]
 
 
-def _inner_destination(archive: Path, parent: Path, stem: str) -> Path:
+def _inner_destination(listing: list[zipfile.ZipInfo], parent: Path, stem: str) -> Path:
     """Where an archive found inside another unpacks: beside it when all its members lie in one top folder
     (``train.zip`` holding ``train/...``), else into a folder named after it (``train.zip`` holding images)."""
-    paths = [(PurePosixPath(info.filename).parts, info.is_dir()) for info in _read_zip(archive)]
+    paths = [(PurePosixPath(info.filename).parts, info.is_dir()) for info in listing]
     tops = {parts[0] for parts, _ in paths}
     nested = all(len(parts) > 1 or is_folder for parts, is_folder in paths)
     return parent if len(tops) == 1 and nested else parent / stem
 
 
-def _checked_members(archive: Path, destination: Path, folder: Path, manifest: dict[str, list[int]],
-                     skip=(), shown: str | None = None) -> list[str]:
+def _checked_members(listing: list[zipfile.ZipInfo], archive: Path, destination: Path, folder: Path,
+                     manifest: dict[str, list[int]], skip=(), shown: str | None = None) -> list[str]:
     """The archive's file members, relative to ``folder``; refuses one that would land outside ``folder`` or
     overwrite a file not from a download."""
     root = folder.resolve()
     names = []
-    for info in _read_zip(archive, shown):
+    for info in listing:
         if info.filename in skip:
             continue
         target = (destination / info.filename).resolve()
