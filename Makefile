@@ -157,5 +157,9 @@ browser:
 		echo "no headless Chromium: the report page is not opened in a browser ('sudo apt-get install chromium chromium-driver')"; \
 	fi
 
+# Removes only caches that any command rebuilds in seconds. Trained runs, submissions and reports cost hours and may
+# hold the user's own files, so no target deletes them (it used to: 'rm -rf models submissions reports').
 clean:
-	rm -rf models submissions reports .pytest_cache
+	rm -rf .pytest_cache .ruff_cache
+	find kaggle_pipeline tests bench -depth -type d -name __pycache__ -exec rm -rf {} +
+	@echo "kept models/, submissions/ and reports/ (trained runs and results): move or delete them yourself"

@@ -226,3 +226,31 @@ def test_download_refuses_a_hostile_slug_in_one_line(here, value):
     assert_not_injected(here, finished)
     assert_refused(finished, f"COMPETITION={value!r}: give the competition's slug, e.g. digit-recognizer")
     assert not log.exists() and snapshot(here) == before
+
+
+def test_clean_removes_caches_and_never_results(here):
+    # `make clean` once ran 'rm -rf models submissions reports': hours of trained runs, and any file of the user's
+    # inside those folders, gone by habit. Now it removes only caches that any command rebuilds.
+    results = {
+        "models/fashion-mnist/runs/run-0001/run.json": "{}",
+        "models/fashion-mnist/notes.txt": "the user's own file",
+        "submissions/fashion-mnist/latest.csv": "id,label\n1,0\n",
+        "reports/fashion-mnist/index.html": "<html></html>",
+    }
+    caches = [".pytest_cache/v/cache/lastfailed", "kaggle_pipeline/__pycache__/cli.cpython-313.pyc",
+              "tests/__pycache__/conftest.pyc", "bench/__pycache__/budget.pyc", ".ruff_cache/0.1/x"]
+    for name, text in results.items():
+        (here / name).parent.mkdir(parents=True, exist_ok=True)
+        (here / name).write_text(text)
+    for name in caches:
+        (here / name).parent.mkdir(parents=True, exist_ok=True)
+        (here / name).write_bytes(b"cache")
+    kept = {folder: snapshot(here / folder) for folder in ("models", "submissions", "reports")}
+
+    finished = make(here, "clean")
+
+    assert finished.returncode == 0, finished.stderr
+    assert {folder: snapshot(here / folder) for folder in kept} == kept
+    assert not any((here / name).exists() for name in caches)
+    assert (here / "kaggle_pipeline").is_dir() and (here / "tests").is_dir()
+    assert "kept models/, submissions/ and reports/" in finished.stdout
