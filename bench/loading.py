@@ -116,13 +116,17 @@ def make_competition(folder: Path, count: int, side: int) -> None:
 
 def measure(kind: str, folder: Path, work: Path) -> dict:
     arguments = [str(folder)]
+    # A fresh store each time (no cache to reuse), in a folder this call made: --work may be a folder of the user's,
+    # whose models/ this once deleted.
+    models_parent = Path(tempfile.mkdtemp(prefix=".bench-loading-models-", dir=work))
     if kind == "pipeline":
-        models = work / "models"
-        shutil.rmtree(models, ignore_errors=True)  # a fresh store each time: no cache to reuse
-        arguments.append(str(models))
-    child = subprocess.run([sys.executable, "-c", CHILD_BASELINE if kind == "baseline" else CHILD_PIPELINE, *arguments],
-                           capture_output=True, text=True, check=False, cwd=ROOT,
-                           env={**os.environ, "PYTHONPATH": str(ROOT)})
+        arguments.append(str(models_parent / "models"))
+    try:
+        child = subprocess.run([sys.executable, "-c", CHILD_BASELINE if kind == "baseline" else CHILD_PIPELINE, *arguments],
+                               capture_output=True, text=True, check=False, cwd=ROOT,
+                               env={**os.environ, "PYTHONPATH": str(ROOT)})
+    finally:
+        shutil.rmtree(models_parent, ignore_errors=True)
     if child.returncode != 0:
         raise SystemExit(f"{kind} failed:\n{child.stderr}")
     return json.loads(child.stdout.strip().splitlines()[-1])
