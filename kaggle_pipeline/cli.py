@@ -177,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="train the runs from the K best search trials in turn (RECIPES=): members that err "
                                 "differently; the vote weighs them by how they vote together (default: the preset's, "
                                 "1 for quick, 2 for full)")
-        stage.add_argument("--threshold", type=number_in(0, 1_000_000),
+        stage.add_argument("--threshold", type=number_in(-1, 1_000_000),
                            help="the validation score (by the store's metric) a run must reach to be kept: at least "
                                 "it, at most it for logloss (default: best search trial - 0.01; logloss: + 10%%)")
         stage.add_argument("--max-runs", type=COUNT, help="cap on attempts in the store (default: max(2N, N+5))")
@@ -200,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     def submit_options(stage: argparse.ArgumentParser, threshold: bool) -> None:
         stage.add_argument("--submissions-dir", type=Path, default=Path("submissions"), help="default: %(default)s")
         if threshold:
-            stage.add_argument("--threshold", type=number_in(0, 1_000_000),
+            stage.add_argument("--threshold", type=number_in(-1, 1_000_000),
                                help="vote the runs whose validation score reaches this (default: the ensemble's)")
         # The names live in kaggle_pipeline.vote (numpy only, cheap to import).
         from kaggle_pipeline.vote import VOTES
@@ -306,7 +306,8 @@ def _workspace(args: argparse.Namespace):
                           image_size=args.image_size, metric=metric, threshold=getattr(args, "threshold", None),
                           trains=args.stage in ("search", "ensemble", "all"),
                           subset=_setting(args, "subset") if args.stage in ("search", "all") else None,
-                          outputs={"submissions_dir": args.submissions_dir} if args.stage in ("submit", "all") else None)
+                          outputs={"submissions_dir": args.submissions_dir} if args.stage in ("submit", "all") else None,
+                          vote_metric=getattr(args, "metric", None) if args.stage == "submit" else None)
 
 
 def _search(args, workspace, deadline: float | None = None) -> None:

@@ -9,6 +9,10 @@ Each metric is a function of the true class indices ``(samples,)`` and class pro
     auc        ROC AUC: binary, of the positive class (the second class, ``Competition.classes[1]``);
                multiclass, the macro mean of one-vs-rest. NaN where the rows hold a single class.
     f1_macro   F1 of the most probable class, unweighted mean over the classes (absent classes count 0)
+    f1_micro   F1 pooled over the classes (Plant Seedlings): with one label per image it is the accuracy
+    qwk        quadratic weighted kappa of the most probable class (APTOS 2019's grades): disagreements cost
+               the square of their distance in grades, so it needs classes that are consecutive integers
+               (``check_classes``), whose index distance is their grade distance
 
 ``loss(score)`` is what hyperopt minimises (``1 - score`` for a metric in [0, 1] where greater is better, so
 accuracy's loss is the ``1 - accuracy`` the search always minimised; the score itself for logloss).
@@ -28,7 +32,7 @@ from typing import Callable
 
 import numpy as np
 
-from kaggle_pipeline.errors import ParameterError
+from kaggle_pipeline.errors import ParameterError, PipelineError
 
 # Probabilities written to a submission (and scored by logloss) are kept this far from 0 and 1. A confident
 # wrong answer then costs at most -ln(0.001) = 6.9 instead of the 34.5 of Kaggle's own 1e-15 clip, while a
@@ -88,6 +92,33 @@ def f1_macro(y_true: np.ndarray, probabilities: np.ndarray) -> float:
                           average="macro", zero_division=0))
 
 
+def f1_micro(y_true: np.ndarray, probabilities: np.ndarray) -> float:
+    from sklearn.metrics import f1_score
+
+    y_true = np.asarray(y_true)
+    if not len(y_true):
+        return math.nan
+    probabilities = np.asarray(probabilities)
+    return float(f1_score(y_true, probabilities.argmax(axis=1), labels=np.arange(probabilities.shape[1]),
+                          average="micro", zero_division=0))
+
+
+def quadratic_weighted_kappa(y_true: np.ndarray, probabilities: np.ndarray) -> float:
+    """Cohen's kappa with quadratic weights over the class indices, as Kaggle computes it for grades 0..N-1:
+    1 is perfect agreement, 0 what chance gives, negative worse than chance. NaN where it is undefined (every
+    row and every prediction the same single class)."""
+    from sklearn.metrics import cohen_kappa_score
+
+    y_true = np.asarray(y_true)
+    if not len(y_true):
+        return math.nan
+    probabilities = np.asarray(probabilities)
+    predicted = probabilities.argmax(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        score = cohen_kappa_score(y_true, predicted, labels=np.arange(probabilities.shape[1]), weights="quadratic")
+    return float(score)
+
+
 @dataclass(frozen=True)
 class Metric:
     name: str
@@ -96,18 +127,22 @@ class Metric:
     description: str
     # The default threshold: the best search trial's score, this much worse (logloss: also 10% of it).
     margin: float = 0.01
+    # Where the score is only defined for classes that are grades (qwk): consecutive integers in numeric order.
+    needs_grades: bool = False
+    # The lowest score it gives (kappa can be below 0: worse than chance).
+    lowest: float = 0.0
 
     def __call__(self, y_true, probabilities) -> float:
         """The score; a non-finite probability (a diverged run) scores as badly as the metric allows."""
         probabilities = np.asarray(probabilities, dtype=np.float64)
         if probabilities.size and not np.isfinite(probabilities).all() and self.name != "logloss":
-            return 0.0
+            return self.lowest
         return self.function(y_true, probabilities)
 
     @property
     def worst(self) -> float:
         """The worst score the metric gives (logloss: every row at the clip), for a run with no usable score."""
-        return 0.0 if self.greater_is_better else round(-math.log(CLIP), 6)
+        return self.lowest if self.greater_is_better else round(-math.log(CLIP), 6)
 
     def loss(self, score: float | None) -> float:
         """What a search minimises: ``1 - score`` (greater is better), the score itself otherwise; a missing or
@@ -125,7 +160,7 @@ class Metric:
     def default_threshold(self, best: float) -> float:
         """The threshold a run must reach by default: the best search trial's score, a margin worse."""
         if self.greater_is_better:
-            return round(max(0.0, best - self.margin), 6)
+            return round(max(self.lowest, best - self.margin), 6)
         return round(best + max(self.margin, 0.1 * best), 6)
 
     def best_of(self, scores: dict) -> str:
@@ -137,14 +172,33 @@ class Metric:
         score = self(y_true, probabilities)
         return score if math.isfinite(score) else self.worst
 
-    def check_threshold(self, threshold: float | None) -> None:
-        """ParameterError unless ``threshold`` is one the metric can reach: in [0, 1], or for logloss 0 or more."""
-        if threshold is None:
+    def check_classes(self, classes: list[str], source) -> None:
+        """PipelineError naming ``source`` where the metric cannot score these classes (qwk: not grades)."""
+        if not self.needs_grades:
             return
-        if self.greater_is_better and not 0 <= threshold <= 1:
-            raise ParameterError("threshold", threshold, f"a validation {self.name}, between 0 and 1")
-        if threshold < 0:
-            raise ParameterError("threshold", threshold, f"a validation {self.name}, 0 or more")
+        try:
+            grades = [int(label) for label in classes]
+        except ValueError:
+            grades = None
+        if grades is None or grades != list(range(grades[0], grades[0] + len(grades))):
+            shown = ", ".join(classes[:6]) + (", ..." if len(classes) > 6 else "")
+            raise PipelineError(f"{source}: metric {self.name} needs classes that are consecutive integers (grades such "
+                                f"as 0-4, each with training images); the training labels hold {shown}")
+
+    def reachable(self, threshold: float) -> bool:
+        """Whether a score can reach ``threshold``: from the lowest score to 1, or for logloss 0 or more."""
+        return self.lowest <= threshold <= 1 if self.greater_is_better else threshold >= 0
+
+    @property
+    def score_range(self) -> str:
+        if not self.greater_is_better:
+            return "0 or more"
+        return f"between {self.lowest:g} and 1"
+
+    def check_threshold(self, threshold: float | None) -> None:
+        """ParameterError unless ``threshold`` is one the metric can reach (``reachable``)."""
+        if threshold is not None and not self.reachable(threshold):
+            raise ParameterError("threshold", threshold, f"a validation {self.name}, {self.score_range}")
 
     @property
     def comparison(self) -> str:
@@ -164,6 +218,9 @@ register_metric(Metric("logloss", logloss, False, f"mean -ln p(true class), prob
                        margin=0.02))
 register_metric(Metric("auc", auc, True, "ROC AUC (binary: positive class; multiclass: macro one-vs-rest)"))
 register_metric(Metric("f1_macro", f1_macro, True, "F1 of the most probable class, mean over classes"))
+register_metric(Metric("f1_micro", f1_micro, True, "F1 pooled over classes (one label per image: the accuracy)"))
+register_metric(Metric("qwk", quadratic_weighted_kappa, True, "quadratic weighted kappa of grades 0..N-1",
+                       needs_grades=True, lowest=-1.0))
 
 DEFAULT_METRIC = "accuracy"
 

@@ -737,13 +737,12 @@ class RunStore:
         schema, remedy = RECORD_FILES[relative]
         record = read_record(path, schema, remedy)
         if relative == "ensemble.json":
-            # A threshold is the store's metric's: a fraction, or for logloss (lower is better) any number >= 0.
+            # A threshold is the store's metric's: a fraction, a kappa from -1, or for logloss any number >= 0.
             metric = METRICS[record.get("metric") or self.metric]
             threshold = record["threshold"]
-            if (metric.greater_is_better and not 0 <= threshold <= 1) or threshold < 0:
-                expected = "a fraction" if metric.greater_is_better else "a number >= 0"
+            if not metric.reachable(threshold):
                 raise PipelineError(f"{path}: damaged or edited by hand ('threshold' is {json.dumps(threshold)}, "
-                                    f"expected {expected}); {remedy}")
+                                    f"expected a validation {metric.name} {metric.score_range}); {remedy}")
         return record
 
     def best_params(self) -> BestParams | None:

@@ -298,6 +298,7 @@ def make_submission(
         raise ParameterError("metric", metric, f"choose auto or one of {', '.join(METRICS)}")
     judge = get_metric(workspace.metric if metric in (None, "auto") else metric)
     competition = workspace.competition
+    judge.check_classes(competition.classes, competition.source)
     submissions = SubmissionStore(submissions_dir, competition.name)
     check_outside_data("submissions_dir", submissions_dir, submissions.folder, competition.source)
     submission_format = competition.submission_format_for(judge.name)

@@ -125,14 +125,15 @@ def greedy_selection(probabilities: np.ndarray, truth: np.ndarray, rounds: int =
 
 
 def member_scores(probabilities: np.ndarray, truth: np.ndarray, metric: str = "accuracy") -> np.ndarray:
-    """Each member's weight for ``weighted``: its score by ``metric`` where greater is better (NaN: 0), and
-    exp(-logloss) for logloss (the geometric mean of the probability it gives the truth)."""
+    """Each member's weight for ``weighted``: its score by ``metric`` above the metric's lowest where greater is
+    better (NaN: the lowest; a kappa of -1..1 weighs 0..2), and exp(-logloss) for logloss (the geometric mean
+    of the probability it gives the truth)."""
     judge = get_metric(metric)
     if judge.name == "accuracy":
         return (probabilities.argmax(axis=2) == np.asarray(truth)[None]).mean(axis=1)
     scores = np.array([judge(truth, member) for member in probabilities])
     scores = np.where(np.isfinite(scores), scores, judge.worst)
-    return scores if judge.greater_is_better else np.exp(-scores)
+    return scores - judge.lowest if judge.greater_is_better else np.exp(-scores)
 
 
 def strategy_weights(strategy: str, probabilities: np.ndarray, truth: np.ndarray, base_weights: np.ndarray,

@@ -99,6 +99,7 @@ def open_workspace(
     trains: bool = False,
     subset: int | None = None,
     outputs: dict[str, Path] | None = None,
+    vote_metric: str | None = None,
 ) -> Workspace:
     """The parsed competition and its store.
 
@@ -109,7 +110,8 @@ def open_workspace(
     writes nothing at all. ``metric`` (a name of kaggle_pipeline.metrics, or None/``auto``) is recorded with a
     new store (auto: logloss where the sample submission asks for probabilities, accuracy otherwise); asking an
     existing store for another metric is an error. ``threshold``, where given, must be one the store's metric
-    can reach (checked here, before anything is written). A stage that ``trains`` needs images the network can
+    can reach (checked here, before anything is written); ``vote_metric``, the one submit judges the vote by
+    where it is another, must be able to score the competition's classes too. A stage that ``trains`` needs images the network can
     take, and a search's ``subset`` (training images per trial) at least one image of each class. ``outputs``
     names the other folders the stage writes the competition's files under (``{"submissions_dir": ...}``):
     like the store, none may overlap the data folder. A ``solution.csv`` must answer every test id with a class.
@@ -129,6 +131,10 @@ def open_workspace(
     store.check_files()
     metric = _metric(store, metric, competition)
     get_metric(metric).check_threshold(threshold)
+    for judge in {metric, vote_metric} - {None, "auto"}:
+        if judge not in METRICS:
+            raise ParameterError("metric", judge, f"choose auto or one of {', '.join(METRICS)}")
+        get_metric(judge).check_classes(competition.classes, competition.source)
     train_index, validation_index, new_split = _fixed_split(store, competition, validation_fraction, split_seed)
     if trains:
         _check_trainable(competition, data_dir, competition.y_train[train_index], subset)

@@ -112,7 +112,7 @@ def submitted_runs(root: Path) -> list[int]:
 REFUSED_FILES = {
     # name: (file relative to the store, its new content, problem)
     "ensemble-threshold-a-word": ("ensemble.json", '{"threshold": "high", "n": 2}', "'threshold' is \"high\""),
-    "ensemble-threshold-above-one": ("ensemble.json", '{"threshold": 7, "n": 2}', "expected a fraction"),
+    "ensemble-threshold-above-one": ("ensemble.json", '{"threshold": 7, "n": 2}', "expected a validation accuracy between 0 and 1"),
     "ensemble-threshold-NaN": ("ensemble.json", '{"threshold": NaN, "n": 2}', "not valid JSON"),
     "ensemble-a-list": ("ensemble.json", "[0.5]", "expected a JSON object, found list"),
     "ensemble-empty-file": ("ensemble.json", "", "not valid JSON"),
@@ -310,6 +310,9 @@ BAD_OPTIONS = {
     # Above 1 only for logloss (lower is better); this store is judged by accuracy.
     "threshold-above-one": (["submit", "--threshold", "1.5"], "--threshold 1.5 (THRESHOLD=): a validation accuracy, between 0 and 1"),
     "threshold-infinite": (["submit", "--threshold", "inf"], "not a finite number"),
+    # Below 0 only for a kappa (qwk, from -1).
+    "threshold-negative": (["ensemble", "--threshold", "-0.5"], "--threshold -0.5 (THRESHOLD=): a validation accuracy, between 0 and 1"),
+    "threshold-below-minus-one": (["submit", "--threshold", "-2"], "argument --threshold: must be at least -1"),
     "n-zero": (["ensemble", "--n", "0"], "argument --n: must be from 1"),
     "max-runs-zero": (["ensemble", "--max-runs", "0"], "argument --max-runs: must be from 1"),
     "hours-zero": (["ensemble", "--hours", "0"], "argument --hours: must be above 0"),

@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_cli, synthetic_images, write_image_competition
+from conftest import run_cli, run_in_process, synthetic_images, write_image_competition
 from sklearn.metrics import f1_score, log_loss, roc_auc_score
+from test_kaggle_client import snapshot
 
 from kaggle_pipeline.data import answer_key_labels, load_competition, read_sample_submission
 from kaggle_pipeline.errors import PipelineError
@@ -300,3 +301,98 @@ def test_submit_with_a_metric_on_a_library_call(tmp_path):
     assert summary["vote"] != "majority"
     written = pd.read_csv(tmp_path / "submissions" / "state-farm" / "latest.csv")
     assert np.allclose(written[CLASSES].sum(axis=1), 1, atol=1e-5)
+
+
+def write_graded_competition(folder, grades=(0, 1, 2, 3, 4), count=100, test_count=25, side=16):
+    """APTOS 2019 style: train.csv (id_code,diagnosis), train_images/<id>.png, test_images/, a sample of zeros and
+    solution.csv; the labels are grades."""
+    from PIL import Image
+
+    images, labels = synthetic_images(count + test_count, side=side, channels=3, classes=len(grades))
+    for index in range(count + test_count):
+        where = folder / ("train_images" if index < count else "test_images")
+        where.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(images[index]).save(where / f"e{index:04x}.png")
+    grade = [grades[label] for label in labels]
+    (folder / "train.csv").write_text("id_code,diagnosis\n" + "".join(f"e{i:04x},{grade[i]}\n" for i in range(count)))
+    test = range(count, count + test_count)
+    (folder / "sample_submission.csv").write_text("id_code,diagnosis\n" + "".join(f"e{i:04x},0\n" for i in test))
+    (folder / "solution.csv").write_text("id_code,diagnosis\n" + "".join(f"e{i:04x},{grade[i]}\n" for i in test))
+    return folder
+
+
+def test_f1_micro_and_quadratic_weighted_kappa_agree_with_scikit_learn():
+    from sklearn.metrics import cohen_kappa_score
+
+    generator = np.random.default_rng(1)
+    truth = np.arange(80) % 5
+    probabilities = generator.dirichlet(np.ones(5), size=80)
+    probabilities[np.arange(80), truth] += 0.4
+    predicted = probabilities.argmax(axis=1)
+    assert METRICS["f1_micro"](truth, probabilities) == pytest.approx(f1_score(truth, predicted, average="micro"))
+    assert METRICS["f1_micro"](truth, probabilities) == pytest.approx(METRICS["accuracy"](truth, probabilities))
+    kappa = METRICS["qwk"]
+    assert kappa(truth, probabilities) == pytest.approx(cohen_kappa_score(truth, predicted, weights="quadratic"))
+    # Quadratic: one grade off costs a quarter of two grades off; all wrong by the most is the worst there is.
+    one_off, two_off = np.eye(5)[np.minimum(truth + 1, 4)], np.eye(5)[np.minimum(truth + 2, 4)]
+    assert 1 > kappa(truth, one_off) > kappa(truth, two_off) > 0
+    assert kappa(truth, np.eye(5)[4 - truth]) == pytest.approx(-1.0)
+    assert kappa(truth, np.eye(5)[truth]) == 1.0
+    # A diverged run scores the lowest kappa, not the 0 of chance, and weighs nothing in `weighted`.
+    assert kappa(truth, np.full((80, 5), np.nan)) == -1.0 == kappa.worst
+    assert kappa.default_threshold(-0.995) == -1.0 and kappa.loss(-1.0) == 2.0
+    kappa.check_threshold(-0.5)
+    with pytest.raises(ValueError, match="between -1 and 1"):
+        kappa.check_threshold(1.5)
+
+
+@pytest.mark.parametrize("classes", [["0", "1", "2", "3", "4"], ["1", "2", "3"], ["-1", "0", "1"]])
+def test_qwk_takes_classes_that_are_consecutive_integers(classes):
+    get_metric("qwk").check_classes(classes, "data")
+    get_metric("accuracy").check_classes(["cat", "dog"], "data")
+
+
+@pytest.mark.parametrize("grades, shown", [
+    (("cat", "dog", "frog"), "cat, dog, frog"),   # not grades at all
+    ((0, 1, 3), "0, 1, 3"),                       # a grade with no training image: its distance is unknown
+    (("0", "1", "2.5"), "0, 1, 2.5"),             # not integers
+])
+def test_qwk_on_classes_that_are_not_grades_is_one_line_and_writes_nothing(tmp_path, grades, shown):
+    folder = write_graded_competition(tmp_path / "aptos", grades=grades)
+    before = snapshot(tmp_path)
+    refused = run_cli("search", "--data", folder, "--models-dir", tmp_path / "models", "--metric", "qwk",
+                      "--space", "tiny", "--evals", "1", cwd=tmp_path)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert refused.stderr == (f"error: {folder}: metric qwk needs classes that are consecutive integers (grades such "
+                              f"as 0-4, each with training images); the training labels hold {shown}\n")
+    assert snapshot(tmp_path) == before
+    # Nor can submit judge the vote by it, before or after a store exists.
+    refused = run_cli("submit", "--data", folder, "--models-dir", tmp_path / "models", "--metric", "qwk", cwd=tmp_path)
+    assert refused.returncode == 2 and refused.stderr.startswith(f"error: {folder}: metric qwk needs classes")
+    assert snapshot(tmp_path) == before
+
+
+def test_a_graded_competition_judged_by_quadratic_weighted_kappa(tmp_path):
+    """APTOS 2019 style, trained for real (tiny net): trials, runs, the threshold and the vote are judged by
+    kappa; the submission holds grades as the training data spells them; its local score is sklearn's kappa."""
+    from sklearn.metrics import cohen_kappa_score
+
+    folder = write_graded_competition(tmp_path / "aptos")
+    common = ["--data", folder, "--models-dir", tmp_path / "models"]
+    result = run_in_process("all", *common, "--metric", "qwk", "--space", "tiny", "--evals", "1", "--search-epochs",
+                            "1", "--n", "1", "--epochs", "1", "--threshold", "-1", "--no-early-abort",
+                            "--submissions-dir", tmp_path / "submissions", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    store = tmp_path / "models" / "aptos"
+    assert json.loads((store / "store.json").read_text())["metric"] == "qwk"
+    run = json.loads((store / "runs" / "run-0001" / "run.json").read_text())
+    assert run["metric"] == "qwk" and -1 <= run["validation_score"] <= 1 and run["kept"]
+    assert "threshold qwk >= -1.0000" in result.stderr
+    written = pd.read_csv(tmp_path / "submissions" / "aptos" / "latest.csv", dtype=str)
+    assert list(written.columns) == ["id_code", "diagnosis"] and set(written["diagnosis"]) <= set("01234")
+    truth = pd.read_csv(folder / "solution.csv", dtype=str)
+    summary = json.loads((tmp_path / "submissions" / "aptos" / "latest.json").read_text())
+    assert summary["metric"] == "qwk" and summary["format"] == "label"
+    assert summary["local_score"] == pytest.approx(
+        cohen_kappa_score(truth["diagnosis"].astype(int), written["diagnosis"].astype(int), weights="quadratic",
+                          labels=range(5)), abs=1e-4)
