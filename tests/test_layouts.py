@@ -343,6 +343,58 @@ def test_a_pixel_table_beside_a_folder_of_pictures_is_still_a_pixel_table(tmp_pa
                        folder / "test.csv", "file not found")
 
 
+def _leaf_competition(folder: Path, features=("margin1", "shape1", "texture1")) -> Path:
+    """Leaf Classification's shape: images/<id>.png for train and test, train.csv of id, species and measured
+    features, test.csv of id and the features, a sample of id and one probability column per species."""
+    write_image_competition(folder, count=24, test_count=6, side=4)
+    (folder / "images").mkdir()
+    for part in ("train", "test"):
+        for path in (folder / part).iterdir():
+            path.rename(folder / "images" / path.name)
+        (folder / part).rmdir()
+    _, *labels = (folder / "trainLabels.csv").read_text().splitlines()
+    (folder / "trainLabels.csv").unlink()
+    numbers = ",".join("0.5" for _ in features)
+    (folder / "train.csv").write_text(f"id,species,{','.join(features)}\n" + "".join(
+        f"{row.split(',')[0]},{row.split(',')[1]},{numbers}\n" for row in labels))
+    test_ids = [row.split(",")[0] for row in (folder / "sampleSubmission.csv").read_text().splitlines()[1:]]
+    (folder / "test.csv").write_text(f"id,{','.join(features)}\n" + "".join(f"{i},{numbers}\n" for i in test_ids))
+    share = f"{1 / len(STRING_CLASSES):.6f}"
+    (folder / "sampleSubmission.csv").write_text("id," + ",".join(STRING_CLASSES) + "\n" + "".join(
+        f"{i}," + ",".join([share] * len(STRING_CLASSES)) + "\n" for i in test_ids))
+    return folder
+
+
+def test_measurements_beside_the_images_are_not_pixels_and_the_species_column_holds_the_labels(tmp_path):
+    """Leaf Classification: a test.csv wider than id and label whose ids name the images is a table of
+    measurements, not Digit Recognizer's pixels; the labels are the one column whose values are all the
+    sample's class columns ('species' among the measurements)."""
+    reference = load_competition(write_image_competition(tmp_path / "reference", count=24, test_count=6, side=4))
+    competition = load_competition(_leaf_competition(tmp_path / "leaf"))
+    assert competition.layout == "images" and competition.classes == reference.classes
+    assert competition.submission_format == "class_probabilities"
+    np.testing.assert_array_equal(competition.x_train, reference.x_train)
+    np.testing.assert_array_equal(competition.y_train, reference.y_train)
+    np.testing.assert_array_equal(competition.x_test, reference.x_test)
+
+
+@pytest.mark.parametrize("mutate, named, problem", [
+    # A second column of class names: which holds the labels is not guessed.
+    (lambda f: (f / "train.csv").write_text((f / "train.csv").read_text().replace("id,species,", "id,species,guess,")
+                                            .replace(",0.5,0.5,0.5", ",cat,0.5,0.5,0.5")),
+     "train.csv", r"no column named label/labels/class/target/category, and not exactly one whose values are all the "
+                  r"sample's class columns, among 'species', 'guess'"),
+    # Ids that name no image: a wide test.csv is then a pixel table, and this one has no label column to read.
+    (lambda f: (f / "test.csv").write_text((f / "test.csv").read_text().replace("\n25,", "\nx25,")),
+     "train.csv", "no label column"),
+])
+def test_measurements_that_do_not_fit_are_one_line(mutate, named, problem, tmp_path, capsys, restore_signals):
+    folder = _leaf_competition(tmp_path / "leaf")
+    mutate(folder)
+    refused_in_process(tmp_path, capsys, ["search", "--data", folder, "--models-dir", tmp_path / "models"],
+                       folder / named, problem)
+
+
 def test_several_unknown_csvs_are_named_instead_of_guessed(tmp_path):
     folder = write_image_competition(tmp_path / "two", count=24, test_count=6, side=4)
     (folder / "trainLabels.csv").rename(folder / "a.csv")

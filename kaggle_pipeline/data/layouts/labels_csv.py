@@ -11,6 +11,8 @@ through the training folder (``train/1.png``).
 
 from __future__ import annotations
 
+import csv
+import os
 import re
 from pathlib import Path
 
@@ -26,7 +28,14 @@ from kaggle_pipeline.data.folders import (
     test_folder,
     train_folder,
 )
-from kaggle_pipeline.data.images import decode_images, has_images, image_files, match_ids, test_files_like_sample
+from kaggle_pipeline.data.images import (
+    IMAGE_SUFFIXES,
+    decode_images,
+    has_images,
+    image_files,
+    match_ids,
+    test_files_like_sample,
+)
 from kaggle_pipeline.data.registry import Layout, register_layout
 from kaggle_pipeline.data.tables import LABEL_COLUMN_NAMES, find_column, read_submission_table
 from kaggle_pipeline.errors import PipelineError
@@ -59,11 +68,14 @@ def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int 
         train_labels = _one_hot_labels(labels_table, class_columns, labels_path)
     else:
         label_columns = LABEL_COLUMN_NAMES if class_columns else (sample.columns[1],) + LABEL_COLUMN_NAMES
-        label_column = find_column(labels_table, label_columns) or (others[0] if len(others) == 1 else None)
+        label_column = (find_column(labels_table, label_columns) or (others[0] if len(others) == 1 else None)
+                        or _column_of_classes(labels_table, others, class_columns))
         if label_column is None:  # several columns, none named for labels: not ours to guess (width, height, ...)
-            raise PipelineError(f"{labels_path}: no column named like the sample's {sample.columns[1]!r} or "
-                                f"{'/'.join(LABEL_COLUMN_NAMES)} among {', '.join(map(repr, others))}; rename the "
-                                "one that holds the labels")
+            named = "/".join(LABEL_COLUMN_NAMES) if class_columns else f"like the sample's {sample.columns[1]!r} or " \
+                + "/".join(LABEL_COLUMN_NAMES)
+            fitting = ", and not exactly one whose values are all the sample's class columns," if class_columns else ""
+            raise PipelineError(f"{labels_path}: no column named {named}{fitting} among "
+                                f"{', '.join(map(repr, others))}; rename the one that holds the labels")
         train_labels = labels_table[label_column].str.strip().to_numpy()
     train_ids = labels_table[id_column].str.strip()
     duplicated = train_ids[train_ids.duplicated()]
@@ -76,6 +88,16 @@ def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int 
                                         labels_path=labels_path)
     x_train, x_test = decode_images([train_paths, test_paths], image_size, "train and test images")
     return {"x_train": x_train, "train_labels": train_labels, "labels_path": labels_path, "x_test": x_test}
+
+
+def _column_of_classes(table: pd.DataFrame, columns: list[str], class_columns: list[str]) -> str | None:
+    """The one column whose every value is one of the sample's class columns (Leaf Classification's
+    ``species`` among 192 measurements, for a sample of id and 99 species); None where not exactly one is."""
+    if not class_columns:
+        return None
+    classes = set(class_columns)
+    fitting = [column for column in columns if set(table[column].str.strip()) <= classes]
+    return fitting[0] if len(fitting) == 1 else None
 
 
 def _one_hot_labels(table: pd.DataFrame, class_columns: list[str], labels_path: Path) -> np.ndarray:
@@ -104,17 +126,39 @@ def _image_folders(folder: Path) -> tuple[Path, Path]:
 
 
 def _shared_image_folder(folder: Path) -> Path | None:
-    """The one subfolder with images, when the folder has no pixel table: a ``test.csv`` of more than an id
-    and a label column, or a ``train.csv`` or ``test.csv`` with ``pixel<n>`` columns, is Digit Recognizer's
-    pixels (perhaps missing a file), whatever folder of pictures lies beside it."""
+    """The one subfolder with images, when the folder has no pixel table: a ``train.csv`` or ``test.csv`` with
+    ``pixel<n>`` columns, or a ``test.csv`` of more than an id and a label column whose first id names no image
+    in that subfolder, is Digit Recognizer's pixels (perhaps missing a file), whatever folder of pictures lies
+    beside it. A wide ``test.csv`` whose ids name the images is a table of measurements beside them (Leaf
+    Classification: ``images/<id>.jpg``, ``test.csv`` of id,margin1,...,texture64), not read: the nets learn from
+    the images."""
+    wide_test = None
     for name in ("train.csv", "test.csv"):
         if (folder / name).is_file():
             with open_regular(folder / name) as handle:
-                header = handle.readline(1 << 16).lower()
-            if re.search(rb"(^|[,;\t])\W*pixel\d", header) or (name == "test.csv" and header.count(b",") > 1):
+                header = handle.readline(1 << 16)
+                first_row = handle.readline(1 << 16)
+            if re.search(rb"(^|[,;\t])\W*pixel\d", header.lower()):
                 return None
+            if name == "test.csv" and header.count(b",") > 1:
+                wide_test = first_row
     with_images = [path for path in entries(folder) if has_images(path)]
-    return with_images[0] if len(with_images) == 1 else None
+    if len(with_images) != 1:
+        return None
+    if wide_test is not None and not _names_an_image(wide_test, with_images[0]):
+        return None
+    return with_images[0]
+
+
+def _names_an_image(row: bytes, images: Path) -> bool:
+    """Whether the row's first cell names a file in ``images``, as written or with an image suffix."""
+    first = next(csv.reader([row.decode("utf-8", "replace")]), [""])
+    image_id = first[0].strip() if first else ""
+    if not image_id or "/" in image_id or image_id.startswith("."):
+        return False
+    names = [image_id, *(image_id + suffix for suffix in IMAGE_SUFFIXES),
+             *(image_id + suffix.upper() for suffix in IMAGE_SUFFIXES)]
+    return any(os.path.isfile(images / name) for name in names)
 
 
 def _files(folder: Path) -> list[Path]:
