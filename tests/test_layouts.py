@@ -591,3 +591,18 @@ def test_folders_around_images_that_are_not_read_through_are_one_line(mutate, na
     mutate(folder)
     refused_in_process(tmp_path, capsys, ["search", "--data", folder, "--models-dir", tmp_path / "models"],
                        folder / named, problem)
+
+
+@pytest.mark.parametrize("copies", [1, 2])
+def test_a_competition_one_folder_down_is_named_not_guessed(copies, tmp_path, capsys, restore_signals):
+    """A zip unpacked into a folder of its own (data/dogs/dog-breed-identification/): the error names where the
+    sample submission is; with two such folders, both, and neither is picked."""
+    outer = tmp_path / "dogs"
+    names = ["dog-breed-identification", "dog-breed-identification-copy"][:copies]
+    for name in names:
+        write_image_competition(outer / name, count=24, test_count=6, side=4)
+    (outer / "notes").mkdir()
+    shown = ", ".join(str(outer / name) for name in names)
+    refused_in_process(tmp_path, capsys, ["search", "--data", outer, "--models-dir", tmp_path / "models"], outer,
+                       r"(no sample submission|cannot tell the layout) .*" + re.escape(
+                           f"; {shown} {'holds one' if copies == 1 else 'hold one each'}: pass that folder as --data"))

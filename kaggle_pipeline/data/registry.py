@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from kaggle_pipeline.data.tables import nested_competitions_hint
 from kaggle_pipeline.errors import ParameterError, PipelineError
 
 
@@ -70,4 +71,5 @@ def detect_layout(folder: Path) -> str:
         if layout.started(folder):
             return layout.name
     expected = "; ".join(f"{layout.name}: {layout.files_text}" for layout in _LAYOUTS.values())
-    raise PipelineError(f"{folder}: cannot tell the layout (expected one of: {expected})")
+    raise PipelineError(f"{folder}: cannot tell the layout (expected one of: {expected})"
+                        + nested_competitions_hint(folder))

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from kaggle_pipeline.data.folders import entries
+from kaggle_pipeline.data.folders import entries, is_dir
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.files import MAX_ARRAY_BYTES, first_line, read_bytes
 
@@ -22,11 +23,28 @@ def find_sample_submission(folder: Path) -> Path:
     # Matched by name whatever it is: a FIFO or a folder with this name is refused when read, not skipped.
     candidates = [path for path in entries(folder) if re.fullmatch(r"sample_?submission.*\.csv", path.name, re.I)]
     if not candidates:
-        raise PipelineError(f"{folder}: no sample submission (sample_submission.csv or sampleSubmission.csv) found")
+        raise PipelineError(f"{folder}: no sample submission (sample_submission.csv or sampleSubmission.csv) found"
+                            + nested_competitions_hint(folder))
     if len(candidates) > 1:  # a second stage's sample, a copy: which one Kaggle scores is not ours to guess
         raise PipelineError(f"{folder}: more than one sample submission ({', '.join(path.name for path in candidates)}); "
                             "move all but the one Kaggle scores out of the folder")
     return candidates[0]
+
+
+def nested_competitions_hint(folder: Path) -> str:
+    """A hint naming the subfolders that hold a sample submission (a zip unpacked into a folder of its own,
+    ``data/dogs/dog-breed-identification/``): the competition is there, and which one is not ours to guess."""
+    nested = []
+    for path in entries(folder):
+        try:
+            if is_dir(path) and any(re.fullmatch(r"sample_?submission.*\.csv", name, re.I) for name in os.listdir(path)):
+                nested.append(path)
+        except OSError:
+            continue
+    if not nested:
+        return ""
+    shown = ", ".join(str(path) for path in nested[:3]) + (", ..." if len(nested) > 3 else "")
+    return f"; {shown} {'holds one' if len(nested) == 1 else 'hold one each'}: pass that folder as --data (DATA=)"
 
 
 def read_csv_bytes(path: Path) -> bytes:
