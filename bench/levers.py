@@ -49,6 +49,8 @@ AUGMENT = {"translate": 0.1, "flip": True}
 #   cycles: cosine cycles per run (snapshots: one member at the end of each)
 #   ema: Keras' optimizer EMA of the weights (use_ema)
 #   folds: train on all labelled images but fold (seed mod folds): k-fold bagging
+#   refit: train on all labelled images, validation split included (AutoGluon's refit_full): the member that
+#          would replace a validated run of the same seed in the vote; its validation score is on seen images
 CONFIGS = {
     "base9": {"params": {}, "epochs": 9},
     "base18": {"params": {}, "epochs": 18},
@@ -63,6 +65,7 @@ CONFIGS = {
     "augsnap72x4": {"params": AUGMENT, "epochs": 72, "cycles": 4},
     "wide18": {"params": {"conv3_filters": 128}, "epochs": 18},
     "wideaug36": {"params": {"conv3_filters": 128, **AUGMENT}, "epochs": 36},
+    "refit36": {"params": {}, "epochs": 36, "refit": True},
     "folds18": {"params": {}, "epochs": 18, "folds": 10},
     "augfolds36": {"params": AUGMENT, "epochs": 36, "folds": 10},
     "reference16": {"params": REFERENCE_PARAMS, "epochs": 16, "reference": True},
@@ -113,6 +116,8 @@ def train_one(config_name: str, seed: int, data: dict, precision: str) -> dict:
         train, validation = labelled[fold_of != seed % folds], labelled[fold_of == seed % folds]
     else:
         train, validation = data["train"], data["validation"]
+    if config.get("refit"):
+        train = np.concatenate([train, validation])
     x_train, y_train = data["x"][train], data["y"][train]
     x_validation, y_validation = data["x"][validation], data["y"][validation]
     keras.utils.set_random_seed(seed)
