@@ -537,12 +537,47 @@ def test_class_folders_under_train_images_as_paddy_disease_ships_them(tmp_path):
     assert competition.test_ids == written["order"]
 
 
-def test_two_folders_named_like_train_are_not_guessed_between(tmp_path, capsys, restore_signals):
+def test_cassava_as_it_ships_with_tfrecords_folders_beside_the_image_folders(tmp_path):
+    """Cassava Leaf Disease's real folder: train_tfrecords/ and test_tfrecords/ (TFRecord shards, no images)
+    beside train_images/ and test_images/, and label_num_to_disease_map.json. Only a train*/test* folder that
+    holds images, directly or in class folders, can be the image folder; before, Cassava was refused."""
+    folder = write_image_competition(tmp_path / "cassava", count=24, test_count=6, side=4)
+    reference = load_competition(folder)
+    _move_to_kaggle_images_folders(folder, "image_id", "label", True)
+    for name in ("train_tfrecords", "test_tfrecords"):
+        (folder / name).mkdir()
+        (folder / name / f"ld_{name}00-1338.tfrec").write_bytes(bytes(64))
+    (folder / "empty_test_dir").mkdir()
+    (folder / "label_num_to_disease_map.json").write_text('{"0": "Cassava Bacterial Blight (CBB)"}')
+    competition = load_competition(folder)
+    assert competition.layout == "images" and competition.classes == reference.classes
+    np.testing.assert_array_equal(competition.x_train, reference.x_train)
+    np.testing.assert_array_equal(competition.x_test, reference.x_test)
+    # Paddy Disease's class folders under train_images/ count as images too, beside a train_tfrecords/.
+    paddy = tmp_path / "paddy"
+    write_class_folders(paddy, count=18, test_count=3, side=6)
+    (paddy / "train").rename(paddy / "train_images")
+    (paddy / "test").rename(paddy / "test_images")
+    (paddy / "train_tfrecords").mkdir()
+    (paddy / "train_tfrecords" / "shard.tfrec").write_bytes(bytes(64))
+    assert load_competition(paddy).layout == "folders"
+
+
+@pytest.mark.parametrize("second", ["train_masks", "train_tfrecords"])
+def test_two_folders_named_like_train_are_not_guessed_between(second, tmp_path, capsys, restore_signals):
+    """Two train* folders that both hold images (segmentation masks) are named; with neither holding images,
+    the same (a folder of shards beside a folder of shards)."""
     folder = write_image_competition(tmp_path / "two", count=24, test_count=6, side=4)
     _move_to_kaggle_images_folders(folder, "image_id", "label", True)
-    shutil.copytree(folder / "train_images", folder / "train_masks")
+    if second == "train_masks":
+        shutil.copytree(folder / "train_images", folder / "train_masks")
+    else:
+        for path in (folder / "train_images").iterdir():
+            path.rename(path.with_suffix(".tfrec"))
+        (folder / "train_tfrecords").mkdir()
+        (folder / "train_tfrecords" / "shard.tfrec").write_bytes(bytes(64))
     refused_in_process(tmp_path, capsys, ["search", "--data", folder, "--models-dir", tmp_path / "models"],
-                       folder, "train_images/, train_masks/ could each be the train images")
+                       folder, f"train_images/, {second}/ could each be the train images")
 
 
 def _nest(folder: Path, inner: str) -> None:

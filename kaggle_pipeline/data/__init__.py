@@ -53,7 +53,8 @@ from kaggle_pipeline.data.fashion_mnist import (
     read_idx,
     write_pixel_competition,
 )
-from kaggle_pipeline.data.images import MAX_IMAGE_PIXELS, SUFFIX_FORMATS
+from kaggle_pipeline.data.folders import SUFFIX_FORMATS
+from kaggle_pipeline.data.images import MAX_IMAGE_PIXELS
 from kaggle_pipeline.data.pixels import PIXEL_RULE
 from kaggle_pipeline.data.registry import detect_layout, get_layout, list_layouts, register_layout
 from kaggle_pipeline.data.split import make_split, single_image_rows

@@ -1,4 +1,5 @@
-"""Folder listings of a competition folder: only visible entries, folders through links, one-line errors."""
+"""Folder listings of a competition folder: only visible entries, folders through links, one-line errors; which
+file suffixes are images (``SUFFIX_FORMATS``, the decoders each may be opened with: kaggle_pipeline.data.images)."""
 
 from __future__ import annotations
 
@@ -57,6 +58,34 @@ def check_folder(folder: Path, what: str) -> None:
         raise PipelineError(f"{folder}: not a folder; expected the {what}")
 
 
+# The decoders each image suffix may be opened with. A .png/.jpg/.jpeg is read as PNG or JPEG (a JPEG saved as
+# .png is common on Kaggle); every other suffix only as its own format. Anything else (EPS, a GIF named .png, a
+# BMP named .jpg, ...) is refused in one line, so Pillow never hands a file to Ghostscript or to a decoder its
+# name does not announce. A GIF is read as its first frame.
+SUFFIX_FORMATS = {
+    ".png": ("PNG", "JPEG"),
+    ".jpg": ("PNG", "JPEG"),
+    ".jpeg": ("PNG", "JPEG"),
+    ".tif": ("TIFF",),
+    ".tiff": ("TIFF",),
+    ".bmp": ("BMP",),
+    ".webp": ("WEBP",),
+    ".gif": ("GIF",),
+}
+IMAGE_SUFFIXES = set(SUFFIX_FORMATS)
+
+
+def has_images(folder: Path) -> bool:
+    """A folder holding at least one visible file with an image suffix."""
+    return is_dir(folder) and any(path.suffix.lower() in IMAGE_SUFFIXES for path in entries(folder))
+
+
+def _holds_images(folder: Path) -> bool:
+    """Images in the folder or in its subfolders one level down (class folders: Paddy Disease's
+    ``train_images/<label>/``)."""
+    return has_images(folder) or any(has_images(path) for path in entries(folder) if is_dir(path))
+
+
 def image_root(folder: Path) -> Path:
     """Where ``train/`` and ``test/`` are: the competition folder itself, or its one subfolder that holds a
     ``train/`` folder (State Farm ships ``imgs/train/``, ``imgs/test/`` beside its CSVs)."""
@@ -95,6 +124,8 @@ def _named_folder(root: Path, name: str) -> Path:
     if os.path.lexists(root / name):
         return root / name
     named = [path for path in entries(root) if path.name.lower().startswith(name) and is_dir(path)]
+    if len(named) > 1:  # Cassava ships train_tfrecords/ beside train_images/: only a folder of images counts
+        named = [path for path in named if _holds_images(path)] or named
     if len(named) > 1:
         raise PipelineError(f"{root}: {', '.join(path.name + '/' for path in named)} could each be the {name} "
                             f"images; rename the one that holds them to {name}/")

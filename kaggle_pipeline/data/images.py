@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kaggle_pipeline.data.folders import check_folder, entries, is_dir
+from kaggle_pipeline.data.folders import IMAGE_SUFFIXES, SUFFIX_FORMATS, check_folder, entries, is_dir
 from kaggle_pipeline.data.pixels import FLOAT_0_255_MIN_MAX, UNIT_TOLERANCE
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.files import first_line, open_regular
@@ -44,21 +44,6 @@ from kaggle_pipeline.progress import format_seconds
 
 logger = logging.getLogger(__name__)
 
-# The decoders each image suffix may be opened with. A .png/.jpg/.jpeg is read as PNG or JPEG (a JPEG saved as
-# .png is common on Kaggle); every other suffix only as its own format. Anything else (EPS, a GIF named .png, a
-# BMP named .jpg, ...) is refused in one line, so Pillow never hands a file to Ghostscript or to a decoder its
-# name does not announce. A GIF is read as its first frame.
-SUFFIX_FORMATS = {
-    ".png": ("PNG", "JPEG"),
-    ".jpg": ("PNG", "JPEG"),
-    ".jpeg": ("PNG", "JPEG"),
-    ".tif": ("TIFF",),
-    ".tiff": ("TIFF",),
-    ".bmp": ("BMP",),
-    ".webp": ("WEBP",),
-    ".gif": ("GIF",),
-}
-IMAGE_SUFFIXES = set(SUFFIX_FORMATS)
 IMAGE_FORMATS = tuple(dict.fromkeys(name for names in SUFFIX_FORMATS.values() for name in names))
 # The most pixels (width x height) one image may declare, checked before it is decoded: about 5800x5800.
 # Below Pillow's own DecompressionBombWarning limit (89 million), so that warning never applies.
@@ -70,12 +55,6 @@ PROGRESS_SECONDS = 2.0
 # for a CPU to train on (a 128x128 RGB image costs ~60x a 28x28 grey one per convolution).
 MIN_DEFAULT_SIDE = 16
 MAX_DEFAULT_SIDE = 128
-
-
-def has_images(folder: Path) -> bool:
-    """A folder holding at least one visible file with an image suffix. Here, beside the suffixes, because
-    data.images builds on data.folders (in folders it made an import cycle)."""
-    return is_dir(folder) and any(path.suffix.lower() in IMAGE_SUFFIXES for path in entries(folder))
 
 
 def image_files(folder: Path) -> list[Path]:

@@ -13,8 +13,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kaggle_pipeline.data.folders import check_folder, entries, image_root, is_dir, test_folder, train_folder
-from kaggle_pipeline.data.images import IMAGE_SUFFIXES, decode_images, has_images, test_files_like_sample
+from kaggle_pipeline.data.folders import (
+    IMAGE_SUFFIXES,
+    check_folder,
+    entries,
+    has_images,
+    image_root,
+    is_dir,
+    test_folder,
+    train_folder,
+)
+from kaggle_pipeline.data.images import decode_images, test_files_like_sample
 from kaggle_pipeline.data.registry import Layout, register_layout
 from kaggle_pipeline.errors import PipelineError
 

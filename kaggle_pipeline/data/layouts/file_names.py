@@ -11,8 +11,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kaggle_pipeline.data.folders import entries, image_root, is_dir, labels_csv_candidates, test_folder, train_folder
-from kaggle_pipeline.data.images import decode_images, has_images, image_files, test_files_like_sample
+from kaggle_pipeline.data.folders import (
+    entries,
+    has_images,
+    image_root,
+    is_dir,
+    labels_csv_candidates,
+    test_folder,
+    train_folder,
+)
+from kaggle_pipeline.data.images import decode_images, image_files, test_files_like_sample
 from kaggle_pipeline.data.registry import Layout, register_layout
 from kaggle_pipeline.errors import PipelineError
 

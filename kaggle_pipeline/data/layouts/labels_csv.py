@@ -20,22 +20,17 @@ import numpy as np
 import pandas as pd
 
 from kaggle_pipeline.data.folders import (
+    IMAGE_SUFFIXES,
     LABELS_CSV_NAMES,
     entries,
+    has_images,
     image_root,
     is_dir,
     labels_csv_candidates,
     test_folder,
     train_folder,
 )
-from kaggle_pipeline.data.images import (
-    IMAGE_SUFFIXES,
-    decode_images,
-    has_images,
-    image_files,
-    match_ids,
-    test_files_like_sample,
-)
+from kaggle_pipeline.data.images import decode_images, image_files, match_ids, test_files_like_sample
 from kaggle_pipeline.data.registry import Layout, register_layout
 from kaggle_pipeline.data.tables import LABEL_COLUMN_NAMES, find_column, read_submission_table
 from kaggle_pipeline.errors import PipelineError
