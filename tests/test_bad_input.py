@@ -23,6 +23,7 @@ Some inputs that look odd are accepted on purpose and must load like the clean f
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import io
 import re
@@ -286,6 +287,8 @@ REFUSED = {
                                          "no sample submission"),
     "images-empty-test": (image_folder, _empty_test_folder, "test", "no test images"),
     "images-labels-not-utf8": (image_folder, _latin1_labels, "trainLabels.csv", "cannot parse CSV .*utf-8"),
+    "images-labels-utf16-cut-short": (image_folder, lambda f: (f / "trainLabels.csv").write_bytes(
+        (f / "trainLabels.csv").read_text().encode("utf-16")[:-1]), "trainLabels.csv", "starts as UTF-16 but"),
     "images-truncated-png": (image_folder, _truncated_png, "train/3.png", "cannot read image"),
     "images-text-file-named-png": (image_folder, lambda f: (f / "test" / "26.png").write_text("not a picture\n"),
                                    "test/26.png", "cannot read image"),
@@ -469,6 +472,16 @@ def _sample_labels(label):
     return convert
 
 
+def _utf16(big_endian=False, separator=","):
+    # Excel's "Unicode Text": UTF-16 with its byte order mark, tab-separated; the sample too, big-endian.
+    def convert(folder):
+        for path in (folder / "trainLabels.csv", folder / "sampleSubmission.csv"):
+            text = path.read_text().replace(",", separator)
+            path.write_bytes(codecs.BOM_UTF16_BE + text.encode("utf-16-be") if big_endian else text.encode("utf-16"))
+
+    return convert
+
+
 def _notes_in_image_folders(folder):
     (folder / "train" / "notes.txt").write_text("not an image\n")
     (folder / "test" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
@@ -485,6 +498,8 @@ ACCEPTED = {
     "csv-sample-labels-empty": (csv_folder, _sample_labels("")),
     "images-sample-labels-not-classes": (image_folder, _sample_labels("not-a-class")),
     "images-non-image-files-ignored": (image_folder, _notes_in_image_folders),
+    "images-csvs-utf16-tab-separated": (image_folder, _utf16(separator="\t")),
+    "images-csvs-utf16-big-endian": (image_folder, _utf16(big_endian=True)),
     "npy-sample-labels-not-classes": (npy_folder, _sample_labels("42")),
 }
 

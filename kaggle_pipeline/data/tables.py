@@ -3,6 +3,7 @@ lookup, and the test images put in the sample submission's order."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import os
@@ -48,8 +49,17 @@ def nested_competitions_hint(folder: Path) -> str:
 
 
 def read_csv_bytes(path: Path) -> bytes:
-    """A CSV's bytes, from a regular file only (files.read_bytes: no FIFO, device, socket or folder)."""
-    return read_bytes(path, limit=MAX_ARRAY_BYTES)
+    """A CSV's bytes in UTF-8, from a regular file only (files.read_bytes: no FIFO, device, socket or folder).
+
+    A file that starts with a UTF-16 byte order mark (Excel's "Unicode Text", tab-separated) is decoded and
+    given as UTF-8; every other file must be UTF-8 (a UTF-8 BOM is allowed)."""
+    data = read_bytes(path, limit=MAX_ARRAY_BYTES)
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError as error:
+            raise PipelineError(f"{path}: cannot parse CSV (it starts as UTF-16 but {first_line(error)})") from None
+    return data
 
 
 def raw_header(data: bytes, separator: str) -> list[str]:
