@@ -81,7 +81,7 @@ def auc(y_true: np.ndarray, probabilities: np.ndarray) -> float:
         return math.nan
 
 
-def f1_macro(y_true: np.ndarray, probabilities: np.ndarray) -> float:
+def _f1(y_true: np.ndarray, probabilities: np.ndarray, average: str) -> float:
     from sklearn.metrics import f1_score
 
     y_true = np.asarray(y_true)
@@ -89,18 +89,15 @@ def f1_macro(y_true: np.ndarray, probabilities: np.ndarray) -> float:
         return math.nan
     probabilities = np.asarray(probabilities)
     return float(f1_score(y_true, probabilities.argmax(axis=1), labels=np.arange(probabilities.shape[1]),
-                          average="macro", zero_division=0))
+                          average=average, zero_division=0))
+
+
+def f1_macro(y_true: np.ndarray, probabilities: np.ndarray) -> float:
+    return _f1(y_true, probabilities, "macro")
 
 
 def f1_micro(y_true: np.ndarray, probabilities: np.ndarray) -> float:
-    from sklearn.metrics import f1_score
-
-    y_true = np.asarray(y_true)
-    if not len(y_true):
-        return math.nan
-    probabilities = np.asarray(probabilities)
-    return float(f1_score(y_true, probabilities.argmax(axis=1), labels=np.arange(probabilities.shape[1]),
-                          average="micro", zero_division=0))
+    return _f1(y_true, probabilities, "micro")
 
 
 def quadratic_weighted_kappa(y_true: np.ndarray, probabilities: np.ndarray) -> float:
