@@ -435,3 +435,7 @@ def _print_summary(summary: dict, competition: Competition) -> None:
         logger.info(f"  local score ({competition.solution.name}) {'' if metric == 'accuracy' else metric + ' '}"
                     f"{summary['local_score']:.4f}")
     logger.info(f"  wrote {summary['submission']} and latest.csv ({len(competition.test_ids):,} rows)")
+    if summary["format"] == "label" and competition.num_classes == 2:
+        # A sample of 0/1 placeholders cannot say that Kaggle scores it by AUC, where labels lose to probabilities.
+        logger.info(f"  two classes, written as labels: if the competition is scored by AUC or log loss (Histopathologic "
+                    f"Cancer Detection), METRIC=auc or logloss writes the probability of {competition.positive_class!r}")

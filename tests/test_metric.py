@@ -254,6 +254,25 @@ def test_binary_probability_submission_through_the_command_line(tmp_path):
     assert written["has_cactus"].astype(float).to_numpy() == pytest.approx(expected, abs=1e-6)
 
 
+def test_a_binary_competition_written_as_labels_says_how_to_write_probabilities(tmp_path):
+    """Histopathologic style (0 placeholders): labels by default, with a line saying that METRIC=auc writes the
+    positive class's probability; asked for auc, it writes them and says nothing. Not said for three classes."""
+    folder = write_binary_competition(tmp_path / "cancer", placeholder="0")
+    workspace = open_workspace(folder, tmp_path / "models")
+    hand_made_runs(workspace, "accuracy", threshold=0.5)
+    common = ["--data", folder, "--models-dir", tmp_path / "models", "--submissions-dir", tmp_path / "submissions"]
+    hint = "two classes, written as labels: if the competition is scored by AUC or log loss"
+    labels = run_in_process("submit", *common, cwd=tmp_path)
+    assert labels.returncode == 0 and hint in labels.stderr and "probability of '1'" in labels.stderr
+    probabilities = run_in_process("submit", *common, "--metric", "auc", cwd=tmp_path)
+    assert probabilities.returncode == 0 and hint not in probabilities.stderr
+    assert json.loads((tmp_path / "submissions" / "cancer" / "latest.json").read_text())["format"] == "binary_probability"
+    three = write_image_competition(tmp_path / "cifar")
+    hand_made_runs(open_workspace(three, tmp_path / "models"), "accuracy", threshold=0.5)
+    result = run_in_process("submit", "--data", three, *common[2:], cwd=tmp_path)
+    assert result.returncode == 0 and hint not in result.stderr
+
+
 def test_metric_chooses_the_vote_through_the_command_line(tmp_path):
     """An accuracy store (CIFAR style labels): VOTE=auto keeps majority by accuracy; submit --metric logloss
     judges the same kept runs by logloss and picks a soft strategy. The store's own metric cannot change."""
