@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import sys
+from operator import attrgetter
 from pathlib import Path
 
 from kaggle_pipeline.abort import MARGIN
@@ -307,7 +308,17 @@ def _workspace(args: argparse.Namespace):
                           trains=args.stage in ("search", "ensemble", "all"),
                           subset=_setting(args, "subset") if args.stage in ("search", "all") else None,
                           outputs={"submissions_dir": args.submissions_dir} if args.stage in ("submit", "all") else None,
-                          vote_metric=getattr(args, "metric", None) if args.stage == "submit" else None)
+                          vote_metric=getattr(args, "metric", None) if args.stage == "submit" else None,
+                          requires=_requires(args))
+
+
+def _requires(args: argparse.Namespace):
+    """The store file a stage reads first, and the command that makes it: checked before anything is written."""
+    if args.stage == "ensemble":
+        return attrgetter("best_params_path"), "'make search' (python -m kaggle_pipeline search)"
+    if args.stage == "submit":
+        return attrgetter("ensemble_path" if args.threshold is None else "runs_dir"), "'make ensemble'"
+    return None
 
 
 def _search(args, workspace, deadline: float | None = None) -> None:

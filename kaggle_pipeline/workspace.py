@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -100,6 +101,7 @@ def open_workspace(
     subset: int | None = None,
     outputs: dict[str, Path] | None = None,
     vote_metric: str | None = None,
+    requires: tuple[Callable[[RunStore], Path], str] | None = None,
 ) -> Workspace:
     """The parsed competition and its store.
 
@@ -111,7 +113,9 @@ def open_workspace(
     new store (auto: logloss where the sample submission asks for probabilities, accuracy otherwise); asking an
     existing store for another metric is an error. ``threshold``, where given, must be one the store's metric
     can reach (checked here, before anything is written); ``vote_metric``, the one submit judges the vote by
-    where it is another, must be able to score the competition's classes too. A stage that ``trains`` needs images the network can
+    where it is another, must be able to score the competition's classes too. ``requires`` (a store file's path
+    from the store, the command that makes it) is what the stage reads first: without it the stage stops before it writes even a
+    new store's manifest. A stage that ``trains`` needs images the network can
     take, and a search's ``subset`` (training images per trial) at least one image of each class. ``outputs``
     names the other folders the stage writes the competition's files under (``{"submissions_dir": ...}``):
     like the store, none may overlap the data folder. A ``solution.csv`` must answer every test id with a class.
@@ -138,6 +142,8 @@ def open_workspace(
     train_index, validation_index, new_split = _fixed_split(store, competition, validation_fraction, split_seed)
     if trains:
         _check_trainable(competition, data_dir, competition.y_train[train_index], subset)
+    if requires is not None and not os.path.lexists(requires[0](store)):
+        raise PipelineError(f"{requires[0](store)}: not found; run {requires[1]} first")
     if read_only:  # report scores with the answer key and says so if it cannot; status never reads it
         return Workspace(competition, store, train_index, validation_index, metric=metric)
     # The answer key only scores the submission, but one that cannot would stop a long job at its very end.

@@ -474,3 +474,22 @@ def test_a_models_folder_that_is_a_file_is_one_line(store, capsys):
     models = store / "data" / "pixels" / "train.csv"
     assert_refused(store, ["submit", "--data", store / "data" / "pixels", "--models-dir", models],
                    f"--models-dir '{models}'", "not a folder", capsys)
+
+
+@pytest.mark.parametrize("arguments, missing, command", [
+    (["ensemble", "--n", 1], "best_params.json", "'make search'"),
+    (["submit"], "ensemble.json", "'make ensemble'"),
+    (["submit", "--threshold", "0.5"], "runs", "'make ensemble'"),
+])
+def test_a_stage_before_the_one_it_needs_writes_nothing(arguments, missing, command, tmp_path, capsys):
+    """ensemble before search, submit before ensemble: one line naming the missing file; before, a new store
+    (store.json, split, cache, .lock) was written first."""
+    folder = write_csv_competition(tmp_path / "digits", count=24, test_count=6, side=4)
+    before = snapshot(tmp_path)
+    status = _main([*arguments, "--data", folder, "--models-dir", tmp_path / "models",
+                    *(["--submissions-dir", tmp_path / "submissions"] if arguments[0] == "submit" else [])])
+    error = capsys.readouterr().err
+    assert status == 2
+    assert error == f"error: {tmp_path / 'models' / 'digits' / missing}: not found; run {command}" + \
+        (" (python -m kaggle_pipeline search)" if missing == "best_params.json" else "") + " first\n"
+    assert snapshot(tmp_path) == before
