@@ -142,12 +142,12 @@ def open_workspace(
     train_index, validation_index, new_split = _fixed_split(store, competition, validation_fraction, split_seed)
     if trains:
         _check_trainable(competition, data_dir, competition.y_train[train_index], subset)
-    if requires is not None and not os.path.lexists(requires[0](store)):
-        raise PipelineError(f"{requires[0](store)}: not found; run {requires[1]} first")
     if read_only:  # report scores with the answer key and says so if it cannot; status never reads it
         return Workspace(competition, store, train_index, validation_index, metric=metric)
     # The answer key only scores the submission, but one that cannot would stop a long job at its very end.
     answer_key_labels(competition)
+    if requires is not None and not os.path.lexists(requires[0](store)):
+        raise PipelineError(f"{requires[0](store)}: not found; run {requires[1]} first")
     store_lock = store.lock(lock) if lock else None
     try:
         store.bind(competition.fingerprint(), {**competition.describe(), "metric": metric, "versions": library_versions()})

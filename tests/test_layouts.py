@@ -639,5 +639,27 @@ def test_a_competition_one_folder_down_is_named_not_guessed(copies, tmp_path, ca
     (outer / "notes").mkdir()
     shown = ", ".join(str(outer / name) for name in names)
     refused_in_process(tmp_path, capsys, ["search", "--data", outer, "--models-dir", tmp_path / "models"], outer,
-                       r"(no sample submission|cannot tell the layout) .*" + re.escape(
+                       r"(no sample submission \(.*\) found|cannot tell the layout)" + re.escape(
                            f"; {shown} {'holds one' if copies == 1 else 'hold one each'}: pass that folder as --data"))
+
+
+@pytest.mark.parametrize("archives", [["dog-breed-identification.zip"], ["test.zip", "train.zip"]])
+def test_a_competition_still_in_its_archives_is_told_to_unpack_them(archives, tmp_path, capsys, restore_signals):
+    """Downloaded by hand from the website and not unpacked: the folder holds the archives (and perhaps the
+    CSVs); the error names them. A zip given as --data is named as an archive, not a folder."""
+    import zipfile
+
+    made = write_image_competition(tmp_path / "made", count=24, test_count=6, side=4)
+    folder = tmp_path / "dogs"
+    folder.mkdir()
+    for archive in archives:
+        with zipfile.ZipFile(folder / archive, "w") as written:
+            for path in sorted(made.rglob("*")):
+                if archive == "dog-breed-identification.zip" or path.relative_to(made).parts[0] == archive[:-4]:
+                    written.write(path, path.relative_to(made))
+    shown = ", ".join(archives)
+    refused_in_process(tmp_path, capsys, ["search", "--data", folder, "--models-dir", tmp_path / "models"], folder,
+                       re.escape(f"cannot tell the layout; it holds {shown}: unpack {'it' if len(archives) == 1 else 'them'} "
+                                 "here first (make download unpacks what it downloads)"))
+    refused_in_process(tmp_path, capsys, ["search", "--data", folder / archives[0], "--models-dir", tmp_path / "models"],
+                       folder / archives[0], "an archive, not a folder; unpack it into a folder")

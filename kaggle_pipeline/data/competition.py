@@ -15,6 +15,7 @@ import numpy as np
 from kaggle_pipeline.data.folders import check_folder
 from kaggle_pipeline.data.registry import detect_layout, get_layout
 from kaggle_pipeline.data.tables import (
+    archive_name,
     find_sample_submission,
     fractional_placeholders,
     read_answer_key,
@@ -128,6 +129,9 @@ def load_competition(
     check the data against its store, and take the store's lock, before anything is written there.
     """
     folder = Path(folder)
+    if archive_name(folder.name) and os.path.isfile(folder):
+        raise PipelineError(f"{folder}: an archive, not a folder; unpack it into a folder (make download unpacks "
+                            "what it downloads) and pass that folder as --data (DATA=)")
     check_folder(folder, "competition folder")
     layout = get_layout(layout or detect_layout(folder)).name
     if image_size is not None and not (isinstance(image_size, int) and 4 <= image_size <= 1024):

@@ -70,6 +70,6 @@ def detect_layout(folder: Path) -> str:
     for layout in _LAYOUTS.values():
         if layout.started(folder):
             return layout.name
+    hint = nested_competitions_hint(folder)  # the competition one folder down, or still in its archives
     expected = "; ".join(f"{layout.name}: {layout.files_text}" for layout in _LAYOUTS.values())
-    raise PipelineError(f"{folder}: cannot tell the layout (expected one of: {expected})"
-                        + nested_competitions_hint(folder))
+    raise PipelineError(f"{folder}: cannot tell the layout" + (hint or f" (expected one of: {expected})"))
