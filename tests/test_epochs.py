@@ -8,7 +8,7 @@ import pytest
 from kaggle_pipeline import cli
 from kaggle_pipeline.epochs import MAX_RAISED_EPOCHS, MIN_RUN_STEPS, MIN_TRIAL_STEPS, effective_epochs, epochs_to_train
 from kaggle_pipeline.spaces import TINY_PARAMS, get_space
-from kaggle_pipeline.store import atomic_write_json
+from kaggle_pipeline.store import RunStore, atomic_write_json
 from kaggle_pipeline.workspace import open_workspace
 
 FASHION_TRAIN = 54_000  # 60,000 training images less the 10% validation split
@@ -80,8 +80,12 @@ def test_the_command_line_applies_the_minimum_to_preset_epochs_only(tmp_path, cs
     monkeypatch.setattr(kaggle_pipeline.search, "run_search", lambda *args, **kwargs: calls.append(("search", kwargs)))
     monkeypatch.setattr(kaggle_pipeline.ensemble, "run_ensemble", lambda *args, **kwargs: calls.append(("ensemble", kwargs)))
     common = ["--data", str(csv_competition), "--models-dir", str(tmp_path / "models")]
-    for arguments in (["search"], ["search", "--search-epochs", "4"], ["search", "--epochs", "4"],
-                      ["ensemble"], ["ensemble", "--epochs", "4"]):
+    for arguments in (["search"], ["search", "--search-epochs", "4"], ["search", "--epochs", "4"]):
+        assert cli.main([*arguments, *common]) == 0
+    # The ensemble stage needs a search's best_params.json on disk before it starts (the search is stubbed here).
+    atomic_write_json(RunStore(tmp_path / "models" / csv_competition.name).best_params_path,
+                      {"params": TINY_PARAMS, "validation_accuracy": 0.5})
+    for arguments in (["ensemble"], ["ensemble", "--epochs", "4"]):
         assert cli.main([*arguments, *common]) == 0
     steps = [(stage, kwargs["epochs"], kwargs["min_steps"], kwargs["fixed_epochs"]) for stage, kwargs in calls]
     assert steps == [
