@@ -258,7 +258,7 @@ REFUSED = {
                             "no label column"),
     "csv-empty-label": (csv_folder, lambda f: set_field(f / "train.csv", 3, 0, ""), "train.csv",
                         "missing label in row 4"),
-    "csv-blank-label": (csv_folder, _blank_label, "train.csv", "training image 2 has an empty label"),
+    "csv-blank-label": (csv_folder, _blank_label, "train.csv", r"row 4 \(counting the header, not blank lines\) has an empty label \(1 such\)"),
     "csv-single-class": (csv_folder, _single_class, "train.csv", r"single class \('4'\)"),
     "csv-duplicate-sample-ids": (csv_folder, lambda f: set_field(f / "sample_submission.csv", 3, 0, "1"),
                                  "sample_submission.csv", "duplicate id '1' in column 'ImageId'"),
@@ -300,7 +300,7 @@ REFUSED = {
     "images-labelled-id-without-image": (image_folder, lambda f: (f / "train" / "5.png").unlink(),
                                          "trainLabels.csv", "id '5' \\(column 'id'\\) has no image"),
     "images-duplicate-label-ids": (image_folder, _duplicate_label_id, "trainLabels.csv", "duplicate id '1'"),
-    "images-empty-label": (image_folder, _empty_train_label, "trainLabels.csv", "training image 1 has an empty label"),
+    "images-empty-label": (image_folder, _empty_train_label, "trainLabels.csv", r"row 3 \(counting the header, not blank lines\) has an empty label \(1 such\)"),
     "images-single-class": (image_folder, _images_single_class, "trainLabels.csv", r"single class \('cat'\)"),
     # The answer key (solution.csv) only scores the submission, but one that cannot would stop a job at its end.
     "images-solution-answers-are-not-classes": (image_folder, lambda f: relabel_column(f / "solution.csv", "1"),

@@ -821,7 +821,7 @@ SILENT_REFUSED = {
     "npy-bytes-labels": (npy_folder, _npy_set("train_y.npy", lambda y: y.astype("S")), "train_y.npy",
                          "found dtype \\|S4"),
     "npy-blank-label": (npy_folder, _npy_set("train_y.npy", lambda y: np.where(np.arange(len(y)) == 4, "   ", y)),
-                        "train_y.npy", "training image 4 has an empty label"),
+                        "train_y.npy", r"training image 4 has an empty label \(1 such\)"),
     "npy-labels-2d": (npy_int_folder, _npy_set("train_y.npy", lambda y: y[:, None]), "train_y.npy",
                       "in one dimension"),
     # (c) the sample submission's header as written

@@ -233,7 +233,10 @@ def encode_labels(labels, folder: Path) -> tuple[list[str], np.ndarray]:
         raise PipelineError(f"{folder}: no training labels")
     empty = np.flatnonzero(np.char.strip(labels) == "")
     if len(empty):
-        raise PipelineError(f"{folder}: training image {int(empty[0])} has an empty label")
+        # A CSV's rows are counted as a spreadsheet shows them (the header is row 1; pandas skips blank lines).
+        where = (f"row {int(empty[0]) + 2} (counting the header, not blank lines)" if Path(folder).suffix.lower() == ".csv"
+                 else f"training image {int(empty[0])}")
+        raise PipelineError(f"{folder}: {where} has an empty label ({len(empty)} such)")
     # Integers in numeric order ("7" and "007" are two classes, in a fixed order), then the other labels.
     classes = sorted(set(labels.tolist()), key=lambda label: (0, int(label), label) if _is_integer(label) else (1, 0, label))
     if len(classes) < 2:
