@@ -4,13 +4,17 @@ file suffixes are images (``SUFFIX_FORMATS``, the decoders each may be opened wi
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import re
 import stat
+from collections import Counter
 from pathlib import Path
 
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.files import first_line
+
+logger = logging.getLogger(__name__)
 
 
 # Folder listings -------------------------------------------------------------------------------
@@ -66,6 +70,7 @@ SUFFIX_FORMATS = {
     ".png": ("PNG", "JPEG"),
     ".jpg": ("PNG", "JPEG"),
     ".jpeg": ("PNG", "JPEG"),
+    ".jfif": ("JPEG",),  # JPEG's file format by its own name, as some browsers save photos
     ".tif": ("TIFF",),
     ".tiff": ("TIFF",),
     ".bmp": ("BMP",),
@@ -73,6 +78,23 @@ SUFFIX_FORMATS = {
     ".gif": ("GIF",),
 }
 IMAGE_SUFFIXES = set(SUFFIX_FORMATS)
+
+
+def image_entries(folder: Path, found: list[Path]) -> list[Path]:
+    """The entries of ``found`` (listed from ``folder``) with an image suffix. Other files are left out, and
+    said so once per folder (``.dcm`` scans, ``Thumbs.db``): a user's images must not vanish without a word."""
+    images = [path for path in found if path.suffix.lower() in IMAGE_SUFFIXES]
+    others = [path for path in found if path.suffix.lower() not in IMAGE_SUFFIXES and not is_dir(path)]
+    if others and str(folder) not in _REPORTED:
+        _REPORTED.add(str(folder))
+        counts = Counter(path.suffix.lower() or path.name for path in others)
+        shown = ", ".join(f"{suffix} {count}" for suffix, count in sorted(counts.items()))
+        logger.info(f"data: {folder}: left out {len(others)} file(s) that are not images by their suffix ({shown}); "
+                    f"images are {', '.join(sorted(IMAGE_SUFFIXES))}")
+    return images
+
+
+_REPORTED: set[str] = set()
 
 
 def has_images(folder: Path) -> bool:

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kaggle_pipeline.data.folders import IMAGE_SUFFIXES, SUFFIX_FORMATS, check_folder, entries, is_dir
+from kaggle_pipeline.data.folders import IMAGE_SUFFIXES, SUFFIX_FORMATS, check_folder, entries, image_entries, is_dir
 from kaggle_pipeline.data.pixels import FLOAT_0_255_MIN_MAX, UNIT_TOLERANCE
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.files import first_line, open_regular
@@ -60,7 +60,7 @@ MAX_DEFAULT_SIDE = 128
 def image_files(folder: Path) -> list[Path]:
     """The folder's image files (by suffix), sorted; hidden files (._201.png, .DS_Store) are not images."""
     check_folder(folder, "image folder")
-    return [path for path in entries(folder) if path.suffix.lower() in IMAGE_SUFFIXES]  # a folder named x.png is refused when read
+    return image_entries(folder, entries(folder))  # a folder named x.png is refused when read
 
 
 def match_ids(ids: list[str], files: list[Path], folder: Path, ids_path: Path, column: str) -> list[Path]:

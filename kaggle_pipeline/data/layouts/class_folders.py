@@ -18,6 +18,7 @@ from kaggle_pipeline.data.folders import (
     check_folder,
     entries,
     has_images,
+    image_entries,
     image_root,
     is_dir,
     test_folder,
@@ -51,7 +52,7 @@ def _class_entries(class_folder: Path) -> list[Path]:
 
 def _class_images(class_folder: Path) -> list[Path]:
     check_folder(class_folder, "class folder")
-    return [path for path in _class_entries(class_folder) if path.suffix.lower() in IMAGE_SUFFIXES]
+    return image_entries(class_folder, _class_entries(class_folder))
 
 
 def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int | None) -> dict:
