@@ -114,9 +114,9 @@ def open_workspace(
     existing store for another metric is an error. ``threshold``, where given, must be one the store's metric
     can reach (checked here, before anything is written); ``vote_metric``, the one submit judges the vote by
     where it is another, must be able to score the competition's classes too. ``requires`` (a store file's path
-    from the store, the command that makes it) is what the stage reads first: without it the stage stops before it writes even a
-    new store's manifest. A stage that ``trains`` needs images the network can
-    take, and a search's ``subset`` (training images per trial) at least one image of each class. ``outputs``
+    from the store, the command that makes it) is what the stage reads first: without it the stage stops before
+    it writes even a new store's manifest. A stage that ``trains`` needs images the network can take, and a
+    search's ``subset`` (training images per trial) at least one image of each class. ``outputs``
     names the other folders the stage writes the competition's files under (``{"submissions_dir": ...}``):
     like the store, none may overlap the data folder. A ``solution.csv`` must answer every test id with a class.
     """

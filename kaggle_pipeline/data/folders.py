@@ -78,6 +78,8 @@ SUFFIX_FORMATS = {
     ".gif": ("GIF",),
 }
 IMAGE_SUFFIXES = set(SUFFIX_FORMATS)
+# The folders whose left-out files were already reported in this process (image_entries).
+_REPORTED: set[str] = set()
 
 
 def image_entries(folder: Path, found: list[Path]) -> list[Path]:
@@ -92,9 +94,6 @@ def image_entries(folder: Path, found: list[Path]) -> list[Path]:
         logger.info(f"data: {folder}: left out {len(others)} file(s) that are not images by their suffix ({shown}); "
                     f"images are {', '.join(sorted(IMAGE_SUFFIXES))}")
     return images
-
-
-_REPORTED: set[str] = set()
 
 
 def has_images(folder: Path) -> bool:
