@@ -36,6 +36,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +47,7 @@ from kaggle_pipeline.data import Competition, answer_key_labels, read_answer_key
 from kaggle_pipeline.errors import ParameterError, PipelineError
 from kaggle_pipeline.estimator import VotingEnsemble
 from kaggle_pipeline.metrics import METRICS, clip_probabilities, get_metric
-from kaggle_pipeline.store import SubmissionStore, SubmissionSummary, kept_runs, library_versions
+from kaggle_pipeline.store import Run, SubmissionStore, SubmissionSummary, kept_runs, library_versions
 from kaggle_pipeline.vote import STRATEGIES, VOTES, accuracy
 from kaggle_pipeline.workspace import Workspace, check_outside_data
 
@@ -211,10 +212,16 @@ def stored_predictions(workspace: Workspace, threshold: float | None = None, sta
         threshold = settings.threshold
     # Only read: a damaged run is skipped here and moved aside (and retrained) by the next 'make ensemble'.
     metric = get_metric(workspace.metric)
-    records = kept_runs(store.run_records(repair=False), threshold, metric.name)
+    every_run = store.run_records(repair=False)
+    records = kept_runs(every_run, threshold, metric.name)
     if not records:
+        scores = {record["run"]: Run(record).score(metric.name) for record in every_run if record.get("status") == "done"}
+        scores = {run: score for run, score in scores.items() if score is not None and math.isfinite(score)}
+        remedy = "run 'make ensemble' first" if not scores else (
+            f"run 'make ensemble' for more runs, or submit with a {'lower' if metric.greater_is_better else 'higher'} "
+            f"THRESHOLD (the best of {len(scores)} finished run(s) scored {scores[metric.best_of(scores)]:.4f})")
         raise PipelineError(f"{store.runs_dir}: no run reaches validation {metric.name} {metric.comparison} "
-                            f"{threshold:.4f}; run 'make ensemble' first")
+                            f"{threshold:.4f}; {remedy}")
 
     folds = store.read_folds(len(competition.y_train))
     if folds is not None:

@@ -415,3 +415,21 @@ def test_a_graded_competition_judged_by_quadratic_weighted_kappa(tmp_path):
     assert summary["local_score"] == pytest.approx(
         cohen_kappa_score(truth["diagnosis"].astype(int), written["diagnosis"].astype(int), weights="quadratic",
                           labels=range(5)), abs=1e-4)
+
+
+@pytest.mark.parametrize("metric, threshold, direction", [("accuracy", 0.99, "lower"), ("logloss", 0.01, "higher")])
+def test_a_threshold_no_run_reaches_says_which_way_to_move_it(metric, threshold, direction, tmp_path):
+    """Runs finished but none kept: the error gives the best finished run's score and which way THRESHOLD would
+    have to move (down for accuracy, up for logloss), not only 'run make ensemble'."""
+    folder = write_image_competition(tmp_path / "cifar")
+    workspace = open_workspace(folder, tmp_path / "models", metric=metric)
+    hand_made_runs(workspace, metric, threshold=threshold)
+    best = max if metric == "accuracy" else min
+    scores = [json.loads((workspace.store.runs_dir / f"run-{run:04d}" / "run.json").read_text())[
+        "validation_accuracy" if metric == "accuracy" else "validation_score"] for run in (1, 2)]
+    result = run_in_process("submit", "--data", folder, "--models-dir", tmp_path / "models",
+                            "--submissions-dir", tmp_path / "submissions", cwd=tmp_path)
+    assert result.returncode == 2 and not (tmp_path / "submissions").exists()
+    assert result.stderr.strip().endswith(
+        f"run 'make ensemble' for more runs, or submit with a {direction} THRESHOLD (the best of 2 finished run(s) "
+        f"scored {best(scores):.4f})"), result.stderr
