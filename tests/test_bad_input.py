@@ -482,6 +482,15 @@ def _utf16(big_endian=False, separator=","):
     return convert
 
 
+def _pandas_index(start):
+    # A labels table a notebook saved with to_csv and no index=False: an unnamed first column of row numbers.
+    def convert(folder):
+        _, *rows = lines(folder / "trainLabels.csv")  # columns named so that only their places tell id from label
+        write_lines(folder / "trainLabels.csv", [",name,kind"] + [f"{number + start},{row}" for number, row in enumerate(rows)])
+
+    return convert
+
+
 def _notes_in_image_folders(folder):
     (folder / "train" / "notes.txt").write_text("not an image\n")
     (folder / "test" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
@@ -498,6 +507,8 @@ ACCEPTED = {
     "csv-sample-labels-empty": (csv_folder, _sample_labels("")),
     "images-sample-labels-not-classes": (image_folder, _sample_labels("not-a-class")),
     "images-non-image-files-ignored": (image_folder, _notes_in_image_folders),
+    "images-labels-with-pandas-index": (image_folder, _pandas_index(0)),
+    "images-labels-with-row-numbers-from-1": (image_folder, _pandas_index(1)),
     "images-csvs-utf16-tab-separated": (image_folder, _utf16(separator="\t")),
     "images-csvs-utf16-big-endian": (image_folder, _utf16(big_endian=True)),
     "npy-sample-labels-not-classes": (npy_folder, _sample_labels("42")),

@@ -53,6 +53,7 @@ def _labels_csv(folder: Path) -> Path:
 def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int | None) -> dict:
     labels_path = _labels_csv(folder)
     labels_table = read_submission_table(labels_path)
+    labels_table = _without_row_numbers(labels_table)
     if labels_table.shape[1] < 2 or len(labels_table) == 0:
         raise PipelineError(f"{labels_path}: expected an id column and a label column with at least one row")
     id_column = find_column(labels_table, ("id", "image", "file", "filename", sample.columns[0])) or labels_table.columns[0]
@@ -83,6 +84,22 @@ def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int 
                                         labels_path=labels_path)
     x_train, x_test = decode_images([train_paths, test_paths], image_size, "train and test images")
     return {"x_train": x_train, "train_labels": train_labels, "labels_path": labels_path, "x_test": x_test}
+
+
+def _without_row_numbers(table: pd.DataFrame) -> pd.DataFrame:
+    """The table without a first column that has no name and holds the row numbers 0..n-1 (or 1..n): the index
+    pandas writes when a notebook saves a labels table with ``to_csv`` and no ``index=False``."""
+    header = table.attrs.get("header") or []
+    if len(header) < 3 or header[0].strip() or not len(table):
+        return table
+    first = table.columns[0]
+    numbers = table[first].str.strip()
+    if not (numbers.tolist() == [str(row) for row in range(len(table))]
+            or numbers.tolist() == [str(row + 1) for row in range(len(table))]):
+        return table
+    kept = table.drop(columns=first)
+    kept.attrs = {**table.attrs, "header": header[1:], "columns": [str(column) for column in kept.columns]}
+    return kept
 
 
 def _column_of_classes(table: pd.DataFrame, columns: list[str], class_columns: list[str]) -> str | None:
