@@ -482,13 +482,17 @@ def _utf16(big_endian=False, separator=","):
     return convert
 
 
-def _pandas_index(start):
-    # A labels table a notebook saved with to_csv and no index=False: an unnamed first column of row numbers.
-    def convert(folder):
-        _, *rows = lines(folder / "trainLabels.csv")  # columns named so that only their places tell id from label
-        write_lines(folder / "trainLabels.csv", [",name,kind"] + [f"{number + start},{row}" for number, row in enumerate(rows)])
+def _pandas_index(folder):
+    # A labels table a notebook saved with to_csv and no index=False: an unnamed first column of row numbers 0..n-1
+    # (no image is named 0.png). Its columns are named so that only their places tell id from label.
+    _, *rows = lines(folder / "trainLabels.csv")
+    write_lines(folder / "trainLabels.csv", [",name,kind"] + [f"{number},{row}" for number, row in enumerate(rows)])
 
-    return convert
+
+def _unnamed_ids_that_are_row_numbers(folder):
+    # Ids 1..n with no header name, beside a fold column: they name the images (1.png ...), so they are the ids.
+    _, *rows = lines(folder / "trainLabels.csv")
+    write_lines(folder / "trainLabels.csv", [",label,fold"] + [f"{row},{number % 5}" for number, row in enumerate(rows)])
 
 
 def _notes_in_image_folders(folder):
@@ -507,8 +511,8 @@ ACCEPTED = {
     "csv-sample-labels-empty": (csv_folder, _sample_labels("")),
     "images-sample-labels-not-classes": (image_folder, _sample_labels("not-a-class")),
     "images-non-image-files-ignored": (image_folder, _notes_in_image_folders),
-    "images-labels-with-pandas-index": (image_folder, _pandas_index(0)),
-    "images-labels-with-row-numbers-from-1": (image_folder, _pandas_index(1)),
+    "images-labels-with-pandas-index": (image_folder, _pandas_index),
+    "images-labels-unnamed-ids-that-are-row-numbers": (image_folder, _unnamed_ids_that_are_row_numbers),
     "images-csvs-utf16-tab-separated": (image_folder, _utf16(separator="\t")),
     "images-csvs-utf16-big-endian": (image_folder, _utf16(big_endian=True)),
     "npy-sample-labels-not-classes": (npy_folder, _sample_labels("42")),

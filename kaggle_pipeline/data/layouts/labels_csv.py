@@ -53,7 +53,7 @@ def _labels_csv(folder: Path) -> Path:
 def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int | None) -> dict:
     labels_path = _labels_csv(folder)
     labels_table = read_submission_table(labels_path)
-    labels_table = _without_row_numbers(labels_table)
+    labels_table = _without_row_numbers(labels_table, _image_folders(folder)[0])
     if labels_table.shape[1] < 2 or len(labels_table) == 0:
         raise PipelineError(f"{labels_path}: expected an id column and a label column with at least one row")
     id_column = find_column(labels_table, ("id", "image", "file", "filename", sample.columns[0])) or labels_table.columns[0]
@@ -86,16 +86,18 @@ def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int 
     return {"x_train": x_train, "train_labels": train_labels, "labels_path": labels_path, "x_test": x_test}
 
 
-def _without_row_numbers(table: pd.DataFrame) -> pd.DataFrame:
-    """The table without a first column that has no name and holds the row numbers 0..n-1 (or 1..n): the index
-    pandas writes when a notebook saves a labels table with ``to_csv`` and no ``index=False``."""
+def _without_row_numbers(table: pd.DataFrame, train: Path) -> pd.DataFrame:
+    """The table without a first column that has no name and holds the row numbers 0..n-1: the index pandas
+    writes when a notebook saves a labels table with ``to_csv`` and no ``index=False``. Kept where those numbers
+    name training images (``0.png``): then they are the ids, only unnamed."""
     header = table.attrs.get("header") or []
     if len(header) < 3 or header[0].strip() or not len(table):
         return table
     first = table.columns[0]
-    numbers = table[first].str.strip()
-    if not (numbers.tolist() == [str(row) for row in range(len(table))]
-            or numbers.tolist() == [str(row + 1) for row in range(len(table))]):
+    numbers = table[first].str.strip().tolist()
+    if numbers != [str(row) for row in range(len(table))]:
+        return table
+    if _is_image_name(numbers[0], train):
         return table
     kept = table.drop(columns=first)
     kept.attrs = {**table.attrs, "header": header[1:], "columns": [str(column) for column in kept.columns]}
@@ -165,7 +167,11 @@ def _shared_image_folder(folder: Path) -> Path | None:
 def _names_an_image(row: bytes, images: Path) -> bool:
     """Whether the row's first cell names a file in ``images``, as written or with an image suffix."""
     first = next(csv.reader([row.decode("utf-8", "replace")]), [""])
-    image_id = first[0].strip() if first else ""
+    return _is_image_name(first[0].strip() if first else "", images)
+
+
+def _is_image_name(image_id: str, images: Path) -> bool:
+    """Whether ``image_id`` names a file in ``images``, as written or with an image suffix."""
     if not image_id or "/" in image_id or image_id.startswith("."):
         return False
     names = [image_id, *(image_id + suffix for suffix in IMAGE_SUFFIXES),
