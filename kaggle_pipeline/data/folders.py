@@ -153,6 +153,11 @@ def _named_folder(root: Path, name: str) -> Path:
     return named[0] if named else root / name
 
 
+def is_sample_name(name: str) -> bool:
+    """A sample submission's file name, as Kaggle spells it (sample_submission.csv, sampleSubmission.csv, ...)."""
+    return re.fullmatch(r"sample_?submission.*\.csv", name, re.I) is not None
+
+
 LABELS_CSV_NAMES = ("trainLabels.csv", "train_labels.csv", "labels.csv", "train.csv")
 
 
@@ -165,7 +170,7 @@ def labels_csv_candidates(folder: Path) -> list[Path]:
         for path in entries(place):
             name = path.name.lower()
             if (name.endswith(".csv") and path not in found and not is_dir(path)
-                    and not re.fullmatch(r"sample_?submission.*\.csv", name) and name != "solution.csv"
+                    and not is_sample_name(name) and name != "solution.csv"
                     and not name.startswith("test")):
                 found.append(path)
     return found

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kaggle_pipeline.data.folders import entries, is_dir
+from kaggle_pipeline.data.folders import entries, is_dir, is_sample_name
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.files import MAX_ARRAY_BYTES, first_line, read_bytes
 
@@ -22,7 +22,7 @@ LABEL_COLUMN_NAMES = ("label", "labels", "class", "target", "category")
 # Sample submission ----------------------------------------------------------------------
 def find_sample_submission(folder: Path) -> Path:
     # Matched by name whatever it is: a FIFO or a folder with this name is refused when read, not skipped.
-    candidates = [path for path in entries(folder) if re.fullmatch(r"sample_?submission.*\.csv", path.name, re.I)]
+    candidates = [path for path in entries(folder) if is_sample_name(path.name)]
     if not candidates:
         raise PipelineError(f"{folder}: no sample submission (sample_submission.csv or sampleSubmission.csv) found"
                             + nested_competitions_hint(folder))
@@ -47,7 +47,7 @@ def nested_competitions_hint(folder: Path) -> str:
     nested = []
     for path in entries(folder):
         try:
-            if is_dir(path) and any(re.fullmatch(r"sample_?submission.*\.csv", name, re.I) for name in os.listdir(path)):
+            if is_dir(path) and any(map(is_sample_name, os.listdir(path))):
                 nested.append(path)
         except OSError:
             continue

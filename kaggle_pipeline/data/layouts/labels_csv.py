@@ -53,7 +53,8 @@ def _labels_csv(folder: Path) -> Path:
 def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int | None) -> dict:
     labels_path = _labels_csv(folder)
     labels_table = read_submission_table(labels_path)
-    labels_table = _without_row_numbers(labels_table, _image_folders(folder)[0])
+    train, test = _image_folders(folder)
+    labels_table = _without_row_numbers(labels_table, train)
     if labels_table.shape[1] < 2 or len(labels_table) == 0:
         raise PipelineError(f"{labels_path}: expected an id column and a label column with at least one row")
     id_column = find_column(labels_table, ("id", "image", "file", "filename", sample.columns[0])) or labels_table.columns[0]
@@ -77,7 +78,6 @@ def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int 
     duplicated = train_ids[train_ids.duplicated()]
     if len(duplicated):
         raise PipelineError(f"{labels_path}: duplicate id {duplicated.iloc[0]!r} in column {id_column!r}")
-    train, test = _image_folders(folder)
     train_paths = match_ids(train_ids.tolist(), image_files(train), train, labels_path, id_column)
     # One folder for both (Plant Pathology 2020's images/): the test images are the ones not labelled.
     test_paths = test_files_like_sample(test, sample, sample_path, labelled=train_paths if test == train else (),
