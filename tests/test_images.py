@@ -1,4 +1,5 @@
-"""Image formats Kaggle ships: PNG, JPEG, TIFF, BMP, WebP, GIF read correctly (16-bit and float by a fixed range,
+"""Image formats Kaggle ships: PNG, JPEG, TIFF, BMP, WebP, GIF read correctly (16-bit by the competition's
+significant bits, float by a fixed range,
 EXIF orientation applied, CMYK/palette/alpha made RGB) or refused in one line, never silently damaged."""
 
 from __future__ import annotations
@@ -79,6 +80,57 @@ def test_16_bit_grey_is_rescaled_by_its_range_not_clipped(suffix, tmp_path):
     assert pixels.min() == 0 and pixels.max() == 255
     assert (np.diff(pixels.astype(int)) > 0).all()  # monotonic and spread, not 97% white
     np.testing.assert_array_equal(pixels, np.rint(GRADIENT16.ravel() * (255 / 65535)).astype(np.uint8))
+
+
+def twelve_bit(folder: Path, highest: dict[str, int]) -> Path:
+    """Each of ``highest``'s images (relative .png paths) replaced by a 16-bit gradient from 0 to its value."""
+    from PIL import Image
+
+    for relative, top in highest.items():
+        gradient = np.linspace(0, top, 16).round().astype(np.uint16).reshape(4, 4)
+        replace(folder, relative, Image.fromarray(gradient), ".png")
+    return folder
+
+
+def test_a_12_bit_scan_in_16_bit_files_uses_all_256_levels(tmp_path):
+    # 0..4095 read as 0..65535 would be 16 grey levels; by its 12 significant bits it spans 0..255.
+    folder = twelve_bit(image_folder(tmp_path / "scan"), {"train/2.png": 4095, "test/26.png": 4095})
+    competition = load_competition(folder)
+    for relative in ("train/2.png", "test/26.png"):
+        pixels = pixels_of(competition, relative)[..., 0].ravel()
+        expected = np.rint(np.linspace(0, 4095, 16).round() * (255 / 4095)).astype(np.uint8)
+        np.testing.assert_array_equal(pixels, expected)
+
+
+def test_16_bit_range_is_one_for_the_whole_competition_train_and_test(tmp_path):
+    # The brightest image (a test image) sets 12 bits; a dark training image (0..1000) stays dark, not stretched.
+    folder = twelve_bit(image_folder(tmp_path / "scan"), {"train/2.png": 1000, "test/26.png": 3000})
+    competition = load_competition(folder)
+    assert pixels_of(competition, "train/2.png").max() == round(1000 * 255 / 4095)
+    assert pixels_of(competition, "test/26.png").max() == round(3000 * 255 / 4095)
+
+
+@pytest.mark.parametrize(("top", "bits"), [(200, 8), (1023, 10), (16383, 14), (40000, 16)])
+def test_significant_bits_of_16_bit_files(top, bits, tmp_path):
+    folder = twelve_bit(image_folder(tmp_path / "scan"), {"train/2.png": top})
+    clean = load_competition(image_folder(tmp_path / "clean"))
+    competition = load_competition(folder)
+    pixels = pixels_of(competition, "train/2.png")[..., 0].ravel()
+    expected = np.rint(np.linspace(0, top, 16).round() * (255 / (2 ** bits - 1))).astype(np.uint8)
+    np.testing.assert_array_equal(pixels, expected)
+    # The 8-bit images beside it are read as they were.
+    np.testing.assert_array_equal(np.delete(competition.x_train, 1, axis=0), np.delete(clean.x_train, 1, axis=0))
+    np.testing.assert_array_equal(competition.x_test, clean.x_test)
+
+
+def test_32_bit_integer_tiff_of_10_bits(tmp_path):
+    from PIL import Image
+
+    folder = image_folder(tmp_path / "wide")
+    values = np.linspace(0, 1023, 16).round().astype(np.int32).reshape(4, 4)
+    replace(folder, "train/3.png", Image.fromarray(values), ".tif")
+    pixels = pixels_of(load_competition(folder), "train/3.png")[..., 0].ravel()
+    np.testing.assert_array_equal(pixels, np.rint(values.ravel() * (255 / 1023)).astype(np.uint8))
 
 
 def test_16_bit_big_endian_tiff(tmp_path):

@@ -35,7 +35,7 @@ def source_files(folder: Path, layout: str) -> list[Path]:
 
 
 # Bumped whenever parsing changes, so stale caches are not reused.
-LOADER_VERSION = 4
+LOADER_VERSION = 5
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """Image files to uint8 arrays.
 
 Each file is opened only with the decoder(s) its suffix names and its declared size is checked before a pixel is
-decoded; it is turned upright by its EXIF orientation; 16-bit and float images are brought to 8 bits by a fixed
-range (never clipped); palette, CMYK and alpha images become RGB. A set of images becomes one uint8 array
+decoded; it is turned upright by its EXIF orientation; 16-bit images are brought to 8 bits by the bits the whole
+competition uses (``significant_bits``: a 12-bit scan in 16-bit files maps 0..4095 to 0..255), float images by a
+fixed range, never clipped; palette, CMYK and alpha images become RGB. A set of images becomes one uint8 array
 ``(N, height, width, channels)`` (``decode_images``): colour if any image is colour, and one size, chosen by
 ``image_side`` (the README's "Image sizes" section):
 
@@ -157,7 +158,11 @@ def read_header(path: Path) -> ImageHeader:
 
 
 def read_image(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
-    """One image as uint8 grey (H, W) or RGB (H, W, 3), upright; with ``size`` (height, width), resized to it."""
+    """One image as grey (H, W) or RGB (H, W, 3), upright; with ``size`` (height, width), resized to it.
+
+    uint8, except integer images wider than 8 bits (16-bit PNG and TIFF, 32-bit integer TIFF holding 0..65535),
+    which stay uint16: how many of those bits carry data is known only from the whole competition
+    (``significant_bits``, ``to_eight_bits``)."""
     from PIL import Image
 
     with _opened(path) as image:
@@ -226,18 +231,17 @@ def _pixels_of(image, path: Path) -> np.ndarray:
     if image.mode in _COLOUR_MODES:
         return np.asarray(image.convert("RGB"))
     if image.mode in _WIDE_MODES:
-        return _eight_bit(np.asarray(image), path)
+        return _wide_pixels(np.asarray(image), path)
     raise PipelineError(f"{path}: cannot read image (pixel mode {image.mode!r} is not supported)")
 
 
-def _eight_bit(pixels: np.ndarray, path: Path) -> np.ndarray:
-    """16-bit and float grey pixels to uint8 by a fixed range, the same for every image (never per image).
+def _wide_pixels(pixels: np.ndarray, path: Path) -> np.ndarray:
+    """16-bit and float grey pixels checked: integers as uint16, floats to uint8 by a fixed range.
 
-    Integers (16-bit, or 32-bit holding 0..65535) map 0..65535 to 0..255 (v * 255 / 65535, rounded): relative
-    brightness between images is kept, as the competition's one pixel rule wants; a 12-bit scan in a 16-bit
-    container comes out dark but not clipped. Floats follow the npy layout's rule, per image: at most
-    1 + UNIT_TOLERANCE is 0..1 (x255), FLOAT_0_255_MIN_MAX..255 is 0..255; NaN, infinity, negative values or
-    anything else is refused in one line. Pillow's own convert("L") clips at 255 and is never used for these.
+    Integers (16-bit, or 32-bit holding 0..65535) stay uint16 for ``to_eight_bits``. Floats follow the npy
+    layout's rule, per image: at most 1 + UNIT_TOLERANCE is 0..1 (x255), FLOAT_0_255_MIN_MAX..255 is 0..255;
+    NaN, infinity, negative values or anything else is refused in one line. Pillow's own convert("L") clips at
+    255 and is never used for these.
     """
     if pixels.dtype.kind == "f":
         if not np.isfinite(pixels).all():
@@ -252,7 +256,22 @@ def _eight_bit(pixels: np.ndarray, path: Path) -> np.ndarray:
     low, high = int(pixels.min()), int(pixels.max())
     if low < 0 or high > 65535:
         raise PipelineError(f"{path}: cannot read image (integer pixels from {low} to {high}: outside 0..65535)")
-    return np.rint(pixels.astype(np.float64) * (255.0 / 65535.0)).astype(np.uint8)
+    return pixels.astype(np.uint16)
+
+
+def significant_bits(highest: int) -> int:
+    """The bits a competition's 16-bit images use, from their highest pixel over train and test: 8 to 16.
+
+    Scanners store 10, 12 or 14 bits in 16-bit files; mapping 0..65535 to 0..255 would leave a 12-bit scan 16
+    grey levels. The range is 0..2**bits - 1 for every image alike (never per image), so relative brightness
+    between images is kept and nothing is clipped.
+    """
+    return max(8, int(highest).bit_length())
+
+
+def to_eight_bits(pixels: np.ndarray, bits: int) -> np.ndarray:
+    """uint16 pixels of ``bits`` significant bits to uint8: 0..2**bits - 1 to 0..255, rounded."""
+    return np.rint(pixels.astype(np.float32) * np.float32(255.0 / ((1 << bits) - 1))).astype(np.uint8)
 
 
 def image_side(headers: list[ImageHeader], image_size: int | None) -> int | None:
@@ -295,13 +314,26 @@ def decode_images(path_sets: list[list[Path]], image_size: int | None = None, wh
     channels = 3 if any(header.colour for header in headers) else 1
     arrays = [np.empty((len(path_set), height, width, channels), dtype=np.uint8) for path_set in path_sets]
     rows = [(array, row) for array in arrays for row in range(len(array))]
+    wide = {}  # index -> uint16 pixels, held until every image's highest pixel is known
 
     def decode(index: int) -> None:
         image = read_image(paths[index], (height, width))
+        if image.dtype == np.uint16:
+            wide[index] = image
+            return
         array, row = rows[index]
         array[row] = image[..., np.newaxis] if image.ndim == 2 else image
 
     _parallel(decode, range(len(paths)), f"decoding {what}", size=(height, width, channels))
+    if wide:
+        highest = max(int(image.max()) for image in wide.values())
+        bits = significant_bits(highest)
+        logger.info(f"data: {len(wide):,} image(s) of 16 bits, highest pixel {highest:,}: {bits} significant bits, "
+                    f"0..{(1 << bits) - 1:,} read as 0..255")
+        for index, image in wide.items():
+            array, row = rows[index]
+            image = to_eight_bits(image, bits)
+            array[row] = image[..., np.newaxis] if image.ndim == 2 else image
     return arrays
 
 

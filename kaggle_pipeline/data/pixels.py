@@ -19,7 +19,6 @@ UNIT_TOLERANCE = 1e-3
 FLOAT_0_255_MIN_MAX = 16.0
 PIXEL_RULE = ("float pixels with max <= 1.001 over train and test: 0..1, scaled x255; float max >= 16: 0..255; "
               "float max in between: refused; integers: 0..255; train in 0..1 with test above 1 (or the reverse): refused")
-# Bumped whenever parsing changes, so stale caches are not reused.
 
 # Pixels: one scaling rule for train and test -------------------------------------------------
 def _numeric_pixels(values: np.ndarray, path: Path, what: str) -> np.ndarray:
