@@ -10,6 +10,8 @@ Each metric is a function of the true class indices ``(samples,)`` and class pro
                multiclass, the macro mean of one-vs-rest. NaN where the rows hold a single class.
     f1_macro   F1 of the most probable class, unweighted mean over the classes (absent classes count 0)
     f1_micro   F1 pooled over the classes (Plant Seedlings): with one label per image it is the accuracy
+    f1         binary F1 of the positive class (the second class, as for auc) predicted as the most probable:
+               what Kaggle's "F1" scores for two classes; it needs exactly two (``check_classes``)
     qwk        quadratic weighted kappa of the most probable class (APTOS 2019's grades): disagreements cost
                the square of their distance in grades, so it needs classes that are consecutive integers
                (``check_classes``), whose index distance is their grade distance
@@ -100,6 +102,13 @@ def f1_micro(y_true: np.ndarray, probabilities: np.ndarray) -> float:
     return _f1(y_true, probabilities, "micro")
 
 
+def f1_binary(y_true: np.ndarray, probabilities: np.ndarray) -> float:
+    """F1 of class 1 (the positive class); NaN unless there are two classes."""
+    if np.asarray(probabilities).shape[1] != 2:
+        return math.nan
+    return _f1(y_true, probabilities, "binary")
+
+
 def quadratic_weighted_kappa(y_true: np.ndarray, probabilities: np.ndarray) -> float:
     """Cohen's kappa with quadratic weights over the class indices, as Kaggle computes it for grades 0..N-1:
     1 is perfect agreement, 0 what chance gives, negative worse than chance. NaN where it is undefined (every
@@ -126,6 +135,8 @@ class Metric:
     margin: float = 0.01
     # Where the score is only defined for classes that are grades (qwk): consecutive integers in numeric order.
     needs_grades: bool = False
+    # Where the score is only defined for two classes, one of them positive (binary f1).
+    needs_two_classes: bool = False
     # The lowest score it gives (kappa can be below 0: worse than chance).
     lowest: float = 0.0
 
@@ -170,7 +181,12 @@ class Metric:
         return score if math.isfinite(score) else self.worst
 
     def check_classes(self, classes: list[str], source) -> None:
-        """PipelineError naming ``source`` where the metric cannot score these classes (qwk: not grades)."""
+        """PipelineError naming ``source`` where the metric cannot score these classes (qwk: not grades; binary
+        f1: not two classes)."""
+        shown = ", ".join(classes[:6]) + (", ..." if len(classes) > 6 else "")
+        if self.needs_two_classes and len(classes) != 2:
+            raise PipelineError(f"{source}: metric {self.name} is the F1 of the positive class of two classes; the "
+                                f"training labels hold {len(classes)} ({shown}): use f1_macro or f1_micro")
         if not self.needs_grades:
             return
         try:
@@ -178,7 +194,6 @@ class Metric:
         except ValueError:
             grades = None
         if grades is None or grades != list(range(grades[0], grades[0] + len(grades))):
-            shown = ", ".join(classes[:6]) + (", ..." if len(classes) > 6 else "")
             raise PipelineError(f"{source}: metric {self.name} needs classes that are consecutive integers (grades such "
                                 f"as 0-4, each with training images); the training labels hold {shown}")
 
@@ -216,6 +231,7 @@ register_metric(Metric("logloss", logloss, False, f"mean -ln p(true class), prob
 register_metric(Metric("auc", auc, True, "ROC AUC (binary: positive class; multiclass: macro one-vs-rest)"))
 register_metric(Metric("f1_macro", f1_macro, True, "F1 of the most probable class, mean over classes"))
 register_metric(Metric("f1_micro", f1_micro, True, "F1 pooled over classes (one label per image: the accuracy)"))
+register_metric(Metric("f1", f1_binary, True, "F1 of the positive class (two classes)", needs_two_classes=True))
 register_metric(Metric("qwk", quadratic_weighted_kappa, True, "quadratic weighted kappa of grades 0..N-1",
                        needs_grades=True, lowest=-1.0))
 

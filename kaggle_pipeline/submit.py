@@ -416,8 +416,10 @@ def _print_summary(summary: dict, competition: Competition) -> None:
     metric, store_metric = summary["metric"], summary["store_metric"]
     comparison = get_metric(store_metric).comparison
     stacker = f" + {summary['stacker']['name']}, weight {summary['stacker']['weight']:g}" if summary["stacker"] else ""
+    # Which class is positive decides what binary F1 and AUC score; it comes from the class order, so say it.
+    positive = f" (positive class {competition.positive_class!r})" if metric in ("f1", "auc") and competition.positive_class else ""
     logger.info(f"submit: {summary['vote']} vote of {summary['runs_voted']} run(s) (validation {store_metric} "
-        f"{comparison} {summary['threshold']:.4f}){stacker}; judged by {metric}; writes {summary['format'].replace('_', ' ')}")
+        f"{comparison} {summary['threshold']:.4f}){stacker}; judged by {metric}{positive}; writes {summary['format'].replace('_', ' ')}")
     each = "runs' held-out fold" if "folds" in summary else "runs' validation"
     logger.info(f"  {each} {metric:9} {summary['run_validation_score_mean']:.4f} ± {summary['run_validation_score_std']:.4f}")
     if metric != "accuracy":
@@ -442,7 +444,7 @@ def _print_summary(summary: dict, competition: Competition) -> None:
         logger.info(f"  local score ({competition.solution.name}) {'' if metric == 'accuracy' else metric + ' '}"
                     f"{summary['local_score']:.4f}")
     logger.info(f"  wrote {summary['submission']} and latest.csv ({len(competition.test_ids):,} rows)")
-    if summary["format"] == "label" and competition.num_classes == 2:
+    if summary["format"] == "label" and competition.num_classes == 2 and metric == "accuracy":
         # A sample of 0/1 placeholders cannot say that Kaggle scores it by AUC, where labels lose to probabilities.
         logger.info(f"  two classes, written as labels: if the competition is scored by AUC or log loss (Histopathologic "
                     f"Cancer Detection), METRIC=auc or logloss writes the probability of {competition.positive_class!r}")

@@ -104,6 +104,11 @@ def test_each_metric_agrees_with_scikit_learn():
         f1_score(truth, probabilities.argmax(axis=1), average="macro"))
     binary = probabilities[:, :2] / probabilities[:, :2].sum(axis=1, keepdims=True)
     assert METRICS["auc"](truth % 2, binary) == pytest.approx(roc_auc_score(truth % 2, binary[:, 1]))
+    # Binary F1 is the positive class's, not the mean over both classes; it has no meaning for three.
+    assert METRICS["f1"](truth % 2, binary) == pytest.approx(f1_score(truth % 2, binary.argmax(axis=1)))
+    assert METRICS["f1"](truth % 2, binary) != pytest.approx(METRICS["f1_macro"](truth % 2, binary))
+    assert METRICS["f1"](1 - truth % 2, binary[:, ::-1]) == pytest.approx(f1_score(truth % 2, binary.argmax(axis=1), pos_label=0))
+    assert math.isnan(METRICS["f1"](truth, probabilities))
     # A confident wrong answer costs -ln(clip), not 34.5; a single-class AUC is undefined, recorded as the worst.
     assert METRICS["logloss"](np.array([0]), np.array([[0.0, 1.0]])) == pytest.approx(-math.log(CLIP / (1 + CLIP)), rel=1e-3)
     assert math.isnan(METRICS["auc"](np.zeros(4, int), binary[:4]))
@@ -271,6 +276,34 @@ def test_a_binary_competition_written_as_labels_says_how_to_write_probabilities(
     hand_made_runs(open_workspace(three, tmp_path / "models"), "accuracy", threshold=0.5)
     result = run_in_process("submit", "--data", three, *common[2:], cwd=tmp_path)
     assert result.returncode == 0 and hint not in result.stderr
+
+
+def test_a_binary_competition_judged_by_f1_of_its_positive_class(tmp_path):
+    """Two classes, METRIC=f1: labels are written, the line says which class is positive, the AUC hint is not
+    printed, and the local score is scikit-learn's binary F1 of the written file against the answer key."""
+    folder = write_binary_competition(tmp_path / "cancer", placeholder="0")
+    hand_made_runs(open_workspace(folder, tmp_path / "models", metric="f1"), "f1", threshold=0.0)
+    result = run_in_process("submit", "--data", folder, "--models-dir", tmp_path / "models",
+                            "--submissions-dir", tmp_path / "submissions", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "judged by f1 (positive class '1')" in result.stderr and "two classes, written as labels" not in result.stderr
+    written = pd.read_csv(tmp_path / "submissions" / "cancer" / "latest.csv", dtype=str)
+    truth = pd.read_csv(folder / "solution.csv", dtype=str)
+    summary = json.loads((tmp_path / "submissions" / "cancer" / "latest.json").read_text())
+    assert summary["metric"] == "f1" and summary["format"] == "label"
+    assert summary["local_score"] == pytest.approx(f1_score(truth["has_cactus"], written["has_cactus"], pos_label="1"),
+                                                   abs=1e-4)
+
+
+def test_binary_f1_on_three_classes_is_one_line_and_writes_nothing(tmp_path):
+    folder = write_image_competition(tmp_path / "cifar", count=30, test_count=6)
+    before = snapshot(tmp_path)
+    for stage in ("search", "submit"):
+        refused = run_cli(stage, "--data", folder, "--models-dir", tmp_path / "models", "--metric", "f1", cwd=tmp_path)
+        assert refused.returncode == 2 and refused.stderr == (
+            f"error: {folder}: metric f1 is the F1 of the positive class of two classes; the training labels hold 3 "
+            f"(cat, dog, frog): use f1_macro or f1_micro\n"), refused.stderr
+    assert snapshot(tmp_path) == before
 
 
 def test_metric_chooses_the_vote_through_the_command_line(tmp_path):
