@@ -27,6 +27,38 @@ LOGISTIC_FOLDS = 3
 LOGISTIC_FLOOR = 1e-4
 
 
+def best_cutoff(probabilities: np.ndarray, truth: np.ndarray) -> float:
+    """The cut-off on the second class's probability with the best binary F1 of ``truth`` (class indices 0/1).
+
+    Every distinct probability is tried at once (rows sorted by it, true positives counted cumulatively); the
+    cut-off is the midpoint between the best one and the next lower, so a sample between them counts as the
+    fitting rows suggest. A tie goes to the cut-off nearest 0.5 (the most probable class); with no positive row
+    F1 is 0 whatever the cut-off, and 0.5 is kept.
+    """
+    scores, truth = np.asarray(probabilities, dtype=np.float64)[:, 1], np.asarray(truth)
+    positives = int((truth == 1).sum())
+    if positives == 0 or len(truth) == 0:
+        return 0.5
+    order = np.argsort(-scores, kind="stable")
+    sorted_scores, sorted_truth = scores[order], truth[order] == 1
+    # The last row of each run of equal scores: calling everything from there up positive.
+    ends = np.flatnonzero(np.r_[sorted_scores[1:] != sorted_scores[:-1], True])
+    true_positives = np.cumsum(sorted_truth)[ends]
+    called = ends + 1
+    f1 = 2 * true_positives / (called + positives)
+    lower = np.r_[sorted_scores[ends[1:]], -np.inf]
+    cutoffs = np.where(np.isfinite(lower), (sorted_scores[ends] + lower) / 2, sorted_scores[ends] / 2)
+    best = np.flatnonzero(np.isclose(f1, f1.max(), rtol=0, atol=1e-12))
+    return float(cutoffs[best[np.argmin(np.abs(cutoffs[best] - 0.5))]])
+
+
+def _decide(shares: np.ndarray, cutoff: float | None) -> np.ndarray:
+    """Class indices: the most probable class, or with a cut-off class 1 from it up (binary F1)."""
+    if cutoff is None:
+        return shares.argmax(axis=1)
+    return (shares[:, 1] >= cutoff).astype(np.intp)
+
+
 class LogisticStacker(ClassifierMixin, BaseEstimator):
     """The ``logistic`` strategy's level-2 model: multinomial logistic regression on the members' log-probabilities.
 
@@ -124,9 +156,14 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
 
     Learned attributes: ``classes_``, ``n_members_``, ``strategy_`` (the strategy used; auto's pick),
     ``weights_`` (the members' learned weights), ``stacker_`` (``logistic``'s fitted ``LogisticStacker``, else
-    None), ``scores_`` (each fitted strategy's score by ``metric`` on
+    None), ``cutoff_`` (binary F1 only, else None: the probability of the second class from which ``predict``
+    calls it, learned on the same half as the weights), ``scores_`` (each fitted strategy's score by ``metric`` on
     the judging half), ``accuracies_`` (the same strategies' accuracy), ``validation_score_``
     (``scores_[strategy_]``) and ``validation_accuracy_`` (``accuracies_[strategy_]``).
+
+    Binary F1 scores decisions, not probabilities, and the most probable class (a cut-off of 0.5) is rarely the
+    cut-off that maximises it where one class is rare: there each strategy also learns ``cutoff_`` on its
+    fitting half (``best_cutoff``), and is judged on the other half by the decisions it gives.
 
     >>> import numpy as np
     >>> from kaggle_pipeline.estimator import VotingEnsemble
@@ -188,13 +225,20 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         truth = self._class_indices(y, samples, classes_)
         base_weights = np.ones(members) if self.weights is None else np.asarray(self.weights, dtype=np.float64)
         fit_rows, judge_rows = selection_split(samples, self.random_state)
-        scores, accuracies, fitted = {}, {}, {}
+        learns_cutoff = judge.needs_two_classes and classes == 2
+        scores, accuracies, fitted, cutoffs = {}, {}, {}, {}
         for strategy in STRATEGIES if self.strategy == "auto" else (self.strategy,):
             fitted[strategy] = self._fit_strategy(strategy, probabilities[fit_rows], truth[fit_rows], base_weights,
                                                   judge.name)
+            cutoffs[strategy] = (best_cutoff(self._shares(strategy, *fitted[strategy], probabilities[fit_rows]),
+                                             truth[fit_rows]) if learns_cutoff else None)
             shares = self._shares(strategy, *fitted[strategy], probabilities[judge_rows])
-            accuracies[strategy] = accuracy(shares.argmax(axis=1), truth[judge_rows])
-            scores[strategy] = accuracies[strategy] if judge.name == "accuracy" else judge(truth[judge_rows], shares)
+            decided = _decide(shares, cutoffs[strategy])
+            accuracies[strategy] = accuracy(decided, truth[judge_rows])
+            if judge.name == "accuracy":
+                scores[strategy] = accuracies[strategy]
+            else:  # a cut-off's decisions are scored as what is written: one-hot labels
+                scores[strategy] = judge(truth[judge_rows], shares if cutoffs[strategy] is None else np.eye(classes)[decided])
         # The first best wins a tie, so auto prefers the simpler strategy.
         self.classes_ = classes_
         self.n_members_ = members
@@ -202,6 +246,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         self.accuracies_ = accuracies
         self.strategy_ = judge.best_of(scores)
         self.weights_, self.stacker_ = fitted[self.strategy_]
+        self.cutoff_ = cutoffs[self.strategy_]
         self.validation_score_ = scores[self.strategy_]
         self.validation_accuracy_ = accuracies[self.strategy_]
         return self
@@ -217,8 +262,8 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         return self._shares(self.strategy_, self.weights_, self.stacker_, probabilities)
 
     def predict(self, X) -> np.ndarray:
-        """The voted label of each sample (one of ``classes_``)."""
-        winners = self.predict_proba(X).argmax(axis=1)
+        """The voted label of each sample (one of ``classes_``): the most probable, or by ``cutoff_``."""
+        winners = _decide(self.predict_proba(X), self.cutoff_)
         return self.classes_[winners]
 
     def _fit_strategy(self, strategy: str, probabilities: np.ndarray, truth: np.ndarray, base_weights: np.ndarray,

@@ -6,7 +6,8 @@ printed (and the local score where an answer key exists) so the user sees what t
 
 Three formats, as the sample submission asks (``Competition.submission_format_for``):
 
-    label                id + label column: each row's voted class
+    label                id + label column: each row's voted class (METRIC=f1: the positive class from the
+                         cut-off the vote learned, ``VotingEnsemble.cutoff_``)
     binary_probability   id + label column, two classes, with fractional placeholders (0.5) or METRIC=auc or
                          logloss: the probability of the positive class (the second class: '1' of 0/1, 'dog' of
                          cat/dog)
@@ -316,14 +317,16 @@ def make_submission(
     for strategy in STRATEGIES:
         ensemble = VotingEnsemble(strategy=strategy, weights=members.weights, metric=judge.name).fit(
             members.validation, members.y)
-        probabilities = ensemble.predict_proba(members.test)
-        written = _as_written(probabilities, submission_format)
+        probabilities, labels = ensemble.predict_proba(members.test), ensemble.predict(members.test)
+        written = clip_probabilities(probabilities) if submission_format != "label" else np.eye(competition.num_classes)[labels]
         strategies[strategy] = {
             "validation_score": _finite(ensemble.validation_score_),
             "validation_accuracy": ensemble.validation_accuracy_,
             "local_score": None if truth is None else _finite(judge(truth, written)),
             "weights": [round(float(weight), 4) for weight in ensemble.weights_],
+            **({} if ensemble.cutoff_ is None else {"cutoff": round(ensemble.cutoff_, 6)}),
             "probabilities": probabilities,
+            "labels": labels,
         }
     # The first best wins a tie, so auto prefers the simpler strategy (the order of STRATEGIES).
     chosen = vote if vote != "auto" else judge.best_of({name: strategies[name]["validation_score"] for name in STRATEGIES})
@@ -335,8 +338,7 @@ def make_submission(
     run_scores = np.array([judge.score_or_worst(members.y[rows], members.validation[rows, index])
                            for index in range(members.runs) for rows in (members.fold_rows or [slice(None)])])
 
-    probabilities = strategies[chosen]["probabilities"]
-    text = render_submission(competition, probabilities.argmax(axis=1) if submission_format == "label" else probabilities,
+    text = render_submission(competition, strategies[chosen]["labels" if submission_format == "label" else "probabilities"],
                              submission_format)
     sample = read_sample_submission(competition.sample_submission)
     rendered = parse_submission(text)
@@ -365,8 +367,9 @@ def make_submission(
                                  "runs that did not train on it) that no strategy was fitted on" if members.out_of_fold
                                  else "the half of the validation split that no strategy was fitted on"),
         **({"folds": workspace.store.read_folds().k, "rounds_voted": members.runs} if members.out_of_fold else {}),
-        "strategies": {name: {key: value for key, value in result.items() if key != "probabilities"}
+        "strategies": {name: {key: value for key, value in result.items() if key not in ("probabilities", "labels")}
                        for name, result in strategies.items()},
+        **({"cutoff": strategies[chosen]["cutoff"]} if "cutoff" in strategies[chosen] else {}),
         "local_score": None,
         "fingerprint": competition.fingerprint(),
         "versions": library_versions(),
@@ -378,13 +381,6 @@ def make_submission(
     submissions.write(stamp, text, SubmissionSummary.from_dict(summary, where=str(submissions.stamped_json(stamp))))
     _print_summary(summary, competition)
     return summary
-
-
-def _as_written(probabilities: np.ndarray, submission_format: str) -> np.ndarray:
-    """The test probabilities as the submission gives them: clipped (probability formats) or one-hot labels."""
-    if submission_format != "label":
-        return clip_probabilities(probabilities)
-    return np.eye(probabilities.shape[1])[probabilities.argmax(axis=1)]
 
 
 def _finite(value: float) -> float | None:
@@ -440,6 +436,9 @@ def _print_summary(summary: dict, competition: Competition) -> None:
         + ("" if summary["vote_requested"] != "auto" else f"; VOTE=auto picks the best {metric}"))
     logger.info(f"  ensemble validation {metric} {_number(summary['ensemble_validation_score'])}"
                 + (f", accuracy {summary['ensemble_validation_accuracy']:.4f}" if other else ""))
+    if "cutoff" in summary:
+        logger.info(f"  {competition.positive_class!r} written where its probability is >= {summary['cutoff']:.4f}, the "
+                    f"cut-off with the best {metric} on the half the weights were fitted on (the most probable class: 0.5)")
     if has_key:
         logger.info(f"  local score ({competition.solution.name}) {'' if metric == 'accuracy' else metric + ' '}"
                     f"{summary['local_score']:.4f}")

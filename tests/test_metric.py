@@ -295,6 +295,57 @@ def test_a_binary_competition_judged_by_f1_of_its_positive_class(tmp_path):
                                                    abs=1e-4)
 
 
+def test_the_learned_cut_off_has_the_best_f1_of_every_cut_off():
+    from kaggle_pipeline.estimator import best_cutoff
+
+    generator = np.random.default_rng(5)
+    for _ in range(300):
+        rows = int(generator.integers(1, 30))
+        truth = (generator.random(rows) < generator.random()).astype(int)
+        positive = np.round(generator.random(rows), int(generator.integers(1, 3)))  # ties among the rows
+        cutoff = best_cutoff(np.c_[1 - positive, positive], truth)
+        every = [f1_score(truth, positive >= value, zero_division=0) for value in [*np.unique(positive), np.inf]]
+        assert f1_score(truth, positive >= cutoff, zero_division=0) == pytest.approx(max(every), abs=1e-12)
+    # No positive row: any cut-off gives 0, and the most probable class's 0.5 stays.
+    assert best_cutoff(np.array([[0.9, 0.1], [0.2, 0.8]]), np.array([0, 0])) == 0.5
+
+
+def test_binary_f1_writes_the_positive_class_from_a_learned_cut_off(tmp_path):
+    """Members that give the positive class a probability of 0.26-0.34 (never the most probable): the most
+    probable class never writes it (F1 0); the cut-off learned on the fitting half writes it, and the local
+    score is scikit-learn's F1 of the written file."""
+    folder = write_binary_competition(tmp_path / "rare", placeholder="0")
+    workspace = open_workspace(folder, tmp_path / "models", metric="f1")
+    store, truth = workspace.store, {"validation": workspace.y_validation, "test": answer_key_labels(workspace.competition)}
+    generator = np.random.default_rng(3)
+    for index in range(2):
+        arrays = {}
+        for key, labels in truth.items():
+            positive = np.where(labels == 1, 0.3, 0.05) + generator.uniform(-0.04, 0.04, len(labels))
+            arrays[key] = np.c_[1 - positive, positive]
+        atomic_write_json(store.runs_dir / f"run-{index + 1:04d}" / "run.json", {
+            "run": index + 1, "status": "done", "seed": index, "metric": "f1",
+            "validation_accuracy": get_metric("accuracy")(truth["validation"], arrays["validation"]),
+            "validation_score": get_metric("f1")(truth["validation"], arrays["validation"])})
+        atomic_save_npz(store.runs_dir / f"run-{index + 1:04d}" / "predictions.npz", **arrays)
+    atomic_write_json(store.ensemble_path, {"threshold": 0.0, "metric": "f1"})
+    result = run_in_process("submit", "--data", folder, "--models-dir", tmp_path / "models", "--vote", "soft",
+                            "--submissions-dir", tmp_path / "submissions", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "submissions" / "rare" / "latest.json").read_text())
+    assert 0.09 < summary["cutoff"] < 0.26 and "'1' written where its probability is >= " in result.stderr
+    written = pd.read_csv(tmp_path / "submissions" / "rare" / "latest.csv", dtype=str)
+    solution = pd.read_csv(folder / "solution.csv", dtype=str)
+    assert summary["local_score"] == pytest.approx(f1_score(solution["has_cactus"], written["has_cactus"], pos_label="1"))
+    assert summary["local_score"] == 1.0 and summary["ensemble_validation_score"] == 1.0
+    # By accuracy the same store writes the most probable class: no positive at all, and no cut-off.
+    result = run_in_process("submit", "--data", folder, "--models-dir", tmp_path / "models", "--vote", "soft",
+                            "--metric", "accuracy", "--submissions-dir", tmp_path / "submissions", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "cutoff" not in json.loads((tmp_path / "submissions" / "rare" / "latest.json").read_text())
+    assert set(pd.read_csv(tmp_path / "submissions" / "rare" / "latest.csv", dtype=str)["has_cactus"]) == {"0"}
+
+
 def test_binary_f1_on_three_classes_is_one_line_and_writes_nothing(tmp_path):
     folder = write_image_competition(tmp_path / "cifar", count=30, test_count=6)
     before = snapshot(tmp_path)
