@@ -369,7 +369,7 @@ def make_submission(
         **({"folds": workspace.store.read_folds().k, "rounds_voted": members.runs} if members.out_of_fold else {}),
         "strategies": {name: {key: value for key, value in result.items() if key not in ("probabilities", "labels")}
                        for name, result in strategies.items()},
-        **({"cutoff": strategies[chosen]["cutoff"]} if "cutoff" in strategies[chosen] else {}),
+        **({"cutoff": strategies[chosen]["cutoff"]} if "cutoff" in strategies[chosen] and submission_format == "label" else {}),
         "local_score": None,
         "fingerprint": competition.fingerprint(),
         "versions": library_versions(),
