@@ -90,6 +90,44 @@ def test_class_folders_one_level_deeper_as_state_farm_ships_them(tmp_path):
     assert len(competition.x_test) == 9
 
 
+@pytest.mark.parametrize("names", [
+    ("great_pyrenees_{}.png", "Abyssinian_{}.png"),   # Oxford-IIIT Pet: the label may hold the separator
+    ("dog-{:03d}.png", "cat-{:03d}.png"),             # a hyphen and zero-padded numbers
+])
+def test_label_before_a_number_in_the_file_name(names, tmp_path):
+    images, labels = synthetic_images(24, side=8, channels=3, classes=2, seed=4)
+    folder = tmp_path / "pets"
+    for index in range(20):
+        save(folder / "train" / names[labels[index]].format(index), images[index])
+    for number in range(4):
+        save(folder / "test" / f"{number}.png", images[20 + number])
+    (folder / "sample_submission.csv").write_text("id,label\n" + "".join(f"{n},x\n" for n in range(4)))
+    competition = load_competition(folder)
+    classes = [names[0].split("{")[0][:-1], names[1].split("{")[0][:-1]]
+    assert competition.layout == "filenames" and competition.classes == sorted(classes)
+    truth = {names[labels[index]].format(index): classes[labels[index]] for index in range(20)}
+    order = sorted(truth)
+    assert [competition.classes[label] for label in competition.y_train] == [truth[name] for name in order]
+
+
+@pytest.mark.parametrize("names", [
+    ("IMG_{:04d}.png", "DSC_{:04d}.png"),   # a camera's numbering is not a class
+    ("{}_1.png", "{}_2.png"),               # numbers on both sides of the separator: no label
+])
+def test_numbered_names_without_a_label_are_not_labels(names, tmp_path):
+    images, labels = synthetic_images(12, side=8, channels=3, classes=2, seed=4)
+    folder = tmp_path / "photos"
+    for index in range(10):
+        save(folder / "train" / names[labels[index]].format(index), images[index])
+    save(folder / "test" / "0.png", images[10])
+    (folder / "sample_submission.csv").write_text("id,label\n0,x\n")
+    assert detect_layout(folder) != "filenames"
+    with pytest.raises(PipelineError, match=r"no labels CSV .* and no labels in the training images' names"):
+        load_competition(folder)
+    with pytest.raises(PipelineError, match=r"no label in the file name .* or <label>_<number>.png"):
+        load_competition(folder, layout="filenames")
+
+
 def test_label_in_the_file_name_with_a_test1_folder(tmp_path):
     made = write_dogs_vs_cats(tmp_path / "dogs-vs-cats")
     competition = load_competition(tmp_path / "dogs-vs-cats")

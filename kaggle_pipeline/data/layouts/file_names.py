@@ -1,11 +1,19 @@
-"""Layout ``filenames`` (Dogs vs. Cats): the label is the file name up to its first dot, ``train/<label>.<anything>.<ext>``
-(``cat.0.jpg``, ``dog.1.jpg``), and ``test/<id>.<ext>`` (or ``test1/``, as Dogs vs. Cats ships it).
+"""Layout ``filenames``: the label is in each training image's name, and ``test/<id>.<ext>`` (or ``test1/``, as Dogs
+vs. Cats ships it). Two ways of writing it, as the datasets that do it write it:
 
-Chosen only when there is no labels CSV: with one, the ``images`` layout reads the same folders by its ids.
+- ``train/<label>.<anything>.<ext>``, the label up to the first dot (Dogs vs. Cats: ``cat.0.jpg``, ``dog.1.jpg``);
+- ``train/<label>_<number>.<ext>`` or ``<label>-<number>.<ext>``, the label before the last separator (the
+  Oxford-IIIT Pet names fastai's ``from_name_re`` reads: ``great_pyrenees_12.jpg``, ``Abyssinian_1.jpg``). The
+  label must hold a letter, and a camera's own prefix (``IMG_0001.jpg``, ``DSC_0002.jpg``) is no label: a folder
+  of photos named by a camera is not split into classes by the camera's brand.
+
+Chosen only when there is no labels CSV (with one, the ``images`` layout reads the same folders by its ids), when
+every training image has a label and there are at least two.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +33,24 @@ from kaggle_pipeline.data.registry import Layout, register_layout
 from kaggle_pipeline.errors import PipelineError
 
 
+NUMBERED_NAME = re.compile(r"(.+)[_-]\d+")
+# Names cameras, phones and scanners give their files: IMG_0001.jpg is a photo's number, not its class.
+CAMERA_PREFIXES = frozenset({"img", "image", "dsc", "dscn", "dscf", "dcim", "pxl", "mvimg", "gopr", "dji", "sam",
+                             "photo", "pic", "picture", "scan", "frame", "screenshot", "file", "untitled"})
+
+
 def label_of(path: Path) -> str | None:
-    """``cat`` for ``cat.0.jpg``; None for a name without a label part (``0.jpg``, ``.jpg``)."""
+    """``cat`` for ``cat.0.jpg``, ``great_pyrenees`` for ``great_pyrenees_12.jpg``; None for a name without a label
+    part (``0.jpg``, ``.jpg``, ``12_3.jpg``, ``IMG_0001.jpg``)."""
     parts = path.name.split(".")
-    return parts[0] if len(parts) >= 3 and parts[0].strip() else None
+    if len(parts) >= 3:
+        return parts[0] if parts[0].strip() else None
+    numbered = NUMBERED_NAME.fullmatch(parts[0]) if len(parts) == 2 else None
+    if numbered is None:
+        return None
+    label = numbered.group(1)
+    has_letter = any(character.isalpha() for character in label)
+    return label if has_letter and label.strip() and label.lower() not in CAMERA_PREFIXES else None
 
 
 def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int | None) -> dict:
@@ -42,7 +64,8 @@ def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int 
         label = label_of(path)
         if label is None:
             raise PipelineError(f"{path}: no label in the file name (expected <label>.<anything>{path.suffix}, "
-                                "e.g. cat.0.jpg), and no labels CSV")
+                                f"e.g. cat.0.jpg, or <label>_<number>{path.suffix}, e.g. great_pyrenees_12.jpg), "
+                                "and no labels CSV")
         labels.append(label)
     test_paths = test_files_like_sample(test_folder(root), sample, sample_path)
     x_train, x_test = decode_images([train_paths, test_paths], image_size, "train and test images")
@@ -69,7 +92,8 @@ def _complete(folder: Path) -> bool:
 
 register_layout(Layout(
     name="filenames",
-    files_text="train/<label>.<anything>.<ext> (cat.0.jpg) and test/<id>.<ext>, no labels CSV",
+    files_text="train/<label>.<anything>.<ext> (cat.0.jpg) or train/<label>_<number>.<ext> (great_pyrenees_12.jpg) "
+               "and test/<id>.<ext>, no labels CSV",
     competitions="Dogs vs. Cats (train/cat.0.jpg, test1/1.jpg, a dog-probability label column)",
     read=read, complete=_complete, started=_started, files=_files,
 ))

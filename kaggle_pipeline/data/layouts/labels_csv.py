@@ -41,7 +41,8 @@ def _labels_csv(folder: Path) -> Path:
     candidates = labels_csv_candidates(folder)
     if not candidates:
         raise PipelineError(f"{folder}: no labels CSV (expected one of {', '.join(LABELS_CSV_NAMES)}, or another "
-                            "CSV with an id and a label column)")
+                            "CSV with an id and a label column), no class folders, and no labels in the "
+                            "training images' names (cat.0.jpg, great_pyrenees_12.jpg)")
     known = [path for path in candidates if path.name in LABELS_CSV_NAMES]
     if known or len(candidates) == 1:
         return candidates[0]
