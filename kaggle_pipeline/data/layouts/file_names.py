@@ -32,7 +32,6 @@ from kaggle_pipeline.data.images import decode_images, image_files, test_files_l
 from kaggle_pipeline.data.registry import Layout, register_layout
 from kaggle_pipeline.errors import PipelineError
 
-
 NUMBERED_NAME = re.compile(r"(.+)[_-]\d+")
 # Names cameras, phones and scanners give their files: IMG_0001.jpg is a photo's number, not its class.
 CAMERA_PREFIXES = frozenset({"img", "image", "dsc", "dscn", "dscf", "dcim", "pxl", "mvimg", "gopr", "dji", "sam",
