@@ -133,6 +133,16 @@ def test_32_bit_integer_tiff_of_10_bits(tmp_path):
     np.testing.assert_array_equal(pixels, np.rint(values.ravel() * (255 / 1023)).astype(np.uint8))
 
 
+def test_a_48_megapixel_phone_photo_is_read(tmp_path):
+    from PIL import Image
+
+    folder = image_folder(tmp_path / "phone")
+    replace(folder, "train/5.png", Image.new("RGB", (8064, 6048), (200, 100, 50)), ".jpg", quality=90)
+    competition = load_competition(folder)
+    assert competition.x_train.shape[1:] == (16, 16, 3)  # mixed sizes: the median side, at least 16
+    assert np.abs(pixels_of(competition, "train/5.jpg").astype(int) - [200, 100, 50]).max() <= 3
+
+
 def test_16_bit_big_endian_tiff(tmp_path):
     from PIL import Image
 

@@ -46,9 +46,10 @@ from kaggle_pipeline.progress import format_seconds
 logger = logging.getLogger(__name__)
 
 IMAGE_FORMATS = tuple(dict.fromkeys(name for names in SUFFIX_FORMATS.values() for name in names))
-# The most pixels (width x height) one image may declare, checked before it is decoded: about 5800x5800.
-# Below Pillow's own DecompressionBombWarning limit (89 million), so that warning never applies.
-MAX_IMAGE_PIXELS = 1 << 25
+# The most pixels (width x height) one image may declare, checked before it is decoded: Pillow's own
+# DecompressionBombWarning limit (89.5 million), so that warning never applies. A 48- or 64-megapixel phone
+# photo fits (2^25, the limit until 2026-12-06, refused them); a 108-megapixel one, or a bomb, does not.
+MAX_IMAGE_PIXELS = 89_478_485
 # Decoding prints a progress line at most this often, and a summary when it took longer.
 PROGRESS_SECONDS = 2.0
 
