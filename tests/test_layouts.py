@@ -704,7 +704,7 @@ def test_a_competition_still_in_its_archives_is_told_to_unpack_them(archives, tm
 
 
 def test_files_that_are_not_images_are_left_out_with_a_word_and_jfif_is_a_jpeg(tmp_path, caplog):
-    """A .jfif photo is a JPEG and is read; a DICOM scan or Thumbs.db in an image folder is left out, and the
+    """A .jfif photo is a JPEG and is read; a text file or Thumbs.db in an image folder is left out, and the
     log says so once per folder with the suffixes and counts (before, they vanished without a word)."""
     import logging
 
@@ -715,12 +715,12 @@ def test_files_that_are_not_images_are_left_out_with_a_word_and_jfif_is_a_jpeg(t
     reference = load_competition(folder, write_cache=False)
     first = sorted((folder / "train" / PLANTS[0]).iterdir())[0]
     Image.open(first).convert("RGB").save(folder / "train" / PLANTS[0] / "photo.jfif", format="JPEG")
-    (folder / "train" / PLANTS[1] / "scan.dcm").write_bytes(b"DICM" + bytes(128))
+    (folder / "train" / PLANTS[1] / "notes.txt").write_text("taken on a cloudy day\n")
     (folder / "train" / PLANTS[1] / "Thumbs.db").write_bytes(bytes(16))
     with caplog.at_level(logging.INFO, logger="kaggle_pipeline.data.folders"):
         competition = load_competition(folder, write_cache=False)
     assert len(competition.x_train) == len(reference.x_train) + 1
     messages = [record.getMessage() for record in caplog.records]
     assert [message for message in messages if "left out" in message] == [
-        f"data: {folder / 'train' / PLANTS[1]}: left out 2 file(s) that are not images by their suffix (.db 1, .dcm 1); "
-        "images are .bmp, .gif, .jfif, .jpeg, .jpg, .png, .tif, .tiff, .webp"]
+        f"data: {folder / 'train' / PLANTS[1]}: left out 2 file(s) that are not images by their suffix (.db 1, .txt 1); "
+        "images are .bmp, .dcm, .dicom, .gif, .jfif, .jpeg, .jpg, .png, .tif, .tiff, .webp"]

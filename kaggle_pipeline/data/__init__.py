@@ -25,8 +25,9 @@ The folder is treated as hostile (see docs/RELIABILITY.md, "Hostile data folders
 - names starting with ``.`` (``.DS_Store``, macOS ``._201.png`` resource forks, ``.ipynb_checkpoints``) are
   ignored everywhere in the folder and in its image folders;
 - images are opened only with the format(s) their suffix names (``SUFFIX_FORMATS``: PNG, JPEG, TIFF, BMP, WebP,
-  GIF), their declared size checked against ``MAX_IMAGE_PIXELS`` before a pixel is decoded; 16-bit and float
-  images are brought to 8 bits by a fixed range, never clipped (kaggle_pipeline.data.images);
+  GIF with Pillow; DICOM with pydicom), their declared size checked against ``MAX_IMAGE_PIXELS`` before a pixel is
+  decoded; 16-bit images are brought to 8 bits by the competition's significant bits, float images by a fixed
+  range, never clipped (kaggle_pipeline.data.images);
 - train and test pixels of CSV and array layouts are brought to 0..255 by one rule decided for the
   competition (``PIXEL_RULE``, kaggle_pipeline.data.pixels).
 

@@ -76,6 +76,9 @@ SUFFIX_FORMATS = {
     ".bmp": ("BMP",),
     ".webp": ("WEBP",),
     ".gif": ("GIF",),
+    # Medical scans: read with pydicom, not Pillow (kaggle_pipeline.data.images, "DICOM").
+    ".dcm": ("DICOM",),
+    ".dicom": ("DICOM",),
 }
 IMAGE_SUFFIXES = set(SUFFIX_FORMATS)
 # The folders whose left-out files were already reported in this process (image_entries).
@@ -84,7 +87,7 @@ _REPORTED: set[str] = set()
 
 def image_entries(folder: Path, found: list[Path]) -> list[Path]:
     """The entries of ``found`` (listed from ``folder``) with an image suffix. Other files are left out, and
-    said so once per folder (``.dcm`` scans, ``Thumbs.db``): a user's images must not vanish without a word."""
+    said so once per folder (``Thumbs.db``, notes, ``.nii`` volumes): a user's images must not vanish without a word."""
     images = [path for path in found if path.suffix.lower() in IMAGE_SUFFIXES]
     others = [path for path in found if path.suffix.lower() not in IMAGE_SUFFIXES and not is_dir(path)]
     if others and str(folder) not in _REPORTED:

@@ -3,7 +3,8 @@
 Each file is opened only with the decoder(s) its suffix names and its declared size is checked before a pixel is
 decoded; it is turned upright by its EXIF orientation; 16-bit images are brought to 8 bits by the bits the whole
 competition uses (``significant_bits``: a 12-bit scan in 16-bit files maps 0..4095 to 0..255), float images by a
-fixed range, never clipped; palette, CMYK and alpha images become RGB. A set of images becomes one uint8 array
+fixed range, never clipped; palette, CMYK and alpha images become RGB. DICOM scans are read with pydicom (their
+stored values; "DICOM" below). A set of images becomes one uint8 array
 ``(N, height, width, channels)`` (``decode_images``): colour if any image is colour, and one size, chosen by
 ``image_side`` (the README's "Image sizes" section):
 
@@ -45,7 +46,8 @@ from kaggle_pipeline.progress import format_seconds
 
 logger = logging.getLogger(__name__)
 
-IMAGE_FORMATS = tuple(dict.fromkeys(name for names in SUFFIX_FORMATS.values() for name in names))
+# The formats Pillow opens (DICOM files are read with pydicom instead: _dicom_dataset).
+IMAGE_FORMATS = tuple(dict.fromkeys(name for names in SUFFIX_FORMATS.values() for name in names if name != "DICOM"))
 # The most pixels (width x height) one image may declare, checked before it is decoded: Pillow's own
 # DecompressionBombWarning limit (89.5 million), so that warning never applies. A 48- or 64-megapixel phone
 # photo fits (2^25, the limit until 2026-12-06, refused them); a 108-megapixel one, or a bomb, does not.
@@ -146,6 +148,9 @@ class ImageHeader:
 
 def read_header(path: Path) -> ImageHeader:
     """Open ``path`` as read_image does (same checks, same errors) without decoding its pixels."""
+    if _is_dicom(path):
+        rows, columns, samples = _dicom_geometry(_dicom_dataset(path, pixels=False), path)
+        return ImageHeader(rows, columns, samples == 3)
     with _opened(path) as image:
         width, height = image.size
         # Pillow's getexif() decodes a whole PNG to look for an eXIf chunk after the pixels: a PNG's orientation
@@ -166,11 +171,14 @@ def read_image(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
     (``significant_bits``, ``to_eight_bits``)."""
     from PIL import Image
 
-    with _opened(path) as image:
-        if size is not None and image.format == "JPEG" and image.size != size[::-1]:
-            image.draft(image.mode, size[::-1])  # DCT scaling to at least that size: a fraction of the decoding
-        image.load()  # an animated GIF (or a multi-page TIFF) stays on its first frame
-        pixels = _pixels_of(_upright(image), path)
+    if _is_dicom(path):
+        pixels = _dicom_pixels(path)
+    else:
+        with _opened(path) as image:
+            if size is not None and image.format == "JPEG" and image.size != size[::-1]:
+                image.draft(image.mode, size[::-1])  # DCT scaling to at least that size: a fraction of the decoding
+            image.load()  # an animated GIF (or a multi-page TIFF) stays on its first frame
+            pixels = _pixels_of(_upright(image), path)
     if size is not None and pixels.shape[:2] != tuple(size):
         pixels = np.asarray(Image.fromarray(pixels).resize(size[::-1], Image.Resampling.BILINEAR))
     return pixels
@@ -203,6 +211,93 @@ def _opened(path: Path):
                                 f"only as {names})") from None
         except (OSError, SyntaxError, ValueError, EOFError, MemoryError, zlib.error, struct.error) as error:
             raise PipelineError(f"{path}: cannot read image ({first_line(error)})") from None
+
+
+def _is_dicom(path: Path) -> bool:
+    return SUFFIX_FORMATS.get(path.suffix.lower()) == ("DICOM",)
+
+
+# DICOM: the stored values of the first frame, as the scanner wrote them. Neither the rescale to Hounsfield units
+# nor a display window is applied: the net sees the full stored range, one rule for every scan of the
+# competition (16-bit scans then go through significant_bits like 16-bit PNGs). Signed values are shifted to
+# start at 0; MONOCHROME1 (0 is white) is inverted so that 0 is black everywhere; YBR colour becomes RGB.
+_DICOM_PHOTOMETRIC = ("MONOCHROME1", "MONOCHROME2", "RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT")
+_DICOM_ERRORS = (OSError, ValueError, RuntimeError, NotImplementedError, AttributeError, KeyError, TypeError,
+                 EOFError, IndexError, MemoryError, struct.error, zlib.error)
+
+
+def _dicom_dataset(path: Path, pixels: bool):
+    """The DICOM dataset of ``path`` (without its pixel data unless ``pixels``); one line when it is not DICOM."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    with open_regular(path) as handle, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom warns about every odd element; the pixels are what matter here
+        try:
+            return pydicom.dcmread(handle, stop_before_pixels=not pixels)
+        except InvalidDicomError:
+            raise PipelineError(f"{path}: cannot read image (not a DICOM file; a {path.suffix} file is read only "
+                                f"as DICOM)") from None
+        except _DICOM_ERRORS as error:
+            raise PipelineError(f"{path}: cannot read image (DICOM: {first_line(error)})") from None
+
+
+def _dicom_geometry(dataset, path: Path) -> tuple[int, int, int]:
+    """(rows, columns, samples per pixel), checked as a Pillow image's declared size is, before any decoding."""
+    try:
+        rows, columns = int(dataset.Rows), int(dataset.Columns)
+        samples, allocated = int(dataset.get("SamplesPerPixel", 1)), int(dataset.get("BitsAllocated", 0))
+    except (AttributeError, TypeError, ValueError):
+        raise PipelineError(f"{path}: cannot read image (a DICOM file without an image: no Rows or Columns)") from None
+    photometric = str(dataset.get("PhotometricInterpretation", "")).strip()
+    if rows < 1 or columns < 1:
+        raise PipelineError(f"{path}: cannot read image (DICOM declares {columns}x{rows} pixels)")
+    if rows * columns > MAX_IMAGE_PIXELS:
+        raise PipelineError(f"{path}: the image declares {rows * columns:,} pixels, more than the "
+                            f"{MAX_IMAGE_PIXELS:,} one image may have (data.MAX_IMAGE_PIXELS)")
+    if samples not in (1, 3) or allocated not in (8, 16) or photometric not in _DICOM_PHOTOMETRIC:
+        raise PipelineError(f"{path}: cannot read image (DICOM of {samples} sample(s) per pixel, {allocated} bits "
+                            f"allocated, {photometric or 'no'} photometric interpretation: only 8- or 16-bit "
+                            f"grey (MONOCHROME1/2) and colour (RGB, YBR) scans are read)")
+    return rows, columns, samples
+
+
+def _dicom_pixels(path: Path) -> np.ndarray:
+    """The first frame's stored values: uint8 grey or RGB, or uint16 grey (16 bits allocated) for
+    significant_bits; the module's rule above."""
+    from pydicom.pixels import pixel_array
+
+    dataset = _dicom_dataset(path, pixels=True)
+    _, _, samples = _dicom_geometry(dataset, path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            pixels = np.asarray(pixel_array(dataset, index=0 if int(dataset.get("NumberOfFrames", 1) or 1) > 1 else None))
+        except RuntimeError as error:
+            syntax = getattr(getattr(dataset, "file_meta", None), "TransferSyntaxUID", None)
+            if syntax is not None and syntax.is_compressed and "missing dependencies" in str(error):
+                raise PipelineError(f"{path}: cannot read image (DICOM compressed as {syntax.name}, which needs a "
+                                    f"decoder that is not installed: pip install pylibjpeg pylibjpeg-libjpeg "
+                                    f"pylibjpeg-openjpeg, or convert the scans to PNG)") from None
+            raise PipelineError(f"{path}: cannot read image (DICOM: {first_line(error)})") from None
+        except _DICOM_ERRORS as error:
+            raise PipelineError(f"{path}: cannot read image (DICOM: {first_line(error)})") from None
+    allocated = int(dataset.BitsAllocated)
+    bits = min(int(dataset.get("BitsStored", allocated) or allocated), allocated)
+    if samples == 3:
+        if pixels.shape[-1:] != (3,):
+            raise PipelineError(f"{path}: cannot read image (DICOM colour pixels of shape {pixels.shape})")
+        if allocated == 8:
+            return pixels.astype(np.uint8)
+        return to_eight_bits(np.clip(pixels, 0, (1 << bits) - 1).astype(np.uint16), bits)
+    values = pixels.astype(np.int64)
+    if int(dataset.get("PixelRepresentation", 0)) == 1:  # two's complement: -2**(bits-1).. becomes 0..
+        values = values + (1 << (bits - 1))
+    if str(dataset.PhotometricInterpretation).strip() == "MONOCHROME1":
+        values = ((1 << bits) - 1) - values
+    if allocated == 8:
+        return np.clip(values, 0, 255).astype(np.uint8)
+    return _wide_pixels(values, path)
 
 
 def _orientation(image) -> int:
