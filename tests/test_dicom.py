@@ -160,6 +160,7 @@ REFUSED = {
     "pixel-data-cut-short": (with_values(PixelData=b"\0" * 10), "DICOM: The number of bytes of pixel data is less"),
     "palette-colour": (with_values(PhotometricInterpretation="PALETTE COLOR"), "PALETTE COLOR photometric"),
     "32-bit": (with_values(BitsAllocated=32, BitsStored=32, HighBit=31), "32 bits allocated"),
+    "more-bits-stored-than-allocated": (with_values(BitsStored=20), "'Bits Stored' value of '20' is invalid"),
     "jpeg-ls-without-a-decoder": (jpeg_ls, "DICOM compressed as JPEG-LS Lossless.*pip install pylibjpeg"),
 }
 

@@ -282,8 +282,9 @@ def _dicom_pixels(path: Path) -> np.ndarray:
             raise PipelineError(f"{path}: cannot read image (DICOM: {first_line(error)})") from None
         except _DICOM_ERRORS as error:
             raise PipelineError(f"{path}: cannot read image (DICOM: {first_line(error)})") from None
+    # pydicom has decoded the pixels, so it has checked these: Bits Stored in 1..Bits Allocated, a 0/1 sign.
     allocated = int(dataset.BitsAllocated)
-    bits = min(int(dataset.get("BitsStored", allocated) or allocated), allocated)
+    bits, signed = int(dataset.get("BitsStored") or allocated), int(dataset.get("PixelRepresentation") or 0) == 1
     if samples == 3:
         if pixels.shape[-1:] != (3,):
             raise PipelineError(f"{path}: cannot read image (DICOM colour pixels of shape {pixels.shape})")
@@ -291,7 +292,7 @@ def _dicom_pixels(path: Path) -> np.ndarray:
             return pixels.astype(np.uint8)
         return to_eight_bits(np.clip(pixels, 0, (1 << bits) - 1).astype(np.uint16), bits)
     values = pixels.astype(np.int64)
-    if int(dataset.get("PixelRepresentation", 0)) == 1:  # two's complement: -2**(bits-1).. becomes 0..
+    if signed:  # two's complement: -2**(bits-1).. becomes 0..
         values = values + (1 << (bits - 1))
     if str(dataset.PhotometricInterpretation).strip() == "MONOCHROME1":
         values = ((1 << bits) - 1) - values
