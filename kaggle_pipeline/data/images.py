@@ -18,7 +18,8 @@ Resizing squashes the whole image to a square (Keras' ``image_dataset_from_direc
 cropped away, at the price of distorting the aspect of elongated images. It uses Pillow's antialiased
 bilinear filter (a JPEG is first decoded at a reduced scale with ``draft``, which is much faster for photos).
 Decoding runs on a thread per core (Pillow releases the GIL while it decodes and resizes) straight into the
-final array, so loading holds little more than the final arrays.
+final array, so loading holds little more than the final arrays (16-bit images are held as uint16 until the
+last one is decoded, since their range is the whole competition's: twice their final size more).
 """
 
 from __future__ import annotations
