@@ -112,6 +112,7 @@ def test_label_before_a_number_in_the_file_name(names, tmp_path):
 
 @pytest.mark.parametrize("names", [
     ("IMG_{:04d}.png", "DSC_{:04d}.png"),   # a camera's numbering is not a class
+    ("Train_{}.png", "Test_{}.png"),        # nor a split's (Plant Pathology 2020 names its images so)
     ("{}_1.png", "{}_2.png"),               # numbers on both sides of the separator: no label
 ])
 def test_numbered_names_without_a_label_are_not_labels(names, tmp_path):

@@ -4,8 +4,9 @@ vs. Cats ships it). Two ways of writing it, as the datasets that do it write it:
 - ``train/<label>.<anything>.<ext>``, the label up to the first dot (Dogs vs. Cats: ``cat.0.jpg``, ``dog.1.jpg``);
 - ``train/<label>_<number>.<ext>`` or ``<label>-<number>.<ext>``, the label before the last separator (the
   Oxford-IIIT Pet names fastai's ``from_name_re`` reads: ``great_pyrenees_12.jpg``, ``Abyssinian_1.jpg``). The
-  label must hold a letter, and a camera's own prefix (``IMG_0001.jpg``, ``DSC_0002.jpg``) is no label: a folder
-  of photos named by a camera is not split into classes by the camera's brand.
+  label must hold a letter, and a prefix that only numbers files is no label (``NOT_LABELS``: a camera's
+  ``IMG_0001.jpg`` and ``DSC_0002.jpg``, a split's ``Train_0.jpg`` and ``Test_0.jpg``): a folder of photos is not
+  split into classes by camera brand.
 
 Chosen only when there is no labels CSV (with one, the ``images`` layout reads the same folders by its ids), when
 every training image has a label and there are at least two.
@@ -33,9 +34,11 @@ from kaggle_pipeline.data.registry import Layout, register_layout
 from kaggle_pipeline.errors import PipelineError
 
 NUMBERED_NAME = re.compile(r"(.+)[_-]\d+")
-# Names cameras, phones and scanners give their files: IMG_0001.jpg is a photo's number, not its class.
-CAMERA_PREFIXES = frozenset({"img", "image", "dsc", "dscn", "dscf", "dcim", "pxl", "mvimg", "gopr", "dji", "sam",
-                             "photo", "pic", "picture", "scan", "frame", "screenshot", "file", "untitled"})
+# Prefixes that number files rather than name their class: cameras', phones' and scanners' (IMG_0001.jpg is a
+# photo's number), a split's (Plant Pathology's Train_0.jpg beside Test_0.jpg) and a record's (id_12, sample_3).
+NOT_LABELS = frozenset({"img", "image", "dsc", "dscn", "dscf", "dcim", "pxl", "mvimg", "gopr", "dji", "sam",
+                        "photo", "pic", "picture", "scan", "frame", "screenshot", "file", "untitled",
+                        "train", "test", "val", "valid", "validation", "id", "sample", "case", "patient"})
 
 
 def label_of(path: Path) -> str | None:
@@ -49,7 +52,7 @@ def label_of(path: Path) -> str | None:
         return None
     label = numbered.group(1)
     has_letter = any(character.isalpha() for character in label)
-    return label if has_letter and label.strip() and label.lower() not in CAMERA_PREFIXES else None
+    return label if has_letter and label.strip() and label.lower() not in NOT_LABELS else None
 
 
 def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int | None) -> dict:
