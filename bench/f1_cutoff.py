@@ -48,7 +48,7 @@ def f1_pair(members, truth: np.ndarray, positive: int, validation_rows, test_row
     shares = ensemble.predict_proba(test)
     most_probable = f1(y_test, shares)
     with_cutoff = f1(y_test, np.eye(2)[ensemble.predict(test)])
-    return {"positives_test": int(y_test.sum()), "rows_test": len(y_test), "cutoff": round(ensemble.cutoff_, 4),
+    return {"positives_test": int(y_test.sum()), "rows_test": len(y_test), "cutoff": round(float(ensemble.cutoffs_[0]), 4),
             "f1_most_probable": round(most_probable, 4), "f1_cutoff": round(with_cutoff, 4)}
 
 

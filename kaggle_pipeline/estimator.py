@@ -52,11 +52,57 @@ def best_cutoff(probabilities: np.ndarray, truth: np.ndarray) -> float:
     return float(cutoffs[best[np.argmin(np.abs(cutoffs[best] - 0.5))]])
 
 
-def _decide(shares: np.ndarray, cutoff: float | None) -> np.ndarray:
-    """Class indices: the most probable class, or with a cut-off class 1 from it up (binary F1)."""
-    if cutoff is None:
+# The grade cut-offs' search: passes over the cut-offs, and the candidate values tried for each in a pass.
+GRADE_PASSES = 4
+GRADE_CANDIDATES = 64
+
+
+def best_grade_cutoffs(probabilities: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Cut-offs on the expected grade (sum over k of k * p_k) with the best quadratic weighted kappa of ``truth``.
+
+    What APTOS 2019's winners did with their regression outputs: a grade between two likely ones (1 and 3 each
+    at 0.45) is written as the grade between them, which kappa punishes a quarter as much as a wrong extreme, and
+    the cut-offs move where the classes' sizes say. Coordinate search from rounding (0.5, 1.5, ...): each cut-off
+    in turn takes the best of GRADE_CANDIDATES quantiles of the expected grades between its neighbours (so they
+    stay in order), moving only for a strictly better kappa, GRADE_PASSES times over.
+    """
+    probabilities, truth = np.asarray(probabilities, dtype=np.float64), np.asarray(truth, dtype=np.intp)
+    classes = probabilities.shape[1]
+    expected = probabilities @ np.arange(classes)
+    cutoffs = np.arange(classes - 1) + 0.5
+    best = _grade_kappa(truth, np.digitize(expected, cutoffs), classes)
+    for _ in range(GRADE_PASSES):
+        for index in range(classes - 1):
+            low = cutoffs[index - 1] if index else -np.inf
+            high = cutoffs[index + 1] if index < classes - 2 else np.inf
+            between = expected[(expected > low) & (expected < high)]
+            if len(between) == 0:
+                continue
+            for candidate in np.unique(np.quantile(between, np.linspace(0, 1, GRADE_CANDIDATES))):
+                trial = cutoffs.copy()
+                trial[index] = candidate
+                score = _grade_kappa(truth, np.digitize(expected, trial), classes)
+                if score > best + 1e-12:
+                    best, cutoffs = score, trial
+    return cutoffs
+
+
+def _grade_kappa(truth: np.ndarray, predicted: np.ndarray, classes: int) -> float:
+    """Quadratic weighted kappa from the confusion matrix (metrics.quadratic_weighted_kappa's value, without
+    scikit-learn's per-call cost: the grade search calls it thousands of times); -inf where it is undefined."""
+    observed = np.bincount(truth * classes + predicted, minlength=classes * classes).reshape(classes, classes)
+    weights = np.subtract.outer(np.arange(classes), np.arange(classes)) ** 2
+    chance = np.outer(observed.sum(axis=1), observed.sum(axis=0)) / max(len(truth), 1)
+    disagreement = (weights * chance).sum()
+    return 1.0 - (weights * observed).sum() / disagreement if disagreement > 0 else -np.inf
+
+
+def _decide(shares: np.ndarray, cutoffs: np.ndarray | None) -> np.ndarray:
+    """Class indices: the most probable class, or with cut-offs the class of the expected class index (binary:
+    the second class's probability) between them."""
+    if cutoffs is None:
         return shares.argmax(axis=1)
-    return (shares[:, 1] >= cutoff).astype(np.intp)
+    return np.digitize(shares @ np.arange(shares.shape[1]), cutoffs)
 
 
 class LogisticStacker(ClassifierMixin, BaseEstimator):
@@ -156,14 +202,16 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
 
     Learned attributes: ``classes_``, ``n_members_``, ``strategy_`` (the strategy used; auto's pick),
     ``weights_`` (the members' learned weights), ``stacker_`` (``logistic``'s fitted ``LogisticStacker``, else
-    None), ``cutoff_`` (binary F1 only, else None: the probability of the second class from which ``predict``
-    calls it, learned on the same half as the weights), ``scores_`` (each fitted strategy's score by ``metric`` on
+    None), ``cutoffs_`` (binary F1 and kappa only, else None: where ``predict`` changes class along the expected
+    class index, learned on the same half as the weights), ``scores_`` (each fitted strategy's score by ``metric`` on
     the judging half), ``accuracies_`` (the same strategies' accuracy), ``validation_score_``
     (``scores_[strategy_]``) and ``validation_accuracy_`` (``accuracies_[strategy_]``).
 
-    Binary F1 scores decisions, not probabilities, and the most probable class (a cut-off of 0.5) is rarely the
-    cut-off that maximises it where one class is rare: there each strategy also learns ``cutoff_`` on its
-    fitting half (``best_cutoff``), and is judged on the other half by the decisions it gives.
+    Binary F1 and quadratic weighted kappa score decisions, not probabilities, and the most probable class is
+    rarely the decision that maximises them: F1 gains from calling a rare class at less than 0.5, kappa from
+    writing the grade between two likely ones. For these each strategy also learns ``cutoffs_`` on its fitting
+    half (``best_cutoff``: one on the second class's probability; ``best_grade_cutoffs``: one between each two
+    grades, on the expected grade), and is judged on the other half by the decisions it gives.
 
     >>> import numpy as np
     >>> from kaggle_pipeline.estimator import VotingEnsemble
@@ -225,13 +273,12 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         truth = self._class_indices(y, samples, classes_)
         base_weights = np.ones(members) if self.weights is None else np.asarray(self.weights, dtype=np.float64)
         fit_rows, judge_rows = selection_split(samples, self.random_state)
-        learns_cutoff = judge.needs_two_classes and classes == 2
         scores, accuracies, fitted, cutoffs = {}, {}, {}, {}
         for strategy in STRATEGIES if self.strategy == "auto" else (self.strategy,):
             fitted[strategy] = self._fit_strategy(strategy, probabilities[fit_rows], truth[fit_rows], base_weights,
                                                   judge.name)
-            cutoffs[strategy] = (best_cutoff(self._shares(strategy, *fitted[strategy], probabilities[fit_rows]),
-                                             truth[fit_rows]) if learns_cutoff else None)
+            cutoffs[strategy] = self._learn_cutoffs(
+                judge, self._shares(strategy, *fitted[strategy], probabilities[fit_rows]), truth[fit_rows])
             shares = self._shares(strategy, *fitted[strategy], probabilities[judge_rows])
             decided = _decide(shares, cutoffs[strategy])
             accuracies[strategy] = accuracy(decided, truth[judge_rows])
@@ -246,7 +293,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         self.accuracies_ = accuracies
         self.strategy_ = judge.best_of(scores)
         self.weights_, self.stacker_ = fitted[self.strategy_]
-        self.cutoff_ = cutoffs[self.strategy_]
+        self.cutoffs_ = cutoffs[self.strategy_]
         self.validation_score_ = scores[self.strategy_]
         self.validation_accuracy_ = accuracies[self.strategy_]
         return self
@@ -262,9 +309,18 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         return self._shares(self.strategy_, self.weights_, self.stacker_, probabilities)
 
     def predict(self, X) -> np.ndarray:
-        """The voted label of each sample (one of ``classes_``): the most probable, or by ``cutoff_``."""
-        winners = _decide(self.predict_proba(X), self.cutoff_)
+        """The voted label of each sample (one of ``classes_``): the most probable, or by ``cutoffs_``."""
+        winners = _decide(self.predict_proba(X), self.cutoffs_)
         return self.classes_[winners]
+
+    @staticmethod
+    def _learn_cutoffs(judge, shares: np.ndarray, truth: np.ndarray) -> np.ndarray | None:
+        """The cut-offs ``predict`` decides by, for the metrics that score decisions (the class docstring)."""
+        if judge.needs_two_classes and shares.shape[1] == 2:
+            return np.array([best_cutoff(shares, truth)])
+        if judge.needs_grades:
+            return best_grade_cutoffs(shares, truth)
+        return None
 
     def _fit_strategy(self, strategy: str, probabilities: np.ndarray, truth: np.ndarray, base_weights: np.ndarray,
                       metric: str) -> tuple[np.ndarray, LogisticStacker | None]:

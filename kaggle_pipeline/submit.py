@@ -6,8 +6,8 @@ printed (and the local score where an answer key exists) so the user sees what t
 
 Three formats, as the sample submission asks (``Competition.submission_format_for``):
 
-    label                id + label column: each row's voted class (METRIC=f1: the positive class from the
-                         cut-off the vote learned, ``VotingEnsemble.cutoff_``)
+    label                id + label column: each row's voted class (METRIC=f1 and qwk: by the cut-offs the vote
+                         learned, ``VotingEnsemble.cutoffs_``)
     binary_probability   id + label column, two classes, with fractional placeholders (0.5) or METRIC=auc or
                          logloss: the probability of the positive class (the second class: '1' of 0/1, 'dog' of
                          cat/dog)
@@ -324,7 +324,7 @@ def make_submission(
             "validation_accuracy": ensemble.validation_accuracy_,
             "local_score": None if truth is None else _finite(judge(truth, written)),
             "weights": [round(float(weight), 4) for weight in ensemble.weights_],
-            **({} if ensemble.cutoff_ is None else {"cutoff": round(ensemble.cutoff_, 6)}),
+            **({} if ensemble.cutoffs_ is None else {"cutoffs": [round(float(cut), 6) for cut in ensemble.cutoffs_]}),
             "probabilities": probabilities,
             "labels": labels,
         }
@@ -369,7 +369,7 @@ def make_submission(
         **({"folds": workspace.store.read_folds().k, "rounds_voted": members.runs} if members.out_of_fold else {}),
         "strategies": {name: {key: value for key, value in result.items() if key not in ("probabilities", "labels")}
                        for name, result in strategies.items()},
-        **({"cutoff": strategies[chosen]["cutoff"]} if "cutoff" in strategies[chosen] and submission_format == "label" else {}),
+        **({"cutoffs": strategies[chosen]["cutoffs"]} if "cutoffs" in strategies[chosen] and submission_format == "label" else {}),
         "local_score": None,
         "fingerprint": competition.fingerprint(),
         "versions": library_versions(),
@@ -436,9 +436,16 @@ def _print_summary(summary: dict, competition: Competition) -> None:
         + ("" if summary["vote_requested"] != "auto" else f"; VOTE=auto picks the best {metric}"))
     logger.info(f"  ensemble validation {metric} {_number(summary['ensemble_validation_score'])}"
                 + (f", accuracy {summary['ensemble_validation_accuracy']:.4f}" if other else ""))
-    if "cutoff" in summary:
-        logger.info(f"  {competition.positive_class!r} written where its probability is >= {summary['cutoff']:.4f}, the "
-                    f"cut-off with the best {metric} on the half the weights were fitted on (the most probable class: 0.5)")
+    if "cutoffs" in summary and len(competition.classes) == 2 and metric == "f1":
+        logger.info(f"  {competition.positive_class!r} written where its probability is >= {summary['cutoffs'][0]:.4f}, "
+                    f"the cut-off with the best {metric} on the half the weights were fitted on (the most probable "
+                    f"class: 0.5)")
+    elif "cutoffs" in summary:  # qwk: its classes are consecutive grades, the first one's index 0
+        first = int(competition.classes[0])
+        shown = " / ".join(f"{first + cut:.2f}" for cut in summary["cutoffs"])
+        rounding = " / ".join(f"{first + index + 0.5:g}" for index in range(len(summary["cutoffs"])))
+        logger.info(f"  grades written by cut-offs on the expected grade, {shown}: those with the best {metric} on the "
+                    f"half the weights were fitted on (rounding would be {rounding})")
     if has_key:
         logger.info(f"  local score ({competition.solution.name}) {'' if metric == 'accuracy' else metric + ' '}"
                     f"{summary['local_score']:.4f}")

@@ -333,7 +333,7 @@ def test_binary_f1_writes_the_positive_class_from_a_learned_cut_off(tmp_path):
                             "--submissions-dir", tmp_path / "submissions", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "submissions" / "rare" / "latest.json").read_text())
-    assert 0.09 < summary["cutoff"] < 0.26 and "'1' written where its probability is >= " in result.stderr
+    assert 0.09 < summary["cutoffs"][0] < 0.26 and "'1' written where its probability is >= " in result.stderr
     written = pd.read_csv(tmp_path / "submissions" / "rare" / "latest.csv", dtype=str)
     solution = pd.read_csv(folder / "solution.csv", dtype=str)
     assert summary["local_score"] == pytest.approx(f1_score(solution["has_cactus"], written["has_cactus"], pos_label="1"))
@@ -342,7 +342,7 @@ def test_binary_f1_writes_the_positive_class_from_a_learned_cut_off(tmp_path):
     result = run_in_process("submit", "--data", folder, "--models-dir", tmp_path / "models", "--vote", "soft",
                             "--metric", "accuracy", "--submissions-dir", tmp_path / "submissions", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "cutoff" not in json.loads((tmp_path / "submissions" / "rare" / "latest.json").read_text())
+    assert "cutoffs" not in json.loads((tmp_path / "submissions" / "rare" / "latest.json").read_text())
     assert set(pd.read_csv(tmp_path / "submissions" / "rare" / "latest.csv", dtype=str)["has_cactus"]) == {"0"}
 
 
@@ -449,6 +449,34 @@ def test_f1_micro_and_quadratic_weighted_kappa_agree_with_scikit_learn():
         kappa.check_threshold(1.5)
 
 
+def test_grade_cut_offs_beat_rounding_where_the_grades_are_skewed():
+    """The kappa the search computes is scikit-learn's; the cut-offs it learns stay in order and score at least
+    what rounding the expected grade scores on the rows they were fitted on, and more where rounding is wrong."""
+    from sklearn.metrics import cohen_kappa_score
+
+    from kaggle_pipeline.estimator import _grade_kappa, best_grade_cutoffs
+
+    generator = np.random.default_rng(2)
+    for _ in range(20):
+        truth, predicted = generator.integers(0, 5, 50), generator.integers(0, 5, 50)
+        assert _grade_kappa(truth, predicted, 5) == pytest.approx(cohen_kappa_score(truth, predicted, weights="quadratic"))
+    # Members that put every grade a little too high: its expected grade sits about 0.6 above the truth.
+    truth = generator.choice(5, size=600, p=[0.45, 0.1, 0.25, 0.08, 0.12])
+    expected = np.clip(truth + 0.6 + generator.normal(0, 0.3, len(truth)), 0, 4)
+    lower = np.floor(expected).astype(int).clip(0, 3)
+    probabilities = np.zeros((len(truth), 5))
+    probabilities[np.arange(len(truth)), lower] = 1 - (expected - lower)
+    probabilities[np.arange(len(truth)), lower + 1] += expected - lower
+    cutoffs = best_grade_cutoffs(probabilities, truth)
+    rounded = _grade_kappa(truth, np.digitize(expected, np.arange(4) + 0.5), 5)
+    learned = _grade_kappa(truth, np.digitize(expected, cutoffs), 5)
+    assert len(cutoffs) == 4 and (np.diff(cutoffs) > 0).all()
+    assert learned > rounded + 0.02 and (cutoffs > np.arange(4) + 0.5).all()  # moved up, where the error is
+    # Where rounding is already right, nothing moves.
+    exact = np.eye(5)[truth]
+    np.testing.assert_array_equal(best_grade_cutoffs(exact, truth), np.arange(4) + 0.5)
+
+
 @pytest.mark.parametrize("classes", [["0", "1", "2", "3", "4"], ["1", "2", "3"], ["-1", "0", "1"]])
 def test_qwk_takes_classes_that_are_consecutive_integers(classes):
     get_metric("qwk").check_classes(classes, "data")
@@ -496,6 +524,8 @@ def test_a_graded_competition_judged_by_quadratic_weighted_kappa(tmp_path):
     truth = pd.read_csv(folder / "solution.csv", dtype=str)
     summary = json.loads((tmp_path / "submissions" / "aptos" / "latest.json").read_text())
     assert summary["metric"] == "qwk" and summary["format"] == "label"
+    assert len(summary["cutoffs"]) == 4 and summary["cutoffs"] == sorted(summary["cutoffs"])
+    assert "grades written by cut-offs on the expected grade" in result.stderr
     assert summary["local_score"] == pytest.approx(
         cohen_kappa_score(truth["diagnosis"].astype(int), written["diagnosis"].astype(int), weights="quadratic",
                           labels=range(5)), abs=1e-4)
