@@ -60,9 +60,9 @@ GRADE_CANDIDATES = 64
 def best_grade_cutoffs(probabilities: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """Cut-offs on the expected grade (sum over k of k * p_k) with the best quadratic weighted kappa of ``truth``.
 
-    What APTOS 2019's winners did with their regression outputs: a grade between two likely ones (1 and 3 each
-    at 0.45) is written as the grade between them, which kappa punishes a quarter as much as a wrong extreme, and
-    the cut-offs move where the classes' sizes say. Coordinate search from rounding (0.5, 1.5, ...): each cut-off
+    What APTOS 2019's notebooks did to regression outputs (their "optimized rounder"): a row split between two
+    likely grades (1 and 3, each at 0.45) is written as the grade between them, which kappa punishes a quarter as
+    much as the wrong one of the two, and the cut-offs move where the classes' sizes say. Coordinate search from rounding (0.5, 1.5, ...): each cut-off
     in turn takes the best of GRADE_CANDIDATES quantiles of the expected grades between its neighbours (so they
     stay in order), moving only for a strictly better kappa, GRADE_PASSES times over.
     """
