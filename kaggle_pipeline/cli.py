@@ -522,13 +522,47 @@ def _verbosity(parser: argparse.ArgumentParser, top: bool) -> None:
 
 
 LEVELS = {-1: logging.WARNING, 0: logging.INFO, 1: logging.DEBUG}
+# How long the data loader's lines may be held back (HeldDataLines): a load that runs longer shows its progress.
+HOLD_SECONDS = 3.0
 
 
-def _log_to_stderr(verbosity: int) -> tuple[logging.Logger, logging.Handler, int, bool]:
+class HeldDataLines(logging.Handler):
+    """Passes every record on to ``target``, but holds the data loader's info lines (left-out files, 16-bit
+    ranges, loading progress) until the stage goes on: a line of another logger, or the first held line being
+    HOLD_SECONDS old, passes them on in order (``pass_on``; ``release`` is logging's lock). A stage refused once
+    the data has loaded (submit before ensemble, a broken answer key) then prints its one error line alone:
+    ``drop`` forgets what was held."""
+
+    def __init__(self, target: logging.Handler):
+        super().__init__()
+        self.target = target
+        self.held: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.startswith("kaggle_pipeline.data") and record.levelno <= logging.INFO:
+            self.held.append(record)
+            if record.created - self.held[0].created < HOLD_SECONDS:
+                return
+            self.pass_on()
+            return
+        self.pass_on()
+        self.target.handle(record)
+
+    def pass_on(self) -> None:
+        held, self.held = self.held, []
+        for record in held:
+            self.target.handle(record)
+
+    def drop(self) -> None:
+        self.held = []
+
+
+def _log_to_stderr(verbosity: int) -> tuple[logging.Logger, HeldDataLines, int, bool]:
     """The command line's one handler on the package's logger: plain lines on stderr, as progress always was."""
     package = logging.getLogger("kaggle_pipeline")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    lines = logging.StreamHandler(sys.stderr)
+    lines.setFormatter(logging.Formatter("%(message)s"))
+    handler = HeldDataLines(lines)
     saved = package, handler, package.level, package.propagate
     package.addHandler(handler)
     package.setLevel(LEVELS[verbosity])
@@ -543,16 +577,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run(args)
     except ParameterError as error:
+        handler.drop()
         print(f"error: {option_message(error, args.stage)}", file=sys.stderr)
         return 2
     except PipelineError as error:
+        handler.drop()
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        handler.pass_on()
         print("interrupted: finished trials and runs are saved; rerun the same command to resume", file=sys.stderr)
         return 130
     finally:
         # Called in-process (tests, a notebook), main leaves logging as it found it.
+        handler.pass_on()
         package.removeHandler(handler)
         package.setLevel(level)
         package.propagate = propagate

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_image_competition
+from conftest import run_cli, write_image_competition
 from test_hostile_data import refused_in_process, submit_arguments, workspace_around
 
 from kaggle_pipeline.data import load_competition
@@ -240,3 +240,61 @@ def test_unsupported_suffix_is_not_an_image(tmp_path):
     folder = image_folder(tmp_path / "eps")
     (folder / "train" / "2.eps").write_bytes(b"%!PS")
     load_competition(folder)  # an .eps beside the images is not read
+
+
+def test_lines_logged_while_loading_are_dropped_when_the_stage_then_refuses(tmp_path, capsys):
+    """A 16-bit competition logs its significant bits and a folder with a stray file its left-out line; a stage
+    refused after the data loaded (submit before ensemble) still prints its one error line and nothing else.
+    When the stage goes on, those lines come first, in order."""
+    from PIL import Image
+
+    folder = image_folder(tmp_path / "scans")
+    replace(folder, "train/2.png", Image.fromarray(GRADIENT16 // 16), ".png")
+    (folder / "train" / "notes.txt").write_text("scanned on Monday\n")
+    models, submissions = workspace_around(tmp_path)
+    refused_in_process(tmp_path, capsys, submit_arguments(folder, models, submissions),
+                       models / "scans" / "ensemble.json", "not found; run 'make ensemble' first")
+    searched = run_cli("search", "--data", folder, "--models-dir", models, "--space", "tiny", "--evals", "1",
+                       "--search-epochs", "1", cwd=tmp_path)
+    assert searched.returncode == 0, searched.stderr
+    lines = searched.stderr.splitlines()
+    left_out = next(index for index, line in enumerate(lines) if "left out 1 file(s)" in line)
+    bits = next(index for index, line in enumerate(lines) if "12 significant bits" in line)
+    assert left_out < bits < next(index for index, line in enumerate(lines) if line.startswith("search: "))
+
+
+def test_held_data_lines_pass_on_in_order_when_the_stage_goes_on_or_the_load_runs_long():
+    import logging
+
+    from kaggle_pipeline.cli import HOLD_SECONDS, HeldDataLines
+
+    class Collect(logging.Handler):
+        def __init__(self):
+            super().__init__()
+            self.lines = []
+
+        def emit(self, record):
+            self.lines.append(record.getMessage())
+
+    def record(name, message, created, level=logging.INFO):
+        made = logging.LogRecord(name, level, __file__, 1, message, None, None)
+        made.created = created
+        return made
+
+    target = Collect()
+    held = HeldDataLines(target)
+    held.handle(record("kaggle_pipeline.data.folders", "left out", 100.0))
+    held.handle(record("kaggle_pipeline.data.images", "decoding 1/3", 101.0))
+    assert target.lines == []  # held: the stage may still refuse
+    held.handle(record("kaggle_pipeline.search", "search: trial 1", 101.5))
+    assert target.lines == ["left out", "decoding 1/3", "search: trial 1"]
+    held.handle(record("kaggle_pipeline.data.images", "decoding 2/3", 200.0))
+    held.handle(record("kaggle_pipeline.data.images", "decoding 3/3", 200.0 + HOLD_SECONDS))  # a long load shows
+    assert target.lines[-2:] == ["decoding 2/3", "decoding 3/3"]
+    held.handle(record("kaggle_pipeline.data.images", "16 bits", 300.0))
+    held.handle(record("kaggle_pipeline.data.tables", "a warning", 300.1, logging.WARNING))  # never held
+    assert target.lines[-2:] == ["16 bits", "a warning"]
+    held.handle(record("kaggle_pipeline.data.images", "dropped", 400.0))
+    held.drop()
+    held.pass_on()
+    assert "dropped" not in target.lines
