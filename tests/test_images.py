@@ -204,14 +204,18 @@ def test_animated_gif_uses_its_first_frame(tmp_path):
     assert (pixels == 40).all()
 
 
-def test_a_gif_named_tif_is_one_line(tmp_path, capsys):
+@pytest.mark.parametrize(("suffix", "written_as", "problem"), [
+    (".tif", "GIF", r"not a TIFF file; a \.tif file is read only as TIFF"),
+    (".dcm", "PNG", r"not a DICOM file; a \.dcm file is read only as DICOM"),  # never handed to Pillow
+])
+def test_an_image_in_another_format_than_its_suffix_is_one_line(suffix, written_as, problem, tmp_path, capsys):
     from PIL import Image
 
     folder = image_folder(tmp_path / "bad")
-    replace(folder, "test/29.png", Image.new("RGB", (4, 4)), ".tif", format="GIF")
+    replace(folder, "test/29.png", Image.new("RGB", (4, 4)), suffix, format=written_as)
     models, submissions = workspace_around(tmp_path)
-    refused_in_process(tmp_path, capsys, submit_arguments(folder, models, submissions), folder / "test" / "29.tif",
-                       r"not a TIFF file; a \.tif file is read only as TIFF")
+    refused_in_process(tmp_path, capsys, submit_arguments(folder, models, submissions),
+                       folder / "test" / f"29{suffix}", problem)
 
 
 def test_eps_named_tiff_never_reaches_ghostscript(tmp_path):
