@@ -182,4 +182,3 @@ def test_a_file_named_dcm_that_is_not_dicom_is_one_line(content, tmp_path, capsy
     models, submissions = workspace_around(tmp_path)
     refused_in_process(tmp_path, capsys, submit_arguments(folder, models, submissions), folder / "test" / "29.dcm",
                        "cannot read image")
-
