@@ -8,7 +8,7 @@
 # Variables: DATA NAME PRESET=quick|full EVALS EPOCHS N FOLDS RECIPES THRESHOLD MAX_RUNS HOURS PRECISION TENSORBOARD=1 EARLY_ABORT=0
 #            ABORT_MARGIN TTA=0 VOTE=auto|majority|soft|weighted|select|logistic STACK_WEIGHT WEIGHTS STACK_SIZE TREES
 #            LAYOUT=npy|folders|filenames|images|csv (detected by default) SIZE=<image side> (default: README, Image sizes)
-#            METRIC=auto|accuracy|logloss|auc|f1_macro|f1_micro|f1|qwk   (recorded in the store; submit may judge the vote by another)
+#            METRIC=auto|accuracy|logloss|auc|f1_macro|f1_micro|f1|qwk|map@3|map@5   (recorded in the store; submit may judge the vote by another)
 #            EXECUTOR=local|ray RAY_ADDRESS CPUS_PER_RUN   (make setup-ray installs Ray; make test-ray tests it)
 #            EXTRAS=cpu,report,kaggle,dev   (what make setup installs: pyproject.toml's extras; gpu,report,kaggle,test for CUDA)
 #            VERBOSE=0|1|2   (warnings only, progress (default), debug detail)

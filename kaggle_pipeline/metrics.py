@@ -12,6 +12,8 @@ Each metric is a function of the true class indices ``(samples,)`` and class pro
     f1_micro   F1 pooled over the classes (Plant Seedlings): with one label per image it is the accuracy
     f1         binary F1 of the positive class (the second class, as for auc) predicted as the most probable:
                what Kaggle's "F1" scores for two classes; it needs exactly two (``check_classes``)
+    map@3, map@5  mean average precision of the k most probable classes (Humpback Whale Identification's
+               MAP@5): a row scores 1/rank of its true class among them, 0 when it is not among them
     qwk        quadratic weighted kappa of the most probable class (APTOS 2019's grades): disagreements cost
                the square of their distance in grades, so it needs classes that are consecutive integers
                (``check_classes``), whose index distance is their grade distance
@@ -107,6 +109,19 @@ def f1_binary(y_true: np.ndarray, probabilities: np.ndarray) -> float:
     if np.asarray(probabilities).shape[1] != 2:
         return math.nan
     return _f1(y_true, probabilities, "binary")
+
+
+def ranked_classes(probabilities: np.ndarray, guesses: int) -> np.ndarray:
+    """Each row's ``guesses`` most probable class indices, best first (a tie goes to the lower index)."""
+    return np.argsort(-np.asarray(probabilities, dtype=np.float64), axis=1, kind="stable")[:, :guesses]
+
+
+def mean_average_precision(y_true: np.ndarray, probabilities: np.ndarray, guesses: int) -> float:
+    y_true = np.asarray(y_true)
+    if not len(y_true):
+        return math.nan
+    hits = ranked_classes(probabilities, guesses) == y_true[:, np.newaxis]
+    return float((hits / np.arange(1, hits.shape[1] + 1)).sum(axis=1).mean())
 
 
 def quadratic_weighted_kappa(y_true: np.ndarray, probabilities: np.ndarray) -> float:
@@ -232,6 +247,9 @@ register_metric(Metric("auc", auc, True, "ROC AUC (binary: positive class; multi
 register_metric(Metric("f1_macro", f1_macro, True, "F1 of the most probable class, mean over classes"))
 register_metric(Metric("f1_micro", f1_micro, True, "F1 pooled over classes (one label per image: the accuracy)"))
 register_metric(Metric("f1", f1_binary, True, "F1 of the positive class (two classes)", needs_two_classes=True))
+for _guesses in (3, 5):
+    register_metric(Metric(f"map@{_guesses}", lambda y_true, probabilities, k=_guesses: mean_average_precision(
+        y_true, probabilities, k), True, f"mean average precision of the {_guesses} most probable classes"))
 register_metric(Metric("qwk", quadratic_weighted_kappa, True, "quadratic weighted kappa of grades 0..N-1",
                        needs_grades=True, lowest=-1.0))
 
@@ -248,5 +266,8 @@ def get_metric(name: str | None) -> Metric:
 
 def auto_metric(competition) -> str:
     """logloss where the sample submission asks for probabilities (a column per class, or a binary label
-    column with fractional placeholders such as 0.5); accuracy otherwise."""
+    column with fractional placeholders such as 0.5); map@k where it asks for k ranked guesses (k = 3 or 5);
+    accuracy otherwise."""
+    if competition.submission_format == "ranked_labels":
+        return f"map@{competition.ranked_guesses}" if f"map@{competition.ranked_guesses}" in METRICS else "accuracy"
     return "logloss" if competition.submission_format != "label" else "accuracy"

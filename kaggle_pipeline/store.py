@@ -208,7 +208,7 @@ TRIALS = {"settings": "dict", "trials": "list"}
 TRIAL = {"tid": "int", "state": "int", "result": "dict"}
 SUBMISSION = {"submission": "str", "runs_voted": "count", "ensemble_validation_accuracy": "fraction",
               "local_score?": "number", "vote?": "str", "metric?": tuple(METRICS),
-              "ensemble_validation_score?": "number", "format?": ("label", "binary_probability", "class_probabilities"),
+              "ensemble_validation_score?": "number", "format?": ("label", "binary_probability", "class_probabilities", "ranked_labels"),
               "cutoffs?": "list"}
 STACK = {"weights": "str", "fingerprint": "str", "files?": "dict", "size?": "count", "trees?": "count",
          "validation_accuracy?": "fraction"}

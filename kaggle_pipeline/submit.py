@@ -4,7 +4,7 @@ The vote strategy is one of kaggle_pipeline.vote's, or ``auto``: the best by the
 ``--metric``) on the half of the validation split that no strategy was fitted on. Every strategy's score is
 printed (and the local score where an answer key exists) so the user sees what the choice was between.
 
-Three formats, as the sample submission asks (``Competition.submission_format_for``):
+Four formats, as the sample submission asks (``Competition.submission_format_for``):
 
     label                id + label column: each row's voted class (METRIC=f1 and qwk: by the cut-offs the vote
                          learned, ``VotingEnsemble.cutoffs_``)
@@ -12,6 +12,8 @@ Three formats, as the sample submission asks (``Competition.submission_format_fo
                          logloss: the probability of the positive class (the second class: '1' of 0/1, 'dog' of
                          cat/dog)
     class_probabilities  id + one column per class (State Farm: img,c0,...,c9): each class's probability
+    ranked_labels        id + label column whose placeholders are k space-separated labels (Humpback Whale
+                         Identification, MAP@5): each row's k most probable classes, best first
 
 With k-fold members (``ensemble --folds K``, kaggle_pipeline.ensemble) the voters are rounds: round r is the r-th
 kept run of each fold, so its K runs hold out each fold once. Its validation predictions are its runs' held-out
@@ -47,7 +49,7 @@ import pandas as pd
 from kaggle_pipeline.data import Competition, answer_key_labels, read_answer_key, read_sample_submission
 from kaggle_pipeline.errors import ParameterError, PipelineError
 from kaggle_pipeline.estimator import VotingEnsemble
-from kaggle_pipeline.metrics import METRICS, clip_probabilities, get_metric
+from kaggle_pipeline.metrics import METRICS, clip_probabilities, get_metric, ranked_classes
 from kaggle_pipeline.store import Run, SubmissionStore, SubmissionSummary, kept_runs, library_versions
 from kaggle_pipeline.vote import STRATEGIES, VOTES, accuracy
 from kaggle_pipeline.workspace import Workspace, check_outside_data
@@ -55,7 +57,7 @@ from kaggle_pipeline.workspace import Workspace, check_outside_data
 logger = logging.getLogger(__name__)
 
 
-FORMATS = ("label", "binary_probability", "class_probabilities")
+FORMATS = ("label", "binary_probability", "class_probabilities", "ranked_labels")
 # How far a row of class probabilities may sum from 1 (6 decimals per cell leave at most 5e-7 each).
 SUM_TOLERANCE = 1e-3
 
@@ -97,6 +99,9 @@ def validate_submission(table: pd.DataFrame, sample: pd.DataFrame, classes: list
         if len(bad):
             raise PipelineError(f"{where}: label {bad.iloc[0]!r} is not one of the {len(classes)} classes")
         return
+    if submission_format == "ranked_labels":
+        _check_ranked(table, sample, classes, where)
+        return
     if submission_format not in FORMATS:
         raise ValueError(f"submission format {submission_format!r}: one of {', '.join(FORMATS)}")
     columns = list(sample.columns[1:])
@@ -108,6 +113,27 @@ def validate_submission(table: pd.DataFrame, sample: pd.DataFrame, classes: list
             row = int(off[0])
             raise PipelineError(f"{where}: row {row + 2} (id {table[id_column].iloc[row]!r}): the class probabilities "
                                 f"sum to {sums[row]:.6g}, not 1 ({len(off)} such rows)")
+
+
+def _check_ranked(table: pd.DataFrame, sample: pd.DataFrame, classes: list[str], where: str) -> None:
+    """Each row's label cell: as many space-separated guesses as the sample's (or every class, where there are
+    fewer), each one of the classes, none twice."""
+    column = sample.columns[1]
+    wanted = min(len(sample[column].iloc[0].split()), len(classes))
+    allowed = set(classes)
+    for row, cell in enumerate(table[column]):
+        guesses = cell.split()
+        unknown = [guess for guess in guesses if guess not in allowed]
+        if len(guesses) != wanted:
+            problem = f"{len(guesses)} guesses, the sample's rows have {wanted}"
+        elif unknown:
+            problem = f"{unknown[0]!r} is not one of the {len(classes)} classes"
+        elif len(set(guesses)) != len(guesses):
+            problem = "a class guessed twice"
+        else:
+            continue
+        raise PipelineError(f"{where}: column {column!r}, row {row + 2} (id {table[sample.columns[0]].iloc[row]!r}): "
+                            f"{problem}")
 
 
 def _probability_column(table: pd.DataFrame, column: str, where: str) -> np.ndarray:
@@ -149,6 +175,13 @@ def render_submission(competition: Competition, predicted: np.ndarray, submissio
         table = pd.DataFrame({
             competition.id_column: competition.test_ids,
             competition.label_column: [competition.classes[index] for index in predicted],
+        })
+        return table.to_csv(index=False, lineterminator="\n")
+    if submission_format == "ranked_labels":
+        ranked = ranked_classes(predicted, competition.ranked_guesses)
+        table = pd.DataFrame({
+            competition.id_column: competition.test_ids,
+            competition.label_column: [" ".join(competition.classes[index] for index in row) for row in ranked],
         })
         return table.to_csv(index=False, lineterminator="\n")
     probabilities = clip_probabilities(predicted)
@@ -318,7 +351,10 @@ def make_submission(
         ensemble = VotingEnsemble(strategy=strategy, weights=members.weights, metric=judge.name).fit(
             members.validation, members.y)
         probabilities, labels = ensemble.predict_proba(members.test), ensemble.predict(members.test)
-        written = clip_probabilities(probabilities) if submission_format != "label" else np.eye(competition.num_classes)[labels]
+        # What is written, as the metric reads it: one-hot labels, clipped probabilities, or for ranked guesses
+        # the vote's probabilities themselves (the guesses are their order).
+        written = (np.eye(competition.num_classes)[labels] if submission_format == "label" else probabilities
+                   if submission_format == "ranked_labels" else clip_probabilities(probabilities))
         strategies[strategy] = {
             "validation_score": _finite(ensemble.validation_score_),
             "validation_accuracy": ensemble.validation_accuracy_,

@@ -357,6 +357,88 @@ def test_binary_f1_on_three_classes_is_one_line_and_writes_nothing(tmp_path):
     assert snapshot(tmp_path) == before
 
 
+WHALES = ["new_whale", "w_0369a5c", "w_23a388d", "w_9b5109b", "w_9c506f6", "w_f48451c"]
+
+
+def write_ranked_competition(folder, count=120, test_count=30, side=16, placeholder="new_whale w_23a388d w_9b5109b "
+                                                                                    "w_9c506f6 w_0369a5c"):
+    """Humpback Whale Identification style: train/<Image>, train.csv (Image,Id), test/, a sample whose Id column
+    holds five space-separated ids (scored by MAP@5), solution.csv (Image,Id)."""
+    from PIL import Image
+
+    images, labels = synthetic_images(count + test_count, side=side, channels=3, classes=len(WHALES))
+    (folder / "train").mkdir(parents=True)
+    (folder / "test").mkdir()
+    for index in range(count + test_count):
+        Image.fromarray(images[index]).save(folder / ("train" if index < count else "test") / f"{index:08x}.jpg")
+    names = [f"{index:08x}.jpg" for index in range(count + test_count)]
+    (folder / "train.csv").write_text("Image,Id\n" + "".join(f"{names[i]},{WHALES[labels[i]]}\n" for i in range(count)))
+    test = range(count, count + test_count)
+    (folder / "sample_submission.csv").write_text("Image,Id\n" + "".join(f"{names[i]},{placeholder}\n" for i in test))
+    (folder / "solution.csv").write_text("Image,Id\n" + "".join(f"{names[i]},{WHALES[labels[i]]}\n" for i in test))
+    return folder
+
+
+def test_mean_average_precision_agrees_with_its_definition():
+    generator = np.random.default_rng(4)
+    truth = generator.integers(0, 8, 200)
+    probabilities = generator.dirichlet(np.ones(8), size=200)
+    for guesses in (3, 5):
+        expected = np.mean([next((1 / rank for rank, guess in enumerate(np.argsort(-row)[:guesses], start=1)
+                                  if guess == label), 0.0) for row, label in zip(probabilities, truth, strict=True)])
+        assert METRICS[f"map@{guesses}"](truth, probabilities) == pytest.approx(expected)
+    assert METRICS["map@5"](truth, np.eye(8)[truth]) == 1.0
+
+
+def test_a_sample_of_ranked_guesses_gets_the_most_probable_classes_judged_by_map(tmp_path):
+    """Humpback Whale style: the five most probable ids, best first, space-separated; METRIC=auto is map@5, and
+    the local score is MAP@5 of the written file against the answer key."""
+    folder = write_ranked_competition(tmp_path / "whales")
+    workspace = open_workspace(folder, tmp_path / "models")
+    assert workspace.competition.ranked_guesses == 5 and workspace.metric == "map@5"
+    hand_made_runs(workspace, "map@5", threshold=0.0)
+    result = run_in_process("submit", "--data", folder, "--models-dir", tmp_path / "models",
+                            "--submissions-dir", tmp_path / "submissions", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    written = pd.read_csv(tmp_path / "submissions" / "whales" / "latest.csv", dtype=str)
+    guesses = [cell.split(" ") for cell in written["Id"]]
+    assert all(len(row) == 5 == len(set(row)) and set(row) <= set(WHALES) for row in guesses)
+    truth = pd.read_csv(folder / "solution.csv", dtype=str).set_index("Image").loc[written["Image"], "Id"].tolist()
+    expected = np.mean([1 / (row.index(label) + 1) if label in row else 0.0 for row, label in zip(guesses, truth, strict=True)])
+    summary = json.loads((tmp_path / "submissions" / "whales" / "latest.json").read_text())
+    assert summary["format"] == "ranked_labels" and summary["metric"] == "map@5"
+    assert summary["local_score"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("placeholder, classes_with_spaces", [("new_whale", False), ("Sugar beet", True),
+                                                               ("new_whale w_23a388d 0.5", False)])
+def test_what_is_not_a_sample_of_ranked_guesses(placeholder, classes_with_spaces, tmp_path):
+    """One label; a placeholder that is one class with a space (Plant Seedlings' "Sugar beet"); and rows whose
+    counts differ are not ranked guesses."""
+    folder = write_ranked_competition(tmp_path / "whales", placeholder=placeholder)
+    if placeholder.endswith("0.5"):  # a second row with another count of tokens
+        lines = (folder / "sample_submission.csv").read_text().splitlines()
+        lines[2] = lines[2].rsplit(",", 1)[0] + ",new_whale"
+        (folder / "sample_submission.csv").write_text("\n".join(lines) + "\n")
+    if classes_with_spaces:
+        labels = (folder / "train.csv").read_text().replace("w_0369a5c", "Sugar beet")
+        (folder / "train.csv").write_text(labels)
+    assert load_competition(folder).ranked_guesses == 0
+
+
+@pytest.mark.parametrize("cell, problem", [
+    ("new_whale w_23a388d w_9b5109b w_9c506f6", "4 guesses, the sample's rows have 5"),
+    ("new_whale w_23a388d w_9b5109b w_9c506f6 w_nothing", "'w_nothing' is not one of the 6 classes"),
+    ("new_whale w_23a388d w_9b5109b w_9c506f6 new_whale", "a class guessed twice"),
+])
+def test_ranked_guesses_kaggle_would_refuse_are_refused(cell, problem, tmp_path):
+    folder = write_ranked_competition(tmp_path / "whales")
+    sample = read_sample_submission(folder / "sample_submission.csv")
+    table = parse_submission("Image,Id\n" + "".join(f"{image},{cell}\n" for image in sample["Image"]))
+    with pytest.raises(PipelineError, match=f"submission: column 'Id', row 2 .*: {problem}"):
+        validate_submission(table, sample, WHALES, "submission", "ranked_labels")
+
+
 def test_metric_chooses_the_vote_through_the_command_line(tmp_path):
     """An accuracy store (CIFAR style labels): VOTE=auto keeps majority by accuracy; submit --metric logloss
     judges the same kept runs by logloss and picks a soft strategy. The store's own metric cannot change."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from kaggle_pipeline.data.folders import check_folder
 from kaggle_pipeline.data.registry import detect_layout, get_layout
@@ -18,6 +19,7 @@ from kaggle_pipeline.data.tables import (
     archive_name,
     find_sample_submission,
     fractional_placeholders,
+    ranked_placeholders,
     read_answer_key,
     read_sample_submission,
 )
@@ -58,6 +60,8 @@ class Competition:
     # sample's order, named exactly as the classes); and whether a single label column holds fractions (0.5).
     submission_columns: list[str] = field(default_factory=list)
     fractional_placeholders: bool = False
+    # How many best guesses, best first and space-separated, the label column asks for (MAP@k); 0: one label.
+    ranked_guesses: int = 0
     # The side every image was resized to when one was asked for (--image-size); None: the default rule.
     image_size: int | None = None
     # Where the parsed arrays are cached, and whether that file still has to be written (save_cache).
@@ -85,10 +89,14 @@ class Competition:
         return self.submission_format_for(None)
 
     def submission_format_for(self, metric: str | None) -> str:
-        """``class_probabilities`` (a column per class), ``binary_probability`` (two classes and fractional
-        placeholders, or METRIC=auc/logloss: the positive class's probability in the label column) or ``label``."""
+        """``class_probabilities`` (a column per class), ``ranked_labels`` (the sample's label column holds k
+        space-separated labels: the k most probable classes, best first), ``binary_probability`` (two classes and
+        fractional placeholders, or METRIC=auc/logloss: the positive class's probability in the label column) or
+        ``label``."""
         if len(self.submission_columns) > 1:
             return "class_probabilities"
+        if self.ranked_guesses:
+            return "ranked_labels"
         if self.num_classes == 2 and (self.fractional_placeholders or metric in ("auc", "logloss")):
             return "binary_probability"
         return "label"
@@ -168,6 +176,7 @@ def load_competition(
         sample_submission=sample_path,
         submission_columns=list(header[1:]),
         fractional_placeholders=fractional_placeholders(sample),
+        ranked_guesses=_ranked_guesses(sample, classes),
         solution=solution if solution.exists() else None,
         image_size=image_size,
         cache_path=cache_path,
@@ -176,6 +185,14 @@ def load_competition(
     if write_cache:
         save_cache(competition)
     return competition
+
+
+def _ranked_guesses(sample: pd.DataFrame, classes: list[str]) -> int:
+    """tables.ranked_placeholders, unless a class name holds a space: then a placeholder such as Plant Seedlings'
+    "Sugar beet" is one class, and k guesses could not be told apart when written."""
+    if any(any(character.isspace() for character in label) for label in classes):
+        return 0
+    return ranked_placeholders(sample)
 
 
 def answer_key_labels(competition: Competition) -> np.ndarray | None:

@@ -168,6 +168,17 @@ def fractional_placeholders(sample: pd.DataFrame) -> bool:
     return bool((numbers != numbers.round()).any())
 
 
+def ranked_placeholders(sample: pd.DataFrame) -> int:
+    """k where the sample's one label column holds k >= 2 space-separated labels in every row (Humpback Whale
+    Identification ships "new_whale w_23a388d w_9b5109b w_9c506f6 w_0369a5c", scored by MAP@5): the competition
+    asks for its k best guesses, best first. 0 otherwise (the caller also rules out classes that hold spaces)."""
+    if sample.shape[1] != 2 or len(sample) == 0:
+        return 0
+    counts = sample.iloc[:, 1].map(lambda text: len(text.split()))
+    guesses = int(counts.iloc[0])
+    return guesses if guesses >= 2 and bool((counts == guesses).all()) else 0
+
+
 def find_column(table: pd.DataFrame, wanted) -> str | None:
     lowered = {column.lower(): column for column in table.columns}
     for name in wanted:

@@ -58,7 +58,8 @@ def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int 
     labels_table = _without_row_numbers(labels_table, train)
     if labels_table.shape[1] < 2 or len(labels_table) == 0:
         raise PipelineError(f"{labels_path}: expected an id column and a label column with at least one row")
-    id_column = find_column(labels_table, ("id", "image", "file", "filename", sample.columns[0])) or labels_table.columns[0]
+    # The sample's own id column name first: Humpback Whale's train.csv is Image,Id, where Id is the label.
+    id_column = find_column(labels_table, (sample.columns[0], "id", "image", "file", "filename")) or labels_table.columns[0]
     others = [column for column in labels_table.columns if column != id_column]
     # A sample with a column per class: a labels CSV holding those columns marks each image's class in them.
     class_columns = list(sample.columns[1:]) if len(sample.columns) > 2 else []
