@@ -53,10 +53,17 @@ def write_binary_competition(folder, count=80, test_count=20, side=16, placehold
     (folder / "test").mkdir()
     for index in range(count + test_count):
         Image.fromarray(images[index]).save(folder / ("train" if index < count else "test") / f"{index}.png")
-    (folder / "train.csv").write_text("id,has_cactus\n" + "".join(f"{i}.png,{labels[i]}\n" for i in range(count)))
-    test = range(count, count + test_count)
-    (folder / "sample_submission.csv").write_text("id,has_cactus\n" + "".join(f"{i}.png,{placeholder}\n" for i in test))
-    (folder / "solution.csv").write_text("id,has_cactus\n" + "".join(f"{i}.png,{labels[i]}\n" for i in test))
+    return write_label_tables(folder, "id,has_cactus", [f"{i}.png" for i in range(count + test_count)], labels, count,
+                              placeholder)
+
+
+def write_label_tables(folder, header, ids, labels, count, placeholder):
+    """train.csv (the first ``count`` ids and their labels), a sample holding ``placeholder`` for the others, and
+    solution.csv (their labels), each headed ``header``."""
+    test = range(count, len(ids))
+    (folder / "train.csv").write_text(f"{header}\n" + "".join(f"{ids[i]},{labels[i]}\n" for i in range(count)))
+    (folder / "sample_submission.csv").write_text(f"{header}\n" + "".join(f"{ids[i]},{placeholder}\n" for i in test))
+    (folder / "solution.csv").write_text(f"{header}\n" + "".join(f"{ids[i]},{labels[i]}\n" for i in test))
     return folder
 
 
@@ -371,12 +378,8 @@ def write_ranked_competition(folder, count=120, test_count=30, side=16, placehol
     (folder / "test").mkdir()
     for index in range(count + test_count):
         Image.fromarray(images[index]).save(folder / ("train" if index < count else "test") / f"{index:08x}.jpg")
-    names = [f"{index:08x}.jpg" for index in range(count + test_count)]
-    (folder / "train.csv").write_text("Image,Id\n" + "".join(f"{names[i]},{WHALES[labels[i]]}\n" for i in range(count)))
-    test = range(count, count + test_count)
-    (folder / "sample_submission.csv").write_text("Image,Id\n" + "".join(f"{names[i]},{placeholder}\n" for i in test))
-    (folder / "solution.csv").write_text("Image,Id\n" + "".join(f"{names[i]},{WHALES[labels[i]]}\n" for i in test))
-    return folder
+    return write_label_tables(folder, "Image,Id", [f"{index:08x}.jpg" for index in range(count + test_count)],
+                              [WHALES[label] for label in labels], count, placeholder)
 
 
 def test_mean_average_precision_agrees_with_its_definition():
@@ -498,12 +501,8 @@ def write_graded_competition(folder, grades=(0, 1, 2, 3, 4), count=100, test_cou
         where = folder / ("train_images" if index < count else "test_images")
         where.mkdir(parents=True, exist_ok=True)
         Image.fromarray(images[index]).save(where / f"e{index:04x}.png")
-    grade = [grades[label] for label in labels]
-    (folder / "train.csv").write_text("id_code,diagnosis\n" + "".join(f"e{i:04x},{grade[i]}\n" for i in range(count)))
-    test = range(count, count + test_count)
-    (folder / "sample_submission.csv").write_text("id_code,diagnosis\n" + "".join(f"e{i:04x},0\n" for i in test))
-    (folder / "solution.csv").write_text("id_code,diagnosis\n" + "".join(f"e{i:04x},{grade[i]}\n" for i in test))
-    return folder
+    return write_label_tables(folder, "id_code,diagnosis", [f"e{i:04x}" for i in range(count + test_count)],
+                              [grades[label] for label in labels], count, "0")
 
 
 def test_f1_micro_and_quadratic_weighted_kappa_agree_with_scikit_learn():
