@@ -36,7 +36,7 @@ import pytest
 from conftest import run_cli, write_csv_competition, write_image_competition, write_npy_competition
 
 from kaggle_pipeline import cli
-from kaggle_pipeline.data import load_competition, read_sample_submission
+from kaggle_pipeline.data import answer_key_labels, load_competition, read_sample_submission
 from kaggle_pipeline.submit import render_submission, validate_submission
 
 SMALL = {"count": 24, "test_count": 6, "side": 4}
@@ -557,6 +557,24 @@ def test_labels_that_look_missing_or_numeric_are_kept_as_written(tmp_path):
     # Integers first in numeric order, then the other labels.
     assert competition.classes == ["007", "NA", "None"]
     assert [competition.classes[index] for index in competition.y_train] == [spelled[label] for label in original]
+
+
+@pytest.mark.parametrize("placeholder", ["2", "2.0"])
+def test_whole_labels_written_as_floats_are_spelled_like_the_sample(placeholder, tmp_path):
+    """A label column pandas wrote as floats (0.0, 1.0, 2.0): where the sample's placeholders are integers the
+    classes are spelled 0, 1, 2, so the submission and the answer key (0, 1, 2) agree; where they are floats too,
+    the labels are kept as written."""
+    folder = csv_folder(tmp_path / "floats")
+    original = train_labels_of(folder)
+    relabel(folder / "train.csv", lambda row: f"{original[row]}.0")
+    header, *rows = lines(folder / "sample_submission.csv")
+    write_lines(folder / "sample_submission.csv", [header] + [row.split(",")[0] + "," + placeholder for row in rows])
+    competition = load_competition(folder)
+    spelled = (lambda label: label) if placeholder == "2" else (lambda label: f"{label}.0")
+    assert competition.classes == [spelled(label) for label in ("0", "1", "2")]
+    assert [competition.classes[index] for index in competition.y_train] == [spelled(label) for label in original]
+    if placeholder == "2":  # the answer key's 0/1/2 name these classes
+        assert answer_key_labels(competition) is not None
 
 
 def test_zero_padded_test_ids_match_the_sample_as_written(tmp_path):

@@ -155,11 +155,11 @@ def load_competition(
     parsed = _read_cache(cache_path) if cache_path else None
     from_cache = parsed is not None
     if from_cache:
-        classes, y_train = encode_labels(parsed["train_labels"], folder)
+        classes, y_train = encode_labels(_spelled_like_sample(parsed["train_labels"], sample), folder)
     else:
         parsed = get_layout(layout).read(folder, sample, sample_path, image_size)
         # Checked before anything is cached: bad labels leave no file behind.
-        classes, y_train = encode_labels(parsed["train_labels"], parsed["labels_path"])
+        classes, y_train = encode_labels(_spelled_like_sample(parsed["train_labels"], sample), parsed["labels_path"])
     header = sample.attrs["header"]  # the names as written (read_sample_submission refused any pandas renamed)
     check_class_columns(header, classes, sample_path)
     competition = Competition(
@@ -185,6 +185,28 @@ def load_competition(
     if write_cache:
         save_cache(competition)
     return competition
+
+
+_WHOLE_FLOAT = re.compile(r"(-?\d{1,18})\.0+")
+
+
+def _spelled_like_sample(labels, sample: pd.DataFrame):
+    """Labels that are whole numbers written as floats (``1.0``: a column pandas wrote as float) spelled as the
+    integers the sample's placeholders are (``0``), so the submission writes ``1`` where Kaggle's key holds ``1``:
+    a label "1.0" matches no answer. Unchanged otherwise, or where two labels would become one."""
+    values = np.asarray(labels, dtype=str)
+    if sample.shape[1] != 2 or not sample.iloc[:, 1].map(_is_integer).all():
+        return labels
+    found = sorted(set(values.tolist()))
+    matches = [_WHOLE_FLOAT.fullmatch(label) for label in found]
+    if not all(matches):
+        return labels
+    spelled = {label: match.group(1) for label, match in zip(found, matches, strict=True)}
+    if len(set(spelled.values())) != len(spelled):
+        return labels
+    logger.info(f"data: labels written as floats ({', '.join(found[:4])}{', ...' if len(found) > 4 else ''}) are "
+                f"spelled as the sample's integers ({', '.join(list(spelled.values())[:4])}{', ...' if len(found) > 4 else ''})")
+    return np.array([spelled[label] for label in values.tolist()])
 
 
 def _ranked_guesses(sample: pd.DataFrame, classes: list[str]) -> int:
