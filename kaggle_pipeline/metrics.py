@@ -269,5 +269,6 @@ def auto_metric(competition) -> str:
     column with fractional placeholders such as 0.5); map@k where it asks for k ranked guesses (k = 3 or 5);
     accuracy otherwise."""
     if competition.submission_format == "ranked_labels":
-        return f"map@{competition.ranked_guesses}" if f"map@{competition.ranked_guesses}" in METRICS else "accuracy"
+        ranked = f"map@{competition.ranked_guesses}"
+        return ranked if ranked in METRICS else "accuracy"
     return "logloss" if competition.submission_format != "label" else "accuracy"

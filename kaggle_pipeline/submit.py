@@ -351,10 +351,7 @@ def make_submission(
         ensemble = VotingEnsemble(strategy=strategy, weights=members.weights, metric=judge.name).fit(
             members.validation, members.y)
         probabilities, labels = ensemble.predict_proba(members.test), ensemble.predict(members.test)
-        # What is written, as the metric reads it: one-hot labels, clipped probabilities, or for ranked guesses
-        # the vote's probabilities themselves (the guesses are their order).
-        written = (np.eye(competition.num_classes)[labels] if submission_format == "label" else probabilities
-                   if submission_format == "ranked_labels" else clip_probabilities(probabilities))
+        written = _as_written(probabilities, labels, submission_format)
         strategies[strategy] = {
             "validation_score": _finite(ensemble.validation_score_),
             "validation_accuracy": ensemble.validation_accuracy_,
@@ -417,6 +414,16 @@ def make_submission(
     submissions.write(stamp, text, SubmissionSummary.from_dict(summary, where=str(submissions.stamped_json(stamp))))
     _print_summary(summary, competition)
     return summary
+
+
+def _as_written(probabilities: np.ndarray, labels: np.ndarray, submission_format: str) -> np.ndarray:
+    """The test predictions as the metric reads what is written: one-hot labels, clipped probabilities, or for
+    ranked guesses the vote's probabilities themselves (the guesses are their order)."""
+    if submission_format == "label":
+        return np.eye(probabilities.shape[1])[labels]
+    if submission_format == "ranked_labels":
+        return probabilities
+    return clip_probabilities(probabilities)
 
 
 def _finite(value: float) -> float | None:

@@ -154,12 +154,11 @@ def load_competition(
     cache_path = arrays_cache_path(cache_dir, _cache_key(folder, layout, image_size)) if cache_dir else None
     parsed = _read_cache(cache_path) if cache_path else None
     from_cache = parsed is not None
-    if from_cache:
-        classes, y_train = encode_labels(_spelled_like_sample(parsed["train_labels"], sample), folder)
-    else:
+    if not from_cache:
         parsed = get_layout(layout).read(folder, sample, sample_path, image_size)
-        # Checked before anything is cached: bad labels leave no file behind.
-        classes, y_train = encode_labels(_spelled_like_sample(parsed["train_labels"], sample), parsed["labels_path"])
+    # Checked before anything is cached: bad labels leave no file behind.
+    classes, y_train = encode_labels(_spelled_like_sample(parsed["train_labels"], sample),
+                                     folder if from_cache else parsed["labels_path"])
     header = sample.attrs["header"]  # the names as written (read_sample_submission refused any pandas renamed)
     check_class_columns(header, classes, sample_path)
     competition = Competition(
@@ -204,8 +203,9 @@ def _spelled_like_sample(labels, sample: pd.DataFrame):
     spelled = {label: match.group(1) for label, match in zip(found, matches, strict=True)}
     if len(set(spelled.values())) != len(spelled):
         return labels
-    logger.info(f"data: labels written as floats ({', '.join(found[:4])}{', ...' if len(found) > 4 else ''}) are "
-                f"spelled as the sample's integers ({', '.join(list(spelled.values())[:4])}{', ...' if len(found) > 4 else ''})")
+    more = ", ..." if len(found) > 4 else ""
+    logger.info(f"data: labels written as floats ({', '.join(found[:4])}{more}) are spelled as the sample's "
+                f"integers ({', '.join(spelled[label] for label in found[:4])}{more})")
     return np.array([spelled[label] for label in values.tolist()])
 
 

@@ -414,13 +414,16 @@ def decode_images(path_sets: list[list[Path]], image_size: int | None = None, wh
     rows = [(array, row) for array in arrays for row in range(len(array))]
     wide = {}  # index -> uint16 pixels, held until every image's highest pixel is known
 
+    def place(index: int, image: np.ndarray) -> None:
+        array, row = rows[index]
+        array[row] = image[..., np.newaxis] if image.ndim == 2 else image
+
     def decode(index: int) -> None:
         image = read_image(paths[index], (height, width))
         if image.dtype == np.uint16:
             wide[index] = image
-            return
-        array, row = rows[index]
-        array[row] = image[..., np.newaxis] if image.ndim == 2 else image
+        else:
+            place(index, image)
 
     _parallel(decode, range(len(paths)), f"decoding {what}", size=(height, width, channels))
     if wide:
@@ -429,9 +432,7 @@ def decode_images(path_sets: list[list[Path]], image_size: int | None = None, wh
         logger.info(f"data: {len(wide):,} image(s) of 16 bits, highest pixel {highest:,}: {bits} significant bits, "
                     f"0..{(1 << bits) - 1:,} read as 0..255")
         for index, image in wide.items():
-            array, row = rows[index]
-            image = to_eight_bits(image, bits)
-            array[row] = image[..., np.newaxis] if image.ndim == 2 else image
+            place(index, to_eight_bits(image, bits))
     return arrays
 
 
