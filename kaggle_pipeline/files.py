@@ -55,9 +55,41 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
+# What a competition downloaded by hand arrives in: a missing train.csv or train/ is often still packed beside it.
+ARCHIVE_SUFFIXES = (".zip", ".7z", ".rar", ".tar", ".tgz", ".gz", ".bz2", ".xz")
+
+
+def archive_name(name: str) -> bool:
+    return name.lower().endswith(ARCHIVE_SUFFIXES)
+
+
+def packed_hint(folder: Path, starting: str = "") -> str:
+    """``"; it holds train.zip: unpack it here first ..."`` (or ``"; train.zip is beside it: ..."``) where ``folder`` holds archives whose names start with
+    ``starting`` (any case); else ``""``. For a missing ``train.csv`` or ``train/``, ``starting`` is ``train``, so
+    ``train.zip``, ``train.csv.zip`` and ``train_images.zip`` are named (Kaggle's downloads by hand)."""
+    try:
+        names = sorted(name for name in os.listdir(folder) if archive_name(name) and not name.startswith(".")
+                       and name.lower().startswith(starting.lower()) and os.path.isfile(os.path.join(folder, name)))
+    except (OSError, ValueError):
+        return ""
+    if not names:
+        return ""
+    shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+    them = "it" if len(names) == 1 else "them"
+    where = f"it holds {shown}" if not starting else f"{shown} {'is' if len(names) == 1 else 'are'} beside it"
+    return f"; {where}: unpack {them} here first (make download unpacks what it downloads)"
+
+
+def missing_hint(path: Path) -> str:
+    """``packed_hint`` for a missing file or folder: the archives beside it named like it (``train`` for
+    ``train.csv`` or ``train/``)."""
+    path = Path(path)
+    return packed_hint(path.parent, path.name.split(".")[0] or path.name)
+
+
 def _open_error(path: Path, error: OSError, follow_links: bool) -> PipelineError:
     if isinstance(error, FileNotFoundError):
-        return PipelineError(f"{path}: file not found")
+        return PipelineError(f"{path}: file not found" + (missing_hint(path) if follow_links else ""))
     if error.errno == errno.ELOOP:
         if not follow_links:
             return PipelineError(f"{path}: is a symbolic link; files inside the run store are never followed "

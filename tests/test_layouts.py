@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import STRING_CLASSES, run_in_process, synthetic_images, write_image_competition
+from conftest import STRING_CLASSES, run_in_process, synthetic_images, write_csv_competition, write_image_competition
 from test_hostile_data import refused_in_process
 
 from kaggle_pipeline.data import detect_layout, list_layouts, load_competition
@@ -702,6 +702,42 @@ def test_a_competition_still_in_its_archives_is_told_to_unpack_them(archives, tm
                                  "here first (make download unpacks what it downloads)"))
     refused_in_process(tmp_path, capsys, ["search", "--data", folder / archives[0], "--models-dir", tmp_path / "models"],
                        folder / archives[0], "an archive, not a folder; unpack it into a folder")
+
+
+BESIDE = re.escape("is beside it: unpack it here first (make download unpacks what it downloads)")
+
+
+@pytest.mark.parametrize("write, name, archive, named, problem", [
+    # Dogs vs. Cats: train/ unpacked, test1.zip not (test/ is missing, test1.zip beside it).
+    (write_dogs_vs_cats, "test1", "test1.zip", "test", "image folder not found; test1\\.zip " + BESIDE),
+    # CIFAR-10 shaped: the labels CSV and test/ unpacked, train.7z not.
+    (write_image_competition, "train", "train.7z", "train", "image folder not found; train.7z " + BESIDE),
+    # Digit Recognizer by hand: train.csv.zip beside an unpacked test.csv.
+    (write_csv_competition, "train.csv", "train.csv.zip", "train.csv", "file not found; train.csv.zip " + BESIDE),
+    # Plant Seedlings' test/ unpacked but train.zip not: no labels anywhere, and the archive named.
+    (write_class_folders, "train", "train.zip", ".", "no labels CSV .*; it holds train.zip: unpack it here first"),
+])
+def test_files_still_in_their_archives_are_named_with_what_is_missing(write, name, archive, named, problem, tmp_path,
+                                                                      capsys, restore_signals):
+    """Part of a competition downloaded by hand and left packed: the one line says what is missing and which
+    archive beside it holds it, instead of only that it is missing."""
+    import zipfile
+
+    folder = tmp_path / "plants"
+    write(folder, **({"count": 24, "test_count": 6, "side": 4} if write in (write_image_competition, write_csv_competition) else {}))
+    with zipfile.ZipFile(folder / archive, "w") as packed:
+        for path in [folder / name, *sorted((folder / name).rglob("*"))]:
+            packed.write(path, path.relative_to(folder))
+    shutil.rmtree(folder / name) if (folder / name).is_dir() else (folder / name).unlink()
+    refused_in_process(tmp_path, capsys, ["search", "--data", folder, "--models-dir", tmp_path / "models"],
+                       folder / named if named != "." else folder, problem)
+
+
+def test_a_competition_folder_never_unpacked_names_its_archive(tmp_path, capsys, restore_signals):
+    """--data data/plants where only data/plants.zip is: the archive beside the missing folder is named."""
+    (tmp_path / "plants.zip").write_bytes(b"PK\x05\x06" + bytes(18))
+    refused_in_process(tmp_path, capsys, ["search", "--data", tmp_path / "plants", "--models-dir", tmp_path / "models"],
+                       tmp_path / "plants", "competition folder not found; plants.zip " + BESIDE)
 
 
 def test_files_that_are_not_images_are_left_out_with_a_word_and_jfif_is_a_jpeg(tmp_path, caplog):

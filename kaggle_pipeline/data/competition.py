@@ -16,7 +16,6 @@ import pandas as pd
 from kaggle_pipeline.data.folders import check_folder
 from kaggle_pipeline.data.registry import detect_layout, get_layout
 from kaggle_pipeline.data.tables import (
-    archive_name,
     find_sample_submission,
     fractional_placeholders,
     ranked_placeholders,
@@ -24,7 +23,7 @@ from kaggle_pipeline.data.tables import (
     read_sample_submission,
 )
 from kaggle_pipeline.errors import ParameterError, PipelineError
-from kaggle_pipeline.files import regular_file
+from kaggle_pipeline.files import archive_name, regular_file
 from kaggle_pipeline.store import arrays_cache_path, save_arrays_cache
 
 logger = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 from kaggle_pipeline.errors import PipelineError
-from kaggle_pipeline.files import first_line
+from kaggle_pipeline.files import first_line, missing_hint
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def check_folder(folder: Path, what: str) -> None:
     try:
         mode = os.stat(folder).st_mode
     except FileNotFoundError:
-        raise PipelineError(f"{folder}: {what} not found") from None
+        raise PipelineError(f"{folder}: {what} not found" + missing_hint(folder)) from None
     except OSError as error:
         if error.errno == errno.ELOOP:
             raise PipelineError(f"{folder}: symbolic link loop; expected the {what}") from None

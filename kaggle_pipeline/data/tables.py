@@ -15,7 +15,7 @@ import pandas as pd
 
 from kaggle_pipeline.data.folders import entries, is_dir, is_sample_name
 from kaggle_pipeline.errors import PipelineError
-from kaggle_pipeline.files import MAX_ARRAY_BYTES, first_line, read_bytes
+from kaggle_pipeline.files import MAX_ARRAY_BYTES, first_line, packed_hint, read_bytes
 
 LABEL_COLUMN_NAMES = ("label", "labels", "class", "target", "category")
 
@@ -32,18 +32,10 @@ def find_sample_submission(folder: Path) -> Path:
     return candidates[0]
 
 
-ARCHIVE_SUFFIXES = (".zip", ".7z", ".rar", ".tar", ".tar.gz", ".tgz", ".tar.xz", ".tar.bz2")
-
-
-def archive_name(name: str) -> bool:
-    return name.lower().endswith(ARCHIVE_SUFFIXES)
-
-
 def nested_competitions_hint(folder: Path) -> str:
     """A hint naming the subfolders that hold a sample submission (a zip unpacked into a folder of its own,
     ``data/dogs/dog-breed-identification/``): the competition is there, and which one is not ours to guess. Or,
     where there is none, the archives the folder holds: a competition downloaded by hand and not unpacked."""
-    archives = [path.name for path in entries(folder) if archive_name(path.name) and not is_dir(path)]
     nested = []
     for path in entries(folder):
         try:
@@ -52,10 +44,7 @@ def nested_competitions_hint(folder: Path) -> str:
         except OSError:
             continue
     if not nested:
-        if not archives:
-            return ""
-        shown = ", ".join(archives[:3]) + (", ..." if len(archives) > 3 else "")
-        return f"; it holds {shown}: unpack {'it' if len(archives) == 1 else 'them'} here first (make download unpacks what it downloads)"
+        return packed_hint(folder)
     shown = ", ".join(str(path) for path in nested[:3]) + (", ..." if len(nested) > 3 else "")
     return f"; {shown} {'holds one' if len(nested) == 1 else 'hold one each'}: pass that folder as --data (DATA=)"
 

@@ -34,7 +34,7 @@ from kaggle_pipeline.data.images import decode_images, image_files, match_ids, t
 from kaggle_pipeline.data.registry import Layout, register_layout
 from kaggle_pipeline.data.tables import LABEL_COLUMN_NAMES, find_column, read_submission_table
 from kaggle_pipeline.errors import PipelineError
-from kaggle_pipeline.files import open_regular
+from kaggle_pipeline.files import open_regular, packed_hint
 
 
 def _labels_csv(folder: Path) -> Path:
@@ -42,7 +42,7 @@ def _labels_csv(folder: Path) -> Path:
     if not candidates:
         raise PipelineError(f"{folder}: no labels CSV (expected one of {', '.join(LABELS_CSV_NAMES)}, or another "
                             "CSV with an id and a label column), no class folders, and no labels in the "
-                            "training images' names (cat.0.jpg, great_pyrenees_12.jpg)")
+                            "training images' names (cat.0.jpg, great_pyrenees_12.jpg)" + packed_hint(folder))
     known = [path for path in candidates if path.name in LABELS_CSV_NAMES]
     if known or len(candidates) == 1:
         return candidates[0]
