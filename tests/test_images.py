@@ -152,6 +152,109 @@ def test_16_bit_big_endian_tiff(tmp_path):
     np.testing.assert_array_equal(pixels, np.rint(GRADIENT16.ravel() * (255 / 65535)).astype(np.uint8))
 
 
+def _png16(pixels: np.ndarray) -> bytes:
+    """A 16-bit PNG of ``pixels`` (H, W, C: C = 2 grey with alpha, 3 RGB, 4 RGBA), rows filtered in turn with each
+    of PNG's five filters, so that the reader's unfiltering is checked at every byte distance it uses."""
+    import struct
+    import zlib
+
+    height, width, channels = pixels.shape
+    rows = pixels.astype(">u2").reshape(height, -1).view(np.uint8).astype(np.int64)
+    step = 2 * channels  # bytes per pixel
+    raw, previous = b"", np.zeros(rows.shape[1], np.int64)
+    for number, row in enumerate(rows):
+        kind = number % 5
+        left = np.concatenate([np.zeros(step, np.int64), row[:-step]])
+        upper_left = np.concatenate([np.zeros(step, np.int64), previous[:-step]])
+        if kind == 4:  # Paeth: the neighbour nearest to left + up - upper left
+            estimate = left + previous - upper_left
+            distances = np.abs(estimate[None] - np.stack([left, previous, upper_left]))
+            predicted = np.choose(np.argmin(distances, axis=0), [left, previous, upper_left])
+        else:
+            predicted = [0 * row, left, previous, (left + previous) // 2][kind]
+        raw += bytes([kind]) + ((row - predicted) % 256).astype(np.uint8).tobytes()
+        previous = row
+
+    def chunk(name: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + name + data + struct.pack(">I", zlib.crc32(name + data))
+
+    colour_type = {2: 4, 3: 2, 4: 6}[channels]
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def _tiff16(pixels: np.ndarray, byte_order: str, deflate: bool) -> bytes:
+    """A 16-bit RGB(A) TIFF of ``pixels`` (H, W, 3 or 4) in one strip: uncompressed, or deflated with the
+    horizontal predictor (then Pillow hands it to libtiff)."""
+    import struct
+    import zlib
+
+    height, width, channels = pixels.shape
+    order = "<" if byte_order == "II" else ">"
+    samples = pixels.astype(np.int64)
+    if deflate:  # the predictor stores each sample as its difference from the pixel to its left
+        samples[:, 1:] -= pixels[:, :-1].astype(np.int64)
+    data = (samples % 65536).astype(order + "u2").tobytes()
+    data = zlib.compress(data) if deflate else data
+    bits = struct.pack(order + "H" * channels, *[16] * channels)
+    entries = [(256, width), (257, height), (258, ("offset", channels)), (259, 8 if deflate else 1), (262, 2),
+               (273, ("data", 1)), (277, channels), (278, height), (279, len(data)), (284, 1)]
+    entries += [(317, 2)] if deflate else []
+    entries += [(338, 2)] if channels == 4 else []
+    data_offset = 8 + len(bits)
+    directory = struct.pack(order + "H", len(entries))
+    for tag, value in entries:
+        if isinstance(value, tuple):
+            directory += struct.pack(order + "HHII", tag, 3 if value[0] == "offset" else 4, value[1],
+                                     8 if value[0] == "offset" else data_offset)
+        elif tag in (273, 279):
+            directory += struct.pack(order + "HHII", tag, 4, 1, value)
+        else:
+            directory += struct.pack(order + "HHIHH", tag, 3, 1, value, 0)
+    directory += struct.pack(order + "I", 0)
+    return byte_order.encode() + struct.pack(order + "HI", 42, data_offset + len(data)) + bits + data + directory
+
+
+@pytest.mark.parametrize("suffix, write", [
+    (".png", lambda pixels: _png16(pixels)),
+    (".png", lambda pixels: _png16(np.concatenate([pixels, np.full(pixels.shape[:2] + (1,), 65535)], axis=2))),
+    (".tif", lambda pixels: _tiff16(pixels, "II", deflate=False)),
+    (".tiff", lambda pixels: _tiff16(pixels, "MM", deflate=False)),
+    (".tif", lambda pixels: _tiff16(np.concatenate([pixels, pixels[..., :1]], axis=2), "II", deflate=True)),
+    (".tif", lambda pixels: _tiff16(pixels, "MM", deflate=True)),
+], ids=["png-rgb", "png-rgba", "tiff-le", "tiff-be", "tiff-rgba-deflate-predictor", "tiff-be-deflate-predictor"])
+def test_16_bit_colour_keeps_both_bytes_of_every_sample(suffix, write, tmp_path):
+    """A 12-bit colour scan in 16-bit RGB files: Pillow alone keeps each sample's high byte (0..4095 would come
+    out as 0..15 in every channel); read as 16 bits, it spans 0..255 by its 12 significant bits, like grey."""
+    folder = image_folder(tmp_path / "colour")
+    values = np.random.default_rng(7).integers(0, 4096, (4, 4, 3)).astype(np.uint16)
+    values[0, 0] = 4095  # the competition's highest pixel: 12 significant bits
+    (folder / "train" / "4.png").unlink()
+    (folder / "train" / "4.png").with_suffix(suffix).write_bytes(write(values))
+    pixels = pixels_of(load_competition(folder), "train/4.png")
+    np.testing.assert_array_equal(pixels, np.rint(values * (255 / 4095)).astype(np.uint8))
+
+
+def test_16_bit_grey_with_alpha_is_grey_and_keeps_both_bytes(tmp_path):
+    folder = image_folder(tmp_path / "grey")
+    grey = GRADIENT16 // 16  # 12 bits
+    for path in sorted((folder / "train").glob("*.png")) + sorted((folder / "test").glob("*.png")):
+        path.write_bytes(_png16(np.stack([grey, np.full((4, 4), 40000, np.uint16)], axis=2)))
+    competition = load_competition(folder)
+    assert competition.x_train.shape[-1] == 1  # grey: the alpha is not a colour
+    np.testing.assert_array_equal(competition.x_train[..., 0],
+                                  np.broadcast_to(np.rint(grey * (255 / 4095)).astype(np.uint8), (24, 4, 4)))
+
+
+def test_16_bit_colour_of_another_size_is_resized_at_16_bits(tmp_path):
+    folder = image_folder(tmp_path / "colour")
+    values = np.full((8, 8, 3), [4095, 2048, 0], np.uint16)
+    (folder / "train" / "4.png").write_bytes(_png16(values))  # 8x8 among 4x4 images: resized to the median side
+    competition = load_competition(folder, image_size=4)
+    np.testing.assert_array_equal(pixels_of(competition, "train/4.png"),
+                                  np.broadcast_to(np.array([255, 128, 0], np.uint8), (4, 4, 3)))
+
+
 @pytest.mark.parametrize("scale", [1.0, 255.0])
 def test_float_tiff_0_1_and_0_255(scale, tmp_path):
     from PIL import Image

@@ -36,7 +36,7 @@ def source_files(folder: Path, layout: str) -> list[Path]:
 
 
 # Bumped whenever parsing changes, so stale caches are not reused.
-LOADER_VERSION = 5
+LOADER_VERSION = 6
 
 
 @dataclass

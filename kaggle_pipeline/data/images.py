@@ -3,7 +3,8 @@
 Each file is opened only with the decoder(s) its suffix names and its declared size is checked before a pixel is
 decoded; it is turned upright by its EXIF orientation; 16-bit images are brought to 8 bits by the bits the whole
 competition uses (``significant_bits``: a 12-bit scan in 16-bit files maps 0..4095 to 0..255), float images by a
-fixed range, never clipped; palette, CMYK and alpha images become RGB. DICOM scans are read with pydicom (their
+fixed range, never clipped (16-bit colour too: Pillow alone would keep each sample's high byte); palette, CMYK
+and alpha images become RGB. DICOM scans are read with pydicom (their
 stored values; "DICOM" below). A set of images becomes one uint8 array
 ``(N, height, width, channels)`` (``decode_images``): colour if any image is colour, and one size, chosen by
 ``image_side`` (the README's "Image sizes" section):
@@ -28,6 +29,7 @@ import logging
 import os
 import re
 import struct
+import sys
 import time
 import warnings
 import zlib
@@ -161,7 +163,7 @@ def read_header(path: Path) -> ImageHeader:
             width, height = height, width
         if image.mode not in _GREY_MODES + _COLOUR_MODES + _WIDE_MODES:
             raise PipelineError(f"{path}: cannot read image (pixel mode {image.mode!r} is not supported)")
-        return ImageHeader(height, width, image.mode in _COLOUR_MODES)
+        return ImageHeader(height, width, image.mode in _COLOUR_MODES and _sixteen_bit_rawmode(image) != "LA;16B")
 
 
 def read_image(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
@@ -178,10 +180,15 @@ def read_image(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
         with _opened(path) as image:
             if size is not None and image.format == "JPEG" and image.size != size[::-1]:
                 image.draft(image.mode, size[::-1])  # DCT scaling to at least that size: a fraction of the decoding
+            sixteen_bits = _sixteen_bit_rawmode(image)
             image.load()  # an animated GIF (or a multi-page TIFF) stays on its first frame
             pixels = _pixels_of(_upright(image), path)
+        if sixteen_bits is not None:
+            pixels = _with_low_bytes(path, pixels, sixteen_bits)
     if size is not None and pixels.shape[:2] != tuple(size):
-        pixels = np.asarray(Image.fromarray(pixels).resize(size[::-1], Image.Resampling.BILINEAR))
+        planes = [pixels] if pixels.dtype == np.uint8 or pixels.ndim == 2 else np.moveaxis(pixels, -1, 0)
+        resized = [np.asarray(Image.fromarray(plane).resize(size[::-1], Image.Resampling.BILINEAR)) for plane in planes]
+        pixels = resized[0] if len(resized) == 1 else np.stack(resized, axis=-1)  # uint16 colour, plane by plane
     return pixels
 
 
@@ -314,6 +321,48 @@ def _upright(image):
     from PIL import ImageOps
 
     return ImageOps.exif_transpose(image) if _orientation(image) in range(2, 9) else image
+
+
+# 16-bit colour (RGB, RGBA) and 16-bit grey with alpha: Pillow unpacks only each sample's high byte, so a 12-bit
+# colour scan would come out with 16 levels per channel. The file is decoded once more with a rawmode that unpacks
+# the low bytes: the same samples in the other byte order, or for grey with alpha (LA;16B, an RGBA image to Pillow)
+# plain 8-bit RGBA, whose R and G are then the grey sample's high and low byte. Pillow's own decoders do both
+# passes (PNG unfiltering, TIFF compression and predictors): these rare files cost one more decode, not a decoder
+# of ours.
+_NATIVE_OTHER = "B" if sys.byteorder == "little" else "L"
+_LOW_BYTES = {
+    **{f"{mode};16{order}": f"{mode};16{other}" for mode in ("RGB", "RGBA") for order, other in (("B", "L"), ("L", "B"))},
+    **{f"{mode};16N": f"{mode};16{_NATIVE_OTHER}" for mode in ("RGB", "RGBA")},
+    "LA;16B": "RGBA",
+}
+
+
+def _tile_rawmode(args) -> str | None:
+    """A tile's rawmode: its args (PNG) or their first item (TIFF's raw and libtiff decoders)."""
+    if isinstance(args, tuple) and args:
+        args = args[0]
+    return args if isinstance(args, str) else None
+
+
+def _sixteen_bit_rawmode(image) -> str | None:
+    """The rawmode of an opened image whose samples are 16-bit colour (or grey with alpha), before it loads; else None."""
+    rawmodes = {_tile_rawmode(tile.args) for tile in image.tile}
+    rawmode = rawmodes.pop() if len(rawmodes) == 1 else None
+    return rawmode if rawmode in _LOW_BYTES else None
+
+
+def _with_low_bytes(path: Path, high: np.ndarray, rawmode: str) -> np.ndarray:
+    """The 16-bit pixels of ``path``, whose high bytes (Pillow's own decoding of ``rawmode``) are ``high``: uint16
+    RGB, or uint16 grey for grey with alpha."""
+    low_rawmode = _LOW_BYTES[rawmode]
+    with _opened(path) as image:
+        image.tile = [tile._replace(args=low_rawmode if isinstance(tile.args, str) else (low_rawmode, *tile.args[1:]))
+                      for tile in image.tile]
+        image.load()
+        low = _pixels_of(_upright(image), path)
+    if rawmode == "LA;16B":
+        return (low[..., 0].astype(np.uint16) << 8) | low[..., 1]
+    return (high.astype(np.uint16) << 8) | low
 
 
 # Grey modes whose pixels are 8 bits already, colour modes Pillow converts to RGB exactly, and 16-bit/float modes.
