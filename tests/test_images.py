@@ -183,9 +183,10 @@ def _png16(pixels: np.ndarray) -> bytes:
             + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
-def _tiff16(pixels: np.ndarray, byte_order: str, deflate: bool) -> bytes:
+def _tiff16(pixels: np.ndarray, byte_order: str, deflate: bool, extra_sample: int = 2) -> bytes:
     """A 16-bit RGB(A) TIFF of ``pixels`` (H, W, 3 or 4) in one strip: uncompressed, or deflated with the
-    horizontal predictor (then Pillow hands it to libtiff)."""
+    horizontal predictor (then Pillow hands it to libtiff). A fourth sample is alpha (``extra_sample`` 2), or
+    unspecified (0: Planet's near-infrared band beside RGB)."""
     import struct
     import zlib
 
@@ -200,7 +201,7 @@ def _tiff16(pixels: np.ndarray, byte_order: str, deflate: bool) -> bytes:
     entries = [(256, width), (257, height), (258, ("offset", channels)), (259, 8 if deflate else 1), (262, 2),
                (273, ("data", 1)), (277, channels), (278, height), (279, len(data)), (284, 1)]
     entries += [(317, 2)] if deflate else []
-    entries += [(338, 2)] if channels == 4 else []
+    entries += [(338, extra_sample)] if channels == 4 else []
     data_offset = 8 + len(bits)
     directory = struct.pack(order + "H", len(entries))
     for tag, value in entries:
@@ -222,7 +223,9 @@ def _tiff16(pixels: np.ndarray, byte_order: str, deflate: bool) -> bytes:
     (".tiff", lambda pixels: _tiff16(pixels, "MM", deflate=False)),
     (".tif", lambda pixels: _tiff16(np.concatenate([pixels, pixels[..., :1]], axis=2), "II", deflate=True)),
     (".tif", lambda pixels: _tiff16(pixels, "MM", deflate=True)),
-], ids=["png-rgb", "png-rgba", "tiff-le", "tiff-be", "tiff-rgba-deflate-predictor", "tiff-be-deflate-predictor"])
+    (".tif", lambda pixels: _tiff16(np.concatenate([pixels, pixels[..., :1]], axis=2), "II", False, extra_sample=0)),
+], ids=["png-rgb", "png-rgba", "tiff-le", "tiff-be", "tiff-rgba-deflate-predictor", "tiff-be-deflate-predictor",
+        "tiff-rgb-and-a-fourth-band"])
 def test_16_bit_colour_keeps_both_bytes_of_every_sample(suffix, write, tmp_path):
     """A 12-bit colour scan in 16-bit RGB files: Pillow alone keeps each sample's high byte (0..4095 would come
     out as 0..15 in every channel); read as 16 bits, it spans 0..255 by its 12 significant bits, like grey."""

@@ -328,11 +328,14 @@ def _upright(image):
 # the low bytes: the same samples in the other byte order, or for grey with alpha (LA;16B, an RGBA image to Pillow)
 # plain 8-bit RGBA, whose R and G are then the grey sample's high and low byte. Pillow's own decoders do both
 # passes (PNG unfiltering, TIFF compression and predictors): these rare files cost one more decode, not a decoder
-# of ours.
+# of ours. RGBX is RGB with a fourth band of no stated meaning (Planet's near-infrared), dropped like alpha.
+# Premultiplied alpha (RGBa) and 16-bit CMYK are converted to RGB by Pillow from their high bytes, as before: their
+# conversions are not byte by byte, so the low bytes cannot be added afterwards.
 _NATIVE_OTHER = "B" if sys.byteorder == "little" else "L"
 _LOW_BYTES = {
-    **{f"{mode};16{order}": f"{mode};16{other}" for mode in ("RGB", "RGBA") for order, other in (("B", "L"), ("L", "B"))},
-    **{f"{mode};16N": f"{mode};16{_NATIVE_OTHER}" for mode in ("RGB", "RGBA")},
+    **{f"{mode};16{order}": f"{mode};16{other}"
+       for mode in ("RGB", "RGBA", "RGBX") for order, other in (("B", "L"), ("L", "B"))},
+    **{f"{mode};16N": f"{mode};16{_NATIVE_OTHER}" for mode in ("RGB", "RGBA", "RGBX")},
     "LA;16B": "RGBA",
 }
 
