@@ -10,7 +10,7 @@ call ``kaggle_pipeline.cli.main`` in-process; a handful run ``python -m kaggle_p
 Some inputs that look odd are accepted on purpose and must load like the clean folder:
 
 - a UTF-8 byte-order mark, ``;``- or tab-separated files (the header line says which, unambiguously), CRLF
-  line ends;
+  line ends; pixels in one column of numbers separated by spaces (FER2013's ``emotion,pixels``);
 - mixed grey and RGB images (the set becomes RGB), RGBA/palette PNGs (made RGB);
 - a non-image file (``notes.txt``) in an image folder: only ``.png``/``.jpg``/``.jpeg`` are images;
 - labels in the sample submission that are not classes. Decision: on Kaggle the sample's label column is a
@@ -49,6 +49,24 @@ def csv_folder(folder: Path, **options) -> Path:
 
 def csv_folder_with_test_ids(folder: Path) -> Path:
     return write_csv_competition(folder, **SMALL, with_test_ids=True)
+
+
+def spaced_pixels(folder: Path) -> None:
+    """train.csv and test.csv rewritten with their pixels in one column of numbers separated by spaces (FER2013's
+    ``emotion,pixels``): the label column (train only), then ``pixels``."""
+    for name, labelled in (("train.csv", True), ("test.csv", False)):
+        _, *rows = lines(folder / name)
+        cells = [row.split(",") for row in rows]
+        if labelled:
+            write_lines(folder / name, ["label,pixels"] + [f'{row[0]},"{" ".join(row[1:])}"' for row in cells])
+        else:
+            write_lines(folder / name, ["pixels"] + [f'"{" ".join(row)}"' for row in cells])
+
+
+def csv_folder_spaced(folder: Path) -> Path:
+    folder = csv_folder(folder)
+    spaced_pixels(folder)
+    return folder
 
 
 def image_folder(folder: Path) -> Path:
@@ -279,6 +297,19 @@ REFUSED = {
                                   "test id '999' is not in sample_submission.csv"),
     "csv-more-test-rows-than-sample": (csv_folder, _extra_test_row_without_ids, "test.csv",
                                        "7 test images but sample_submission.csv has 6 rows"),
+    # csv layout, pixels in one column separated by spaces (FER2013)
+    "csv-spaced-pixels-row-short": (csv_folder_spaced, lambda f: edit_row(f / "train.csv", 4, lambda x: [
+        x[0], x[1].rsplit(" ", 1)[0] + '"']), "train.csv", r"15 pixel values in column 'pixels', row 5, but 16 in row 2"),
+    "csv-spaced-pixels-word": (csv_folder_spaced, lambda f: edit_row(f / "test.csv", 3, lambda x: [
+        x[0].replace(" ", " x12 ", 1)]), "test.csv", r"non-numeric pixel value 'x12' in column 'pixels', row 4"),
+    "csv-spaced-pixels-nan": (csv_folder_spaced, lambda f: edit_row(f / "train.csv", 2, lambda x: [
+        x[0], x[1].replace(" ", " nan ", 1).rsplit(" ", 1)[0] + '"']), "train.csv",
+                              r"non-numeric pixel value 'nan' in column 'pixels', row 3"),
+    "csv-spaced-pixels-test-count-differs": (csv_folder_spaced, lambda f: write_lines(f / "test.csv", [
+        lines(f / "test.csv")[0]] + [row.rsplit(" ", 1)[0] + '"' for row in lines(f / "test.csv")[1:]]), "test.csv",
+                                             "15 pixel values per image, but train.csv has 16"),
+    "csv-spaced-pixels-empty-cell": (csv_folder_spaced, lambda f: edit_row(f / "train.csv", 6, lambda x: [x[0], ""]),
+                                     "train.csv", "missing pixel value in column 'pixels', row 7"),
     # images layout
     "images-missing-train-folder": (image_folder, lambda f: shutil.rmtree(f / "train"), "train",
                                     "image folder not found"),
@@ -505,6 +536,8 @@ ACCEPTED = {
     "csv-semicolon-separated": (csv_folder, _separated_by(";")),
     "csv-tab-separated": (csv_folder, _separated_by("\t")),
     "csv-crlf-line-ends": (csv_folder, _crlf),
+    "csv-pixels-in-one-column-separated-by-spaces": (csv_folder, spaced_pixels),
+    "csv-pixels-separated-by-spaces-and-tabs": (csv_folder, lambda f: (spaced_pixels(f), _separated_by("\t")(f))),
     "csv-test-ids-with-bom-and-semicolons": (csv_folder_with_test_ids,
                                              lambda f: (_separated_by(";")(f), _bom(f))),
     "csv-sample-labels-not-classes": (csv_folder, _sample_labels("horse")),

@@ -1,5 +1,6 @@
 """Layout ``csv`` (Digit Recognizer, Kannada MNIST): ``train.csv`` (``label,pixel0..pixelK``) and ``test.csv``
-(pixels, with or without an id column)."""
+(pixels, with or without an id column). The pixels may also be one column of numbers separated by spaces
+(FER2013's ``emotion,pixels``)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int 
     if len(missing_labels):
         raise PipelineError(f"{train_path}: missing label in row {int(missing_labels[0]) + 2}")
     train_values = _pixel_values(train, pixel_columns, train_path)
-    image_shape_from_pixel_count(len(pixel_columns), train_path)  # said before test.csv is read
+    image_shape_from_pixel_count(train_values.shape[1], train_path)  # said before test.csv is read
     labels = train[label_column].astype(str).str.strip().to_numpy()
 
     test = _read_pixel_table(test_path, text_columns=id_names)
@@ -49,6 +50,9 @@ def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int 
             f"{test_path}: {len(test_pixel_columns)} pixel columns, but train.csv has {len(pixel_columns)}"
         )
     test_values = _pixel_values(test, test_pixel_columns, test_path)
+    if test_values.shape[1] != train_values.shape[1]:
+        raise PipelineError(f"{test_path}: {test_values.shape[1]} pixel values per image, but train.csv has "
+                            f"{train_values.shape[1]}")
     x_train, x_test = images_of([(train_values, train_path, "train.csv"), (test_values, test_path, "test.csv")])
     test_ids = test[test_id_column].astype(str).tolist() if test_id_column else None
     x_train, x_test = resize_images(x_train, image_size), resize_images(x_test, image_size)
@@ -90,6 +94,8 @@ def _pixel_values(table: pd.DataFrame, pixel_columns: list[str], path: Path) -> 
     for column in pixel_columns:
         if pd.api.types.is_bool_dtype(pixels[column]):  # pandas reads a column of True/False as booleans
             raise PipelineError(f"{path}: non-numeric pixel value {str(pixels[column].iloc[0])!r} in column {column!r}, row 2")
+    if len(pixel_columns) == 1 and not pd.api.types.is_numeric_dtype(pixels[pixel_columns[0]]):
+        return _spaced_pixels(pixels[pixel_columns[0]], pixel_columns[0], path)
     non_numeric = [column for column in pixel_columns if not pd.api.types.is_numeric_dtype(pixels[column])]
     for column in non_numeric:
         converted = pd.to_numeric(pixels[column], errors="coerce")
@@ -104,6 +110,26 @@ def _pixel_values(table: pd.DataFrame, pixel_columns: list[str], path: Path) -> 
     return values.astype(np.float64) if values.dtype.kind == "O" else values  # int64 beside uint64 columns
 
 
+def _spaced_pixels(cells: pd.Series, column: str, path: Path) -> np.ndarray:
+    """One column holding each image's pixels as numbers separated by spaces (FER2013's ``emotion,pixels``):
+    ``(N, K)`` floats, every row the same K, every value a finite number (checked here, as the pixel columns are)."""
+    rows: list[np.ndarray] = []
+    for row, cell in enumerate(cells.to_numpy()):
+        tokens = str(cell).split()
+        try:
+            values = np.array(tokens, dtype=np.float64)
+        except ValueError:
+            values = None
+        if values is None or not np.isfinite(values).all():
+            bad = next(token for token in tokens if not np.isfinite(pd.to_numeric(token, errors="coerce")))
+            raise PipelineError(f"{path}: non-numeric pixel value {bad!r} in column {column!r}, row {row + 2}")
+        if rows and len(values) != len(rows[0]):
+            raise PipelineError(f"{path}: {len(values)} pixel values in column {column!r}, row {row + 2}, but "
+                                f"{len(rows[0])} in row 2")
+        rows.append(values)
+    return np.stack(rows)
+
+
 def _names(folder: Path) -> set[str]:
     return {path.name for path in entries(folder)}
 
@@ -111,8 +137,8 @@ def _names(folder: Path) -> set[str]:
 register_layout(Layout(
     name="csv",
     files_text="train.csv (label,pixel0..pixelK) and test.csv (pixels, with or without an id column)",
-    competitions="Digit Recognizer (MNIST), Kannada MNIST (test.csv with an id column), Fashion-MNIST as made "
-                 "by 'make data'",
+    competitions="Digit Recognizer (MNIST), Kannada MNIST (test.csv with an id column), FER2013 (one column of "
+                 "space-separated pixels), Fashion-MNIST as made by 'make data'",
     read=read,
     complete=lambda folder: {"train.csv", "test.csv"} <= _names(folder),
     started=lambda folder: bool({"train.csv", "test.csv"} & _names(folder)),
