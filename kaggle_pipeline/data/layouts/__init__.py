@@ -8,4 +8,5 @@ from kaggle_pipeline.data.layouts import (  # noqa: F401  (imported to register,
     file_names,
     labels_csv,
     csv_pixels,
+    json_records,
 )
