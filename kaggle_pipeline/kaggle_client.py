@@ -27,10 +27,11 @@ What ``download`` deletes and overwrites (it deletes only what it created):
   was already there is kept, even if the client rewrote it. A zip that the client left alone (Kaggle's
   client skips a download when an up-to-date local copy exists) is neither unpacked nor deleted; when it is
   the only archive, download stops and says so.
-- Archives inside the client's archives (Dogs vs. Cats' ``train.zip``) are unpacked too, one level down,
+- Archives inside the client's archives (Dogs vs. Cats' ``train.zip``; CIFAR-10's ``train.7z`` and the Iceberg
+  Classifier's ``train.json.7z``, read with py7zr) are unpacked too, one level down,
   from copies under hidden names (``INNER_COPY``) that are removed afterwards, or by the next download where
-  a kill left one; the inner ``.zip`` files themselves are never written. Two archives writing one file stop
-  the download.
+  a kill left one; the inner archives themselves are never written. Two archives writing one file stop
+  the download, and so does a symbolic link inside a 7z archive.
 - Unpacking overwrites only files that an earlier ``download`` unpacked and nobody changed since: each
   download records the files it unpacked, with size and mtime, in ``data/<slug>/.kaggle-download.json``,
   so downloading again into the same folder works. A member that would overwrite any other file (the
@@ -265,7 +266,17 @@ class _Unpacking:
 
 
 # The hidden copy of an archive found inside another, while it is checked and unpacked: ".train.zip.<pid>.tmp".
-INNER_COPY = re.compile(r"\.[^/]+\.zip\.\d+\.tmp", re.IGNORECASE)
+INNER_COPY = re.compile(r"\.[^/]+\.(zip|7z)\.\d+\.tmp", re.IGNORECASE)
+INNER_ARCHIVE_SUFFIXES = (".zip", ".7z")
+SEVEN_ZIP_SIGNATURE = b"7z\xbc\xaf\x27\x1c"
+
+
+@dataclass(frozen=True)
+class _Member:
+    """One member of an archive, zip or 7z alike: its name inside the archive and whether it is a folder."""
+
+    filename: str
+    is_folder: bool
 
 
 def _remove_stale_copies(folder: Path) -> None:
@@ -285,7 +296,7 @@ def _unpack_all(archives: list[Path], folder: Path) -> None:
     copies: list[Path] = []
     try:
         for archive in archives:
-            listing = _read_zip(archive)  # each archive's listing is read once, then checked and planned from
+            listing = _read_listing(archive)  # each archive's listing is read once, then checked and planned from
             inner = _inner_archive_names(listing)
             plans.append(_Unpacking(archive, archive.name, folder,
                                     _checked_members(listing, archive, folder, folder, manifest, skip=inner),
@@ -296,7 +307,7 @@ def _unpack_all(archives: list[Path], folder: Path) -> None:
                 with zipfile.ZipFile(archive) as bundle, bundle.open(name) as source, open(copy, "wb") as target:
                     shutil.copyfileobj(source, target, 1 << 20)
                 shown = f"{archive}: {name}"
-                inner_listing = _read_zip(copy, shown)
+                inner_listing = _read_listing(copy, shown)
                 destination = _inner_destination(inner_listing, (folder / name).parent, Path(name).stem)
                 plans.append(_Unpacking(copy, f"{archive.name}: {name}", destination, _checked_members(
                     inner_listing, copy, destination, folder, manifest, shown=shown)))
@@ -317,47 +328,74 @@ def _unpack_all(archives: list[Path], folder: Path) -> None:
         raise PipelineError(f"{folder / MANIFEST}: cannot record the unpacked files ({error.strerror})") from None
 
 
-def _read_zip(archive: Path, shown: str | None = None) -> list[zipfile.ZipInfo]:
+def _is_seven_zip(archive: Path) -> bool:
+    with open(archive, "rb") as handle:
+        return handle.read(len(SEVEN_ZIP_SIGNATURE)) == SEVEN_ZIP_SIGNATURE
+
+
+def _seven_zip_errors() -> tuple[type[BaseException], ...]:
+    import lzma
+
+    import py7zr.exceptions
+
+    return (py7zr.exceptions.ArchiveError, lzma.LZMAError, EOFError, ValueError, KeyError, OSError)
+
+
+def _read_listing(archive: Path, shown: str | None = None) -> list[_Member]:
+    """The archive's members, a zip's or (by its signature) a 7z's; a symbolic link in a 7z is refused."""
     try:
-        with zipfile.ZipFile(archive) as bundle:
-            return bundle.infolist()
+        if not _is_seven_zip(archive):
+            with zipfile.ZipFile(archive) as bundle:
+                return [_Member(info.filename, info.is_dir()) for info in bundle.infolist()]
     except (zipfile.BadZipFile, OSError) as error:
         raise PipelineError(f"{shown or archive}: not a zip archive ({error})") from None
+    import py7zr
+
+    try:
+        with py7zr.SevenZipFile(archive) as bundle:
+            files = list(bundle.files)
+    except _seven_zip_errors() as error:
+        raise PipelineError(f"{shown or archive}: cannot read the 7z archive ({error or type(error).__name__})") from None
+    for info in files:
+        if info.is_symlink:
+            raise PipelineError(f"{shown or archive}: member {info.filename!r} is a symbolic link; unpack it yourself")
+    return [_Member(info.filename, info.is_directory) for info in files]
 
 
-def _inner_archive_names(listing: list[zipfile.ZipInfo]) -> list[str]:
-    """The members that are zip archives themselves (one level: an archive in those stays a file)."""
-    return [info.filename for info in listing if not info.is_dir() and info.filename.lower().endswith(".zip")]
+def _inner_archive_names(listing: list[_Member]) -> list[str]:
+    """The members that are zip or 7z archives themselves (one level: an archive in those stays a file)."""
+    return [member.filename for member in listing
+            if not member.is_folder and member.filename.lower().endswith(INNER_ARCHIVE_SUFFIXES)]
 
 
-def _inner_destination(listing: list[zipfile.ZipInfo], parent: Path, stem: str) -> Path:
+def _inner_destination(listing: list[_Member], parent: Path, stem: str) -> Path:
     """Where an archive found inside another unpacks: beside it when all its members lie in one top folder
     (``train.zip`` holding ``train/...``), else into a folder named after it (``train.zip`` holding images)."""
-    paths = [(PurePosixPath(info.filename).parts, info.is_dir()) for info in listing]
+    paths = [(PurePosixPath(member.filename).parts, member.is_folder) for member in listing]
     tops = {parts[0] for parts, _ in paths}
     nested = all(len(parts) > 1 or is_folder for parts, is_folder in paths)
     return parent if len(tops) == 1 and nested else parent / stem
 
 
-def _checked_members(listing: list[zipfile.ZipInfo], archive: Path, destination: Path, folder: Path,
+def _checked_members(listing: list[_Member], archive: Path, destination: Path, folder: Path,
                      manifest: dict[str, list[int]], skip=(), shown: str | None = None) -> list[str]:
     """The archive's file members, relative to ``folder``; refuses one that would land outside ``folder`` or
     overwrite a file not from a download."""
     root = folder.resolve()
     names = []
-    for info in listing:
-        if info.filename in skip:
+    for member in listing:
+        if member.filename in skip:
             continue
-        target = (destination / info.filename).resolve()
+        target = (destination / member.filename).resolve()
         if root not in target.parents and target != root:
-            raise PipelineError(f"{shown or archive}: member {info.filename!r} would be written outside {folder}")
+            raise PipelineError(f"{shown or archive}: member {member.filename!r} would be written outside {folder}")
         relative = target.relative_to(root).as_posix()
-        if info.is_dir():
+        if member.is_folder:
             if target.exists() and not target.is_dir():
                 raise PipelineError(f"{target}: already here and not a folder; move it away, then download again")
             continue
         if relative == MANIFEST:
-            raise PipelineError(f"{shown or archive}: member {info.filename!r} would replace the download record")
+            raise PipelineError(f"{shown or archive}: member {member.filename!r} would replace the download record")
         if target.exists() or target.is_symlink():
             details = target.lstat()
             if not target.is_file() or target.is_symlink() or \
@@ -383,6 +421,15 @@ def _check_each_member_once(plans: list[_Unpacking], folder: Path) -> None:
 def _unpack(archive: Path, folder: Path, skip=frozenset()) -> None:
     """Extract, refusing members that would land outside ``folder`` (absolute paths, '..')."""
     root = folder.resolve()
+    if _is_seven_zip(archive):  # only ever an archive found inside another (skip is empty), checked already
+        import py7zr
+
+        try:
+            with py7zr.SevenZipFile(archive) as bundle:
+                bundle.extractall(path=folder)
+        except _seven_zip_errors() as error:
+            raise PipelineError(f"{archive}: cannot unpack into {folder} ({error or type(error).__name__})") from None
+        return
     try:
         with zipfile.ZipFile(archive) as bundle:
             members = [member for member in bundle.namelist() if member not in skip]

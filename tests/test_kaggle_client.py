@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -519,3 +520,60 @@ def test_a_copy_left_by_a_killed_download_is_removed_by_the_next_and_nothing_els
     assert finished.returncode == 0, finished.stderr
     assert not (folder / ".train.zip.4242.tmp").exists()
     assert {name: (folder / name).read_bytes() for name in kept} == kept
+
+
+def _seven_zip_folder(archive: Path, folder: Path, inside: str) -> None:
+    """``folder``'s files packed with 7-Zip's format as ``inside/<name>``, then the folder removed."""
+    import py7zr
+
+    with py7zr.SevenZipFile(archive, "w") as bundle:
+        bundle.writeall(folder, inside)
+    shutil.rmtree(folder)
+
+
+def test_7z_archives_inside_the_download_are_unpacked_like_zips(tmp_path):
+    """CIFAR-10 as Kaggle ships it: train.7z and test.7z inside cifar-10.zip (the Iceberg Classifier packs its
+    JSON the same way). They are unpacked where they lie and not left behind."""
+    from kaggle_pipeline.data import load_competition
+
+    reference = write_image_competition(tmp_path / "reference", count=24, test_count=6, side=4)
+    source = write_image_competition(tmp_path / "source", count=24, test_count=6, side=4)
+    _seven_zip_folder(source / "train.7z", source / "train", "train")
+    _seven_zip_folder(source / "test.7z", source / "test", "test")
+    bin_dir, log = fake_client(tmp_path, source=source)
+    finished = run(tmp_path, "download", "--competition", "cifar-10", path_dirs=[bin_dir])
+    assert finished.returncode == 0, finished.stderr
+    folder = tmp_path / "data" / "cifar-10"
+    assert sorted(path.name for path in folder.iterdir()) == [
+        ".kaggle-download.json", "sampleSubmission.csv", "solution.csv", "test", "train", "trainLabels.csv"]
+    competition, expected = load_competition(folder), load_competition(reference)
+    for name in ("x_train", "y_train", "x_test"):
+        assert (getattr(competition, name) == getattr(expected, name)).all()
+    recorded = json.loads((folder / ".kaggle-download.json").read_text())["files"]
+    assert "train/1.png" in recorded and "test/25.png" in recorded and "train.7z" not in recorded
+
+
+@pytest.mark.parametrize("make, expected", [
+    # A symbolic link would point anywhere on the machine once unpacked.
+    (lambda source: _seven_zip_with(source, lambda bundle: (
+        os.symlink("/etc/passwd", source / "passwd"), bundle.write(source / "passwd", "train/passwd"))),
+     "cifar-10.zip: train.7z: member 'train/passwd' is a symbolic link; unpack it yourself"),
+    (lambda source: (source / "train.7z").write_bytes(b"7z\xbc\xaf\x27\x1c" + bytes(26)),
+     "cifar-10.zip: train.7z: cannot read the 7z archive"),
+])
+def test_a_7z_archive_inside_that_cannot_be_unpacked_safely_changes_nothing(make, expected, tmp_path):
+    source = write_image_competition(tmp_path / "source", count=24, test_count=6, side=4)
+    make(source)
+    bin_dir, log = fake_client(tmp_path, source=source)
+    finished = run(tmp_path, "download", "--competition", "cifar-10", path_dirs=[bin_dir])
+    assert_one_error_line(finished, expected)
+    assert snapshot(tmp_path / "data") is None
+
+
+def _seven_zip_with(source: Path, add) -> None:
+    import py7zr
+
+    with py7zr.SevenZipFile(source / "train.7z", "w") as bundle:
+        add(bundle)
+    if (source / "passwd").is_symlink():
+        (source / "passwd").unlink()
