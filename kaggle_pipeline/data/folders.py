@@ -41,6 +41,11 @@ def entries(folder: Path) -> list[Path]:
     return [folder / name for name in visible]
 
 
+def entry_names(folder: Path) -> set[str]:
+    """The names of ``folder``'s visible entries (what a layout's files are looked up in)."""
+    return {path.name for path in entries(folder)}
+
+
 def is_dir(path: Path) -> bool:
     """A folder (through links); a loop, a dangling link or anything else is not."""
     try:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kaggle_pipeline.data.folders import entries
+from kaggle_pipeline.data.folders import entry_names
 from kaggle_pipeline.data.images import resize_images
 from kaggle_pipeline.data.pixels import image_shape_from_pixel_count, images_of
 from kaggle_pipeline.data.registry import Layout, register_layout
@@ -130,17 +130,13 @@ def _spaced_pixels(cells: pd.Series, column: str, path: Path) -> np.ndarray:
     return np.stack(rows)
 
 
-def _names(folder: Path) -> set[str]:
-    return {path.name for path in entries(folder)}
-
-
 register_layout(Layout(
     name="csv",
     files_text="train.csv (label,pixel0..pixelK) and test.csv (pixels, with or without an id column)",
     competitions="Digit Recognizer (MNIST), Kannada MNIST (test.csv with an id column), FER2013 (one column of "
                  "space-separated pixels), Fashion-MNIST as made by 'make data'",
     read=read,
-    complete=lambda folder: {"train.csv", "test.csv"} <= _names(folder),
-    started=lambda folder: bool({"train.csv", "test.csv"} & _names(folder)),
+    complete=lambda folder: {"train.csv", "test.csv"} <= entry_names(folder),
+    started=lambda folder: bool({"train.csv", "test.csv"} & entry_names(folder)),
     files=lambda folder: [folder / "train.csv", folder / "test.csv"],
 ))

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kaggle_pipeline.data.folders import entries
+from kaggle_pipeline.data.folders import entry_names
 from kaggle_pipeline.data.images import resize_images
 from kaggle_pipeline.data.registry import Layout, register_layout
 from kaggle_pipeline.data.tables import LABEL_COLUMN_NAMES, order_like_sample
@@ -181,16 +181,12 @@ def _images(arrays: list[np.ndarray], bands: list[str], path: Path) -> list[np.n
     return images
 
 
-def _names(folder: Path) -> set[str]:
-    return {path.name for path in entries(folder)}
-
-
 register_layout(Layout(
     name="json",
     files_text="train.json and test.json (lists of records with an id, bands of pixels and, in train, the label)",
     competitions="Statoil/C-CORE Iceberg Classifier Challenge (band_1, band_2 radar bands in dB, is_iceberg)",
     read=read,
-    complete=lambda folder: {"train.json", "test.json"} <= _names(folder),
-    started=lambda folder: bool({"train.json", "test.json"} & _names(folder)),
+    complete=lambda folder: {"train.json", "test.json"} <= entry_names(folder),
+    started=lambda folder: bool({"train.json", "test.json"} & entry_names(folder)),
     files=lambda folder: [folder / "train.json", folder / "test.json"],
 ))

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kaggle_pipeline.data.folders import entries
+from kaggle_pipeline.data.folders import entries, entry_names
 from kaggle_pipeline.data.images import resize_images
 from kaggle_pipeline.data.pixels import images_of
 from kaggle_pipeline.data.registry import Layout, register_layout
@@ -90,16 +90,12 @@ def _array_call(reader, path: Path):
 NPY_NAMES = {"train_x.npy", "train_y.npy", "test_x.npy"}
 
 
-def _names(folder: Path) -> set[str]:
-    return {path.name for path in entries(folder)}
-
-
 register_layout(Layout(
     name="npy",
     files_text="train_x.npy, train_y.npy and test_x.npy (or one .npz holding them)",
     competitions="course and in-class competitions shipping arrays (e.g. Sign Language MNIST converted to .npy)",
     read=read,
-    complete=lambda folder: NPY_NAMES <= _names(folder) or any(name.endswith(".npz") for name in _names(folder)),
-    started=lambda folder: bool(NPY_NAMES & _names(folder)),
+    complete=lambda folder: NPY_NAMES <= entry_names(folder) or any(name.endswith(".npz") for name in entry_names(folder)),
+    started=lambda folder: bool(NPY_NAMES & entry_names(folder)),
     files=lambda folder: [path for path in entries(folder) if path.suffix in (".npy", ".npz")],
 ))
