@@ -63,7 +63,7 @@ def write_dogs_vs_cats(folder: Path, count=30, test_count=8, side=10) -> dict:
 
 
 def test_every_layout_is_registered_in_detection_order():
-    assert list_layouts() == ["npy", "folders", "filenames", "images", "csv", "json"]
+    assert list_layouts() == ["npy", "folders", "filenames", "images", "csv", "json", "tfrecords"]
 
 
 def test_class_per_folder_keeps_class_names_and_orders_test_images_like_the_sample(tmp_path):

@@ -9,6 +9,7 @@ module each in ``kaggle_pipeline/data/layouts/``, detected in this order, ``--la
 ``images``     ``train/<id>.<ext>`` and ``test/<id>.<ext>`` with a labels CSV (``id,label``) under any name
 ``csv``        ``train.csv`` (``label,pixel0..pixelK``) and ``test.csv`` (pixels, with or without an id column)
 ``json``       ``train.json`` and ``test.json``: records with an id, bands of pixels and the label (Statoil's icebergs)
+``tfrecords``  ``train/*.tfrec`` (and ``val/``) and ``test/*.tfrec``: Examples of an encoded image, its class and id
 
 and always a sample submission (``sample_submission.csv`` or ``sampleSubmission.csv``) whose first column
 holds the ids; the columns after it are one label column or one probability column per class. The sample

@@ -25,6 +25,7 @@ last one is decoded, since their range is the whole competition's: twice their f
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
@@ -34,7 +35,7 @@ import time
 import warnings
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -192,13 +193,32 @@ def read_image(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
     return pixels
 
 
+@dataclass(frozen=True)
+class EncodedImage:
+    """An image file's bytes held in another file (a TFRecord's ``image`` feature): read like an image file
+    (``read_header``, ``read_image``, ``decode_images``) as JPEG or PNG, and named in errors by ``name``."""
+
+    data: bytes
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
+ENCODED_FORMATS = ("JPEG", "PNG")
+
+
 @contextmanager
-def _opened(path: Path):
+def _opened(path: Path | EncodedImage):
     """The image opened with the formats its suffix allows, its declared size checked; decoding errors in one line."""
     from PIL import Image, UnidentifiedImageError
 
-    formats = SUFFIX_FORMATS.get(path.suffix.lower(), IMAGE_FORMATS)
-    with open_regular(path) as handle, warnings.catch_warnings():
+    if isinstance(path, EncodedImage):
+        formats, opened, kind = ENCODED_FORMATS, nullcontext(io.BytesIO(path.data)), "an image held in a record"
+    else:
+        formats = SUFFIX_FORMATS.get(path.suffix.lower(), IMAGE_FORMATS)
+        opened, kind = open_regular(path), f"a {path.suffix} file"
+    with opened as handle, warnings.catch_warnings():
         # Our limit (MAX_IMAGE_PIXELS) is checked below and is lower than Pillow's: its warning never prints.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
@@ -215,14 +235,13 @@ def _opened(path: Path):
                                 f"{MAX_IMAGE_PIXELS:,} one image may have (data.MAX_IMAGE_PIXELS)") from None
         except UnidentifiedImageError:
             names = " or ".join(formats)
-            raise PipelineError(f"{path}: cannot read image (not a {names} file; a {path.suffix} file is read "
-                                f"only as {names})") from None
+            raise PipelineError(f"{path}: cannot read image (not a {names} file; {kind} is read only as {names})") from None
         except (OSError, SyntaxError, ValueError, EOFError, MemoryError, zlib.error, struct.error) as error:
             raise PipelineError(f"{path}: cannot read image ({first_line(error)})") from None
 
 
-def _is_dicom(path: Path) -> bool:
-    return SUFFIX_FORMATS.get(path.suffix.lower()) == ("DICOM",)
+def _is_dicom(path: Path | EncodedImage) -> bool:
+    return isinstance(path, Path) and SUFFIX_FORMATS.get(path.suffix.lower()) == ("DICOM",)
 
 
 # DICOM: the stored values of the first frame, as the scanner wrote them. Neither the rescale to Hounsfield units

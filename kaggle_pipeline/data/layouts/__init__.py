@@ -9,4 +9,5 @@ from kaggle_pipeline.data.layouts import (  # noqa: F401  (imported to register,
     labels_csv,
     csv_pixels,
     json_records,
+    tfrecords,
 )
