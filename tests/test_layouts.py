@@ -90,11 +90,13 @@ def test_class_folders_one_level_deeper_as_state_farm_ships_them(tmp_path):
     assert len(competition.x_test) == 9
 
 
-@pytest.mark.parametrize("names", [
-    ("great_pyrenees_{}.png", "Abyssinian_{}.png"),   # Oxford-IIIT Pet: the label may hold the separator
-    ("dog-{:03d}.png", "cat-{:03d}.png"),             # a hyphen and zero-padded numbers
+@pytest.mark.parametrize("names, classes", [
+    (("great_pyrenees_{}.png", "Abyssinian_{}.png"), ["great_pyrenees", "Abyssinian"]),  # the label may hold "_"
+    (("dog-{:03d}.png", "cat-{:03d}.png"), ["dog", "cat"]),            # a hyphen and zero-padded numbers
+    (("Normal ({}).png", "Viral Pneumonia ({}).png"), ["Normal", "Viral Pneumonia"]),  # copies' numbering
+    (("cat_{} (1).png", "dog({}).png"), ["cat", "dog"]),              # a copy of a numbered name; no space
 ])
-def test_label_before_a_number_in_the_file_name(names, tmp_path):
+def test_label_before_a_number_in_the_file_name(names, classes, tmp_path):
     images, labels = synthetic_images(24, side=8, channels=3, classes=2, seed=4)
     folder = tmp_path / "pets"
     for index in range(20):
@@ -103,7 +105,6 @@ def test_label_before_a_number_in_the_file_name(names, tmp_path):
         save(folder / "test" / f"{number}.png", images[20 + number])
     (folder / "sample_submission.csv").write_text("id,label\n" + "".join(f"{n},x\n" for n in range(4)))
     competition = load_competition(folder)
-    classes = [names[0].split("{")[0][:-1], names[1].split("{")[0][:-1]]
     assert competition.layout == "filenames" and competition.classes == sorted(classes)
     truth = {names[labels[index]].format(index): classes[labels[index]] for index in range(20)}
     order = sorted(truth)
@@ -114,6 +115,7 @@ def test_label_before_a_number_in_the_file_name(names, tmp_path):
     ("IMG_{:04d}.png", "DSC_{:04d}.png"),   # a camera's numbering is not a class
     ("Train_{}.png", "Test_{}.png"),        # nor a split's (Plant Pathology 2020 names its images so)
     ("{}_1.png", "{}_2.png"),               # numbers on both sides of the separator: no label
+    ("IMG_{:04d} (2).png", "({}).png"),     # a copy's number on a camera's name, or on nothing
 ])
 def test_numbered_names_without_a_label_are_not_labels(names, tmp_path):
     images, labels = synthetic_images(12, side=8, channels=3, classes=2, seed=4)

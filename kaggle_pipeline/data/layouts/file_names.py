@@ -3,7 +3,9 @@ vs. Cats ships it). Two ways of writing it, as the datasets that do it write it:
 
 - ``train/<label>.<anything>.<ext>``, the label up to the first dot (Dogs vs. Cats: ``cat.0.jpg``, ``dog.1.jpg``);
 - ``train/<label>_<number>.<ext>`` or ``<label>-<number>.<ext>``, the label before the last separator (the
-  Oxford-IIIT Pet names fastai's ``from_name_re`` reads: ``great_pyrenees_12.jpg``, ``Abyssinian_1.jpg``). The
+  Oxford-IIIT Pet names fastai's ``from_name_re`` reads: ``great_pyrenees_12.jpg``, ``Abyssinian_1.jpg``), or
+  ``<label> (<number>).<ext>``, the numbering of copies that browsers and file managers add to a name taken
+  (``Normal (12).png``; ``cat_3 (1).jpg`` is a ``cat``). The
   label must hold a letter, and a prefix that only numbers files is no label (``NOT_LABELS``: a camera's
   ``IMG_0001.jpg`` and ``DSC_0002.jpg``, a split's ``Train_0.jpg`` and ``Test_0.jpg``): a folder of photos is not
   split into classes by camera brand.
@@ -34,6 +36,8 @@ from kaggle_pipeline.data.registry import Layout, register_layout
 from kaggle_pipeline.errors import PipelineError
 
 NUMBERED_NAME = re.compile(r"(.+)[_-]\d+")
+# A copy's number, as file managers and browsers add it to a name already taken: "cat (3).jpg", "cat_3 (1).jpg".
+COPY_NUMBER = re.compile(r"(.+?)\s*\(\d+\)")
 # Prefixes that number files rather than name their class: cameras', phones' and scanners' (IMG_0001.jpg is a
 # photo's number), a split's (Plant Pathology's Train_0.jpg beside Test_0.jpg) and a record's (id_12, sample_3).
 NOT_LABELS = frozenset({"img", "image", "dsc", "dscn", "dscf", "dcim", "pxl", "mvimg", "gopr", "dji", "sam",
@@ -42,15 +46,19 @@ NOT_LABELS = frozenset({"img", "image", "dsc", "dscn", "dscf", "dcim", "pxl", "m
 
 
 def label_of(path: Path) -> str | None:
-    """``cat`` for ``cat.0.jpg``, ``great_pyrenees`` for ``great_pyrenees_12.jpg``; None for a name without a label
-    part (``0.jpg``, ``.jpg``, ``12_3.jpg``, ``IMG_0001.jpg``)."""
+    """``cat`` for ``cat.0.jpg``, ``great_pyrenees`` for ``great_pyrenees_12.jpg``, ``Normal`` for ``Normal (3).png``;
+    None for a name without a label part (``0.jpg``, ``.jpg``, ``12_3.jpg``, ``IMG_0001.jpg``, ``(3).jpg``)."""
     parts = path.name.split(".")
     if len(parts) >= 3:
         return parts[0] if parts[0].strip() else None
-    numbered = NUMBERED_NAME.fullmatch(parts[0]) if len(parts) == 2 else None
-    if numbered is None:
+    if len(parts) != 2:
         return None
-    label = numbered.group(1)
+    copy = COPY_NUMBER.fullmatch(parts[0])
+    stem = copy.group(1) if copy else parts[0]
+    numbered = NUMBERED_NAME.fullmatch(stem)
+    if numbered is None and copy is None:
+        return None
+    label = numbered.group(1) if numbered else stem
     has_letter = any(character.isalpha() for character in label)
     return label if has_letter and label.strip() and label.lower() not in NOT_LABELS else None
 
