@@ -6,7 +6,8 @@
     ids and column names as written, the test images in the sample submission's order.
 (b) A well-formed CSV competition corrupted at random (truncated, bytes flipped or inserted, a cell deleted or
     replaced, a line dropped or repeated) either loads or raises PipelineError with one line naming a file
-    of the folder; never another exception, and nothing is cached for a refused folder.
+    of the folder; never another exception, and nothing is cached for a refused folder. The same for the json
+    and tfrecords layouts' files (their records parsed here, without json's or TensorFlow's help for the latter).
 (c) Tables derived from a sample submission (rows shuffled, dropped or repeated, ids changed, labels wrong,
     columns added, dropped, renamed or swapped) pass validate_submission exactly when an independent oracle,
     written here from Kaggle's rules, says they are valid, and otherwise raise PipelineError.
@@ -339,3 +340,52 @@ def test_the_oracle_agrees_on_a_known_case():
     validate_submission(table, sample, ["cat", "dog", "frog"], "s.csv")
     assert kaggle_accepts(table, sample, ["cat", "dog", "frog"])
     assert not kaggle_accepts(table.assign(label=["dog", "cat", "horse"]), sample, ["cat", "dog", "frog"])
+
+
+# (b') JSON records and TFRecords corrupted at random: the same promise as for CSVs -----------------------------
+def _clean_record_folders() -> dict[str, dict[str, bytes]]:
+    """The files of a small iceberg (json) and a small flowers (tfrecords) competition, made once."""
+    import test_json_layout
+    import test_tfrecords_layout
+
+    made = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        json_folder = test_json_layout.write_iceberg(Path(scratch) / "json", train_count=8, test_count=3)
+        tfrecords_folder = Path(scratch) / "tfrecords"
+        test_tfrecords_layout.write_petals(tfrecords_folder, sizes=("64x64",))
+        for name, folder in (("json", json_folder), ("tfrecords", tfrecords_folder)):
+            made[name] = {str(path.relative_to(folder)): path.read_bytes()
+                          for path in sorted(folder.rglob("*")) if path.is_file()}
+    return made
+
+
+_RECORD_FOLDERS: dict = {}
+
+
+@FILE_SETTINGS
+@given(layout=st.sampled_from(["json", "tfrecords"]), data=st.data())
+def test_corrupted_json_and_tfrecord_competitions_load_or_fail_with_one_clear_line(layout, data):
+    if not _RECORD_FOLDERS:
+        _RECORD_FOLDERS.update(_clean_record_folders())
+    files = _RECORD_FOLDERS[layout]
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch) / "competition"
+        for relative, content in files.items():
+            (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+            (folder / relative).write_bytes(content)
+        targets = sorted(name for name in files if not name.endswith(".csv"))
+        for _ in range(data.draw(st.integers(1, 3), label="edits")):
+            target = folder / data.draw(st.sampled_from(targets), label="file")
+            target.write_bytes(data.draw(corruption(target.read_bytes()), label=f"corrupted {target.name}"))
+        try:
+            competition = load_competition(folder, write_cache=False)
+        except PipelineError as error:
+            message = str(error)
+            assert "\n" not in message and "\r" not in message, message
+            assert message.startswith(str(folder)), message
+            event("refused: " + re.sub(r"'[^']*'|\d+|\(.*", "_", message[len(str(folder)) + 1:])[:60])
+            return
+    event("loads")
+    assert competition.x_train.dtype == np.uint8 and competition.x_train.ndim == 4
+    assert len(competition.y_train) == len(competition.x_train)
+    assert len(competition.x_test) == len(competition.test_ids)
