@@ -157,20 +157,25 @@ def test_well_formed_competitions_round_trip(spec):
 
 
 # (b) Corrupted CSV competitions: a clean load or one PipelineError -------------------------------------------
-def clean_csv_competition(folder: Path, with_test_ids: bool) -> None:
-    """3 classes, 4x4 grey, 12 training and 4 test images; test ids in another order than the sample's."""
+def clean_csv_competition(folder: Path, with_test_ids: bool, spaced: bool = False) -> None:
+    """3 classes, 4x4 grey, 12 training and 4 test images; test ids in another order than the sample's. With
+    ``spaced``, each image's pixels are one quoted column of numbers separated by spaces (FER2013's)."""
     rng = np.random.default_rng(7)
     folder.mkdir()
-    pixels = ",".join(f"pixel{i}" for i in range(16))
+    pixels = "pixels" if spaced else ",".join(f"pixel{i}" for i in range(16))
+
+    def cells() -> str:
+        values = list(map(str, rng.integers(0, 256, 16)))
+        return '"' + " ".join(values) + '"' if spaced else ",".join(values)
+
     labels = [0, 1, 2] * 4
-    (folder / "train.csv").write_text(f"label,{pixels}\n" + "".join(
-        f"{label}," + ",".join(map(str, rng.integers(0, 256, 16))) + "\n" for label in labels))
+    (folder / "train.csv").write_text(f"label,{pixels}\n" + "".join(f"{label},{cells()}\n" for label in labels))
     order = [3, 1, 4, 2]
     if with_test_ids:
-        rows = [f"{i}," + ",".join(map(str, rng.integers(0, 256, 16))) for i in order]
+        rows = [f"{i},{cells()}" for i in order]
         (folder / "test.csv").write_text(f"ImageId,{pixels}\n" + "\n".join(rows) + "\n")
     else:
-        rows = [",".join(map(str, rng.integers(0, 256, 16))) for _ in order]
+        rows = [cells() for _ in order]
         (folder / "test.csv").write_text(f"{pixels}\n" + "\n".join(rows) + "\n")
     (folder / "sample_submission.csv").write_text("ImageId,Label\n" + "".join(f"{i},0\n" for i in range(1, 5)))
 
@@ -212,11 +217,11 @@ def corruption(draw, data: bytes):
 
 
 @FILE_SETTINGS
-@given(with_test_ids=st.booleans(), data=st.data())
-def test_corrupted_csv_competitions_load_or_fail_with_one_clear_line(with_test_ids, data):
+@given(with_test_ids=st.booleans(), spaced=st.booleans(), data=st.data())
+def test_corrupted_csv_competitions_load_or_fail_with_one_clear_line(with_test_ids, spaced, data):
     with tempfile.TemporaryDirectory() as scratch:
         folder, cache = Path(scratch) / "competition", Path(scratch) / "cache"
-        clean_csv_competition(folder, with_test_ids)
+        clean_csv_competition(folder, with_test_ids, spaced)
         for _ in range(data.draw(st.integers(1, 3), label="edits")):
             target = folder / data.draw(st.sampled_from(["train.csv", "test.csv", "sample_submission.csv"]),
                                         label="file")
