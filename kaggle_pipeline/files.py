@@ -64,9 +64,10 @@ def archive_name(name: str) -> bool:
 
 
 def packed_hint(folder: Path, starting: str = "") -> str:
-    """``"; it holds train.zip: unpack it here first ..."`` (or ``"; train.zip is beside it: ..."``) where ``folder`` holds archives whose names start with
-    ``starting`` (any case); else ``""``. For a missing ``train.csv`` or ``train/``, ``starting`` is ``train``, so
-    ``train.zip``, ``train.csv.zip`` and ``train_images.zip`` are named (Kaggle's downloads by hand)."""
+    """``"; it holds train.zip: unpack it here first ..."`` where ``folder`` holds archives whose names start with
+    ``starting`` (any case), else ``""``. With ``starting`` (a missing ``train.csv`` or ``train/`` gives ``train``,
+    so ``train.zip``, ``train.csv.zip`` and ``train_images.zip`` are named) it reads ``"; train.zip is beside it:
+    ..."``."""
     try:
         names = sorted(name for name in os.listdir(folder) if archive_name(name) and not name.startswith(".")
                        and name.lower().startswith(starting.lower()) and os.path.isfile(os.path.join(folder, name)))

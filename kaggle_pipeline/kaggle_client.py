@@ -421,12 +421,14 @@ def _check_each_member_once(plans: list[_Unpacking], folder: Path) -> None:
 def _unpack(archive: Path, folder: Path, skip=frozenset()) -> None:
     """Extract, refusing members that would land outside ``folder`` (absolute paths, '..')."""
     root = folder.resolve()
-    if _is_seven_zip(archive):  # only ever an archive found inside another (skip is empty), checked already
+    if _is_seven_zip(archive):  # its members checked already (_read_listing, _checked_members)
         import py7zr
 
         try:
             with py7zr.SevenZipFile(archive) as bundle:
-                bundle.extractall(path=folder)
+                names = bundle.getnames()
+            with py7zr.SevenZipFile(archive) as bundle:
+                bundle.extract(path=folder, targets=[name for name in names if name not in skip])
         except _seven_zip_errors() as error:
             raise PipelineError(f"{archive}: cannot unpack into {folder} ({error or type(error).__name__})") from None
         return

@@ -373,7 +373,7 @@ def _sixteen_bit_rawmode(image) -> str | None:
     return rawmode if rawmode in _LOW_BYTES else None
 
 
-def _with_low_bytes(path: Path, high: np.ndarray, rawmode: str) -> np.ndarray:
+def _with_low_bytes(path: Path | EncodedImage, high: np.ndarray, rawmode: str) -> np.ndarray:
     """The 16-bit pixels of ``path``, whose high bytes (Pillow's own decoding of ``rawmode``) are ``high``: uint16
     RGB, or uint16 grey for grey with alpha."""
     low_rawmode = _LOW_BYTES[rawmode]
