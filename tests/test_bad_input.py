@@ -382,6 +382,8 @@ REFUSED = {
     "npz-not-a-zip": (npz_folder, _npz_not_a_zip, "arrays.npz", "cannot load array .*not a zip file"),
     "npy-duplicate-test-ids": (npy_folder, _npy_test_ids([f"t{i}" for i in (0, 1, 2, 3, 4, 4)]), "test_x.npy",
                                "duplicate test id 't4'"),
+    "npy-two-names-for-one-array": (npy_folder, lambda f: shutil.copy(f / "train_x.npy", f / "X_train.npy"), ".",
+                                    r"X_train \(X_train.npy\), train_x \(train_x.npy\) could each be train_x; keep one"),
     "npy-more-test-ids-than-images": (npy_folder, _npy_test_ids([f"t{i}" for i in range(7)]), "test_x.npy",
                                       "7 test ids for 6 test images"),
 }
@@ -526,6 +528,15 @@ def _unnamed_ids_that_are_row_numbers(folder):
     write_lines(folder / "trainLabels.csv", [",label,fold"] + [f"{row},{number % 5}" for number, row in enumerate(rows)])
 
 
+def _renamed_npz_members(names: dict[str, str]):
+    def convert(folder):
+        with np.load(folder / "arrays.npz") as arrays:
+            renamed = {names.get(key, key): arrays[key] for key in arrays.files}
+        np.savez(folder / "arrays.npz", **renamed)
+
+    return convert
+
+
 def _notes_in_image_folders(folder):
     (folder / "train" / "notes.txt").write_text("not an image\n")
     (folder / "test" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
@@ -549,6 +560,11 @@ ACCEPTED = {
     "images-csvs-utf16-tab-separated": (image_folder, _utf16(separator="\t")),
     "images-csvs-utf16-big-endian": (image_folder, _utf16(big_endian=True)),
     "npy-sample-labels-not-classes": (npy_folder, _sample_labels("42")),
+    "npy-keras-names": (npy_folder, lambda f: [(f / f"{old}.npy").rename(f / f"{new}.npy") for old, new in (
+        ("train_x", "x_train"), ("train_y", "y_train"), ("test_x", "X_test"))]),
+    "npz-tensorflow-datasets-names": (npz_folder, _renamed_npz_members({"train_x": "train_images",
+                                                                       "train_y": "train_labels",
+                                                                       "test_x": "test_images"})),
 }
 
 

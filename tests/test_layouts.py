@@ -82,6 +82,26 @@ def test_class_per_folder_keeps_class_names_and_orders_test_images_like_the_samp
         np.testing.assert_array_equal(competition.x_test[row], made["truth"][name][1])
 
 
+def test_one_hot_labels_in_arrays_become_their_column_index(tmp_path):
+    """Sign Language Digits and course notebooks save labels as keras.utils.to_categorical writes them."""
+    from conftest import write_npy_competition
+
+    folder = write_npy_competition(tmp_path / "signs", count=24, test_count=6, side=4)
+    classes = np.load(folder / "train_y.npy")
+    names = sorted(set(classes))
+    one_hot = (classes[:, None] == np.array(names)[None, :]).astype(np.float32)
+    np.save(folder / "y_train.npy", one_hot)
+    (folder / "train_y.npy").unlink()
+    competition = load_competition(folder)
+    assert competition.classes == [str(index) for index in range(len(names))]
+    assert [names[int(competition.classes[label])] for label in competition.y_train] == list(classes)
+    # Rows that are not one-hot (two 1s, or soft labels) stay two-dimensional: refused as before.
+    one_hot[3] = 0.5
+    np.save(folder / "y_train.npy", one_hot)
+    with pytest.raises(PipelineError, match=r"expected 24 labels in one dimension, found shape \(24, \d\)"):
+        load_competition(folder)
+
+
 def test_class_folders_one_level_deeper_as_state_farm_ships_them(tmp_path):
     write_class_folders(tmp_path / "farm", root="imgs")
     (tmp_path / "farm" / "driver_imgs_list.csv").write_text("subject,classname,img\np002,c0,img_44733.jpg\n")

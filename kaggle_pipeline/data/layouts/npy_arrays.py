@@ -1,4 +1,9 @@
-"""Layout ``npy``: ``train_x.npy``, ``train_y.npy``, ``test_x.npy`` (or one ``.npz`` holding them)."""
+"""Layout ``npy``: ``train_x.npy``, ``train_y.npy``, ``test_x.npy`` (or one ``.npz`` holding them).
+
+The arrays may also be named as Keras' ``load_data`` and course notebooks save them (``x_train``, ``y_train``,
+``x_test``; ``train_images``, ``train_labels``, ``test_images``: ``ARRAY_NAMES``, any case). Labels may be one-hot
+(``(N, K)`` rows of one 1 and zeros, as ``to_categorical`` writes them): each becomes its column's index.
+"""
 
 from __future__ import annotations
 
@@ -16,18 +21,28 @@ from kaggle_pipeline.data.tables import order_like_sample
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.files import load_array, load_arrays
 
+# Each array's names, ours first: what Keras' load_data, TensorFlow Datasets and course notebooks save them as.
+ARRAY_NAMES = {
+    "train_x": ("train_x", "x_train", "train_images", "train_imgs", "xtrain", "train_data"),
+    "train_y": ("train_y", "y_train", "train_labels", "ytrain", "train_targets"),
+    "test_x": ("test_x", "x_test", "test_images", "test_imgs", "xtest", "test_data"),
+    "test_ids": ("test_ids", "test_id", "ids_test"),
+}
+
 
 def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int | None) -> dict:
-    arrays = _load_arrays(folder)
+    arrays = _named_arrays(_load_arrays(folder), folder)
     for key in ("train_x", "train_y", "test_x"):
         if key not in arrays:
-            raise PipelineError(f"{folder}: no {key}.npy (or {key} inside an .npz)")
+            others = ", ".join(f"{name}.npy" for name in ARRAY_NAMES[key][1:3])
+            raise PipelineError(f"{folder}: no {key}.npy (or {others}, or {key} inside an .npz)")
     (x_train, x_train_path), (labels, labels_path), (x_test, x_test_path) = (arrays[k] for k in ("train_x", "train_y", "test_x"))
     x_train, x_test = images_of([(x_train, x_train_path, "train_x"), (x_test, x_test_path, "test_x")])
     if len(x_train) == 0:
         raise PipelineError(f"{x_train_path}: no training images")
     if x_train.shape[1:] != x_test.shape[1:]:
         raise PipelineError(f"{x_test_path}: test images are {x_test.shape[1:]}, training images {x_train.shape[1:]}")
+    labels = _from_one_hot(labels)
     if labels.ndim != 1 or len(labels) != len(x_train):
         raise PipelineError(f"{labels_path}: expected {len(x_train)} labels in one dimension, found shape {labels.shape}")
     labels = _npy_labels(labels, labels_path)
@@ -40,6 +55,27 @@ def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int 
         "labels_path": labels_path,
         "x_test": order_like_sample(resize_images(x_test, image_size), test_ids, sample, x_test_path, sample_path),
     }
+
+
+def _named_arrays(arrays: dict[str, tuple[np.ndarray, Path]], folder: Path) -> dict[str, tuple[np.ndarray, Path]]:
+    """The arrays under our names (train_x, ...), found by any of their ``ARRAY_NAMES``; two names for one is refused."""
+    named = {}
+    for key, names in ARRAY_NAMES.items():
+        found = [name for name in arrays if name.lower() in names]
+        if len(found) > 1:
+            shown = ", ".join(f"{name} ({arrays[name][1].name})" for name in found)
+            raise PipelineError(f"{folder}: {shown} could each be {key}; keep one")
+        if found:
+            named[key] = arrays[found[0]]
+    return named
+
+
+def _from_one_hot(labels: np.ndarray) -> np.ndarray:
+    """One-hot labels ``(N, K)`` (every row one 1, the rest 0) as their column indices; anything else unchanged."""
+    if labels.ndim == 2 and labels.shape[1] >= 2 and labels.dtype.kind in "biuf" and \
+            np.isin(labels, (0, 1)).all() and (labels.sum(axis=1) == 1).all():
+        return labels.argmax(axis=1)
+    return labels
 
 
 def _npy_labels(labels: np.ndarray, path: Path) -> np.ndarray:
@@ -87,7 +123,19 @@ def _array_call(reader, path: Path):
         raise PipelineError(message) from None
 
 
-NPY_NAMES = {"train_x.npy", "train_y.npy", "test_x.npy"}
+def _has(names: set[str], key: str) -> bool:
+    return any(f"{name}.npy" in names for name in ARRAY_NAMES[key])
+
+
+def _complete(folder: Path) -> bool:
+    names = {name.lower() for name in entry_names(folder)}
+    return all(_has(names, key) for key in ("train_x", "train_y", "test_x")) or any(
+        name.endswith(".npz") for name in names)
+
+
+def _started(folder: Path) -> bool:
+    names = {name.lower() for name in entry_names(folder)}
+    return any(_has(names, key) for key in ("train_x", "train_y", "test_x"))
 
 
 register_layout(Layout(
@@ -95,7 +143,7 @@ register_layout(Layout(
     files_text="train_x.npy, train_y.npy and test_x.npy (or one .npz holding them)",
     competitions="course and in-class competitions shipping arrays (e.g. Sign Language MNIST converted to .npy)",
     read=read,
-    complete=lambda folder: NPY_NAMES <= entry_names(folder) or any(name.endswith(".npz") for name in entry_names(folder)),
-    started=lambda folder: bool(NPY_NAMES & entry_names(folder)),
+    complete=_complete,
+    started=_started,
     files=lambda folder: [path for path in entries(folder) if path.suffix in (".npy", ".npz")],
 ))
