@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -163,3 +164,56 @@ def test_the_search_abort_stopper_applies_the_rule_to_trials():
     assert not stopper("t", {"epoch": 1, "val_accuracy": 0.0})  # never before FIRST_EPOCH
     assert not stopper("t", {"epoch": 5, "val_accuracy": 0.0})  # never at the last epoch
     assert not SearchAbortStopper(epochs=5)("t", {"epoch": 3, "val_accuracy": 0.0})  # no finished trials yet
+
+
+GPU_PLACEMENT = r"""
+import json, logging, sys, threading, time
+from pathlib import Path
+import ray
+import kaggle_pipeline
+from kaggle_pipeline.ensemble import run_ensemble
+from kaggle_pipeline.spaces import TINY_PARAMS
+from kaggle_pipeline.store import atomic_write_json
+from kaggle_pipeline.workspace import open_workspace
+
+competition, models = Path(sys.argv[1]), Path(sys.argv[2])
+# Two logical GPUs: Ray schedules by them as by real ones; TensorFlow (tensorflow-cpu) still trains on the CPU.
+ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False,
+         runtime_env={"py_modules": [str(Path(kaggle_pipeline.__file__).parent)]})
+lines = []
+handler = logging.Handler()
+handler.emit = lambda record: lines.append(record.getMessage())
+logging.getLogger("kaggle_pipeline").addHandler(handler)
+logging.getLogger("kaggle_pipeline").setLevel(logging.INFO)
+workspace = open_workspace(competition, models)
+atomic_write_json(workspace.store.best_params_path, {"params": TINY_PARAMS, "validation_accuracy": 0.5})
+free, done = [], threading.Event()
+def watch():
+    while not done.is_set():
+        free.append(ray.available_resources().get("GPU", 0.0))
+        time.sleep(0.05)
+watcher = threading.Thread(target=watch)
+watcher.start()
+kept = run_ensemble(workspace, n=4, threshold=0.0, max_runs=8, epochs=3, seed=20, executor="ray", abort_margin=None)
+done.set()
+watcher.join()
+time.sleep(1.0)
+print(json.dumps({"kept": len(kept), "lines": lines, "least_free": min(free), "most_free": max(free),
+                  "free_after": ray.available_resources().get("GPU", 0.0),
+                  "executors": sorted({r["executor"] for r in workspace.store.run_records()})}))
+ray.shutdown()
+"""
+
+
+def test_with_gpus_each_run_holds_one_and_as_many_run_at_once(tmp_path, csv_competition):
+    """Ray's GPU placement, checked without a GPU: a Ray of 2 CPUs and 2 logical GPUs (a process of its own, since
+    the module's Ray has none). Each run asks for one GPU, two run at once (both GPUs held at some moment, never
+    more asked for), and both are free again afterwards. Real GPUs were not lent to this project; this checks
+    the scheduling, not CUDA."""
+    result = subprocess.run([sys.executable, "-c", GPU_PLACEMENT, str(csv_competition), str(tmp_path / "models")],
+                            capture_output=True, text=True, timeout=300, env=CLI_ENVIRONMENT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome["kept"] == 4 and outcome["executors"] == ["ray"]
+    assert any("Ray executor, 2 GPU(s), one per run: up to 2 runs at once" in line for line in outcome["lines"])
+    assert outcome["least_free"] == 0.0 and outcome["most_free"] <= 2.0 and outcome["free_after"] == 2.0
