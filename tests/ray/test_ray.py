@@ -172,6 +172,7 @@ from pathlib import Path
 import ray
 import kaggle_pipeline
 from kaggle_pipeline.ensemble import run_ensemble
+from kaggle_pipeline.ray_search import run_tune_search
 from kaggle_pipeline.spaces import TINY_PARAMS
 from kaggle_pipeline.store import atomic_write_json
 from kaggle_pipeline.workspace import open_workspace
@@ -192,28 +193,43 @@ def watch():
     while not done.is_set():
         free.append(ray.available_resources().get("GPU", 0.0))
         time.sleep(0.05)
-watcher = threading.Thread(target=watch)
-watcher.start()
-kept = run_ensemble(workspace, n=4, threshold=0.0, max_runs=8, epochs=3, seed=20, executor="ray", abort_margin=None)
-done.set()
-watcher.join()
-time.sleep(1.0)
-print(json.dumps({"kept": len(kept), "lines": lines, "least_free": min(free), "most_free": max(free),
-                  "free_after": ray.available_resources().get("GPU", 0.0),
-                  "executors": sorted({r["executor"] for r in workspace.store.run_records()})}))
+def watched(work):
+    free.clear()
+    done.clear()
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        return work()
+    finally:
+        done.set()
+        watcher.join()
+        time.sleep(1.0)
+        free.append(ray.available_resources().get("GPU", 0.0))
+
+kept = watched(lambda: run_ensemble(workspace, n=4, threshold=0.0, max_runs=8, epochs=3, seed=20, executor="ray",
+                                    abort_margin=None))
+ensemble = {"kept": len(kept), "least_free": min(free), "most_free": max(free), "free_after": free[-1],
+            "executors": sorted({r["executor"] for r in workspace.store.run_records()})}
+searched = open_workspace(competition, models.parent / "search")
+watched(lambda: run_tune_search(searched, evals=4, epochs=2, seed=1, space_name="tiny", subset=None))
+trials = json.loads((searched.store.search_dir / "trials.json").read_text())["trials"]
+search = {"trials": len(trials), "least_free": min(free), "most_free": max(free), "free_after": free[-1]}
+print(json.dumps({"lines": lines, "ensemble": ensemble, "search": search}))
 ray.shutdown()
 """
 
 
 def test_with_gpus_each_run_holds_one_and_as_many_run_at_once(tmp_path, csv_competition):
     """Ray's GPU placement, checked without a GPU: a Ray of 2 CPUs and 2 logical GPUs (a process of its own, since
-    the module's Ray has none). Each run asks for one GPU, two run at once (both GPUs held at some moment, never
-    more asked for), and both are free again afterwards. Real GPUs were not lent to this project; this checks
+    the module's Ray has none). Each run, and each trial of a Tune search, asks for one GPU, two run at once (both
+    GPUs held at some moment, never more asked for), and both are free again afterwards. Real GPUs were not lent to this project; this checks
     the scheduling, not CUDA."""
     result = subprocess.run([sys.executable, "-c", GPU_PLACEMENT, str(csv_competition), str(tmp_path / "models")],
                             capture_output=True, text=True, timeout=300, env=CLI_ENVIRONMENT)
     assert result.returncode == 0, result.stderr[-3000:]
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
-    assert outcome["kept"] == 4 and outcome["executors"] == ["ray"]
+    ensemble, search = outcome["ensemble"], outcome["search"]
+    assert ensemble["kept"] == 4 and ensemble["executors"] == ["ray"] and search["trials"] == 4
     assert any("Ray executor, 2 GPU(s), one per run: up to 2 runs at once" in line for line in outcome["lines"])
-    assert outcome["least_free"] == 0.0 and outcome["most_free"] <= 2.0 and outcome["free_after"] == 2.0
+    for placed in (ensemble, search):  # retrain runs, then Tune's trials
+        assert placed["least_free"] == 0.0 and placed["most_free"] <= 2.0 and placed["free_after"] == 2.0, placed
