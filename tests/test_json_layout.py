@@ -136,3 +136,12 @@ def test_a_broken_iceberg_folder_is_one_line(corrupt, named, problem, tmp_path, 
     corrupt(folder)
     refused_in_process(tmp_path, capsys, ["search", "--data", folder, "--models-dir", tmp_path / "models"],
                        folder / named, problem)
+
+
+def test_a_band_larger_than_an_image_may_be_is_refused_before_it_is_converted():
+    from kaggle_pipeline.data.layouts.json_records import _band_values
+    from kaggle_pipeline.errors import PipelineError
+
+    with pytest.raises(PipelineError, match=r"record 0, band 'band_1': 90,250,000 values, more than the "
+                                            r"89,478,485 pixels one image may have"):
+        _band_values([{"band_1": [0] * 9500**2}], ["band_1"], Path("test.json"))

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from kaggle_pipeline.data.folders import entry_names
-from kaggle_pipeline.data.images import resize_images
+from kaggle_pipeline.data.images import MAX_IMAGE_PIXELS, resize_images
 from kaggle_pipeline.data.registry import Layout, register_layout
 from kaggle_pipeline.data.tables import LABEL_COLUMN_NAMES, order_like_sample
 from kaggle_pipeline.errors import PipelineError
@@ -133,30 +133,32 @@ def _band_values(records: list[dict], bands: list[str], path: Path) -> np.ndarra
     values = None
     for number, record in enumerate(records):
         for band_number, band in enumerate(bands):
+            where = f"{path}: record {number}, band {band!r}"
             cells = record.get(band)
             if not isinstance(cells, list):
                 raise PipelineError(f"{path}: record {number} has no band {band!r} (a list of pixel values)")
+            if cells and isinstance(cells[0], list):
+                raise PipelineError(f"{where}: expected a flat list of numbers")
+            if length is None:  # the size is checked before anything is converted or allocated
+                length = len(cells)
+                if math.isqrt(length) ** 2 != length or length == 0:
+                    raise PipelineError(f"{where}: {length:,} values is not a square image (side x side)")
+                if length > MAX_IMAGE_PIXELS:
+                    raise PipelineError(f"{where}: {length:,} values, more than the {MAX_IMAGE_PIXELS:,} pixels one "
+                                        f"image may have (data.MAX_IMAGE_PIXELS)")
+                values = np.empty((len(records), len(bands), length), dtype=np.float32)
+            if len(cells) != length:
+                raise PipelineError(f"{where}: {len(cells):,} values, but record 0's bands have {length:,}")
             try:
                 row = np.asarray(cells, dtype=np.float64)
             except (TypeError, ValueError):
                 bad = next((cell for cell in cells if isinstance(cell, bool) or not isinstance(cell, (int, float))),
                            None)
-                raise PipelineError(f"{path}: record {number}, band {band!r}: non-numeric pixel value {bad!r}") from None
+                raise PipelineError(f"{where}: non-numeric pixel value {bad!r}") from None
             if row.ndim != 1:
-                raise PipelineError(f"{path}: record {number}, band {band!r}: expected a flat list of numbers")
-            if length is None:
-                length = len(row)
-                if math.isqrt(length) ** 2 != length or length == 0:
-                    raise PipelineError(f"{path}: record {number}, band {band!r}: {length:,} values is not a square "
-                                        f"image (side x side)")
-                values = np.empty((len(records), len(bands), length), dtype=np.float32)
-            if len(row) != length:
-                raise PipelineError(f"{path}: record {number}, band {band!r}: {len(row):,} values, but record 0's "
-                                    f"bands have {length:,}")
+                raise PipelineError(f"{where}: expected a flat list of numbers")
             if not np.isfinite(row).all():
-                bad = row[~np.isfinite(row)][0]
-                raise PipelineError(f"{path}: record {number}, band {band!r}: pixel value {float(bad)!r} is not a finite "
-                                    f"number")
+                raise PipelineError(f"{where}: pixel value {float(row[~np.isfinite(row)][0])!r} is not a finite number")
             values[number, band_number] = row
     return values
 
