@@ -122,13 +122,17 @@ def measure(kind: str, folder: Path, work: Path) -> dict:
     if kind == "pipeline":
         arguments.append(str(models_parent / "models"))
     try:
-        child = subprocess.run([sys.executable, "-c", CHILD_BASELINE if kind == "baseline" else CHILD_PIPELINE, *arguments],
-                               capture_output=True, text=True, check=False, cwd=ROOT,
-                               env={**os.environ, "PYTHONPATH": str(ROOT)})
+        return run_child(CHILD_BASELINE if kind == "baseline" else CHILD_PIPELINE, arguments, kind)
     finally:
         shutil.rmtree(models_parent, ignore_errors=True)
+
+
+def run_child(code: str, arguments: list[str], what: str) -> dict:
+    """``code`` run in a fresh Python with this checkout importable: the JSON its last line prints."""
+    child = subprocess.run([sys.executable, "-c", code, *arguments], capture_output=True, text=True, check=False,
+                           cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     if child.returncode != 0:
-        raise SystemExit(f"{kind} failed:\n{child.stderr}")
+        raise SystemExit(f"{what} failed:\n{child.stderr}")
     return json.loads(child.stdout.strip().splitlines()[-1])
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loading import PEAK, ROOT, say  # noqa: E402  (the sibling bench's peak-memory probe)
+from loading import PEAK, run_child, say  # noqa: E402  (the sibling bench's peak-memory probe and child runner)
 
 JSON_BASELINE = PEAK + """
 import json, sys, time
@@ -139,14 +138,6 @@ def make_tfrecords(folder: Path) -> None:
     say(f"making: tfrecords competition in {time.perf_counter() - started:.0f} s")
 
 
-def measure(code: str, folder: Path) -> dict:
-    child = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, check=False,
-                           cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    if child.returncode != 0:
-        raise SystemExit(f"failed:\n{child.stderr}")
-    return json.loads(child.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=1)
@@ -163,7 +154,7 @@ def main() -> None:
         for layout, folder in folders.items():
             kinds = ("baseline", "pipeline") if round_number % 2 else ("pipeline", "baseline")
             for kind in kinds:
-                result = measure(baselines[layout] if kind == "baseline" else PIPELINE, folder)
+                result = run_child(baselines[layout] if kind == "baseline" else PIPELINE, [str(folder)], f"{layout} {kind}")
                 results[layout][kind].append(result)
                 say(f"round {round_number} {layout:9s} {kind:8s} {result['images']:,} images in "
                     f"{result['seconds']:.1f} s, peak {result['peak_bytes'] / 2**30:.2f} GiB")

@@ -216,24 +216,32 @@ def corruption(draw, data: bytes):
     return b"\n".join(lines)
 
 
+def corrupt_at_random(folder: Path, names: list[str], data) -> None:
+    """One to three random edits, each of one of ``names`` (relative to ``folder``)."""
+    for _ in range(data.draw(st.integers(1, 3), label="edits")):
+        target = folder / data.draw(st.sampled_from(names), label="file")
+        target.write_bytes(data.draw(corruption(target.read_bytes()), label=f"corrupted {target.name}"))
+
+
+def assert_one_line_naming(error: PipelineError, folder: Path) -> None:
+    message = str(error)
+    assert "\n" not in message and "\r" not in message, message
+    assert message.startswith(str(folder)), message
+    # --hypothesis-show-statistics lists how often each kind of refusal (and a clean load) came up.
+    event("refused: " + re.sub(r"'[^']*'|\d+|\(.*", "_", message[len(str(folder)) + 1:])[:60])
+
+
 @FILE_SETTINGS
 @given(with_test_ids=st.booleans(), spaced=st.booleans(), data=st.data())
 def test_corrupted_csv_competitions_load_or_fail_with_one_clear_line(with_test_ids, spaced, data):
     with tempfile.TemporaryDirectory() as scratch:
         folder, cache = Path(scratch) / "competition", Path(scratch) / "cache"
         clean_csv_competition(folder, with_test_ids, spaced)
-        for _ in range(data.draw(st.integers(1, 3), label="edits")):
-            target = folder / data.draw(st.sampled_from(["train.csv", "test.csv", "sample_submission.csv"]),
-                                        label="file")
-            target.write_bytes(data.draw(corruption(target.read_bytes()), label=f"corrupted {target.name}"))
+        corrupt_at_random(folder, ["train.csv", "test.csv", "sample_submission.csv"], data)
         try:
             competition = load_competition(folder, cache_dir=cache)
         except PipelineError as error:
-            message = str(error)
-            assert "\n" not in message and "\r" not in message, message
-            assert message.startswith(str(folder)), message
-            # --hypothesis-show-statistics lists how often each kind of refusal (and a clean load) came up.
-            event("refused: " + re.sub(r"'[^']*'|\d+|\(.*", "_", message[len(str(folder)) + 1:])[:60])
+            assert_one_line_naming(error, folder)
             assert not cache.exists() or not any(cache.iterdir()), "a refused folder left a cache file"
             return
     event("loads")
@@ -378,17 +386,11 @@ def test_corrupted_json_and_tfrecord_competitions_load_or_fail_with_one_clear_li
         for relative, content in files.items():
             (folder / relative).parent.mkdir(parents=True, exist_ok=True)
             (folder / relative).write_bytes(content)
-        targets = sorted(name for name in files if not name.endswith(".csv"))
-        for _ in range(data.draw(st.integers(1, 3), label="edits")):
-            target = folder / data.draw(st.sampled_from(targets), label="file")
-            target.write_bytes(data.draw(corruption(target.read_bytes()), label=f"corrupted {target.name}"))
+        corrupt_at_random(folder, sorted(name for name in files if not name.endswith(".csv")), data)
         try:
             competition = load_competition(folder, write_cache=False)
         except PipelineError as error:
-            message = str(error)
-            assert "\n" not in message and "\r" not in message, message
-            assert message.startswith(str(folder)), message
-            event("refused: " + re.sub(r"'[^']*'|\d+|\(.*", "_", message[len(str(folder)) + 1:])[:60])
+            assert_one_line_naming(error, folder)
             return
     event("loads")
     assert competition.x_train.dtype == np.uint8 and competition.x_train.ndim == 4

@@ -6,6 +6,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import math
 import os
 import re
 from pathlib import Path
@@ -18,6 +19,27 @@ from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.files import MAX_ARRAY_BYTES, first_line, packed_hint, read_bytes
 
 LABEL_COLUMN_NAMES = ("label", "labels", "class", "target", "category")
+
+def value_as_text(value, where: str, what: str, key: str) -> str:
+    """A label or an id read from a record (JSON, a TFRecord's feature) as text: text and UTF-8 bytes stripped,
+    integers, whole floats as integers (``1.0`` is ``"1"``, as a CSV's ``1``); anything else is refused naming
+    ``where`` (the file and record), ``what`` and the field ``key``."""
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise PipelineError(f"{where}: the {what} in {key!r} is not UTF-8 text") from None
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise PipelineError(f"{where}: the {what} in {key!r} is {value!r}, not an integer or text")
+    if isinstance(value, float):
+        if not (math.isfinite(value) and value == int(value)):
+            raise PipelineError(f"{where}: the {what} in {key!r} is {value!r}, not a whole number")
+        value = int(value)
+    text = str(value).strip()
+    if not text:
+        raise PipelineError(f"{where}: the {what} in {key!r} is empty")
+    return text
+
 
 # Sample submission ----------------------------------------------------------------------
 def find_sample_submission(folder: Path) -> Path:

@@ -29,7 +29,7 @@ import pandas as pd
 from kaggle_pipeline.data.folders import entry_names
 from kaggle_pipeline.data.images import MAX_IMAGE_PIXELS, resize_images
 from kaggle_pipeline.data.registry import Layout, register_layout
-from kaggle_pipeline.data.tables import LABEL_COLUMN_NAMES, order_like_sample
+from kaggle_pipeline.data.tables import LABEL_COLUMN_NAMES, order_like_sample, value_as_text
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.files import MAX_ARRAY_BYTES, first_line, read_bytes
 
@@ -48,14 +48,16 @@ def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int 
     if label_key is None:
         raise PipelineError(f"{train_path}: record 0 has no label field (expected one named "
                             f"{' or '.join(repr(name) for name in label_names[:3])}, ...)")
-    labels = np.asarray([_label(record, label_key, number, train_path) for number, record in enumerate(train)])
+    labels = np.asarray([value_as_text(record.get(label_key), f"{train_path}: record {number}", "label", label_key)
+                         for number, record in enumerate(train)])
     train_values = _band_values(train, bands, train_path)
     del train
     test = _records(test_path)
     test_key = _key(test[0], id_names)
     if test_key is None:
         raise PipelineError(f"{test_path}: record 0 has no id field (expected one named {id_names[0]!r} or 'id')")
-    test_ids = [_id(record, test_key, number, test_path) for number, record in enumerate(test)]
+    test_ids = [value_as_text(record.get(test_key), f"{test_path}: record {number}", "id", test_key)
+                for number, record in enumerate(test)]
     test_values = _band_values(test, bands, test_path)
     if test_values.shape[1:] != train_values.shape[1:]:
         raise PipelineError(f"{test_path}: bands of {test_values.shape[2]:,} values, but train.json's have "
@@ -104,27 +106,6 @@ def _band_names(record: dict, path: Path) -> list[str]:
 def _natural(name: str) -> list:
     """band_2 before band_10: text and numbers alternate in the key, so they compare in step."""
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
-
-
-def _label(record: dict, key: str, number: int, path: Path) -> str:
-    value = record.get(key)
-    if isinstance(value, bool) or value is None or isinstance(value, (list, dict)):
-        raise PipelineError(f"{path}: record {number} has label {value!r} in {key!r}; labels must be integers or text")
-    if isinstance(value, float):
-        if not (math.isfinite(value) and value == int(value)):
-            raise PipelineError(f"{path}: record {number} has label {value!r} in {key!r}, not a whole number")
-        value = int(value)
-    text = str(value).strip()
-    if not text:
-        raise PipelineError(f"{path}: record {number} has an empty label in {key!r}")
-    return text
-
-
-def _id(record: dict, key: str, number: int, path: Path) -> str:
-    value = record.get(key)
-    if value is None or isinstance(value, (bool, list, dict)) or not str(value).strip():
-        raise PipelineError(f"{path}: record {number} has no usable id in {key!r} (found {value!r})")
-    return str(value).strip()
 
 
 def _band_values(records: list[dict], bands: list[str], path: Path) -> np.ndarray:

@@ -32,7 +32,7 @@ import pandas as pd
 from kaggle_pipeline.data.folders import entries, is_dir
 from kaggle_pipeline.data.images import EncodedImage, decode_images
 from kaggle_pipeline.data.registry import Layout, register_layout
-from kaggle_pipeline.data.tables import LABEL_COLUMN_NAMES, order_like_sample
+from kaggle_pipeline.data.tables import LABEL_COLUMN_NAMES, order_like_sample, value_as_text
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.files import MAX_ARRAY_BYTES, read_bytes
 
@@ -228,24 +228,11 @@ def _image(features: dict[str, list], key: str, where: str) -> bytes:
 
 
 def _text(features: dict[str, list], key: str, where: str, what: str) -> str:
-    """A label or an id as text: bytes decoded, whole numbers as integers."""
+    """A label or an id: the feature's one value as text (tables.value_as_text)."""
     values = features.get(key, [])
     if len(values) != 1:
         raise PipelineError(f"{where}: feature {key!r} holds {len(values)} values, not one {what}")
-    value = values[0]
-    if isinstance(value, bytes):
-        try:
-            value = value.decode("utf-8")
-        except UnicodeDecodeError:
-            raise PipelineError(f"{where}: the {what} in {key!r} is not UTF-8 text") from None
-    elif isinstance(value, float):
-        if not (np.isfinite(value) and value == int(value)):
-            raise PipelineError(f"{where}: the {what} in {key!r} is {value!r}, not a whole number")
-        value = int(value)
-    text = str(value).strip()
-    if not text:
-        raise PipelineError(f"{where}: the {what} in {key!r} is empty")
-    return text
+    return value_as_text(values[0], where, what, key)
 
 
 register_layout(Layout(
