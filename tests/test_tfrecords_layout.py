@@ -104,6 +104,28 @@ def test_records_in_the_competition_folder_itself(tmp_path):
     assert load_competition(folder).x_train.shape == (14, 12, 12, 3)
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+def test_raw_pixels_beside_their_size_load_as_they_are(channels, tmp_path):
+    """Records holding image.tobytes() with height/width/depth features (TensorFlow's tutorials write MNIST so):
+    the same pixels, through the one decoder (as a lossless PNG)."""
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, (10, 6, 6, channels), dtype=np.uint8)
+    folder = tmp_path / "digits"
+
+    def record(number: int, labelled: bool) -> bytes:
+        features = {"image_raw": pixels[number].tobytes(), "height": 6, "width": 6, "depth": channels,
+                    "id": str(number).encode()}
+        return example({**features, "label": number % 2} if labelled else features)
+
+    write_records(folder / "train" / "train.tfrecords", [record(number, True) for number in range(8)])
+    write_records(folder / "test" / "test.tfrecords", [record(number, False) for number in (8, 9)])
+    (folder / "sample_submission.csv").write_text("id,label\n8,0\n9,0\n")
+    competition = load_competition(folder)
+    np.testing.assert_array_equal(competition.x_train, pixels[:8])
+    np.testing.assert_array_equal(competition.x_test, pixels[8:])
+    assert [competition.classes[label] for label in competition.y_train] == [str(n % 2) for n in range(8)]
+
+
 def test_every_feature_kind_parses_as_tensorflow_writes_it():
     """The Example parser here against TensorFlow's own: bytes, packed floats, negative and large int64s."""
     import tensorflow as tf
@@ -147,6 +169,8 @@ def _rewritten(relative: str, features: dict):
      "no feature holding a label"),
     (_rewritten("train/01-192x192-5.tfrec", {"image": b"not a jpeg", "class": 1}),
      "train/01-192x192-5.tfrec, record 0", "cannot read image .*an image held in a record"),
+    (_rewritten("train/01-192x192-5.tfrec", {"image": b"\x00" * 10, "height": 3, "width": 3, "class": 1}),
+     "train/01-192x192-5.tfrec, record 0", "feature 'image' holds 10 bytes, not the 3x3x1 raw pixels"),
     (_rewritten("train/01-192x192-5.tfrec", {"image": jpeg(1), "class": [1, 2]}),
      "train/01-192x192-5.tfrec, record 0", "feature 'class' holds 2 values, not one label"),
     (_rewritten("test/00-192x192-3.tfrec", {"image": jpeg(1), "id": b"not-in-the-sample"}), "sample_submission.csv",

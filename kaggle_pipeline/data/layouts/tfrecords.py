@@ -1,6 +1,7 @@
 """Layout ``tfrecords`` (Petals to the Metal and Kaggle's other TPU competitions): ``train/*.tfrec`` (and
 ``val/*.tfrec``) and ``test/*.tfrec``, each record a ``tf.train.Example`` holding an encoded JPEG or PNG
-(``image``), its label (``class``) in training records, and its id (``id``)::
+(``image``; or its raw pixels beside ``height``/``width``/``depth`` features, as TensorFlow's tutorials write
+them), its label (``class``) in training records, and its id (``id``)::
 
     tpu-getting-started/
         sample_submission.csv                       id,label
@@ -21,6 +22,7 @@ CRCs are not checked (a damaged image still fails to decode, in one line).
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import struct
@@ -30,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from kaggle_pipeline.data.folders import entries, is_dir
-from kaggle_pipeline.data.images import EncodedImage, decode_images
+from kaggle_pipeline.data.images import MAX_IMAGE_PIXELS, EncodedImage, decode_images
 from kaggle_pipeline.data.registry import Layout, register_layout
 from kaggle_pipeline.data.tables import LABEL_COLUMN_NAMES, order_like_sample, value_as_text
 from kaggle_pipeline.errors import PipelineError
@@ -220,11 +222,45 @@ def _key(features: dict[str, list], names, where: str, what: str) -> str:
                         f"it has {', '.join(sorted(features)) or 'none'})")
 
 
+# Where a record holds raw pixels (``image.tobytes()``, as TensorFlow's tutorials write MNIST) instead of a JPEG or
+# PNG, its size is in these features: (height, width, channels), channels optional (1).
+RAW_SHAPE_KEYS = (("height", "width", "depth"), ("image/height", "image/width", "image/channels"),
+                  ("rows", "cols", "channels"))
+ENCODED_SIGNATURES = (b"\xff\xd8", b"\x89PNG\r\n\x1a\n")
+
+
 def _image(features: dict[str, list], key: str, where: str) -> bytes:
+    """The record's image as a JPEG or PNG file's bytes: as stored, or its raw uint8 pixels written as a PNG
+    (lossless), so that every image goes through the one decoder."""
     values = features.get(key, [])
     if len(values) != 1 or not isinstance(values[0], bytes):
         raise PipelineError(f"{where}: feature {key!r} is not one encoded image")
-    return values[0]
+    data = values[0]
+    shape = None if data.startswith(ENCODED_SIGNATURES) else _raw_shape(features)
+    if shape is None:
+        return data  # a JPEG, a PNG, or what the decoder refuses in one line
+    if len(data) != shape[0] * shape[1] * shape[2]:
+        raise PipelineError(f"{where}: feature {key!r} holds {len(data):,} bytes, not the {shape[0]}x{shape[1]}x"
+                            f"{shape[2]} raw pixels its size features declare")
+    from PIL import Image
+
+    pixels = np.frombuffer(data, np.uint8).reshape(shape)
+    encoded = io.BytesIO()
+    Image.fromarray(pixels[..., 0] if shape[2] == 1 else pixels).save(encoded, "PNG", compress_level=0)
+    return encoded.getvalue()
+
+
+def _raw_shape(features: dict[str, list]) -> tuple[int, int, int] | None:
+    """(height, width, channels) from the record's size features, when it has them and they are plausible."""
+    for height_key, width_key, channels_key in RAW_SHAPE_KEYS:
+        height, width = features.get(height_key, []), features.get(width_key, [])
+        channels = features.get(channels_key, [1])
+        if len(height) == len(width) == len(channels) == 1 and all(
+                isinstance(value, int) for value in (height[0], width[0], channels[0])):
+            shape = (height[0], width[0], channels[0])
+            if 1 <= shape[0] and 1 <= shape[1] and shape[0] * shape[1] <= MAX_IMAGE_PIXELS and shape[2] in (1, 3):
+                return shape
+    return None
 
 
 def _text(features: dict[str, list], key: str, where: str, what: str) -> str:
