@@ -56,6 +56,29 @@ def test_a_tiff_competition_loads_like_the_png_one(tmp_path):
     assert tiff.test_ids == clean.test_ids
 
 
+@pytest.mark.parametrize("suffix", [".pgm", ".ppm", ".pnm"])
+def test_netpbm_loads_exactly(suffix, tmp_path):
+    """The AT&T/ORL and Yale face sets ship .pgm: read as the same pixels as the PNGs they were made from."""
+    from PIL import Image
+
+    clean = load_competition(image_folder(tmp_path / "png"))
+    folder = image_folder(tmp_path / "netpbm")
+    for path in sorted((folder / "train").glob("*.png")) + sorted((folder / "test").glob("*.png")):
+        with Image.open(path) as image:
+            image.load()
+            (image.convert("L") if suffix == ".pgm" else image).save(path.with_suffix(suffix), format="PPM")
+        path.unlink()
+    netpbm = load_competition(folder)
+    if suffix == ".pgm":  # grey copies: Pillow's own convert("L") of each PNG
+        first = min((tmp_path / "png" / "train").glob("*.png"), key=lambda path: int(path.stem))
+        with Image.open(first) as image:
+            np.testing.assert_array_equal(netpbm.x_train[0, ..., 0], np.asarray(image.convert("L")))
+        assert netpbm.x_train.shape[-1] == 1
+    else:
+        np.testing.assert_array_equal(netpbm.x_train, clean.x_train)
+        np.testing.assert_array_equal(netpbm.x_test, clean.x_test)
+
+
 def test_bmp_and_webp_lossless_load_exactly(tmp_path):
     from PIL import Image
 

@@ -81,6 +81,11 @@ SUFFIX_FORMATS = {
     ".bmp": ("BMP",),
     ".webp": ("WEBP",),
     ".gif": ("GIF",),
+    # Netpbm: the face sets of the 1990s (AT&T/ORL, Yale) and course data made from them ship .pgm.
+    ".pgm": ("PPM",),
+    ".ppm": ("PPM",),
+    ".pbm": ("PPM",),
+    ".pnm": ("PPM",),
     # Medical scans: read with pydicom, not Pillow (kaggle_pipeline.data.images, "DICOM").
     ".dcm": ("DICOM",),
     ".dicom": ("DICOM",),
