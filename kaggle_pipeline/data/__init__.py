@@ -26,7 +26,7 @@ The folder is treated as hostile (see docs/RELIABILITY.md, "Hostile data folders
   is expected is refused in one line; symbolic links to regular files are followed;
 - names starting with ``.`` (``.DS_Store``, macOS ``._201.png`` resource forks, ``.ipynb_checkpoints``) are
   ignored everywhere in the folder and in its image folders;
-- images are opened only with the format(s) their suffix names (``SUFFIX_FORMATS``: PNG, JPEG, TIFF, BMP, WebP,
+- images are opened only with the format(s) their suffix names (``SUFFIX_FORMATS``: PNG, JPEG, TIFF, BMP, WebP, Netpbm,
   GIF with Pillow; DICOM with pydicom), their declared size checked against ``MAX_IMAGE_PIXELS`` before a pixel is
   decoded; 16-bit images are brought to 8 bits by the competition's significant bits, float images by a fixed
   range, never clipped (kaggle_pipeline.data.images);
