@@ -321,6 +321,8 @@ REFUSED = {
     "images-labels-utf16-cut-short": (image_folder, lambda f: (f / "trainLabels.csv").write_bytes(
         (f / "trainLabels.csv").read_text().encode("utf-16")[:-1]), "trainLabels.csv", "starts as UTF-16 but"),
     "images-truncated-png": (image_folder, _truncated_png, "train/3.png", "cannot read image"),
+    "images-empty-file": (image_folder, lambda f: (f / "test" / "27.png").write_bytes(b""), "test/27.png",
+                          r"cannot read image \(empty: 0 bytes\)"),
     "images-text-file-named-png": (image_folder, lambda f: (f / "test" / "26.png").write_text("not a picture\n"),
                                    "test/26.png", "cannot read image"),
     "images-duplicate-test-id": (image_folder, _second_image_for_test_id, "sampleSubmission.csv",

@@ -234,6 +234,8 @@ def _opened(path: Path | EncodedImage):
             raise PipelineError(f"{path}: the image declares {size} pixels, more than the "
                                 f"{MAX_IMAGE_PIXELS:,} one image may have (data.MAX_IMAGE_PIXELS)") from None
         except UnidentifiedImageError:
+            if handle.seek(0, io.SEEK_END) == 0:  # a download cut off before its first byte, a placeholder
+                raise PipelineError(f"{path}: cannot read image (empty: 0 bytes)") from None
             names = " or ".join(formats)
             raise PipelineError(f"{path}: cannot read image (not a {names} file; {kind} is read only as {names})") from None
         except (OSError, SyntaxError, ValueError, EOFError, MemoryError, zlib.error, struct.error) as error:
