@@ -783,3 +783,33 @@ def test_files_that_are_not_images_are_left_out_with_a_word_and_jfif_is_a_jpeg(t
     assert [message for message in messages if "left out" in message] == [
         f"data: {folder / 'train' / PLANTS[1]}: left out 2 file(s) that are not images by their suffix (.db 1, .txt 1); "
         "images are .bmp, .dcm, .dicom, .gif, .jfif, .jpeg, .jpg, .pbm, .pgm, .png, .pnm, .ppm, .tif, .tiff, .webp"]
+
+
+def test_every_layout_forced_on_every_other_layouts_folder_loads_or_is_one_line(tmp_path):
+    """--layout overrides the detection: whatever folder it is given, a layout either reads it or refuses it with a
+    PipelineError naming a file of it, never another exception (the tfrecords layout once raised IndexError)."""
+    from conftest import write_npy_competition
+    from test_json_layout import write_iceberg
+    from test_tfrecords_layout import write_petals
+
+    made = {
+        "npy": write_npy_competition(tmp_path / "npy", count=24, test_count=6, side=4),
+        "folders": tmp_path / "folders",
+        "filenames": tmp_path / "filenames",
+        "images": write_image_competition(tmp_path / "images", count=24, test_count=6, side=4),
+        "csv": write_csv_competition(tmp_path / "csv", count=24, test_count=6, side=4),
+        "json": write_iceberg(tmp_path / "json"),
+        "tfrecords": tmp_path / "tfrecords",
+    }
+    write_class_folders(made["folders"])
+    write_dogs_vs_cats(made["filenames"])
+    write_petals(made["tfrecords"], sizes=("64x64",))
+    assert sorted(made) == sorted(list_layouts())
+    for layout in list_layouts():
+        for shape, folder in made.items():
+            try:
+                competition = load_competition(folder, layout=layout, write_cache=False)
+            except PipelineError as error:
+                assert str(error).startswith(str(folder)) and "\n" not in str(error), (layout, shape, str(error))
+            else:
+                assert len(competition.x_train) and len(competition.x_test), (layout, shape)

@@ -192,3 +192,12 @@ def test_a_record_that_is_not_an_example_is_one_line(tmp_path, capsys, restore_s
     refused_in_process(tmp_path, capsys, ["search", "--data", folder, "--models-dir", tmp_path / "models"],
                        folder / "tfrecords-jpeg-192x192" / "train" / "00-192x192-5.tfrec, record 0",
                        "not a tf.train.Example")
+
+
+def test_the_layout_forced_on_a_folder_without_records_is_one_line(tmp_path, capsys, restore_signals):
+    from conftest import write_csv_competition
+
+    folder = write_csv_competition(tmp_path / "digits", count=24, test_count=6, side=4)
+    refused_in_process(tmp_path, capsys, ["search", "--layout", "tfrecords", "--data", folder, "--models-dir",
+                                          tmp_path / "models"], folder,
+                       r"no train/ and test/ folders of .tfrec, .tfrecord, .tfrecords files, here or one folder down")

@@ -48,6 +48,9 @@ ID_KEYS = ("id", "image_id", "image_name")
 
 def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int | None) -> dict:
     roots = _record_roots(folder)
+    if not roots:  # only where --layout tfrecords overrides the detection
+        raise PipelineError(f"{folder}: no train/ and test/ folders of {', '.join(RECORD_SUFFIXES)} files, here or "
+                            f"one folder down")
     root = roots[0]
     if len(roots) > 1:
         logger.info(f"data: reading the records in {root.name}/ (also there: "
