@@ -17,7 +17,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
-from kaggle_pipeline.metrics import get_metric
+from kaggle_pipeline.metrics import get_metric, kappa_of_decisions
 from kaggle_pipeline.vote import STRATEGIES, VOTES, accuracy, selection_split, strategy_weights, vote_shares
 
 # The level-2 stacker's inverse regularisation strengths, tried by cross-validation, and the probability its
@@ -70,7 +70,7 @@ def best_grade_cutoffs(probabilities: np.ndarray, truth: np.ndarray) -> np.ndarr
     classes = probabilities.shape[1]
     expected = probabilities @ np.arange(classes)
     cutoffs = np.arange(classes - 1) + 0.5
-    best = _grade_kappa(truth, np.digitize(expected, cutoffs), classes)
+    best = _grade_score(truth, np.digitize(expected, cutoffs), classes)
     for _ in range(GRADE_PASSES):
         for index in range(classes - 1):
             low = cutoffs[index - 1] if index else -np.inf
@@ -81,23 +81,19 @@ def best_grade_cutoffs(probabilities: np.ndarray, truth: np.ndarray) -> np.ndarr
             for candidate in np.unique(np.quantile(between, np.linspace(0, 1, GRADE_CANDIDATES))):
                 trial = cutoffs.copy()
                 trial[index] = candidate
-                score = _grade_kappa(truth, np.digitize(expected, trial), classes)
+                score = _grade_score(truth, np.digitize(expected, trial), classes)
                 if score > best + 1e-12:
                     best, cutoffs = score, trial
     return cutoffs
 
 
-def _grade_kappa(truth: np.ndarray, predicted: np.ndarray, classes: int) -> float:
-    """Quadratic weighted kappa from the confusion matrix (metrics.quadratic_weighted_kappa's value, without
-    scikit-learn's per-call cost: the grade search calls it thousands of times); -inf where it is undefined."""
-    observed = np.bincount(truth * classes + predicted, minlength=classes * classes).reshape(classes, classes)
-    weights = np.subtract.outer(np.arange(classes), np.arange(classes)) ** 2
-    chance = np.outer(observed.sum(axis=1), observed.sum(axis=0)) / max(len(truth), 1)
-    disagreement = (weights * chance).sum()
-    return 1.0 - (weights * observed).sum() / disagreement if disagreement > 0 else -np.inf
+def _grade_score(truth: np.ndarray, predicted: np.ndarray, classes: int) -> float:
+    """metrics.kappa_of_decisions, -inf where it is undefined (so that any defined kappa beats it)."""
+    kappa = kappa_of_decisions(truth, predicted, classes)
+    return kappa if np.isfinite(kappa) else -np.inf
 
 
-def _decide(shares: np.ndarray, cutoffs: np.ndarray | None) -> np.ndarray:
+def decide(shares: np.ndarray, cutoffs: np.ndarray | None) -> np.ndarray:
     """Class indices: the most probable class, or with cut-offs the class of the expected class index (binary:
     the second class's probability) between them."""
     if cutoffs is None:
@@ -280,7 +276,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
             cutoffs[strategy] = self._learn_cutoffs(
                 judge, self._shares(strategy, *fitted[strategy], probabilities[fit_rows]), truth[fit_rows])
             shares = self._shares(strategy, *fitted[strategy], probabilities[judge_rows])
-            decided = _decide(shares, cutoffs[strategy])
+            decided = decide(shares, cutoffs[strategy])
             accuracies[strategy] = accuracy(decided, truth[judge_rows])
             if judge.name == "accuracy":
                 scores[strategy] = accuracies[strategy]
@@ -310,7 +306,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """The voted label of each sample (one of ``classes_``): the most probable, or by ``cutoffs_``."""
-        winners = _decide(self.predict_proba(X), self.cutoffs_)
+        winners = decide(self.predict_proba(X), self.cutoffs_)
         return self.classes_[winners]
 
     @staticmethod

@@ -128,16 +128,22 @@ def quadratic_weighted_kappa(y_true: np.ndarray, probabilities: np.ndarray) -> f
     """Cohen's kappa with quadratic weights over the class indices, as Kaggle computes it for grades 0..N-1:
     1 is perfect agreement, 0 what chance gives, negative worse than chance. NaN where it is undefined (every
     row and every prediction the same single class)."""
-    from sklearn.metrics import cohen_kappa_score
+    probabilities = np.asarray(probabilities)
+    return kappa_of_decisions(y_true, probabilities.argmax(axis=1), probabilities.shape[1])
 
-    y_true = np.asarray(y_true)
+
+def kappa_of_decisions(y_true: np.ndarray, predicted: np.ndarray, classes: int) -> float:
+    """Quadratic weighted kappa of predicted class indices, from their confusion matrix (scikit-learn's
+    ``cohen_kappa_score(weights="quadratic")``, without its per-call cost: the grade cut-off search,
+    estimator.best_grade_cutoffs, scores thousands of candidates). NaN where it is undefined."""
+    y_true, predicted = np.asarray(y_true, dtype=np.intp), np.asarray(predicted, dtype=np.intp)
     if not len(y_true):
         return math.nan
-    probabilities = np.asarray(probabilities)
-    predicted = probabilities.argmax(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        score = cohen_kappa_score(y_true, predicted, labels=np.arange(probabilities.shape[1]), weights="quadratic")
-    return float(score)
+    observed = np.bincount(y_true * classes + predicted, minlength=classes * classes).reshape(classes, classes)
+    weights = np.subtract.outer(np.arange(classes), np.arange(classes)) ** 2
+    chance = np.outer(observed.sum(axis=1), observed.sum(axis=0)) / len(y_true)
+    disagreement = (weights * chance).sum()
+    return float(1.0 - (weights * observed).sum() / disagreement) if disagreement > 0 else math.nan
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ import pandas as pd
 
 from kaggle_pipeline.data import Competition, answer_key_labels, read_answer_key, read_sample_submission
 from kaggle_pipeline.errors import ParameterError, PipelineError
-from kaggle_pipeline.estimator import VotingEnsemble
+from kaggle_pipeline.estimator import VotingEnsemble, decide
 from kaggle_pipeline.metrics import METRICS, clip_probabilities, get_metric, ranked_classes
 from kaggle_pipeline.store import Run, SubmissionStore, SubmissionSummary, kept_runs, library_versions
 from kaggle_pipeline.vote import STRATEGIES, VOTES, accuracy
@@ -350,7 +350,8 @@ def make_submission(
     for strategy in STRATEGIES:
         ensemble = VotingEnsemble(strategy=strategy, weights=members.weights, metric=judge.name).fit(
             members.validation, members.y)
-        probabilities, labels = ensemble.predict_proba(members.test), ensemble.predict(members.test)
+        probabilities = ensemble.predict_proba(members.test)
+        labels = decide(probabilities, ensemble.cutoffs_)  # what predict gives, without voting a second time
         written = _as_written(probabilities, labels, submission_format)
         strategies[strategy] = {
             "validation_score": _finite(ensemble.validation_score_),

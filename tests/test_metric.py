@@ -531,16 +531,17 @@ def test_f1_micro_and_quadratic_weighted_kappa_agree_with_scikit_learn():
 
 
 def test_grade_cut_offs_beat_rounding_where_the_grades_are_skewed():
-    """The kappa the search computes is scikit-learn's; the cut-offs it learns stay in order and score at least
+    """The kappa the search computes (metrics.kappa_of_decisions) is scikit-learn's; the cut-offs it learns stay in order and score at least
     what rounding the expected grade scores on the rows they were fitted on, and more where rounding is wrong."""
     from sklearn.metrics import cohen_kappa_score
 
-    from kaggle_pipeline.estimator import _grade_kappa, best_grade_cutoffs
+    from kaggle_pipeline.estimator import best_grade_cutoffs
+    from kaggle_pipeline.metrics import kappa_of_decisions
 
     generator = np.random.default_rng(2)
     for _ in range(20):
         truth, predicted = generator.integers(0, 5, 50), generator.integers(0, 5, 50)
-        assert _grade_kappa(truth, predicted, 5) == pytest.approx(cohen_kappa_score(truth, predicted, weights="quadratic"))
+        assert kappa_of_decisions(truth, predicted, 5) == pytest.approx(cohen_kappa_score(truth, predicted, weights="quadratic"))
     # Members that put every grade a little too high: its expected grade sits about 0.6 above the truth.
     truth = generator.choice(5, size=600, p=[0.45, 0.1, 0.25, 0.08, 0.12])
     expected = np.clip(truth + 0.6 + generator.normal(0, 0.3, len(truth)), 0, 4)
@@ -549,8 +550,8 @@ def test_grade_cut_offs_beat_rounding_where_the_grades_are_skewed():
     probabilities[np.arange(len(truth)), lower] = 1 - (expected - lower)
     probabilities[np.arange(len(truth)), lower + 1] += expected - lower
     cutoffs = best_grade_cutoffs(probabilities, truth)
-    rounded = _grade_kappa(truth, np.digitize(expected, np.arange(4) + 0.5), 5)
-    learned = _grade_kappa(truth, np.digitize(expected, cutoffs), 5)
+    rounded = kappa_of_decisions(truth, np.digitize(expected, np.arange(4) + 0.5), 5)
+    learned = kappa_of_decisions(truth, np.digitize(expected, cutoffs), 5)
     assert len(cutoffs) == 4 and (np.diff(cutoffs) > 0).all()
     assert learned > rounded + 0.02 and (cutoffs > np.arange(4) + 0.5).all()  # moved up, where the error is
     # Where rounding is already right, nothing moves.

@@ -20,6 +20,7 @@ from kaggle_pipeline.files import MAX_ARRAY_BYTES, first_line, packed_hint, read
 
 LABEL_COLUMN_NAMES = ("label", "labels", "class", "target", "category")
 
+
 def value_as_text(value, where: str, what: str, key: str) -> str:
     """A label or an id read from a record (JSON, a TFRecord's feature) as text: text and UTF-8 bytes stripped,
     integers, whole floats as integers (``1.0`` is ``"1"``, as a CSV's ``1``); anything else is refused naming
