@@ -7,7 +7,8 @@
 #   make test                the test suite
 # Variables: DATA NAME PRESET=quick|full EVALS EPOCHS N FOLDS RECIPES THRESHOLD MAX_RUNS HOURS PRECISION TENSORBOARD=1 EARLY_ABORT=0
 #            ABORT_MARGIN TTA=0 VOTE=auto|majority|soft|weighted|select|logistic STACK_WEIGHT WEIGHTS STACK_SIZE TREES
-#            LAYOUT=npy|folders|filenames|images|csv (detected by default) SIZE=<image side> (default: README, Image sizes)
+#            LAYOUT=npy|folders|filenames|images|csv|json|tfrecords (detected by default) SIZE=<image side> (default: README, Image sizes)
+#            SKIP_UNREADABLE=1   (leave out training images that cannot be read, at most 10%; fixed per store)
 #            METRIC=auto|accuracy|logloss|auc|f1_macro|f1_micro|f1|qwk|map@3|map@5   (recorded in the store; submit may judge the vote by another)
 #            EXECUTOR=local|ray RAY_ADDRESS CPUS_PER_RUN   (make setup-ray installs Ray; make test-ray tests it)
 #            EXTRAS=cpu,report,kaggle,dev   (what make setup installs: pyproject.toml's extras; gpu,report,kaggle,test for CUDA)
@@ -26,7 +27,7 @@ INSTALLED := $(VENV)/.installed
 # same literal text again.
 USER_VARIABLES := DATA NAME PRESET EVALS EPOCHS N FOLDS RECIPES THRESHOLD MAX_RUNS HOURS PRECISION TENSORBOARD EARLY_ABORT \
 	ABORT_MARGIN TTA VOTE METRIC STACK_WEIGHT WEIGHTS SIZE STACK_SIZE LAYOUT TREES EXECUTOR RAY_ADDRESS CPUS_PER_RUN COMPETITION MESSAGE EXTRAS \
-	VERBOSE
+	VERBOSE SKIP_UNREADABLE
 $(foreach variable,$(USER_VARIABLES),$(if $(filter-out undefined,$(origin $(variable))),\
 	$(eval override $(variable) := $$(value $(variable)))))
 
@@ -44,6 +45,7 @@ option = $${$(1):+$(2)="$$$(1)"}
 run = set -- $(1); printf '%s\n' "$$*"; exec "$$@"
 # VERBOSE=0: warnings and errors only (--quiet); VERBOSE=2: debug detail too (--verbose); anything else: progress.
 COMMON = --data="$$DATA" --preset="$$PRESET" $(call option,NAME,--name) $(call option,LAYOUT,--layout) $(call option,SIZE,--image-size) \
+	$(if $(filter 1,$(SKIP_UNREADABLE)),--skip-unreadable) \
 	$(if $(filter 0,$(VERBOSE)),--quiet)$(if $(filter 2,$(VERBOSE)),--verbose)
 TRAINING_ARGS = $(call option,PRECISION,--precision) $(if $(filter 1,$(TENSORBOARD)),--tensorboard) \
 	$(call option,EXECUTOR,--executor) $(call option,RAY_ADDRESS,--ray-address) $(call option,CPUS_PER_RUN,--cpus-per-run)

@@ -141,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
         stage.add_argument("--image-size", type=at_least(4, 1024), metavar="SIDE",
                            help="resize every image to SIDE x SIDE (SIZE=; default: images of one size up to 128 px kept, "
                                 "others the median shorter side within 16..128; fixed per store)")
+        stage.add_argument("--skip-unreadable", action="store_true",
+                           help="leave out training images that cannot be read (a download cut off, a file that is "
+                                "not an image), at most 10%% of them, each named in a warning and in the store's "
+                                "store.json (SKIP_UNREADABLE=1; fixed per store once used); test images never")
         stage.add_argument("--val-fraction", type=number_in(0, 1, low_open=True, high_open=True), help="validation share of train (default 0.1; fixed per store)")
         stage.add_argument("--split-seed", type=SEED, help="seed of the validation split (default 0; fixed per store)")
         stage.add_argument("--preset", choices=tuple(PRESETS), default="quick", help="default settings (default: %(default)s)")
@@ -304,7 +308,8 @@ def _workspace(args: argparse.Namespace):
     metric = None if args.stage == "submit" else getattr(args, "metric", None)
     return open_workspace(args.data, args.models_dir, name=_store_name(args), layout=args.layout,
                           validation_fraction=args.val_fraction, split_seed=args.split_seed, lock=args.stage,
-                          image_size=args.image_size, metric=metric, threshold=getattr(args, "threshold", None),
+                          image_size=args.image_size, skip_unreadable=args.skip_unreadable, metric=metric,
+                          threshold=getattr(args, "threshold", None),
                           trains=args.stage in ("search", "ensemble", "all"),
                           subset=_setting(args, "subset") if args.stage in ("search", "all") else None,
                           outputs={"submissions_dir": args.submissions_dir} if args.stage in ("submit", "all") else None,
@@ -430,8 +435,8 @@ def run(args: argparse.Namespace) -> None:
     if args.stage == "submit-kaggle":
         from kaggle_pipeline.data import load_competition
         from kaggle_pipeline.kaggle_client import submit_to_kaggle
-        from kaggle_pipeline.store import SubmissionStore
-        from kaggle_pipeline.workspace import competition_name
+        from kaggle_pipeline.store import RunStore, SubmissionStore
+        from kaggle_pipeline.workspace import competition_name, recorded_skip_unreadable
 
         args.data = args.data or Path("data") / args.competition
         name = competition_name(args.data, _store_name(args))
@@ -439,7 +444,9 @@ def run(args: argparse.Namespace) -> None:
         submission = submissions.latest_csv
         if not submission.is_file():
             raise PipelineError(f"{submission}: not found; run 'make submit DATA={args.data}' first")
-        competition = load_competition(args.data, name=name, layout=args.layout, image_size=args.image_size)
+        skip_unreadable = args.skip_unreadable or recorded_skip_unreadable(RunStore(args.models_dir / name))
+        competition = load_competition(args.data, name=name, layout=args.layout, image_size=args.image_size,
+                                       skip_unreadable=skip_unreadable)
         summary = submissions.latest()  # says the format (a probability, or a label)
         submission_format = None if summary is None else summary.format
         submit_to_kaggle(args.competition, competition, submission, args.message, submission_format)
@@ -450,7 +457,8 @@ def run(args: argparse.Namespace) -> None:
 
         # No lock: a report of a store that an ensemble is still writing is what a watching user wants.
         workspace = open_workspace(args.data, args.models_dir, name=_store_name(args), layout=args.layout,
-                                   read_only=True, image_size=args.image_size, outputs={"reports_dir": args.reports_dir})
+                                   read_only=True, image_size=args.image_size, skip_unreadable=args.skip_unreadable,
+                                   outputs={"reports_dir": args.reports_dir})
         make_report(workspace, args.reports_dir, args.submissions_dir)
         return
     if args.stage == "status":
@@ -527,8 +535,8 @@ HOLD_SECONDS = 3.0
 
 
 class HeldDataLines(logging.Handler):
-    """Passes every record on to ``target``, but holds the data loader's info lines (left-out files, 16-bit
-    ranges, loading progress) until the stage goes on: a line of another logger, or the first held line being
+    """Passes every record on to ``target``, but holds the data loader's info and warning lines (left-out files,
+    16-bit ranges, loading progress, unreadable images --skip-unreadable left out) until the stage goes on: a line of another logger, or the first held line being
     HOLD_SECONDS old, passes them on in order (``pass_on``; ``release`` is logging's lock). A stage refused once
     the data has loaded (submit before ensemble, a broken answer key) then prints its one error line alone:
     ``drop`` forgets what was held."""
@@ -539,7 +547,7 @@ class HeldDataLines(logging.Handler):
         self.held: list[logging.LogRecord] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.name.startswith("kaggle_pipeline.data") and record.levelno <= logging.INFO:
+        if record.name.startswith("kaggle_pipeline.data") and record.levelno <= logging.WARNING:
             self.held.append(record)
             if record.created - self.held[0].created < HOLD_SECONDS:
                 return

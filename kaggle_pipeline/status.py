@@ -24,6 +24,9 @@ def status_lines(store: RunStore, submissions_dir: Path) -> list[str]:
     shape = "x".join(str(side) for side in manifest.get("image_shape", []))
     lines = [f"{store.root}  ({len(manifest.get('classes', []))} classes, {shape} images, "
              f"fingerprint {manifest.get('fingerprint')}, metric {store.metric})"]
+    if manifest.get("left_out"):
+        lines.append(f"data      {len(manifest['left_out']):,} unreadable training image(s) left out "
+                     f"(--skip-unreadable; listed in {store.manifest_path.name}), the first: {manifest['left_out'][0]}")
     lines.append(_search_line(store))
     lines.extend(_ensemble_lines(store))
     stack = store.stack_record()

@@ -195,7 +195,7 @@ def _refuse_constant(name: str):
 # Every finished run and trial records its validation accuracy; where the metric is another, also
 # ``validation_score`` (that metric's value) and ``metric``. A threshold is the metric's: above 1 for logloss.
 MANIFEST = {"format?": "count", "fingerprint": "str", "classes?": "list", "image_shape?": "list", "image_size?": "count",
-            "metric?": tuple(METRICS)}
+            "metric?": tuple(METRICS), "skip_unreadable?": "bool", "left_out?": "list"}
 BEST_PARAMS = {"params": "dict", "validation_accuracy": "fraction", "trial?": "count", "seed?": "int",
                "metric?": tuple(METRICS), "validation_score?": "number"}
 ENSEMBLE = {"threshold": "number", "folds?": "count", "n?": "count", "max_runs?": "count", "epochs?": "count", "seed?": "int",
@@ -617,8 +617,9 @@ def features_cache_path(cache_dir: Path, key: str) -> Path:
     return Path(cache_dir) / f"vgg19-{key}.npz"
 
 
-def save_arrays_cache(path: Path, x_train: np.ndarray, train_labels: np.ndarray, x_test: np.ndarray) -> None:
-    atomic_save_npz(path, x_train=x_train, train_labels=train_labels, x_test=x_test)
+def save_arrays_cache(path: Path, x_train: np.ndarray, train_labels: np.ndarray, x_test: np.ndarray,
+                      left_out: np.ndarray) -> None:
+    atomic_save_npz(path, x_train=x_train, train_labels=train_labels, x_test=x_test, left_out=left_out)
 
 
 class RunStore:

@@ -95,6 +95,7 @@ def open_workspace(
     lock: str | None = None,
     read_only: bool = False,
     image_size: int | None = None,
+    skip_unreadable: bool = False,
     metric: str | None = None,
     threshold: float | None = None,
     trains: bool = False,
@@ -115,7 +116,8 @@ def open_workspace(
     can reach (checked here, before anything is written); ``vote_metric``, the one submit judges the vote by
     where it is another, must be able to score the competition's classes too. ``requires`` (a store file's path
     from the store, the command that makes it) is what the stage reads first: without it the stage stops before
-    it writes even a new store's manifest. A stage that ``trains`` needs images the network can take, and a
+    it writes even a new store's manifest. ``skip_unreadable`` leaves unreadable training images out
+    (``load_competition``); a store made with it keeps doing so in every later stage. A stage that ``trains`` needs images the network can take, and a
     search's ``subset`` (training images per trial) at least one image of each class. ``outputs``
     names the other folders the stage writes the competition's files under (``{"submissions_dir": ...}``):
     like the store, none may overlap the data folder. A ``solution.csv`` must answer every test id with a class.
@@ -129,8 +131,9 @@ def open_workspace(
     store = RunStore(models_dir / name)
     store.check_layout()
     image_size = _image_size(store, image_size)
+    skip_unreadable = skip_unreadable or recorded_skip_unreadable(store)
     competition = load_competition(data_dir, name=name, layout=layout, cache_dir=store.cache_dir, write_cache=False,
-                                   image_size=image_size)
+                                   image_size=image_size, skip_unreadable=skip_unreadable)
     store.check_data(competition.fingerprint())
     store.check_files()
     metric = _metric(store, metric, competition)
@@ -198,6 +201,13 @@ def _image_size(store: RunStore, image_size: int | None) -> int | None:
         raise ParameterError("image_size", image_size, f"{store.manifest_path} was made with {made}; its runs cannot "
                              "be mixed with other sizes (use another --name, or leave --image-size out)")
     return recorded
+
+
+def recorded_skip_unreadable(store: RunStore) -> bool:
+    """Whether the store was made with --skip-unreadable: its data is then read that way in every later stage,
+    so a stage without the option reads the same images."""
+    manifest = store.read_manifest()
+    return bool(manifest is not None and manifest.get("skip_unreadable"))
 
 
 def _fixed_split(store: RunStore, competition: Competition, fraction: float | None, seed: int | None):

@@ -425,8 +425,12 @@ def test_held_data_lines_pass_on_in_order_when_the_stage_goes_on_or_the_load_run
     held.handle(record("kaggle_pipeline.data.images", "decoding 3/3", 200.0 + HOLD_SECONDS))  # a long load shows
     assert target.lines[-2:] == ["decoding 2/3", "decoding 3/3"]
     held.handle(record("kaggle_pipeline.data.images", "16 bits", 300.0))
-    held.handle(record("kaggle_pipeline.data.tables", "a warning", 300.1, logging.WARNING))  # never held
-    assert target.lines[-2:] == ["16 bits", "a warning"]
+    held.handle(record("kaggle_pipeline.data.competition", "left out: 3.jpg", 300.1, logging.WARNING))  # held too
+    assert target.lines[-1] == "decoding 3/3"
+    held.handle(record("kaggle_pipeline.ensemble", "ensemble: run 1", 300.2))
+    assert target.lines[-3:] == ["16 bits", "left out: 3.jpg", "ensemble: run 1"]
+    held.handle(record("kaggle_pipeline.data.competition", "an error", 300.3, logging.ERROR))  # never held
+    assert target.lines[-1] == "an error"
     held.handle(record("kaggle_pipeline.data.images", "dropped", 400.0))
     held.drop()
     held.pass_on()

@@ -24,7 +24,7 @@ pytestmark = [
 
 USER_VARIABLES = ("DATA NAME PRESET EVALS EPOCHS N FOLDS RECIPES THRESHOLD MAX_RUNS HOURS PRECISION TENSORBOARD EARLY_ABORT "
                   "ABORT_MARGIN TTA VOTE METRIC STACK_WEIGHT WEIGHTS SIZE STACK_SIZE LAYOUT TREES EXECUTOR RAY_ADDRESS CPUS_PER_RUN "
-                  "COMPETITION MESSAGE EXTRAS VERBOSE").split()
+                  "COMPETITION MESSAGE EXTRAS VERBOSE SKIP_UNREADABLE").split()
 
 # No '/' (they also name folders) and no leading whitespace (make's command line strips it).
 HOSTILE = [
@@ -94,7 +94,7 @@ def test_every_variable_reaches_its_option_as_one_argument(here):
     py, log = fake_python(here)
     value = HOSTILE[0]
     settings = {variable: f"{variable.lower()} {value}" for variable in USER_VARIABLES}
-    settings.update(TENSORBOARD="1", EARLY_ABORT="0", TTA="0", VERBOSE="0")
+    settings.update(TENSORBOARD="1", EARLY_ABORT="0", TTA="0", VERBOSE="0", SKIP_UNREADABLE="1")
     finished = make(here, py, *(f"{key}={item}" for key, item in settings.items()),
                     "search", "ensemble", "stack", "submit", "report", "status", "download", "submit-kaggle", "all")
     assert finished.returncode == 0, finished.stderr
@@ -104,7 +104,7 @@ def test_every_variable_reaches_its_option_as_one_argument(here):
         return f"{flag}={settings[variable]}"
 
     common = [option("DATA", "--data"), option("PRESET", "--preset"), option("NAME", "--name"), option("LAYOUT", "--layout"),
-              option("SIZE", "--image-size"), "--quiet"]
+              option("SIZE", "--image-size"), "--skip-unreadable", "--quiet"]
     training = [option("PRECISION", "--precision"), "--tensorboard", option("EXECUTOR", "--executor"),
                 option("RAY_ADDRESS", "--ray-address"), option("CPUS_PER_RUN", "--cpus-per-run")]
     module = ["-m", "kaggle_pipeline"]

@@ -63,6 +63,9 @@ class Competition:
     ranked_guesses: int = 0
     # The side every image was resized to when one was asked for (--image-size); None: the default rule.
     image_size: int | None = None
+    # --skip-unreadable: training images that could not be read are left out (their error lines, in ``left_out``).
+    skip_unreadable: bool = False
+    left_out: list[str] = field(default_factory=list)
     # Where the parsed arrays are cached, and whether that file still has to be written (save_cache).
     cache_path: Path | None = field(default=None, repr=False)
     cache_stale: bool = field(default=False, repr=False)
@@ -113,7 +116,8 @@ class Competition:
 
     def describe(self) -> dict:
         size = {} if self.image_size is None else {"image_size": self.image_size}
-        return {**size,
+        skipping = {"skip_unreadable": True, "left_out": self.left_out} if self.skip_unreadable else {}
+        return {**size, **skipping,
             "name": self.name,
             "source": str(self.source),
             "layout": self.layout,
@@ -127,13 +131,15 @@ class Competition:
 # Loading -----------------------------------------------------------------------------------
 def load_competition(
     folder: Path, name: str | None = None, layout: str | None = None, cache_dir: Path | None = None,
-    write_cache: bool = True, image_size: int | None = None,
+    write_cache: bool = True, image_size: int | None = None, skip_unreadable: bool = False,
 ) -> Competition:
     """Parse a competition folder (or reuse the parsed arrays cached for these exact files).
 
     ``image_size`` resizes every image to that side (kaggle_pipeline.data.images: by default images of one
     size up to 128 pixels are kept as they are). With ``write_cache=False`` a new cache file is left to ``save_cache``, so a caller (the workspace) can
     check the data against its store, and take the store's lock, before anything is written there.
+    ``skip_unreadable`` leaves out the training images that cannot be read (at most
+    ``images.MAX_UNREADABLE_SHARE`` of them) instead of stopping; they are named in ``Competition.left_out``.
     """
     folder = Path(folder)
     if archive_name(folder.name) and os.path.isfile(folder):
@@ -150,11 +156,12 @@ def load_competition(
     if os.path.lexists(solution):
         regular_file(solution)  # read at submit time; a FIFO there would block the submission
 
-    cache_path = arrays_cache_path(cache_dir, _cache_key(folder, layout, image_size)) if cache_dir else None
+    cache_key = _cache_key(folder, layout, image_size, skip_unreadable)
+    cache_path = arrays_cache_path(cache_dir, cache_key) if cache_dir else None
     parsed = _read_cache(cache_path) if cache_path else None
     from_cache = parsed is not None
     if not from_cache:
-        parsed = get_layout(layout).read(folder, sample, sample_path, image_size)
+        parsed = get_layout(layout).read(folder, sample, sample_path, image_size, skip_unreadable)
     # Checked before anything is cached: bad labels leave no file behind.
     classes, y_train = encode_labels(_spelled_like_sample(parsed["train_labels"], sample),
                                      folder if from_cache else parsed["labels_path"])
@@ -177,12 +184,28 @@ def load_competition(
         ranked_guesses=_ranked_guesses(sample, classes),
         solution=solution if solution.exists() else None,
         image_size=image_size,
+        skip_unreadable=skip_unreadable,
+        left_out=[str(line) for line in parsed.get("left_out", [])],
         cache_path=cache_path,
         cache_stale=cache_path is not None and not from_cache,
     )
+    _warn_left_out(competition.left_out, from_cache)
     if write_cache:
         save_cache(competition)
     return competition
+
+
+def _warn_left_out(left_out: list[str], from_cache: bool) -> None:
+    """Name the training images --skip-unreadable left out: each of the first few when they were just read, a
+    summary when the parsed arrays come from the cache (store.json lists them all)."""
+    if from_cache and left_out:
+        logger.warning(f"data: {len(left_out):,} unreadable training image(s) left out (--skip-unreadable), as when "
+                       f"the data was first read; the first: {left_out[0]}")
+        return
+    for line in left_out[:5]:
+        logger.warning(f"data: left out: {line}")
+    if len(left_out) > 5:
+        logger.warning(f"data: left out {len(left_out) - 5:,} more unreadable training image(s)")
 
 
 _WHOLE_FLOAT = re.compile(r"(-?\d{1,18})\.0+")
@@ -260,7 +283,7 @@ def save_cache(competition: Competition) -> None:
     if competition.cache_stale:
         save_arrays_cache(competition.cache_path, x_train=competition.x_train,
                           train_labels=np.asarray(competition.classes, dtype=str)[competition.y_train],
-                          x_test=competition.x_test)
+                          x_test=competition.x_test, left_out=np.asarray(competition.left_out, dtype=str))
         competition.cache_stale = False
 
 
@@ -292,8 +315,9 @@ def _is_integer(text: str) -> bool:
     return bool(re.fullmatch(r"-?\d{1,18}", text))  # longer digit strings sort as text (int() refuses > 4300 digits)
 
 
-def _cache_key(folder: Path, layout: str, image_size: int | None) -> str:
-    digest = hashlib.sha256(f"{LOADER_VERSION}:{layout}:{image_size}".encode())
+def _cache_key(folder: Path, layout: str, image_size: int | None, skip_unreadable: bool) -> str:
+    skipping = ":skip-unreadable" if skip_unreadable else ""  # the key of every cache made without it is unchanged
+    digest = hashlib.sha256(f"{LOADER_VERSION}:{layout}:{image_size}{skipping}".encode())
     for path in source_files(folder, layout):
         stat = path.stat()
         digest.update(f"{path.relative_to(folder)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())

@@ -470,19 +470,54 @@ def resize_images(images: np.ndarray, side: int | None) -> np.ndarray:
     return resized
 
 
-def decode_images(path_sets: list[list[Path]], image_size: int | None = None, what: str = "images") -> list[np.ndarray]:
+# With --skip-unreadable, at most this share of the training images may be left out: more says the download is
+# damaged, or the files are of a kind this machine cannot decode, and training on the rest would hide it.
+MAX_UNREADABLE_SHARE = 0.1
+SKIP_HINT = "SKIP_UNREADABLE=1 (--skip-unreadable) leaves unreadable training images out"
+
+
+def decode_images(path_sets: list[list[Path]], image_size: int | None = None, what: str = "images",
+                  skip_unreadable: bool = False) -> tuple[list[np.ndarray], list[tuple[int, str]]]:
     """Each list of paths as one uint8 array ``(N, height, width, channels)``: one size and one channel count for
-    all of them (train and test must agree), decoded in parallel into the final arrays, with progress lines."""
+    all of them (train and test must agree), decoded in parallel into the final arrays, with progress lines.
+
+    The first list holds the training images. An image that cannot be read stops the load in one line, unless
+    ``skip_unreadable``: then training images that cannot be read (a download cut off, a file that is not an
+    image) are left out of the first array, and returned as ``(index in the first list, error line)`` beside the
+    arrays, so the caller drops their labels. A test image is never left out: the submission needs every one.
+    """
     paths = [path for path_set in path_sets for path in path_set]
     if not paths:
         raise PipelineError("no images to read")
-    headers = _parallel(read_header, paths, f"reading {what} headers")
-    side = image_side(headers, image_size)
+    training = len(path_sets[0])
+    unreadable: dict[int, str] = {}
+
+    def guarded(function):
+        """``function(index)``; a training image's error is recorded (skipping) or given the way out (not)."""
+        def call(index: int):
+            try:
+                return function(index)
+            except PipelineError as error:
+                if index >= training:
+                    raise PipelineError(f"{error} (a test image cannot be left out: the submission needs every "
+                                        "one)" if skip_unreadable else str(error)) from None
+                if not skip_unreadable:
+                    raise PipelineError(f"{error}; {SKIP_HINT}") from None
+                unreadable[index] = str(error)
+                return None
+        return call
+
+    headers = _parallel(guarded(lambda index: read_header(paths[index])), range(len(paths)), f"reading {what} headers")
+    readable = [header for header in headers if header is not None]
+    if not readable:
+        _check_left_out(sorted(unreadable.items()), training, paths[0])
+    side = image_side(readable, image_size)
+    first = readable[0]
     if side is None:
-        height, width = headers[0].height, headers[0].width
+        height, width = first.height, first.width
     else:
         height = width = side
-    channels = 3 if any(header.colour for header in headers) else 1
+    channels = 3 if any(header.colour for header in headers if header is not None) else 1
     arrays = [np.empty((len(path_set), height, width, channels), dtype=np.uint8) for path_set in path_sets]
     rows = [(array, row) for array in arrays for row in range(len(array))]
     wide = {}  # index -> uint16 pixels, held until every image's highest pixel is known
@@ -492,13 +527,15 @@ def decode_images(path_sets: list[list[Path]], image_size: int | None = None, wh
         array[row] = image[..., np.newaxis] if image.ndim == 2 else image
 
     def decode(index: int) -> None:
+        if index in unreadable:
+            return
         image = read_image(paths[index], (height, width))
         if image.dtype == np.uint16:
             wide[index] = image
         else:
             place(index, image)
 
-    _parallel(decode, range(len(paths)), f"decoding {what}", size=(height, width, channels))
+    _parallel(guarded(decode), range(len(paths)), f"decoding {what}", size=(height, width, channels))
     if wide:
         highest = max(int(image.max()) for image in wide.values())
         bits = significant_bits(highest)
@@ -506,7 +543,33 @@ def decode_images(path_sets: list[list[Path]], image_size: int | None = None, wh
                     f"0..{(1 << bits) - 1:,} read as 0..255")
         for index, image in wide.items():
             place(index, to_eight_bits(image, bits))
-    return arrays
+    left_out = sorted(unreadable.items())
+    if left_out:
+        _check_left_out(left_out, training, paths[left_out[0][0]])
+        kept = np.setdiff1d(np.arange(training), [index for index, _ in left_out])
+        arrays[0] = arrays[0][kept]
+    return arrays, left_out
+
+
+def left_out_of(labels, left_out: list[tuple[int, str]]) -> dict:
+    """A layout's training labels without the images ``decode_images`` left out, and those images' error lines.
+    A class whose every image was left out stops the load: it would vanish from the predictions unnoticed."""
+    labels = np.asarray(labels)
+    kept = np.delete(labels, [index for index, _ in left_out])
+    remaining = set(kept.tolist())
+    for index, message in left_out:
+        if labels[index] not in remaining:
+            raise PipelineError(f"{message}; no training image of class {str(labels[index])!r} can be read")
+    return {"train_labels": kept, "left_out": [message for _, message in left_out]}
+
+
+def _check_left_out(left_out: list[tuple[int, str]], training: int, first: Path) -> None:
+    """Unreadable training images may be left out up to MAX_UNREADABLE_SHARE of them (load_competition names them,
+    once the whole load has passed its checks)."""
+    if len(left_out) > MAX_UNREADABLE_SHARE * training:
+        raise PipelineError(f"{first}: {len(left_out):,} of {training:,} training images cannot be read (this one: "
+                            f"{left_out[0][1].removeprefix(f'{first}: ')}), more than the {MAX_UNREADABLE_SHARE:.0%} "
+                            "--skip-unreadable leaves out: a damaged download, or files this machine cannot decode")
 
 
 def _parallel(function, items, label: str, size=None) -> list:

@@ -21,9 +21,11 @@ from kaggle_pipeline.errors import ParameterError, PipelineError
 class Layout:
     """How one kind of competition folder is recognised and read.
 
-    ``read(folder, sample, sample_path, image_size)`` returns ``x_train`` and ``x_test`` (uint8 NHWC, the test
-    images in the sample submission's order), ``train_labels`` (text) and ``labels_path`` (named in label
-    errors). ``complete(folder)``: all of its files are there; ``started(folder)``: some are, so a folder where
+    ``read(folder, sample, sample_path, image_size, skip_unreadable)`` returns ``x_train`` and ``x_test`` (uint8
+    NHWC, the test images in the sample submission's order), ``train_labels`` (text) and ``labels_path`` (named in
+    label errors); layouts of image files also ``left_out``, the error lines of the training images
+    ``skip_unreadable`` left out (``images.decode_images``). In layouts of tables and arrays nothing is left out:
+    a file that cannot be read stops the load. ``complete(folder)``: all of its files are there; ``started(folder)``: some are, so a folder where
     no layout is complete is read as this one and the error names what is missing. ``files(folder)``: what it
     reads, for the cache key.
     """
@@ -31,7 +33,7 @@ class Layout:
     name: str
     files_text: str  # the files, in a few words (errors, --help, the README table)
     competitions: str  # real competitions shipped this way
-    read: Callable[[Path, pd.DataFrame, Path, int | None], dict]
+    read: Callable[[Path, pd.DataFrame, Path, int | None, bool], dict]
     complete: Callable[[Path], bool]
     started: Callable[[Path], bool]
     files: Callable[[Path], list[Path]]

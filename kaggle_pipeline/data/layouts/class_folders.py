@@ -24,7 +24,7 @@ from kaggle_pipeline.data.folders import (
     test_folder,
     train_folder,
 )
-from kaggle_pipeline.data.images import decode_images, test_files_like_sample
+from kaggle_pipeline.data.images import decode_images, left_out_of, test_files_like_sample
 from kaggle_pipeline.data.registry import Layout, register_layout
 from kaggle_pipeline.errors import PipelineError
 
@@ -55,7 +55,8 @@ def _class_images(class_folder: Path) -> list[Path]:
     return image_entries(class_folder, _class_entries(class_folder))
 
 
-def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int | None) -> dict:
+def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int | None,
+         skip_unreadable: bool = False) -> dict:
     root = image_root(folder)
     train = train_folder(root)
     check_folder(train, "training folder (train/<class name>/<image>)")
@@ -74,8 +75,10 @@ def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int 
         train_paths += files
         labels += [class_folder.name] * len(files)
     test_paths = test_files_like_sample(test_folder(root), sample, sample_path)
-    x_train, x_test = decode_images([train_paths, test_paths], image_size, "train and test images")
-    return {"x_train": x_train, "train_labels": np.asarray(labels, dtype=str), "labels_path": train, "x_test": x_test}
+    (x_train, x_test), left_out = decode_images([train_paths, test_paths], image_size, "train and test images",
+                                                skip_unreadable)
+    return {"x_train": x_train, **left_out_of(np.asarray(labels, dtype=str), left_out), "labels_path": train,
+            "x_test": x_test}
 
 
 def _files(folder: Path) -> list[Path]:

@@ -26,7 +26,8 @@ from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.files import first_line
 
 
-def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int | None) -> dict:
+def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int | None,
+         skip_unreadable: bool = False) -> dict:
     train_path, test_path = folder / "train.csv", folder / "test.csv"
     id_names, label_names = (sample.columns[0], "id"), (sample.columns[1],) + LABEL_COLUMN_NAMES
     train = _read_pixel_table(train_path, text_columns=id_names + label_names)

@@ -31,7 +31,7 @@ from kaggle_pipeline.data.folders import (
     test_folder,
     train_folder,
 )
-from kaggle_pipeline.data.images import decode_images, image_files, test_files_like_sample
+from kaggle_pipeline.data.images import decode_images, image_files, left_out_of, test_files_like_sample
 from kaggle_pipeline.data.registry import Layout, register_layout
 from kaggle_pipeline.errors import PipelineError
 
@@ -63,7 +63,8 @@ def label_of(path: Path) -> str | None:
     return label if has_letter and label.strip() and label.lower() not in NOT_LABELS else None
 
 
-def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int | None) -> dict:
+def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int | None,
+         skip_unreadable: bool = False) -> dict:
     root = image_root(folder)
     train = train_folder(root)
     train_paths = image_files(train)
@@ -78,8 +79,9 @@ def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int 
                                 "and no labels CSV")
         labels.append(label)
     test_paths = test_files_like_sample(test_folder(root), sample, sample_path)
-    x_train, x_test = decode_images([train_paths, test_paths], image_size, "train and test images")
-    return {"x_train": x_train, "train_labels": np.asarray(labels, dtype=str), "labels_path": train,
+    (x_train, x_test), left_out = decode_images([train_paths, test_paths], image_size, "train and test images",
+                                                skip_unreadable)
+    return {"x_train": x_train, **left_out_of(np.asarray(labels, dtype=str), left_out), "labels_path": train,
             "x_test": x_test}
 
 

@@ -38,7 +38,8 @@ logger = logging.getLogger(__name__)
 MAX_BANDS = 3
 
 
-def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int | None) -> dict:
+def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int | None,
+         skip_unreadable: bool = False) -> dict:
     train_path, test_path = folder / "train.json", folder / "test.json"
     id_names = (str(sample.columns[0]), "id")
     label_names = (str(sample.columns[1]),) + LABEL_COLUMN_NAMES

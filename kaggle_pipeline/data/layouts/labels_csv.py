@@ -30,7 +30,7 @@ from kaggle_pipeline.data.folders import (
     test_folder,
     train_folder,
 )
-from kaggle_pipeline.data.images import decode_images, image_files, match_ids, test_files_like_sample
+from kaggle_pipeline.data.images import decode_images, image_files, left_out_of, match_ids, test_files_like_sample
 from kaggle_pipeline.data.registry import Layout, register_layout
 from kaggle_pipeline.data.tables import LABEL_COLUMN_NAMES, find_column, read_submission_table
 from kaggle_pipeline.errors import PipelineError
@@ -51,7 +51,8 @@ def _labels_csv(folder: Path) -> Path:
                         f"{LABELS_CSV_NAMES[0]} or remove the others from the folder")
 
 
-def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int | None) -> dict:
+def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int | None,
+         skip_unreadable: bool = False) -> dict:
     labels_path = _labels_csv(folder)
     labels_table = read_submission_table(labels_path)
     train, test = _image_folders(folder)
@@ -84,8 +85,9 @@ def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int 
     # One folder for both (Plant Pathology 2020's images/): the test images are the ones not labelled.
     test_paths = test_files_like_sample(test, sample, sample_path, labelled=train_paths if test == train else (),
                                         labels_path=labels_path)
-    x_train, x_test = decode_images([train_paths, test_paths], image_size, "train and test images")
-    return {"x_train": x_train, "train_labels": train_labels, "labels_path": labels_path, "x_test": x_test}
+    (x_train, x_test), left_out = decode_images([train_paths, test_paths], image_size, "train and test images",
+                                                skip_unreadable)
+    return {"x_train": x_train, **left_out_of(train_labels, left_out), "labels_path": labels_path, "x_test": x_test}
 
 
 def _without_row_numbers(table: pd.DataFrame, train: Path) -> pd.DataFrame:

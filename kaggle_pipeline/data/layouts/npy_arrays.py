@@ -30,7 +30,8 @@ ARRAY_NAMES = {
 }
 
 
-def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int | None) -> dict:
+def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int | None,
+         skip_unreadable: bool = False) -> dict:
     arrays = _named_arrays(_load_arrays(folder), folder)
     for key in ("train_x", "train_y", "test_x"):
         if key not in arrays:

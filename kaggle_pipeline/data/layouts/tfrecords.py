@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from kaggle_pipeline.data.folders import entries, is_dir
-from kaggle_pipeline.data.images import MAX_IMAGE_PIXELS, EncodedImage, decode_images
+from kaggle_pipeline.data.images import MAX_IMAGE_PIXELS, EncodedImage, decode_images, left_out_of
 from kaggle_pipeline.data.registry import Layout, register_layout
 from kaggle_pipeline.data.tables import LABEL_COLUMN_NAMES, order_like_sample, value_as_text
 from kaggle_pipeline.errors import PipelineError
@@ -46,7 +46,8 @@ IMAGE_KEYS = ("image", "image_raw", "img", "jpeg", "image/encoded")
 ID_KEYS = ("id", "image_id", "image_name")
 
 
-def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int | None) -> dict:
+def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int | None,
+         skip_unreadable: bool = False) -> dict:
     roots = _record_roots(folder)
     if not roots:  # only where --layout tfrecords overrides the detection
         raise PipelineError(f"{folder}: no train/ and test/ folders of {', '.join(RECORD_SUFFIXES)} files, here or "
@@ -70,9 +71,9 @@ def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int 
     encoded = [[EncodedImage(_image(record, image_key, name), name) for name, record in records]
                for records in (train, test)]
     del train, test
-    x_train, x_test = decode_images(encoded, image_size, "train and test images")
+    (x_train, x_test), left_out = decode_images(encoded, image_size, "train and test images", skip_unreadable)
     test_path = root / "test"
-    return {"x_train": x_train, "train_labels": labels, "labels_path": root / "train",
+    return {"x_train": x_train, **left_out_of(labels, left_out), "labels_path": root / "train",
             "x_test": order_like_sample(x_test, test_ids, sample, test_path, sample_path)}
 
 
