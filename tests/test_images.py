@@ -1,4 +1,4 @@
-"""Image formats Kaggle ships: PNG, JPEG, TIFF, BMP, WebP, GIF read correctly (16-bit by the competition's
+"""Image formats Kaggle ships: PNG, JPEG, TIFF, BMP, WebP, GIF, JPEG 2000, AVIF read correctly (16-bit by the competition's
 significant bits, float by a fixed range,
 EXIF orientation applied, CMYK/palette/alpha made RGB) or refused in one line, never silently damaged."""
 
@@ -12,6 +12,7 @@ from conftest import run_cli, write_image_competition
 from test_hostile_data import refused_in_process, submit_arguments, workspace_around
 
 from kaggle_pipeline.data import load_competition
+from kaggle_pipeline.errors import PipelineError
 
 SMALL = {"count": 24, "test_count": 6, "side": 4}
 
@@ -91,6 +92,42 @@ def test_bmp_and_webp_lossless_load_exactly(tmp_path):
     mixed = load_competition(folder)
     np.testing.assert_array_equal(mixed.x_train, clean.x_train)
     np.testing.assert_array_equal(mixed.x_test, clean.x_test)
+
+
+def test_jpeg_2000_and_avif_load_as_pillow_decodes_them(tmp_path):
+    """Satellite tiles and slide scans ship JPEG 2000 (lossless here: exactly the PNG's pixels); phones and
+    browsers save AVIF (lossy: Pillow's own decoding of the file). A file of one named as the other is refused."""
+    from PIL import Image
+
+    folder = image_folder(tmp_path / "mixed")
+    clean = load_competition(image_folder(tmp_path / "png"))
+    for relative, suffix in (("train/3.png", ".jp2"), ("train/4.png", ".j2k"), ("test/26.png", ".jp2")):
+        with Image.open(folder / relative) as image:
+            image.load()
+            replace(folder, relative, image, suffix, irreversible=False, no_jp2=suffix == ".j2k")
+    with Image.open(folder / "train/5.png") as image:
+        image.load()
+        avif = replace(folder, "train/5.png", image, ".avif")
+    mixed = load_competition(folder)
+    with Image.open(avif) as image:
+        np.testing.assert_array_equal(mixed.x_train[4], np.asarray(image.convert("RGB")))
+    np.testing.assert_array_equal(np.delete(mixed.x_train, 4, axis=0), np.delete(clean.x_train, 4, axis=0))
+    np.testing.assert_array_equal(mixed.x_test, clean.x_test)
+    avif.rename(avif.with_suffix(".jp2"))
+    with pytest.raises(PipelineError, match=r"5\.jp2: cannot read image \(not a JPEG2000 file; a \.jp2 file is read only "
+                                            r"as JPEG2000\)"):
+        load_competition(folder)
+
+
+def test_16_bit_jpeg_2000_takes_the_competitions_significant_bits(tmp_path):
+    from PIL import Image
+
+    folder = image_folder(tmp_path / "scans")
+    twelve_bits = (GRADIENT16 >> 4).astype(np.uint16)  # 0..4095
+    replace(folder, "train/2.png", Image.fromarray(twelve_bits), ".jp2", irreversible=False)
+    scans = load_competition(folder)
+    expected = np.rint(twelve_bits.astype(np.float32) * np.float32(255 / 4095)).astype(np.uint8)
+    np.testing.assert_array_equal(scans.x_train[1, ..., 0], expected)
 
 
 @pytest.mark.parametrize("suffix", [".png", ".tif"])

@@ -782,7 +782,8 @@ def test_files_that_are_not_images_are_left_out_with_a_word_and_jfif_is_a_jpeg(t
     messages = [record.getMessage() for record in caplog.records]
     assert [message for message in messages if "left out" in message] == [
         f"data: {folder / 'train' / PLANTS[1]}: left out 2 file(s) that are not images by their suffix (.db 1, .txt 1); "
-        "images are .bmp, .dcm, .dicom, .gif, .jfif, .jpeg, .jpg, .pbm, .pgm, .png, .pnm, .ppm, .tif, .tiff, .webp"]
+        "images are .avif, .bmp, .dcm, .dicom, .gif, .j2k, .jfif, .jp2, .jpeg, .jpg, .pbm, .pgm, .png, .pnm, .ppm, .tif, .tiff, "
+        ".webp"]
 
 
 def test_every_layout_forced_on_every_other_layouts_folder_loads_or_is_one_line(tmp_path):

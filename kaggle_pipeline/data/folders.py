@@ -81,6 +81,10 @@ SUFFIX_FORMATS = {
     ".bmp": ("BMP",),
     ".webp": ("WEBP",),
     ".gif": ("GIF",),
+    # Satellite tiles and slide scans (JPEG 2000, up to 16 bits) and photos saved by phones and browsers (AVIF).
+    ".jp2": ("JPEG2000",),
+    ".j2k": ("JPEG2000",),
+    ".avif": ("AVIF",),
     # Netpbm: the face sets of the 1990s (AT&T/ORL, Yale) and course data made from them ship .pgm.
     ".pgm": ("PPM",),
     ".ppm": ("PPM",),
