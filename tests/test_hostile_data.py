@@ -624,6 +624,26 @@ def test_class3_image_bombs_one_line_and_no_pillow_warning(width, height, tmp_pa
                                f"declares .*pixels, more than the {MAX_IMAGE_PIXELS:,}")
 
 
+def test_class3_images_too_many_for_the_memory_at_the_asked_size_are_refused_before_decoding(tmp_path, capsys,
+                                                                                               time_limit):
+    """The decoded arrays' size (count x SIZE^2 x channels) is checked against MAX_ARRAY_BYTES after the header pass,
+    before anything is allocated: SIZE=512 on a large photo competition would otherwise fill the memory and be
+    killed. Here tiny PNGs, just enough of them to need more than the limit at 1024 a side."""
+    from kaggle_pipeline.files import MAX_ARRAY_BYTES
+
+    folder = image_folder(tmp_path / "bad")
+    extra = MAX_ARRAY_BYTES // (1024 * 1024 * 3) + 1
+    pixel = (folder / "train" / "1.png").read_bytes()
+    for number in range(1000, 1000 + extra):
+        (folder / "train" / f"{number}.png").write_bytes(pixel)
+    with open(folder / "trainLabels.csv", "a") as labels:
+        labels.writelines(f"{number},cat\n" for number in range(1000, 1000 + extra))
+    models, _ = workspace_around(tmp_path)
+    refused_in_process(tmp_path, capsys, ["search", "--data", folder, "--models-dir", models, "--image-size", "1024"],
+                       "--image-size 1024 (SIZE=)", rf"\d[\d,]+ images of 1024x1024x3 need \d+\.\d GiB as arrays, "
+                       rf"more than the {MAX_ARRAY_BYTES / 2**30:.1f} GiB \(half this machine's memory\)")
+
+
 def _idx_rewrite(key, **options):
     def corrupt(source):
         write_idx(source / IDX_NAMES[key], options.pop("array", idx_arrays()[key]), **options)

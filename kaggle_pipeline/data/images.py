@@ -44,8 +44,8 @@ import pandas as pd
 
 from kaggle_pipeline.data.folders import IMAGE_SUFFIXES, SUFFIX_FORMATS, check_folder, entries, image_entries, is_dir
 from kaggle_pipeline.data.pixels import FLOAT_0_255_MIN_MAX, UNIT_TOLERANCE
-from kaggle_pipeline.errors import PipelineError
-from kaggle_pipeline.files import first_line, open_regular
+from kaggle_pipeline.errors import ParameterError, PipelineError
+from kaggle_pipeline.files import MAX_ARRAY_BYTES, first_line, open_regular
 from kaggle_pipeline.progress import format_seconds
 
 logger = logging.getLogger(__name__)
@@ -518,6 +518,7 @@ def decode_images(path_sets: list[list[Path]], image_size: int | None = None, wh
     else:
         height = width = side
     channels = 3 if any(header.colour for header in headers if header is not None) else 1
+    _check_array_size(len(readable), (height, width, channels), image_size, paths[0])
     arrays = [np.empty((len(path_set), height, width, channels), dtype=np.uint8) for path_set in path_sets]
     rows = [(array, row) for array in arrays for row in range(len(array))]
     wide = {}  # index -> uint16 pixels, held until every image's highest pixel is known
@@ -549,6 +550,21 @@ def decode_images(path_sets: list[list[Path]], image_size: int | None = None, wh
         kept = np.setdiff1d(np.arange(training), [index for index, _ in left_out])
         arrays[0] = arrays[0][kept]
     return arrays, left_out
+
+
+def _check_array_size(count: int, shape: tuple[int, int, int], image_size: int | None, first) -> None:
+    """The decoded images must fit in MAX_ARRAY_BYTES (half this machine's memory, as for any array the pipeline
+    loads) before they are allocated: SIZE=512 on 37,500 photos would otherwise fill the memory for minutes and
+    be killed without a word. Training holds them again (TensorFlow's copy), so even this much is a squeeze."""
+    needed = count * shape[0] * shape[1] * shape[2]
+    if needed <= MAX_ARRAY_BYTES:
+        return
+    problem = (f"{count:,} images of {shape[0]}x{shape[1]}x{shape[2]} need {needed / 2**30:.1f} GiB as arrays, more "
+               f"than the {MAX_ARRAY_BYTES / 2**30:.1f} GiB (half this machine's memory) they may have")
+    if image_size is not None:
+        raise ParameterError("image_size", image_size, f"{problem}; a smaller side fits")
+    where = first.parent if isinstance(first, Path) else first
+    raise PipelineError(f"{where}: {problem}; resize them smaller with --image-size (SIZE=)")
 
 
 def left_out_of(labels, left_out: list[tuple[int, str]]) -> dict:
