@@ -101,6 +101,15 @@ def number_in(low: float | None, high: float | None, low_open: bool = False, hig
     return parse
 
 
+def user_path(text: str) -> Path:
+    """A path as typed, but a leading ``~`` (or ``~user``) is that home folder unless a file so named exists:
+    zsh (macOS's shell) leaves ``make all DATA=~/kaggle/x`` unexpanded, and make and the Makefile pass it on as
+    typed, so the README's own examples would otherwise look for a folder named ``~``."""
+    if text.startswith("~") and not os.path.lexists(text):
+        return Path(os.path.expanduser(text))
+    return Path(text)
+
+
 SEED = at_least(0, MAX_SEED)
 COUNT = at_least(1, 1_000_000)
 
@@ -128,15 +137,15 @@ def build_parser() -> argparse.ArgumentParser:
     stages = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
 
     data = stages.add_parser("data", help="prepare the default competition (Fashion-MNIST) as a Kaggle folder")
-    data.add_argument("--out", type=Path, default=DEFAULT_DATA, help="folder to write (default: %(default)s)")
-    data.add_argument("--source", type=Path, default=None,
+    data.add_argument("--out", type=user_path, default=DEFAULT_DATA, help="folder to write (default: %(default)s)")
+    data.add_argument("--source", type=user_path, default=None,
                       help="folder with the Fashion-MNIST idx .gz files (default: Debian's /usr/share/datasets/fashion-mnist)")
 
     def common(stage: argparse.ArgumentParser) -> None:
-        stage.add_argument("--data", type=Path, default=DEFAULT_DATA, help="competition folder (default: %(default)s)")
+        stage.add_argument("--data", type=user_path, default=DEFAULT_DATA, help="competition folder (default: %(default)s)")
         stage.add_argument("--name", help="competition name for models/ and submissions/ (default: the data folder's name, "
                                                      "plus -full with the full preset)")
-        stage.add_argument("--models-dir", type=Path, default=Path("models"), help="default: %(default)s")
+        stage.add_argument("--models-dir", type=user_path, default=Path("models"), help="default: %(default)s")
         stage.add_argument("--layout", choices=tuple(list_layouts()), help="override the detected folder layout")
         stage.add_argument("--image-size", type=at_least(4, 1024), metavar="SIDE",
                            help="resize every image to SIDE x SIDE (SIZE=; default: images of one size up to 128 px kept, "
@@ -203,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "is stopped (default: %(default)s)")
 
     def submit_options(stage: argparse.ArgumentParser, threshold: bool) -> None:
-        stage.add_argument("--submissions-dir", type=Path, default=Path("submissions"), help="default: %(default)s")
+        stage.add_argument("--submissions-dir", type=user_path, default=Path("submissions"), help="default: %(default)s")
         if threshold:
             stage.add_argument("--threshold", type=number_in(-1, 1_000_000),
                                help="vote the runs whose validation score reaches this (default: the ensemble's)")
@@ -252,23 +261,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     download = stages.add_parser("download", help="kaggle competitions download, unpacked into data/<slug>/")
     download.add_argument("--competition", required=True, help="the competition's slug, e.g. digit-recognizer")
-    download.add_argument("--data-root", type=Path, default=Path("data"), help="default: %(default)s")
+    download.add_argument("--data-root", type=user_path, default=Path("data"), help="default: %(default)s")
 
     submit_kaggle = stages.add_parser("submit-kaggle", help="check latest.csv, then kaggle competitions submit")
     submit_kaggle.add_argument("--competition", required=True, help="the competition's slug, e.g. digit-recognizer")
     submit_kaggle.add_argument("--message", required=True, help="the submission's description on Kaggle")
     common(submit_kaggle)
     submit_kaggle.set_defaults(data=None)  # data/<slug> unless --data is given
-    submit_kaggle.add_argument("--submissions-dir", type=Path, default=Path("submissions"), help="default: %(default)s")
+    submit_kaggle.add_argument("--submissions-dir", type=user_path, default=Path("submissions"), help="default: %(default)s")
 
     report = stages.add_parser("report", help="figures and one HTML page -> reports/<competition>/index.html")
     common(report)
-    report.add_argument("--reports-dir", type=Path, default=Path("reports"), help="default: %(default)s")
-    report.add_argument("--submissions-dir", type=Path, default=Path("submissions"), help="default: %(default)s")
+    report.add_argument("--reports-dir", type=user_path, default=Path("reports"), help="default: %(default)s")
+    report.add_argument("--submissions-dir", type=user_path, default=Path("submissions"), help="default: %(default)s")
 
     status = stages.add_parser("status", help="what is on disk: search, runs, stacker, newest submission")
     common(status)
-    status.add_argument("--submissions-dir", type=Path, default=Path("submissions"), help="default: %(default)s")
+    status.add_argument("--submissions-dir", type=user_path, default=Path("submissions"), help="default: %(default)s")
 
     submit = stages.add_parser("submit", help="vote over the kept runs (and the stacker) -> submissions/<competition>/latest.csv")
     common(submit)

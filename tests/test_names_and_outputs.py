@@ -308,3 +308,19 @@ def test_too_few_classes_with_two_images_to_validate_on_is_one_line(tmp_path, ca
                       if row.split(",")[0] not in keep})
     refused_in_process(tmp_path, capsys, ["search", "--data", folder, "--models-dir", tmp_path / "models"],
                        folder / "trainLabels.csv", "fewer than two classes have more than one training image")
+
+
+def test_a_leading_tilde_is_the_home_folder_unless_a_file_is_so_named(tmp_path, monkeypatch, capsys):
+    """zsh leaves `make all DATA=~/kaggle/x` unexpanded and make passes it on as typed: the command line reads
+    `~` as the home folder, for every path option, except where a file named `~...` exists as typed."""
+    home = tmp_path / "home"
+    write_class_folders(home / "kaggle" / "plants")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    arguments = ["search", "--data", "~/kaggle/plants", "--models-dir", "~/models", "--subset", "1"]
+    refused_in_process(tmp_path, capsys, arguments, "--subset 1", "fewer training images per trial than the 3 classes")
+    assert cli.user_path("~/kaggle/plants") == home / "kaggle" / "plants"
+    assert cli.user_path("~") == home and cli.user_path("plants/~") == Path("plants/~")
+    (tmp_path / "~").mkdir()  # a folder really named ~ in the working folder is taken as typed
+    assert cli.user_path("~") == Path("~")
+    assert cli.user_path("~nobody-such-user/x") == Path("~nobody-such-user/x")  # no such user: as typed
