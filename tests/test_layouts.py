@@ -814,3 +814,98 @@ def test_every_layout_forced_on_every_other_layouts_folder_loads_or_is_one_line(
                 assert str(error).startswith(str(folder)) and "\n" not in str(error), (layout, shape, str(error))
             else:
                 assert len(competition.x_train) and len(competition.x_test), (layout, shape)
+
+
+# Two-stage competitions (2016-2018): a test folder per stage and a sample per stage; the last stage's sample,
+# which Kaggle scores late submissions against, lists the images of every stage.
+FISH = ["ALB", "BET", "NoF", "YFT"]
+
+
+def write_fisheries(folder: Path, stage_one="test_stg1", stage_one_sample="sample_submission_stg1.csv") -> dict:
+    """The Nature Conservancy Fisheries Monitoring's shape: train/<class>/img_*.jpg, test_stg1/img_*.jpg,
+    test_stg2/image_*.jpg, a sample per stage with a column per class; stage 2's ids give its images by a path."""
+    images, labels = synthetic_images(24 + 5 + 7, side=8, channels=3, classes=4, seed=5)
+    for index in range(24):
+        save(folder / "train" / FISH[labels[index]] / f"img_{index:05d}.png", images[index])
+    first = [f"img_{900 + index:05d}.png" for index in range(5)]
+    second = [f"image_{index + 1:05d}.png" for index in range(7)]
+    truth = {}
+    for offset, name in enumerate(first):
+        save(folder / stage_one / name, images[24 + offset])
+        truth[name] = images[24 + offset]
+    for offset, name in enumerate(second):
+        save(folder / "test_stg2" / name, images[29 + offset])
+        truth[f"test_stg2/{name}"] = images[29 + offset]
+    header, row = "image," + ",".join(FISH) + "\n", "," + ",".join(["0.25"] * 4) + "\n"
+    (folder / stage_one_sample).write_text(header + "".join(name + row for name in first))
+    ids = first[::-1] + [f"test_stg2/{name}" for name in second]  # the sample's order, not the folders'
+    (folder / "sample_submission_stg2.csv").write_text(header + "".join(image_id + row for image_id in ids))
+    return {"truth": truth, "ids": ids}
+
+
+@pytest.mark.parametrize("stage_one, stage_one_sample", [("test_stg1", "sample_submission_stg1.csv"),
+                                                          ("test", "sample_submission.csv")])
+def test_a_two_stage_competition_reads_every_stages_test_images_as_the_last_sample_lists_them(stage_one,
+                                                                                               stage_one_sample, tmp_path,
+                                                                                               caplog):
+    import logging
+
+    folder = tmp_path / "the-nature-conservancy-fisheries-monitoring"
+    made = write_fisheries(folder, stage_one, stage_one_sample)
+    with caplog.at_level(logging.INFO, logger="kaggle_pipeline.data"):
+        competition = load_competition(folder)
+    assert competition.sample_submission == folder / "sample_submission_stg2.csv"
+    assert any(f"sample_submission_stg2.csv is the last stage's sample submission, the one Kaggle scores now; left "
+               f"aside: {stage_one_sample}" in record.getMessage() for record in caplog.records)
+    assert competition.layout == "folders" and competition.classes == FISH and len(competition.x_train) == 24
+    assert competition.test_ids == made["ids"] and competition.submission_columns == FISH
+    for row, image_id in enumerate(made["ids"]):
+        np.testing.assert_array_equal(competition.x_test[row], made["truth"][image_id])
+    # Both stages' images are in the cache key: a changed stage-1 image is parsed again.
+    from kaggle_pipeline.data.competition import source_files
+
+    assert folder / stage_one / "img_00900.png" in source_files(folder, "folders")
+
+
+def _fish_name_in_both_stages(folder: Path):
+    save(folder / "test_stg2" / "img_00900.png", np.zeros((8, 8, 3), dtype=np.uint8))
+    return folder / "sample_submission_stg2.csv", r"id 'img_00900.png' \(column 'image'\) names an image in each of " \
+        r"test_stg1/, test_stg2/; an id must name one"
+
+
+def _fish_id_in_no_stage(folder: Path):
+    sample = folder / "sample_submission_stg2.csv"
+    sample.write_text(sample.read_text().replace("img_00901.png", "img_00999.png"))
+    return sample, r"id 'img_00999.png' \(column 'image'\) has no image in test_stg1/ or test_stg2/ \(1 ids"
+
+
+def _fish_stage_one_image_unlisted(folder: Path):
+    sample = folder / "sample_submission_stg2.csv"
+    sample.write_text("".join(line for line in sample.read_text().splitlines(keepends=True) if "img_00902" not in line))
+    return folder / "test_stg1" / "img_00902.png", r"test image is not in sample_submission_stg2.csv"
+
+
+def _fish_stage_path_through_the_other_folder(folder: Path):
+    sample = folder / "sample_submission_stg2.csv"
+    sample.write_text(sample.read_text().replace("test_stg2/image_00003.png", "test_stg1/image_00003.png"))
+    return sample, r"id 'test_stg1/image_00003.png' .*has no image in .*test_stg1"
+
+
+def _fish_two_samples_of_one_stage(folder: Path):
+    (folder / "sampleSubmission_stg2.csv").write_bytes((folder / "sample_submission_stg2.csv").read_bytes())
+    return folder, r"more than one sample submission"
+
+
+def _fish_a_test_folder_that_is_no_stage(folder: Path):
+    (folder / "test_stg1").rename(folder / "test1")
+    return folder, r"test1/, test_stg2/ could each be the test images"
+
+
+@pytest.mark.parametrize("damage", [_fish_name_in_both_stages, _fish_id_in_no_stage, _fish_stage_one_image_unlisted,
+                                    _fish_stage_path_through_the_other_folder, _fish_two_samples_of_one_stage,
+                                    _fish_a_test_folder_that_is_no_stage], ids=lambda damage: damage.__name__[6:])
+def test_a_two_stage_competition_that_does_not_fit_together_is_one_line(damage, tmp_path, capsys, restore_signals):
+    folder = tmp_path / "fish"
+    write_fisheries(folder)
+    named, problem = damage(folder)
+    refused_in_process(tmp_path, capsys, ["search", "--data", folder, "--models-dir", tmp_path / "models"], named, problem)

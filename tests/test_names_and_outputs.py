@@ -172,7 +172,8 @@ def test_two_test_ids_naming_one_image_are_refused(tmp_path, capsys):
                        sample, "ids '25' and '25.png' .* name the same image 25.png")
 
 
-@pytest.mark.parametrize("second", ["sample_submission.csv", "sample_submission_stage2.csv", "SampleSubmission (1).csv"])
+@pytest.mark.parametrize("second", ["sample_submission.csv", "sample_submission_v2.csv", "SampleSubmission (1).csv",
+                                    "sample_submission_stg1.csv"])  # the last: two of stage 1 (a stage 2 is chosen)
 def test_two_sample_submissions_are_named_instead_of_one_guessed(second, tmp_path, capsys):
     folder = small_images(tmp_path / "comp")
     (folder / second).write_bytes((folder / "sampleSubmission.csv").read_bytes())

@@ -145,9 +145,40 @@ def train_folder(root: Path) -> Path:
 def test_folder(root: Path) -> Path:
     """``test/``, or else the one folder whose name starts with ``test`` (Dogs vs. Cats ships ``test1/``,
     Cassava ``test_images/``); its one subfolder when that is all it holds (``test/test/`` from a zip, Keras'
-    ``test/unknown/`` for ``flow_from_directory``): test images are matched to the sample's ids by name."""
+    ``test/unknown/`` for ``flow_from_directory``): test images are matched to the sample's ids by name. In a
+    two-stage competition, the last stage's (``test_folders``)."""
+    return test_folders(root)[-1]
+
+
+def test_folders(root: Path) -> list[Path]:
+    """The test image folders: ``[test_folder]``, or, in a two-stage competition, one per stage in stage order.
+
+    Kaggle's two-stage competitions (2016-2018) ship a test folder per stage: The Nature Conservancy's
+    ``test_stg1/`` and ``test_stg2/``, or ``test/`` (stage 1) beside ``test_stg2/``; the last stage's sample
+    submission (``tables.find_sample_submission``) lists the images of every stage, the later ones by a path
+    (``test_stg2/image_00001.jpg``). Folders named ``test*`` that hold images are stages when each is ``test``
+    or ``test`` and a stage number (``_stg2``, ``-stage2``), no two of one stage; otherwise they are not
+    guessed between."""
+    named = [path for path in entries(root)
+             if path.name.lower().startswith("test") and is_dir(path) and _holds_images(path)]
+    stages = {path: stage_number(path.name[len("test"):]) for path in named}
+    if len(named) > 1 and None not in stages.values() and len(set(stages.values())) == len(named):
+        return [_lone_subfolder(path) or path for path in sorted(named, key=stages.get)]
     folder = _named_folder(root, "test")
-    return _lone_subfolder(folder) or folder
+    return [_lone_subfolder(folder) or folder]
+
+
+# A stage's number after a name: "_stg2", "-stage2", "stage_2" (Kaggle's two-stage competitions); "" is stage 1.
+_STAGE = re.compile(r"[_-]?(?:stg|stage)[_-]?(\d{1,3})", re.IGNORECASE)
+
+
+def stage_number(suffix: str) -> int | None:
+    """The stage a name's ``suffix`` (after ``test`` or ``sample_submission``) says: 1 for nothing, the number
+    for a stage marker, None for anything else."""
+    if suffix == "":
+        return 1
+    match = _STAGE.fullmatch(suffix)
+    return int(match.group(1)) if match else None
 
 
 def _lone_subfolder(folder: Path) -> Path | None:

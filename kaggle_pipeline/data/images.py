@@ -618,22 +618,31 @@ def _parallel(function, items, label: str, size=None) -> list:
     return results
 
 
-def test_files_like_sample(folder: Path, sample: pd.DataFrame, sample_path: Path, labelled=(),
+def test_files_like_sample(folders: list[Path], sample: pd.DataFrame, sample_path: Path, labelled=(),
                            labels_path: Path | None = None) -> list[Path]:
     """The test image of each sample submission row, in the sample's order: every id must match one image
     (by file name, with or without its extension) and every test image must be in the sample. In a folder
-    shared with the training images, the ``labelled`` ones (listed in ``labels_path``) are not test images."""
+    shared with the training images, the ``labelled`` ones (listed in ``labels_path``) are not test images.
+    ``folders``: the test folder, or one per stage of a two-stage competition (``folders.test_folders``), where an
+    id names an image by a path through its stage's folder (``test_stg2/image_00001.jpg``) or by a name that
+    only one stage's folder holds."""
     labelled = set(labelled)
-    files = [path for path in image_files(folder) if path not in labelled]
-    if not files:
-        folders = [path.name + "/" for path in entries(folder) if is_dir(path)]
-        inside = f" (test images lie in it, or in its only folder; it holds {', '.join(folders[:3])})" if folders else ""
-        raise PipelineError(f"{folder}: no test images" + (f" beside those {labels_path.name} labels" if labelled else "")
-                            + inside)
+    files_of = {}
+    for folder in folders:
+        files_of[folder] = [path for path in image_files(folder) if path not in labelled]
+        if not files_of[folder]:
+            inner = [path.name + "/" for path in entries(folder) if is_dir(path)]
+            inside = f" (test images lie in it, or in its only folder; it holds {', '.join(inner[:3])})" if inner else ""
+            raise PipelineError(f"{folder}: no test images" + (f" beside those {labels_path.name} labels" if labelled
+                                                               else "") + inside)
     ids = sample.iloc[:, 0].str.strip().tolist()
-    matched = match_ids(ids, files, folder, sample_path, sample.columns[0])
+    column = sample.columns[0]
+    if len(folders) == 1:
+        matched = match_ids(ids, files_of[folders[0]], folders[0], sample_path, column)
+    else:
+        matched = _match_across_stages(ids, files_of, sample_path, column)
     listed = set(matched)
-    unlisted = [path for path in files if path not in listed]
+    unlisted = [path for files in files_of.values() for path in files if path not in listed]
     if unlisted and labelled:
         raise PipelineError(f"{unlisted[0]}: image is neither in {labels_path.name} nor in {sample_path.name} "
                             f"({len(unlisted)} such images); in a folder holding both, each image is a training "
@@ -641,4 +650,33 @@ def test_files_like_sample(folder: Path, sample: pd.DataFrame, sample_path: Path
     if unlisted:
         raise PipelineError(f"{unlisted[0]}: test image is not in {sample_path.name} ({len(unlisted)} such images); "
                             "the sample submission lists every test image once")
+    return matched
+
+
+def _match_across_stages(ids: list[str], files_of: dict[Path, list[Path]], sample_path: Path, column: str) -> list[Path]:
+    """``match_ids`` over one folder per stage: each id goes to the folder it is a path through, or else to the
+    one folder holding a file of its name (with or without the extension, or but for the extension's case)."""
+    names_of = {folder: {name for path in files for name in (path.name, path.stem, path.stem + path.suffix.lower())}
+                for folder, files in files_of.items()}
+    rows_of: dict[Path, list[int]] = {folder: [] for folder in files_of}
+    missing = []
+    for row, written in enumerate(ids):
+        owners = ([folder for folder in files_of if _name_in_folder(written, folder) != written]
+                  or [folder for folder, names in names_of.items() if written in names or _suffix_lowered(written) in names])
+        if len(owners) > 1:
+            raise PipelineError(f"{sample_path}: id {written!r} (column {column!r}) names an image in each of "
+                                f"{', '.join(folder.name + '/' for folder in owners)}; an id must name one (a path "
+                                f"through its folder, {owners[-1].name}/{written}, would)")
+        if owners:
+            rows_of[owners[0]].append(row)
+        else:
+            missing.append(written)
+    if missing:
+        raise PipelineError(f"{sample_path}: id {missing[0]!r} (column {column!r}) has no image in "
+                            f"{' or '.join(folder.name + '/' for folder in files_of)} ({len(missing)} ids without one)")
+    matched: list[Path] = [Path()] * len(ids)
+    for folder, rows in rows_of.items():
+        for row, path in zip(rows, match_ids([ids[row] for row in rows], files_of[folder], folder, sample_path, column),
+                             strict=True):
+            matched[row] = path
     return matched

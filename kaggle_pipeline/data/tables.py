@@ -6,6 +6,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import logging
 import math
 import os
 import re
@@ -14,9 +15,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kaggle_pipeline.data.folders import entries, is_dir, is_sample_name
+from kaggle_pipeline.data.folders import entries, is_dir, is_sample_name, stage_number
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.files import MAX_ARRAY_BYTES, first_line, packed_hint, read_bytes
+
+logger = logging.getLogger(__name__)
 
 LABEL_COLUMN_NAMES = ("label", "labels", "class", "target", "category")
 
@@ -49,10 +52,36 @@ def find_sample_submission(folder: Path) -> Path:
     if not candidates:
         raise PipelineError(f"{folder}: no sample submission (sample_submission.csv or sampleSubmission.csv) found"
                             + nested_competitions_hint(folder))
-    if len(candidates) > 1:  # a second stage's sample, a copy: which one Kaggle scores is not ours to guess
+    if len(candidates) > 1:
+        last_stage = _last_stage(candidates)
+        if last_stage is not None:
+            return last_stage
+        # A copy, another competition's: which one Kaggle scores is not ours to guess.
         raise PipelineError(f"{folder}: more than one sample submission ({', '.join(path.name for path in candidates)}); "
                             "move all but the one Kaggle scores out of the folder")
     return candidates[0]
+
+
+_STAGE_REPORTED: set[str] = set()  # the folders whose chosen stage was said in this process
+
+
+def _last_stage(candidates: list[Path]) -> Path | None:
+    """The last stage's sample among one per stage (``sample_submission_stg1.csv``, ``sample_submission_stg2.csv``;
+    an unnumbered one is stage 1): after a two-stage competition Kaggle scores late submissions against the last
+    stage's test set, whose sample lists the images of every stage (folders.test_folders). None otherwise."""
+    stages = {}
+    for path in candidates:
+        stem = re.sub(r"^sample_?submission", "", path.name[: -len(".csv")], flags=re.IGNORECASE)
+        stages[path] = stage_number(stem)
+    if None in stages.values() or len(set(stages.values())) != len(candidates):
+        return None
+    last = max(candidates, key=stages.get)
+    if str(last) not in _STAGE_REPORTED:
+        _STAGE_REPORTED.add(str(last))
+        others = ", ".join(path.name for path in candidates if path != last)
+        logger.info(f"data: {last.name} is the last stage's sample submission, the one Kaggle scores now; left "
+                    f"aside: {others}")
+    return last
 
 
 def nested_competitions_hint(folder: Path) -> str:

@@ -22,6 +22,7 @@ from kaggle_pipeline.data.folders import (
     image_root,
     is_dir,
     test_folder,
+    test_folders,
     train_folder,
 )
 from kaggle_pipeline.data.images import decode_images, left_out_of, test_files_like_sample
@@ -74,7 +75,7 @@ def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int 
             raise PipelineError(f"{class_folder}: class folder holds no images")
         train_paths += files
         labels += [class_folder.name] * len(files)
-    test_paths = test_files_like_sample(test_folder(root), sample, sample_path)
+    test_paths = test_files_like_sample(test_folders(root), sample, sample_path)
     (x_train, x_test), left_out = decode_images([train_paths, test_paths], image_size, "train and test images",
                                                 skip_unreadable)
     return {"x_train": x_train, **left_out_of(np.asarray(labels, dtype=str), left_out), "labels_path": train,
@@ -87,8 +88,9 @@ def _files(folder: Path) -> list[Path]:
     if is_dir(train_folder(root)):
         for class_folder in _class_folders(train_folder(root)):
             files += _class_entries(class_folder)
-    if is_dir(test_folder(root)):
-        files += entries(test_folder(root))
+    for test in test_folders(root):
+        if is_dir(test):
+            files += entries(test)
     return files
 
 

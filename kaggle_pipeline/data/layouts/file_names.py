@@ -29,6 +29,7 @@ from kaggle_pipeline.data.folders import (
     is_dir,
     labels_csv_candidates,
     test_folder,
+    test_folders,
     train_folder,
 )
 from kaggle_pipeline.data.images import decode_images, image_files, left_out_of, test_files_like_sample
@@ -78,7 +79,7 @@ def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int 
                                 f"e.g. cat.0.jpg, or <label>_<number>{path.suffix}, e.g. great_pyrenees_12.jpg), "
                                 "and no labels CSV")
         labels.append(label)
-    test_paths = test_files_like_sample(test_folder(root), sample, sample_path)
+    test_paths = test_files_like_sample(test_folders(root), sample, sample_path)
     (x_train, x_test), left_out = decode_images([train_paths, test_paths], image_size, "train and test images",
                                                 skip_unreadable)
     return {"x_train": x_train, **left_out_of(np.asarray(labels, dtype=str), left_out), "labels_path": train,
@@ -87,7 +88,7 @@ def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int 
 
 def _files(folder: Path) -> list[Path]:
     root = image_root(folder)
-    return [path for images in (train_folder(root), test_folder(root)) if is_dir(images) for path in entries(images)]
+    return [path for images in (train_folder(root), *test_folders(root)) if is_dir(images) for path in entries(images)]
 
 
 def _started(folder: Path) -> bool:

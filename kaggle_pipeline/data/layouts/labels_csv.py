@@ -28,6 +28,7 @@ from kaggle_pipeline.data.folders import (
     is_dir,
     labels_csv_candidates,
     test_folder,
+    test_folders,
     train_folder,
 )
 from kaggle_pipeline.data.images import decode_images, image_files, left_out_of, match_ids, test_files_like_sample
@@ -55,7 +56,7 @@ def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int 
          skip_unreadable: bool = False) -> dict:
     labels_path = _labels_csv(folder)
     labels_table = read_submission_table(labels_path)
-    train, test = _image_folders(folder)
+    train, tests = _image_folders(folder)
     labels_table = _without_row_numbers(labels_table, train)
     if labels_table.shape[1] < 2 or len(labels_table) == 0:
         raise PipelineError(f"{labels_path}: expected an id column and a label column with at least one row")
@@ -83,7 +84,7 @@ def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int 
         raise PipelineError(f"{labels_path}: duplicate id {duplicated.iloc[0]!r} in column {id_column!r}")
     train_paths = match_ids(train_ids.tolist(), image_files(train), train, labels_path, id_column)
     # One folder for both (Plant Pathology 2020's images/): the test images are the ones not labelled.
-    test_paths = test_files_like_sample(test, sample, sample_path, labelled=train_paths if test == train else (),
+    test_paths = test_files_like_sample(tests, sample, sample_path, labelled=train_paths if tests == [train] else (),
                                         labels_path=labels_path)
     (x_train, x_test), left_out = decode_images([train_paths, test_paths], image_size, "train and test images",
                                                 skip_unreadable)
@@ -131,16 +132,17 @@ def _one_hot_labels(table: pd.DataFrame, class_columns: list[str], labels_path: 
     return np.asarray(class_columns, dtype=str)[marks.to_numpy().argmax(axis=1)]
 
 
-def _image_folders(folder: Path) -> tuple[Path, Path]:
-    """(training images, test images): ``train/`` and ``test/`` (or their ``train*``/``test*`` names), or else
-    the competition's one subfolder holding images, for both (Plant Pathology 2020: ``images/Train_0.jpg`` and
-    ``images/Test_0.jpg``, told apart by the labels CSV and the sample)."""
+def _image_folders(folder: Path) -> tuple[Path, list[Path]]:
+    """(training images, test image folders): ``train/`` and ``test/`` (or their ``train*``/``test*`` names; a
+    test folder per stage in a two-stage competition, ``folders.test_folders``), or else the competition's one
+    subfolder holding images, for both (Plant Pathology 2020: ``images/Train_0.jpg`` and ``images/Test_0.jpg``,
+    told apart by the labels CSV and the sample)."""
     root = image_root(folder)
-    train, test = train_folder(root), test_folder(root)
-    if is_dir(train) or is_dir(test):
-        return train, test
+    train, tests = train_folder(root), test_folders(root)
+    if is_dir(train) or any(map(is_dir, tests)):
+        return train, tests
     shared = _shared_image_folder(folder)
-    return (shared, shared) if shared is not None else (train, test)
+    return (shared, [shared]) if shared is not None else (train, tests)
 
 
 def _shared_image_folder(folder: Path) -> Path | None:
@@ -185,20 +187,21 @@ def _is_image_name(image_id: str, images: Path) -> bool:
 
 def _files(folder: Path) -> list[Path]:
     files = labels_csv_candidates(folder)[:1]
-    for images in dict.fromkeys(_image_folders(folder)):
+    train, tests = _image_folders(folder)
+    for images in dict.fromkeys([train, *tests]):
         if is_dir(images):
             files += entries(images)
     return files
 
 
 def _complete(folder: Path) -> bool:
-    train, test = _image_folders(folder)
-    return has_images(train) and has_images(test) and bool(labels_csv_candidates(folder))
+    train, tests = _image_folders(folder)
+    return has_images(train) and has_images(tests[-1]) and bool(labels_csv_candidates(folder))
 
 
 def _started(folder: Path) -> bool:
-    train, test = _image_folders(folder)
-    if has_images(train) or has_images(test):
+    train, tests = _image_folders(folder)
+    if has_images(train) or has_images(tests[-1]):
         return True
     root = image_root(folder)
     # Empty image folders and no CSV table: still an image competition, whose error names what is missing.
