@@ -909,3 +909,24 @@ def test_a_two_stage_competition_that_does_not_fit_together_is_one_line(damage, 
     write_fisheries(folder)
     named, problem = damage(folder)
     refused_in_process(tmp_path, capsys, ["search", "--data", folder, "--models-dir", tmp_path / "models"], named, problem)
+
+
+def test_labels_that_are_lists_of_tags_are_said_to_be_trained_as_combinations(tmp_path, caplog):
+    """Plant Pathology 2021's labels are space-separated tags; each combination is a class, and the log says so.
+    Class names with spaces that are not tags (Plant Seedlings' 'Common Chickweed') say nothing."""
+    import logging
+
+    tags = ["healthy", "scab", "rust", "scab frog_eye_leaf_spot", "rust complex", "complex", "frog_eye_leaf_spot"]
+    folder = write_image_competition(tmp_path / "plant-pathology-2021-fgvc8", count=42, test_count=6)
+    labels = (folder / "trainLabels.csv").read_text().splitlines()
+    (folder / "trainLabels.csv").write_text("\n".join([labels[0]] + [f"{line.split(',')[0]},{tags[row % len(tags)]}"
+                                                                     for row, line in enumerate(labels[1:])]) + "\n")
+    with caplog.at_level(logging.INFO, logger="kaggle_pipeline.data"):
+        competition = load_competition(folder)
+        write_class_folders(tmp_path / "plants")
+        load_competition(tmp_path / "plants")  # 'Common Chickweed', 'Small-flowered Cranesbill': names, not tags
+    assert len(competition.classes) == 7
+    said = [record.getMessage() for record in caplog.records if "label powerset" in record.getMessage()]
+    assert said == ["data: the 7 labels look like lists of 5 tags (e.g. 'rust complex'): each combination is trained "
+                    "as one class (a label powerset); a combination not in the training labels is never predicted, "
+                    "and multi-label training (a probability per tag) is not supported"]

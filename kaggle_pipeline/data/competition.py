@@ -165,6 +165,7 @@ def load_competition(
     # Checked before anything is cached: bad labels leave no file behind.
     classes, y_train = encode_labels(_spelled_like_sample(parsed["train_labels"], sample),
                                      folder if from_cache else parsed["labels_path"])
+    _say_if_tag_lists(classes)
     header = sample.attrs["header"]  # the names as written (read_sample_submission refused any pandas renamed)
     check_class_columns(header, classes, sample_path)
     competition = Competition(
@@ -193,6 +194,20 @@ def load_competition(
     if write_cache:
         save_cache(competition)
     return competition
+
+
+def _say_if_tag_lists(classes: list[str]) -> None:
+    """Say so when the labels look like space-separated lists of tags (Planet's "haze primary", Plant Pathology
+    2021's "scab frog_eye_leaf_spot"): fewer distinct words than labels, the words recombined. Each combination
+    is then one class (a label powerset): valid submissions, but a combination never seen in training is never
+    predicted, and the nets are not trained per tag."""
+    words = {word for label in classes for word in label.split()}
+    combined = [label for label in classes if len(label.split()) > 1]
+    if combined and len(words) < len(classes):
+        logger.info(f"data: the {len(classes)} labels look like lists of {len(words)} tags (e.g. {combined[0]!r}): "
+                    "each combination is trained as one class (a label powerset); a combination not in the "
+                    "training labels is never predicted, and multi-label training (a probability per tag) is "
+                    "not supported")
 
 
 def _warn_left_out(left_out: list[str], from_cache: bool) -> None:
