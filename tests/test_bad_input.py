@@ -317,7 +317,14 @@ REFUSED = {
     "images-missing-sample-submission": (image_folder, lambda f: (f / "sampleSubmission.csv").unlink(), ".",
                                          "no sample submission"),
     "images-empty-test": (image_folder, _empty_test_folder, "test", "no test images"),
-    "images-labels-not-utf8": (image_folder, _latin1_labels, "trainLabels.csv", "cannot parse CSV .*utf-8"),
+    "images-labels-not-utf8": (image_folder, _latin1_labels, "trainLabels.csv",
+                               r"not UTF-8 text \(line 5: '4,chat\\xe9'\); a spreadsheet saved it in another encoding: "
+                               r"save it as \"CSV UTF-8\" \(Excel\)"),
+    "csv-train-not-utf8": (csv_folder, lambda f: (f / "train.csv").write_bytes((f / "train.csv").read_bytes().replace(
+        b"label", "labelé".encode("cp1252"), 1)), "train.csv", r"not UTF-8 text \(line 1: 'label\\xe9,pixel0,pixel1,"),
+    "csv-sample-not-utf8": (csv_folder, lambda f: (f / "sample_submission.csv").write_bytes(
+        (f / "sample_submission.csv").read_bytes() + "99,Café\r\n".encode("cp1252")), "sample_submission.csv",
+        r"not UTF-8 text \(line \d+: '99,Caf\\xe9'\)"),
     "images-labels-utf16-cut-short": (image_folder, lambda f: (f / "trainLabels.csv").write_bytes(
         (f / "trainLabels.csv").read_text().encode("utf-16")[:-1]), "trainLabels.csv", "starts as UTF-16 but"),
     "images-truncated-png": (image_folder, _truncated_png, "train/3.png", "cannot read image"),

@@ -115,6 +115,27 @@ def read_csv_bytes(path: Path) -> bytes:
     return data
 
 
+def csv_parse_error(path: Path, data: bytes, error: Exception) -> PipelineError:
+    """pandas' parse error as one line; for text that is not UTF-8, the line holding the first bad byte and
+    what to do, instead of the codec's byte offset (Excel's "CSV (Comma delimited)" saves in the Windows code
+    page: "Café" is b"Caf\\xe9"). Such a file is not decoded by guess: read in the wrong code page, labels would
+    come out as other letters and the submission would spell them so."""
+    if not isinstance(error, UnicodeDecodeError):
+        return PipelineError(f"{path}: cannot parse CSV ({first_line(error)})")
+    try:
+        data.decode("utf-8")
+        return PipelineError(f"{path}: cannot parse CSV ({first_line(error)})")
+    except UnicodeDecodeError as bad:
+        start = data.rfind(b"\n", 0, bad.start) + 1
+        end = data.find(b"\n", bad.start)
+        line = data[start:end if end >= 0 else len(data)].rstrip(b"\r").decode("utf-8", errors="backslashreplace")
+        shown = line if len(line) <= 60 else line[:57] + "..."
+        number = data.count(b"\n", 0, bad.start) + 1
+        return PipelineError(f"{path}: not UTF-8 text (line {number}: '{shown}'); a "
+                             "spreadsheet saved it in another encoding: save it as \"CSV UTF-8\" (Excel) or convert it, "
+                             "e.g. iconv -f cp1252 -t utf-8 for Western European text")
+
+
 def raw_header(data: bytes, separator: str) -> list[str]:
     """The header line's column names exactly as written (csv module, after the BOM): no pandas renaming."""
     text = data[: 1 << 20].decode("utf-8-sig", errors="replace")
@@ -132,7 +153,7 @@ def read_submission_table(path: Path) -> pd.DataFrame:
     try:
         table = pd.read_csv(io.BytesIO(data), sep=separator, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise PipelineError(f"{path}: cannot parse CSV ({first_line(error)})") from None
+        raise csv_parse_error(path, data, error) from None
     except (OSError, ValueError) as error:
         raise PipelineError(f"{path}: cannot read ({first_line(error)})") from None
     check_row_lengths(table, path)

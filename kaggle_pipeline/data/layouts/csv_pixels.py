@@ -17,6 +17,7 @@ from kaggle_pipeline.data.registry import Layout, register_layout
 from kaggle_pipeline.data.tables import (
     LABEL_COLUMN_NAMES,
     check_row_lengths,
+    csv_parse_error,
     find_column,
     order_like_sample,
     read_csv_bytes,
@@ -75,7 +76,7 @@ def _read_pixel_table(path: Path, text_columns=()) -> pd.DataFrame:
         table = pd.read_csv(io.BytesIO(data), sep=separator, dtype=text, keep_default_na=False, na_values=[""],
                             encoding="utf-8-sig")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise PipelineError(f"{path}: cannot parse CSV ({first_line(error)})") from None
+        raise csv_parse_error(path, data, error) from None
     except (OSError, ValueError) as error:
         raise PipelineError(f"{path}: cannot read ({first_line(error)})") from None
     check_row_lengths(table, path)
