@@ -930,3 +930,19 @@ def test_labels_that_are_lists_of_tags_are_said_to_be_trained_as_combinations(tm
     assert said == ["data: the 7 labels look like lists of 5 tags (e.g. 'rust complex'): each combination is trained "
                     "as one class (a label powerset); a combination not in the training labels is never predicted, "
                     "and multi-label training (a probability per tag) is not supported"]
+
+
+@pytest.mark.parametrize("where", ["class", "test"])
+def test_a_folder_of_heic_photos_says_what_it_holds_and_how_to_convert_them(where, tmp_path, capsys, restore_signals):
+    """iPhones save HEIC, which Pillow does not decode here: the folder's error names the files it does hold (the
+    log line that said they were left out is not printed when the stage stops) and how to convert them."""
+    folder = tmp_path / "plants"
+    write_class_folders(folder)
+    emptied = folder / "train" / PLANTS[1] if where == "class" else folder / "test"
+    for path in sorted(emptied.iterdir()):
+        path.rename(path.with_suffix(".HEIC"))
+    (emptied / "notes.txt").write_text("shot on a phone\n")
+    problem = ("class folder holds no images" if where == "class" else "no test images") + \
+        r"; it holds \d+ file\(s\) that are not images by their suffix \(.heic \d+, .txt 1\); HEIC photos \(as " \
+        r"iPhones save them\) are not read here: convert them to JPEG first"
+    refused_in_process(tmp_path, capsys, ["search", "--data", folder, "--models-dir", tmp_path / "models"], emptied, problem)

@@ -113,6 +113,27 @@ def image_entries(folder: Path, found: list[Path]) -> list[Path]:
     return images
 
 
+# Suffixes of images this machine cannot decode, with what to do (they are left out like any other file).
+UNREAD_IMAGE_SUFFIXES = {".heic": "HEIC", ".heif": "HEIF"}
+
+
+def not_images_note(folder: Path) -> str:
+    """'; it holds N file(s) that are not images by their suffix (...)' for an error about a folder without
+    images (the log line saying so is not printed when the stage stops), or '' when it holds none."""
+    try:
+        others = [path for path in entries(folder) if path.suffix.lower() not in IMAGE_SUFFIXES and not is_dir(path)]
+    except PipelineError:
+        return ""
+    if not others:
+        return ""
+    counts = Counter(path.suffix.lower() or path.name for path in others)
+    shown = ", ".join(f"{suffix} {count}" for suffix, count in sorted(counts.items())[:6])
+    unread = sorted({UNREAD_IMAGE_SUFFIXES[suffix] for suffix in counts if suffix in UNREAD_IMAGE_SUFFIXES})
+    convert = (f"; {'/'.join(unread)} photos (as iPhones save them) are not read here: convert them to JPEG first "
+               "(e.g. heif-convert, or Preview's Export)") if unread else ""
+    return f"; it holds {len(others)} file(s) that are not images by their suffix ({shown}){convert}"
+
+
 def has_images(folder: Path) -> bool:
     """A folder holding at least one visible file with an image suffix."""
     return is_dir(folder) and any(path.suffix.lower() in IMAGE_SUFFIXES for path in entries(folder))

@@ -42,7 +42,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kaggle_pipeline.data.folders import IMAGE_SUFFIXES, SUFFIX_FORMATS, check_folder, entries, image_entries, is_dir
+from kaggle_pipeline.data.folders import (
+    IMAGE_SUFFIXES,
+    SUFFIX_FORMATS,
+    check_folder,
+    entries,
+    image_entries,
+    is_dir,
+    not_images_note,
+)
 from kaggle_pipeline.data.pixels import FLOAT_0_255_MIN_MAX, UNIT_TOLERANCE
 from kaggle_pipeline.errors import ParameterError, PipelineError
 from kaggle_pipeline.files import MAX_ARRAY_BYTES, first_line, open_regular
@@ -138,7 +146,9 @@ def _near_misses(image_id: str, files: list[Path], folder: Path) -> str:
     if near:
         return (f"; nearly matching: {', '.join(near[:3])} (ids must match a file name, with or without its "
                 f"extension, in the same case but for the extension's, or be a path to it through {folder.name}/)")
-    return f"; the folder holds {len(files)} images such as {files[0].name}" if files else "; the folder holds no images"
+    if files:
+        return f"; the folder holds {len(files)} images such as {files[0].name}"
+    return "; the folder holds no images" + not_images_note(folder)
 
 
 @dataclass(frozen=True)
@@ -634,7 +644,7 @@ def test_files_like_sample(folders: list[Path], sample: pd.DataFrame, sample_pat
             inner = [path.name + "/" for path in entries(folder) if is_dir(path)]
             inside = f" (test images lie in it, or in its only folder; it holds {', '.join(inner[:3])})" if inner else ""
             raise PipelineError(f"{folder}: no test images" + (f" beside those {labels_path.name} labels" if labelled
-                                                               else "") + inside)
+                                                               else "") + inside + not_images_note(folder))
     ids = sample.iloc[:, 0].str.strip().tolist()
     column = sample.columns[0]
     if len(folders) == 1:

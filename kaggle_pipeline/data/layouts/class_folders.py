@@ -21,6 +21,7 @@ from kaggle_pipeline.data.folders import (
     image_entries,
     image_root,
     is_dir,
+    not_images_note,
     test_folder,
     test_folders,
     train_folder,
@@ -72,7 +73,7 @@ def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int 
     for class_folder in classes:
         files = _class_images(class_folder)
         if not files:
-            raise PipelineError(f"{class_folder}: class folder holds no images")
+            raise PipelineError(f"{class_folder}: class folder holds no images{not_images_note(class_folder)}")
         train_paths += files
         labels += [class_folder.name] * len(files)
     test_paths = test_files_like_sample(test_folders(root), sample, sample_path)

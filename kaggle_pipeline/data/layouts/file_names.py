@@ -28,6 +28,7 @@ from kaggle_pipeline.data.folders import (
     image_root,
     is_dir,
     labels_csv_candidates,
+    not_images_note,
     test_folder,
     test_folders,
     train_folder,
@@ -70,7 +71,7 @@ def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int 
     train = train_folder(root)
     train_paths = image_files(train)
     if not train_paths:
-        raise PipelineError(f"{train}: no training images")
+        raise PipelineError(f"{train}: no training images{not_images_note(train)}")
     labels = []
     for path in train_paths:
         label = label_of(path)
