@@ -545,10 +545,10 @@ HOLD_SECONDS = 3.0
 
 class HeldDataLines(logging.Handler):
     """Passes every record on to ``target``, but holds the data loader's info and warning lines (left-out files,
-    16-bit ranges, loading progress, unreadable images --skip-unreadable left out) until the stage goes on: a line of another logger, or the first held line being
-    HOLD_SECONDS old, passes them on in order (``pass_on``; ``release`` is logging's lock). A stage refused once
-    the data has loaded (submit before ensemble, a broken answer key) then prints its one error line alone:
-    ``drop`` forgets what was held."""
+    16-bit ranges, loading progress, the unreadable images --skip-unreadable left out) until the stage goes on:
+    a line of another logger, or the first held line being HOLD_SECONDS old, passes them on in order
+    (``pass_on``; ``release`` is logging's lock). A stage refused once the data has loaded (submit before
+    ensemble, a broken answer key) then prints its one error line alone: ``drop`` forgets what was held."""
 
     def __init__(self, target: logging.Handler):
         super().__init__()
