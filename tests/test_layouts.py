@@ -946,3 +946,21 @@ def test_a_folder_of_heic_photos_says_what_it_holds_and_how_to_convert_them(wher
         r"; it holds \d+ file\(s\) that are not images by their suffix \(.heic \d+, .txt 1\); HEIC photos \(as " \
         r"iPhones save them\) are not read here: convert them to JPEG first"
     refused_in_process(tmp_path, capsys, ["search", "--data", folder, "--models-dir", tmp_path / "models"], emptied, problem)
+
+
+def test_a_two_stage_competition_with_a_labels_csv_reads_both_stages(tmp_path):
+    """The labels-CSV layout takes the same stages: test/ (stage 1) beside test_stg2/, ids by name only."""
+    from PIL import Image
+
+    folder = write_image_competition(tmp_path / "cervix", count=30, test_count=8)
+    (folder / "test_stg2").mkdir()
+    for number in (35, 36, 37, 38):
+        (folder / "test" / f"{number}.png").rename(folder / "test_stg2" / f"{number}.png")
+    (folder / "sampleSubmission.csv").rename(folder / "sample_submission.csv")
+    ids = [str(number) for number in range(38, 30, -1)]
+    (folder / "sample_submission_stg2.csv").write_text("id,label\n" + "".join(f"{image_id},cat\n" for image_id in ids))
+    competition = load_competition(folder)
+    assert competition.layout == "images" and competition.test_ids == ids
+    for row, image_id in enumerate(ids):
+        stage = "test_stg2" if int(image_id) >= 35 else "test"
+        np.testing.assert_array_equal(competition.x_test[row], np.asarray(Image.open(folder / stage / f"{image_id}.png")))
