@@ -137,9 +137,17 @@ def build_parser() -> argparse.ArgumentParser:
     stages = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
 
     data = stages.add_parser("data", help="prepare the default competition (Fashion-MNIST) as a Kaggle folder")
-    data.add_argument("--out", type=user_path, default=DEFAULT_DATA, help="folder to write (default: %(default)s)")
+    data.add_argument("--out", type=user_path, default=None,
+                      help=f"folder to write (default: {DEFAULT_DATA}; with --dataset, data/<the dataset folder's name>)")
     data.add_argument("--source", type=user_path, default=None,
                       help="folder with the Fashion-MNIST idx .gz files (default: Debian's /usr/share/datasets/fashion-mnist)")
+    data.add_argument("--dataset", type=user_path, default=None,
+                      help="instead, a labelled image dataset (class folders, with or without train/val/test splits: "
+                           "Chest X-Ray, Intel Image Classification, PetImages) made a competition with a local "
+                           "answer key; its images are linked, never copied or written")
+    data.add_argument("--test-fraction", type=number_in(0, 1, low_open=True, high_open=True), default=None,
+                      help="with --dataset of class folders only: the share of each class held out as the test set "
+                           "(default 0.2)")
 
     def common(stage: argparse.ArgumentParser) -> None:
         stage.add_argument("--data", type=user_path, default=DEFAULT_DATA, help="competition folder (default: %(default)s)")
@@ -429,12 +437,30 @@ def _check_training_options(args: argparse.Namespace) -> None:
         weights_path_for(args.weights)
 
 
+def _data(args: argparse.Namespace) -> None:
+    if args.dataset is None:
+        from kaggle_pipeline.data import DEBIAN_FASHION_MNIST, prepare_fashion_mnist
+
+        if args.test_fraction is not None:
+            raise ParameterError("test_fraction", args.test_fraction, "only with --dataset")
+        out = args.out or DEFAULT_DATA
+        made = prepare_fashion_mnist(out, args.source or DEBIAN_FASHION_MNIST)
+        logger.info(f"data: {'wrote' if made else 'already prepared:'} {out} (train.csv, test.csv, sample_submission.csv, solution.csv)")
+        return
+    from kaggle_pipeline.data.dataset import DEFAULT_TEST_FRACTION, prepare_dataset
+
+    if args.source is not None:
+        raise ParameterError("source", str(args.source), "the Fashion-MNIST source; not with --dataset")
+    out = args.out or Path("data") / Path(os.path.realpath(args.dataset)).name
+    made = prepare_dataset(args.dataset, out, args.test_fraction or DEFAULT_TEST_FRACTION)
+    logger.info(f"data: {'wrote' if made else 'already prepared:'} {out} (train/ and test/ linking to {args.dataset}, "
+                f"sample_submission.csv, solution.csv); next: make all DATA={out}")
+
+
 def run(args: argparse.Namespace) -> None:
     _check_installed(args.stage)
     if args.stage == "data":
-        from kaggle_pipeline.data import DEBIAN_FASHION_MNIST, prepare_fashion_mnist
-        made = prepare_fashion_mnist(args.out, args.source or DEBIAN_FASHION_MNIST)
-        logger.info(f"data: {'wrote' if made else 'already prepared:'} {args.out} (train.csv, test.csv, sample_submission.csv, solution.csv)")
+        _data(args)
         return
     if args.stage == "download":
         from kaggle_pipeline.kaggle_client import download

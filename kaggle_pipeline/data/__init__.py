@@ -36,7 +36,7 @@ The folder is treated as hostile (see docs/RELIABILITY.md, "Hostile data folders
 Modules: ``folders`` (listings), ``tables`` (sample submission, CSV tables), ``pixels`` (numeric pixel arrays),
 ``images`` (image files, sizes, parallel decoding), ``registry`` and ``layouts`` (one module per layout),
 ``competition`` (loading, cache, labels), ``split`` (validation split), ``fashion_mnist`` (the default
-competition).
+competition, and the writer of prepared competition folders), ``dataset`` (a labelled dataset made a competition).
 """
 
 from kaggle_pipeline.data import layouts  # noqa: F401  (registers the layouts)

@@ -99,7 +99,7 @@ def _check_idx_set(arrays: dict[str, np.ndarray], source: Path) -> None:
                             f"{arrays['x_train'].shape[1:]}")
 
 
-def _output_folder_state(folder: Path) -> str:
+def output_folder_state(folder: Path) -> str:
     """``missing``, ``empty`` or ``prepared`` (holds our PREPARED.json); anything else is refused.
 
     The pipeline deletes only what it created: a file, a link to nothing, or a folder holding anything but our
@@ -148,24 +148,9 @@ def write_pixel_competition(
     """Write a Digit-Recognizer-style folder: train.csv, test.csv (no id column), sample_submission.csv.
 
     With ``y_test`` also write ``solution.csv``, the local answer key; with ``marker`` also PREPARED.json,
-    last. ``folder`` must be new (it appears whole or not at all) or an empty folder (filled; the files
-    appear one by one, the marker last). Anything else is refused: nothing is ever deleted that this
-    function did not create.
+    last. ``folder`` is written as ``write_competition_folder`` writes: new or empty, never replaced.
     """
-    import tempfile
-
-    folder = Path(folder)
-    state = _output_folder_state(folder)
-    if state == "prepared":
-        raise PipelineError(f"{folder}: already holds a prepared competition; choose another folder")
-    staging = moved = None
-    try:
-        if state == "missing":
-            folder.parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-            staging.chmod(0o755)  # mkdtemp makes it private; the data is not
-        else:
-            staging = Path(tempfile.mkdtemp(prefix=".staging.", dir=folder))
+    def fill(staging: Path) -> None:
         pixel_header = ",".join(f"pixel{i}" for i in range(int(np.prod(x_train.shape[1:]))))
         _write_rows(staging / "train.csv", "label," + pixel_header, x_train, labels=y_train)
         _write_rows(staging / "test.csv", pixel_header, x_test)
@@ -178,6 +163,32 @@ def write_pixel_competition(
             (staging / "solution.csv").write_text(
                 f"{id_column},{label_column}\n" + "".join(f"{i},{label}\n" for i, label in zip(ids, y_test, strict=True))
             )
+
+    write_competition_folder(folder, fill, marker)
+
+
+def write_competition_folder(folder: Path, fill, marker: dict | None = None) -> None:
+    """Write a competition folder: ``fill(staging)`` writes its files into a staging folder, then they appear.
+
+    ``folder`` must be new (it appears whole or not at all) or an empty folder (filled; the files appear one by
+    one, the ``marker``, PREPARED.json, last). Anything else is refused: nothing is ever deleted that this
+    function did not create, and on any failure what it created is removed.
+    """
+    import tempfile
+
+    folder = Path(folder)
+    state = output_folder_state(folder)
+    if state == "prepared":
+        raise PipelineError(f"{folder}: already holds a prepared competition; choose another folder")
+    staging = moved = None
+    try:
+        if state == "missing":
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+            staging.chmod(0o755)  # mkdtemp makes it private; the data is not
+        else:
+            staging = Path(tempfile.mkdtemp(prefix=".staging.", dir=folder))
+        fill(staging)
         if marker is not None:
             (staging / PREPARED_MARKER).write_text(json.dumps(marker) + "\n")
         if state == "missing":
@@ -203,12 +214,15 @@ def write_pixel_competition(
 
 
 def _undo(staging: Path | None, moved: list[Path] | None) -> None:
-    """Remove what write_pixel_competition created: its staging folder and the files it moved in."""
+    """Remove what write_competition_folder created: its staging folder and the files (or folders) it moved in."""
     import shutil
 
     for path in moved or []:
         try:
-            path.unlink()
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)  # a folder it built (train/, test/) and moved in
+            else:
+                path.unlink()
         except OSError:
             pass
     if staging is not None:
@@ -232,7 +246,7 @@ def prepare_fashion_mnist(folder: Path, source: Path = DEBIAN_FASHION_MNIST) -> 
     anything else is refused before the source is read, and nothing is deleted.
     """
     folder = Path(folder)
-    if _output_folder_state(folder) == "prepared":
+    if output_folder_state(folder) == "prepared":
         return False
     arrays = fashion_mnist_arrays(Path(source))
     write_pixel_competition(

@@ -517,7 +517,7 @@ def decode_images(path_sets: list[list[Path]], image_size: int | None = None, wh
                 return None
         return call
 
-    headers = _parallel(guarded(lambda index: read_header(paths[index])), range(len(paths)), f"reading {what} headers")
+    headers = parallel_map(guarded(lambda index: read_header(paths[index])), range(len(paths)), f"reading {what} headers")
     readable = [header for header in headers if header is not None]
     if not readable:
         _check_left_out(sorted(unreadable.items()), training, paths[0])
@@ -546,7 +546,7 @@ def decode_images(path_sets: list[list[Path]], image_size: int | None = None, wh
         else:
             place(index, image)
 
-    _parallel(guarded(decode), range(len(paths)), f"decoding {what}", size=(height, width, channels))
+    parallel_map(guarded(decode), range(len(paths)), f"decoding {what}", size=(height, width, channels))
     if wide:
         highest = max(int(image.max()) for image in wide.values())
         bits = significant_bits(highest)
@@ -598,7 +598,7 @@ def _check_left_out(left_out: list[tuple[int, str]], training: int, first: Path)
                             "--skip-unreadable leaves out: a damaged download, or files this machine cannot decode")
 
 
-def _parallel(function, items, label: str, size=None) -> list:
+def parallel_map(function, items, label: str, size=None) -> list:
     """``function`` over ``items`` on a thread per core, results in order, a progress line every few seconds.
 
     The first failing item (in order) raises; the others are not waited for longer than their running calls.

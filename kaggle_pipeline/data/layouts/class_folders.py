@@ -52,7 +52,7 @@ def _class_entries(class_folder: Path) -> list[Path]:
     return listed
 
 
-def _class_images(class_folder: Path) -> list[Path]:
+def class_images(class_folder: Path) -> list[Path]:
     check_folder(class_folder, "class folder")
     return image_entries(class_folder, _class_entries(class_folder))
 
@@ -71,7 +71,7 @@ def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int 
                             "image must be in its class's folder")
     train_paths, labels = [], []
     for class_folder in classes:
-        files = _class_images(class_folder)
+        files = class_images(class_folder)
         if not files:
             raise PipelineError(f"{class_folder}: class folder holds no images{not_images_note(class_folder)}")
         train_paths += files
@@ -97,7 +97,7 @@ def _files(folder: Path) -> list[Path]:
 
 def _started(folder: Path) -> bool:
     train = train_folder(image_root(folder))
-    return is_dir(train) and any(_class_images(path) for path in _class_folders(train))
+    return is_dir(train) and any(class_images(path) for path in _class_folders(train))
 
 
 def _complete(folder: Path) -> bool:

@@ -1,0 +1,192 @@
+"""A labelled image dataset as a competition folder with a local answer key (``data --dataset``).
+
+Students practise on Kaggle *datasets* as much as on competitions: Chest X-Ray Images (``chest_xray/train/``,
+``val/`` and ``test/``, each ``NORMAL/`` and ``PNEUMONIA/``), Intel Image Classification (``seg_train/seg_train/
+<class>/``, ``seg_test/seg_test/<class>/``), Microsoft's cats and dogs (``PetImages/Cat/``, ``PetImages/Dog/``).
+They have no sample submission, so no stage can read them as they are. ``prepare_dataset`` writes what the
+default competition is (kaggle_pipeline.data.fashion_mnist): a competition folder whose test labels are a local
+answer key, so every stage, the vote and the local score work on it unchanged:
+
+- ``train/<class>/<name>``: the training images (a ``val*`` split's too: the pipeline makes its own validation
+  split), as symbolic links to the dataset's files, which are never copied, moved or written;
+- ``test/<id>``: the test split's images (or, for a dataset of class folders only, a stratified, seeded
+  ``test_fraction`` of them), renamed to numbered ids in a shuffled order, so neither a name nor the order says
+  the class; images that cannot be read are left out of the test side (a submission needs every test image);
+- ``sample_submission.csv`` (``id,label``), ``solution.csv`` (the answers) and ``PREPARED.json`` (the source,
+  the counts and the seed), written last.
+
+Splits are the dataset's folders whose names hold ``train``, ``val`` or ``test`` (``seg_train``,
+``training_set``, ``test_set``), read through a lone folder of the same name (``seg_train/seg_train/``); a
+folder of unlabelled images (``seg_pred``) is left out, with a log line. The output folder follows the ``data``
+stage's rule: it must be missing or empty, and nothing but what this writes is ever removed.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from kaggle_pipeline.data.fashion_mnist import output_folder_state, write_competition_folder
+from kaggle_pipeline.data.folders import check_folder, entries, is_dir
+from kaggle_pipeline.data.images import parallel_map, read_image
+from kaggle_pipeline.data.layouts.class_folders import class_images
+from kaggle_pipeline.errors import ParameterError, PipelineError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TEST_FRACTION = 0.2
+DATASET_SEED = 0
+SPLIT_WORDS = {"train": "train", "val": "train", "test": "test"}  # a validation split trains (we split our own)
+
+
+def prepare_dataset(source: Path, folder: Path, test_fraction: float = DEFAULT_TEST_FRACTION,
+                    seed: int = DATASET_SEED) -> bool:
+    """Write ``folder`` as a competition made from the labelled dataset ``source``; False when it is already there.
+
+    ``test_fraction`` is used only when the dataset has no test split of its own: that share of each class's
+    images (at least one from a class of two or more) becomes the test set.
+    """
+    source, folder = Path(source), Path(folder)
+    if not 0 < test_fraction < 1:
+        raise ParameterError("test_fraction", test_fraction, "must be above 0 and below 1")
+    if output_folder_state(folder) == "prepared":
+        return False
+    check_folder(source, "dataset folder")
+    if os.path.realpath(folder).startswith(os.path.realpath(source) + os.sep):
+        raise PipelineError(f"{folder}: lies inside the dataset folder {source}; the dataset is never written")
+    splits = dataset_splits(source)
+    train = _labelled_images(splits["train"])
+    if "test" in splits:
+        test = _labelled_images(splits["test"])
+        unknown = sorted(set(test) - set(train))
+        if unknown:
+            raise PipelineError(f"{splits['test'][0]}: class folder {unknown[0]!r} has no training images (the "
+                                f"training classes are {', '.join(sorted(train))})")
+        held_out = None
+    else:
+        train, test = _hold_out(train, test_fraction, seed)
+        held_out = test_fraction
+    test_rows = _readable_test_images(test, seed)
+    classes = sorted(train)
+    if len(classes) < 2:
+        raise PipelineError(f"{source}: a dataset needs at least two class folders with images (found "
+                            f"{', '.join(classes) or 'none'})")
+    marker = {"source": str(source), "dataset": True, "classes": classes,
+              "train_images": sum(map(len, train.values())), "test_images": len(test_rows),
+              "held_out_fraction": held_out, "seed": seed}
+
+    def fill(staging: Path) -> None:
+        for label, paths in train.items():
+            names = set()
+            for path in paths:
+                name = path.name if path.name not in names else f"{path.parent.name}-{path.name}"
+                while name in names:  # the same name in train/ and val/, or in a class's subfolders
+                    name = f"_{name}"
+                names.add(name)
+                _link(path, staging / "train" / label / name)
+        with open(staging / "sample_submission.csv", "w", newline="") as sample, \
+                open(staging / "solution.csv", "w", newline="") as solution:
+            samples, answers = csv.writer(sample), csv.writer(solution)
+            samples.writerow(["id", "label"])
+            answers.writerow(["id", "label"])
+            for image_id, path, label in test_rows:
+                _link(path, staging / "test" / image_id)
+                samples.writerow([image_id, classes[0]])
+                answers.writerow([image_id, label])
+
+    write_competition_folder(folder, fill, marker)
+    return True
+
+
+def dataset_splits(source: Path) -> dict[str, list[Path]]:
+    """``{"train": [class trees], "test": [class trees]}`` (no "test" for a dataset of class folders only)."""
+    root = source
+    while True:  # chest_xray/chest_xray/, a zip unpacked into a folder of its name
+        inside = [path for path in entries(root) if is_dir(path)]
+        if len(inside) == 1 and inside[0].name.lower() == root.name.lower():
+            root = inside[0]
+            continue
+        break
+    splits: dict[str, list[Path]] = {}
+    for path in entries(root):
+        if not is_dir(path):
+            continue
+        words = [word for word in SPLIT_WORDS if word in path.name.lower()]
+        if len(words) != 1:
+            continue
+        lone = [inner for inner in entries(path) if is_dir(inner)]
+        tree = lone[0] if len(lone) == 1 and lone[0].name.lower() == path.name.lower() else path
+        splits.setdefault(SPLIT_WORDS[words[0]], []).append(tree)
+    if not splits:
+        return {"train": [root]}  # class folders only: the test set is held out
+    if "train" not in splits:
+        raise PipelineError(f"{root}: a test split ({', '.join(path.name for path in splits['test'])}) but no "
+                            "training split (a folder named like train or val)")
+    others = [path.name for path in entries(root)
+              if is_dir(path) and sum(word in path.name.lower() for word in SPLIT_WORDS) != 1]
+    if others:
+        logger.info(f"data: left out {', '.join(others)} (not named like a train, val or test split)")
+    return splits
+
+
+def _labelled_images(trees: list[Path]) -> dict[str, list[Path]]:
+    """Class name -> image files, over one or more class trees (train/ and val/)."""
+    images: dict[str, list[Path]] = {}
+    for tree in trees:
+        classes = [path for path in entries(tree) if is_dir(path)]
+        if not classes:
+            raise PipelineError(f"{tree}: no class folders (a labelled dataset holds <split>/<class>/<image>)")
+        for class_folder in classes:
+            found = class_images(class_folder)
+            if found:
+                images.setdefault(class_folder.name, []).extend(found)
+    if not images:
+        raise PipelineError(f"{trees[0]}: no images in its class folders")
+    return images
+
+
+def _hold_out(images: dict[str, list[Path]], fraction: float, seed: int):
+    """A stratified, seeded test set: ``fraction`` of each class (rounded, at least one of a class of two)."""
+    rng = np.random.default_rng(seed)
+    train, test = {}, {}
+    for label in sorted(images):
+        paths = images[label]
+        order = rng.permutation(len(paths))
+        count = 0 if len(paths) < 2 else min(len(paths) - 1, max(1, round(fraction * len(paths))))
+        test[label] = [paths[index] for index in sorted(order[:count])]
+        train[label] = [paths[index] for index in sorted(order[count:])]
+    return train, {label: paths for label, paths in test.items() if paths}
+
+
+def _readable_test_images(test: dict[str, list[Path]], seed: int) -> list[tuple[str, Path, str]]:
+    """(id, file, class) of each readable test image in a shuffled order, ids numbered in that order with the
+    file's suffix. An unreadable image is left out with a warning: every test image must be read to submit."""
+    rows = [(path, label) for label in sorted(test) for path in test[label]]
+    if not rows:
+        raise PipelineError("the dataset gives no test images")
+    def problem(row: tuple[Path, str]) -> str | None:
+        try:
+            read_image(row[0])
+        except PipelineError as error:
+            return str(error)
+        return None
+
+    problems = parallel_map(problem, rows, "checking the test images")
+    for found in filter(None, problems):
+        logger.warning(f"data: left out of the test set: {found}")
+    readable = [row for row, found in zip(rows, problems, strict=True) if found is None]
+    if not readable:
+        raise PipelineError(f"{rows[0][0]}: no test image of the dataset can be read")
+    order = np.random.default_rng(seed).permutation(len(readable))
+    width = len(str(len(readable)))
+    return [(f"{number:0{width}d}{readable[index][0].suffix.lower()}", *readable[index])
+            for number, index in enumerate(order, start=1)]
+
+
+def _link(target: Path, link: Path) -> None:
+    link.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(os.path.realpath(target), link)

@@ -1,0 +1,177 @@
+"""``data --dataset``: a labelled Kaggle *dataset* (Chest X-Ray's train/val/test class trees, Intel Image
+Classification's seg_train/seg_train/, PetImages' bare class folders) made a competition folder with a local
+answer key, its images linked and never written; refused cases are one line with nothing changed."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import run_in_process
+from test_hostile_data import refused_in_process, snapshot
+
+from kaggle_pipeline.data import answer_key_labels, load_competition
+from kaggle_pipeline.data.dataset import prepare_dataset
+
+pytestmark = pytest.mark.usefixtures("restore_signals")
+
+
+def save(path: Path, value: int) -> None:
+    """A small image whose every pixel is ``value``: its source is known from its pixels after linking."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((6, 7, 3), value, dtype=np.uint8)).save(path)
+
+
+def write_chest_xray(root: Path) -> dict[int, str]:
+    """chest_xray/chest_xray/{train,val,test}/{NORMAL,PNEUMONIA}/; val repeats a train file name. Returns each
+    image's pixel value -> (split, class)."""
+    made, value = {}, 1
+    for split, count in (("train", 6), ("val", 2), ("test", 3)):
+        for label in ("NORMAL", "PNEUMONIA"):
+            for number in range(count):
+                save(root / "chest_xray" / split / label / f"IM-{number:04d}.png", value)
+                made[value] = (split, label)
+                value += 1
+    return made
+
+
+def rows(path: Path) -> list[list[str]]:
+    with open(path, newline="") as handle:
+        return list(csv.reader(handle))
+
+
+def test_a_dataset_with_train_val_and_test_splits_becomes_a_competition_with_its_answer_key(tmp_path):
+    source = tmp_path / "chest_xray"
+    made = write_chest_xray(source)
+    before = snapshot(source)
+    assert prepare_dataset(source, tmp_path / "data" / "xray")
+    assert snapshot(source) == before  # the dataset is only linked to
+    competition = load_competition(tmp_path / "data" / "xray")
+    assert competition.layout == "folders" and competition.classes == ["NORMAL", "PNEUMONIA"]
+    assert len(competition.x_train) == 16  # train and val: the pipeline makes its own validation split
+    trained = {int(image[0, 0, 0]): competition.classes[label] for image, label in
+               zip(competition.x_train, competition.y_train, strict=True)}
+    assert trained == {value: label for value, (split, label) in made.items() if split != "test"}
+    # Every test image is the dataset's test split, its answer its class folder; ids and order say nothing of it.
+    truth = answer_key_labels(competition)
+    tested = {int(image[0, 0, 0]): competition.classes[label] for image, label in
+              zip(competition.x_test, truth, strict=True)}
+    assert tested == {value: label for value, (split, label) in made.items() if split == "test"}
+    assert competition.test_ids == [f"{number}.png" for number in range(1, 7)]
+    assert [row[1] for row in rows(tmp_path / "data" / "xray" / "sample_submission.csv")[1:]] == ["NORMAL"] * 6
+    marker = json.loads((tmp_path / "data" / "xray" / "PREPARED.json").read_text())
+    assert marker["train_images"] == 16 and marker["test_images"] == 6 and marker["held_out_fraction"] is None
+    assert os.path.islink(tmp_path / "data" / "xray" / "test" / "1.png")
+    assert not prepare_dataset(source, tmp_path / "data" / "xray")  # already prepared: nothing written
+
+
+def test_split_folders_of_any_name_are_read_through_their_lone_folder_and_unlabelled_ones_left_out(tmp_path, caplog):
+    source = tmp_path / "intel"
+    value = 1
+    for split, count in (("seg_train", 4), ("seg_test", 2)):
+        for label in ("buildings", "forest", "sea"):
+            for number in range(count):
+                save(source / split / split / label / f"{number}.png", value)
+                value += 1
+    save(source / "seg_pred" / "seg_pred" / "1.png", 200)
+    with caplog.at_level(logging.INFO, logger="kaggle_pipeline.data"):
+        prepare_dataset(source, tmp_path / "intel-competition")
+    assert any("left out seg_pred (not named like a train, val or test split)" in record.getMessage()
+               for record in caplog.records)
+    competition = load_competition(tmp_path / "intel-competition")
+    assert competition.classes == ["buildings", "forest", "sea"]
+    assert (len(competition.x_train), len(competition.x_test)) == (12, 6)
+    assert 200 not in competition.x_test[:, 0, 0, 0]
+
+
+def test_class_folders_only_hold_out_a_stratified_seeded_test_set_of_readable_images(tmp_path, caplog):
+    source = tmp_path / "PetImages"
+    for label, first in (("Cat", 1), ("Dog", 101)):
+        for number in range(10):
+            save(source / label / f"{number}.png", first + number)
+    broken = [source / "Cat" / "666.png", source / "Dog" / "11702.png"]
+    for path in broken:
+        path.write_bytes(b"")  # as Microsoft's download ships them
+    with caplog.at_level(logging.WARNING, logger="kaggle_pipeline.data"):
+        prepare_dataset(source, tmp_path / "pets", test_fraction=0.5)
+    dropped = [record.getMessage() for record in caplog.records if "left out of the test set" in record.getMessage()]
+    prepare_dataset(source, tmp_path / "pets-again", test_fraction=0.5)
+    out = tmp_path / "pets"
+    assert rows(out / "solution.csv") == rows(tmp_path / "pets-again" / "solution.csv")  # seeded
+    answers = [label for _, label in rows(out / "solution.csv")[1:]]
+    # Half of each class (11 files), less the unreadable ones that fell on the test side, which are named.
+    assert len(answers) + len(dropped) == 12  # round(0.5 x 11) of each class
+    assert answers.count("Cat") + answers.count("Dog") == len(answers) and {"Cat", "Dog"} <= set(answers)
+    linked = {os.path.realpath(path) for path in (out / "train").rglob("*.png")}
+    for path in broken:
+        assert (os.path.realpath(path) in linked) != any(str(path) in message for message in dropped)
+    competition = load_competition(out, skip_unreadable=True)  # a broken training image is left out on request
+    assert len(competition.x_test) == len(answers)
+    assert sorted(int(value) for value in competition.x_test[:, 0, 0, 0]) == sorted(
+        int(Path(os.readlink(out / "test" / image_id)).stem) + (1 if label == "Cat" else 101)
+        for image_id, label in rows(out / "solution.csv")[1:])
+
+
+def _one_class(source: Path):
+    save(source / "Cat" / "1.png", 1)
+    save(source / "Cat" / "2.png", 2)
+    return source, "at least two class folders with images"
+
+
+def _test_class_unknown(source: Path):
+    for split in ("train", "test"):
+        save(source / split / "cat" / "1.png", 1)
+        save(source / split / "dog" / "1.png", 2)
+    save(source / "test" / "horse" / "1.png", 3)
+    return source / "test", "class folder 'horse' has no training images"
+
+
+def _test_split_only(source: Path):
+    save(source / "test" / "cat" / "1.png", 1)
+    return source, r"a test split \(test\) but no training split"
+
+
+def _split_without_class_folders(source: Path):
+    save(source / "train" / "1.png", 1)
+    save(source / "test" / "cat" / "1.png", 1)
+    return source / "train", "no class folders"
+
+
+@pytest.mark.parametrize("make", [_one_class, _test_class_unknown, _test_split_only, _split_without_class_folders],
+                         ids=lambda make: make.__name__[1:])
+def test_a_dataset_that_cannot_be_a_competition_is_one_line_and_nothing_is_written(make, tmp_path, capsys):
+    source = tmp_path / "dataset"
+    named, problem = make(source)
+    refused_in_process(tmp_path, capsys, ["data", "--dataset", source, "--out", tmp_path / "out"], named, problem)
+
+
+@pytest.mark.parametrize("arguments, named, problem", [
+    (["--out", "{source}/inside"], "{source}/inside", "lies inside the dataset folder"),
+    (["--out", "{full}"], "{full}", "exists and is not empty"),
+    (["--source", "/usr/share/datasets/fashion-mnist"], "--source '/usr/share/datasets/fashion-mnist'", "not with --dataset"),
+])
+def test_options_that_do_not_fit_a_dataset_are_one_line(arguments, named, problem, tmp_path, capsys):
+    source = tmp_path / "dataset"
+    _test_class_unknown(source)
+    (source / "test" / "horse" / "1.png").unlink()
+    (source / "test" / "horse").rmdir()
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "notes.txt").write_text("mine\n")
+    fill = {"source": source, "full": tmp_path / "full"}
+    arguments = [argument.format(**fill) for argument in arguments]
+    refused_in_process(tmp_path, capsys, ["data", "--dataset", source, *arguments], named.format(**fill), problem)
+
+
+def test_a_test_fraction_without_a_dataset_or_out_of_range_is_one_line(tmp_path, capsys):
+    refused_in_process(tmp_path, capsys, ["data", "--out", tmp_path / "fm", "--test-fraction", "0.3"],
+                       "--test-fraction 0.3", "only with --dataset")
+    answered = run_in_process("data", "--dataset", tmp_path, "--test-fraction", "1", cwd=tmp_path)
+    assert answered.returncode == 2 and answered.stderr.count("\n") == 1, answered.stderr
+    assert "argument --test-fraction: must be above 0 and below 1, got 1" in answered.stderr
