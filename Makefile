@@ -4,6 +4,7 @@
 #   make report              figures and one HTML page -> reports/<competition>/index.html
 #   make status              what is on disk: search, runs, stacker, newest submission
 #   make download COMPETITION=<slug>; make submit-kaggle COMPETITION=<slug> MESSAGE="..."   (Kaggle's client)
+#   make dataset DATASET=<folder> [DATA=data/<name>]   a labelled dataset (class folders) -> a competition with an answer key
 #   make test                the test suite
 # Variables: DATA NAME PRESET=quick|full EVALS EPOCHS N FOLDS RECIPES THRESHOLD MAX_RUNS HOURS PRECISION TENSORBOARD=1 EARLY_ABORT=0
 #            ABORT_MARGIN TTA=0 VOTE=auto|majority|soft|weighted|select|logistic STACK_WEIGHT WEIGHTS STACK_SIZE TREES
@@ -27,7 +28,7 @@ INSTALLED := $(VENV)/.installed
 # same literal text again.
 USER_VARIABLES := DATA NAME PRESET EVALS EPOCHS N FOLDS RECIPES THRESHOLD MAX_RUNS HOURS PRECISION TENSORBOARD EARLY_ABORT \
 	ABORT_MARGIN TTA VOTE METRIC STACK_WEIGHT WEIGHTS SIZE STACK_SIZE LAYOUT TREES EXECUTOR RAY_ADDRESS CPUS_PER_RUN COMPETITION MESSAGE EXTRAS \
-	VERBOSE SKIP_UNREADABLE
+	VERBOSE SKIP_UNREADABLE DATASET
 $(foreach variable,$(USER_VARIABLES),$(if $(filter-out undefined,$(origin $(variable))),\
 	$(eval override $(variable) := $$(value $(variable)))))
 
@@ -70,7 +71,7 @@ DATA_READY :=
 KAGGLE_DATA := --data="$$DATA"
 endif
 
-.PHONY: setup setup-ray lint test-ray debian-data browser data search ensemble stack submit report status download submit-kaggle all test clean
+.PHONY: setup setup-ray lint test-ray debian-data browser data dataset search ensemble stack submit report status download submit-kaggle all test clean
 
 setup: $(INSTALLED)
 
@@ -104,6 +105,10 @@ data: $(DEFAULT_DATA)/PREPARED.json
 
 $(DEFAULT_DATA)/PREPARED.json: | $(INSTALLED)
 	$(PY) -m kaggle_pipeline data --out $(DEFAULT_DATA)
+
+# A labelled dataset made a competition (kaggle_pipeline/data/dataset.py): into DATA when given, else data/<its name>.
+dataset: $(INSTALLED)
+	@$(call run,$(PY) -m kaggle_pipeline data --dataset="$$DATASET" $(if $(KAGGLE_DATA),--out="$$DATA"))
 
 search: $(INSTALLED) $(DATA_READY)
 	@$(call run,$(PY) -m kaggle_pipeline search $(COMMON) $(SEARCH_ARGS))
