@@ -81,14 +81,16 @@ def test_split_folders_of_any_name_are_read_through_their_lone_folder_and_unlabe
                 save(source / split / split / label / f"{number}.png", value)
                 value += 1
     save(source / "seg_pred" / "seg_pred" / "1.png", 200)
+    save(source / "test-multiple_fruits" / "1.png", 201)  # Fruits-360's unlabelled test folder
     with caplog.at_level(logging.INFO, logger="kaggle_pipeline.data"):
         prepare_dataset(source, tmp_path / "intel-competition")
-    assert any("left out seg_pred (not named like a train, val or test split)" in record.getMessage()
-               for record in caplog.records)
+    said = [record.getMessage() for record in caplog.records]
+    assert "data: left out seg_pred (not named like a train, val or test split)" in said
+    assert "data: left out test-multiple_fruits (no class folders: unlabelled)" in said
     competition = load_competition(tmp_path / "intel-competition")
     assert competition.classes == ["buildings", "forest", "sea"]
     assert (len(competition.x_train), len(competition.x_test)) == (12, 6)
-    assert 200 not in competition.x_test[:, 0, 0, 0]
+    assert not {200, 201} & set(competition.x_test[:, 0, 0, 0].tolist())
 
 
 def test_class_folders_only_hold_out_a_stratified_seeded_test_set_of_readable_images(tmp_path, caplog):
@@ -141,10 +143,17 @@ def _test_split_only(source: Path):
 def _split_without_class_folders(source: Path):
     save(source / "train" / "1.png", 1)
     save(source / "test" / "cat" / "1.png", 1)
-    return source / "train", "no class folders"
+    return source, r"a test split \(test\) but no training split"
 
 
-@pytest.mark.parametrize("make", [_one_class, _test_class_unknown, _test_split_only, _split_without_class_folders],
+def _no_split_with_class_folders(source: Path):
+    save(source / "train" / "1.png", 1)
+    save(source / "test" / "1.png", 1)
+    return source, "its split folders hold no class folders"
+
+
+@pytest.mark.parametrize("make", [_one_class, _test_class_unknown, _test_split_only, _split_without_class_folders,
+                                  _no_split_with_class_folders],
                          ids=lambda make: make.__name__[1:])
 def test_a_dataset_that_cannot_be_a_competition_is_one_line_and_nothing_is_written(make, tmp_path, capsys):
     source = tmp_path / "dataset"

@@ -2,7 +2,7 @@
 
 Students practise on Kaggle *datasets* as much as on competitions: Chest X-Ray Images (``chest_xray/train/``,
 ``val/`` and ``test/``, each ``NORMAL/`` and ``PNEUMONIA/``), Intel Image Classification (``seg_train/seg_train/
-<class>/``, ``seg_test/seg_test/<class>/``), Microsoft's cats and dogs (``PetImages/Cat/``, ``PetImages/Dog/``).
+<class>/``, ``seg_test/seg_test/<class>/``), Brain Tumor MRI (``Training/``, ``Testing/``), Microsoft's cats and dogs (``PetImages/Cat/``, ``PetImages/Dog/``).
 They have no sample submission, so no stage can read them as they are. ``prepare_dataset`` writes what the
 default competition is (kaggle_pipeline.data.fashion_mnist): a competition folder whose test labels are a local
 answer key, so every stage, the vote and the local score work on it unchanged:
@@ -17,7 +17,7 @@ answer key, so every stage, the vote and the local score work on it unchanged:
 
 Splits are the dataset's folders whose names hold ``train``, ``val`` or ``test`` (``seg_train``,
 ``training_set``, ``test_set``), read through a lone folder of the same name (``seg_train/seg_train/``); a
-folder of unlabelled images (``seg_pred``) is left out, with a log line. The output folder follows the ``data``
+folder of unlabelled images (``seg_pred``, Fruits-360's ``test-multiple_fruits``) is left out, with a log line. The output folder follows the ``data``
 stage's rule: it must be missing or empty, and nothing but what this writes is ever removed.
 """
 
@@ -120,8 +120,14 @@ def dataset_splits(source: Path) -> dict[str, list[Path]]:
             continue
         lone = [inner for inner in entries(path) if is_dir(inner)]
         tree = lone[0] if len(lone) == 1 and lone[0].name.lower() == path.name.lower() else path
-        splits.setdefault(SPLIT_WORDS[words[0]], []).append(tree)
+        if any(is_dir(inner) for inner in entries(tree)):
+            splits.setdefault(SPLIT_WORDS[words[0]], []).append(tree)
+        else:  # images without class folders (Fruits-360's test-multiple_fruits): nothing to learn or score
+            logger.info(f"data: left out {path.name} (no class folders: unlabelled)")
     if not splits:
+        if any(word in path.name.lower() for path in entries(root) if is_dir(path) for word in SPLIT_WORDS):
+            raise PipelineError(f"{root}: its split folders hold no class folders (a labelled dataset holds "
+                                "<split>/<class>/<image>)")
         return {"train": [root]}  # class folders only: the test set is held out
     if "train" not in splits:
         raise PipelineError(f"{root}: a test split ({', '.join(path.name for path in splits['test'])}) but no "
