@@ -93,6 +93,15 @@ def test_split_folders_of_any_name_are_read_through_their_lone_folder_and_unlabe
     assert not {200, 201} & set(competition.x_test[:, 0, 0, 0].tolist())
 
 
+def test_class_folders_named_like_a_split_are_classes_not_splits(tmp_path):
+    source = tmp_path / "landscapes"
+    for label, value in (("valley", 1), ("contest", 2), ("interval", 3)):
+        for number in range(5):
+            save(source / label / f"{number}.png", value)
+    prepare_dataset(source, tmp_path / "out")
+    assert load_competition(tmp_path / "out").classes == ["contest", "interval", "valley"]
+
+
 def test_class_folders_only_hold_out_a_stratified_seeded_test_set_of_readable_images(tmp_path, caplog):
     source = tmp_path / "PetImages"
     for label, first in (("Cat", 1), ("Dog", 101)):

@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,11 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TEST_FRACTION = 0.2
 DATASET_SEED = 0
-SPLIT_WORDS = {"train": "train", "val": "train", "test": "test"}  # a validation split trains (we split our own)
+# A split folder's name holds one of these as a word (seg_train, training_set, Testing, val, test-multiple_fruits;
+# not contest, interval or valley); a validation split trains too (the pipeline makes its own).
+SPLIT_WORD = re.compile(r"(?<![a-z])(train|training|val|valid|validation|test|testing)(?![a-z])")
+SPLITS = {"train": "train", "training": "train", "val": "train", "valid": "train", "validation": "train",
+          "test": "test", "testing": "test"}
 
 
 def prepare_dataset(source: Path, folder: Path, test_fraction: float = DEFAULT_TEST_FRACTION,
@@ -70,11 +75,11 @@ def prepare_dataset(source: Path, folder: Path, test_fraction: float = DEFAULT_T
     else:
         train, test = _hold_out(train, test_fraction, seed)
         held_out = test_fraction
-    test_rows = _readable_test_images(test, seed)
     classes = sorted(train)
     if len(classes) < 2:
         raise PipelineError(f"{source}: a dataset needs at least two class folders with images (found "
                             f"{', '.join(classes) or 'none'})")
+    test_rows = _readable_test_images(test, seed)
     marker = {"source": str(source), "dataset": True, "classes": classes,
               "train_images": sum(map(len, train.values())), "test_images": len(test_rows),
               "held_out_fraction": held_out, "seed": seed}
@@ -115,17 +120,17 @@ def dataset_splits(source: Path) -> dict[str, list[Path]]:
     for path in entries(root):
         if not is_dir(path):
             continue
-        words = [word for word in SPLIT_WORDS if word in path.name.lower()]
+        words = {SPLITS[word] for word in SPLIT_WORD.findall(path.name.lower())}
         if len(words) != 1:
             continue
         lone = [inner for inner in entries(path) if is_dir(inner)]
         tree = lone[0] if len(lone) == 1 and lone[0].name.lower() == path.name.lower() else path
         if any(is_dir(inner) for inner in entries(tree)):
-            splits.setdefault(SPLIT_WORDS[words[0]], []).append(tree)
+            splits.setdefault(words.pop(), []).append(tree)
         else:  # images without class folders (Fruits-360's test-multiple_fruits): nothing to learn or score
             logger.info(f"data: left out {path.name} (no class folders: unlabelled)")
     if not splits:
-        if any(word in path.name.lower() for path in entries(root) if is_dir(path) for word in SPLIT_WORDS):
+        if any(SPLIT_WORD.search(path.name.lower()) for path in entries(root) if is_dir(path)):
             raise PipelineError(f"{root}: its split folders hold no class folders (a labelled dataset holds "
                                 "<split>/<class>/<image>)")
         return {"train": [root]}  # class folders only: the test set is held out
@@ -133,7 +138,7 @@ def dataset_splits(source: Path) -> dict[str, list[Path]]:
         raise PipelineError(f"{root}: a test split ({', '.join(path.name for path in splits['test'])}) but no "
                             "training split (a folder named like train or val)")
     others = [path.name for path in entries(root)
-              if is_dir(path) and sum(word in path.name.lower() for word in SPLIT_WORDS) != 1]
+              if is_dir(path) and len({SPLITS[word] for word in SPLIT_WORD.findall(path.name.lower())}) != 1]
     if others:
         logger.info(f"data: left out {', '.join(others)} (not named like a train, val or test split)")
     return splits
