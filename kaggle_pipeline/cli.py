@@ -451,7 +451,10 @@ def _data(args: argparse.Namespace) -> None:
 
     if args.source is not None:
         raise ParameterError("source", str(args.source), "the Fashion-MNIST source; not with --dataset")
-    out = args.out or Path("data") / Path(os.path.realpath(args.dataset)).name
+    name = Path(os.path.realpath(args.dataset)).name
+    out = args.out or Path("data") / name
+    if args.out is None and os.path.realpath(out) == os.path.realpath(args.dataset):  # a dataset kept in data/<name>
+        out = Path("data") / f"{name}-competition"
     made = prepare_dataset(args.dataset, out, args.test_fraction or DEFAULT_TEST_FRACTION)
     logger.info(f"data: {'wrote' if made else 'already prepared:'} {out} (train/ and test/ linking to {args.dataset}, "
                 f"sample_submission.csv, solution.csv); next: make all DATA={out}")

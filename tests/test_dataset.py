@@ -193,3 +193,14 @@ def test_a_test_fraction_without_a_dataset_or_out_of_range_is_one_line(tmp_path,
     answered = run_in_process("data", "--dataset", tmp_path, "--test-fraction", "1", cwd=tmp_path)
     assert answered.returncode == 2 and answered.stderr.count("\n") == 1, answered.stderr
     assert "argument --test-fraction: must be above 0 and below 1, got 1" in answered.stderr
+
+
+def test_the_default_output_is_data_slash_its_name_or_beside_it_when_the_dataset_is_there(tmp_path, capsys):
+    for where, made in ((tmp_path / "downloads" / "xray", tmp_path / "data" / "xray"),
+                        (tmp_path / "data" / "pets", tmp_path / "data" / "pets-competition")):
+        for label in ("cat", "dog"):
+            for number in range(3):
+                save(where / label / f"{number}.png", number)
+        answered = run_in_process("data", "--dataset", where, cwd=tmp_path)
+        assert answered.returncode == 0, answered.stderr
+        assert (made / "PREPARED.json").is_file() and f"next: make all DATA={made.relative_to(tmp_path)}" in answered.stderr
