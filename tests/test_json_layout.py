@@ -107,7 +107,9 @@ def _drop(name: str, number: int, key: str):
 
 @pytest.mark.parametrize("corrupt, named, problem", [
     (lambda f: (f / "train.json").write_text("[{\"id\": 1,"), "train.json", "cannot parse JSON"),
-    (lambda f: (f / "test.json").write_bytes(b"\xff\xfe not json"), "test.json", "cannot parse JSON"),
+    (lambda f: (f / "test.json").write_bytes(b"\xff\xfe not json"), "test.json", "not UTF-8 text"),
+    (lambda f: (f / "train.json").write_bytes((f / "train.json").read_bytes().replace(b'"', "\u00e9".encode("cp1252") + b'"', 1)),
+     "train.json", r"not UTF-8 text \(line 1: '\[\{\\xe9\"id\": .*\.\.\.'\); convert it to UTF-8"),
     (_edit("train.json", lambda made: {"records": made}), "train.json", "expected a list of records.*found a JSON dict"),
     (_edit("train.json", lambda made: []), "train.json", "no records"),
     (_edit("test.json", lambda made: made + [[1, 2]]), "test.json", "record 6 is a JSON list, not an object"),

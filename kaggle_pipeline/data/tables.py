@@ -116,24 +116,34 @@ def read_csv_bytes(path: Path) -> bytes:
 
 
 def csv_parse_error(path: Path, data: bytes, error: Exception) -> PipelineError:
-    """pandas' parse error as one line; for text that is not UTF-8, the line holding the first bad byte and
-    what to do, instead of the codec's byte offset (Excel's "CSV (Comma delimited)" saves in the Windows code
-    page: "Café" is b"Caf\\xe9"). Such a file is not decoded by guess: read in the wrong code page, labels would
-    come out as other letters and the submission would spell them so."""
-    if not isinstance(error, UnicodeDecodeError):
-        return PipelineError(f"{path}: cannot parse CSV ({first_line(error)})")
+    """pandas' parse error as one line; for text that is not UTF-8, ``not_utf8_error``'s line instead of the
+    codec's byte offset (Excel's "CSV (Comma delimited)" saves in the Windows code page: "Café" is b"Caf\\xe9")."""
+    if isinstance(error, UnicodeDecodeError):
+        found = not_utf8_error(path, data, 'a spreadsheet saved it in another encoding: save it as "CSV UTF-8" '
+                                           "(Excel) or convert it, e.g. iconv -f cp1252 -t utf-8 for Western European text")
+        if found is not None:
+            return found
+    return PipelineError(f"{path}: cannot parse CSV ({first_line(error)})")
+
+
+def not_utf8_error(path: Path, data: bytes, advice: str) -> PipelineError | None:
+    """For ``data`` that is not UTF-8, an error naming the line holding the first bad byte, and ``advice``; None
+    for UTF-8. Such a file is not decoded by guess: read in the wrong code page, labels would come out as other
+    letters and the submission would spell them so."""
     try:
         data.decode("utf-8")
-        return PipelineError(f"{path}: cannot parse CSV ({first_line(error)})")
+        return None
     except UnicodeDecodeError as bad:
         start = data.rfind(b"\n", 0, bad.start) + 1
         end = data.find(b"\n", bad.start)
-        line = data[start:end if end >= 0 else len(data)].rstrip(b"\r").decode("utf-8", errors="backslashreplace")
-        shown = line if len(line) <= 60 else line[:57] + "..."
+        end = len(data) if end < 0 else end
+        # The bad byte with up to 30 bytes either side, within its line (a JSON file is often one line).
+        left, right = max(start, bad.start - 30), min(end, bad.start + 30)
+        text = data[left:right].rstrip(b"\r").decode("utf-8", errors="backslashreplace")
+        text = "".join(character if character.isprintable() else repr(character)[1:-1] for character in text)
+        shown = ("..." if left > start else "") + text + ("..." if right < end else "")  # one line: \r shown as such
         number = data.count(b"\n", 0, bad.start) + 1
-        return PipelineError(f"{path}: not UTF-8 text (line {number}: '{shown}'); a "
-                             "spreadsheet saved it in another encoding: save it as \"CSV UTF-8\" (Excel) or convert it, "
-                             "e.g. iconv -f cp1252 -t utf-8 for Western European text")
+        return PipelineError(f"{path}: not UTF-8 text (line {number}: '{shown}'); {advice}")
 
 
 def raw_header(data: bytes, separator: str) -> list[str]:

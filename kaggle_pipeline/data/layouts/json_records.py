@@ -29,7 +29,7 @@ import pandas as pd
 from kaggle_pipeline.data.folders import entry_names
 from kaggle_pipeline.data.images import MAX_IMAGE_PIXELS, resize_images
 from kaggle_pipeline.data.registry import Layout, register_layout
-from kaggle_pipeline.data.tables import LABEL_COLUMN_NAMES, order_like_sample, value_as_text
+from kaggle_pipeline.data.tables import LABEL_COLUMN_NAMES, not_utf8_error, order_like_sample, value_as_text
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.files import MAX_ARRAY_BYTES, first_line, read_bytes
 
@@ -77,7 +77,9 @@ def _records(path: Path) -> list[dict]:
     try:
         records = json.loads(data)
     except (ValueError, RecursionError) as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        raise PipelineError(f"{path}: cannot parse JSON ({first_line(error)})") from None
+        found = not_utf8_error(path, data, "convert it to UTF-8, e.g. iconv -f cp1252 -t utf-8 for Western European "
+                                           "text") if isinstance(error, UnicodeDecodeError) else None
+        raise (found or PipelineError(f"{path}: cannot parse JSON ({first_line(error)})")) from None
     if not isinstance(records, list):
         raise PipelineError(f"{path}: expected a list of records ([{{\"id\": ..., \"band_1\": [...]}}, ...]), "
                             f"found a JSON {type(records).__name__}")
