@@ -137,15 +137,16 @@ def build_parser() -> argparse.ArgumentParser:
     stages = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
 
     data = stages.add_parser("data", help="prepare the default competition (Fashion-MNIST) as a Kaggle folder")
-    data.add_argument("--out", type=user_path, default=None,
-                      help=f"folder to write (default: {DEFAULT_DATA}; with --dataset, data/<the dataset folder's name>)")
-    data.add_argument("--source", type=user_path, default=None,
+    data.add_argument("--out", type=user_path, default=None, metavar="FOLDER",
+                      help=f"folder to write, new or empty (default: {DEFAULT_DATA}; with --dataset, data/<the dataset "
+                           "folder's name>, or data/<name>-competition when the dataset is that folder)")
+    data.add_argument("--source", type=user_path, default=None, metavar="FOLDER",
                       help="folder with the Fashion-MNIST idx .gz files (default: Debian's /usr/share/datasets/fashion-mnist)")
-    data.add_argument("--dataset", type=user_path, default=None,
+    data.add_argument("--dataset", type=user_path, default=None, metavar="FOLDER",
                       help="instead, a labelled image dataset (class folders, with or without train/val/test splits: "
                            "Chest X-Ray, Intel Image Classification, PetImages) made a competition with a local "
                            "answer key; its images are linked, never copied or written")
-    data.add_argument("--test-fraction", type=number_in(0, 1, low_open=True, high_open=True), default=None,
+    data.add_argument("--test-fraction", type=number_in(0, 1, low_open=True, high_open=True), default=None, metavar="F",
                       help="with --dataset of class folders only: the share of each class held out as the test set "
                            "(default 0.2)")
 
