@@ -155,6 +155,8 @@ def _labelled_images(trees: list[Path]) -> dict[str, list[Path]]:
             found = class_images(class_folder)
             if found:
                 images.setdefault(class_folder.name, []).extend(found)
+            else:
+                logger.info(f"data: left out {class_folder} (a class folder without images)")
     if not images:
         raise PipelineError(f"{trees[0]}: no images in its class folders")
     return images
