@@ -136,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     _verbosity(parser, top=True)
     stages = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
 
-    data = stages.add_parser("data", help="prepare the default competition (Fashion-MNIST) as a Kaggle folder")
+    data = stages.add_parser("data", help="prepare the default competition (Fashion-MNIST), or a labelled dataset "
+                                          "(--dataset), as a Kaggle folder with a local answer key")
     data.add_argument("--out", type=user_path, default=None, metavar="FOLDER",
                       help=f"folder to write, new or empty (default: {DEFAULT_DATA}; with --dataset, data/<the dataset "
                            "folder's name>, or data/<name>-competition when the dataset is that folder)")
