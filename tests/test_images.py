@@ -472,3 +472,25 @@ def test_held_data_lines_pass_on_in_order_when_the_stage_goes_on_or_the_load_run
     held.drop()
     held.pass_on()
     assert "dropped" not in target.lines
+
+
+def test_a_damaged_compressed_tiff_is_one_line_without_libtiffs_own_messages(tmp_path):
+    """libtiff prints its decoding errors straight to the process's stderr ("ZIPDecode: Decoding error at
+    scanline 0"), beside the pipeline's one line; its handlers are now set to none (images._quiet_libtiff).
+    Checked in a fresh process, where those prints reach the stderr the user sees."""
+    import io
+
+    from PIL import Image
+
+    folder = image_folder(tmp_path / "scans")
+    encoded = io.BytesIO()
+    Image.fromarray(np.full((4, 4, 3), 90, dtype=np.uint8)).save(encoded, "TIFF", compression="tiff_deflate")
+    data = bytearray(encoded.getvalue())
+    strip = Image.open(io.BytesIO(bytes(data))).tag_v2[273][0]
+    data[strip + 2:strip + 12] = bytes(byte ^ 0xFF for byte in data[strip + 2:strip + 12])
+    (folder / "train" / "3.png").unlink()
+    (folder / "train" / "3.tif").write_bytes(bytes(data))
+    finished = run_cli("search", "--data", folder, "--models-dir", tmp_path / "models", cwd=tmp_path, timeout=120)
+    assert finished.returncode == 2, finished.stderr
+    assert finished.stderr.count("\n") == 1 and "Decoding error" not in finished.stderr, finished.stderr
+    assert finished.stderr.startswith(f"error: {folder / 'train' / '3.tif'}: cannot read image ("), finished.stderr

@@ -218,10 +218,38 @@ class EncodedImage:
 ENCODED_FORMATS = ("JPEG", "PNG")
 
 
+_LIBTIFF_QUIET = []  # [True] once libtiff's handlers are set to none
+
+
+def _quiet_libtiff() -> None:
+    """libtiff prints its decoding errors and warnings straight to the process's stderr ("ZIPDecode: Decoding
+    error at scanline 0"), beside the one line the pipeline says of the file (Pillow raises for it anyway): set
+    its error and warning handlers to none, once, in the libtiff Pillow loaded (found in /proc/self/maps; where
+    there is none, nothing is changed)."""
+    if _LIBTIFF_QUIET:
+        return
+    _LIBTIFF_QUIET.append(True)
+    import ctypes
+
+    try:
+        with open("/proc/self/maps") as maps:
+            found = {line.split()[-1] for line in maps if "libtiff" in line and ".so" in line}
+        for library in sorted(found):
+            loaded = ctypes.CDLL(library)
+            for name in ("TIFFSetErrorHandler", "TIFFSetWarningHandler"):
+                handler = getattr(loaded, name)
+                handler.argtypes, handler.restype = [ctypes.c_void_p], ctypes.c_void_p
+                handler(None)
+    except (OSError, AttributeError):
+        return
+
+
 @contextmanager
 def _opened(path: Path | EncodedImage):
     """The image opened with the formats its suffix allows, its declared size checked; decoding errors in one line."""
     from PIL import Image, UnidentifiedImageError
+
+    _quiet_libtiff()
 
     if isinstance(path, EncodedImage):
         formats, opened, kind = ENCODED_FORMATS, nullcontext(io.BytesIO(path.data)), "an image held in a record"
@@ -229,8 +257,10 @@ def _opened(path: Path | EncodedImage):
         formats = SUFFIX_FORMATS.get(path.suffix.lower(), IMAGE_FORMATS)
         opened, kind = open_regular(path), f"a {path.suffix} file"
     with opened as handle, warnings.catch_warnings():
-        # Our limit (MAX_IMAGE_PIXELS) is checked below and is lower than Pillow's: its warning never prints.
+        # Our limit (MAX_IMAGE_PIXELS) is checked below and is lower than Pillow's: its warning never prints. Nor
+        # do Pillow's warnings of damaged metadata ("Corrupt EXIF data"): the file is read, or refused in one line.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
         try:
             with Image.open(handle, formats=formats) as image:
                 width, height = image.size
@@ -248,7 +278,8 @@ def _opened(path: Path | EncodedImage):
                 raise PipelineError(f"{path}: cannot read image (empty: 0 bytes)") from None
             names = " or ".join(formats)
             raise PipelineError(f"{path}: cannot read image (not a {names} file; {kind} is read only as {names})") from None
-        except (OSError, SyntaxError, ValueError, EOFError, MemoryError, zlib.error, struct.error) as error:
+        except (OSError, SyntaxError, ValueError, EOFError, MemoryError, RuntimeError, zlib.error, struct.error) as error:
+            # RuntimeError: the AVIF decoder's ("Failed to decode image: Missing or empty image item").
             raise PipelineError(f"{path}: cannot read image ({first_line(error)})") from None
 
 
