@@ -622,6 +622,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     install_stop_handlers()
     package, handler, level, propagate = _log_to_stderr(getattr(args, "verbosity", 0))
+    # Pillow logs an error about a damaged TIFF ("More samples per pixel than can be decoded") and then raises,
+    # which is the file's one line; with no handler of its own, Python's last resort would print both.
+    pillow = logging.getLogger("PIL")
+    pillow_level = pillow.level
+    pillow.setLevel(logging.CRITICAL)
     try:
         run(args)
     except ParameterError as error:
@@ -642,4 +647,5 @@ def main(argv: list[str] | None = None) -> int:
         package.removeHandler(handler)
         package.setLevel(level)
         package.propagate = propagate
+        pillow.setLevel(pillow_level)
     return 0

@@ -494,3 +494,27 @@ def test_a_damaged_compressed_tiff_is_one_line_without_libtiffs_own_messages(tmp
     assert finished.returncode == 2, finished.stderr
     assert finished.stderr.count("\n") == 1 and "Decoding error" not in finished.stderr, finished.stderr
     assert finished.stderr.startswith(f"error: {folder / 'train' / '3.tif'}: cannot read image ("), finished.stderr
+
+
+def test_a_tiff_declaring_too_many_samples_is_one_line_without_pillows_logged_error(tmp_path):
+    """Pillow logs "More samples per pixel than can be decoded" through logging and then raises; with no handler
+    of its own, Python's last resort printed it beside the file's one line (cli.main quiets Pillow's logger)."""
+    import io
+
+    from PIL import Image
+
+    folder = image_folder(tmp_path / "scans")
+    encoded = io.BytesIO()
+    Image.fromarray(np.full((4, 4, 3), 90, dtype=np.uint8)).save(encoded, "TIFF")
+    data = bytearray(encoded.getvalue())
+    directory = int.from_bytes(data[4:8], "little")
+    for entry in range(int.from_bytes(data[directory:directory + 2], "little")):
+        at = directory + 2 + 12 * entry
+        if int.from_bytes(data[at:at + 2], "little") == 277:  # SamplesPerPixel
+            data[at + 8:at + 10] = (60000).to_bytes(2, "little")
+    (folder / "test" / "26.png").unlink()
+    (folder / "test" / "26.tif").write_bytes(bytes(data))
+    finished = run_cli("search", "--data", folder, "--models-dir", tmp_path / "models", cwd=tmp_path, timeout=120)
+    assert finished.returncode == 2, finished.stderr
+    assert finished.stderr.count("\n") == 1 and "More samples" not in finished.stderr, finished.stderr
+    assert finished.stderr.startswith(f"error: {folder / 'test' / '26.tif'}: cannot read image ("), finished.stderr
