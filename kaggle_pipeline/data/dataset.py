@@ -116,32 +116,36 @@ def dataset_splits(source: Path) -> dict[str, list[Path]]:
             root = inside[0]
             continue
         break
+    folders = [path for path in entries(root) if is_dir(path)]
+    split_of = {path: _split_of(path.name) for path in folders}
     splits: dict[str, list[Path]] = {}
-    for path in entries(root):
-        if not is_dir(path):
-            continue
-        words = {SPLITS[word] for word in SPLIT_WORD.findall(path.name.lower())}
-        if len(words) != 1:
+    for path in folders:
+        if split_of[path] is None:
             continue
         lone = [inner for inner in entries(path) if is_dir(inner)]
         tree = lone[0] if len(lone) == 1 and lone[0].name.lower() == path.name.lower() else path
         if any(is_dir(inner) for inner in entries(tree)):
-            splits.setdefault(words.pop(), []).append(tree)
+            splits.setdefault(split_of[path], []).append(tree)
         else:  # images without class folders (Fruits-360's test-multiple_fruits): nothing to learn or score
             logger.info(f"data: left out {path.name} (no class folders: unlabelled)")
     if not splits:
-        if any(SPLIT_WORD.search(path.name.lower()) for path in entries(root) if is_dir(path)):
+        if any(SPLIT_WORD.search(path.name.lower()) for path in folders):
             raise PipelineError(f"{root}: its split folders hold no class folders (a labelled dataset holds "
                                 "<split>/<class>/<image>)")
         return {"train": [root]}  # class folders only: the test set is held out
     if "train" not in splits:
         raise PipelineError(f"{root}: a test split ({', '.join(path.name for path in splits['test'])}) but no "
                             "training split (a folder named like train or val)")
-    others = [path.name for path in entries(root)
-              if is_dir(path) and len({SPLITS[word] for word in SPLIT_WORD.findall(path.name.lower())}) != 1]
+    others = [path.name for path in folders if split_of[path] is None]
     if others:
         logger.info(f"data: left out {', '.join(others)} (not named like a train, val or test split)")
     return splits
+
+
+def _split_of(name: str) -> str | None:
+    """"train" or "test" for a split folder's name (a val split trains), None for any other or for both."""
+    splits = {SPLITS[word] for word in SPLIT_WORD.findall(name.lower())}
+    return splits.pop() if len(splits) == 1 else None
 
 
 def _labelled_images(trees: list[Path]) -> dict[str, list[Path]]:

@@ -103,14 +103,22 @@ def image_entries(folder: Path, found: list[Path]) -> list[Path]:
     """The entries of ``found`` (listed from ``folder``) with an image suffix. Other files are left out, and
     said so once per folder (``Thumbs.db``, notes, ``.nii`` volumes): a user's images must not vanish without a word."""
     images = [path for path in found if path.suffix.lower() in IMAGE_SUFFIXES]
-    others = [path for path in found if path.suffix.lower() not in IMAGE_SUFFIXES and not is_dir(path)]
+    others = _not_images(found)
     if others and str(folder) not in _REPORTED:
         _REPORTED.add(str(folder))
-        counts = Counter(path.suffix.lower() or path.name for path in others)
-        shown = ", ".join(f"{suffix} {count}" for suffix, count in sorted(counts.items()))
-        logger.info(f"data: {folder}: left out {len(others)} file(s) that are not images by their suffix ({shown}); "
-                    f"images are {', '.join(sorted(IMAGE_SUFFIXES))}")
+        logger.info(f"data: {folder}: left out {len(others)} file(s) that are not images by their suffix "
+                    f"({_suffix_counts(others)}); images are {', '.join(sorted(IMAGE_SUFFIXES))}")
     return images
+
+
+def _not_images(found: list[Path]) -> list[Path]:
+    return [path for path in found if path.suffix.lower() not in IMAGE_SUFFIXES and not is_dir(path)]
+
+
+def _suffix_counts(others: list[Path], shown: int | None = None) -> str:
+    """'.db 1, .txt 2': how many files of each suffix (or name, without one), the first ``shown`` of them."""
+    counts = Counter(path.suffix.lower() or path.name for path in others)
+    return ", ".join(f"{suffix} {count}" for suffix, count in sorted(counts.items())[:shown])
 
 
 # Suffixes of images this machine cannot decode, with what to do (they are left out like any other file).
@@ -121,17 +129,16 @@ def not_images_note(folder: Path) -> str:
     """'; it holds N file(s) that are not images by their suffix (...)' for an error about a folder without
     images (the log line saying so is not printed when the stage stops), or '' when it holds none."""
     try:
-        others = [path for path in entries(folder) if path.suffix.lower() not in IMAGE_SUFFIXES and not is_dir(path)]
+        others = _not_images(entries(folder))
     except PipelineError:
         return ""
     if not others:
         return ""
-    counts = Counter(path.suffix.lower() or path.name for path in others)
-    shown = ", ".join(f"{suffix} {count}" for suffix, count in sorted(counts.items())[:6])
-    unread = sorted({UNREAD_IMAGE_SUFFIXES[suffix] for suffix in counts if suffix in UNREAD_IMAGE_SUFFIXES})
+    unread = sorted({UNREAD_IMAGE_SUFFIXES[path.suffix.lower()] for path in others
+                     if path.suffix.lower() in UNREAD_IMAGE_SUFFIXES})
     convert = (f"; {'/'.join(unread)} photos (as iPhones save them) are not read here: convert them to JPEG first "
                "(e.g. heif-convert, or Preview's Export)") if unread else ""
-    return f"; it holds {len(others)} file(s) that are not images by their suffix ({shown}){convert}"
+    return f"; it holds {len(others)} file(s) that are not images by their suffix ({_suffix_counts(others, 6)}){convert}"
 
 
 def has_images(folder: Path) -> bool:

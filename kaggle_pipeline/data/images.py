@@ -25,6 +25,7 @@ last one is decoded, since their range is the whole competition's: twice their f
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import os
@@ -218,17 +219,12 @@ class EncodedImage:
 ENCODED_FORMATS = ("JPEG", "PNG")
 
 
-_LIBTIFF_QUIET = []  # [True] once libtiff's handlers are set to none
-
-
+@functools.cache
 def _quiet_libtiff() -> None:
     """libtiff prints its decoding errors and warnings straight to the process's stderr ("ZIPDecode: Decoding
     error at scanline 0"), beside the one line the pipeline says of the file (Pillow raises for it anyway): set
     its error and warning handlers to none, once, in the libtiff Pillow loaded (found in /proc/self/maps; where
     there is none, nothing is changed)."""
-    if _LIBTIFF_QUIET:
-        return
-    _LIBTIFF_QUIET.append(True)
     import ctypes
 
     try:
@@ -558,7 +554,7 @@ def decode_images(path_sets: list[list[Path]], image_size: int | None = None, wh
         height, width = first.height, first.width
     else:
         height = width = side
-    channels = 3 if any(header.colour for header in headers if header is not None) else 1
+    channels = 3 if any(header.colour for header in readable) else 1
     _check_array_size(len(readable), (height, width, channels), image_size, paths[0])
     arrays = [np.empty((len(path_set), height, width, channels), dtype=np.uint8) for path_set in path_sets]
     rows = [(array, row) for array in arrays for row in range(len(array))]
