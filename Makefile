@@ -4,6 +4,7 @@
 #   make report              figures and one HTML page -> reports/<competition>/index.html
 #   make status              what is on disk: search, runs, stacker, newest submission
 #   make download COMPETITION=<slug>; make submit-kaggle COMPETITION=<slug> MESSAGE="..."   (Kaggle's client)
+#   make download KAGGLE_DATASET=<owner>/<name>   a labelled dataset from Kaggle -> data/<name>/ (then make dataset)
 #   make dataset DATASET=<folder> [DATA=data/<name>]   a labelled dataset (class folders) -> a competition with an answer key
 #   make test                the test suite
 # Variables: DATA NAME PRESET=quick|full EVALS EPOCHS N FOLDS RECIPES THRESHOLD MAX_RUNS HOURS PRECISION TENSORBOARD=1 EARLY_ABORT=0
@@ -28,7 +29,7 @@ INSTALLED := $(VENV)/.installed
 # same literal text again.
 USER_VARIABLES := DATA NAME PRESET EVALS EPOCHS N FOLDS RECIPES THRESHOLD MAX_RUNS HOURS PRECISION TENSORBOARD EARLY_ABORT \
 	ABORT_MARGIN TTA VOTE METRIC STACK_WEIGHT WEIGHTS SIZE STACK_SIZE LAYOUT TREES EXECUTOR RAY_ADDRESS CPUS_PER_RUN COMPETITION MESSAGE EXTRAS \
-	VERBOSE SKIP_UNREADABLE DATASET
+	VERBOSE SKIP_UNREADABLE DATASET KAGGLE_DATASET
 $(foreach variable,$(USER_VARIABLES),$(if $(filter-out undefined,$(origin $(variable))),\
 	$(eval override $(variable) := $$(value $(variable)))))
 
@@ -123,8 +124,10 @@ submit: $(INSTALLED) $(DATA_READY)
 	@$(call run,$(PY) -m kaggle_pipeline submit $(COMMON) $(call option,THRESHOLD,--threshold) $(SUBMIT_ARGS))
 
 # Kaggle's client (the [kaggle] extra, which make setup installs), signed in any way it accepts (README, Kaggle).
+# KAGGLE_DATASET downloads a dataset instead; with COMPETITION too, both are passed and refused as one line.
 download: $(INSTALLED)
-	@$(call run,$(PY) -m kaggle_pipeline download --competition="$$COMPETITION")
+	@$(call run,$(PY) -m kaggle_pipeline download $(if $(KAGGLE_DATASET),--dataset="$$KAGGLE_DATASET" \
+		$(call option,COMPETITION,--competition),--competition="$$COMPETITION"))
 
 submit-kaggle: $(INSTALLED)
 	@$(call run,$(PY) -m kaggle_pipeline submit-kaggle --competition="$$COMPETITION" --message="$$MESSAGE" \

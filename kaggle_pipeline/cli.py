@@ -269,8 +269,12 @@ def build_parser() -> argparse.ArgumentParser:
     stack.add_argument("--trees", type=at_least(1, 100_000), default=300, help="trees in the forest (default: %(default)s)")
     stack.add_argument("--stack-seed", type=SEED, default=0, help="seed of the forest and of random weights (default: %(default)s)")
 
-    download = stages.add_parser("download", help="kaggle competitions download, unpacked into data/<slug>/")
-    download.add_argument("--competition", required=True, help="the competition's slug, e.g. digit-recognizer")
+    download = stages.add_parser("download", help="kaggle competitions (or datasets) download, unpacked into data/<slug>/")
+    source = download.add_mutually_exclusive_group(required=True)
+    source.add_argument("--competition", help="the competition's slug, e.g. digit-recognizer")
+    source.add_argument("--dataset", metavar="OWNER/NAME",
+                        help="a labelled dataset instead, e.g. paultimothymooney/chest-xray-pneumonia, unpacked into "
+                             "data/<name>/ (then: data --dataset data/<name>)")
     download.add_argument("--data-root", type=user_path, default=Path("data"), help="default: %(default)s")
 
     submit_kaggle = stages.add_parser("submit-kaggle", help="check latest.csv, then kaggle competitions submit")
@@ -468,9 +472,12 @@ def run(args: argparse.Namespace) -> None:
         _data(args)
         return
     if args.stage == "download":
-        from kaggle_pipeline.kaggle_client import download
+        from kaggle_pipeline.kaggle_client import download, download_dataset
 
-        download(args.competition, args.data_root)
+        if args.dataset is not None:
+            download_dataset(args.dataset, args.data_root)
+        else:
+            download(args.competition, args.data_root)
         return
     if args.stage == "submit-kaggle":
         from kaggle_pipeline.data import load_competition

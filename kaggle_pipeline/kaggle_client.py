@@ -1,6 +1,8 @@
 """Kaggle's own command-line client, driven for the two steps users did by hand: download and submit.
 
-``download`` runs ``kaggle competitions download -c <slug> -p data/<slug>`` and unpacks the archive there.
+``download`` runs ``kaggle competitions download -c <slug> -p data/<slug>`` and unpacks the archive there;
+``download_dataset`` does the same for a labelled dataset (``kaggle datasets download <owner>/<name> -p
+data/<name>``), which ``data --dataset`` then makes a competition.
 ``submit_to_kaggle`` checks the competition's ``latest.csv`` against its sample submission and classes
 (the same rules ``make submit`` applies before writing) and runs
 ``kaggle competitions submit -c <slug> -f <file> -m <message>``.
@@ -211,15 +213,54 @@ def _zip_state(folder: Path) -> dict[Path, tuple[int, int]]:
 def download(slug: str, data_root: Path = Path("data")) -> Path:
     """Download and unpack competition ``slug`` into ``data_root/slug``; returns that folder."""
     _check_slug(slug)
-    folder = Path(data_root) / slug
+    folder = _download(["competitions", "download", "-c", slug], Path(data_root) / slug)
+    logger.info(f"download: {slug} unpacked into {folder}")
+    return folder
+
+
+def download_dataset(reference: str, data_root: Path = Path("data")) -> Path:
+    """Download and unpack dataset ``reference`` (``<owner>/<name>``, or its kaggle.com address) into
+    ``data_root/<name>``; returns that folder."""
+    owner, name = dataset_reference(reference)
+    folder = _download(["datasets", "download", f"{owner}/{name}"], Path(data_root) / name)
+    logger.info(f"download: {owner}/{name} unpacked into {folder}; next: make dataset DATASET={folder}")
+    return folder
+
+
+def dataset_reference(reference: str) -> tuple[str, str]:
+    """``(owner, name)`` from ``<owner>/<name>`` as the client takes it, or from the dataset's address as users
+    copy it from the browser (``https://www.kaggle.com/datasets/<owner>/<name>``, its Data tab too)."""
+    address = _DATASET_ADDRESS.fullmatch(reference)
+    parts = list(address.groups()) if address else reference.split("/")
+    if len(parts) != 2 or not all(_DATASET_SLUG.fullmatch(part) for part in parts):
+        raise PipelineError(f"KAGGLE_DATASET={reference!r}: give the dataset as <owner>/<name>, e.g. "
+                            "paultimothymooney/chest-xray-pneumonia")
+    return parts[0], parts[1]
+
+
+_DATASET_ADDRESS = re.compile(r"(?:https?://)?(?:www\.)?kaggle\.com/datasets/([^/?#]+)/([^/?#]+)(?:/data)?/?(?:[?#].*)?")
+# Kaggle's user names and dataset slugs: ASCII letters, digits, dashes and underscores, starting with a letter or
+# digit, so that neither is ever taken for one of the client's options.
+_DATASET_SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*", re.ASCII)
+
+
+def _download(step: list[str], folder: Path) -> Path:
+    """Run the client's download ``step`` into ``folder`` and unpack what it wrote there (module docstring)."""
+    data_root, source = folder.parent, " ".join(step)
     client = kaggle_command()
     if folder.exists() and not folder.is_dir():
         raise PipelineError(f"{folder}: not a folder; move it away, then download again")
+    # A competition and a dataset of one name would share data/<name>; one download must not replace the
+    # other's files (which the manifest alone would allow: both unpacked them).
+    earlier, _ = _read_manifest(folder)
+    if earlier not in (None, source):
+        raise PipelineError(f"{folder}: holds what 'kaggle {earlier}' unpacked; download this one into another "
+                            "folder (--data-root)")
     created_folders = [path for path in (folder, Path(data_root)) if not path.exists()]
     before = _zip_state(folder)
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        _run([client, "competitions", "download", "-c", slug, "-p", str(folder)])
+        _run([client, *step, "-p", str(folder)])
         after = _zip_state(folder)
         written = sorted(archive for archive, state in after.items() if before.get(archive) != state)
         if not written:
@@ -227,7 +268,7 @@ def download(slug: str, data_root: Path = Path("data")) -> Path:
             raise PipelineError(f"{folder}: the client wrote no .zip archive" +
                                 (f"; {kept} was already here and is left alone: unpack it yourself, or move it "
                                  "away and download again" if kept else ""))
-        _unpack_all(written, folder)
+        _unpack_all(written, folder, source)
     except BaseException:
         # Also when the client failed or was interrupted half-way: what it wrote under a new name goes.
         for archive in _zip_state(folder):
@@ -242,16 +283,19 @@ def download(slug: str, data_root: Path = Path("data")) -> Path:
     for archive in written:
         if archive not in before:
             archive.unlink()
-    logger.info(f"download: {slug} unpacked into {folder}")
     return folder
 
 
-def _read_manifest(folder: Path) -> dict[str, list[int]]:
+def _read_manifest(folder: Path) -> tuple[str | None, dict[str, list[int]]]:
+    """The client's step that made the folder's earlier downloads (None before it was recorded), and the files
+    they unpacked."""
     try:
-        files = json.loads((folder / MANIFEST).read_text()).get("files", {})
-        return {str(name): list(state) for name, state in files.items()}
+        manifest = json.loads((folder / MANIFEST).read_text())
+        files = {str(name): list(state) for name, state in manifest.get("files", {}).items()}
     except (OSError, ValueError, AttributeError, TypeError):
-        return {}
+        return None, {}
+    source = manifest.get("source")
+    return source if isinstance(source, str) else None, files
 
 
 @dataclass
@@ -286,12 +330,12 @@ def _remove_stale_copies(folder: Path) -> None:
             path.unlink()
 
 
-def _unpack_all(archives: list[Path], folder: Path) -> None:
+def _unpack_all(archives: list[Path], folder: Path, step: str) -> None:
     """Check every member of every archive, and of the archives inside them, then unpack them all and record
     what was unpacked. Kaggle's older competitions ship archives in the archive (Dogs vs. Cats: ``train.zip``
     and ``test1.zip``; Aerial Cactus: ``train.zip``, ``test.zip``): each is unpacked where it lies, into a folder
     named after it when its members do not share one top folder, and is not left behind as a ``.zip``."""
-    manifest = _read_manifest(folder)
+    _, manifest = _read_manifest(folder)
     plans: list[_Unpacking] = []
     copies: list[Path] = []
     try:
@@ -323,7 +367,7 @@ def _unpack_all(archives: list[Path], folder: Path) -> None:
             details = (folder / name).stat()
             manifest[name] = [details.st_size, details.st_mtime_ns]
     try:
-        (folder / MANIFEST).write_text(json.dumps({"files": manifest}, indent=1, sort_keys=True) + "\n")
+        (folder / MANIFEST).write_text(json.dumps({"source": step, "files": manifest}, indent=1, sort_keys=True) + "\n")
     except OSError as error:
         raise PipelineError(f"{folder / MANIFEST}: cannot record the unpacked files ({error.strerror})") from None
 

@@ -93,6 +93,31 @@ def test_split_folders_of_any_name_are_read_through_their_lone_folder_and_unlabe
     assert not {200, 201} & set(competition.x_test[:, 0, 0, 0].tolist())
 
 
+def test_the_one_folder_a_download_unpacks_into_is_read_through_unless_it_is_a_split(tmp_path, caplog):
+    """make download puts a dataset in data/<name>/, holding the one folder its zip held (cats/PetImages/,
+    chest-xray/chest_xray/, beside a README): read through it, saying so. A lone train/ is a split (held out)."""
+    source = tmp_path / "cats"
+    for label, value in (("Cat", 1), ("Dog", 2)):
+        for number in range(5):
+            save(source / "PetImages" / label / f"{number}.png", value)
+    (source / "readme.txt").write_text("Microsoft's cats and dogs\n")
+    with caplog.at_level(logging.INFO, logger="kaggle_pipeline.data"):
+        prepare_dataset(source, tmp_path / "cats-competition")
+    assert f"data: reading {source / 'PetImages'} (the one folder in {source})" in caplog.messages
+    competition = load_competition(tmp_path / "cats-competition")
+    assert competition.classes == ["Cat", "Dog"] and len(competition.x_train) + len(competition.x_test) == 10
+    xray = tmp_path / "chest-xray"
+    write_chest_xray(xray / "chest_xray")  # chest_xray/chest_xray/: two lone folders, the second of its name
+    prepare_dataset(xray, tmp_path / "xray-competition")
+    assert (len(load_competition(tmp_path / "xray-competition").x_test)) == 6  # the test split, not held out
+    split_only = tmp_path / "split-only"
+    for label, value in (("a", 1), ("b", 2)):
+        for number in range(5):
+            save(split_only / "train" / label / f"{number}.png", value)
+    prepare_dataset(split_only, tmp_path / "split-competition", test_fraction=0.2)
+    assert load_competition(tmp_path / "split-competition").classes == ["a", "b"]
+
+
 def test_class_folders_named_like_a_split_are_classes_not_splits(tmp_path):
     source = tmp_path / "landscapes"
     for label, value in (("valley", 1), ("contest", 2), ("interval", 3)):

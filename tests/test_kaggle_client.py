@@ -10,8 +10,10 @@ import time
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import CLI_ENVIRONMENT, cli_command, write_csv_competition, write_image_competition
+from PIL import Image
 
 from kaggle_pipeline.kaggle_client import installed_client
 
@@ -21,17 +23,18 @@ with open({log!r}, "a") as log:
     log.write(json.dumps(sys.argv[1:]) + "\\n")
 time.sleep({sleep!r})
 arguments = sys.argv[1:]
-if arguments[:2] == ["competitions", "download"]:
+if arguments[:2] in (["competitions", "download"], ["datasets", "download"]):
     folder = pathlib.Path(arguments[arguments.index("-p") + 1])
-    slug = arguments[arguments.index("-c") + 1]
+    # The archive is named after the competition's slug, or the dataset's name (kaggle 2.2.5).
+    slug = arguments[arguments.index("-c") + 1] if arguments[0] == "competitions" else arguments[2].split("/")[1]
     source = pathlib.Path({source!r})
     archive = folder / (slug + ".zip")
     if {skip_existing!r} and archive.exists():
         print(archive.name + ": Skipping, found more recently modified local copy (use --force to force download)")
     else:
         with zipfile.ZipFile(archive, "w") as bundle:
-            for path in sorted(source.iterdir()):
-                bundle.write(path, path.name)
+            for path in sorted(source.rglob("*")):
+                bundle.write(path, path.relative_to(source))
 sys.stdout.write({stdout!r})
 sys.stderr.write({stderr!r})
 sys.exit({exit_code!r})
@@ -53,7 +56,8 @@ Recommended: log in with OAuth via a web-based authorization flow.
 
 def fake_client(tmp_path, source=None, fail=False, stdout="", stderr=None, exit_code=None, skip_existing=False,
                 sleep=0):
-    """A ``kaggle`` that logs its arguments, writes <slug>.zip of ``source`` on download, then prints and exits."""
+    """A ``kaggle`` that logs its arguments, writes <slug>.zip (<name>.zip for a dataset) of ``source`` on download,
+    then prints and exits."""
     folder = tmp_path / "bin"
     folder.mkdir(exist_ok=True)
     log = tmp_path / "kaggle-calls.jsonl"
@@ -271,6 +275,7 @@ def test_the_real_clients_help_offers_the_options_we_use(tmp_path):
     assert version.returncode == 0, version.stdout + version.stderr
     print(version.stdout.strip())  # Kaggle CLI 2.2.5 is the version checked (README, Kaggle)
     for command, options in ([], []), (["competitions", "download"], ["-p PATH"]), \
+            (["datasets", "download"], ["-p PATH", "<owner>/<dataset-name>"]), \
             (["competitions", "submit"], ["-f FILE_NAME", "-m MESSAGE"]):
         finished = subprocess.run([REAL_CLIENT, *command, "--help"], env=environment, capture_output=True, text=True,
                                   timeout=120)
@@ -443,6 +448,80 @@ def test_a_bad_slug_is_refused_before_anything(tmp_path, monkeypatch, slug):
     with pytest.raises(PipelineError, match="^COMPETITION="):
         download(slug, tmp_path / "data")
     assert not log.exists() and not (tmp_path / "data").exists() and not (tmp_path / "pwned").exists()
+
+
+def write_labelled_dataset(folder: Path) -> Path:
+    """A dataset as Kaggle's users share them: train/ and test/ splits of class folders, one folder down
+    (chest_xray/chest_xray/ in the original)."""
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 8), ("test", 3)):
+        for label in ("NORMAL", "PNEUMONIA"):
+            images = folder / "chest_xray" / split / label
+            images.mkdir(parents=True)
+            for index in range(count):
+                Image.fromarray(rng.integers(0, 256, (12, 12), dtype=np.uint8)).save(images / f"{label}-{index}.png")
+    return folder
+
+
+def test_a_dataset_is_downloaded_into_data_and_made_a_competition(tmp_path):
+    source = write_labelled_dataset(tmp_path / "as-kaggle-ships-it")
+    bin_dir, log = fake_client(tmp_path, source=source)
+    finished = run(tmp_path, "download", "--dataset", "someone/chest-xray-pneumonia", path_dirs=[bin_dir])
+    assert finished.returncode == 0, finished.stderr
+    assert calls(log) == [["datasets", "download", "someone/chest-xray-pneumonia", "-p", "data/chest-xray-pneumonia"]]
+    unpacked = tmp_path / "data" / "chest-xray-pneumonia"
+    assert sorted(path.name for path in unpacked.iterdir()) == [".kaggle-download.json", "chest_xray"]
+    assert json.loads((unpacked / ".kaggle-download.json").read_text())["source"] == \
+        "datasets download someone/chest-xray-pneumonia"
+    assert "next: make dataset DATASET=data/chest-xray-pneumonia" in finished.stderr
+    # The next step it names makes a competition beside it, with its answer key.
+    finished = run(tmp_path, "data", "--dataset", "data/chest-xray-pneumonia")
+    assert finished.returncode == 0, finished.stderr
+    competition = tmp_path / "data" / "chest-xray-pneumonia-competition"
+    assert (competition / "solution.csv").read_text().count("\n") == 1 + 2 * 3
+
+
+@pytest.mark.parametrize("address", ["https://www.kaggle.com/datasets/someone/chest-xray-pneumonia",
+                                     "kaggle.com/datasets/someone/chest-xray-pneumonia/data",
+                                     "https://www.kaggle.com/datasets/someone/chest-xray-pneumonia?select=chest_xray"])
+def test_a_datasets_address_as_copied_from_the_browser_is_its_reference(address):
+    from kaggle_pipeline.kaggle_client import dataset_reference
+
+    assert dataset_reference(address) == ("someone", "chest-xray-pneumonia")
+
+
+@pytest.mark.parametrize("reference", ["", "chest-xray", "a/b/c", "/name", "owner/", "-o/name", "owner/-p", "owner/--force",
+                                       "owner/na me", "owner/näme", "owner/x;touch pwned", "owner/x\ny", "../etc",
+                                       "owner/..", "https://www.kaggle.com/c/titanic", "https://example.com/datasets/a/b"])
+def test_a_bad_dataset_reference_is_refused_before_anything(tmp_path, monkeypatch, reference):
+    from kaggle_pipeline.errors import PipelineError
+    from kaggle_pipeline.kaggle_client import download_dataset
+
+    bin_dir, log = fake_client(tmp_path)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(PipelineError, match="^KAGGLE_DATASET=.*give the dataset as <owner>/<name>"):
+        download_dataset(reference, tmp_path / "data")
+    assert not log.exists() and not (tmp_path / "data").exists() and not (tmp_path / "pwned").exists()
+
+
+def test_a_dataset_and_a_competition_of_one_name_never_share_a_folder(tmp_path):
+    """Both would unpack into data/<name>; the second download would replace the first's files, which the
+    manifest lets a download overwrite. Whichever came first keeps the folder; the other is one line."""
+    source = write_csv_competition(tmp_path / "as-kaggle-ships-it")
+    bin_dir, log = fake_client(tmp_path, source=source)
+    assert run(tmp_path, "download", "--competition", "digit-recognizer", path_dirs=[bin_dir]).returncode == 0
+    before = snapshot(tmp_path / "data")
+    finished = run(tmp_path, "download", "--dataset", "someone/digit-recognizer", path_dirs=[bin_dir])
+    assert_one_error_line(finished, "data/digit-recognizer: holds what 'kaggle competitions download -c "
+                                    "digit-recognizer' unpacked; download this one into another folder (--data-root)")
+    assert len(calls(log)) == 1 and snapshot(tmp_path / "data") == before
+    # Downloading the same competition again is still allowed (its own files are replaced).
+    assert run(tmp_path, "download", "--competition", "digit-recognizer", path_dirs=[bin_dir]).returncode == 0
+    finished = run(tmp_path, "download", "--dataset", "someone/digit-recognizer", "--data-root", "datasets",
+                   path_dirs=[bin_dir])
+    assert finished.returncode == 0, finished.stderr
+    assert (tmp_path / "datasets" / "digit-recognizer" / "train.csv").is_file()
 
 
 def _zip_folder(archive: Path, folder: Path, inside: str | None) -> None:

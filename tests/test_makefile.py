@@ -24,7 +24,7 @@ pytestmark = [
 
 USER_VARIABLES = ("DATA NAME PRESET EVALS EPOCHS N FOLDS RECIPES THRESHOLD MAX_RUNS HOURS PRECISION TENSORBOARD EARLY_ABORT "
                   "ABORT_MARGIN TTA VOTE METRIC STACK_WEIGHT WEIGHTS SIZE STACK_SIZE LAYOUT TREES EXECUTOR RAY_ADDRESS CPUS_PER_RUN "
-                  "COMPETITION MESSAGE EXTRAS VERBOSE SKIP_UNREADABLE DATASET").split()
+                  "COMPETITION MESSAGE EXTRAS VERBOSE SKIP_UNREADABLE DATASET KAGGLE_DATASET").split()
 
 # No '/' (they also name folders) and no leading whitespace (make's command line strips it).
 HOSTILE = [
@@ -120,7 +120,7 @@ def test_every_variable_reaches_its_option_as_one_argument(here):
          option("STACK_WEIGHT", "--stack-weight"), option("METRIC", "--metric")],
         [*module, "report", *common],
         [*module, "status", *common],
-        [*module, "download", option("COMPETITION", "--competition")],
+        [*module, "download", option("KAGGLE_DATASET", "--dataset"), option("COMPETITION", "--competition")],
         [*module, "submit-kaggle", option("COMPETITION", "--competition"), option("MESSAGE", "--message"),
          option("DATA", "--data"), option("PRESET", "--preset"), option("NAME", "--name")],
         # One process, so HOURS budgets the whole job: every stage's options, EPOCHS for both the trials and the runs.
@@ -228,6 +228,29 @@ def test_download_refuses_a_hostile_slug_in_one_line(here, value):
     assert_not_injected(here, finished)
     assert_refused(finished, f"COMPETITION={value!r}: give the competition's slug, e.g. digit-recognizer")
     assert not log.exists() and snapshot(here) == before
+
+
+@pytest.mark.parametrize("value", HOSTILE[:3] + ["-o", "owner/-o", "owner/x; touch pwned", "owner/x\ntouch pwned"],
+                         ids=IDS[:3] + ["option", "option-name", "semicolon", "newline"])
+def test_download_refuses_a_hostile_dataset_in_one_line(here, value):
+    bin_dir, log = fake_client(here)
+    before = snapshot(here)
+    finished = make(here, "download", f"KAGGLE_DATASET={value}", path_dirs=[bin_dir])
+    assert_not_injected(here, finished)
+    assert_refused(finished, f"KAGGLE_DATASET={value!r}: give the dataset as <owner>/<name>, e.g. "
+                             "paultimothymooney/chest-xray-pneumonia")
+    assert not log.exists() and snapshot(here) == before
+
+
+def test_download_of_a_dataset_reaches_the_client_and_both_sources_are_refused(here, tmp_path):
+    bin_dir, log = fake_client(tmp_path, source=write_csv_competition(tmp_path / "dataset"))
+    finished = make(here, "download", "KAGGLE_DATASET=someone/chest-xray", path_dirs=[bin_dir])
+    assert finished.returncode == 0, finished.stderr
+    assert calls(log) == [["datasets", "download", "someone/chest-xray", "-p", "data/chest-xray"]]
+    before = snapshot(here)
+    finished = make(here, "download", "KAGGLE_DATASET=someone/chest-xray", "COMPETITION=titanic", path_dirs=[bin_dir])
+    assert_refused(finished, "argument --competition: not allowed with argument --dataset")
+    assert len(calls(log)) == 1 and snapshot(here) == before
 
 
 def test_clean_removes_caches_and_never_results(here):

@@ -16,7 +16,8 @@ answer key, so every stage, the vote and the local score work on it unchanged:
   the counts and the seed), written last.
 
 Splits are the dataset's folders whose names hold ``train``, ``val`` or ``test`` (``seg_train``,
-``training_set``, ``test_set``), read through a lone folder of the same name (``seg_train/seg_train/``); a
+``training_set``, ``test_set``), read through a lone folder of the same name (``seg_train/seg_train/``), and
+the dataset itself through its one folder of folders (``chest_xray/``, ``PetImages/``, where a download unpacked); a
 folder of unlabelled images (``seg_pred``, Fruits-360's ``test-multiple_fruits``) is left out, with a log line. The output folder follows the ``data``
 stage's rule: it must be missing or empty, and nothing but what this writes is ever removed.
 """
@@ -110,12 +111,18 @@ def prepare_dataset(source: Path, folder: Path, test_fraction: float = DEFAULT_T
 def dataset_splits(source: Path) -> dict[str, list[Path]]:
     """``{"train": [class trees], "test": [class trees]}`` (no "test" for a dataset of class folders only)."""
     root = source
-    while True:  # chest_xray/chest_xray/, a zip unpacked into a folder of its name
+    # Read through a lone folder: chest_xray/chest_xray/ (a zip unpacked into a folder of its name), and the one
+    # folder a downloaded dataset unpacks into (data/chest-xray-pneumonia/chest_xray/, data/cats/PetImages/):
+    # one folder of folders is never a class set of its own, unless it is a split (train/ alone: held out).
+    while True:
         inside = [path for path in entries(root) if is_dir(path)]
-        if len(inside) == 1 and inside[0].name.lower() == root.name.lower():
+        if len(inside) == 1 and (inside[0].name.lower() == root.name.lower() or
+                                 _split_of(inside[0].name) is None and any(is_dir(path) for path in entries(inside[0]))):
             root = inside[0]
             continue
         break
+    if root != source:
+        logger.info(f"data: reading {root} (the one folder in {root.parent})")
     folders = [path for path in entries(root) if is_dir(path)]
     split_of = {path: _split_of(path.name) for path in folders}
     splits: dict[str, list[Path]] = {}
