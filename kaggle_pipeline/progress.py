@@ -40,3 +40,31 @@ class StepTimer:
             return "?"
         remaining = self.total - len(self.durations) if remaining is None else remaining
         return format_seconds(remaining * self.mean())
+
+
+def count(amount: float) -> str:
+    return f"{amount:,.0f}"
+
+
+def megabytes(amount: float) -> str:
+    return f"{amount / 1e6:,.0f} MB"
+
+
+class RateProgress:
+    """Work measured in items or bytes: ``update(done)`` logs ``label: done/total (rate/s, ETA ...)`` at most
+    every ``every`` seconds, and not at the end (the caller says how it ended)."""
+
+    def __init__(self, log, label: str, total: float, every: float = 2.0, amount=count):
+        self.log, self.label, self.total, self.every, self.amount = log, label, total, every, amount
+        self.started = self._last = time.perf_counter()
+
+    def update(self, done: float) -> None:
+        now = time.perf_counter()
+        if now - self._last >= self.every and done < self.total:
+            self._last = now
+            rate = done / (now - self.started)
+            self.log(f"{self.label}: {self.amount(done)}/{self.amount(self.total)} ({self.amount(rate)}/s, "
+                     f"ETA {format_seconds((self.total - done) / rate) if rate > 0 else '?'})")
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.started

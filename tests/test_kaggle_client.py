@@ -632,6 +632,31 @@ def test_7z_archives_inside_the_download_are_unpacked_like_zips(tmp_path):
     assert "train/1.png" in recorded and "test/25.png" in recorded and "train.7z" not in recorded
 
 
+def test_unpacking_reports_progress_with_an_eta_and_unpacks_the_same(tmp_path, monkeypatch, caplog):
+    """A download of gigabytes unpacks for minutes: a line every few seconds (here every update) by megabytes,
+    for zips and for the 7z archives inside them, and the same files as without the lines."""
+    import logging
+
+    import kaggle_pipeline.kaggle_client as kaggle_client
+
+    reference = write_image_competition(tmp_path / "reference", count=24, test_count=6, side=4)
+    source = write_image_competition(tmp_path / "source", count=24, test_count=6, side=4)
+    _seven_zip_folder(source / "train.7z", source / "train", "train")
+    bin_dir, _ = fake_client(tmp_path, source=source)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.setattr(kaggle_client, "UNPACK_PROGRESS_SECONDS", 0.0)
+    with caplog.at_level(logging.INFO, logger="kaggle_pipeline.kaggle_client"):
+        folder = kaggle_client.download("cifar-10", tmp_path / "data")
+    for archive in ("cifar-10.zip", "cifar-10.zip: train.7z"):
+        lines = [message for message in caplog.messages if message.startswith(f"download: unpacking {archive}: ")]
+        assert lines and all(" MB (" in line and "MB/s, ETA " in line for line in lines), caplog.messages
+    from kaggle_pipeline.data import load_competition
+
+    competition, expected = load_competition(folder), load_competition(reference)
+    for name in ("x_train", "y_train", "x_test"):
+        assert (getattr(competition, name) == getattr(expected, name)).all()
+
+
 @pytest.mark.parametrize("make, expected", [
     # A symbolic link would point anywhere on the machine once unpacked.
     (lambda source: _seven_zip_with(source, lambda bundle: (

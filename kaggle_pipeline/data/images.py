@@ -32,7 +32,6 @@ import os
 import re
 import struct
 import sys
-import time
 import warnings
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -55,7 +54,7 @@ from kaggle_pipeline.data.folders import (
 from kaggle_pipeline.data.pixels import FLOAT_0_255_MIN_MAX, UNIT_TOLERANCE
 from kaggle_pipeline.errors import ParameterError, PipelineError
 from kaggle_pipeline.files import MAX_ARRAY_BYTES, first_line, open_regular
-from kaggle_pipeline.progress import format_seconds
+from kaggle_pipeline.progress import RateProgress, format_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -632,22 +631,17 @@ def parallel_map(function, items, label: str, size=None) -> list:
     """
     items = list(items)
     workers = max(1, min(len(items), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
-    started = last = time.perf_counter()
+    progress = RateProgress(logger.info, f"data: {label}", len(items), PROGRESS_SECONDS)
     results = []
     with ThreadPoolExecutor(max_workers=workers) as executor:
         try:
             for done, result in enumerate(executor.map(function, items), start=1):
                 results.append(result)
-                now = time.perf_counter()
-                if now - last >= PROGRESS_SECONDS and done < len(items):
-                    last = now
-                    rate = done / (now - started)
-                    logger.info(f"data: {label}: {done:,}/{len(items):,} ({rate:,.0f}/s, "
-                                f"ETA {format_seconds((len(items) - done) / rate)})")
+                progress.update(done)
         except BaseException:
             executor.shutdown(wait=True, cancel_futures=True)
             raise
-    seconds = time.perf_counter() - started
+    seconds = progress.seconds()
     if seconds >= PROGRESS_SECONDS:
         shape = f" to {size[1]}x{size[0]}x{size[2]}" if size else ""
         logger.info(f"data: {label}{shape}: {len(items):,} in {format_seconds(seconds)} "
