@@ -462,8 +462,8 @@ def _data(args: argparse.Namespace) -> None:
     if args.out is None and os.path.realpath(out) == os.path.realpath(args.dataset):  # a dataset kept in data/<name>
         out = Path("data") / f"{name}-competition"
     made = prepare_dataset(args.dataset, out, args.test_fraction or DEFAULT_TEST_FRACTION)
-    logger.info(f"data: {'wrote' if made else 'already prepared:'} {out} (train/ and test/ linking to {args.dataset}, "
-                f"sample_submission.csv, solution.csv); next: make all DATA={out}")
+    logger.info(f"data: {'wrote' if made else 'already prepared:'} {out} from {args.dataset} (its training and test "
+                f"images, sample_submission.csv, solution.csv); next: make all DATA={out}")
 
 
 def run(args: argparse.Namespace) -> None:

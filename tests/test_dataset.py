@@ -186,8 +186,112 @@ def _no_split_with_class_folders(source: Path):
     return source, "its split folders hold no class folders"
 
 
+def write_pixel_table(path: Path, labels, first_value: int, header=True, pixels=16, column="label") -> None:
+    """A labelled pixel table (Kaggle's fashion-mnist_train.csv): row i's pixels all ``first_value + i``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [",".join([column, *(f"pixel{k + 1}" for k in range(pixels))])] if header else []
+    lines += [",".join([str(label), *[str(first_value + row)] * pixels]) for row, label in enumerate(labels)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_labelled_pixel_tables_become_a_pixel_competition_with_a_shuffled_unlabelled_test_csv(tmp_path):
+    """Kaggle's Fashion-MNIST dataset: fashion-mnist_train.csv and fashion-mnist_test.csv (label,pixel1..784),
+    the idx files beside them; the test table sorted by class, as some are."""
+    source = tmp_path / "fashionmnist"
+    write_pixel_table(source / "fashion-mnist_train.csv", [0, 1, 2] * 4, 1)
+    write_pixel_table(source / "fashion-mnist_test.csv", [0, 0, 1, 1, 2, 2], 101)
+    (source / "t10k-labels-idx1-ubyte").write_bytes(b"\0" * 16)
+    before = snapshot(source)
+    assert prepare_dataset(source, tmp_path / "out")
+    assert snapshot(source) == before
+    competition = load_competition(tmp_path / "out")
+    assert competition.layout == "csv" and competition.classes == ["0", "1", "2"]
+    assert sorted(competition.x_train[:, 0, 0, 0]) == list(range(1, 13))
+    assert [competition.classes[label] for label in competition.y_train] == ["0", "1", "2"] * 4
+    truth = answer_key_labels(competition)
+    tested = {int(image[0, 0, 0]): competition.classes[label] for image, label in zip(competition.x_test, truth, strict=True)}
+    assert tested == {101: "0", 102: "0", 103: "1", 104: "1", 105: "2", 106: "2"}
+    assert list(competition.x_test[:, 0, 0, 0]) != sorted(competition.x_test[:, 0, 0, 0])  # seeded shuffle: 6! orders
+    assert rows(tmp_path / "out" / "test.csv")[0] == [f"pixel{k}" for k in range(16)]  # no label column
+    assert not prepare_dataset(source, tmp_path / "out")
+
+
+def test_one_labelled_pixel_table_in_a_lone_folder_has_its_test_set_held_out(tmp_path, caplog):
+    source = tmp_path / "mnist"
+    write_pixel_table(source / "mnist-in-csv" / "mnist_train.csv", [3, 5] * 10, 1, column="class")
+    write_pixel_table(source / "mnist-in-csv" / "mnist_val.csv", [3, 5], 30, column="class")  # a val table trains too
+    with caplog.at_level(logging.INFO, logger="kaggle_pipeline.data"):
+        prepare_dataset(source, tmp_path / "out", test_fraction=0.25)
+    competition = load_competition(tmp_path / "out")
+    assert competition.classes == ["3", "5"] and (len(competition.x_train), len(competition.x_test)) == (16, 6)
+    truth = [competition.classes[label] for label in answer_key_labels(competition)]
+    assert truth.count("3") == truth.count("5") == 3  # stratified
+    values = sorted([*competition.x_train[:, 0, 0, 0], *competition.x_test[:, 0, 0, 0]])
+    assert values == [*range(1, 21), 30, 31]
+
+
+def test_a_labels_csv_beside_class_folders_is_not_a_pixel_table(tmp_path):
+    """Paddy Disease as a dataset: train.csv of file names and labels beside train_images/<class>/."""
+    source = tmp_path / "paddy"
+    for label, value in (("blast", 1), ("normal", 2)):
+        for number in range(3):
+            save(source / "train_images" / label / f"{number}.png", value)
+    (source / "train.csv").write_text("image_id,label,variety,age\n0.png,blast,ADT45,45\n")
+    prepare_dataset(source, tmp_path / "out")
+    assert load_competition(tmp_path / "out").layout == "folders"
+
+
+def _pixel_sets_side_by_side(source: Path):
+    for variant in ("balanced", "digits"):
+        for split in ("train", "test"):
+            write_pixel_table(source / f"emnist-{variant}-{split}.csv", [0, 1, 0, 1], 1)
+    return source, r"pixel tables of 2 different sets \(emnist-balanced-test.csv, emnist-balanced-train.csv"
+
+
+def _pixel_test_table_only(source: Path):
+    write_pixel_table(source / "sign_mnist_test.csv", [0, 1, 0, 1], 1)
+    return source, r"a test table \(sign_mnist_test.csv\) but no training table"
+
+
+def _pixel_test_label_unknown(source: Path):
+    write_pixel_table(source / "x_train.csv", [0, 1, 0, 1], 1)
+    write_pixel_table(source / "x_test.csv", [0, 7], 1)
+    return source / "x_test.csv", "label '7' has no training rows"
+
+
+def _pixel_tables_of_two_sizes(source: Path):
+    write_pixel_table(source / "x_train.csv", [0, 1, 0, 1], 1)
+    write_pixel_table(source / "x_test.csv", [0, 1], 1, pixels=25)
+    return source / "x_test.csv", "25 pixel values per image, but x_train.csv has 16"
+
+
+def _pixel_table_missing_label(source: Path):
+    write_pixel_table(source / "x_train.csv", [0, 1, "", 1], 1)
+    return source / "x_train.csv", "missing label in row 4"
+
+
+def _pixel_table_bad_pixel(source: Path):
+    write_pixel_table(source / "x_train.csv", [0, 1, 0, 1], 1)
+    with open(source / "x_train.csv", "a") as table:
+        table.write("1," + ",".join(["abc"] * 16) + "\n")
+    return source / "x_train.csv", "non-numeric pixel value 'abc'"
+
+
+def _pixel_table_without_header(source: Path):
+    write_pixel_table(source / "emnist-digits-train.csv", [0, 1, 0, 1], 1, header=False)
+    write_pixel_table(source / "emnist-digits-test.csv", [0, 1], 1, header=False)
+    return source / "emnist-digits-test.csv", "a table named like a split, but its first line does not name a label"
+
+
+def _pixel_table_one_label(source: Path):
+    write_pixel_table(source / "x_train.csv", [4, 4, 4], 1)
+    return source / "x_train.csv", "at least two labels"
+
+
 @pytest.mark.parametrize("make", [_one_class, _test_class_unknown, _test_split_only, _split_without_class_folders,
-                                  _no_split_with_class_folders],
+                                  _no_split_with_class_folders, _pixel_sets_side_by_side, _pixel_test_table_only,
+                                  _pixel_test_label_unknown, _pixel_tables_of_two_sizes, _pixel_table_missing_label,
+                                  _pixel_table_bad_pixel, _pixel_table_without_header, _pixel_table_one_label],
                          ids=lambda make: make.__name__[1:])
 def test_a_dataset_that_cannot_be_a_competition_is_one_line_and_nothing_is_written(make, tmp_path, capsys):
     source = tmp_path / "dataset"

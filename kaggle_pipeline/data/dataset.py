@@ -15,6 +15,11 @@ answer key, so every stage, the vote and the local score work on it unchanged:
 - ``sample_submission.csv`` (``id,label``), ``solution.csv`` (the answers) and ``PREPARED.json`` (the source,
   the counts and the seed), written last.
 
+A dataset of labelled pixel tables (``label,pixel1..pixel784``, Kaggle's Fashion-MNIST, Sign Language MNIST, MNIST
+in CSV) named like splits (``fashion-mnist_train.csv``, ``sign_mnist_test.csv``) becomes Digit Recognizer's layout
+instead: ``train.csv``, ``test.csv`` without its labels in a shuffled order, ``sample_submission.csv`` and
+``solution.csv`` (``pixel_tables``; a test table's share held out when there is none).
+
 Splits are the dataset's folders whose names hold ``train``, ``val`` or ``test`` (``seg_train``,
 ``training_set``, ``test_set``), read through a lone folder of the same name (``seg_train/seg_train/``), and
 the dataset itself through its one folder of folders (``chest_xray/``, ``PetImages/``, where a download unpacked); a
@@ -32,10 +37,12 @@ from pathlib import Path
 
 import numpy as np
 
-from kaggle_pipeline.data.fashion_mnist import output_folder_state, write_competition_folder
+from kaggle_pipeline.data.fashion_mnist import output_folder_state, write_competition_folder, write_pixel_competition
 from kaggle_pipeline.data.folders import check_folder, entries, is_dir
 from kaggle_pipeline.data.images import parallel_map, read_image
 from kaggle_pipeline.data.layouts.class_folders import class_images
+from kaggle_pipeline.data.layouts.csv_pixels import labelled_pixel_table, read_labelled_pixels
+from kaggle_pipeline.data.tables import LABEL_COLUMN_NAMES
 from kaggle_pipeline.errors import ParameterError, PipelineError
 
 logger = logging.getLogger(__name__)
@@ -64,7 +71,12 @@ def prepare_dataset(source: Path, folder: Path, test_fraction: float = DEFAULT_T
     check_folder(source, "dataset folder")
     if os.path.realpath(folder).startswith(os.path.realpath(source) + os.sep):
         raise PipelineError(f"{folder}: lies inside the dataset folder {source}; the dataset is never written")
-    splits = dataset_splits(source)
+    root = dataset_root(source)
+    tables = pixel_tables(root)
+    if tables:
+        _prepare_pixel_dataset(source, tables, folder, test_fraction, seed)
+        return True
+    splits = dataset_splits(root)
     train = _labelled_images(splits["train"])
     if "test" in splits:
         test = _labelled_images(splits["test"])
@@ -108,21 +120,89 @@ def prepare_dataset(source: Path, folder: Path, test_fraction: float = DEFAULT_T
     return True
 
 
-def dataset_splits(source: Path) -> dict[str, list[Path]]:
-    """``{"train": [class trees], "test": [class trees]}`` (no "test" for a dataset of class folders only)."""
+def dataset_root(source: Path) -> Path:
+    """The folder holding the dataset's splits or classes: ``source``, or the lone folder it holds."""
     root = source
     # Read through a lone folder: chest_xray/chest_xray/ (a zip unpacked into a folder of its name), and the one
-    # folder a downloaded dataset unpacks into (data/chest-xray-pneumonia/chest_xray/, data/cats/PetImages/):
-    # one folder of folders is never a class set of its own, unless it is a split (train/ alone: held out).
+    # folder a downloaded dataset unpacks into (data/chest-xray-pneumonia/chest_xray/, data/cats/PetImages/,
+    # data/mnist/mnist-csv/): one folder of folders or tables is never a class set of its own, unless it is a
+    # split (train/ alone: held out).
     while True:
         inside = [path for path in entries(root) if is_dir(path)]
-        if len(inside) == 1 and (inside[0].name.lower() == root.name.lower() or
-                                 _split_of(inside[0].name) is None and any(is_dir(path) for path in entries(inside[0]))):
+        if len(inside) == 1 and (inside[0].name.lower() == root.name.lower() or _split_of(inside[0].name) is None and
+                                 any(is_dir(path) or path.suffix.lower() == ".csv" for path in entries(inside[0]))):
             root = inside[0]
             continue
         break
     if root != source:
         logger.info(f"data: reading {root} (the one folder in {root.parent})")
+    return root
+
+
+def pixel_tables(root: Path) -> dict[str, list[Path]]:
+    """The dataset's labelled pixel tables named like splits (``fashion-mnist_train.csv``,
+    ``sign_mnist_test.csv``, ``mnist_val.csv``): ``{"train": [...], "test": [...]}``, empty when there are none."""
+    found: dict[str, list[Path]] = {}
+    others = []
+    for path in entries(root):
+        split = _split_of(path.stem) if path.suffix.lower() == ".csv" and not is_dir(path) else None
+        if split and labelled_pixel_table(path):
+            found.setdefault(split, []).append(path)
+        elif split:
+            others.append(path)
+    if others and not found and not any(is_dir(path) for path in entries(root)):
+        # EMNIST's tables have no header: nothing says which column is the label.
+        raise PipelineError(f"{others[0]}: a table named like a split, but its first line does not name a label "
+                            f"column ({', '.join(LABEL_COLUMN_NAMES)}) and the pixel columns")
+    # EMNIST ships six sets side by side (emnist-balanced-train.csv, emnist-digits-train.csv, ...): their
+    # labels differ, so they are never mixed.
+    sets = sorted({SPLIT_WORD.sub("", path.stem.lower()) for paths in found.values() for path in paths})
+    if len(sets) > 1:
+        names = ", ".join(sorted(path.name for paths in found.values() for path in paths))
+        raise PipelineError(f"{root}: pixel tables of {len(sets)} different sets ({names}); put one set's train "
+                            "and test tables in a folder of their own and pass that")
+    if found and "train" not in found:
+        raise PipelineError(f"{root}: a test table ({found['test'][0].name}) but no training table (a CSV named "
+                            "like train or val)")
+    return found
+
+
+def _prepare_pixel_dataset(source: Path, tables: dict[str, list[Path]], folder: Path, test_fraction: float,
+                           seed: int) -> None:
+    """A dataset of labelled pixel tables as a pixel competition (Digit Recognizer's layout): train.csv,
+    test.csv in a shuffled order without its labels, which go to solution.csv. Tables are small, so they are
+    written anew rather than linked."""
+    names = [path.name for path in [*tables["train"], *tables.get("test", [])]]
+    read = read_labelled_pixels([*tables["train"], *tables.get("test", [])])
+    x_train = np.concatenate([images for images, _ in read[:len(tables["train"])]])
+    y_train = np.concatenate([labels for _, labels in read[:len(tables["train"])]])
+    if "test" in tables:
+        x_test = np.concatenate([images for images, _ in read[len(tables["train"]):]])
+        y_test = np.concatenate([labels for _, labels in read[len(tables["train"]):]])
+        unknown = sorted(set(y_test) - set(y_train))
+        if unknown:
+            raise PipelineError(f"{tables['test'][0]}: label {unknown[0]!r} has no training rows (the training "
+                                f"labels are {', '.join(sorted(set(y_train)))})")
+        held_out = None
+    else:
+        rows_of_label = {label: list(np.flatnonzero(y_train == label)) for label in sorted(set(y_train))}
+        train_rows, test_rows = (sorted(row for rows in split.values() for row in rows)
+                                 for split in _hold_out(rows_of_label, test_fraction, seed))
+        x_train, y_train, x_test, y_test = x_train[train_rows], y_train[train_rows], x_train[test_rows], y_train[test_rows]
+        held_out = test_fraction
+    if len(set(y_train)) < 2:
+        raise PipelineError(f"{tables['train'][0]}: a dataset needs at least two labels (found {', '.join(set(y_train))})")
+    order = np.random.default_rng(seed).permutation(len(x_test))  # the tables' order may say the class
+    marker = {"source": str(source), "dataset": True, "tables": names,
+              "classes": sorted(set(y_train)), "train_images": len(x_train), "test_images": len(x_test),
+              "held_out_fraction": held_out, "seed": seed}
+    write_pixel_competition(folder, x_train, y_train, x_test[order], y_test[order], id_column="id",
+                            label_column="label", marker=marker)
+    logger.info(f"data: {len(x_train):,} training and {len(x_test):,} test images from {', '.join(names)}")
+
+
+def dataset_splits(root: Path) -> dict[str, list[Path]]:
+    """``{"train": [class trees], "test": [class trees]}`` (no "test" for a dataset of class folders only)."""
     folders = [path for path in entries(root) if is_dir(path)]
     split_of = {path: _split_of(path.name) for path in folders}
     splits: dict[str, list[Path]] = {}

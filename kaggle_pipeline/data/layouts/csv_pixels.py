@@ -24,7 +24,7 @@ from kaggle_pipeline.data.tables import (
     separator_of,
 )
 from kaggle_pipeline.errors import PipelineError
-from kaggle_pipeline.files import first_line
+from kaggle_pipeline.files import first_line, open_regular
 
 
 def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int | None,
@@ -60,6 +60,42 @@ def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int 
     x_train, x_test = resize_images(x_train, image_size), resize_images(x_test, image_size)
     return {"x_train": x_train, "train_labels": labels, "labels_path": train_path,
             "x_test": order_like_sample(x_test, test_ids, sample, test_path, sample_path)}
+
+
+# A labelled pixel table has at least this many pixel columns (a 4x4 image), or one of space-separated pixels.
+MIN_PIXEL_COLUMNS = 16
+
+
+def labelled_pixel_table(path: Path) -> bool:
+    """Whether the CSV ``path`` looks like a labelled table of pixels (``label,pixel1..pixel784``: Kaggle's
+    Fashion-MNIST, Sign Language MNIST and MNIST-in-CSV datasets) by its header alone: a label column and at
+    least ``MIN_PIXEL_COLUMNS`` others, or one other named like pixels. A labels CSV of file names is not."""
+    with open_regular(path) as handle:
+        head = handle.read(1 << 20)
+    first = head.split(b"\n", 1)[0].strip(b"\r").decode("utf-8-sig", errors="replace")
+    names = [name.strip().strip('"').lower() for name in first.split(separator_of(head))]
+    others = [name for name in names if name not in LABEL_COLUMN_NAMES]
+    return len(others) < len(names) and (len(others) >= MIN_PIXEL_COLUMNS or others in (["pixels"], ["pixel"]))
+
+
+def read_labelled_pixels(paths: list[Path]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each labelled pixel table's images (uint8, one pixel scale decided over all of them, as train and test
+    are) and labels (text), for ``data --dataset``. Every table must have the first one's pixel count."""
+    tables = []
+    for path in paths:
+        table = _read_pixel_table(path, text_columns=LABEL_COLUMN_NAMES)
+        label_column = find_column(table, LABEL_COLUMN_NAMES)
+        missing = np.flatnonzero(table[label_column].isna().to_numpy())
+        if len(missing):
+            raise PipelineError(f"{path}: missing label in row {int(missing[0]) + 2}")
+        values = _pixel_values(table, [column for column in table.columns if column != label_column], path)
+        image_shape_from_pixel_count(values.shape[1], path)
+        if tables and values.shape[1] != tables[0][0].shape[1]:
+            raise PipelineError(f"{path}: {values.shape[1]} pixel values per image, but {paths[0].name} has "
+                                f"{tables[0][0].shape[1]}")
+        tables.append((values, table[label_column].astype(str).str.strip().to_numpy(), path))
+    images = images_of([(values, path, path.name) for values, _, path in tables])
+    return [(image, labels) for image, (_, labels, _) in zip(images, tables, strict=True)]
 
 
 def _read_pixel_table(path: Path, text_columns=()) -> pd.DataFrame:
