@@ -1,7 +1,7 @@
 """Issue 15's levers, each measured the same way: many seeds of one recipe on the budget bench's small setting,
 scored alone and voted on the answer key, so that recipes compare by voted accuracy per epoch of compute.
 
-    .venv/bin/python bench/levers.py --smoke                      # checks the script: 2 configs, 1 seed, tiny
+    .venv/bin/python bench/levers.py --smoke                      # checks the script: 3 configs, 2 seeds, tiny
     .venv/bin/python bench/levers.py --configs base18 aug36 --seeds 4 --out docs/levers.json
     KERAS_BACKEND=jax python3 bench/levers.py --workers 8 ...     # the same code on a GPU (Keras on JAX)
 
@@ -51,6 +51,9 @@ AUGMENT = {"translate": 0.1, "flip": True}
 #   folds: train on all labelled images but fold (seed mod folds): k-fold bagging
 #   refit: train on all labelled images, validation split included (AutoGluon's refit_full): the member that
 #          would replace a validated run of the same seed in the vote; its validation score is on seen images
+#   fge: fast geometric ensembling (Garipov et al. 2018) after the run: from its final weights, for each variant
+#        (name -> cycles, epochs per cycle, peak and lowest rate as fractions of the run's rate), short cosine
+#        cycles of a low rate, one member at the end of each; the run's own final member comes first
 CONFIGS = {
     "base9": {"params": {}, "epochs": 9},
     "base18": {"params": {}, "epochs": 18},
@@ -69,6 +72,9 @@ CONFIGS = {
     "folds18": {"params": {}, "epochs": 18, "folds": 10},
     "augfolds36": {"params": AUGMENT, "epochs": 36, "folds": 10},
     "reference16": {"params": REFERENCE_PARAMS, "epochs": 16, "reference": True},
+    "fge36": {"params": {}, "epochs": 36, "fge": {"low": (4, 2, 0.1, 0.01), "high": (4, 2, 0.3, 0.01)}},
+    "fge36b": {"params": {}, "epochs": 36, "fge": {"high": (4, 2, 0.3, 0.01), "mid": (3, 3, 0.6, 0.01),
+                                                   "restart": (3, 3, 1.0, 0.01)}},
 }
 
 
@@ -101,6 +107,47 @@ def cyclic_schedule(rate: float, steps_per_epoch: int, epochs: int, cycles: int)
             return {}
 
     return Cyclic()
+
+
+def fge_schedule(peak: float, low: float, cycle_steps: int):
+    """Fast geometric ensembling's cycles as cosine decays: each restarts at ``peak`` and ends at ``low``."""
+    import keras
+
+    class Cycles(keras.optimizers.schedules.LearningRateSchedule):
+        def __call__(self, step):
+            position = keras.ops.mod(keras.ops.cast(step, "float32"), cycle_steps) / cycle_steps
+            return low + (peak - low) * 0.5 * (1 + keras.ops.cos(math.pi * position))
+
+        def get_config(self):
+            return {}
+
+    return Cycles()
+
+
+def geometric_members(model, variants: dict, fit, predict, rate: float, steps: int, loss) -> dict:
+    """Each FGE variant's members, every variant starting again from the run's final weights."""
+    import keras
+
+    class CycleEnd(keras.callbacks.Callback):
+        def __init__(self, cycle_epochs: int):
+            super().__init__()
+            self.cycle_epochs, self.snapshots = cycle_epochs, []
+
+        def on_epoch_end(self, epoch, logs=None):
+            if (epoch + 1) % self.cycle_epochs == 0:
+                self.snapshots.append(predict())
+
+    final_weights, members = model.get_weights(), {}
+    for name, (cycles, cycle_epochs, peak, low) in variants.items():
+        model.set_weights(final_weights)
+        optimizer = keras.optimizers.Adam(fge_schedule(peak * rate, low * rate, steps * cycle_epochs))
+        model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+        cycle_end = CycleEnd(cycle_epochs)
+        started = time.perf_counter()
+        fit(cycles * cycle_epochs, [cycle_end])
+        members[name] = {"snapshots": cycle_end.snapshots, "seconds": round(time.perf_counter() - started, 1)}
+    model.set_weights(final_weights)
+    return members
 
 
 def train_one(config_name: str, seed: int, data: dict, precision: str) -> dict:
@@ -159,9 +206,24 @@ def train_one(config_name: str, seed: int, data: dict, precision: str) -> dict:
     if cycles == 1:
         members_test.append(predict(data["x_test"]))
         members_validation.append(predict(x_validation))
+    fge_seconds = {}
+    if config.get("fge"):
+        def fit_more(more_epochs, more_callbacks):
+            model.fit(x_train, keras.utils.to_categorical(y_train, 10), batch_size=batch, epochs=more_epochs,
+                      shuffle=True, callbacks=more_callbacks, verbose=0)
+
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=float(params["label_smoothing"]))
+        variants = geometric_members(model, config["fge"], fit_more,
+                                     lambda: (predict(data["x_test"]), predict(x_validation)),
+                                     float(params["learning_rate"]), steps, loss)
+        for name, variant in variants.items():
+            fge_seconds[name] = variant["seconds"]
+            members_test.extend(test for test, _ in variant["snapshots"])
+            members_validation.extend(validation for _, validation in variant["snapshots"])
     test = np.stack(members_test)
     return {
         "config": config_name, "seed": seed, "epochs": epochs, "members": len(test), "seconds": round(seconds, 1),
+        "fge_seconds": fge_seconds,
         "validation_accuracy": [float(np.mean(p.argmax(1) == y_validation)) for p in members_validation],
         "test_accuracy": [float(np.mean(p.argmax(1) == data["y_test"])) for p in test],
         "test_proba": test,
@@ -208,7 +270,33 @@ def summarise(out_dir: Path, configs: list[str], y_test: np.ndarray) -> dict:
             "vote_curve_by_runs": curve,
             "seconds_per_run": round(float(np.mean([r["seconds"] for r in records])), 1),
         }
+        if CONFIGS[name].get("fge"):
+            summary[name]["fge"] = geometric_summary(CONFIGS[name]["fge"], records, probas, y_test)
     return summary
+
+
+def geometric_summary(variants: dict, records: list[dict], probas: list[np.ndarray], y_test: np.ndarray) -> dict:
+    """Per FGE variant: its snapshots alone, each run's vote of its final member and snapshots, and the vote by
+    runs; beside them the same for the runs' final members alone (what the variant's time would buy otherwise)."""
+    def curve(member_sets):
+        return [soft_vote_accuracy(np.concatenate(member_sets[:count]), y_test)
+                for count in range(1, len(member_sets) + 1)]
+
+    finals = [p[:1] for p in probas]
+    result = {"runs": {"vote_curve_by_runs": curve(finals),
+                       "seconds_mean": round(float(np.mean([r["seconds"] for r in records])), 1)}}
+    start = 1
+    for variant, (cycles, *_) in variants.items():
+        runs = [np.concatenate([p[:1], p[start:start + cycles]]) for p in probas]
+        result[variant] = {
+            "snapshot_accuracy_mean": round(float(np.mean([np.mean(m.argmax(1) == y_test) for r in runs for m in r[1:]])), 4),
+            "run_vote_mean": round(float(np.mean([soft_vote_accuracy(r, y_test) for r in runs])), 4),
+            "snapshots_only_vote_mean": round(float(np.mean([soft_vote_accuracy(r[1:], y_test) for r in runs])), 4),
+            "vote_curve_by_runs": curve(runs),
+            "seconds_mean": round(float(np.mean([r["fge_seconds"][variant] for r in records])), 1),
+        }
+        start += cycles
+    return result
 
 
 def disagreement(pairs) -> float:
@@ -407,7 +495,8 @@ def main() -> None:
     if args.smoke:
         for name in ("base9", "augsnap72x4"):
             CONFIGS[name] = {**CONFIGS[name], "epochs": 2 if name == "base9" else 4}
-        args.configs, args.seeds, args.images = ["base9", "augsnap72x4"], 2, 1000
+        CONFIGS["fge36"] = {**CONFIGS["fge36"], "epochs": 2, "fge": {"low": (2, 1, 0.1, 0.01), "high": (2, 1, 0.3, 0.01)}}
+        args.configs, args.seeds, args.images = ["base9", "augsnap72x4", "fge36"], 2, 1000
     data = load_data(args.images, args.source)
     if args.time_epochs:
         timings = time_epochs(args.configs, data)
@@ -439,6 +528,8 @@ def main() -> None:
         print(f"{name:<14}{entry['runs']:>5}{entry['epochs_per_run']:>7}{entry['member_accuracy_mean']:>8.4f}"
               f"{entry['last_member_accuracy_mean']:>8.4f}±{entry['last_member_accuracy_std']:.4f}"
               f"{entry['vote_all_members']:>9.4f}{'' if at is None else f'{at:.4f}':>11}   {entry['vote_curve_by_runs']}")
+        for variant, figures in entry.get("fge", {}).items():
+            print(f"  fge {variant}: {figures}")
     print(f"({time.perf_counter() - started:.0f} s; backend {os.environ.get('KERAS_BACKEND', 'tensorflow')})")
     if args.out:
         args.out.write_text(json.dumps({"settings": {"images": args.images, "seeds": args.seeds,
