@@ -5,7 +5,7 @@
 #   make status              what is on disk: search, runs, stacker, newest submission
 #   make download COMPETITION=<slug>; make submit-kaggle COMPETITION=<slug> MESSAGE="..."   (Kaggle's client)
 #   make download KAGGLE_DATASET=<owner>/<name>   a labelled dataset from Kaggle -> data/<name>/ (then make dataset)
-#   make dataset DATASET=<folder> [DATA=data/<name>]   a labelled dataset (class folders) -> a competition with an answer key
+#   make dataset DATASET=<folder> [DATA=data/<name>] [LABEL_COLUMN=<name>]   a labelled dataset -> a competition with an answer key
 #   make test                the test suite
 # Variables: DATA NAME PRESET=quick|full EVALS EPOCHS N FOLDS RECIPES THRESHOLD MAX_RUNS HOURS PRECISION TENSORBOARD=1 EARLY_ABORT=0
 #            ABORT_MARGIN TTA=0 VOTE=auto|majority|soft|weighted|select|logistic STACK_WEIGHT WEIGHTS STACK_SIZE TREES
@@ -29,7 +29,7 @@ INSTALLED := $(VENV)/.installed
 # same literal text again.
 USER_VARIABLES := DATA NAME PRESET EVALS EPOCHS N FOLDS RECIPES THRESHOLD MAX_RUNS HOURS PRECISION TENSORBOARD EARLY_ABORT \
 	ABORT_MARGIN TTA VOTE METRIC STACK_WEIGHT WEIGHTS SIZE STACK_SIZE LAYOUT TREES EXECUTOR RAY_ADDRESS CPUS_PER_RUN COMPETITION MESSAGE EXTRAS \
-	VERBOSE SKIP_UNREADABLE DATASET KAGGLE_DATASET
+	VERBOSE SKIP_UNREADABLE DATASET KAGGLE_DATASET LABEL_COLUMN
 $(foreach variable,$(USER_VARIABLES),$(if $(filter-out undefined,$(origin $(variable))),\
 	$(eval override $(variable) := $$(value $(variable)))))
 
@@ -109,7 +109,8 @@ $(DEFAULT_DATA)/PREPARED.json: | $(INSTALLED)
 
 # A labelled dataset made a competition (kaggle_pipeline/data/dataset.py): into DATA when given, else data/<its name>.
 dataset: $(INSTALLED)
-	@$(call run,$(PY) -m kaggle_pipeline data --dataset="$$DATASET" $(if $(KAGGLE_DATA),--out="$$DATA"))
+	@$(call run,$(PY) -m kaggle_pipeline data --dataset="$$DATASET" $(if $(KAGGLE_DATA),--out="$$DATA") \
+		$(call option,LABEL_COLUMN,--label-column))
 
 search: $(INSTALLED) $(DATA_READY)
 	@$(call run,$(PY) -m kaggle_pipeline search $(COMMON) $(SEARCH_ARGS))

@@ -145,11 +145,15 @@ def build_parser() -> argparse.ArgumentParser:
                       help="folder with the Fashion-MNIST idx .gz files (default: Debian's /usr/share/datasets/fashion-mnist)")
     data.add_argument("--dataset", type=user_path, default=None, metavar="FOLDER",
                       help="instead, a labelled image dataset (class folders, with or without train/val/test splits: "
-                           "Chest X-Ray, Intel Image Classification, PetImages) made a competition with a local "
-                           "answer key; its images are linked, never copied or written")
+                           "Chest X-Ray, Intel Image Classification, PetImages; a CSV labelling its image files; "
+                           "labelled pixel tables) made a competition with a local answer key; its images are "
+                           "linked, never copied or written")
     data.add_argument("--test-fraction", type=number_in(0, 1, low_open=True, high_open=True), default=None, metavar="F",
-                      help="with --dataset of class folders only: the share of each class held out as the test set "
+                      help="with --dataset without a test split: the share of each class held out as the test set "
                            "(default 0.2)")
+    data.add_argument("--label-column", default=None, metavar="NAME",
+                      help="with --dataset labelled by a CSV of its image files: the column of labels, where no "
+                           "column is named label, class, target, ... (HAM10000: dx)")
 
     def common(stage: argparse.ArgumentParser) -> None:
         stage.add_argument("--data", type=user_path, default=DEFAULT_DATA, help="competition folder (default: %(default)s)")
@@ -447,8 +451,9 @@ def _data(args: argparse.Namespace) -> None:
     if args.dataset is None:
         from kaggle_pipeline.data import DEBIAN_FASHION_MNIST, prepare_fashion_mnist
 
-        if args.test_fraction is not None:
-            raise ParameterError("test_fraction", args.test_fraction, "only with --dataset")
+        for name in ("test_fraction", "label_column"):
+            if getattr(args, name) is not None:
+                raise ParameterError(name, getattr(args, name), "only with --dataset")
         out = args.out or DEFAULT_DATA
         made = prepare_fashion_mnist(out, args.source or DEBIAN_FASHION_MNIST)
         logger.info(f"data: {'wrote' if made else 'already prepared:'} {out} (train.csv, test.csv, sample_submission.csv, solution.csv)")
@@ -461,7 +466,8 @@ def _data(args: argparse.Namespace) -> None:
     out = args.out or Path("data") / name
     if args.out is None and os.path.realpath(out) == os.path.realpath(args.dataset):  # a dataset kept in data/<name>
         out = Path("data") / f"{name}-competition"
-    made = prepare_dataset(args.dataset, out, args.test_fraction or DEFAULT_TEST_FRACTION)
+    made = prepare_dataset(args.dataset, out, args.test_fraction or DEFAULT_TEST_FRACTION,
+                           label_column=args.label_column)
     logger.info(f"data: {'wrote' if made else 'already prepared:'} {out} from {args.dataset} (its training and test "
                 f"images, sample_submission.csv, solution.csv); next: make all DATA={out}")
 

@@ -158,7 +158,7 @@ def test_class_folders_only_hold_out_a_stratified_seeded_test_set_of_readable_im
 def _one_class(source: Path):
     save(source / "Cat" / "1.png", 1)
     save(source / "Cat" / "2.png", 2)
-    return source, "at least two class folders with images"
+    return source, "at least two classes with images"
 
 
 def _test_class_unknown(source: Path):
@@ -166,7 +166,7 @@ def _test_class_unknown(source: Path):
         save(source / split / "cat" / "1.png", 1)
         save(source / split / "dog" / "1.png", 2)
     save(source / "test" / "horse" / "1.png", 3)
-    return source / "test", "class folder 'horse' has no training images"
+    return source / "test", "class 'horse' has no training images"
 
 
 def _test_split_only(source: Path):
@@ -241,6 +241,97 @@ def test_a_labels_csv_beside_class_folders_is_not_a_pixel_table(tmp_path):
     assert load_competition(tmp_path / "out").layout == "folders"
 
 
+def write_butterflies(source: Path) -> None:
+    """Butterfly Image Classification: train/ and test/ of images, Training_set.csv (filename,label, labels with
+    spaces and slashes no folder could be named), Testing_set.csv of file names only."""
+    labels = ["ADONIS", "RED/WHITE ADMIRAL", "ADONIS", "RED/WHITE ADMIRAL", "ADONIS", "RED/WHITE ADMIRAL"]
+    rows = ["filename,label"]
+    for number, label in enumerate(labels, start=1):
+        save(source / "train" / f"Image_{number}.jpg", number)
+        rows.append(f'Image_{number}.jpg,"{label}"')
+    (source / "Training_set.csv").write_text("\n".join(rows) + "\n")
+    save(source / "test" / "Image_1.jpg", 200)  # the same name as a training image, in test/
+    (source / "Testing_set.csv").write_text("filename\nImage_1.jpg\n")
+
+
+def test_a_csv_labelling_the_images_makes_a_competition_of_the_images_layout(tmp_path, caplog):
+    source = tmp_path / "butterflies"
+    write_butterflies(source)
+    before = snapshot(source)
+    with caplog.at_level(logging.INFO, logger="kaggle_pipeline.data"):
+        assert prepare_dataset(source, tmp_path / "out", test_fraction=0.34)
+    assert snapshot(source) == before
+    assert "data: left out Testing_set.csv (names images, but holds no labels)" in caplog.messages
+    competition = load_competition(tmp_path / "out")
+    assert competition.layout == "images" and competition.classes == ["ADONIS", "RED/WHITE ADMIRAL"]
+    seen = {int(image[0, 0, 0]): competition.classes[label] for image, label in
+            zip(competition.x_train, competition.y_train, strict=True)}
+    truth = answer_key_labels(competition)
+    seen.update({int(image[0, 0, 0]): competition.classes[label] for image, label in
+                 zip(competition.x_test, truth, strict=True)})
+    assert seen == {1: "ADONIS", 2: "RED/WHITE ADMIRAL", 3: "ADONIS", 4: "RED/WHITE ADMIRAL", 5: "ADONIS",
+                    6: "RED/WHITE ADMIRAL"}  # the unlabelled test/Image_1.jpg (200) is in neither
+    assert len(competition.x_test) == 2  # one of each label held out
+
+
+def test_a_labelled_test_table_is_the_test_set_and_ids_may_be_paths_from_a_notebook(tmp_path):
+    source = tmp_path / "butterflies"
+    write_butterflies(source)
+    (source / "Testing_set.csv").write_text("file,class\n../input/butterflies/test/Image_1.jpg,ADONIS\n")
+    prepare_dataset(source, tmp_path / "out")
+    competition = load_competition(tmp_path / "out")
+    assert len(competition.x_train) == 6 and competition.x_test[:, 0, 0, 0].tolist() == [200]
+    assert [competition.classes[label] for label in answer_key_labels(competition)] == ["ADONIS"]
+
+
+def test_a_metadata_csv_keyed_by_names_without_extension_takes_its_label_column_by_name(tmp_path, capsys):
+    """HAM10000: images in two part folders, HAM10000_metadata.csv keyed by image_id (no extension), labels in
+    dx beside other few-valued columns: which one is the label is asked, then given with --label-column."""
+    source = tmp_path / "ham10000"
+    rows = ["lesion_id,image_id,dx,dx_type,sex"]
+    for number in range(8):
+        save(source / f"HAM10000_images_part_{number % 2 + 1}" / f"ISIC_{number:07d}.jpg", number + 1)
+        rows.append(f"HAM_{number // 2},ISIC_{number:07d},{'nv' if number % 2 else 'mel'},histo,{'male' if number < 4 else 'female'}")
+    (source / "HAM10000_metadata.csv").write_text("\n".join(rows) + "\n")
+    refused_in_process(tmp_path, capsys, ["data", "--dataset", source, "--out", tmp_path / "out"],
+                       source / "HAM10000_metadata.csv",
+                       r"which column holds the labels\? lesion_id, dx, dx_type, sex; name it with LABEL_COLUMN=")
+    refused_in_process(tmp_path, capsys, ["data", "--dataset", source, "--out", tmp_path / "out", "--label-column",
+                                          "diagnosis"], source / "HAM10000_metadata.csv", "no column 'diagnosis'")
+    assert prepare_dataset(source, tmp_path / "out", label_column="DX", test_fraction=0.25)
+    competition = load_competition(tmp_path / "out")
+    assert competition.classes == ["mel", "nv"]
+    labels = {int(image[0, 0, 0]): competition.classes[label] for image, label in
+              zip(competition.x_train, competition.y_train, strict=True)}
+    assert labels == {value: "nv" if (value - 1) % 2 else "mel" for value in labels} and len(labels) == 6
+
+
+def _labels_csv_naming_a_missing_image(source: Path):
+    write_butterflies(source)
+    with open(source / "Training_set.csv", "a") as table:
+        table.write("Image_99.jpg,ADONIS\n")
+    return source / "Training_set.csv", "row 8: filename 'Image_99.jpg' names no image of the dataset"
+
+
+def _labels_csv_with_an_empty_label(source: Path):
+    write_butterflies(source)
+    with open(source / "Training_set.csv", "a") as table:
+        table.write("Image_1.jpg,\n")
+    return source / "Training_set.csv", "row 8: no label in column 'label'"
+
+
+def _labels_csv_naming_an_ambiguous_image(source: Path):
+    write_butterflies(source)
+    save(source / "val" / "Image_2.jpg", 50)
+    return source / "Training_set.csv", "row 3: filename 'Image_2.jpg' names 2 images"
+
+
+def _label_column_for_class_folders(source: Path):
+    save(source / "cat" / "1.png", 1)
+    save(source / "dog" / "1.png", 2)
+    return "--label-column 'dx'", "only for a dataset labelled by a CSV of its image files"
+
+
 def _pixel_sets_side_by_side(source: Path):
     for variant in ("balanced", "digits"):
         for split in ("train", "test"):
@@ -291,7 +382,9 @@ def _pixel_table_one_label(source: Path):
 @pytest.mark.parametrize("make", [_one_class, _test_class_unknown, _test_split_only, _split_without_class_folders,
                                   _no_split_with_class_folders, _pixel_sets_side_by_side, _pixel_test_table_only,
                                   _pixel_test_label_unknown, _pixel_tables_of_two_sizes, _pixel_table_missing_label,
-                                  _pixel_table_bad_pixel, _pixel_table_without_header, _pixel_table_one_label],
+                                  _pixel_table_bad_pixel, _pixel_table_without_header, _pixel_table_one_label,
+                                  _labels_csv_naming_a_missing_image, _labels_csv_with_an_empty_label,
+                                  _labels_csv_naming_an_ambiguous_image],
                          ids=lambda make: make.__name__[1:])
 def test_a_dataset_that_cannot_be_a_competition_is_one_line_and_nothing_is_written(make, tmp_path, capsys):
     source = tmp_path / "dataset"
@@ -314,6 +407,15 @@ def test_options_that_do_not_fit_a_dataset_are_one_line(arguments, named, proble
     fill = {"source": source, "full": tmp_path / "full"}
     arguments = [argument.format(**fill) for argument in arguments]
     refused_in_process(tmp_path, capsys, ["data", "--dataset", source, *arguments], named.format(**fill), problem)
+
+
+def test_a_label_column_for_a_dataset_without_a_labels_csv_or_without_a_dataset_is_one_line(tmp_path, capsys):
+    source = tmp_path / "pets"
+    named, problem = _label_column_for_class_folders(source)
+    refused_in_process(tmp_path, capsys, ["data", "--dataset", source, "--out", tmp_path / "out", "--label-column",
+                                          "dx"], named, problem)
+    refused_in_process(tmp_path, capsys, ["data", "--out", tmp_path / "fm", "--label-column", "dx"],
+                       "--label-column 'dx'", "only with --dataset")
 
 
 def test_a_test_fraction_without_a_dataset_or_out_of_range_is_one_line(tmp_path, capsys):

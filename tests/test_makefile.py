@@ -24,7 +24,7 @@ pytestmark = [
 
 USER_VARIABLES = ("DATA NAME PRESET EVALS EPOCHS N FOLDS RECIPES THRESHOLD MAX_RUNS HOURS PRECISION TENSORBOARD EARLY_ABORT "
                   "ABORT_MARGIN TTA VOTE METRIC STACK_WEIGHT WEIGHTS SIZE STACK_SIZE LAYOUT TREES EXECUTOR RAY_ADDRESS CPUS_PER_RUN "
-                  "COMPETITION MESSAGE EXTRAS VERBOSE SKIP_UNREADABLE DATASET KAGGLE_DATASET").split()
+                  "COMPETITION MESSAGE EXTRAS VERBOSE SKIP_UNREADABLE DATASET KAGGLE_DATASET LABEL_COLUMN").split()
 
 # No '/' (they also name folders) and no leading whitespace (make's command line strips it).
 HOSTILE = [
@@ -128,7 +128,7 @@ def test_every_variable_reaches_its_option_as_one_argument(here):
          option("N", "--n"), option("FOLDS", "--folds"), option("RECIPES", "--recipes"), option("THRESHOLD", "--threshold"), option("MAX_RUNS", "--max-runs"),
          option("EPOCHS", "--epochs"), option("HOURS", "--hours"), "--no-early-abort", option("ABORT_MARGIN", "--abort-margin"),
          "--no-tta", option("VOTE", "--vote"), option("STACK_WEIGHT", "--stack-weight"), option("METRIC", "--metric")],
-        [*module, "data", option("DATASET", "--dataset"), option("DATA", "--out")],
+        [*module, "data", option("DATASET", "--dataset"), option("DATA", "--out"), option("LABEL_COLUMN", "--label-column")],
     ]
 
 

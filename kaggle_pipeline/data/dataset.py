@@ -15,6 +15,11 @@ answer key, so every stage, the vote and the local score work on it unchanged:
 - ``sample_submission.csv`` (``id,label``), ``solution.csv`` (the answers) and ``PREPARED.json`` (the source,
   the counts and the seed), written last.
 
+A dataset whose CSV labels its image files (Butterfly Image Classification's ``Training_set.csv`` of
+``filename,label``; HAM10000's metadata keyed by ``image_id``, its label column ``dx`` named with
+``label_column``) becomes the ``images`` layout instead: ``train/<name>`` links and ``train_labels.csv``, so a
+label may be any text (``RED/WHITE ADMIRAL``), and the test set as above (``labels_tables``).
+
 A dataset of labelled pixel tables (``label,pixel1..pixel784``, Kaggle's Fashion-MNIST, Sign Language MNIST, MNIST
 in CSV) named like splits (``fashion-mnist_train.csv``, ``sign_mnist_test.csv``) becomes Digit Recognizer's layout
 instead: ``train.csv``, ``test.csv`` without its labels in a shuffled order, ``sample_submission.csv`` and
@@ -30,19 +35,21 @@ stage's rule: it must be missing or empty, and nothing but what this writes is e
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import os
 import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from kaggle_pipeline.data.fashion_mnist import output_folder_state, write_competition_folder, write_pixel_competition
 from kaggle_pipeline.data.folders import check_folder, entries, is_dir
 from kaggle_pipeline.data.images import parallel_map, read_image
 from kaggle_pipeline.data.layouts.class_folders import class_images
 from kaggle_pipeline.data.layouts.csv_pixels import labelled_pixel_table, read_labelled_pixels
-from kaggle_pipeline.data.tables import LABEL_COLUMN_NAMES
+from kaggle_pipeline.data.tables import LABEL_COLUMN_NAMES, csv_parse_error, read_csv_bytes, separator_of
 from kaggle_pipeline.errors import ParameterError, PipelineError
 
 logger = logging.getLogger(__name__)
@@ -57,7 +64,7 @@ SPLITS = {"train": "train", "training": "train", "val": "train", "valid": "train
 
 
 def prepare_dataset(source: Path, folder: Path, test_fraction: float = DEFAULT_TEST_FRACTION,
-                    seed: int = DATASET_SEED) -> bool:
+                    seed: int = DATASET_SEED, label_column: str | None = None) -> bool:
     """Write ``folder`` as a competition made from the labelled dataset ``source``; False when it is already there.
 
     ``test_fraction`` is used only when the dataset has no test split of its own: that share of each class's
@@ -74,23 +81,33 @@ def prepare_dataset(source: Path, folder: Path, test_fraction: float = DEFAULT_T
     root = dataset_root(source)
     tables = pixel_tables(root)
     if tables:
+        if label_column is not None:
+            raise ParameterError("label_column", label_column, "only for a dataset labelled by a CSV of its image "
+                                 "files; pixel tables' labels are the column named label, class, target, ...")
         _prepare_pixel_dataset(source, tables, folder, test_fraction, seed)
         return True
-    splits = dataset_splits(root)
-    train = _labelled_images(splits["train"])
-    if "test" in splits:
-        test = _labelled_images(splits["test"])
+    labelled = labels_tables(root, label_column)
+    if labelled:
+        train, test, where = labelled["train"], labelled.get("test"), labelled["where"]
+    elif label_column is not None:
+        raise ParameterError("label_column", label_column, "only for a dataset labelled by a CSV of its image files")
+    else:
+        splits = dataset_splits(root)
+        train = _labelled_images(splits["train"])
+        test = _labelled_images(splits["test"]) if "test" in splits else None
+        where = splits.get("test", [root])[0]
+    if test is not None:
         unknown = sorted(set(test) - set(train))
         if unknown:
-            raise PipelineError(f"{splits['test'][0]}: class folder {unknown[0]!r} has no training images (the "
-                                f"training classes are {', '.join(sorted(train))})")
+            raise PipelineError(f"{where}: class {unknown[0]!r} has no training images (the training classes are "
+                                f"{', '.join(sorted(train))})")
         held_out = None
     else:
         train, test = _hold_out(train, test_fraction, seed)
         held_out = test_fraction
     classes = sorted(train)
     if len(classes) < 2:
-        raise PipelineError(f"{source}: a dataset needs at least two class folders with images (found "
+        raise PipelineError(f"{source}: a dataset needs at least two classes with images (found "
                             f"{', '.join(classes) or 'none'})")
     test_rows = _readable_test_images(test, seed)
     marker = {"source": str(source), "dataset": True, "classes": classes,
@@ -98,14 +115,22 @@ def prepare_dataset(source: Path, folder: Path, test_fraction: float = DEFAULT_T
               "held_out_fraction": held_out, "seed": seed}
 
     def fill(staging: Path) -> None:
+        # Class folders for folder names; a labels CSV's labels may be any text, so they stay in a CSV (the
+        # images layout) rather than becoming folder names.
+        names: set[str] = set()
+        labels_rows = [["id", "label"]]
         for label, paths in train.items():
-            names = set()
+            names = names if labelled else set()
             for path in paths:
                 name = path.name if path.name not in names else f"{path.parent.name}-{path.name}"
                 while name in names:  # the same name in train/ and val/, or in a class's subfolders
                     name = f"_{name}"
                 names.add(name)
-                _link(path, staging / "train" / label / name)
+                _link(path, staging / "train" / (name if labelled else f"{label}/{name}"))
+                labels_rows.append([name, label])
+        if labelled:
+            with open(staging / "train_labels.csv", "w", newline="") as labels:
+                csv.writer(labels).writerows(labels_rows)
         with open(staging / "sample_submission.csv", "w", newline="") as sample, \
                 open(staging / "solution.csv", "w", newline="") as solution:
             samples, answers = csv.writer(sample), csv.writer(solution)
@@ -165,6 +190,96 @@ def pixel_tables(root: Path) -> dict[str, list[Path]]:
         raise PipelineError(f"{root}: a test table ({found['test'][0].name}) but no training table (a CSV named "
                             "like train or val)")
     return found
+
+
+def labels_tables(root: Path, label_column: str | None = None) -> dict | None:
+    """The dataset's CSVs that label its image files (Butterfly Image Classification's ``Training_set.csv`` of
+    ``filename,label``; HAM10000's ``HAM10000_metadata.csv``, keyed by ``image_id`` without the extension, its
+    label ``dx`` chosen with ``label_column``): ``{"train": {label: [image]}, "test": {...}, "where": csv}``, or
+    None when no CSV there names the images. A CSV named like a test split is the test set; one without labels
+    (``Testing_set.csv``: file names only) is left out, with a line."""
+    csvs = [path for path in entries(root) if path.suffix.lower() == ".csv" and not is_dir(path)]
+    if not csvs:
+        return None
+    images = class_images(root)
+    index: dict[str, set[Path]] = {}
+    for path in images:
+        for key in {path.relative_to(root).as_posix(), path.name, path.stem}:
+            index.setdefault(key, set()).add(path)
+    found: dict = {}
+    for table_path in csvs:
+        table = _text_table(table_path)
+        split = _split_of(table_path.stem) or "train"
+        matches = {column: [_image_named(value, index, root, split) for value in table[column]]
+                   for column in table.columns}
+        id_column = max(matches, key=lambda column: sum(len(match) == 1 for match in matches[column]), default=None)
+        if id_column is None or sum(len(match) == 1 for match in matches[id_column]) < max(1, len(table) / 2):
+            continue  # not keyed by this dataset's images
+        label = _label_column(table, id_column, label_column, table_path)
+        if label is None:
+            logger.info(f"data: left out {table_path.name} (names images, but holds no labels)")
+            continue
+        labelled = found.setdefault(split, {})
+        for row, (match, value) in enumerate(zip(matches[id_column], table[label], strict=True)):
+            where = f"{table_path}: row {row + 2}"
+            if len(match) != 1:
+                raise PipelineError(f"{where}: {id_column} {table[id_column].iloc[row]!r} names "
+                                    + (f"{len(match)} images ({', '.join(sorted(map(str, match))[:2])})" if match
+                                       else "no image of the dataset"))
+            if not value.strip():
+                raise PipelineError(f"{where}: no label in column {label!r}")
+            labelled.setdefault(value.strip(), []).append(match.pop())
+        found.setdefault("where", table_path)
+    if not found and label_column is not None:
+        raise ParameterError("label_column", label_column, "no CSV of the dataset names its images")
+    if found and "train" not in found:
+        raise PipelineError(f"{found['where']}: a labelled test table but no training table")
+    return found or None
+
+
+def _text_table(path: Path) -> pd.DataFrame:
+    data = read_csv_bytes(path)
+    try:
+        table = pd.read_csv(io.BytesIO(data), sep=separator_of(data), dtype=str, keep_default_na=False,
+                            encoding="utf-8-sig")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as error:
+        raise csv_parse_error(path, data, error) from None
+    table.columns = [str(column).strip() for column in table.columns]
+    return table
+
+
+def _image_named(value: str, index: dict[str, set[Path]], root: Path, split: str) -> set[Path]:
+    """The images an id names: as a path inside the dataset, a file name, or a name without its extension; a
+    path from elsewhere (a Kaggle notebook's ``../input/<dataset>/<folder>/<name>``) by its last part. A name in
+    several folders is the one in the table's split (Butterfly's ``Training_set.csv`` names ``Image_1.jpg``,
+    which ``train/`` and ``test/`` both hold)."""
+    value = value.strip().replace("\\", "/").removeprefix("./")
+    for key in (value, value.rsplit("/", 1)[-1]):
+        if key in index:
+            named = index[key]
+            in_split = {path for path in named
+                        if any(_split_of(folder) == split for folder in path.relative_to(root).parts[:-1])}
+            return set(in_split if len(named) > 1 and len(in_split) == 1 else named)
+    return set()
+
+
+def _label_column(table: pd.DataFrame, id_column: str, label_column: str | None, path: Path) -> str | None:
+    """The column of labels: ``label_column`` (any case), the one named like labels, or the only other column;
+    None for a table of ids alone. Several candidates and no name: one line asking for ``--label-column``."""
+    others = [column for column in table.columns if column != id_column]
+    if label_column is not None:
+        named = [column for column in table.columns if column.lower() == label_column.strip().lower()]
+        if not named:
+            raise PipelineError(f"{path}: no column {label_column!r} (LABEL_COLUMN=); its columns are "
+                                f"{', '.join(table.columns)}")
+        return named[0]
+    named = [column for column in others if column.lower() in LABEL_COLUMN_NAMES]
+    if len(named) == 1:
+        return named[0]
+    if len(others) <= 1:
+        return others[0] if others else None
+    raise PipelineError(f"{path}: which column holds the labels? {', '.join(others)}; name it with LABEL_COLUMN= "
+                        "(--label-column)")
 
 
 def _prepare_pixel_dataset(source: Path, tables: dict[str, list[Path]], folder: Path, test_fraction: float,
