@@ -347,7 +347,7 @@ def _pixel_test_table_only(source: Path):
 def _pixel_test_label_unknown(source: Path):
     write_pixel_table(source / "x_train.csv", [0, 1, 0, 1], 1)
     write_pixel_table(source / "x_test.csv", [0, 7], 1)
-    return source / "x_test.csv", "label '7' has no training rows"
+    return source / "x_test.csv", "class '7' has no training rows"
 
 
 def _pixel_tables_of_two_sizes(source: Path):

@@ -437,16 +437,24 @@ def test_an_archive_the_client_left_alone_is_neither_unpacked_nor_deleted(tmp_pa
     assert snapshot(tmp_path / "data") == before
 
 
-@pytest.mark.parametrize("slug", ["", "../etc", "a b", "x;touch pwned", "-c", "--force", "dïgit", "t\nx", "a/b"])
-def test_a_bad_slug_is_refused_before_anything(tmp_path, monkeypatch, slug):
+BAD_SLUGS = ["", "../etc", "a b", "x;touch pwned", "-c", "--force", "dïgit", "t\nx", "a/b"]
+BAD_DATASETS = ["", "chest-xray", "a/b/c", "/name", "owner/", "-o/name", "owner/-p", "owner/--force", "owner/na me",
+                "owner/näme", "owner/x;touch pwned", "owner/x\ny", "../etc", "owner/..", "https://www.kaggle.com/c/titanic",
+                "https://example.com/datasets/a/b"]
+
+
+@pytest.mark.parametrize("download, value", [*(("download", slug) for slug in BAD_SLUGS),
+                                             *(("download_dataset", reference) for reference in BAD_DATASETS)])
+def test_a_bad_slug_or_dataset_is_refused_before_anything(tmp_path, monkeypatch, download, value):
+    import kaggle_pipeline.kaggle_client as kaggle_client
     from kaggle_pipeline.errors import PipelineError
-    from kaggle_pipeline.kaggle_client import download
 
     bin_dir, log = fake_client(tmp_path)
     monkeypatch.setenv("PATH", str(bin_dir))
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(PipelineError, match="^COMPETITION="):
-        download(slug, tmp_path / "data")
+    expected = "^COMPETITION=" if download == "download" else "^KAGGLE_DATASET=.*give the dataset as <owner>/<name>"
+    with pytest.raises(PipelineError, match=expected):
+        getattr(kaggle_client, download)(value, tmp_path / "data")
     assert not log.exists() and not (tmp_path / "data").exists() and not (tmp_path / "pwned").exists()
 
 
@@ -488,21 +496,6 @@ def test_a_datasets_address_as_copied_from_the_browser_is_its_reference(address)
     from kaggle_pipeline.kaggle_client import dataset_reference
 
     assert dataset_reference(address) == ("someone", "chest-xray-pneumonia")
-
-
-@pytest.mark.parametrize("reference", ["", "chest-xray", "a/b/c", "/name", "owner/", "-o/name", "owner/-p", "owner/--force",
-                                       "owner/na me", "owner/näme", "owner/x;touch pwned", "owner/x\ny", "../etc",
-                                       "owner/..", "https://www.kaggle.com/c/titanic", "https://example.com/datasets/a/b"])
-def test_a_bad_dataset_reference_is_refused_before_anything(tmp_path, monkeypatch, reference):
-    from kaggle_pipeline.errors import PipelineError
-    from kaggle_pipeline.kaggle_client import download_dataset
-
-    bin_dir, log = fake_client(tmp_path)
-    monkeypatch.setenv("PATH", str(bin_dir))
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(PipelineError, match="^KAGGLE_DATASET=.*give the dataset as <owner>/<name>"):
-        download_dataset(reference, tmp_path / "data")
-    assert not log.exists() and not (tmp_path / "data").exists() and not (tmp_path / "pwned").exists()
 
 
 def test_a_dataset_and_a_competition_of_one_name_never_share_a_folder(tmp_path):

@@ -97,10 +97,7 @@ def prepare_dataset(source: Path, folder: Path, test_fraction: float = DEFAULT_T
         test = _labelled_images(splits["test"]) if "test" in splits else None
         where = splits.get("test", [root])[0]
     if test is not None:
-        unknown = sorted(set(test) - set(train))
-        if unknown:
-            raise PipelineError(f"{where}: class {unknown[0]!r} has no training images (the training classes are "
-                                f"{', '.join(sorted(train))})")
+        _check_test_classes(test, train, where, "images")
         held_out = None
     else:
         train, test = _hold_out(train, test_fraction, seed)
@@ -294,10 +291,7 @@ def _prepare_pixel_dataset(source: Path, tables: dict[str, list[Path]], folder: 
     if "test" in tables:
         x_test = np.concatenate([images for images, _ in read[len(tables["train"]):]])
         y_test = np.concatenate([labels for _, labels in read[len(tables["train"]):]])
-        unknown = sorted(set(y_test) - set(y_train))
-        if unknown:
-            raise PipelineError(f"{tables['test'][0]}: label {unknown[0]!r} has no training rows (the training "
-                                f"labels are {', '.join(sorted(set(y_train)))})")
+        _check_test_classes(y_test, y_train, tables["test"][0], "rows")
         held_out = None
     else:
         rows_of_label = {label: list(np.flatnonzero(y_train == label)) for label in sorted(set(y_train))}
@@ -314,6 +308,13 @@ def _prepare_pixel_dataset(source: Path, tables: dict[str, list[Path]], folder: 
     write_pixel_competition(folder, x_train, y_train, x_test[order], y_test[order], id_column="id",
                             label_column="label", marker=marker)
     logger.info(f"data: {len(x_train):,} training and {len(x_test):,} test images from {', '.join(names)}")
+
+
+def _check_test_classes(test_classes, train_classes, where: Path, what: str) -> None:
+    unknown = sorted(set(test_classes) - set(train_classes))
+    if unknown:
+        raise PipelineError(f"{where}: class {unknown[0]!r} has no training {what} (the training classes are "
+                            f"{', '.join(sorted(set(train_classes)))})")
 
 
 def dataset_splits(root: Path) -> dict[str, list[Path]]:
