@@ -68,7 +68,8 @@ def prepare_dataset(source: Path, folder: Path, test_fraction: float = DEFAULT_T
     """Write ``folder`` as a competition made from the labelled dataset ``source``; False when it is already there.
 
     ``test_fraction`` is used only when the dataset has no test split of its own: that share of each class's
-    images (at least one from a class of two or more) becomes the test set.
+    images (at least one from a class of two or more) becomes the test set. ``label_column`` names the labels'
+    column of a CSV that labels the dataset's images, where no column is named like labels.
     """
     source, folder = Path(source), Path(folder)
     if not 0 < test_fraction < 1:
