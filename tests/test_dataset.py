@@ -230,15 +230,19 @@ def test_one_labelled_pixel_table_in_a_lone_folder_has_its_test_set_held_out(tmp
     assert values == [*range(1, 21), 30, 31]
 
 
-def test_a_labels_csv_beside_class_folders_is_not_a_pixel_table(tmp_path):
+def test_a_labels_csv_beside_class_folders_is_not_a_pixel_table(tmp_path, caplog):
     """Paddy Disease as a dataset: train.csv of file names and labels beside train_images/<class>/."""
     source = tmp_path / "paddy"
     for label, value in (("blast", 1), ("normal", 2)):
         for number in range(3):
             save(source / "train_images" / label / f"{number}.png", value)
     (source / "train.csv").write_text("image_id,label,variety,age\n0.png,blast,ADT45,45\n")
-    prepare_dataset(source, tmp_path / "out")
+    (source / "credits.csv").write_bytes(b"name,role\nJos\xe9,photos\n")  # Latin-1, not a table we can read
+    with caplog.at_level(logging.WARNING, logger="kaggle_pipeline.data"):
+        prepare_dataset(source, tmp_path / "out")
     assert load_competition(tmp_path / "out").layout == "folders"
+    assert any(message.startswith("data: left out credits.csv, which cannot be read as a table") for message in
+               caplog.messages)
 
 
 def write_butterflies(source: Path) -> None:

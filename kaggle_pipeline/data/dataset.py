@@ -206,7 +206,11 @@ def labels_tables(root: Path, label_column: str | None = None) -> dict | None:
             index.setdefault(key, set()).add(path)
     found: dict = {}
     for table_path in csvs:
-        table = _text_table(table_path)
+        try:
+            table = _text_table(table_path)
+        except PipelineError as error:  # a file of notes beside class folders must not stop them being read
+            logger.warning(f"data: left out {table_path.name}, which cannot be read as a table ({error})")
+            continue
         split = _split_of(table_path.stem) or "train"
         matches = {column: [_image_named(value, index, root, split) for value in table[column]]
                    for column in table.columns}
