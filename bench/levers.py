@@ -72,6 +72,7 @@ CONFIGS = {
     "folds18": {"params": {}, "epochs": 18, "folds": 10},
     "augfolds36": {"params": AUGMENT, "epochs": 36, "folds": 10},
     "reference16": {"params": REFERENCE_PARAMS, "epochs": 16, "reference": True},
+    "sgd36": {"params": {"optimizer": "sgd", "learning_rate": 0.05}, "epochs": 36},
     "fge36": {"params": {}, "epochs": 36, "fge": {"low": (4, 2, 0.1, 0.01), "high": (4, 2, 0.3, 0.01)}},
     "fge36b": {"params": {}, "epochs": 36, "fge": {"high": (4, 2, 0.3, 0.01), "mid": (3, 3, 0.6, 0.01),
                                                    "restart": (3, 3, 1.0, 0.01)}},

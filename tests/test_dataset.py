@@ -288,6 +288,26 @@ def test_a_labelled_test_table_is_the_test_set_and_ids_may_be_paths_from_a_noteb
     assert [competition.classes[label] for label in answer_key_labels(competition)] == ["ADONIS"]
 
 
+def test_a_csv_that_repeats_the_class_folders_leaves_them_and_their_splits_in_charge(tmp_path, caplog):
+    """100 Sports Image Classification: train/, valid/, test/ class trees and sports.csv of every image's path,
+    label (its folder's name) and split, beside a model file."""
+    source = tmp_path / "sports"
+    rows = ["class id,filepaths,labels,data set"]
+    for split, count in (("train", 4), ("valid", 1), ("test", 2)):
+        for number, label in enumerate(("air hockey", "archery")):
+            for index in range(count):
+                save(source / split / label / f"{index}.jpg", 10 * number + index)
+                rows.append(f"{number},{split}/{label}/{index}.jpg,{label},{split}")
+    (source / "sports.csv").write_text("\n".join(rows) + "\n")
+    (source / "EfficientNetB0-100-(224 X 224)- 98.40.h5").write_bytes(b"\x89HDF")
+    with caplog.at_level(logging.INFO, logger="kaggle_pipeline.data"):
+        prepare_dataset(source, tmp_path / "out")
+    assert "data: sports.csv labels each image with its folder's name; reading the class folders" in caplog.messages
+    competition = load_competition(tmp_path / "out")
+    assert competition.layout == "folders" and competition.classes == ["air hockey", "archery"]
+    assert (len(competition.x_train), len(competition.x_test)) == (10, 4)  # the dataset's own test split
+
+
 def test_a_metadata_csv_keyed_by_names_without_extension_takes_its_label_column_by_name(tmp_path, capsys):
     """HAM10000: images in two part folders, HAM10000_metadata.csv keyed by image_id (no extension), labels in
     dx beside other few-valued columns: which one is the label is asked, then given with --label-column."""

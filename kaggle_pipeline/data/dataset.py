@@ -88,6 +88,12 @@ def prepare_dataset(source: Path, folder: Path, test_fraction: float = DEFAULT_T
         _prepare_pixel_dataset(source, tables, folder, test_fraction, seed)
         return True
     labelled = labels_tables(root, label_column)
+    if labelled and label_column is None and _folders_agree(labelled):
+        # 100 Sports Image Classification's sports.csv lists its class folders' images with their folders' names:
+        # the folders say the same, and their train/valid/test splits too.
+        logger.info(f"data: {labelled['where'].name} labels each image with its folder's name; reading the class "
+                    "folders")
+        labelled = None
     if labelled:
         train, test, where = labelled["train"], labelled.get("test"), labelled["where"]
     elif label_column is not None:
@@ -237,6 +243,12 @@ def labels_tables(root: Path, label_column: str | None = None) -> dict | None:
     if found and "train" not in found:
         raise PipelineError(f"{found['where']}: a labelled test table but no training table")
     return found or None
+
+
+def _folders_agree(labelled: dict) -> bool:
+    """Whether every image a labels CSV names lies in a folder named as its label."""
+    return all(path.parent.name == label for split in ("train", "test") for label, paths in labelled.get(split, {}).items()
+               for path in paths)
 
 
 def _text_table(path: Path) -> pd.DataFrame:
