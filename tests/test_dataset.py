@@ -17,6 +17,7 @@ from test_hostile_data import refused_in_process, snapshot
 
 from kaggle_pipeline.data import answer_key_labels, load_competition
 from kaggle_pipeline.data.dataset import prepare_dataset
+from kaggle_pipeline.errors import PipelineError
 
 pytestmark = pytest.mark.usefixtures("restore_signals")
 
@@ -321,13 +322,36 @@ def test_a_metadata_csv_keyed_by_names_without_extension_takes_its_label_column_
                        source / "HAM10000_metadata.csv",
                        r"which column holds the labels\? lesion_id, dx, dx_type, sex; name it with LABEL_COLUMN=")
     refused_in_process(tmp_path, capsys, ["data", "--dataset", source, "--out", tmp_path / "out", "--label-column",
-                                          "diagnosis"], source / "HAM10000_metadata.csv", "no column 'diagnosis'")
+                                          "diagnosis"], "--label-column 'diagnosis'",
+                       "no CSV of the dataset that names its images has it")
     assert prepare_dataset(source, tmp_path / "out", label_column="DX", test_fraction=0.25)
     competition = load_competition(tmp_path / "out")
     assert competition.classes == ["mel", "nv"]
     labels = {int(image[0, 0, 0]): competition.classes[label] for image, label in
               zip(competition.x_train, competition.y_train, strict=True)}
     assert labels == {value: "nv" if (value - 1) % 2 else "mel" for value in labels} and len(labels) == 6
+
+
+def test_tables_without_the_label_column_are_other_tables(tmp_path, caplog):
+    """CelebA: list_attr_celeba.csv (image_id and 40 attributes of -1/1) beside list_eval_partition.csv
+    (image_id, partition): LABEL_COLUMN=Smiling picks the attribute, the partitions are left out, with a line;
+    without it, the attributes are asked for, and two tables labelling one image would be refused."""
+    source = tmp_path / "celeba"
+    attributes, partitions = ["image_id,Male,Smiling,Young"], ["image_id,partition"]
+    for number in range(1, 9):
+        save(source / "img_align_celeba" / "img_align_celeba" / f"{number:06d}.jpg", number)
+        attributes.append(f"{number:06d}.jpg,1,{1 if number % 2 else -1},-1")
+        partitions.append(f"{number:06d}.jpg,{number % 3}")
+    (source / "list_attr_celeba.csv").write_text("\n".join(attributes) + "\n")
+    (source / "list_eval_partition.csv").write_text("\n".join(partitions) + "\n")
+    with caplog.at_level(logging.INFO, logger="kaggle_pipeline.data"):
+        prepare_dataset(source, tmp_path / "out", label_column="Smiling", test_fraction=0.25)
+    assert "data: left out list_eval_partition.csv (names images, but holds no column 'Smiling')" in caplog.messages
+    competition = load_competition(tmp_path / "out")
+    assert competition.classes == ["-1", "1"] and len(competition.x_train) + len(competition.x_test) == 8
+    (source / "list_attr_celeba.csv").write_text("\n".join(row.rsplit(",", 2)[0] for row in attributes) + "\n")
+    with pytest.raises(PipelineError, match=r"row 2: 000001.jpg is labelled again \(list_attr_celeba.csv row 2"):
+        prepare_dataset(source, tmp_path / "out-again")
 
 
 def _labels_csv_naming_a_missing_image(source: Path):

@@ -80,14 +80,14 @@ def prepare_dataset(source: Path, folder: Path, test_fraction: float = DEFAULT_T
     if os.path.realpath(folder).startswith(os.path.realpath(source) + os.sep):
         raise PipelineError(f"{folder}: lies inside the dataset folder {source}; the dataset is never written")
     root = dataset_root(source)
-    tables = pixel_tables(root)
+    tables = pixel_tables(root, source)
     if tables:
         if label_column is not None:
             raise ParameterError("label_column", label_column, "only for a dataset labelled by a CSV of its image "
                                  "files; pixel tables' labels are the column named label, class, target, ...")
         _prepare_pixel_dataset(source, tables, folder, test_fraction, seed)
         return True
-    labelled = labels_tables(root, label_column)
+    labelled = labels_tables(root, source, label_column)
     if labelled and label_column is None and _folders_agree(labelled):
         # 100 Sports Image Classification's sports.csv lists its class folders' images with their folders' names:
         # the folders say the same, and their train/valid/test splits too.
@@ -168,13 +168,23 @@ def dataset_root(source: Path) -> Path:
     return root
 
 
-def pixel_tables(root: Path) -> dict[str, list[Path]]:
+def _tables(root: Path, source: Path) -> list[Path]:
+    """The CSVs in ``root`` and in the folders read through to reach it from ``source`` (CelebA's CSVs lie beside
+    the lone ``img_align_celeba/`` its images are in)."""
+    folders = [root]
+    while folders[-1] != source:
+        folders.append(folders[-1].parent)
+    return [path for folder in reversed(folders) for path in entries(folder)
+            if path.suffix.lower() == ".csv" and not is_dir(path)]
+
+
+def pixel_tables(root: Path, source: Path | None = None) -> dict[str, list[Path]]:
     """The dataset's labelled pixel tables named like splits (``fashion-mnist_train.csv``,
     ``sign_mnist_test.csv``, ``mnist_val.csv``): ``{"train": [...], "test": [...]}``, empty when there are none."""
     found: dict[str, list[Path]] = {}
     others = []
-    for path in entries(root):
-        split = _split_of(path.stem) if path.suffix.lower() == ".csv" and not is_dir(path) else None
+    for path in _tables(root, source or root):
+        split = _split_of(path.stem)
         if split and labelled_pixel_table(path):
             found.setdefault(split, []).append(path)
         elif split:
@@ -196,21 +206,23 @@ def pixel_tables(root: Path) -> dict[str, list[Path]]:
     return found
 
 
-def labels_tables(root: Path, label_column: str | None = None) -> dict | None:
+def labels_tables(root: Path, source: Path | None = None, label_column: str | None = None) -> dict | None:
     """The dataset's CSVs that label its image files (Butterfly Image Classification's ``Training_set.csv`` of
     ``filename,label``; HAM10000's ``HAM10000_metadata.csv``, keyed by ``image_id`` without the extension, its
     label ``dx`` chosen with ``label_column``): ``{"train": {label: [image]}, "test": {...}, "where": csv}``, or
     None when no CSV there names the images. A CSV named like a test split is the test set; one without labels
     (``Testing_set.csv``: file names only) is left out, with a line."""
-    csvs = [path for path in entries(root) if path.suffix.lower() == ".csv" and not is_dir(path)]
+    source = source or root
+    csvs = _tables(root, source)
     if not csvs:
         return None
     images = class_images(root)
     index: dict[str, set[Path]] = {}
     for path in images:
-        for key in {path.relative_to(root).as_posix(), path.name, path.stem}:
+        for key in {path.relative_to(root).as_posix(), path.relative_to(source).as_posix(), path.name, path.stem}:
             index.setdefault(key, set()).add(path)
     found: dict = {}
+    labelled_by: dict[Path, str] = {}  # image -> the row that labels it
     for table_path in csvs:
         try:
             table = _text_table(table_path)
@@ -225,7 +237,8 @@ def labels_tables(root: Path, label_column: str | None = None) -> dict | None:
             continue  # not keyed by this dataset's images
         label = _label_column(table, id_column, label_column, table_path)
         if label is None:
-            logger.info(f"data: left out {table_path.name} (names images, but holds no labels)")
+            logger.info(f"data: left out {table_path.name} (names images, but holds no "
+                        f"{'labels' if label_column is None else f'column {label_column!r}'})")
             continue
         labelled = found.setdefault(split, {})
         for row, (match, value) in enumerate(zip(matches[id_column], table[label], strict=True)):
@@ -236,10 +249,15 @@ def labels_tables(root: Path, label_column: str | None = None) -> dict | None:
                                        else "no image of the dataset"))
             if not value.strip():
                 raise PipelineError(f"{where}: no label in column {label!r}")
-            labelled.setdefault(value.strip(), []).append(match.pop())
+            image = match.pop()
+            if image in labelled_by:  # CelebA's list_eval_partition.csv beside list_attr_celeba.csv
+                raise PipelineError(f"{where}: {image.name} is labelled again ({labelled_by[image]} labels it); "
+                                    "name the labels' column with LABEL_COLUMN= (--label-column)")
+            labelled_by[image] = f"{table_path.name} row {row + 2}"
+            labelled.setdefault(value.strip(), []).append(image)
         found.setdefault("where", table_path)
     if not found and label_column is not None:
-        raise ParameterError("label_column", label_column, "no CSV of the dataset names its images")
+        raise ParameterError("label_column", label_column, "no CSV of the dataset that names its images has it")
     if found and "train" not in found:
         raise PipelineError(f"{found['where']}: a labelled test table but no training table")
     return found or None
@@ -278,15 +296,13 @@ def _image_named(value: str, index: dict[str, set[Path]], root: Path, split: str
 
 
 def _label_column(table: pd.DataFrame, id_column: str, label_column: str | None, path: Path) -> str | None:
-    """The column of labels: ``label_column`` (any case), the one named like labels, or the only other column;
-    None for a table of ids alone. Several candidates and no name: one line asking for ``--label-column``."""
+    """The column of labels: ``label_column`` (any case; None for a table without it), the one named like labels,
+    or the only other column; None for a table of ids alone. Several candidates and no name: one line asking for
+    ``--label-column``."""
     others = [column for column in table.columns if column != id_column]
-    if label_column is not None:
-        named = [column for column in table.columns if column.lower() == label_column.strip().lower()]
-        if not named:
-            raise PipelineError(f"{path}: no column {label_column!r} (LABEL_COLUMN=); its columns are "
-                                f"{', '.join(table.columns)}")
-        return named[0]
+    if label_column is not None:  # a table without it is another table (CelebA's partitions, boxes, landmarks)
+        named = [column for column in others if column.lower() == label_column.strip().lower()]
+        return named[0] if named else None
     named = [column for column in others if column.lower() in LABEL_COLUMN_NAMES]
     if len(named) == 1:
         return named[0]
