@@ -380,6 +380,23 @@ def _label_column_for_class_folders(source: Path):
     return "--label-column 'dx'", "only for a dataset labelled by a CSV of its image files"
 
 
+def _versions_of_one_dataset(source: Path):
+    for version, value in (("color", 1), ("grayscale", 2), ("segmented", 3)):
+        for label in ("Apple___scab", "Apple___healthy", "Grape___rot"):
+            save(source / "plantvillage dataset" / version / label / "1.png", value)
+    return source / "plantvillage dataset", ("color, grayscale, segmented each hold the same 3 class folders "
+                                             r"\(Apple___healthy, Apple___scab, Grape___rot, ...\): versions of one dataset")
+
+
+def test_class_folders_with_subfolders_of_one_name_are_still_classes(tmp_path):
+    source = tmp_path / "pets"
+    for label, value in (("cat", 1), ("dog", 2)):
+        for number in range(3):
+            save(source / label / "batch1" / f"{number}.png", value)
+    prepare_dataset(source, tmp_path / "out")
+    assert load_competition(tmp_path / "out").classes == ["cat", "dog"]
+
+
 def _pixel_sets_side_by_side(source: Path):
     for variant in ("balanced", "digits"):
         for split in ("train", "test"):
@@ -432,7 +449,7 @@ def _pixel_table_one_label(source: Path):
                                   _pixel_test_label_unknown, _pixel_tables_of_two_sizes, _pixel_table_missing_label,
                                   _pixel_table_bad_pixel, _pixel_table_without_header, _pixel_table_one_label,
                                   _labels_csv_naming_a_missing_image, _labels_csv_with_an_empty_label,
-                                  _labels_csv_naming_an_ambiguous_image],
+                                  _labels_csv_naming_an_ambiguous_image, _versions_of_one_dataset],
                          ids=lambda make: make.__name__[1:])
 def test_a_dataset_that_cannot_be_a_competition_is_one_line_and_nothing_is_written(make, tmp_path, capsys):
     source = tmp_path / "dataset"

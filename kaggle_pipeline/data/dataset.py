@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from kaggle_pipeline.data.fashion_mnist import output_folder_state, write_competition_folder, write_pixel_competition
-from kaggle_pipeline.data.folders import check_folder, entries, is_dir
+from kaggle_pipeline.data.folders import IMAGE_SUFFIXES, check_folder, entries, is_dir
 from kaggle_pipeline.data.images import parallel_map, read_image
 from kaggle_pipeline.data.layouts.class_folders import class_images
 from kaggle_pipeline.data.layouts.csv_pixels import labelled_pixel_table, read_labelled_pixels
@@ -391,6 +391,7 @@ def _labelled_images(trees: list[Path]) -> dict[str, list[Path]]:
         classes = [path for path in entries(tree) if is_dir(path)]
         if not classes:
             raise PipelineError(f"{tree}: no class folders (a labelled dataset holds <split>/<class>/<image>)")
+        _check_not_versions(tree, classes)
         for class_folder in classes:
             found = class_images(class_folder)
             if found:
@@ -400,6 +401,22 @@ def _labelled_images(trees: list[Path]) -> dict[str, list[Path]]:
     if not images:
         raise PipelineError(f"{trees[0]}: no images in its class folders")
     return images
+
+
+def _check_not_versions(tree: Path, classes: list[Path]) -> None:
+    """PlantVillage ships ``color/``, ``grayscale/`` and ``segmented/``, each holding the same 38 class folders:
+    read as classes they would be three classes of every kind of leaf. Folders that hold no images of their own
+    and the same class folders each (at least two) are versions of one dataset: one line asks for one of them."""
+    inner = []
+    for folder in classes:
+        found = entries(folder)
+        if any(not is_dir(path) and path.suffix.lower() in IMAGE_SUFFIXES for path in found):
+            return
+        inner.append({path.name for path in found if is_dir(path)})
+    if len(classes) >= 2 and len(inner[0]) >= 2 and all(names == inner[0] for names in inner):
+        raise PipelineError(f"{tree}: {', '.join(folder.name for folder in classes)} each hold the same "
+                            f"{len(inner[0])} class folders ({', '.join(sorted(inner[0])[:3])}, ...): versions of one "
+                            f"dataset, not classes; pass one of them as the dataset ({classes[0]})")
 
 
 def _hold_out(images: dict[str, list[Path]], fraction: float, seed: int):
