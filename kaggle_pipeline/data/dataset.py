@@ -216,7 +216,7 @@ def labels_tables(root: Path, source: Path | None = None, label_column: str | No
     csvs = _tables(root, source)
     if not csvs:
         return None
-    images = class_images(root)
+    images = class_images(root, say_left_out=False)
     index: dict[str, set[Path]] = {}
     for path in images:
         for key in {path.relative_to(root).as_posix(), path.relative_to(source).as_posix(), path.name, path.stem}:

@@ -52,9 +52,13 @@ def _class_entries(class_folder: Path) -> list[Path]:
     return listed
 
 
-def class_images(class_folder: Path) -> list[Path]:
+def class_images(class_folder: Path, say_left_out: bool = True) -> list[Path]:
+    """The images in ``class_folder`` and its subfolders; the other files are left out, and said so unless
+    ``say_left_out`` is false (a dataset's CSVs, which it reads)."""
     check_folder(class_folder, "class folder")
-    return image_entries(class_folder, _class_entries(class_folder))
+    found = _class_entries(class_folder)
+    return image_entries(class_folder, found) if say_left_out else \
+        [path for path in found if path.suffix.lower() in IMAGE_SUFFIXES]
 
 
 def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int | None,
