@@ -397,6 +397,13 @@ def test_class_folders_with_subfolders_of_one_name_are_still_classes(tmp_path):
     assert load_competition(tmp_path / "out").classes == ["cat", "dog"]
 
 
+def _fifo_named_like_a_pixel_table(source: Path):
+    for label, value in (("cat", 1), ("dog", 2)):
+        save(source / label / "1.png", value)
+    os.mkfifo(source / "mnist_train.csv")  # opened without blocking: refused, never waited on
+    return source / "mnist_train.csv", "is a FIFO"
+
+
 def _pixel_sets_side_by_side(source: Path):
     for variant in ("balanced", "digits"):
         for split in ("train", "test"):
@@ -449,7 +456,8 @@ def _pixel_table_one_label(source: Path):
                                   _pixel_test_label_unknown, _pixel_tables_of_two_sizes, _pixel_table_missing_label,
                                   _pixel_table_bad_pixel, _pixel_table_without_header, _pixel_table_one_label,
                                   _labels_csv_naming_a_missing_image, _labels_csv_with_an_empty_label,
-                                  _labels_csv_naming_an_ambiguous_image, _versions_of_one_dataset],
+                                  _labels_csv_naming_an_ambiguous_image, _versions_of_one_dataset,
+                                  _fifo_named_like_a_pixel_table],
                          ids=lambda make: make.__name__[1:])
 def test_a_dataset_that_cannot_be_a_competition_is_one_line_and_nothing_is_written(make, tmp_path, capsys):
     source = tmp_path / "dataset"
