@@ -231,6 +231,30 @@ def test_one_labelled_pixel_table_in_a_lone_folder_has_its_test_set_held_out(tmp
     assert values == [*range(1, 21), 30, 31]
 
 
+def test_a_pixel_table_with_a_split_column_splits_its_rows_by_it(tmp_path, capsys):
+    """FER2013 as Kaggle's datasets ship it: fer2013.csv of emotion, pixels (space-separated) and Usage (Training,
+    PublicTest, PrivateTest). Its label column is not named like one: asked for, then given."""
+    source = tmp_path / "fer2013"
+    source.mkdir()
+    rows = ["emotion,pixels,Usage"]
+    for row in range(12):
+        usage = "Training" if row < 8 else ("PublicTest" if row < 10 else "PrivateTest")
+        rows.append(f"{row % 3}," + " ".join([str(10 * (row + 1))] * 16) + f",{usage}")
+    (source / "fer2013.csv").write_text("\n".join(rows) + "\n")
+    refused_in_process(tmp_path, capsys, ["data", "--dataset", source, "--out", tmp_path / "out"],
+                       source / "fer2013.csv", "a table of pixels, but its first line names no label column")
+    assert prepare_dataset(source, tmp_path / "out", label_column="emotion")
+    competition = load_competition(tmp_path / "out")
+    assert competition.classes == ["0", "1", "2"]
+    assert sorted(competition.x_train[:, 0, 0, 0]) == list(range(10, 90, 10))
+    truth = answer_key_labels(competition)
+    assert {int(image[0, 0, 0]): competition.classes[label] for image, label in
+            zip(competition.x_test, truth, strict=True)} == {90: "2", 100: "0", 110: "1", 120: "2"}
+    (source / "fer2013.csv").write_text("\n".join([*rows, "1," + " ".join(["50"] * 16) + ",Holdout"]) + "\n")
+    with pytest.raises(PipelineError, match="split 'Holdout' in row 14 is not a train, val or test split"):
+        prepare_dataset(source, tmp_path / "out-again", label_column="emotion")
+
+
 def test_a_labels_csv_beside_class_folders_is_not_a_pixel_table(tmp_path, caplog):
     """Paddy Disease as a dataset: train.csv of file names and labels beside train_images/<class>/."""
     source = tmp_path / "paddy"
@@ -443,7 +467,7 @@ def _pixel_table_bad_pixel(source: Path):
 def _pixel_table_without_header(source: Path):
     write_pixel_table(source / "emnist-digits-train.csv", [0, 1, 0, 1], 1, header=False)
     write_pixel_table(source / "emnist-digits-test.csv", [0, 1], 1, header=False)
-    return source / "emnist-digits-test.csv", "a table named like a split, but its first line does not name a label"
+    return source / "emnist-digits-test.csv", r"a table without a header line \(its first line is numbers\)"
 
 
 def _pixel_table_one_label(source: Path):

@@ -23,7 +23,8 @@ label may be any text (``RED/WHITE ADMIRAL``), and the test set as above (``labe
 A dataset of labelled pixel tables (``label,pixel1..pixel784``, Kaggle's Fashion-MNIST, Sign Language MNIST, MNIST
 in CSV) named like splits (``fashion-mnist_train.csv``, ``sign_mnist_test.csv``) becomes Digit Recognizer's layout
 instead: ``train.csv``, ``test.csv`` without its labels in a shuffled order, ``sample_submission.csv`` and
-``solution.csv`` (``pixel_tables``; a test table's share held out when there is none).
+``solution.csv`` (``pixel_tables``; a test table's share held out when there is none). One table with a split
+column (FER2013's ``emotion,pixels,Usage``) is split by it.
 
 Splits are the dataset's folders whose names hold ``train``, ``val`` or ``test`` (``seg_train``,
 ``training_set``, ``test_set``), read through a lone folder of the same name (``seg_train/seg_train/``), and
@@ -48,7 +49,13 @@ from kaggle_pipeline.data.fashion_mnist import output_folder_state, write_compet
 from kaggle_pipeline.data.folders import IMAGE_SUFFIXES, check_folder, entries, is_dir
 from kaggle_pipeline.data.images import parallel_map, read_image
 from kaggle_pipeline.data.layouts.class_folders import class_images
-from kaggle_pipeline.data.layouts.csv_pixels import labelled_pixel_table, read_labelled_pixels
+from kaggle_pipeline.data.layouts.csv_pixels import (
+    SPLIT_COLUMN_NAMES,
+    labelled_pixel_table,
+    looks_like_pixels,
+    read_labelled_pixels,
+    table_header,
+)
 from kaggle_pipeline.data.tables import LABEL_COLUMN_NAMES, csv_parse_error, read_csv_bytes, separator_of
 from kaggle_pipeline.errors import ParameterError, PipelineError
 
@@ -80,12 +87,9 @@ def prepare_dataset(source: Path, folder: Path, test_fraction: float = DEFAULT_T
     if os.path.realpath(folder).startswith(os.path.realpath(source) + os.sep):
         raise PipelineError(f"{folder}: lies inside the dataset folder {source}; the dataset is never written")
     root = dataset_root(source)
-    tables = pixel_tables(root, source)
+    tables = pixel_tables(root, source, label_column)
     if tables:
-        if label_column is not None:
-            raise ParameterError("label_column", label_column, "only for a dataset labelled by a CSV of its image "
-                                 "files; pixel tables' labels are the column named label, class, target, ...")
-        _prepare_pixel_dataset(source, tables, folder, test_fraction, seed)
+        _prepare_pixel_dataset(source, tables, folder, test_fraction, seed, label_column)
         return True
     labelled = labels_tables(root, source, label_column)
     if labelled and label_column is None and _folders_agree(labelled):
@@ -178,21 +182,27 @@ def _tables(root: Path, source: Path) -> list[Path]:
             if path.suffix.lower() == ".csv" and not is_dir(path)]
 
 
-def pixel_tables(root: Path, source: Path | None = None) -> dict[str, list[Path]]:
-    """The dataset's labelled pixel tables named like splits (``fashion-mnist_train.csv``,
-    ``sign_mnist_test.csv``, ``mnist_val.csv``): ``{"train": [...], "test": [...]}``, empty when there are none."""
+def pixel_tables(root: Path, source: Path | None = None, label_column: str | None = None) -> dict[str, list[Path]]:
+    """The dataset's labelled pixel tables named like splits (``fashion-mnist_train.csv``, ``sign_mnist_test.csv``,
+    ``mnist_val.csv``), or holding a split column (FER2013's ``fer2013.csv``: ``emotion,pixels,Usage``, with
+    ``label_column="emotion"``): ``{"train": [...], "test": [...]}``, empty when there are none. A table's split
+    column, where it has one, splits its rows instead of its name."""
+    label_names = (label_column.strip().lower(),) if label_column else LABEL_COLUMN_NAMES
     found: dict[str, list[Path]] = {}
-    others = []
+    unlabelled = []
     for path in _tables(root, source or root):
-        split = _split_of(path.stem)
-        if split and labelled_pixel_table(path):
-            found.setdefault(split, []).append(path)
-        elif split:
-            others.append(path)
-    if others and not found and not any(is_dir(path) for path in entries(root)):
-        # EMNIST's tables have no header: nothing says which column is the label.
-        raise PipelineError(f"{others[0]}: a table named like a split, but its first line does not name a label "
-                            f"column ({', '.join(LABEL_COLUMN_NAMES)}) and the pixel columns")
+        names, split = table_header(path), _split_of(path.stem)
+        if labelled_pixel_table(names, label_names) and (split or set(names) & set(SPLIT_COLUMN_NAMES)):
+            found.setdefault(split or "train", []).append(path)
+        elif split or looks_like_pixels(names) and not set(names) & set(label_names):
+            unlabelled.append(path)
+    if unlabelled and not found and not any(is_dir(path) for path in entries(root)):
+        # EMNIST's tables have no header, FER2013's label is "emotion": nothing says which column is the label.
+        if all(re.fullmatch(r"[\d.\s-]+", name) for name in table_header(unlabelled[0])):
+            raise PipelineError(f"{unlabelled[0]}: a table without a header line (its first line is numbers); add "
+                                "one naming the label column (label) and the pixel columns")
+        raise PipelineError(f"{unlabelled[0]}: a table of pixels, but its first line names no label column "
+                            f"({', '.join(label_names)}); name it with LABEL_COLUMN= (--label-column)")
     # EMNIST ships six sets side by side (emnist-balanced-train.csv, emnist-digits-train.csv, ...): their
     # labels differ, so they are never mixed.
     sets = sorted({SPLIT_WORD.sub("", path.stem.lower()) for paths in found.values() for path in paths})
@@ -313,18 +323,25 @@ def _label_column(table: pd.DataFrame, id_column: str, label_column: str | None,
 
 
 def _prepare_pixel_dataset(source: Path, tables: dict[str, list[Path]], folder: Path, test_fraction: float,
-                           seed: int) -> None:
+                           seed: int, label_column: str | None = None) -> None:
     """A dataset of labelled pixel tables as a pixel competition (Digit Recognizer's layout): train.csv,
     test.csv in a shuffled order without its labels, which go to solution.csv. Tables are small, so they are
     written anew rather than linked."""
-    names = [path.name for path in [*tables["train"], *tables.get("test", [])]]
-    read = read_labelled_pixels([*tables["train"], *tables.get("test", [])])
-    x_train = np.concatenate([images for images, _ in read[:len(tables["train"])]])
-    y_train = np.concatenate([labels for _, labels in read[:len(tables["train"])]])
-    if "test" in tables:
-        x_test = np.concatenate([images for images, _ in read[len(tables["train"]):]])
-        y_test = np.concatenate([labels for _, labels in read[len(tables["train"]):]])
-        _check_test_classes(y_test, y_train, tables["test"][0], "rows")
+    paths = [*tables["train"], *tables.get("test", [])]
+    names = [path.name for path in paths]
+    label_names = (label_column.strip().lower(),) if label_column else LABEL_COLUMN_NAMES
+    images, labels, splits = [], [], []
+    for path, (table_images, table_labels, row_splits) in zip(paths, read_labelled_pixels(paths, label_names),
+                                                                strict=True):
+        images.append(table_images)
+        labels.append(table_labels)
+        splits.append(_row_splits(row_splits, path) if row_splits is not None else
+                      np.full(len(table_labels), "train" if path in tables["train"] else "test"))
+    images, labels, splits = np.concatenate(images), np.concatenate(labels), np.concatenate(splits)
+    x_train, y_train = images[splits == "train"], labels[splits == "train"]
+    if (splits == "test").any():
+        x_test, y_test = images[splits == "test"], labels[splits == "test"]
+        _check_test_classes(y_test, y_train, paths[-1], "rows")
         held_out = None
     else:
         rows_of_label = {label: list(np.flatnonzero(y_train == label)) for label in sorted(set(y_train))}
@@ -348,6 +365,16 @@ def _check_test_classes(test_classes, train_classes, where: Path, what: str) -> 
     if unknown:
         raise PipelineError(f"{where}: class {unknown[0]!r} has no training {what} (the training classes are "
                             f"{', '.join(sorted(set(train_classes)))})")
+
+
+def _row_splits(values: np.ndarray, path: Path) -> np.ndarray:
+    """Each row's split from its split column (FER2013's Training, PublicTest, PrivateTest): "train" or "test"."""
+    splits = {value: _split_of(re.sub(r"(?<=[a-z])(?=[A-Z])", " ", value)) for value in set(values)}
+    unknown = sorted(value for value, split in splits.items() if split is None)
+    if unknown:
+        raise PipelineError(f"{path}: split {unknown[0]!r} in row {int(np.flatnonzero(values == unknown[0])[0]) + 2} "
+                            "is not a train, val or test split")
+    return np.array([splits[value] for value in values])
 
 
 def dataset_splits(root: Path) -> dict[str, list[Path]]:

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -64,38 +65,62 @@ def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int 
 
 # A labelled pixel table has at least this many pixel columns (a 4x4 image), or one of space-separated pixels.
 MIN_PIXEL_COLUMNS = 16
+# A column saying which split each row belongs to (FER2013's Usage: Training, PublicTest, PrivateTest).
+SPLIT_COLUMN_NAMES = ("usage", "split", "subset")
 
 
-def labelled_pixel_table(path: Path) -> bool:
-    """Whether the CSV ``path`` looks like a labelled table of pixels (``label,pixel1..pixel784``: Kaggle's
-    Fashion-MNIST, Sign Language MNIST and MNIST-in-CSV datasets) by its header alone: a label column and at
-    least ``MIN_PIXEL_COLUMNS`` others, or one other named like pixels. A labels CSV of file names is not."""
+def table_header(path: Path) -> list[str]:
+    """A CSV's column names, lower case, from its first line alone (a regular file only)."""
     with open_regular(path) as handle:
         head = handle.read(1 << 20)
     first = head.split(b"\n", 1)[0].strip(b"\r").decode("utf-8-sig", errors="replace")
-    names = [name.strip().strip('"').lower() for name in first.split(separator_of(head))]
-    others = [name for name in names if name not in LABEL_COLUMN_NAMES]
-    return len(others) < len(names) and (len(others) >= MIN_PIXEL_COLUMNS or others in (["pixels"], ["pixel"]))
+    return [name.strip().strip('"').lower() for name in first.split(separator_of(head))]
 
 
-def read_labelled_pixels(paths: list[Path]) -> list[tuple[np.ndarray, np.ndarray]]:
+# A pixel column's name: pixel0, pixel784, px_12, 7, 28x28 (MNIST in CSV's 1x1..28x28).
+PIXEL_NAME = re.compile(r"(?:pixel|px)?[_ ]?\d+(?:x\d+)?")
+
+
+def looks_like_pixels(names: list[str]) -> bool:
+    """Whether a CSV of these columns holds pixels: at least ``MIN_PIXEL_COLUMNS`` named like pixels, or one
+    column named ``pixels`` (FER2013's space-separated ones). CelebA's 40 attributes are not."""
+    return sum(bool(PIXEL_NAME.fullmatch(name)) for name in names) >= MIN_PIXEL_COLUMNS or \
+        any(name in ("pixels", "pixel") for name in names)
+
+
+def labelled_pixel_table(names: list[str], label_names=LABEL_COLUMN_NAMES) -> bool:
+    """Whether a CSV of these columns (``table_header``) is a labelled table of pixels (``label,pixel1..pixel784``:
+    Kaggle's Fashion-MNIST, Sign Language MNIST and MNIST-in-CSV datasets; FER2013's ``emotion,pixels,Usage``
+    with ``label_names=("emotion",)``): a label column, maybe a split column, and pixels. A labels CSV of file
+    names is not."""
+    others = [name for name in names if name not in label_names and name not in SPLIT_COLUMN_NAMES]
+    return len(others) < len(names) and looks_like_pixels(others) and \
+        (len(others) == 1 or all(PIXEL_NAME.fullmatch(name) for name in others))
+
+
+def read_labelled_pixels(paths: list[Path], label_names=LABEL_COLUMN_NAMES) -> list[tuple]:
     """Each labelled pixel table's images (uint8, one pixel scale decided over all of them, as train and test
-    are) and labels (text), for ``data --dataset``. Every table must have the first one's pixel count."""
+    are), labels (text) and, where it has a split column, each row's split as written (else None), for
+    ``data --dataset``. Every table must have the first one's pixel count."""
     tables = []
     for path in paths:
-        table = _read_pixel_table(path, text_columns=LABEL_COLUMN_NAMES)
-        label_column = find_column(table, LABEL_COLUMN_NAMES)
-        missing = np.flatnonzero(table[label_column].isna().to_numpy())
-        if len(missing):
-            raise PipelineError(f"{path}: missing label in row {int(missing[0]) + 2}")
-        values = _pixel_values(table, [column for column in table.columns if column != label_column], path)
+        table = _read_pixel_table(path, text_columns=(*label_names, *SPLIT_COLUMN_NAMES))
+        label_column, split_column = find_column(table, label_names), find_column(table, SPLIT_COLUMN_NAMES)
+        for column in filter(None, (label_column, split_column)):
+            missing = np.flatnonzero(table[column].isna().to_numpy())
+            if len(missing):
+                raise PipelineError(f"{path}: missing {'label' if column == label_column else column} in row "
+                                    f"{int(missing[0]) + 2}")
+        values = _pixel_values(table, [column for column in table.columns if column not in (label_column, split_column)],
+                               path)
         image_shape_from_pixel_count(values.shape[1], path)
         if tables and values.shape[1] != tables[0][0].shape[1]:
             raise PipelineError(f"{path}: {values.shape[1]} pixel values per image, but {paths[0].name} has "
                                 f"{tables[0][0].shape[1]}")
-        tables.append((values, table[label_column].astype(str).str.strip().to_numpy(), path))
-    images = images_of([(values, path, path.name) for values, _, path in tables])
-    return [(image, labels) for image, (_, labels, _) in zip(images, tables, strict=True)]
+        splits = table[split_column].astype(str).str.strip().to_numpy() if split_column else None
+        tables.append((values, table[label_column].astype(str).str.strip().to_numpy(), splits, path))
+    images = images_of([(values, path, path.name) for values, _, _, path in tables])
+    return [(image, labels, splits) for image, (_, labels, splits, _) in zip(images, tables, strict=True)]
 
 
 def _read_pixel_table(path: Path, text_columns=()) -> pd.DataFrame:
