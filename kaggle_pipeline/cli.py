@@ -152,8 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="with --dataset without a test split: the share of each class held out as the test set "
                            "(default 0.2)")
     data.add_argument("--label-column", default=None, metavar="NAME",
-                      help="with --dataset labelled by a CSV of its image files: the column of labels, where no "
-                           "column is named label, class, target, ... (HAM10000: dx)")
+                      help="with --dataset labelled by a CSV (of its image files, or of pixels): the column of "
+                           "labels, where no column is named label, class, target, ... (HAM10000: dx; FER2013: "
+                           "emotion)")
 
     def common(stage: argparse.ArgumentParser) -> None:
         stage.add_argument("--data", type=user_path, default=DEFAULT_DATA, help="competition folder (default: %(default)s)")

@@ -401,7 +401,7 @@ def _labels_csv_naming_an_ambiguous_image(source: Path):
 def _label_column_for_class_folders(source: Path):
     save(source / "cat" / "1.png", 1)
     save(source / "dog" / "1.png", 2)
-    return "--label-column 'dx'", "only for a dataset labelled by a CSV of its image files"
+    return "--label-column 'dx'", "only for a dataset labelled by a CSV"
 
 
 def _versions_of_one_dataset(source: Path):

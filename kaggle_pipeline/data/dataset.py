@@ -76,7 +76,7 @@ def prepare_dataset(source: Path, folder: Path, test_fraction: float = DEFAULT_T
 
     ``test_fraction`` is used only when the dataset has no test split of its own: that share of each class's
     images (at least one from a class of two or more) becomes the test set. ``label_column`` names the labels'
-    column of a CSV that labels the dataset's images, where no column is named like labels.
+    column of a CSV that labels the dataset's images, or of its pixel tables, where no column is named like labels.
     """
     source, folder = Path(source), Path(folder)
     if not 0 < test_fraction < 1:
@@ -101,7 +101,8 @@ def prepare_dataset(source: Path, folder: Path, test_fraction: float = DEFAULT_T
     if labelled:
         train, test, where = labelled["train"], labelled.get("test"), labelled["where"]
     elif label_column is not None:
-        raise ParameterError("label_column", label_column, "only for a dataset labelled by a CSV of its image files")
+        raise ParameterError("label_column", label_column, "only for a dataset labelled by a CSV (of its image files, "
+                             "or of pixels)")
     else:
         splits = dataset_splits(root)
         train = _labelled_images(splits["train"])
