@@ -263,11 +263,13 @@ def test_a_labels_csv_beside_class_folders_is_not_a_pixel_table(tmp_path, caplog
             save(source / "train_images" / label / f"{number}.png", value)
     (source / "train.csv").write_text("image_id,label,variety,age\n0.png,blast,ADT45,45\n")
     (source / "credits.csv").write_bytes(b"name,role\nJos\xe9,photos\n")  # Latin-1, not a table we can read
+    os.mkfifo(source / "listing.csv")  # never waited on
     with caplog.at_level(logging.WARNING, logger="kaggle_pipeline.data"):
         prepare_dataset(source, tmp_path / "out")
     assert load_competition(tmp_path / "out").layout == "folders"
-    assert any(message.startswith("data: left out credits.csv, which cannot be read as a table") for message in
-               caplog.messages)
+    for name in ("credits.csv", "listing.csv"):
+        assert any(message.startswith(f"data: left out {name}, which cannot be read as a table") for message in
+                   caplog.messages)
 
 
 def write_butterflies(source: Path) -> None:
@@ -425,6 +427,7 @@ def _fifo_named_like_a_pixel_table(source: Path):
     for label, value in (("cat", 1), ("dog", 2)):
         save(source / label / "1.png", value)
     os.mkfifo(source / "mnist_train.csv")  # opened without blocking: refused, never waited on
+    os.mkfifo(source / "notes.csv")  # not named like a table of the dataset: left out, with a warning
     return source / "mnist_train.csv", "is a FIFO"
 
 

@@ -192,7 +192,13 @@ def pixel_tables(root: Path, source: Path | None = None, label_column: str | Non
     found: dict[str, list[Path]] = {}
     unlabelled = []
     for path in _tables(root, source or root):
-        names, split = table_header(path), _split_of(path.stem)
+        split = _split_of(path.stem)
+        try:
+            names = table_header(path)
+        except PipelineError:
+            if split:
+                raise
+            continue  # a FIFO named notes.csv: the labels tables say it is left out
         if labelled_pixel_table(names, label_names) and (split or set(names) & set(SPLIT_COLUMN_NAMES)):
             found.setdefault(split or "train", []).append(path)
         elif split or looks_like_pixels(names) and not set(names) & set(label_names):
