@@ -119,6 +119,27 @@ def test_the_one_folder_a_download_unpacks_into_is_read_through_unless_it_is_a_s
     assert load_competition(tmp_path / "split-competition").classes == ["a", "b"]
 
 
+def test_folders_without_images_beside_the_one_with_them_are_left_out(tmp_path, caplog):
+    """Stanford Dogs: images/Images/<breed>/ beside annotations/Annotation/<breed>/<name> (XML without a suffix)."""
+    source = tmp_path / "stanford-dogs"
+    for breed, value in (("n02085620-Chihuahua", 1), ("n02085782-Japanese_spaniel", 2)):
+        for number in range(5):
+            save(source / "images" / "Images" / breed / f"{breed[:9]}_{number}.jpg", value)
+            (source / "annotations" / "Annotation" / breed).mkdir(parents=True, exist_ok=True)
+            (source / "annotations" / "Annotation" / breed / f"{breed[:9]}_{number}").write_text("<annotation/>")
+    with caplog.at_level(logging.INFO, logger="kaggle_pipeline.data"):
+        prepare_dataset(source, tmp_path / "out")
+    assert "data: left out annotations (no images) beside images" in caplog.messages
+    assert load_competition(tmp_path / "out").classes == ["n02085620-Chihuahua", "n02085782-Japanese_spaniel"]
+    # A class folder left empty is not a folder of something else: the dataset stays one class short, refused.
+    pets = tmp_path / "pets"
+    for batch in ("batch1", "batch2"):
+        save(pets / "cat" / batch / "1.png", 1)
+    (pets / "dog").mkdir()
+    with pytest.raises(PipelineError, match="at least two classes with images"):
+        prepare_dataset(pets, tmp_path / "pets-out")
+
+
 def test_class_folders_named_like_a_split_are_classes_not_splits(tmp_path):
     source = tmp_path / "landscapes"
     for label, value in (("valley", 1), ("contest", 2), ("interval", 3)):

@@ -156,14 +156,22 @@ def prepare_dataset(source: Path, folder: Path, test_fraction: float = DEFAULT_T
 
 
 def dataset_root(source: Path) -> Path:
-    """The folder holding the dataset's splits or classes: ``source``, or the lone folder it holds."""
+    """The folder holding the dataset's splits or classes: ``source``, or the lone folder (of images) it holds."""
     root = source
     # Read through a lone folder: chest_xray/chest_xray/ (a zip unpacked into a folder of its name), and the one
     # folder a downloaded dataset unpacks into (data/chest-xray-pneumonia/chest_xray/, data/cats/PetImages/,
     # data/mnist/mnist-csv/): one folder of folders or tables is never a class set of its own, unless it is a
     # split (train/ alone: held out).
+    # Folders without any image beside one with them (Stanford Dogs' annotations/ beside images/) count as absent.
     while True:
         inside = [path for path in entries(root) if is_dir(path)]
+        if len(inside) > 1 and not any(_split_of(path.name) for path in inside):
+            with_images = [path for path in inside if class_images(path, say_left_out=False)]
+            # ... but an empty folder may be a class whose images are missing: then nothing is left out.
+            if len(with_images) == 1 and all(_holds_files(path) for path in inside):
+                logger.info(f"data: left out {', '.join(path.name for path in inside if path not in with_images)} "
+                            f"(no images) beside {with_images[0].name}")
+                inside = with_images
         if len(inside) == 1 and (inside[0].name.lower() == root.name.lower() or _split_of(inside[0].name) is None and
                                  any(is_dir(path) or path.suffix.lower() == ".csv" for path in entries(inside[0]))):
             root = inside[0]
@@ -172,6 +180,11 @@ def dataset_root(source: Path) -> Path:
     if root != source:
         logger.info(f"data: reading {root} (the one folder in {root.parent})")
     return root
+
+
+def _holds_files(folder: Path) -> bool:
+    """Whether ``folder`` or a folder in it holds a visible file of any kind."""
+    return any(not name.startswith(".") for _, _, names in os.walk(folder) for name in names)
 
 
 def _tables(root: Path, source: Path) -> list[Path]:
