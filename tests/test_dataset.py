@@ -87,7 +87,7 @@ def test_split_folders_of_any_name_are_read_through_their_lone_folder_and_unlabe
         prepare_dataset(source, tmp_path / "intel-competition")
     said = [record.getMessage() for record in caplog.records]
     assert "data: left out seg_pred (not named like a train, val or test split)" in said
-    assert "data: left out test-multiple_fruits (no class folders: unlabelled)" in said
+    assert "data: left out test-multiple_fruits (no class folders, no labels in its file names: unlabelled)" in said
     competition = load_competition(tmp_path / "intel-competition")
     assert competition.classes == ["buildings", "forest", "sea"]
     assert (len(competition.x_train), len(competition.x_test)) == (12, 6)
@@ -138,6 +138,24 @@ def test_folders_without_images_beside_the_one_with_them_are_left_out(tmp_path, 
     (pets / "dog").mkdir()
     with pytest.raises(PipelineError, match="at least two classes with images"):
         prepare_dataset(pets, tmp_path / "pets-out")
+
+
+def test_labels_in_file_names_label_a_split(tmp_path, caplog):
+    """Dogs vs. Cats re-shared as a dataset: train/train/cat.0.jpg, dog.0.jpg, ...; test1/test1/1.jpg unlabelled."""
+    source = tmp_path / "dogs-vs-cats"
+    for label, value in (("cat", 1), ("dog", 2)):
+        for number in range(5):
+            save(source / "train" / "train" / f"{label}.{number}.jpg", value)
+    for number in range(1, 4):
+        save(source / "test1" / "test1" / f"{number}.jpg", 9)
+    with caplog.at_level(logging.INFO, logger="kaggle_pipeline.data"):
+        prepare_dataset(source, tmp_path / "out", test_fraction=0.4)
+    assert "data: left out test1 (no class folders, no labels in its file names: unlabelled)" in caplog.messages
+    competition = load_competition(tmp_path / "out")
+    assert competition.classes == ["cat", "dog"] and (len(competition.x_train), len(competition.x_test)) == (6, 4)
+    truth = answer_key_labels(competition)
+    assert all(int(image[0, 0, 0]) == (1 if competition.classes[label] == "cat" else 2)
+               for image, label in zip(competition.x_test, truth, strict=True))
 
 
 def test_class_folders_named_like_a_split_are_classes_not_splits(tmp_path):

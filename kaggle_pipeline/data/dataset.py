@@ -56,6 +56,7 @@ from kaggle_pipeline.data.layouts.csv_pixels import (
     read_labelled_pixels,
     table_header,
 )
+from kaggle_pipeline.data.layouts.file_names import label_of
 from kaggle_pipeline.data.tables import LABEL_COLUMN_NAMES, csv_parse_error, read_csv_bytes, separator_of
 from kaggle_pipeline.errors import ParameterError, PipelineError
 
@@ -411,10 +412,10 @@ def dataset_splits(root: Path) -> dict[str, list[Path]]:
             continue
         lone = [inner for inner in entries(path) if is_dir(inner)]
         tree = lone[0] if len(lone) == 1 and lone[0].name.lower() == path.name.lower() else path
-        if any(is_dir(inner) for inner in entries(tree)):
+        if any(is_dir(inner) for inner in entries(tree)) or _labels_in_names(tree):
             splits.setdefault(split_of[path], []).append(tree)
         else:  # images without class folders (Fruits-360's test-multiple_fruits): nothing to learn or score
-            logger.info(f"data: left out {path.name} (no class folders: unlabelled)")
+            logger.info(f"data: left out {path.name} (no class folders, no labels in its file names: unlabelled)")
     if not splits:
         if any(SPLIT_WORD.search(path.name.lower()) for path in folders):
             raise PipelineError(f"{root}: its split folders hold no class folders (a labelled dataset holds "
@@ -440,6 +441,11 @@ def _labelled_images(trees: list[Path]) -> dict[str, list[Path]]:
     images: dict[str, list[Path]] = {}
     for tree in trees:
         classes = [path for path in entries(tree) if is_dir(path)]
+        named = _labels_in_names(tree) if not classes else None
+        if named:  # Dogs vs. Cats as a dataset: train/cat.0.jpg
+            for label, paths in named.items():
+                images.setdefault(label, []).extend(paths)
+            continue
         if not classes:
             raise PipelineError(f"{tree}: no class folders (a labelled dataset holds <split>/<class>/<image>)")
         _check_not_versions(tree, classes)
@@ -452,6 +458,19 @@ def _labelled_images(trees: list[Path]) -> dict[str, list[Path]]:
     if not images:
         raise PipelineError(f"{trees[0]}: no images in its class folders")
     return images
+
+
+def _labels_in_names(folder: Path) -> dict[str, list[Path]] | None:
+    """Label -> images of a folder whose every image names its label as the filenames layout reads it
+    (``cat.0.jpg``, ``great_pyrenees_12.jpg``), with two labels at least; None otherwise."""
+    images = [path for path in entries(folder) if not is_dir(path) and path.suffix.lower() in IMAGE_SUFFIXES]
+    labels = [label_of(path) for path in images]
+    if not images or None in labels or len(set(labels)) < 2:
+        return None
+    named: dict[str, list[Path]] = {}
+    for label, path in zip(labels, images, strict=True):
+        named.setdefault(label, []).append(path)
+    return named
 
 
 def _check_not_versions(tree: Path, classes: list[Path]) -> None:
