@@ -158,6 +158,22 @@ def test_labels_in_file_names_label_a_split(tmp_path, caplog):
                for image, label in zip(competition.x_test, truth, strict=True))
 
 
+def test_a_folder_labelled_by_its_file_names_is_not_a_class_beside_other_folders(tmp_path, caplog):
+    """Oxford-IIIT Pet: images/Abyssinian_1.jpg, great_pyrenees_12.jpg (the labels in the names) beside
+    annotations/trimaps/Abyssinian_1.png: read as two classes, images and annotations, before."""
+    source = tmp_path / "oxford-pets"
+    for label, value in (("Abyssinian", 1), ("great_pyrenees", 2)):
+        for number in range(1, 6):
+            save(source / "images" / f"{label}_{number}.jpg", value)
+            save(source / "annotations" / "trimaps" / f"{label}_{number}.png", 3)
+    with caplog.at_level(logging.INFO, logger="kaggle_pipeline.data"):
+        prepare_dataset(source, tmp_path / "out")
+    assert "data: left out annotations beside images, whose file names hold the labels" in caplog.messages
+    competition = load_competition(tmp_path / "out")
+    assert competition.classes == ["Abyssinian", "great_pyrenees"]
+    assert 3 not in competition.x_train[:, 0, 0, 0] and 3 not in competition.x_test[:, 0, 0, 0]
+
+
 def test_class_folders_named_like_a_split_are_classes_not_splits(tmp_path):
     source = tmp_path / "landscapes"
     for label, value in (("valley", 1), ("contest", 2), ("interval", 3)):

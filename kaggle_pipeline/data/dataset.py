@@ -420,6 +420,15 @@ def dataset_splits(root: Path) -> dict[str, list[Path]]:
         if any(SPLIT_WORD.search(path.name.lower()) for path in folders):
             raise PipelineError(f"{root}: its split folders hold no class folders (a labelled dataset holds "
                                 "<split>/<class>/<image>)")
+        # Oxford-IIIT Pet: images/Abyssinian_1.jpg, the labels in the names, beside annotations/trimaps/*.png:
+        # two folders of images that are not two classes.
+        named = [path for path in folders if _labels_in_names(path)]
+        if len(named) == 1:
+            others = [path.name for path in folders if path != named[0]]
+            if others:
+                logger.info(f"data: left out {', '.join(others)} beside {named[0].name}, whose file names hold the "
+                            "labels")
+            return {"train": [named[0]]}
         return {"train": [root]}  # class folders only: the test set is held out
     if "train" not in splits:
         raise PipelineError(f"{root}: a test split ({', '.join(path.name for path in splits['test'])}) but no "
