@@ -174,6 +174,22 @@ def test_a_folder_labelled_by_its_file_names_is_not_a_class_beside_other_folders
     assert 3 not in competition.x_train[:, 0, 0, 0] and 3 not in competition.x_test[:, 0, 0, 0]
 
 
+def test_a_competition_folder_made_a_dataset_gets_a_local_answer_key_and_says_so(tmp_path, caplog):
+    """Plant Seedlings as downloaded: train/<class>/, test/ unlabelled, sample_submission.csv."""
+    source = tmp_path / "plant-seedlings-classification"
+    for label, value in (("Black-grass", 1), ("Charlock", 2)):
+        for number in range(5):
+            save(source / "train" / label / f"{number}.png", value)
+    save(source / "test" / "0021e90e4.png", 9)
+    (source / "sample_submission.csv").write_text("file,species\n0021e90e4.png,Charlock\n")
+    with caplog.at_level(logging.INFO, logger="kaggle_pipeline.data"):
+        prepare_dataset(source, tmp_path / "out")
+    assert any(message.startswith(f"data: {source} is a competition folder (sample_submission.csv): make all DATA=")
+               for message in caplog.messages)
+    competition = load_competition(tmp_path / "out")
+    assert competition.classes == ["Black-grass", "Charlock"] and 9 not in competition.x_test[:, 0, 0, 0]
+
+
 def test_class_folders_named_like_a_split_are_classes_not_splits(tmp_path):
     source = tmp_path / "landscapes"
     for label, value in (("valley", 1), ("contest", 2), ("interval", 3)):

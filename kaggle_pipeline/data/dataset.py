@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from kaggle_pipeline.data.fashion_mnist import output_folder_state, write_competition_folder, write_pixel_competition
-from kaggle_pipeline.data.folders import IMAGE_SUFFIXES, check_folder, entries, is_dir
+from kaggle_pipeline.data.folders import IMAGE_SUFFIXES, check_folder, entries, is_dir, is_sample_name
 from kaggle_pipeline.data.images import parallel_map, read_image
 from kaggle_pipeline.data.layouts.class_folders import class_images
 from kaggle_pipeline.data.layouts.csv_pixels import (
@@ -88,6 +88,10 @@ def prepare_dataset(source: Path, folder: Path, test_fraction: float = DEFAULT_T
     check_folder(source, "dataset folder")
     if os.path.realpath(folder).startswith(os.path.realpath(source) + os.sep):
         raise PipelineError(f"{folder}: lies inside the dataset folder {source}; the dataset is never written")
+    samples = [path.name for path in entries(source) if is_sample_name(path.name)]
+    if samples:  # not refused: a local copy with an answer key is how a competition is measured offline
+        logger.info(f"data: {source} is a competition folder ({samples[0]}): make all DATA={source} submits to "
+                    "Kaggle; this makes a copy whose test set is held out from the labelled images, scored locally")
     root = dataset_root(source)
     tables = pixel_tables(root, source, label_column)
     if tables:
@@ -194,8 +198,9 @@ def _tables(root: Path, source: Path) -> list[Path]:
     folders = [root]
     while folders[-1] != source:
         folders.append(folders[-1].parent)
+    # A sample submission's labels are placeholders: never a labels table.
     return [path for folder in reversed(folders) for path in entries(folder)
-            if path.suffix.lower() == ".csv" and not is_dir(path)]
+            if path.suffix.lower() == ".csv" and not is_dir(path) and not is_sample_name(path.name)]
 
 
 def pixel_tables(root: Path, source: Path | None = None, label_column: str | None = None) -> dict[str, list[Path]]:
