@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_in_process
+from conftest import run_in_process, write_image_competition
 from test_hostile_data import refused_in_process, snapshot
 
 from kaggle_pipeline.data import answer_key_labels, load_competition
@@ -188,6 +188,11 @@ def test_a_competition_folder_made_a_dataset_gets_a_local_answer_key_and_says_so
                for message in caplog.messages)
     competition = load_competition(tmp_path / "out")
     assert competition.classes == ["Black-grass", "Charlock"] and 9 not in competition.x_test[:, 0, 0, 0]
+    # CIFAR-10's shape (train/<id>.png, trainLabels.csv; test ids that are training ids too), with its answer key.
+    cifar = write_image_competition(tmp_path / "cifar-10", count=24, test_count=6, side=4)
+    prepare_dataset(cifar, tmp_path / "cifar-out", test_fraction=0.25)
+    local, original = load_competition(tmp_path / "cifar-out"), load_competition(cifar)
+    assert local.layout == "images" and len(local.x_train) + len(local.x_test) == len(original.x_train) == 24
 
 
 def test_class_folders_named_like_a_split_are_classes_not_splits(tmp_path):

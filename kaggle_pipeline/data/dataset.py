@@ -198,9 +198,11 @@ def _tables(root: Path, source: Path) -> list[Path]:
     folders = [root]
     while folders[-1] != source:
         folders.append(folders[-1].parent)
-    # A sample submission's labels are placeholders: never a labels table.
+    # A sample submission's labels are placeholders, and a local answer key's test images must never train: neither
+    # is a labels table.
     return [path for folder in reversed(folders) for path in entries(folder)
-            if path.suffix.lower() == ".csv" and not is_dir(path) and not is_sample_name(path.name)]
+            if path.suffix.lower() == ".csv" and not is_dir(path) and not is_sample_name(path.name)
+            and path.name.lower() != "solution.csv"]
 
 
 def pixel_tables(root: Path, source: Path | None = None, label_column: str | None = None) -> dict[str, list[Path]]:
