@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_in_process, write_image_competition
+from conftest import run_in_process, write_csv_competition, write_image_competition
 from test_hostile_data import refused_in_process, snapshot
 
 from kaggle_pipeline.data import answer_key_labels, load_competition
@@ -193,6 +193,11 @@ def test_a_competition_folder_made_a_dataset_gets_a_local_answer_key_and_says_so
     prepare_dataset(cifar, tmp_path / "cifar-out", test_fraction=0.25)
     local, original = load_competition(tmp_path / "cifar-out"), load_competition(cifar)
     assert local.layout == "images" and len(local.x_train) + len(local.x_test) == len(original.x_train) == 24
+    # Digit Recognizer's shape: train.csv labelled, test.csv of pixels only (and the answer key beside).
+    digits = write_csv_competition(tmp_path / "digit-recognizer", count=40, test_count=10, side=4)
+    prepare_dataset(digits, tmp_path / "digits-out", test_fraction=0.25)
+    local, original = load_competition(tmp_path / "digits-out"), load_competition(digits)
+    assert local.layout == "csv" and len(local.x_train) + len(local.x_test) == len(original.x_train) == 40
 
 
 def test_class_folders_named_like_a_split_are_classes_not_splits(tmp_path):
