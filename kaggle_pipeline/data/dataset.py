@@ -29,8 +29,11 @@ column (FER2013's ``emotion,pixels,Usage``) is split by it.
 Splits are the dataset's folders whose names hold ``train``, ``val`` or ``test`` (``seg_train``,
 ``training_set``, ``test_set``), read through a lone folder of the same name (``seg_train/seg_train/``), and
 the dataset itself through its one folder of folders (``chest_xray/``, ``PetImages/``, where a download unpacked); a
-folder of unlabelled images (``seg_pred``, Fruits-360's ``test-multiple_fruits``) is left out, with a log line. The output folder follows the ``data``
-stage's rule: it must be missing or empty, and nothing but what this writes is ever removed.
+folder of unlabelled images (``seg_pred``, Fruits-360's ``test-multiple_fruits``) is left out, with a log line; a
+split or folder of images named with their labels (``cat.0.jpg``, ``Abyssinian_1.jpg``) is labelled by the names.
+A competition folder given as a dataset gets a copy scored locally; its sample submission and an answer key
+(``solution.csv``) are never read as labels. The output folder follows the ``data`` stage's rule: it must be
+missing or empty, and nothing but what this writes is ever removed.
 """
 
 from __future__ import annotations
