@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import gzip
 import json
+import logging
 import math
 import os
 import stat
@@ -17,6 +18,9 @@ import numpy as np
 from kaggle_pipeline.data.folders import check_folder
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.files import MAX_ARRAY_BYTES, first_line, open_regular, read_bytes
+from kaggle_pipeline.progress import RateProgress
+
+logger = logging.getLogger(__name__)
 
 PREPARED_MARKER = "PREPARED.json"
 # The embedded default competition: Fashion-MNIST ----------------------------------------------------
@@ -232,11 +236,14 @@ def _undo(staging: Path | None, moved: list[Path] | None) -> None:
 def _write_rows(path: Path, header: str, images: np.ndarray, labels=None) -> None:
     as_text = np.array([str(value) for value in range(256)])
     flat = images.reshape(len(images), -1)
+    progress = RateProgress(logger.info, f"data: writing {path.name}", len(flat))  # 60,000 rows: a few seconds
     with open(path, "w") as handle:
         handle.write(header + "\n")
         for row, pixels in enumerate(flat):
             prefix = f"{labels[row]}," if labels is not None else ""
             handle.write(prefix + ",".join(as_text[pixels]) + "\n")
+            if row % 1000 == 999:
+                progress.update(row + 1)
 
 
 def prepare_fashion_mnist(folder: Path, source: Path = DEBIAN_FASHION_MNIST) -> bool:
