@@ -233,6 +233,10 @@ def dataset_reference(reference: str) -> tuple[str, str]:
     """``(owner, name)`` from ``<owner>/<name>`` as the client takes it, or from the dataset's address as users
     copy it from the browser (``https://www.kaggle.com/datasets/<owner>/<name>``, its Data tab too)."""
     address = _DATASET_ADDRESS.fullmatch(reference)
+    if address is None and re.search(r"kaggle\.com/datasets/[^/]+/[^/]+/versions/\d+", reference):
+        raise PipelineError(f"KAGGLE_DATASET={reference!r}: the address of one version, but the client downloads a "
+                            "dataset's current version; give the dataset as <owner>/<name> (or its address without "
+                            "/versions/...)")
     parts = list(address.groups()) if address else reference.split("/")
     if len(parts) != 2 or not all(_DATASET_SLUG.fullmatch(part) for part in parts):
         raise PipelineError(f"KAGGLE_DATASET={reference!r}: give the dataset as <owner>/<name>, e.g. "

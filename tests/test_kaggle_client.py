@@ -440,7 +440,7 @@ def test_an_archive_the_client_left_alone_is_neither_unpacked_nor_deleted(tmp_pa
 BAD_SLUGS = ["", "../etc", "a b", "x;touch pwned", "-c", "--force", "dïgit", "t\nx", "a/b"]
 BAD_DATASETS = ["", "chest-xray", "a/b/c", "/name", "owner/", "-o/name", "owner/-p", "owner/--force", "owner/na me",
                 "owner/näme", "owner/x;touch pwned", "owner/x\ny", "../etc", "owner/..", "https://www.kaggle.com/c/titanic",
-                "https://example.com/datasets/a/b"]
+                "https://example.com/datasets/a/b", "https://www.kaggle.com/datasets/owner/name/versions/3"]
 
 
 @pytest.mark.parametrize("download, value", [*(("download", slug) for slug in BAD_SLUGS),
