@@ -21,6 +21,7 @@ the precision the pipeline picks.
 The configs (CONFIGS below) are names; `--configs` chooses which, `--seeds` how many runs each.
 `--budget-members WORK` trains nothing: it reads a finished bench/budget.py folder and prints our members, the
 votes of each side and of half ours and half the reference's runs (diverse members) at equal member counts.
+`--mixed-configs BASE OTHER` trains nothing: the runs of two configs in --work, mixed (members of another optimizer).
 `--swapped-members BASE OTHER` trains nothing either: two pipeline stores of one competition (e.g. the full
 preset's runs and runs of another architecture), each OTHER member voted in place of each BASE member.
 """
@@ -284,7 +285,8 @@ def geometric_summary(variants: dict, records: list[dict], probas: list[np.ndarr
                 for count in range(1, len(member_sets) + 1)]
 
     finals = [p[:1] for p in probas]
-    result = {"runs": {"vote_curve_by_runs": curve(finals),
+    result = {"runs": {"run_accuracy": [soft_vote_accuracy(final, y_test) for final in finals],
+                       "vote_curve_by_runs": curve(finals),
                        "seconds_mean": round(float(np.mean([r["seconds"] for r in records])), 1)}}
     start = 1
     for variant, (cycles, *_) in variants.items():
@@ -292,6 +294,8 @@ def geometric_summary(variants: dict, records: list[dict], probas: list[np.ndarr
         result[variant] = {
             "snapshot_accuracy_mean": round(float(np.mean([np.mean(m.argmax(1) == y_test) for r in runs for m in r[1:]])), 4),
             "run_vote_mean": round(float(np.mean([soft_vote_accuracy(r, y_test) for r in runs])), 4),
+            "run_votes": [soft_vote_accuracy(r, y_test) for r in runs],
+            "disagreement_with_run": round(disagreement((r[0], m) for r in runs for m in r[1:]), 4),
             "snapshots_only_vote_mean": round(float(np.mean([soft_vote_accuracy(r[1:], y_test) for r in runs])), 4),
             "vote_curve_by_runs": curve(runs),
             "seconds_mean": round(float(np.mean([r["fge_seconds"][variant] for r in records])), 1),
@@ -440,6 +444,24 @@ def swapped_members(base_folder: Path, other_folder: Path, solution: Path) -> No
     print(f"pairs across: {[soft_vote_accuracy(list(pair), truth) for pair in across]}  disagree on {disagreement(across):.2%}")
 
 
+def mixed_configs(work: Path, base: str, other: str, y_test: np.ndarray) -> None:
+    """Members of two configs of one --work folder (each run's first member), mixed: disagreement within and
+    across, the vote of ``base`` alone and half/half at equal member counts, and ``base``'s first four runs with
+    1, 2, ... of ``other``'s added."""
+    def members(name):
+        runs = sorted(work.glob(f"{name}-*.npz"), key=lambda path: int(path.stem.rsplit("-", 1)[1]))
+        return [np.load(path)["proba"][0] for path in runs]
+
+    ours, theirs = members(base), members(other)
+    print(f"{base}:", [soft_vote_accuracy([m], y_test) for m in ours], f" {other}:", [soft_vote_accuracy([m], y_test) for m in theirs])
+    print(f"disagreement within {base} {disagreement(itertools.combinations(ours, 2)):.4f}, across "
+          f"{disagreement((a, b) for a in ours for b in theirs):.4f}")
+    for count in range(2, 2 * min(len(ours), len(theirs)) + 1, 2):
+        alone = soft_vote_accuracy(ours[:count], y_test) if count <= len(ours) else None
+        print(f"{count} members: {base} alone {alone}, half/half {soft_vote_accuracy(ours[:count // 2] + theirs[:count // 2], y_test)}")
+    print(f"{base} 1-4 + {other} 0..{len(theirs)}:", [soft_vote_accuracy(ours[:4] + theirs[:k], y_test) for k in range(len(theirs) + 1)])
+
+
 def budget_members(work: Path) -> None:
     """From a finished bench/budget.py --work folder: each of our members on the answer key, the soft vote of the
     first k of ours, of the reference's, and of half ours and half the reference's (diverse members) at equal k."""
@@ -476,6 +498,8 @@ def main() -> None:
                         help="only print a pipeline store's kept members and soft votes on an answer key (solution.csv)")
     parser.add_argument("--pooled-members", type=Path, nargs="+", metavar="STORE",
                         help="only print the soft vote of the kept members of several stores together (with --solution)")
+    parser.add_argument("--mixed-configs", nargs=2, metavar=("BASE", "OTHER"),
+                        help="only print how the runs of two configs in --work vote mixed (each run's first member)")
     parser.add_argument("--swapped-members", type=Path, nargs=2, metavar=("BASE", "OTHER"),
                         help="only print how the kept members of store OTHER vote in place of store BASE's (with --solution)")
     parser.add_argument("--solution", type=Path, default=Path("data/fashion-mnist/solution.csv"),
@@ -492,6 +516,9 @@ def main() -> None:
         return
     if args.budget_members:
         budget_members(args.budget_members)
+        return
+    if args.mixed_configs:
+        mixed_configs(args.work, *args.mixed_configs, fashion_mnist_arrays(args.source)["y_test"].astype(np.int64))
         return
     if args.smoke:
         for name in ("base9", "augsnap72x4"):
