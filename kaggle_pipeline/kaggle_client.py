@@ -258,7 +258,7 @@ def _download(step: list[str], folder: Path) -> Path:
         raise PipelineError(f"{folder}: not a folder; move it away, then download again")
     # A competition and a dataset of one name would share data/<name>; one download must not replace the
     # other's files (which the manifest alone would allow: both unpacked them).
-    earlier, _ = _read_manifest(folder)
+    earlier, unpacked = _read_manifest(folder)
     if earlier not in (None, source):
         raise PipelineError(f"{folder}: holds what 'kaggle {earlier}' unpacked; download this one into another "
                             "folder (--data-root)")
@@ -274,7 +274,7 @@ def _download(step: list[str], folder: Path) -> Path:
             raise PipelineError(f"{folder}: the client wrote no .zip archive" +
                                 (f"; {kept} was already here and is left alone: unpack it yourself, or move it "
                                  "away and download again" if kept else ""))
-        _unpack_all(written, folder, source)
+        _unpack_all(written, folder, source, unpacked)
     except BaseException:
         # Also when the client failed or was interrupted half-way: what it wrote under a new name goes.
         for archive in _zip_state(folder):
@@ -336,12 +336,12 @@ def _remove_stale_copies(folder: Path) -> None:
             path.unlink()
 
 
-def _unpack_all(archives: list[Path], folder: Path, step: str) -> None:
+def _unpack_all(archives: list[Path], folder: Path, step: str, manifest: dict[str, list[int]]) -> None:
     """Check every member of every archive, and of the archives inside them, then unpack them all and record
     what was unpacked. Kaggle's older competitions ship archives in the archive (Dogs vs. Cats: ``train.zip``
     and ``test1.zip``; Aerial Cactus: ``train.zip``, ``test.zip``): each is unpacked where it lies, into a folder
-    named after it when its members do not share one top folder, and is not left behind as a ``.zip``."""
-    _, manifest = _read_manifest(folder)
+    named after it when its members do not share one top folder, and is not left behind as a ``.zip``.
+    ``manifest``: the files earlier downloads unpacked (``_read_manifest``), which may be replaced."""
     plans: list[_Unpacking] = []
     copies: list[Path] = []
     try:
@@ -492,15 +492,15 @@ def _unpack(archive: Path, folder: Path, skip=frozenset(), shown: str | None = N
     """Extract, refusing members that would land outside ``folder`` (absolute paths, '..'); progress lines name
     the archive as ``shown``."""
     root = folder.resolve()
+    label = f"download: unpacking {shown or archive.name}"
     if _is_seven_zip(archive):  # its members checked already (_read_listing, _checked_members)
         import py7zr
 
         try:
             with py7zr.SevenZipFile(archive) as bundle:
                 members = [member for member in bundle.list() if member.filename not in skip]
-            progress = RateProgress(logger.info, f"download: unpacking {shown or archive.name}",
-                                    sum(member.uncompressed or 0 for member in members), UNPACK_PROGRESS_SECONDS,
-                                    megabytes)
+            progress = RateProgress(logger.info, label, sum(member.uncompressed or 0 for member in members),
+                                    UNPACK_PROGRESS_SECONDS, megabytes)
             with py7zr.SevenZipFile(archive) as bundle:
                 bundle.extract(path=folder, targets=[member.filename for member in members],
                                callback=_seven_zip_progress(progress))
@@ -515,8 +515,8 @@ def _unpack(archive: Path, folder: Path, skip=frozenset(), shown: str | None = N
                 if root not in target.parents and target != root:
                     raise PipelineError(f"{archive}: member {member.filename!r} would be written outside {folder}")
             # A competition's archive can be gigabytes (Dogs vs. Cats: 25,000 photos): progress by bytes.
-            progress = RateProgress(logger.info, f"download: unpacking {shown or archive.name}",
-                                    sum(member.file_size for member in members), UNPACK_PROGRESS_SECONDS, megabytes)
+            progress = RateProgress(logger.info, label, sum(member.file_size for member in members),
+                                    UNPACK_PROGRESS_SECONDS, megabytes)
             unpacked = 0
             for member in members:
                 bundle.extract(member, folder)

@@ -50,7 +50,7 @@ import pandas as pd
 
 from kaggle_pipeline.data.fashion_mnist import output_folder_state, write_competition_folder, write_pixel_competition
 from kaggle_pipeline.data.folders import IMAGE_SUFFIXES, check_folder, entries, is_dir, is_sample_name
-from kaggle_pipeline.data.images import parallel_map, read_image
+from kaggle_pipeline.data.images import image_files, parallel_map, read_image
 from kaggle_pipeline.data.layouts.class_folders import class_images
 from kaggle_pipeline.data.layouts.csv_pixels import (
     SPLIT_COLUMN_NAMES,
@@ -195,6 +195,11 @@ def _holds_files(folder: Path) -> bool:
     return any(not name.startswith(".") for _, _, names in os.walk(folder) for name in names)
 
 
+def _label_names(label_column: str | None) -> tuple[str, ...]:
+    """The names a label column may have, lower case: the one given, or the usual ones."""
+    return (label_column.strip().lower(),) if label_column else LABEL_COLUMN_NAMES
+
+
 def _tables(root: Path, source: Path) -> list[Path]:
     """The CSVs in ``root`` and in the folders read through to reach it from ``source`` (CelebA's CSVs lie beside
     the lone ``img_align_celeba/`` its images are in)."""
@@ -213,7 +218,7 @@ def pixel_tables(root: Path, source: Path | None = None, label_column: str | Non
     ``mnist_val.csv``), or holding a split column (FER2013's ``fer2013.csv``: ``emotion,pixels,Usage``, with
     ``label_column="emotion"``): ``{"train": [...], "test": [...]}``, empty when there are none. A table's split
     column, where it has one, splits its rows instead of its name."""
-    label_names = (label_column.strip().lower(),) if label_column else LABEL_COLUMN_NAMES
+    label_names = _label_names(label_column)
     found: dict[str, list[Path]] = {}
     unlabelled = []
     for path in _tables(root, source or root):
@@ -345,10 +350,9 @@ def _label_column(table: pd.DataFrame, id_column: str, label_column: str | None,
     or the only other column; None for a table of ids alone. Several candidates and no name: one line asking for
     ``--label-column``."""
     others = [column for column in table.columns if column != id_column]
+    named = [column for column in others if column.lower() in _label_names(label_column)]
     if label_column is not None:  # a table without it is another table (CelebA's partitions, boxes, landmarks)
-        named = [column for column in others if column.lower() == label_column.strip().lower()]
         return named[0] if named else None
-    named = [column for column in others if column.lower() in LABEL_COLUMN_NAMES]
     if len(named) == 1:
         return named[0]
     if len(others) <= 1:
@@ -364,7 +368,7 @@ def _prepare_pixel_dataset(source: Path, tables: dict[str, list[Path]], folder: 
     written anew rather than linked."""
     paths = [*tables["train"], *tables.get("test", [])]
     names = [path.name for path in paths]
-    label_names = (label_column.strip().lower(),) if label_column else LABEL_COLUMN_NAMES
+    label_names = _label_names(label_column)
     images, labels, splits = [], [], []
     for path, (table_images, table_labels, row_splits) in zip(paths, read_labelled_pixels(paths, label_names),
                                                                 strict=True):
@@ -482,7 +486,7 @@ def _labelled_images(trees: list[Path]) -> dict[str, list[Path]]:
 def _labels_in_names(folder: Path) -> dict[str, list[Path]] | None:
     """Label -> images of a folder whose every image names its label as the filenames layout reads it
     (``cat.0.jpg``, ``great_pyrenees_12.jpg``), with two labels at least; None otherwise."""
-    images = [path for path in entries(folder) if not is_dir(path) and path.suffix.lower() in IMAGE_SUFFIXES]
+    images = image_files(folder)
     labels = [label_of(path) for path in images]
     if not images or None in labels or len(set(labels)) < 2:
         return None

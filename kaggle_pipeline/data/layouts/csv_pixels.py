@@ -21,6 +21,7 @@ from kaggle_pipeline.data.tables import (
     csv_parse_error,
     find_column,
     order_like_sample,
+    raw_header,
     read_csv_bytes,
     separator_of,
 )
@@ -73,8 +74,7 @@ def table_header(path: Path) -> list[str]:
     """A CSV's column names, lower case, from its first line alone (a regular file only)."""
     with open_regular(path) as handle:
         head = handle.read(1 << 20)
-    first = head.split(b"\n", 1)[0].strip(b"\r").decode("utf-8-sig", errors="replace")
-    return [name.strip().strip('"').lower() for name in first.split(separator_of(head))]
+    return [name.strip().lower() for name in raw_header(head, separator_of(head))]
 
 
 # A pixel column's name: pixel0, pixel784, px_12, 7, 28x28 (MNIST in CSV's 1x1..28x28).
