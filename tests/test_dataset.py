@@ -174,6 +174,87 @@ def test_a_folder_labelled_by_its_file_names_is_not_a_class_beside_other_folders
     assert 3 not in competition.x_train[:, 0, 0, 0] and 3 not in competition.x_test[:, 0, 0, 0]
 
 
+def write_food(source: Path, extra_lines: str = "") -> None:
+    """Food-101 as Kaggle shares it: food-101/food-101/images/<class>/<number>.jpg (numbers repeat across classes
+    here), meta/train.txt and test.txt of <class>/<number>, and other text files."""
+    root = source / "food-101" / "food-101"
+    for label, value in (("apple_pie", 10), ("caesar_salad", 20)):
+        for number in range(5):
+            save(root / "images" / label / f"{100 + number}.jpg", value + number)
+    (root / "meta").mkdir()
+    (root / "meta" / "train.txt").write_text("".join(f"{label}/{100 + number}\n" for label in ("apple_pie", "caesar_salad")
+                                                     for number in range(3)))
+    (root / "meta" / "test.txt").write_text("apple_pie/103\napple_pie/104\ncaesar_salad/104\n" + extra_lines)
+    (root / "meta" / "classes.txt").write_text("apple_pie\ncaesar_salad\n")
+    (root / "meta" / "test.json").write_text(json.dumps({"apple_pie": ["apple_pie/100"]}))
+    (root / "README.txt").write_text("Food-101: train.txt and test.txt list the split\n")
+
+
+def test_the_dataset_s_own_split_lists_choose_its_test_set(tmp_path, caplog):
+    source = tmp_path / "food-101"
+    write_food(source)
+    with caplog.at_level(logging.INFO, logger="kaggle_pipeline.data"):
+        prepare_dataset(source, tmp_path / "out")
+    assert ("data: the dataset's own split from food-101/food-101/meta/test.txt, food-101/food-101/meta/train.txt: "
+            "6 training and 3 test images") in caplog.messages
+    assert "data: left out 1 image(s) that no split list names" in caplog.messages  # caesar_salad/103
+    competition = load_competition(tmp_path / "out")
+    truth = answer_key_labels(competition)
+    tested = {int(image[0, 0, 0]): competition.classes[label] for image, label in
+              zip(competition.x_test, truth, strict=True)}
+    assert tested == {13: "apple_pie", 14: "apple_pie", 24: "caesar_salad"}
+    assert sorted(int(image[0, 0, 0]) for image in competition.x_train) == [10, 11, 12, 20, 21, 22]
+    marker = json.loads((tmp_path / "out" / "PREPARED.json").read_text())
+    assert marker["held_out_fraction"] is None and [Path(path).name for path in marker["split_lists"]] == \
+        ["test.txt", "train.txt"]
+
+
+def test_split_lists_name_images_by_their_stems_and_only_the_images_read(tmp_path, caplog):
+    """Oxford-IIIT Pet: annotations/trainval.txt and test.txt of "Abyssinian_1 1 1 1" (the first word names the
+    image) with # comments; annotations/trimaps/ holds PNGs of the same names, which are not the images; list.txt
+    is no split; a listed image the download lacks is a warning."""
+    source = tmp_path / "oxford-pets"
+    for label, value in (("Abyssinian", 1), ("great_pyrenees", 2)):
+        for number in range(1, 6):
+            save(source / "images" / f"{label}_{number}.jpg", value)
+            save(source / "annotations" / "trimaps" / f"{label}_{number}.png", 3)
+    header = "#Image CLASS-ID SPECIES BREED ID\n"
+    (source / "annotations" / "trainval.txt").write_text(header + "".join(
+        f"{label}_{number} {index} 1 1\n" for index, label in enumerate(("Abyssinian", "great_pyrenees"), 1)
+        for number in range(1, 4)))
+    (source / "annotations" / "test.txt").write_text(header + "Abyssinian_4 1 1 1\r\ngreat_pyrenees_4 2 2 2\r\n"
+                                                     "great_pyrenees_5 2 2 2\r\nsamoyed_1 3 2 3\r\n")
+    (source / "annotations" / "list.txt").write_text(header + "Abyssinian_5 1 1 1\n")
+    with caplog.at_level(logging.INFO, logger="kaggle_pipeline.data"):
+        prepare_dataset(source, tmp_path / "out")
+    assert any("annotations/test.txt: 1 of its 4 lines name no image of the dataset (samoyed_1)" in message
+               for message in caplog.messages)
+    competition = load_competition(tmp_path / "out")
+    assert (len(competition.x_train), len(competition.x_test)) == (6, 3)
+    assert 3 not in competition.x_train[:, 0, 0, 0] and 3 not in competition.x_test[:, 0, 0, 0]
+    assert sorted(competition.classes[label] for label in answer_key_labels(competition)) == \
+        ["Abyssinian", "great_pyrenees", "great_pyrenees"]
+
+
+def test_text_files_named_like_splits_that_list_no_images_change_nothing(tmp_path, caplog):
+    source = tmp_path / "pets"
+    for label, value in (("cat", 1), ("dog", 2)):
+        for number in range(5):
+            save(source / label / f"{number}.png", value)
+    (source / "test.txt").write_text("how the photos were taken\nby whom\n")
+    (source / "train.txt").write_text("")
+    with caplog.at_level(logging.INFO, logger="kaggle_pipeline.data"):
+        prepare_dataset(source, tmp_path / "out", test_fraction=0.4)
+    assert "data: left out test.txt (named like a split, but its lines do not name the dataset's images)" in \
+        caplog.messages
+    assert json.loads((tmp_path / "out" / "PREPARED.json").read_text())["held_out_fraction"] == 0.4
+    # A test list alone: the images it does not name train.
+    (source / "test.txt").write_text("cat/0.png\ndog/4\n")
+    prepare_dataset(source, tmp_path / "out-listed")
+    competition = load_competition(tmp_path / "out-listed")
+    assert (len(competition.x_train), len(competition.x_test)) == (8, 2)
+
+
 def test_a_competition_folder_made_a_dataset_gets_a_local_answer_key_and_says_so(tmp_path, caplog):
     """Plant Seedlings as downloaded: train/<class>/, test/ unlabelled, sample_submission.csv."""
     source = tmp_path / "plant-seedlings-classification"
@@ -481,6 +562,17 @@ def _labels_csv_naming_an_ambiguous_image(source: Path):
     return source / "Training_set.csv", "row 3: filename 'Image_2.jpg' names 2 images"
 
 
+def _image_in_both_split_lists(source: Path):
+    write_food(source, "caesar_salad/100\n")
+    return (source / "food-101" / "food-101" / "meta" / "train.txt",
+            r"line 4: 100.jpg is listed in both the train and the test split \(.*test.txt: line 4\)")
+
+
+def _split_list_naming_two_images(source: Path):
+    write_food(source, "101\n")
+    return source / "food-101" / "food-101" / "meta" / "test.txt", "line 4: '101' names 2 images"
+
+
 def _label_column_for_class_folders(source: Path):
     save(source / "cat" / "1.png", 1)
     save(source / "dog" / "1.png", 2)
@@ -565,7 +657,8 @@ def _pixel_table_one_label(source: Path):
                                   _pixel_table_bad_pixel, _pixel_table_without_header, _pixel_table_one_label,
                                   _labels_csv_naming_a_missing_image, _labels_csv_with_an_empty_label,
                                   _labels_csv_naming_an_ambiguous_image, _versions_of_one_dataset,
-                                  _fifo_named_like_a_pixel_table],
+                                  _fifo_named_like_a_pixel_table, _image_in_both_split_lists,
+                                  _split_list_naming_two_images],
                          ids=lambda make: make.__name__[1:])
 def test_a_dataset_that_cannot_be_a_competition_is_one_line_and_nothing_is_written(make, tmp_path, capsys):
     source = tmp_path / "dataset"

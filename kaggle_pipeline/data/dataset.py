@@ -31,6 +31,8 @@ Splits are the dataset's folders whose names hold ``train``, ``val`` or ``test``
 the dataset itself through its one folder of folders (``chest_xray/``, ``PetImages/``, where a download unpacked); a
 folder of unlabelled images (``seg_pred``, Fruits-360's ``test-multiple_fruits``) is left out, with a log line; a
 split or folder of images named with their labels (``cat.0.jpg``, ``Abyssinian_1.jpg``) is labelled by the names.
+Without split folders, text files listing a split's images (Food-101's ``meta/train.txt`` and ``test.txt``) choose
+the test set (``split_lists``).
 A competition folder given as a dataset gets a copy scored locally; its sample submission and an answer key
 (``solution.csv``) are never read as labels. The output folder follows the ``data`` stage's rule: it must be
 missing or empty, and nothing but what this writes is ever removed.
@@ -70,9 +72,13 @@ DATASET_SEED = 0
 ID_SAMPLE_ROWS = 1000
 # A split folder's name holds one of these as a word (seg_train, training_set, Testing, val, test-multiple_fruits;
 # not contest, interval or valley); a validation split trains too (the pipeline makes its own).
-SPLIT_WORD = re.compile(r"(?<![a-z])(train|training|val|valid|validation|test|testing)(?![a-z])")
-SPLITS = {"train": "train", "training": "train", "val": "train", "valid": "train", "validation": "train",
-          "test": "test", "testing": "test"}
+SPLIT_WORD = re.compile(r"(?<![a-z])(train|training|trainval|val|valid|validation|test|testing)(?![a-z])")
+SPLITS = {"train": "train", "training": "train", "trainval": "train", "val": "train", "valid": "train",
+          "validation": "train", "test": "test", "testing": "test"}
+# A split list is a text file of image names named like a split (Food-101's meta/train.txt and meta/test.txt of
+# apple_pie/1005649; Oxford-IIIT Pet's annotations/trainval.txt and test.txt of "Abyssinian_100 1 1 1"); larger
+# files are not lists of a dataset's images.
+MAX_SPLIT_LIST_BYTES = 64 << 20
 
 
 def prepare_dataset(source: Path, folder: Path, test_fraction: float = DEFAULT_TEST_FRACTION,
@@ -117,6 +123,9 @@ def prepare_dataset(source: Path, folder: Path, test_fraction: float = DEFAULT_T
         train = _labelled_images(splits["train"])
         test = _labelled_images(splits["test"]) if "test" in splits else None
         where = splits.get("test", [root])[0]
+    lists = split_lists(source, train) if test is None else None
+    if lists:
+        train, test, where = lists["train"], lists["test"], lists["where"]
     if test is not None:
         _check_test_classes(test, train, where, "images")
         held_out = None
@@ -131,6 +140,8 @@ def prepare_dataset(source: Path, folder: Path, test_fraction: float = DEFAULT_T
     marker = {"source": str(source), "dataset": True, "classes": classes,
               "train_images": sum(map(len, train.values())), "test_images": len(test_rows),
               "held_out_fraction": held_out, "seed": seed}
+    if lists:
+        marker["split_lists"] = [str(path) for path in lists["lists"]]
 
     def fill(staging: Path) -> None:
         # Class folders for folder names; a labels CSV's labels may be any text, so they stay in a CSV (the
@@ -311,6 +322,110 @@ def labels_tables(root: Path, source: Path | None = None, label_column: str | No
     if found and "train" not in found:
         raise PipelineError(f"{found['where']}: a labelled test table but no training table")
     return found or None
+
+
+def split_lists(source: Path, images: dict[str, list[Path]]) -> dict | None:
+    """The dataset's own train/test split from its split lists (Food-101's ``meta/train.txt`` and ``test.txt``,
+    Oxford-IIIT Pet's ``annotations/trainval.txt`` and ``test.txt``): ``{"train": {label: [image]}, "test": {...},
+    "where": a test list, "lists": [list]}``, or None when the dataset has no test list of its images. A line
+    names an image by its path's last parts, with or without the extension (its first word: the other words are
+    the list's own columns). Images listed nowhere are left out when a train list says which images train, and
+    train otherwise; listed images the dataset does not hold are said with a warning."""
+    index: dict[str, list[Path]] = {}
+    inside = str(source).rstrip(os.sep) + os.sep
+    for paths in images.values():
+        for path in paths:
+            # Strings, not Path methods: Food-101 has 101,000 images.
+            parts = str(path).removeprefix(inside).split(os.sep)
+            suffix = os.path.splitext(parts[-1])[1]
+            for count in range(1, len(parts) + 1):
+                tail = "/".join(parts[-count:])
+                for key in {tail, tail.removesuffix(suffix)}:
+                    index.setdefault(key, []).append(path)
+    chosen: dict[str, dict[Path, str]] = {"train": {}, "test": {}}  # image -> the list line naming it
+    lists = []
+    for list_path in _split_list_files(source):
+        named, unknown, lines, ambiguous = _list_images(list_path, index)
+        if len(named) < max(1, lines / 2):
+            logger.info(f"data: left out {list_path.relative_to(source)} (named like a split, but its lines do not "
+                        "name the dataset's images)")
+            continue
+        if ambiguous:
+            raise PipelineError(ambiguous)
+        if unknown:
+            logger.warning(f"data: {list_path}: {len(unknown):,} of its {lines:,} lines name no image of the dataset "
+                           f"({unknown[0]}); the split goes on without them")
+        split = _split_of(list_path.stem)
+        other = chosen["test" if split == "train" else "train"]
+        for image, where in named.items():
+            if image in other:
+                raise PipelineError(f"{where}: {image.name} is listed in both the train and the test split "
+                                    f"({other[image]})")
+            chosen[split].setdefault(image, where)
+        lists.append(list_path)
+    if not chosen["test"]:
+        if lists:
+            logger.info(f"data: left out {', '.join(str(path.relative_to(source)) for path in lists)} (no test "
+                        "list beside it)")
+        return None
+    test_lists = [path for path in lists if _split_of(path.stem) == "test"]
+    train, test, unlisted = {}, {}, 0
+    for label, paths in images.items():
+        for path in paths:
+            if path in chosen["test"]:
+                test.setdefault(label, []).append(path)
+            elif path in chosen["train"] or not chosen["train"]:
+                train.setdefault(label, []).append(path)
+            else:
+                unlisted += 1
+    if unlisted:
+        logger.info(f"data: left out {unlisted:,} image(s) that no split list names")
+    logger.info(f"data: the dataset's own split from {', '.join(str(path.relative_to(source)) for path in lists)}: "
+                f"{sum(map(len, train.values())):,} training and {len(chosen['test']):,} test images")
+    return {"train": train, "test": test, "where": test_lists[0], "lists": lists}
+
+
+def _split_list_files(source: Path) -> list[Path]:
+    """Text files anywhere in the dataset named like a split (train.txt, trainval.txt, test.txt), regular and of a
+    list's size."""
+    found = []
+    for folder, folders, names in os.walk(source):
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
+        for name in sorted(names):
+            path = Path(folder) / name
+            if path.suffix.lower() == ".txt" and not name.startswith(".") and _split_of(path.stem) and \
+                    path.is_file() and path.stat().st_size <= MAX_SPLIT_LIST_BYTES:
+                found.append(path)
+    return found
+
+
+def _list_images(path: Path, index: dict[str, list[Path]]) -> tuple[dict[Path, str], list[str], int, str | None]:
+    """The images a split list names (image -> "list: line N"), the entries naming none, its count of lines, and
+    the first line naming several images (None if none does)."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return {}, [], 0, None  # not a list of names: left out as one
+    named: dict[Path, str] = {}
+    unknown, lines, ambiguous = [], 0, None
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        lines += 1
+        for entry in dict.fromkeys((line, line.split()[0])):
+            entry = entry.replace("\\", "/").removeprefix("./").strip("/")
+            if entry in index:
+                break
+        matches = set(index.get(entry, []))
+        if len(matches) > 1:
+            ambiguous = ambiguous or (f"{path}: line {number}: {entry!r} names {len(matches)} images "
+                                      f"({', '.join(sorted(map(str, matches))[:2])})")
+        elif matches:
+            named.setdefault(matches.pop(), f"{path}: line {number}")
+        else:
+            unknown.append(entry)
+    return named, unknown, lines, ambiguous
 
 
 def _folders_agree(labelled: dict) -> bool:
