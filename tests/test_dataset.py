@@ -119,6 +119,26 @@ def test_the_one_folder_a_download_unpacks_into_is_read_through_unless_it_is_a_s
     assert load_competition(tmp_path / "split-competition").classes == ["a", "b"]
 
 
+def test_an_unlabelled_test_split_beside_the_folder_holding_the_splits_is_left_out(tmp_path, caplog):
+    """New Plant Diseases: "New Plant Diseases Dataset(Augmented)/<the same>/train/<class>/" and valid/, beside
+    test/test/AppleCedarRust1.JPG, unlabelled: refused as splits without class folders before."""
+    source = tmp_path / "new-plant-diseases"
+    inner = source / "New Plant Diseases Dataset(Augmented)" / "New Plant Diseases Dataset(Augmented)"
+    for split, count in (("train", 4), ("valid", 1)):
+        for label, value in (("Apple___Apple_scab", 1), ("Tomato___Early_blight", 2)):
+            for number in range(count):
+                save(inner / split / label / f"{number}_{label}.JPG", value)
+    for name in ("AppleCedarRust1", "TomatoEarlyBlight2"):
+        save(source / "test" / "test" / f"{name}.JPG", 9)
+    with caplog.at_level(logging.INFO, logger="kaggle_pipeline.data"):
+        prepare_dataset(source, tmp_path / "out", test_fraction=0.2)
+    assert "data: left out test (no class folders, no labels in its file names: unlabelled)" in caplog.messages
+    competition = load_competition(tmp_path / "out")
+    assert competition.classes == ["Apple___Apple_scab", "Tomato___Early_blight"]
+    assert (len(competition.x_train), len(competition.x_test)) == (8, 2)  # valid trains; a fifth is held out
+    assert 9 not in competition.x_train[:, 0, 0, 0] and 9 not in competition.x_test[:, 0, 0, 0]
+
+
 def test_folders_without_images_beside_the_one_with_them_are_left_out(tmp_path, caplog):
     """Stanford Dogs: images/Images/<breed>/ beside annotations/Annotation/<breed>/<name> (XML without a suffix)."""
     source = tmp_path / "stanford-dogs"

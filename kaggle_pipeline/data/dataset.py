@@ -184,7 +184,13 @@ def dataset_root(source: Path) -> Path:
     # Folders without any image beside one with them (Stanford Dogs' annotations/ beside images/) count as absent.
     while True:
         inside = [path for path in entries(root) if is_dir(path)]
-        if len(inside) > 1 and not any(_split_of(path.name) for path in inside):
+        splits = [path for path in inside if _split_of(path.name)]
+        # New Plant Diseases: its train/ and valid/ two folders down, beside test/test/ of unlabelled images.
+        if splits and len(inside) - len(splits) == 1 and not any(map(_split_tree, splits)):
+            logger.info(f"data: left out {', '.join(path.name for path in splits)} (no class folders, no labels in "
+                        "its file names: unlabelled)")
+            inside = [path for path in inside if path not in splits]
+        elif len(inside) > 1 and not splits:
             with_images = [path for path in inside if class_images(path, say_left_out=False)]
             # ... but an empty folder may be a class whose images are missing: then nothing is left out.
             if len(with_images) == 1 and all(_holds_files(path) for path in inside):
@@ -539,9 +545,8 @@ def dataset_splits(root: Path) -> dict[str, list[Path]]:
     for path in folders:
         if split_of[path] is None:
             continue
-        lone = [inner for inner in entries(path) if is_dir(inner)]
-        tree = lone[0] if len(lone) == 1 and lone[0].name.lower() == path.name.lower() else path
-        if any(is_dir(inner) for inner in entries(tree)) or _labels_in_names(tree):
+        tree = _split_tree(path)
+        if tree:
             splits.setdefault(split_of[path], []).append(tree)
         else:  # images without class folders (Fruits-360's test-multiple_fruits): nothing to learn or score
             logger.info(f"data: left out {path.name} (no class folders, no labels in its file names: unlabelled)")
@@ -566,6 +571,14 @@ def dataset_splits(root: Path) -> dict[str, list[Path]]:
     if others:
         logger.info(f"data: left out {', '.join(others)} (not named like a train, val or test split)")
     return splits
+
+
+def _split_tree(path: Path) -> Path | None:
+    """A split folder's tree of labelled images (read through a lone folder of its name: seg_train/seg_train/), or
+    None for a split of unlabelled images: no class folders, no labels in the file names."""
+    lone = [inner for inner in entries(path) if is_dir(inner)]
+    tree = lone[0] if len(lone) == 1 and lone[0].name.lower() == path.name.lower() else path
+    return tree if any(is_dir(inner) for inner in entries(tree)) or _labels_in_names(tree) else None
 
 
 def _split_of(name: str) -> str | None:
