@@ -145,16 +145,17 @@ def build_parser() -> argparse.ArgumentParser:
                       help="folder with the Fashion-MNIST idx .gz files (default: Debian's /usr/share/datasets/fashion-mnist)")
     data.add_argument("--dataset", type=user_path, default=None, metavar="FOLDER",
                       help="instead, a labelled image dataset (class folders, with or without train/val/test splits: "
-                           "Chest X-Ray, Intel Image Classification, PetImages; a CSV labelling its image files; "
-                           "labelled pixel tables) made a competition with a local answer key; its images are "
-                           "linked, never copied or written")
+                           "Chest X-Ray, Intel Image Classification, PetImages; split lists such as Food-101's "
+                           "meta/test.txt; a CSV labelling its image files; labelled pixel tables; arrays: Keras' "
+                           "mnist.npz, CIFAR's python batches) made a competition with a local answer key; its "
+                           "images are linked, never copied or written")
     data.add_argument("--test-fraction", type=number_in(0, 1, low_open=True, high_open=True), default=None, metavar="F",
                       help="with --dataset without a test split: the share of each class held out as the test set "
                            "(default 0.2)")
     data.add_argument("--label-column", default=None, metavar="NAME",
                       help="with --dataset labelled by a CSV (of its image files, or of pixels): the column of "
                            "labels, where no column is named label, class, target, ... (HAM10000: dx; FER2013: "
-                           "emotion)")
+                           "emotion); with pickled batches, their labels' key (CIFAR-100: coarse_labels)")
 
     def common(stage: argparse.ArgumentParser) -> None:
         stage.add_argument("--data", type=user_path, default=DEFAULT_DATA, help="competition folder (default: %(default)s)")

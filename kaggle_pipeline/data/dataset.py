@@ -24,7 +24,8 @@ A dataset of labelled pixel tables (``label,pixel1..pixel784``, Kaggle's Fashion
 in CSV) named like splits (``fashion-mnist_train.csv``, ``sign_mnist_test.csv``) becomes Digit Recognizer's layout
 instead: ``train.csv``, ``test.csv`` without its labels in a shuffled order, ``sample_submission.csv`` and
 ``solution.csv`` (``pixel_tables``; a test table's share held out when there is none). One table with a split
-column (FER2013's ``emotion,pixels,Usage``) is split by it.
+column (FER2013's ``emotion,pixels,Usage``) is split by it. A dataset of arrays (Keras' ``mnist.npz``, CIFAR's
+python batches: kaggle_pipeline.data.array_datasets) becomes the npy layout with its answer key.
 
 Splits are the dataset's folders whose names hold ``train``, ``val`` or ``test`` (``seg_train``,
 ``training_set``, ``test_set``), read through a lone folder of the same name (``seg_train/seg_train/``), and
@@ -50,8 +51,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kaggle_pipeline.data.fashion_mnist import output_folder_state, write_competition_folder, write_pixel_competition
-from kaggle_pipeline.data.folders import IMAGE_SUFFIXES, check_folder, entries, is_dir, is_sample_name
+from kaggle_pipeline.data.array_datasets import array_dataset
+from kaggle_pipeline.data.fashion_mnist import (
+    output_folder_state,
+    write_array_competition,
+    write_competition_folder,
+    write_pixel_competition,
+)
+from kaggle_pipeline.data.folders import (
+    IMAGE_SUFFIXES,
+    SPLIT_WORD,
+    check_folder,
+    entries,
+    is_dir,
+    is_sample_name,
+    split_of,
+)
 from kaggle_pipeline.data.images import image_files, parallel_map, read_image
 from kaggle_pipeline.data.layouts.class_folders import class_images
 from kaggle_pipeline.data.layouts.csv_pixels import (
@@ -70,11 +85,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_TEST_FRACTION = 0.2
 DATASET_SEED = 0
 ID_SAMPLE_ROWS = 1000
-# A split folder's name holds one of these as a word (seg_train, training_set, Testing, val, test-multiple_fruits;
-# not contest, interval or valley); a validation split trains too (the pipeline makes its own).
-SPLIT_WORD = re.compile(r"(?<![a-z])(train|training|trainval|val|valid|validation|test|testing)(?![a-z])")
-SPLITS = {"train": "train", "training": "train", "trainval": "train", "val": "train", "valid": "train",
-          "validation": "train", "test": "test", "testing": "test"}
 # A split list is a text file of image names named like a split (Food-101's meta/train.txt and meta/test.txt of
 # apple_pie/1005649; Oxford-IIIT Pet's annotations/trainval.txt and test.txt of "Abyssinian_100 1 1 1"); larger
 # files are not lists of a dataset's images.
@@ -105,6 +115,10 @@ def prepare_dataset(source: Path, folder: Path, test_fraction: float = DEFAULT_T
     tables = pixel_tables(root, source, label_column)
     if tables:
         _prepare_pixel_dataset(source, tables, folder, test_fraction, seed, label_column)
+        return True
+    arrays = array_dataset(root, label_column)
+    if arrays:
+        _prepare_array_dataset(source, arrays, folder, test_fraction, seed)
         return True
     labelled = labels_tables(root, source, label_column)
     if labelled and label_column is None and _folders_agree(labelled):
@@ -184,7 +198,7 @@ def dataset_root(source: Path) -> Path:
     # Folders without any image beside one with them (Stanford Dogs' annotations/ beside images/) count as absent.
     while True:
         inside = [path for path in entries(root) if is_dir(path)]
-        splits = [path for path in inside if _split_of(path.name)]
+        splits = [path for path in inside if split_of(path.name)]
         # New Plant Diseases: its train/ and valid/ two folders down, beside test/test/ of unlabelled images.
         if splits and len(inside) - len(splits) == 1 and not any(map(_split_tree, splits)):
             logger.info(f"data: left out {', '.join(path.name for path in splits)} (no class folders, no labels in "
@@ -197,7 +211,7 @@ def dataset_root(source: Path) -> Path:
                 logger.info(f"data: left out {', '.join(path.name for path in inside if path not in with_images)} "
                             f"(no images) beside {with_images[0].name}")
                 inside = with_images
-        if len(inside) == 1 and (inside[0].name.lower() == root.name.lower() or _split_of(inside[0].name) is None and
+        if len(inside) == 1 and (inside[0].name.lower() == root.name.lower() or split_of(inside[0].name) is None and
                                  any(is_dir(path) or path.suffix.lower() == ".csv" for path in entries(inside[0]))):
             root = inside[0]
             continue
@@ -239,7 +253,7 @@ def pixel_tables(root: Path, source: Path | None = None, label_column: str | Non
     found: dict[str, list[Path]] = {}
     unlabelled = []
     for path in _tables(root, source or root):
-        split = _split_of(path.stem)
+        split = split_of(path.stem)
         try:
             names = table_header(path)
         except PipelineError:
@@ -293,7 +307,7 @@ def labels_tables(root: Path, source: Path | None = None, label_column: str | No
         except PipelineError as error:  # a file of notes beside class folders must not stop them being read
             logger.warning(f"data: left out {table_path.name}, which cannot be read as a table ({error})")
             continue
-        split = _split_of(table_path.stem) or "train"
+        split = split_of(table_path.stem) or "train"
         # The id column is chosen on the first rows (CelebA's tables have 202,599 rows of up to 41 columns).
         head = table.head(ID_SAMPLE_ROWS)
         named = {column: sum(len(_image_named(value, index, root, split)) == 1 for value in head[column])
@@ -361,7 +375,7 @@ def split_lists(source: Path, images: dict[str, list[Path]]) -> dict | None:
         if unknown:
             logger.warning(f"data: {list_path}: {len(unknown):,} of its {lines:,} lines name no image of the dataset "
                            f"({unknown[0]}); the split goes on without them")
-        split = _split_of(list_path.stem)
+        split = split_of(list_path.stem)
         other = chosen["test" if split == "train" else "train"]
         for image, where in named.items():
             if image in other:
@@ -374,7 +388,7 @@ def split_lists(source: Path, images: dict[str, list[Path]]) -> dict | None:
             logger.info(f"data: left out {', '.join(str(path.relative_to(source)) for path in lists)} (no test "
                         "list beside it)")
         return None
-    test_lists = [path for path in lists if _split_of(path.stem) == "test"]
+    test_lists = [path for path in lists if split_of(path.stem) == "test"]
     train, test, unlisted = {}, {}, 0
     for label, paths in images.items():
         for path in paths:
@@ -399,7 +413,7 @@ def _split_list_files(source: Path) -> list[Path]:
         folders[:] = sorted(name for name in folders if not name.startswith("."))
         for name in sorted(names):
             path = Path(folder) / name
-            if path.suffix.lower() == ".txt" and not name.startswith(".") and _split_of(path.stem) and \
+            if path.suffix.lower() == ".txt" and not name.startswith(".") and split_of(path.stem) and \
                     path.is_file() and path.stat().st_size <= MAX_SPLIT_LIST_BYTES:
                 found.append(path)
     return found
@@ -461,7 +475,7 @@ def _image_named(value: str, index: dict[str, set[Path]], root: Path, split: str
         if key in index:
             named = index[key]
             in_split = {path for path in named
-                        if any(_split_of(folder) == split for folder in path.relative_to(root).parts[:-1])}
+                        if any(split_of(folder) == split for folder in path.relative_to(root).parts[:-1])}
             return set(in_split if len(named) > 1 and len(in_split) == 1 else named)
     return set()
 
@@ -504,13 +518,9 @@ def _prepare_pixel_dataset(source: Path, tables: dict[str, list[Path]], folder: 
         _check_test_classes(y_test, y_train, paths[-1], "rows")
         held_out = None
     else:
-        rows_of_label = {label: list(np.flatnonzero(y_train == label)) for label in sorted(set(y_train))}
-        train_rows, test_rows = (sorted(row for rows in split.values() for row in rows)
-                                 for split in _hold_out(rows_of_label, test_fraction, seed))
-        x_train, y_train, x_test, y_test = x_train[train_rows], y_train[train_rows], x_train[test_rows], y_train[test_rows]
+        x_train, y_train, x_test, y_test = _hold_out_rows(x_train, y_train, test_fraction, seed)
         held_out = test_fraction
-    if len(set(y_train)) < 2:
-        raise PipelineError(f"{tables['train'][0]}: a dataset needs at least two labels (found {', '.join(set(y_train))})")
+    _check_two_labels(y_train, tables["train"][0])
     order = np.random.default_rng(seed).permutation(len(x_test))  # the tables' order may say the class
     marker = {"source": str(source), "dataset": True, "tables": names,
               "classes": sorted(set(y_train)), "train_images": len(x_train), "test_images": len(x_test),
@@ -518,6 +528,39 @@ def _prepare_pixel_dataset(source: Path, tables: dict[str, list[Path]], folder: 
     write_pixel_competition(folder, x_train, y_train, x_test[order], y_test[order], id_column="id",
                             label_column="label", marker=marker)
     logger.info(f"data: {len(x_train):,} training and {len(x_test):,} test images from {', '.join(names)}")
+
+
+def _prepare_array_dataset(source: Path, arrays: dict, folder: Path, test_fraction: float, seed: int) -> None:
+    """A dataset of arrays (Keras' mnist.npz, CIFAR's python batches) as an npy competition with its answer key:
+    the test images in a shuffled order (a held-out share of each class where the dataset has no test set)."""
+    (x_train, y_train), files = arrays["train"], [path.name for path in arrays["files"]]
+    if arrays["test"] is not None:
+        x_test, y_test = arrays["test"]
+        _check_test_classes(y_test, y_train, arrays["files"][-1], "images")
+        held_out = None
+    else:
+        x_train, y_train, x_test, y_test = _hold_out_rows(x_train, y_train, test_fraction, seed)
+        held_out = test_fraction
+    _check_two_labels(y_train, arrays["files"][0])
+    order = np.random.default_rng(seed).permutation(len(x_test))
+    marker = {"source": str(source), "dataset": True, "arrays": files, "classes": sorted(set(y_train)),
+              "train_images": len(x_train), "test_images": len(x_test), "held_out_fraction": held_out, "seed": seed}
+    write_array_competition(folder, x_train, y_train, x_test[order], y_test[order], marker)
+    logger.info(f"data: {len(x_train):,} training and {len(x_test):,} test images "
+                f"({'x'.join(map(str, x_train.shape[1:]))}) from {', '.join(files)}")
+
+
+def _hold_out_rows(x_train: np.ndarray, y_train: np.ndarray, fraction: float, seed: int):
+    """``(x_train, y_train, x_test, y_test)``: ``_hold_out``'s stratified, seeded test share of the rows."""
+    rows_of_label = {label: list(np.flatnonzero(y_train == label)) for label in sorted(set(y_train))}
+    train_rows, test_rows = (sorted(row for rows in split.values() for row in rows)
+                             for split in _hold_out(rows_of_label, fraction, seed))
+    return x_train[train_rows], y_train[train_rows], x_train[test_rows], y_train[test_rows]
+
+
+def _check_two_labels(labels: np.ndarray, where: Path) -> None:
+    if len(set(labels)) < 2:
+        raise PipelineError(f"{where}: a dataset needs at least two labels (found {', '.join(sorted(set(labels)))})")
 
 
 def _check_test_classes(test_classes, train_classes, where: Path, what: str) -> None:
@@ -529,7 +572,7 @@ def _check_test_classes(test_classes, train_classes, where: Path, what: str) -> 
 
 def _row_splits(values: np.ndarray, path: Path) -> np.ndarray:
     """Each row's split from its split column (FER2013's Training, PublicTest, PrivateTest): "train" or "test"."""
-    splits = {value: _split_of(re.sub(r"(?<=[a-z])(?=[A-Z])", " ", value)) for value in set(values)}
+    splits = {value: split_of(re.sub(r"(?<=[a-z])(?=[A-Z])", " ", value)) for value in set(values)}
     unknown = sorted(value for value, split in splits.items() if split is None)
     if unknown:
         raise PipelineError(f"{path}: split {unknown[0]!r} in row {int(np.flatnonzero(values == unknown[0])[0]) + 2} "
@@ -540,14 +583,14 @@ def _row_splits(values: np.ndarray, path: Path) -> np.ndarray:
 def dataset_splits(root: Path) -> dict[str, list[Path]]:
     """``{"train": [class trees], "test": [class trees]}`` (no "test" for a dataset of class folders only)."""
     folders = [path for path in entries(root) if is_dir(path)]
-    split_of = {path: _split_of(path.name) for path in folders}
+    split_names = {path: split_of(path.name) for path in folders}
     splits: dict[str, list[Path]] = {}
     for path in folders:
-        if split_of[path] is None:
+        if split_names[path] is None:
             continue
         tree = _split_tree(path)
         if tree:
-            splits.setdefault(split_of[path], []).append(tree)
+            splits.setdefault(split_names[path], []).append(tree)
         else:  # images without class folders (Fruits-360's test-multiple_fruits): nothing to learn or score
             logger.info(f"data: left out {path.name} (no class folders, no labels in its file names: unlabelled)")
     if not splits:
@@ -567,7 +610,7 @@ def dataset_splits(root: Path) -> dict[str, list[Path]]:
     if "train" not in splits:
         raise PipelineError(f"{root}: a test split ({', '.join(path.name for path in splits['test'])}) but no "
                             "training split (a folder named like train or val)")
-    others = [path.name for path in folders if split_of[path] is None]
+    others = [path.name for path in folders if split_names[path] is None]
     if others:
         logger.info(f"data: left out {', '.join(others)} (not named like a train, val or test split)")
     return splits
@@ -579,12 +622,6 @@ def _split_tree(path: Path) -> Path | None:
     lone = [inner for inner in entries(path) if is_dir(inner)]
     tree = lone[0] if len(lone) == 1 and lone[0].name.lower() == path.name.lower() else path
     return tree if any(is_dir(inner) for inner in entries(tree)) or _labels_in_names(tree) else None
-
-
-def _split_of(name: str) -> str | None:
-    """"train" or "test" for a split folder's name (a val split trains), None for any other or for both."""
-    splits = {SPLITS[word] for word in SPLIT_WORD.findall(name.lower())}
-    return splits.pop() if len(splits) == 1 else None
 
 
 def _labelled_images(trees: list[Path]) -> dict[str, list[Path]]:

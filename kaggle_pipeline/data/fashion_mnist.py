@@ -3,6 +3,7 @@ Digit-Recognizer-style CSV folder with a local answer key, into a new or empty f
 
 from __future__ import annotations
 
+import csv
 import errno
 import gzip
 import json
@@ -167,6 +168,25 @@ def write_pixel_competition(
             (staging / "solution.csv").write_text(
                 f"{id_column},{label_column}\n" + "".join(f"{i},{label}\n" for i, label in zip(ids, y_test, strict=True))
             )
+
+    write_competition_folder(folder, fill, marker)
+
+
+def write_array_competition(folder: Path, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
+                            y_test: np.ndarray, marker: dict) -> None:
+    """Write an npy-layout folder with a local answer key: ``train_x.npy`` (uint8 NHWC), ``train_y.npy`` (labels
+    as text), ``test_x.npy``, ``sample_submission.csv`` and ``solution.csv`` (``id,label``, ids 1..N in the
+    test arrays' order), PREPARED.json last. Colour images stay arrays: CIFAR as CSV text would be 650 MB."""
+    def fill(staging: Path) -> None:
+        np.save(staging / "train_x.npy", x_train)
+        np.save(staging / "train_y.npy", np.asarray(y_train, dtype=str))
+        np.save(staging / "test_x.npy", x_test)
+        ids = range(1, len(x_test) + 1)
+        for name, labels in (("sample_submission.csv", [y_train[0]] * len(ids)), ("solution.csv", y_test)):
+            with open(staging / name, "w", newline="") as table:
+                writer = csv.writer(table)
+                writer.writerow(["id", "label"])
+                writer.writerows(zip(ids, labels, strict=True))
 
     write_competition_folder(folder, fill, marker)
 

@@ -234,6 +234,19 @@ def is_sample_name(name: str) -> bool:
     return re.fullmatch(r"sample_?submission.*\.csv", name, re.I) is not None
 
 
+# A split's name holds one of these as a word (seg_train, training_set, Testing, val, test-multiple_fruits, CIFAR's
+# test_batch; not contest, interval or valley); a validation split trains too (the pipeline makes its own).
+SPLIT_WORD = re.compile(r"(?<![a-z])(train|training|trainval|val|valid|validation|test|testing)(?![a-z])")
+SPLITS = {"train": "train", "training": "train", "trainval": "train", "val": "train", "valid": "train",
+          "validation": "train", "test": "test", "testing": "test"}
+
+
+def split_of(name: str) -> str | None:
+    """"train" or "test" for a split's name (a val split trains), None for any other or for both."""
+    splits = {SPLITS[word] for word in SPLIT_WORD.findall(name.lower())}
+    return splits.pop() if len(splits) == 1 else None
+
+
 LABELS_CSV_NAMES = ("trainLabels.csv", "train_labels.csv", "labels.csv", "train.csv")
 
 

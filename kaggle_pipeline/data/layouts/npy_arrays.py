@@ -27,12 +27,19 @@ ARRAY_NAMES = {
     "train_y": ("train_y", "y_train", "train_labels", "ytrain", "train_targets"),
     "test_x": ("test_x", "x_test", "test_images", "test_imgs", "xtest", "test_data"),
     "test_ids": ("test_ids", "test_id", "ids_test"),
+    # A dataset's test labels (kaggle_pipeline.data.array_datasets); a competition's are its answer key.
+    "test_y": ("test_y", "y_test", "test_labels", "ytest", "test_targets"),
 }
+
+
+def named_arrays(folder: Path) -> dict[str, tuple[np.ndarray, Path]]:
+    """The folder's arrays (.npy files and .npz members) under our names (``train_x``, ...), each with its file."""
+    return _named_arrays(_load_arrays(folder), folder)
 
 
 def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int | None,
          skip_unreadable: bool = False) -> dict:
-    arrays = _named_arrays(_load_arrays(folder), folder)
+    arrays = named_arrays(folder)
     for key in ("train_x", "train_y", "test_x"):
         if key not in arrays:
             others = ", ".join(f"{name}.npy" for name in ARRAY_NAMES[key][1:3])

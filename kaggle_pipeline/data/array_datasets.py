@@ -1,0 +1,237 @@
+"""Labelled datasets shipped as arrays, for ``data --dataset``.
+
+Students meet CIFAR and MNIST first as arrays, not image files: Keras' ``mnist.npz`` (``x_train``, ``y_train``,
+``x_test``, ``y_test``; any of the npy layout's names, ``.npy`` files too) and CIFAR's python version
+(``cifar-10-batches-py/``: ``data_batch_1`` .. ``data_batch_5``, ``test_batch`` and ``batches.meta``;
+``cifar-100-python/``: ``train``, ``test`` and ``meta``), Python pickles of ``data`` rows (the red, green and blue
+planes of each image one after the other) and ``labels`` (CIFAR-100: ``fine_labels`` and ``coarse_labels``),
+the class names in the meta file. ``array_dataset`` reads them as train and test images with their labels.
+
+A pickle runs whatever code it names when it is loaded, and a download is not to be trusted that far: the
+pickles are read by an unpickler that builds dictionaries, lists, text, numbers and numpy arrays only, and names
+anything else as refused.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import pickle
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from kaggle_pipeline.data.folders import entries, is_dir, split_of
+from kaggle_pipeline.data.layouts.npy_arrays import ARRAY_NAMES, named_arrays
+from kaggle_pipeline.errors import ParameterError, PipelineError
+from kaggle_pipeline.files import MAX_ARRAY_BYTES, open_regular
+
+logger = logging.getLogger(__name__)
+
+# CIFAR's batches have no suffix (its class names: batches.meta); pickles saved by course notebooks have these.
+PICKLE_SUFFIXES = ("", ".meta", ".pkl", ".pickle", ".p")
+# A folder of pickled batches holds a few files (CIFAR-10: eight); a folder of thousands is images without suffix.
+MAX_PICKLE_FILES = 64
+# The label keys of a CIFAR-style batch, the first present chosen: CIFAR-100's fine labels are its 100 classes.
+LABEL_KEYS = ("labels", "fine_labels", "coarse_labels", "label", "y")
+# What a pickle of arrays may build: numpy's array and scalar reconstruction (under numpy 1's and 2's module
+# names; protocol 5 builds arrays from their buffers) and the latin-1 text a Python 3 pickle of bytes goes through.
+ALLOWED_GLOBALS = {
+    (module, name) for module in ("numpy.core.multiarray", "numpy._core.multiarray") for name in ("_reconstruct", "scalar")
+} | {("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"), ("numpy", "ndarray"),
+     ("numpy", "dtype"), ("_codecs", "encode")}
+
+
+class _Refused(pickle.UnpicklingError):
+    """A pickle naming something other than an array's parts."""
+
+
+class _ArraysOnly(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if (module, name) not in ALLOWED_GLOBALS:
+            raise _Refused(f"it would build {module}.{name}")
+        return super().find_class(module.replace("numpy.core.", "numpy._core."), name)
+
+
+def safe_unpickle(path: Path):
+    """The object pickled in ``path``, built from dictionaries, lists, text, numbers and numpy arrays only."""
+    with open_regular(path) as handle:
+        data = handle.read(MAX_ARRAY_BYTES + 1)
+    if len(data) > MAX_ARRAY_BYTES:
+        raise PipelineError(f"{path}: a pickle larger than {MAX_ARRAY_BYTES:,} bytes (half the memory)")
+    try:
+        # latin-1: CIFAR's batches were pickled by Python 2, their keys and array bytes Python 2 strings.
+        return _ArraysOnly(io.BytesIO(data), encoding="latin1").load()
+    except _Refused as error:
+        raise PipelineError(f"{path}: not read: a pickle of arrays only is read, and {error}") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            MemoryError) as error:
+        raise PipelineError(f"{path}: cannot be read as a pickle ({type(error).__name__}: {error})") from None
+
+
+def array_dataset(root: Path, label_column: str | None = None) -> dict | None:
+    """``{"train": (images, labels), "test": (images, labels) or None, "files": [file]}`` of a dataset of arrays
+    in ``root`` or the lone folders under it (images uint8 NHWC, labels text), or None when it holds none: arrays
+    need Keras' names for the training images and labels (a ``features.npy`` beside class folders is not a
+    dataset), pickles a folder of files only (CIFAR's ``cifar-10-batches-py/``; a ``model.pkl`` beside class
+    folders is not either). ``label_column`` chooses a pickle's label key (``coarse_labels``)."""
+    folder = root
+    while True:
+        found = entries(folder)
+        inside = [path for path in found if is_dir(path)]
+        arrays = [path for path in found if path.suffix in (".npy", ".npz") and path not in inside]
+        if arrays and {"train_x", "train_y"} <= _array_keys(arrays):
+            if label_column is not None:
+                raise ParameterError("label_column", label_column, f"not for arrays ({arrays[0].name}): their "
+                                     "labels are y_train and y_test")
+            return _numpy_dataset(folder, arrays)
+        if not inside and len(found) <= MAX_PICKLE_FILES:
+            pickles = [path for path in found if _is_pickle(path)]
+            return _pickled_dataset(pickles, label_column) if pickles else None
+        if len(inside) != 1 or arrays:
+            return None
+        folder = inside[0]
+
+
+def _array_keys(files: list[Path]) -> set[str]:
+    """Our names (``train_x``, ...) of the arrays the files hold, from their names alone: nothing is loaded."""
+    names = []
+    for path in files:
+        if path.suffix == ".npz":
+            try:
+                with zipfile.ZipFile(path) as archive:
+                    names += [name.removesuffix(".npy") for name in archive.namelist()]
+            except (OSError, zipfile.BadZipFile):
+                continue  # said by the reader, if the file turns out to matter
+        else:
+            names.append(path.stem)
+    return {key for key, spellings in ARRAY_NAMES.items() for name in names if name.lower() in spellings}
+
+
+def _is_pickle(path: Path) -> bool:
+    """A file whose name a pickle may have and whose first byte is a pickle's PROTO opcode (protocol 2 or later)."""
+    if path.suffix.lower() not in PICKLE_SUFFIXES or path.name.lower().startswith("readme"):
+        return False
+    try:
+        with open_regular(path) as handle:
+            head = handle.read(2)
+    except PipelineError:
+        return False
+    return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
+
+
+def _numpy_dataset(folder: Path, files: list[Path]) -> dict:
+    """Keras' ``mnist.npz`` and its kind: the npy layout's arrays plus the test labels."""
+    from kaggle_pipeline.data.pixels import images_of
+
+    arrays = named_arrays(folder)
+    for key in ("train_x", "train_y"):
+        if key not in arrays:
+            raise PipelineError(f"{folder}: arrays ({', '.join(path.name for path in files)}) without {key} "
+                                "(x_train, y_train, x_test, y_test: Keras' load_data names)")
+    has_test = "test_x" in arrays and "test_y" in arrays
+    if "test_x" in arrays and not has_test:
+        logger.info(f"data: left out {arrays['test_x'][1].name}'s test images (no test labels: unscorable)")
+    named = [("train_x", "train_y"), ("test_x", "test_y")] if has_test else [("train_x", "train_y")]
+    images = images_of([(arrays[x][0], arrays[x][1], x) for x, _ in named])
+    splits = {}
+    for (x, y), split_images in zip(named, images, strict=True):
+        labels, labels_path = arrays[y]
+        splits["train" if x == "train_x" else "test"] = (split_images, _labels(labels, len(split_images), labels_path))
+    return {"train": splits["train"], "test": splits.get("test"), "files": files}
+
+
+def _labels(labels: np.ndarray, count: int, path: Path, names: list[str] | None = None) -> np.ndarray:
+    """Labels as text: class indices (named by ``names`` where given), one-hot rows, or text."""
+    labels = np.asarray(labels)
+    if labels.ndim == 2 and labels.shape[1] >= 2 and np.isin(labels, (0, 1)).all() and (labels.sum(axis=1) == 1).all():
+        labels = labels.argmax(axis=1)
+    labels = labels.reshape(-1) if labels.ndim == 2 and labels.shape[1] == 1 else labels
+    if labels.ndim != 1 or len(labels) != count:
+        raise PipelineError(f"{path}: {count:,} images but labels of shape {labels.shape}")
+    if labels.dtype.kind == "f" and np.isfinite(labels).all() and (labels == np.round(labels)).all():
+        labels = labels.astype(np.int64)
+    if labels.dtype.kind not in "iuU":
+        raise PipelineError(f"{path}: labels must be class numbers or text, found {labels.dtype}")
+    if names is not None and labels.dtype.kind in "iu":
+        outside = labels[(labels < 0) | (labels >= len(names))]
+        if outside.size:
+            raise PipelineError(f"{path}: label {int(outside[0])} has no class name (the meta file names "
+                                f"{len(names)})")
+        return np.array(names, dtype=str)[labels]
+    return labels.astype(str)
+
+
+def _pickled_dataset(files: list[Path], label_column: str | None) -> dict:
+    """CIFAR's python batches: every pickle with ``data`` is a batch (a test batch by its name), the one with
+    ``*label_names`` names the classes."""
+    from kaggle_pipeline.data.pixels import images_of
+
+    batches: dict[str, list[tuple[Path, dict]]] = {"train": [], "test": []}
+    meta = {}
+    for path in files:
+        content = safe_unpickle(path)
+        if not isinstance(content, dict):
+            raise PipelineError(f"{path}: a pickle of {type(content).__name__}, not a batch (data and labels) or "
+                                "the class names")
+        content = {key.decode("latin1") if isinstance(key, bytes) else str(key): value
+                   for key, value in content.items()}
+        if "data" in content:
+            batches["test" if split_of(path.name) == "test" else "train"].append((path, content))
+        elif any(key.endswith("label_names") for key in content):
+            meta = content
+        else:
+            logger.info(f"data: left out {path.name} (a pickle without data or class names)")
+    if not batches["train"]:
+        raise PipelineError(f"{files[0].parent}: pickles without a training batch (a pickle holding data and labels)")
+    first_path, first = batches["train"][0]
+    keys = [label_column] if label_column else [key for key in LABEL_KEYS if key in first]
+    if label_column and label_column not in first:
+        raise ParameterError("label_column", label_column, f"not a key of {first_path.name} "
+                             f"({', '.join(sorted(first))})")
+    if not keys:
+        raise PipelineError(f"{first_path}: a batch without labels (none of {', '.join(LABEL_KEYS)})")
+    label_key = keys[0]
+    if label_key == "fine_labels" and "coarse_labels" in first and not label_column:
+        logger.info("data: labels from fine_labels (LABEL_COLUMN=coarse_labels for the coarse classes)")
+    names_value = meta.get(label_key[:-1] + "_names") if label_key.endswith("labels") else None
+    names = [name.decode("utf-8") if isinstance(name, bytes) else str(name) for name in names_value] \
+        if names_value is not None else None
+    splits = {}
+    for split, found in batches.items():
+        if not found:
+            continue
+        pixels = [_planes(np.asarray(content["data"]), path) for path, content in found]
+        shapes = {array.shape[1:] for array in pixels}
+        if len(shapes) > 1:
+            raise PipelineError(f"{found[0][0].parent}: batches of images of {len(shapes)} shapes "
+                                f"({', '.join(map(str, sorted(shapes)))})")
+        for path, content in found:
+            if label_key not in content:
+                raise PipelineError(f"{path}: a batch without {label_key}")
+        labels = np.concatenate([_labels(content[label_key], len(array), path, names)
+                                 for (path, content), array in zip(found, pixels, strict=True)])
+        splits[split] = (np.concatenate(pixels), labels)
+    read = [split for split in ("train", "test") if split in splits]
+    images = dict(zip(read, images_of([(splits[split][0], batches[split][0][0], "data") for split in read]),
+                      strict=True))
+    return {"train": (images["train"], splits["train"][1]),
+            "test": (images["test"], splits["test"][1]) if "test" in images else None, "files": files}
+
+
+def _planes(data: np.ndarray, path: Path) -> np.ndarray:
+    """A batch's ``data`` as NHWC: CIFAR's rows hold a square image's red, green and blue planes one after the other
+    (3,072 values: 32 x 32 x 3); rows of side² values are grey; arrays of images are kept as they are."""
+    if data.ndim == 2:
+        count = data.shape[1]
+        side = math.isqrt(count // 3)
+        if count % 3 == 0 and 3 * side * side == count:
+            return data.reshape(len(data), 3, side, side).transpose(0, 2, 3, 1)
+        side = math.isqrt(count)
+        if side * side == count:
+            return data.reshape(len(data), side, side, 1)
+    if data.ndim in (3, 4):
+        return data
+    raise PipelineError(f"{path}: data of shape {data.shape} is not rows of square images")

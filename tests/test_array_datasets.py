@@ -1,0 +1,232 @@
+"""``data --dataset`` on datasets shipped as arrays: CIFAR's python batches (pickled by Python 2, read without
+running anything a pickle names) and Keras' ``mnist.npz``; refused cases are one line with nothing written."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_hostile_data import refused_in_process
+
+from kaggle_pipeline.data import answer_key_labels, load_competition
+from kaggle_pipeline.data.dataset import prepare_dataset
+
+pytestmark = pytest.mark.usefixtures("restore_signals")
+
+CIFAR_NAMES = ["airplane", "automobile", "bird"]
+
+
+def _py2_text(text: str) -> bytes:
+    data = text.encode("latin1")
+    return b"U" + bytes([len(data)]) + data if len(data) < 256 else b"T" + struct.pack("<i", len(data)) + data
+
+
+def _py2_value(value) -> bytes:
+    """Pickle opcodes as Python 2's cPickle (protocol 2) writes them: text and raw array bytes are Python 2
+    strings, arrays are built through numpy.core.multiarray._reconstruct, as in CIFAR's real batches."""
+    if isinstance(value, np.ndarray):
+        shape = b"(" + b"".join(b"J" + struct.pack("<i", side) for side in value.shape) + b"t"
+        dtype = b"cnumpy\ndtype\nU\x02u1K\x00K\x01\x87R(K\x03U\x01|NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb"
+        return (b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85U\x01b\x87R(K\x01" + shape + dtype
+                + b"\x89T" + struct.pack("<i", value.nbytes) + value.astype(np.uint8).tobytes() + b"tb")
+    if isinstance(value, list):
+        return b"](" + b"".join(_py2_value(item) for item in value) + b"e"
+    if isinstance(value, int):
+        return b"J" + struct.pack("<i", value)
+    return _py2_text(value)
+
+
+def write_py2_pickle(path: Path, content: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    items = b"".join(_py2_text(key) + _py2_value(value) for key, value in content.items())
+    path.write_bytes(b"\x80\x02}(" + items + b"u.")
+
+
+def cifar_batch(labels: list[int], first: int = 0) -> dict:
+    """Rows of a 4x4 image's red, green and blue planes: red says the class (40 each), blue the row's number."""
+    data = np.zeros((len(labels), 3 * 16), dtype=np.uint8)
+    for row, label in enumerate(labels):
+        data[row, :16] = 40 * label
+        data[row, 32:] = first + row
+    return {"batch_label": "training batch 1 of 5", "labels": labels, "data": data,
+            "filenames": [f"image_{first + row}.png" for row in range(len(labels))]}
+
+
+def write_cifar10(folder: Path) -> None:
+    """cifar-10-python/cifar-10-batches-py/: data_batch_1, data_batch_2, test_batch, batches.meta, readme.html."""
+    batches = folder / "cifar-10-batches-py"
+    write_py2_pickle(batches / "data_batch_1", cifar_batch([0, 1, 2, 0, 1, 2], 0))
+    write_py2_pickle(batches / "data_batch_2", cifar_batch([2, 1, 0, 0, 1, 2], 6))
+    write_py2_pickle(batches / "test_batch", cifar_batch([1, 0, 2, 2], 100))
+    write_py2_pickle(batches / "batches.meta", {"label_names": CIFAR_NAMES})
+    (batches / "readme.html").write_text("<a href='https://www.cs.toronto.edu/~kriz/cifar.html'>CIFAR</a>")
+
+
+def test_cifar_python_batches_become_a_competition_of_colour_arrays_with_the_class_names(tmp_path):
+    source = tmp_path / "cifar-10-python"
+    write_cifar10(source)
+    assert prepare_dataset(source, tmp_path / "out")
+    competition = load_competition(tmp_path / "out")
+    assert competition.layout == "npy" and competition.classes == CIFAR_NAMES
+    assert competition.x_train.shape == (12, 4, 4, 3) and competition.x_test.shape == (4, 4, 4, 3)
+    # The planes became channels: red says the class, green is 0, blue the batch row's number.
+    assert all(image[0, 0, 0] == 40 * label for image, label in zip(competition.x_train, competition.y_train,
+                                                                       strict=True))
+    assert (competition.x_train[..., 1] == 0).all()
+    assert sorted(competition.x_train[:, 0, 0, 2]) == list(range(12))
+    truth = answer_key_labels(competition)
+    assert sorted(competition.x_test[:, 0, 0, 2]) == [100, 101, 102, 103]  # test_batch, in a shuffled order
+    assert all(image[0, 0, 0] == 40 * label for image, label in zip(competition.x_test, truth, strict=True))
+    marker = json.loads((tmp_path / "out" / "PREPARED.json").read_text())
+    assert marker["arrays"] == ["batches.meta", "data_batch_1", "data_batch_2", "test_batch"]
+    assert marker["held_out_fraction"] is None
+
+
+def test_cifar_100_takes_its_fine_labels_or_the_coarse_ones_by_name(tmp_path, caplog):
+    source = tmp_path / "cifar-100-python"
+    for name, labels in (("train", [0, 1, 2, 0, 1, 2]), ("test", [2, 1])):
+        batch = cifar_batch(labels)
+        write_py2_pickle(source / name, {"data": batch["data"], "fine_labels": labels,
+                                         "coarse_labels": [label // 2 for label in labels]})
+    write_py2_pickle(source / "meta", {"fine_label_names": ["apple", "aquarium_fish", "baby"],
+                                       "coarse_label_names": ["fruit_and_vegetables", "people"]})
+    with caplog.at_level(logging.INFO, logger="kaggle_pipeline.data"):
+        prepare_dataset(source, tmp_path / "fine")
+    assert "data: labels from fine_labels (LABEL_COLUMN=coarse_labels for the coarse classes)" in caplog.messages
+    assert load_competition(tmp_path / "fine").classes == ["apple", "aquarium_fish", "baby"]
+    prepare_dataset(source, tmp_path / "coarse", label_column="coarse_labels")
+    assert load_competition(tmp_path / "coarse").classes == ["fruit_and_vegetables", "people"]
+
+
+def test_keras_npz_arrays_become_a_competition_and_without_test_labels_a_share_is_held_out(tmp_path, caplog):
+    source = tmp_path / "mnist"
+    source.mkdir()
+    rng = np.random.default_rng(0)
+    x_train = rng.integers(0, 256, (20, 6, 6), dtype=np.uint8)
+    y_train = np.arange(20) % 2
+    np.savez(source / "mnist.npz", x_train=x_train, y_train=np.eye(2)[y_train], x_test=x_train[:4],
+             y_test=y_train[:4])
+    prepare_dataset(source, tmp_path / "out")
+    competition = load_competition(tmp_path / "out")
+    assert competition.classes == ["0", "1"] and (len(competition.x_train), len(competition.x_test)) == (20, 4)
+    unlabelled = tmp_path / "unlabelled"
+    unlabelled.mkdir()
+    np.save(unlabelled / "x_train.npy", x_train)
+    np.save(unlabelled / "y_train.npy", y_train)
+    np.save(unlabelled / "x_test.npy", x_train[:3])
+    with caplog.at_level(logging.INFO, logger="kaggle_pipeline.data"):
+        prepare_dataset(unlabelled, tmp_path / "held-out", test_fraction=0.2)
+    assert "data: left out x_test.npy's test images (no test labels: unscorable)" in caplog.messages
+    competition = load_competition(tmp_path / "held-out")
+    assert (len(competition.x_train), len(competition.x_test)) == (16, 4)
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_pickles_a_notebook_saved_with_any_protocol_are_read(protocol, tmp_path):
+    """train.pkl and test.pkl of {"data": images, "labels": array}, as pickle.dump writes them today."""
+    source = tmp_path / "pickled"
+    source.mkdir()
+    images = np.arange(10 * 8 * 8, dtype=np.uint8).reshape(10, 8, 8) % 200
+    for name, rows in (("train.pkl", slice(0, 8)), ("test.pkl", slice(8, 10))):
+        with open(source / name, "wb") as handle:
+            pickle.dump({"data": images[rows], "labels": np.arange(10)[rows] % 2}, handle, protocol=protocol)
+    prepare_dataset(source, tmp_path / "out")
+    competition = load_competition(tmp_path / "out")
+    assert competition.x_train.shape == (8, 8, 8, 1) and len(competition.x_test) == 2
+    np.testing.assert_array_equal(np.sort(competition.x_train[:, 0, 0, 0]), np.sort(images[:8, 0, 0]))
+
+
+def test_arrays_and_pickles_beside_class_folders_are_not_a_dataset_of_arrays(tmp_path):
+    source = tmp_path / "pets"
+    from PIL import Image
+
+    for label in ("cat", "dog"):
+        (source / label).mkdir(parents=True)
+        for number in range(3):
+            Image.new("RGB", (5, 5)).save(source / label / f"{number}.png")
+    np.save(source / "features.npy", np.zeros((6, 4)))
+    (source / "model.pkl").write_bytes(pickle.dumps({"weights": [1, 2]}, protocol=4))
+    prepare_dataset(source, tmp_path / "out")
+    assert load_competition(tmp_path / "out").layout == "folders"
+
+
+class _RunsACommand:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def _pickle_running_code(source: Path):
+    write_cifar10(source)
+    marker = source.parent / "ran"
+    (source / "cifar-10-batches-py" / "data_batch_2").write_bytes(pickle.dumps({"data": _RunsACommand(marker)},
+                                                                               protocol=2))
+    return source / "cifar-10-batches-py" / "data_batch_2", "a pickle of arrays only is read, and it would build posix.system"
+
+
+def _truncated_pickle(source: Path):
+    write_cifar10(source)
+    batch = source / "cifar-10-batches-py" / "data_batch_1"
+    batch.write_bytes(batch.read_bytes()[:-40])
+    return batch, "cannot be read as a pickle"
+
+
+def _labels_and_images_disagree(source: Path):
+    write_cifar10(source)
+    write_py2_pickle(source / "cifar-10-batches-py" / "data_batch_2", {**cifar_batch([0, 1]), "labels": [0, 1, 2]})
+    return source / "cifar-10-batches-py" / "data_batch_2", r"2 images but labels of shape \(3,\)"
+
+
+def _label_without_a_name(source: Path):
+    write_cifar10(source)
+    write_py2_pickle(source / "cifar-10-batches-py" / "test_batch", cifar_batch([0, 5]))
+    return source / "cifar-10-batches-py" / "test_batch", "label 5 has no class name"
+
+
+def _pickle_of_a_list(source: Path):
+    write_cifar10(source)
+    (source / "cifar-10-batches-py" / "data_batch_2").write_bytes(pickle.dumps([1, 2, 3], protocol=2))
+    return source / "cifar-10-batches-py" / "data_batch_2", "a pickle of list, not a batch"
+
+
+def _test_batch_only(source: Path):
+    write_py2_pickle(source / "test_batch", cifar_batch([0, 1]))
+    return source, "pickles without a training batch"
+
+
+def _batch_without_labels(source: Path):
+    write_py2_pickle(source / "data_batch_1", {"data": cifar_batch([0, 1])["data"]})
+    return source / "data_batch_1", "a batch without labels"
+
+
+def _unknown_label_key(source: Path):
+    write_cifar10(source)
+    return "--label-column 'coarse_labels'", "not a key of data_batch_1"
+
+
+def _label_column_for_arrays(source: Path):
+    source.mkdir()
+    np.savez(source / "mnist.npz", x_train=np.zeros((4, 4, 4)), y_train=[0, 1, 0, 1])
+    return "--label-column 'coarse_labels'", r"not for arrays \(mnist.npz\)"
+
+
+@pytest.mark.parametrize("make", [_pickle_running_code, _truncated_pickle, _labels_and_images_disagree,
+                                  _label_without_a_name, _pickle_of_a_list, _test_batch_only, _batch_without_labels,
+                                  _unknown_label_key, _label_column_for_arrays],
+                         ids=lambda make: make.__name__[1:])
+def test_arrays_that_cannot_be_a_competition_are_one_line_and_nothing_is_written(make, tmp_path, capsys):
+    source = tmp_path / "dataset"
+    named, problem = make(source)
+    arguments = ["data", "--dataset", source, "--out", tmp_path / "out"]
+    if isinstance(named, str):
+        arguments += ["--label-column", "coarse_labels"]
+    refused_in_process(tmp_path, capsys, arguments, named, problem)
+    assert not (tmp_path / "ran").exists()
