@@ -204,7 +204,8 @@ def write_food(source: Path, extra_lines: str = "") -> None:
     (root / "meta").mkdir()
     (root / "meta" / "train.txt").write_text("".join(f"{label}/{100 + number}\n" for label in ("apple_pie", "caesar_salad")
                                                      for number in range(3)))
-    (root / "meta" / "test.txt").write_text("apple_pie/103\napple_pie/104\ncaesar_salad/104\n" + extra_lines)
+    (root / "meta" / "test.txt").write_text("apple_pie/103\n./apple_pie/104.jpg\n/content/food/images/caesar_salad/104\n"
+                                            + extra_lines)
     (root / "meta" / "classes.txt").write_text("apple_pie\ncaesar_salad\n")
     (root / "meta" / "test.json").write_text(json.dumps({"apple_pie": ["apple_pie/100"]}))
     (root / "README.txt").write_text("Food-101: train.txt and test.txt list the split\n")

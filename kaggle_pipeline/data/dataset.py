@@ -433,10 +433,7 @@ def _list_images(path: Path, index: dict[str, list[Path]]) -> tuple[dict[Path, s
         if not line or line.startswith("#"):
             continue
         lines += 1
-        for entry in dict.fromkeys((line, line.split()[0])):
-            entry = entry.replace("\\", "/").removeprefix("./").strip("/")
-            if entry in index:
-                break
+        entry = _list_entry(line, index)
         matches = set(index.get(entry, []))
         if len(matches) > 1:
             ambiguous = ambiguous or (f"{path}: line {number}: {entry!r} names {len(matches)} images "
@@ -446,6 +443,20 @@ def _list_images(path: Path, index: dict[str, list[Path]]) -> tuple[dict[Path, s
         else:
             unknown.append(entry)
     return named, unknown, lines, ambiguous
+
+
+def _list_entry(line: str, index: dict[str, list[Path]]) -> str:
+    """What a split list's line names: the whole line or its first word (Oxford-IIIT Pet's "Abyssinian_100 1 1 1"),
+    a path from another machine (/content/food-101/images/apple_pie/1005649.jpg) by its longest end that is an
+    image's; its first word when nothing matches."""
+    shown = line
+    for candidate in dict.fromkeys((line, line.split()[0])):
+        parts = [part for part in candidate.replace("\\", "/").split("/") if part not in ("", ".")]
+        shown = "/".join(parts)
+        for start in range(len(parts)):
+            if "/".join(parts[start:]) in index:
+                return "/".join(parts[start:])
+    return shown
 
 
 def _folders_agree(labelled: dict) -> bool:
