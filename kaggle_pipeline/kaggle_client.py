@@ -30,10 +30,11 @@ What ``download`` deletes and overwrites (it deletes only what it created):
   client skips a download when an up-to-date local copy exists) is neither unpacked nor deleted; when it is
   the only archive, download stops and says so.
 - Archives inside the client's archives (Dogs vs. Cats' ``train.zip``; CIFAR-10's ``train.7z`` and the Iceberg
-  Classifier's ``train.json.7z``, read with py7zr) are unpacked too, one level down,
+  Classifier's ``train.json.7z``, read with py7zr; FER2013's ``fer2013.tar.gz``, datasets' ``images.tar``) are
+  unpacked too, one level down,
   from copies under hidden names (``INNER_COPY``) that are removed afterwards, or by the next download where
   a kill left one; the inner archives themselves are never written. Two archives writing one file stop
-  the download, and so does a symbolic link inside a 7z archive.
+  the download, and so does a symbolic link inside a 7z archive (or any link, device or FIFO inside a tar).
 - Unpacking overwrites only files that an earlier ``download`` unpacked and nobody changed since: each
   download records the files it unpacked, with size and mtime, in ``data/<slug>/.kaggle-download.json``,
   so downloading again into the same folder works. A member that would overwrite any other file (the
@@ -51,11 +52,13 @@ import re
 import shutil
 import subprocess
 import sysconfig
+import tarfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from kaggle_pipeline.errors import PipelineError
+from kaggle_pipeline.files import first_line
 from kaggle_pipeline.progress import RateProgress, megabytes
 
 logger = logging.getLogger(__name__)
@@ -316,8 +319,9 @@ class _Unpacking:
 
 
 # The hidden copy of an archive found inside another, while it is checked and unpacked: ".train.zip.<pid>.tmp".
-INNER_COPY = re.compile(r"\.[^/]+\.(zip|7z)\.\d+\.tmp", re.IGNORECASE)
-INNER_ARCHIVE_SUFFIXES = (".zip", ".7z")
+INNER_COPY = re.compile(r"\.[^/]+\.(zip|7z|tar|tgz|tar\.gz|tar\.bz2|tar\.xz)\.\d+\.tmp", re.IGNORECASE)
+TAR_SUFFIXES = (".tar", ".tgz", ".tar.gz", ".tar.bz2", ".tar.xz")
+INNER_ARCHIVE_SUFFIXES = (".zip", ".7z", *TAR_SUFFIXES)
 SEVEN_ZIP_SIGNATURE = b"7z\xbc\xaf\x27\x1c"
 
 
@@ -358,7 +362,9 @@ def _unpack_all(archives: list[Path], folder: Path, step: str, manifest: dict[st
                     shutil.copyfileobj(source, target, 1 << 20)
                 shown = f"{archive}: {name}"
                 inner_listing = _read_listing(copy, shown)
-                destination = _inner_destination(inner_listing, (folder / name).parent, Path(name).stem)
+                stem = next(Path(name).name[:-len(suffix)] for suffix in sorted(INNER_ARCHIVE_SUFFIXES, key=len, reverse=True)
+                            if name.lower().endswith(suffix))  # images.tar.gz: images
+                destination = _inner_destination(inner_listing, (folder / name).parent, stem)
                 plans.append(_Unpacking(copy, f"{archive.name}: {name}", destination, _checked_members(
                     inner_listing, copy, destination, folder, manifest, shown=shown)))
         _check_each_member_once(plans, folder)
@@ -376,6 +382,20 @@ def _unpack_all(archives: list[Path], folder: Path, step: str, manifest: dict[st
         (folder / MANIFEST).write_text(json.dumps({"source": step, "files": manifest}, indent=1, sort_keys=True) + "\n")
     except OSError as error:
         raise PipelineError(f"{folder / MANIFEST}: cannot record the unpacked files ({error.strerror})") from None
+
+
+def _is_tar(archive: Path) -> bool:
+    """A tar archive, by its name (an inner archive's copy keeps its suffix: ``.fer2013.tar.gz.<pid>.tmp``)."""
+    copy = INNER_COPY.fullmatch(archive.name)
+    name = f".{copy.group(1)}" if copy else archive.name
+    return name.lower().endswith(TAR_SUFFIXES)
+
+
+def _tar_errors() -> tuple[type[BaseException], ...]:
+    import lzma
+    import zlib
+
+    return (tarfile.TarError, lzma.LZMAError, zlib.error, EOFError, ValueError, OSError)
 
 
 def _is_seven_zip(archive: Path) -> bool:
@@ -412,7 +432,19 @@ def _seven_zip_progress(progress: RateProgress):
 
 
 def _read_listing(archive: Path, shown: str | None = None) -> list[_Member]:
-    """The archive's members, a zip's or (by its signature) a 7z's; a symbolic link in a 7z is refused."""
+    """The archive's members, a zip's, a tar's (by its name) or (by its signature) a 7z's; a symbolic link in a
+    7z, and anything but files and folders in a tar (links, devices, FIFOs), is refused."""
+    if _is_tar(archive):
+        try:
+            with tarfile.open(archive) as bundle:
+                members = bundle.getmembers()
+        except _tar_errors() as error:
+            raise PipelineError(f"{shown or archive}: cannot read the tar archive ({first_line(error).rstrip(':')})") from None
+        for member in members:
+            if not (member.isfile() or member.isdir()):
+                kind = "symbolic link" if member.issym() else "hard link" if member.islnk() else "device or FIFO"
+                raise PipelineError(f"{shown or archive}: member {member.name!r} is a {kind}; unpack it yourself")
+        return [_Member(member.name, member.isdir()) for member in members]
     try:
         if not _is_seven_zip(archive):
             with zipfile.ZipFile(archive) as bundle:
@@ -442,6 +474,7 @@ def _inner_destination(listing: list[_Member], parent: Path, stem: str) -> Path:
     """Where an archive found inside another unpacks: beside it when all its members lie in one top folder
     (``train.zip`` holding ``train/...``), else into a folder named after it (``train.zip`` holding images)."""
     paths = [(PurePosixPath(member.filename).parts, member.is_folder) for member in listing]
+    paths = [(parts, is_folder) for parts, is_folder in paths if parts]  # a tar's "." folder
     tops = {parts[0] for parts, _ in paths}
     nested = all(len(parts) > 1 or is_folder for parts, is_folder in paths)
     return parent if len(tops) == 1 and nested else parent / stem
@@ -493,6 +526,21 @@ def _unpack(archive: Path, folder: Path, skip=frozenset(), shown: str | None = N
     the archive as ``shown``."""
     root = folder.resolve()
     label = f"download: unpacking {shown or archive.name}"
+    if _is_tar(archive):  # its members checked already: files and folders inside the download folder
+        try:
+            with tarfile.open(archive) as bundle:
+                members = [member for member in bundle.getmembers() if member.name not in skip]
+                progress = RateProgress(logger.info, label, sum(member.size for member in members),
+                                        UNPACK_PROGRESS_SECONDS, megabytes)
+                unpacked = 0
+                for member in members:
+                    # Python's "data" filter refuses what the listing refused too, where the interpreter has it.
+                    bundle.extract(member, folder, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+                    unpacked += member.size
+                    progress.update(unpacked)
+        except _tar_errors() as error:
+            raise PipelineError(f"{archive}: cannot unpack into {folder} ({first_line(error)})") from None
+        return
     if _is_seven_zip(archive):  # its members checked already (_read_listing, _checked_members)
         import py7zr
 

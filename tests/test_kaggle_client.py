@@ -674,3 +674,76 @@ def _seven_zip_with(source: Path, add) -> None:
         add(bundle)
     if (source / "passwd").is_symlink():
         (source / "passwd").unlink()
+
+
+def _tar_folder(archive: Path, folder: Path, inside: str | None, mode: str) -> None:
+    """``folder``'s files in a tar as ``./inside/<name>`` (the ``tar -C <dir> .`` shape, with its "." folder) or
+    at the top, then the folder removed."""
+    import tarfile
+
+    with tarfile.open(archive, mode) as bundle:
+        bundle.add(folder, "." if inside is None else f"./{inside}")
+    shutil.rmtree(folder)
+
+
+@pytest.mark.parametrize("suffix, mode", [(".tar", "w"), (".tar.gz", "w:gz"), (".tgz", "w:gz"), (".tar.xz", "w:xz")])
+def test_tar_archives_inside_the_download_are_unpacked_like_zips(suffix, mode, tmp_path):
+    """FER2013's fer2013.tar.gz inside the competition's zip; datasets that re-share images.tar.gz: unpacked where
+    they lie (train.tar.gz holding train/..., test.tgz holding its images at the top: into test/), not left."""
+    from kaggle_pipeline.data import load_competition
+
+    reference = write_image_competition(tmp_path / "reference", count=24, test_count=6, side=4)
+    source = write_image_competition(tmp_path / "source", count=24, test_count=6, side=4)
+    _tar_folder(source / f"train{suffix}", source / "train", "train", mode)
+    _tar_folder(source / f"test{suffix}", source / "test", None, mode)
+    bin_dir, log = fake_client(tmp_path, source=source)
+    folder = tmp_path / "data" / "cifar-10"
+    for attempt in ("first", "again"):
+        finished = run(tmp_path, "download", "--competition", "cifar-10", path_dirs=[bin_dir])
+        assert finished.returncode == 0, (attempt, finished.stderr)
+        assert sorted(path.name for path in folder.iterdir()) == [
+            ".kaggle-download.json", "sampleSubmission.csv", "solution.csv", "test", "train", "trainLabels.csv"]
+    competition, expected = load_competition(folder), load_competition(reference)
+    for name in ("x_train", "y_train", "x_test"):
+        assert (getattr(competition, name) == getattr(expected, name)).all()
+    recorded = json.loads((folder / ".kaggle-download.json").read_text())["files"]
+    assert "train/1.png" in recorded and "test/25.png" in recorded and f"train{suffix}" not in recorded
+
+
+def _tar_with(source: Path, *members) -> None:
+    """train.tar.gz holding one image, then ``members``: (TarInfo settings, content or None)."""
+    import io
+    import tarfile
+
+    with tarfile.open(source / "train.tar.gz", "w:gz") as bundle:
+        bundle.addfile(tarfile.TarInfo("train/ok.png"), io.BytesIO(b""))
+        for settings, content in members:
+            info = tarfile.TarInfo(settings.pop("name"))
+            for key, value in settings.items():
+                setattr(info, key, value)
+            info.size = len(content or b"")
+            bundle.addfile(info, io.BytesIO(content) if content else None)
+
+
+@pytest.mark.parametrize("make, expected", [
+    (lambda source: _tar_with(source, ({"name": "train/passwd", "type": b"2", "linkname": "/etc/passwd"}, None)),
+     "cifar-10.zip: train.tar.gz: member 'train/passwd' is a symbolic link; unpack it yourself"),
+    (lambda source: _tar_with(source, ({"name": "train/again.png", "type": b"1", "linkname": "train/ok.png"}, None)),
+     "cifar-10.zip: train.tar.gz: member 'train/again.png' is a hard link; unpack it yourself"),
+    (lambda source: _tar_with(source, ({"name": "train/pipe", "type": b"6"}, None)),
+     "cifar-10.zip: train.tar.gz: member 'train/pipe' is a device or FIFO; unpack it yourself"),
+    (lambda source: _tar_with(source, ({"name": "../../escaped.png"}, b"x")),
+     "cifar-10.zip: train.tar.gz: member '../../escaped.png' would be written outside"),
+    (lambda source: _tar_with(source, ({"name": "/tmp/absolute-escape.png"}, b"x")),
+     "cifar-10.zip: train.tar.gz: member '/tmp/absolute-escape.png' would be written outside"),
+    (lambda source: (source / "train.tgz").write_bytes(b"\x1f\x8b\x08\x00" + bytes(12)),
+     "cifar-10.zip: train.tgz: cannot read the tar archive"),
+])
+def test_a_tar_archive_inside_that_cannot_be_unpacked_safely_changes_nothing(make, expected, tmp_path):
+    source = write_image_competition(tmp_path / "source", count=24, test_count=6, side=4)
+    make(source)
+    bin_dir, log = fake_client(tmp_path, source=source)
+    finished = run(tmp_path, "download", "--competition", "cifar-10", path_dirs=[bin_dir])
+    assert_one_error_line(finished, expected)
+    assert snapshot(tmp_path / "data") is None
+    assert not (tmp_path / "escaped.png").exists() and not Path("/tmp/absolute-escape.png").exists()
