@@ -603,28 +603,6 @@ def _seven_zip_folder(archive: Path, folder: Path, inside: str) -> None:
     shutil.rmtree(folder)
 
 
-def test_7z_archives_inside_the_download_are_unpacked_like_zips(tmp_path):
-    """CIFAR-10 as Kaggle ships it: train.7z and test.7z inside cifar-10.zip (the Iceberg Classifier packs its
-    JSON the same way). They are unpacked where they lie and not left behind."""
-    from kaggle_pipeline.data import load_competition
-
-    reference = write_image_competition(tmp_path / "reference", count=24, test_count=6, side=4)
-    source = write_image_competition(tmp_path / "source", count=24, test_count=6, side=4)
-    _seven_zip_folder(source / "train.7z", source / "train", "train")
-    _seven_zip_folder(source / "test.7z", source / "test", "test")
-    bin_dir, log = fake_client(tmp_path, source=source)
-    finished = run(tmp_path, "download", "--competition", "cifar-10", path_dirs=[bin_dir])
-    assert finished.returncode == 0, finished.stderr
-    folder = tmp_path / "data" / "cifar-10"
-    assert sorted(path.name for path in folder.iterdir()) == [
-        ".kaggle-download.json", "sampleSubmission.csv", "solution.csv", "test", "train", "trainLabels.csv"]
-    competition, expected = load_competition(folder), load_competition(reference)
-    for name in ("x_train", "y_train", "x_test"):
-        assert (getattr(competition, name) == getattr(expected, name)).all()
-    recorded = json.loads((folder / ".kaggle-download.json").read_text())["files"]
-    assert "train/1.png" in recorded and "test/25.png" in recorded and "train.7z" not in recorded
-
-
 def test_unpacking_reports_progress_with_an_eta_and_unpacks_the_same(tmp_path, monkeypatch, caplog):
     """A download of gigabytes unpacks for minutes: a line every few seconds (here every update) by megabytes,
     for zips and for the 7z archives inside them, and the same files as without the lines."""
@@ -657,14 +635,28 @@ def test_unpacking_reports_progress_with_an_eta_and_unpacks_the_same(tmp_path, m
      "cifar-10.zip: train.7z: member 'train/passwd' is a symbolic link; unpack it yourself"),
     (lambda source: (source / "train.7z").write_bytes(b"7z\xbc\xaf\x27\x1c" + bytes(26)),
      "cifar-10.zip: train.7z: cannot read the 7z archive"),
+    # A tar may also hold hard links, devices, FIFOs and members named outside (_tar_with: train.tar.gz).
+    (lambda source: _tar_with(source, ({"name": "train/passwd", "type": b"2", "linkname": "/etc/passwd"}, None)),
+     "cifar-10.zip: train.tar.gz: member 'train/passwd' is a symbolic link; unpack it yourself"),
+    (lambda source: _tar_with(source, ({"name": "train/again.png", "type": b"1", "linkname": "train/ok.png"}, None)),
+     "cifar-10.zip: train.tar.gz: member 'train/again.png' is a hard link; unpack it yourself"),
+    (lambda source: _tar_with(source, ({"name": "train/pipe", "type": b"6"}, None)),
+     "cifar-10.zip: train.tar.gz: member 'train/pipe' is a device or FIFO; unpack it yourself"),
+    (lambda source: _tar_with(source, ({"name": "../../escaped.png"}, b"x")),
+     "cifar-10.zip: train.tar.gz: member '../../escaped.png' would be written outside"),
+    (lambda source: _tar_with(source, ({"name": "/tmp/absolute-escape.png"}, b"x")),
+     "cifar-10.zip: train.tar.gz: member '/tmp/absolute-escape.png' would be written outside"),
+    (lambda source: (source / "train.tgz").write_bytes(b"\x1f\x8b\x08\x00" + bytes(12)),
+     "cifar-10.zip: train.tgz: cannot read the tar archive"),
 ])
-def test_a_7z_archive_inside_that_cannot_be_unpacked_safely_changes_nothing(make, expected, tmp_path):
+def test_an_archive_inside_that_cannot_be_unpacked_safely_changes_nothing(make, expected, tmp_path):
     source = write_image_competition(tmp_path / "source", count=24, test_count=6, side=4)
     make(source)
     bin_dir, log = fake_client(tmp_path, source=source)
     finished = run(tmp_path, "download", "--competition", "cifar-10", path_dirs=[bin_dir])
     assert_one_error_line(finished, expected)
     assert snapshot(tmp_path / "data") is None
+    assert not (tmp_path / "escaped.png").exists() and not Path("/tmp/absolute-escape.png").exists()
 
 
 def _seven_zip_with(source: Path, add) -> None:
@@ -686,19 +678,26 @@ def _tar_folder(archive: Path, folder: Path, inside: str | None, mode: str) -> N
     shutil.rmtree(folder)
 
 
-@pytest.mark.parametrize("suffix, mode", [(".tar", "w"), (".tar.gz", "w:gz"), (".tgz", "w:gz"), (".tar.xz", "w:xz")])
-def test_tar_archives_inside_the_download_are_unpacked_like_zips(suffix, mode, tmp_path):
-    """FER2013's fer2013.tar.gz inside the competition's zip; datasets that re-share images.tar.gz: unpacked where
-    they lie (train.tar.gz holding train/..., test.tgz holding its images at the top: into test/), not left."""
+@pytest.mark.parametrize("suffix, test_inside", [(".7z", "test"), (".tar", None), (".tar.gz", "test"), (".tgz", None),
+                                                (".tar.xz", None)])
+def test_7z_and_tar_archives_inside_the_download_are_unpacked_like_zips(suffix, test_inside, tmp_path):
+    """CIFAR-10 as Kaggle ships it: train.7z and test.7z inside cifar-10.zip (the Iceberg Classifier packs its
+    JSON the same way); FER2013's fer2013.tar.gz, datasets that re-share images.tar.gz. Unpacked where they lie
+    (train.tar holding train/..., test.tgz holding its images at the top: into test/) and not left behind."""
     from kaggle_pipeline.data import load_competition
 
     reference = write_image_competition(tmp_path / "reference", count=24, test_count=6, side=4)
     source = write_image_competition(tmp_path / "source", count=24, test_count=6, side=4)
-    _tar_folder(source / f"train{suffix}", source / "train", "train", mode)
-    _tar_folder(source / f"test{suffix}", source / "test", None, mode)
+    if suffix == ".7z":
+        _seven_zip_folder(source / "train.7z", source / "train", "train")
+        _seven_zip_folder(source / "test.7z", source / "test", "test")
+    else:
+        mode = {".tar": "w", ".tar.gz": "w:gz", ".tgz": "w:gz", ".tar.xz": "w:xz"}[suffix]
+        _tar_folder(source / f"train{suffix}", source / "train", "train", mode)
+        _tar_folder(source / f"test{suffix}", source / "test", test_inside, mode)
     bin_dir, log = fake_client(tmp_path, source=source)
     folder = tmp_path / "data" / "cifar-10"
-    for attempt in ("first", "again"):
+    for attempt in ("first", "again"):  # a second download overwrites what the first unpacked
         finished = run(tmp_path, "download", "--competition", "cifar-10", path_dirs=[bin_dir])
         assert finished.returncode == 0, (attempt, finished.stderr)
         assert sorted(path.name for path in folder.iterdir()) == [
@@ -723,27 +722,3 @@ def _tar_with(source: Path, *members) -> None:
                 setattr(info, key, value)
             info.size = len(content or b"")
             bundle.addfile(info, io.BytesIO(content) if content else None)
-
-
-@pytest.mark.parametrize("make, expected", [
-    (lambda source: _tar_with(source, ({"name": "train/passwd", "type": b"2", "linkname": "/etc/passwd"}, None)),
-     "cifar-10.zip: train.tar.gz: member 'train/passwd' is a symbolic link; unpack it yourself"),
-    (lambda source: _tar_with(source, ({"name": "train/again.png", "type": b"1", "linkname": "train/ok.png"}, None)),
-     "cifar-10.zip: train.tar.gz: member 'train/again.png' is a hard link; unpack it yourself"),
-    (lambda source: _tar_with(source, ({"name": "train/pipe", "type": b"6"}, None)),
-     "cifar-10.zip: train.tar.gz: member 'train/pipe' is a device or FIFO; unpack it yourself"),
-    (lambda source: _tar_with(source, ({"name": "../../escaped.png"}, b"x")),
-     "cifar-10.zip: train.tar.gz: member '../../escaped.png' would be written outside"),
-    (lambda source: _tar_with(source, ({"name": "/tmp/absolute-escape.png"}, b"x")),
-     "cifar-10.zip: train.tar.gz: member '/tmp/absolute-escape.png' would be written outside"),
-    (lambda source: (source / "train.tgz").write_bytes(b"\x1f\x8b\x08\x00" + bytes(12)),
-     "cifar-10.zip: train.tgz: cannot read the tar archive"),
-])
-def test_a_tar_archive_inside_that_cannot_be_unpacked_safely_changes_nothing(make, expected, tmp_path):
-    source = write_image_competition(tmp_path / "source", count=24, test_count=6, side=4)
-    make(source)
-    bin_dir, log = fake_client(tmp_path, source=source)
-    finished = run(tmp_path, "download", "--competition", "cifar-10", path_dirs=[bin_dir])
-    assert_one_error_line(finished, expected)
-    assert snapshot(tmp_path / "data") is None
-    assert not (tmp_path / "escaped.png").exists() and not Path("/tmp/absolute-escape.png").exists()
