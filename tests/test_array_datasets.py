@@ -191,6 +191,13 @@ def _label_without_a_name(source: Path):
     return source / "cifar-10-batches-py" / "test_batch", "label 5 has no class name"
 
 
+def _test_images_of_another_shape(source: Path):
+    source.mkdir()
+    np.savez(source / "mnist.npz", x_train=np.zeros((4, 4, 4)), y_train=[0, 1, 0, 1], x_test=np.zeros((2, 5, 5)),
+             y_test=[0, 1])
+    return source / "mnist.npz", "test images of 5x5x1, training images of 4x4x1"
+
+
 def _pickle_of_a_list(source: Path):
     write_cifar10(source)
     (source / "cifar-10-batches-py" / "data_batch_2").write_bytes(pickle.dumps([1, 2, 3], protocol=2))
@@ -220,7 +227,7 @@ def _label_column_for_arrays(source: Path):
 
 @pytest.mark.parametrize("make", [_pickle_running_code, _truncated_pickle, _labels_and_images_disagree,
                                   _label_without_a_name, _pickle_of_a_list, _test_batch_only, _batch_without_labels,
-                                  _unknown_label_key, _label_column_for_arrays],
+                                  _unknown_label_key, _label_column_for_arrays, _test_images_of_another_shape],
                          ids=lambda make: make.__name__[1:])
 def test_arrays_that_cannot_be_a_competition_are_one_line_and_nothing_is_written(make, tmp_path, capsys):
     source = tmp_path / "dataset"

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from kaggle_pipeline.data.folders import entries, is_dir, split_of
-from kaggle_pipeline.data.layouts.npy_arrays import ARRAY_NAMES, named_arrays
+from kaggle_pipeline.data.layouts.npy_arrays import ARRAY_NAMES, from_one_hot, named_arrays, npy_labels
 from kaggle_pipeline.errors import ParameterError, PipelineError
 from kaggle_pipeline.files import MAX_ARRAY_BYTES, open_regular
 
@@ -143,25 +143,21 @@ def _numpy_dataset(folder: Path, files: list[Path]) -> dict:
     return {"train": splits["train"], "test": splits.get("test"), "files": files}
 
 
-def _labels(labels: np.ndarray, count: int, path: Path, names: list[str] | None = None) -> np.ndarray:
-    """Labels as text: class indices (named by ``names`` where given), one-hot rows, or text."""
-    labels = np.asarray(labels)
-    if labels.ndim == 2 and labels.shape[1] >= 2 and np.isin(labels, (0, 1)).all() and (labels.sum(axis=1) == 1).all():
-        labels = labels.argmax(axis=1)
+def _labels(labels, count: int, path: Path, names: list[str] | None = None) -> np.ndarray:
+    """Labels as text, as the npy layout reads them (class numbers, one-hot rows or text), class numbers named
+    by ``names`` where the dataset gives them (CIFAR's batches.meta)."""
+    labels = from_one_hot(np.asarray(labels))
     labels = labels.reshape(-1) if labels.ndim == 2 and labels.shape[1] == 1 else labels
     if labels.ndim != 1 or len(labels) != count:
         raise PipelineError(f"{path}: {count:,} images but labels of shape {labels.shape}")
-    if labels.dtype.kind == "f" and np.isfinite(labels).all() and (labels == np.round(labels)).all():
-        labels = labels.astype(np.int64)
-    if labels.dtype.kind not in "iuU":
-        raise PipelineError(f"{path}: labels must be class numbers or text, found {labels.dtype}")
-    if names is not None and labels.dtype.kind in "iu":
-        outside = labels[(labels < 0) | (labels >= len(names))]
-        if outside.size:
-            raise PipelineError(f"{path}: label {int(outside[0])} has no class name (the meta file names "
-                                f"{len(names)})")
-        return np.array(names, dtype=str)[labels]
-    return labels.astype(str)
+    text = npy_labels(labels, path)
+    if names is None or labels.dtype.kind not in "iuf":
+        return text
+    numbers = text.astype(np.int64)
+    outside = numbers[(numbers < 0) | (numbers >= len(names))]
+    if outside.size:
+        raise PipelineError(f"{path}: label {int(outside[0])} has no class name (the meta file names {len(names)})")
+    return np.array(names, dtype=str)[numbers]
 
 
 def _pickled_dataset(files: list[Path], label_column: str | None) -> dict:

@@ -424,7 +424,10 @@ def _list_images(path: Path, index: dict[str, list[Path]]) -> tuple[dict[Path, s
     the first line naming several images (None if none does)."""
     try:
         text = path.read_bytes().decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError):
+    except OSError as error:
+        logger.warning(f"data: left out {path}, which cannot be read ({error.strerror or error})")
+        return {}, [], 0, None
+    except UnicodeDecodeError:
         return {}, [], 0, None  # not a list of names: left out as one
     named: dict[Path, str] = {}
     unknown, lines, ambiguous = [], 0, None
@@ -547,6 +550,9 @@ def _prepare_array_dataset(source: Path, arrays: dict, folder: Path, test_fracti
     (x_train, y_train), files = arrays["train"], [path.name for path in arrays["files"]]
     if arrays["test"] is not None:
         x_test, y_test = arrays["test"]
+        if x_test.shape[1:] != x_train.shape[1:]:
+            raise PipelineError(f"{arrays['files'][-1]}: test images of {'x'.join(map(str, x_test.shape[1:]))}, "
+                                f"training images of {'x'.join(map(str, x_train.shape[1:]))}")
         _check_test_classes(y_test, y_train, arrays["files"][-1], "images")
         held_out = None
     else:

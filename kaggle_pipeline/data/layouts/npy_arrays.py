@@ -50,10 +50,10 @@ def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int 
         raise PipelineError(f"{x_train_path}: no training images")
     if x_train.shape[1:] != x_test.shape[1:]:
         raise PipelineError(f"{x_test_path}: test images are {x_test.shape[1:]}, training images {x_train.shape[1:]}")
-    labels = _from_one_hot(labels)
+    labels = from_one_hot(labels)
     if labels.ndim != 1 or len(labels) != len(x_train):
         raise PipelineError(f"{labels_path}: expected {len(x_train)} labels in one dimension, found shape {labels.shape}")
-    labels = _npy_labels(labels, labels_path)
+    labels = npy_labels(labels, labels_path)
     test_ids = None
     if "test_ids" in arrays:
         test_ids = [str(value) for value in arrays["test_ids"][0].tolist()]
@@ -78,7 +78,7 @@ def _named_arrays(arrays: dict[str, tuple[np.ndarray, Path]], folder: Path) -> d
     return named
 
 
-def _from_one_hot(labels: np.ndarray) -> np.ndarray:
+def from_one_hot(labels: np.ndarray) -> np.ndarray:
     """One-hot labels ``(N, K)`` (every row one 1, the rest 0) as their column indices; anything else unchanged."""
     if labels.ndim == 2 and labels.shape[1] >= 2 and labels.dtype.kind in "biuf" and \
             np.isin(labels, (0, 1)).all() and (labels.sum(axis=1) == 1).all():
@@ -86,7 +86,7 @@ def _from_one_hot(labels: np.ndarray) -> np.ndarray:
     return labels
 
 
-def _npy_labels(labels: np.ndarray, path: Path) -> np.ndarray:
+def npy_labels(labels: np.ndarray, path: Path) -> np.ndarray:
     """Labels as text: integers, text, or floats that are finite whole numbers within int64.
 
     A float label inf or NaN used to become the class -9223372036854775808; 2.5 or 1e30 is no class either.
