@@ -89,6 +89,8 @@ ID_SAMPLE_ROWS = 1000
 # apple_pie/1005649; Oxford-IIIT Pet's annotations/trainval.txt and test.txt of "Abyssinian_100 1 1 1"); larger
 # files are not lists of a dataset's images.
 MAX_SPLIT_LIST_BYTES = 64 << 20
+# What a folder holding a split's images is called when they have no class folders (Tiny ImageNet's val/images/).
+IMAGE_FOLDER_NAMES = ("images", "image", "imgs", "img", "pictures", "photos", "jpg", "jpeg", "png")
 
 
 def prepare_dataset(source: Path, folder: Path, test_fraction: float = DEFAULT_TEST_FRACTION,
@@ -635,10 +637,14 @@ def dataset_splits(root: Path) -> dict[str, list[Path]]:
 
 def _split_tree(path: Path) -> Path | None:
     """A split folder's tree of labelled images (read through a lone folder of its name: seg_train/seg_train/), or
-    None for a split of unlabelled images: no class folders, no labels in the file names."""
+    None for a split of unlabelled images: no class folders, no labels in the file names. A lone folder named like
+    a folder of images is not a class (Tiny ImageNet's val/images/ and test/images/ were read as a class "images")."""
     lone = [inner for inner in entries(path) if is_dir(inner)]
     tree = lone[0] if len(lone) == 1 and lone[0].name.lower() == path.name.lower() else path
-    return tree if any(is_dir(inner) for inner in entries(tree)) or _labels_in_names(tree) else None
+    inner = [folder for folder in entries(tree) if is_dir(folder)]
+    if len(inner) == 1 and inner[0].name.lower() in IMAGE_FOLDER_NAMES:
+        tree = inner[0]
+    return tree if any(is_dir(folder) for folder in entries(tree)) or _labels_in_names(tree) else None
 
 
 def _labelled_images(trees: list[Path]) -> dict[str, list[Path]]:
