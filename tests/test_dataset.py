@@ -8,6 +8,7 @@ import csv
 import json
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -255,6 +256,53 @@ def test_split_lists_name_images_by_their_stems_and_only_the_images_read(tmp_pat
     assert 3 not in competition.x_train[:, 0, 0, 0] and 3 not in competition.x_test[:, 0, 0, 0]
     assert sorted(competition.classes[label] for label in answer_key_labels(competition)) == \
         ["Abyssinian", "great_pyrenees", "great_pyrenees"]
+
+
+def write_tiny_imagenet(source: Path, annotations: str | None = None) -> Path:
+    """tiny-imagenet-200/: train/<wnid>/images/<wnid>_<n>.JPEG with <wnid>_boxes.txt beside; val/images/ labelled by
+    val/val_annotations.txt ("val_0.JPEG<tab><wnid><tab>box"); test/images/ unlabelled; wnids.txt, words.txt."""
+    root = source / "tiny-imagenet-200"
+    wnids = ("n01443537", "n01629819")
+    for value, wnid in enumerate(wnids, start=1):
+        for number in range(4):
+            save(root / "train" / wnid / "images" / f"{wnid}_{number}.JPEG", value)
+        (root / "train" / wnid / f"{wnid}_boxes.txt").write_text(f"{wnid}_0.JPEG\t0\t0\t5\t5\n")
+    for number in range(4):
+        save(root / "val" / "images" / f"val_{number}.JPEG", 10 + number % 2)
+        save(root / "test" / "images" / f"test_{number}.JPEG", 50)
+    (root / "val" / "val_annotations.txt").write_text(annotations if annotations is not None else "".join(
+        f"val_{number}.JPEG\t{wnids[number % 2]}\t0\t0\t5\t5\n" for number in range(4)))
+    (root / "wnids.txt").write_text("\n".join(wnids) + "\n")
+    (root / "words.txt").write_text("n01443537\tgoldfish\nn01629819\tEuropean fire salamander\n")
+    return root
+
+
+def test_a_split_of_unlabelled_images_is_labelled_by_its_labels_list(tmp_path, caplog):
+    """Tiny ImageNet: val/images/ was read as a class named "images" (and test/images/ as its test set)."""
+    source = tmp_path / "tiny"
+    write_tiny_imagenet(source)
+    with caplog.at_level(logging.INFO, logger="kaggle_pipeline.data"):
+        prepare_dataset(source, tmp_path / "out", test_fraction=0.25)
+    assert "data: val labelled by val_annotations.txt" in caplog.messages
+    assert "data: left out test (no class folders, no labels in its file names: unlabelled)" in caplog.messages
+    competition = load_competition(tmp_path / "out")
+    assert competition.classes == ["n01443537", "n01629819"]
+    images = np.concatenate([competition.x_train, competition.x_test])
+    labels = np.concatenate([competition.y_train, answer_key_labels(competition)])
+    assert sorted(int(image[0, 0, 0]) for image in images) == [1] * 4 + [2] * 4 + [10, 10, 11, 11]
+    assert all((int(image[0, 0, 0]) - 1) % 9 % 2 == label for image, label in zip(images, labels, strict=True))
+    # A test split labelled by its list is the test set.
+    labelled_test = tmp_path / "labelled-test"
+    root = write_tiny_imagenet(labelled_test)
+    (root / "val" / "val_annotations.txt").rename(root / "test" / "labels.txt")
+    for number in range(4):
+        (root / "test" / "images" / f"test_{number}.JPEG").rename(root / "test" / "images" / f"val_{number}.JPEG")
+    shutil.rmtree(root / "val")
+    prepare_dataset(labelled_test, tmp_path / "out-test")
+    competition = load_competition(tmp_path / "out-test")
+    assert competition.classes == ["n01443537", "n01629819"] and len(competition.x_test) == 4
+    assert sorted(competition.classes[label] for label in answer_key_labels(competition)) == \
+        ["n01443537", "n01443537", "n01629819", "n01629819"]
 
 
 def test_text_files_named_like_splits_that_list_no_images_change_nothing(tmp_path, caplog):
@@ -594,6 +642,11 @@ def _split_list_naming_two_images(source: Path):
     return source / "food-101" / "food-101" / "meta" / "test.txt", "line 4: '101' names 2 images"
 
 
+def _labels_list_labelling_an_image_twice(source: Path):
+    root = write_tiny_imagenet(source, "val_0.JPEG n01443537\nval_1.JPEG n01629819\nval_0 n01629819\n")
+    return root / "val" / "val_annotations.txt", r"line 3: val_0.JPEG is labelled again \(line 1\)"
+
+
 def _label_column_for_class_folders(source: Path):
     save(source / "cat" / "1.png", 1)
     save(source / "dog" / "1.png", 2)
@@ -679,7 +732,7 @@ def _pixel_table_one_label(source: Path):
                                   _labels_csv_naming_a_missing_image, _labels_csv_with_an_empty_label,
                                   _labels_csv_naming_an_ambiguous_image, _versions_of_one_dataset,
                                   _fifo_named_like_a_pixel_table, _image_in_both_split_lists,
-                                  _split_list_naming_two_images],
+                                  _split_list_naming_two_images, _labels_list_labelling_an_image_twice],
                          ids=lambda make: make.__name__[1:])
 def test_a_dataset_that_cannot_be_a_competition_is_one_line_and_nothing_is_written(make, tmp_path, capsys):
     source = tmp_path / "dataset"

@@ -33,7 +33,8 @@ the dataset itself through its one folder of folders (``chest_xray/``, ``PetImag
 folder of unlabelled images (``seg_pred``, Fruits-360's ``test-multiple_fruits``) is left out, with a log line; a
 split or folder of images named with their labels (``cat.0.jpg``, ``Abyssinian_1.jpg``) is labelled by the names.
 Without split folders, text files listing a split's images (Food-101's ``meta/train.txt`` and ``test.txt``) choose
-the test set (``split_lists``).
+the test set (``split_lists``); a split of unlabelled images may be labelled by a text file in it (Tiny ImageNet's
+``val/val_annotations.txt``: ``_labels_list``).
 A competition folder given as a dataset gets a copy scored locally; its sample submission and an answer key
 (``solution.csv``) are never read as labels. The output folder follows the ``data`` stage's rule: it must be
 missing or empty, and nothing but what this writes is ever removed.
@@ -202,7 +203,8 @@ def dataset_root(source: Path) -> Path:
         inside = [path for path in entries(root) if is_dir(path)]
         splits = [path for path in inside if split_of(path.name)]
         # New Plant Diseases: its train/ and valid/ two folders down, beside test/test/ of unlabelled images.
-        if splits and len(inside) - len(splits) == 1 and not any(map(_split_tree, splits)):
+        if splits and len(inside) - len(splits) == 1 and \
+                not any(_split_tree(path) or _labels_list(path) for path in splits):
             logger.info(f"data: left out {', '.join(path.name for path in splits)} (no class folders, no labels in "
                         "its file names: unlabelled)")
             inside = [path for path in inside if path not in splits]
@@ -353,17 +355,7 @@ def split_lists(source: Path, images: dict[str, list[Path]]) -> dict | None:
     names an image by its path's last parts, with or without the extension (its first word: the other words are
     the list's own columns). Images listed nowhere are left out when a train list says which images train, and
     train otherwise; listed images the dataset does not hold are said with a warning."""
-    index: dict[str, list[Path]] = {}
-    inside = str(source).rstrip(os.sep) + os.sep
-    for paths in images.values():
-        for path in paths:
-            # Strings, not Path methods: Food-101 has 101,000 images.
-            parts = str(path).removeprefix(inside).split(os.sep)
-            suffix = os.path.splitext(parts[-1])[1]
-            for count in range(1, len(parts) + 1):
-                tail = "/".join(parts[-count:])
-                for key in {tail, tail.removesuffix(suffix)}:
-                    index.setdefault(key, []).append(path)
+    index = _tail_index([path for paths in images.values() for path in paths], source)
     chosen: dict[str, dict[Path, str]] = {"train": {}, "test": {}}  # image -> the list line naming it
     lists = []
     for list_path in _split_list_files(source):
@@ -407,6 +399,22 @@ def split_lists(source: Path, images: dict[str, list[Path]]) -> dict | None:
     return {"train": train, "test": test, "where": test_lists[0], "lists": lists}
 
 
+def _tail_index(images: list[Path], base: Path) -> dict[str, list[Path]]:
+    """Each image under every end of its path below ``base``, with and without its extension: what a list's line may
+    call it (``apple_pie/1005649``, ``val_0.JPEG``)."""
+    index: dict[str, list[Path]] = {}
+    inside = str(base).rstrip(os.sep) + os.sep
+    for path in images:
+        # Strings, not Path methods: Food-101 has 101,000 images.
+        parts = str(path).removeprefix(inside).split(os.sep)
+        suffix = os.path.splitext(parts[-1])[1]
+        for count in range(1, len(parts) + 1):
+            tail = "/".join(parts[-count:])
+            for key in {tail, tail.removesuffix(suffix)}:
+                index.setdefault(key, []).append(path)
+    return index
+
+
 def _split_list_files(source: Path) -> list[Path]:
     """Text files anywhere in the dataset named like a split (train.txt, trainval.txt, test.txt), regular and of a
     list's size."""
@@ -415,7 +423,9 @@ def _split_list_files(source: Path) -> list[Path]:
         folders[:] = sorted(name for name in folders if not name.startswith("."))
         for name in sorted(names):
             path = Path(folder) / name
+            # A text file inside a split's folder is about that split (Tiny ImageNet's val/val_annotations.txt).
             if path.suffix.lower() == ".txt" and not name.startswith(".") and split_of(path.stem) and \
+                    not any(split_of(part) for part in path.relative_to(source).parts[:-1]) and \
                     path.is_file() and path.stat().st_size <= MAX_SPLIT_LIST_BYTES:
                 found.append(path)
     return found
@@ -607,7 +617,7 @@ def dataset_splits(root: Path) -> dict[str, list[Path]]:
     for path in folders:
         if split_names[path] is None:
             continue
-        tree = _split_tree(path)
+        tree = _split_tree(path) or _labels_list(path)
         if tree:
             splits.setdefault(split_names[path], []).append(tree)
         else:  # images without class folders (Fruits-360's test-multiple_fruits): nothing to learn or score
@@ -647,10 +657,66 @@ def _split_tree(path: Path) -> Path | None:
     return tree if any(is_dir(folder) for folder in entries(tree)) or _labels_in_names(tree) else None
 
 
+def _labels_list(split: Path) -> Path | None:
+    """A text file in a split folder of unlabelled images whose lines label them, "<image> <label> ..." (Tiny
+    ImageNet's val/val_annotations.txt: "val_0.JPEG<tab>n03444034<tab>0<tab>32<tab>44<tab>62"), or None."""
+    for path in entries(split):
+        if path.suffix.lower() == ".txt" and path.is_file() and path.stat().st_size <= MAX_SPLIT_LIST_BYTES and \
+                _listed_labels(path, say=False):
+            return path
+    return None
+
+
+def _listed_labels(path: Path, say: bool = True) -> dict[str, list[Path]] | None:
+    """Label -> images of the folder holding labels list ``path``, from its lines' first two words; None when
+    fewer than half of its lines name an image of that folder and a label. Said when ``say``: lines naming no
+    image, and images no line names (left out). A line naming two images or an image named twice is one line."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return None
+    images = class_images(path.parent, say_left_out=False)
+    index = _tail_index(images, path.parent)
+    labelled: dict[str, list[Path]] = {}
+    named: dict[Path, int] = {}
+    unknown, lines = [], 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        words = line.split()
+        if not words or words[0].startswith("#"):
+            continue
+        lines += 1
+        matches = set(index.get(_list_entry(words[0], index), [])) if len(words) >= 2 else set()
+        if len(matches) > 1 and say:
+            raise PipelineError(f"{path}: line {number}: {words[0]!r} names {len(matches)} images "
+                                f"({', '.join(sorted(map(str, matches))[:2])})")
+        if len(matches) != 1:
+            unknown.append(words[0])
+            continue
+        image = matches.pop()
+        if image in named and say:
+            raise PipelineError(f"{path}: line {number}: {image.name} is labelled again (line {named[image]})")
+        named[image] = number
+        labelled.setdefault(words[1], []).append(image)
+    if len(named) < max(1, lines / 2):
+        return None
+    if say and unknown:
+        logger.warning(f"data: {path}: {len(unknown):,} of its {lines:,} lines name no image of {path.parent.name} "
+                       f"({unknown[0]}); left out")
+    if say and len(named) < len(images):
+        logger.info(f"data: left out {len(images) - len(named):,} image(s) of {path.parent.name} that {path.name} "
+                    "does not label")
+    return labelled
+
+
 def _labelled_images(trees: list[Path]) -> dict[str, list[Path]]:
-    """Class name -> image files, over one or more class trees (train/ and val/)."""
+    """Class name -> image files, over one or more class trees (train/ and val/) or labels lists (``_labels_list``)."""
     images: dict[str, list[Path]] = {}
     for tree in trees:
+        if not is_dir(tree):  # a labels list
+            logger.info(f"data: {tree.parent.name} labelled by {tree.name}")
+            for label, paths in _listed_labels(tree).items():
+                images.setdefault(label, []).extend(paths)
+            continue
         classes = [path for path in entries(tree) if is_dir(path)]
         named = _labels_in_names(tree) if not classes else None
         if named:  # Dogs vs. Cats as a dataset: train/cat.0.jpg
