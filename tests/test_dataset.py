@@ -534,6 +534,24 @@ def test_a_csv_labelling_the_images_makes_a_competition_of_the_images_layout(tmp
     assert seen == {1: "ADONIS", 2: "RED/WHITE ADMIRAL", 3: "ADONIS", 4: "RED/WHITE ADMIRAL", 5: "ADONIS",
                     6: "RED/WHITE ADMIRAL"}  # the unlabelled test/Image_1.jpg (200) is in neither
     assert len(competition.x_test) == 2  # one of each label held out
+    assert "data: left out 1 image(s) that no labels table names" in caplog.messages  # test/Image_1.jpg
+
+
+def test_a_labels_csv_without_a_header_line_keeps_its_first_row(tmp_path, caplog):
+    """Image_1.jpg,ADONIS on the first line was taken for the header: Image_1.jpg was left out without a word."""
+    source = tmp_path / "butterflies"
+    write_butterflies(source)
+    table = source / "Training_set.csv"
+    table.write_text(table.read_text().split("\n", 1)[1])
+    prepare_dataset(source, tmp_path / "out", test_fraction=0.34)
+    competition = load_competition(tmp_path / "out")
+    assert competition.classes == ["ADONIS", "RED/WHITE ADMIRAL"]
+    assert len(competition.x_train) + len(competition.x_test) == 6
+    # A first line of header words stays a header even where an image has that name.
+    save(source / "train" / "label.jpg", 99)
+    table.write_text("filename,label\n" + table.read_text())
+    prepare_dataset(source, tmp_path / "out-header", test_fraction=0.34)
+    assert len(load_competition(tmp_path / "out-header").x_train) == 4
 
 
 def test_a_labelled_test_table_is_the_test_set_and_ids_may_be_paths_from_a_notebook(tmp_path):

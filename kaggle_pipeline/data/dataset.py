@@ -90,6 +90,8 @@ ID_SAMPLE_ROWS = 1000
 # apple_pie/1005649; Oxford-IIIT Pet's annotations/trainval.txt and test.txt of "Abyssinian_100 1 1 1"); larger
 # files are not lists of a dataset's images.
 MAX_SPLIT_LIST_BYTES = 64 << 20
+# Words that make a CSV's first line a header even where an image has that name (id.png).
+HEADER_WORDS = {*LABEL_COLUMN_NAMES, "id", "image", "image_id", "image_name", "filename", "file", "path", "name"}
 # What a folder holding a split's images is called when they have no class folders (Tiny ImageNet's val/images/).
 IMAGE_FOLDER_NAMES = ("images", "image", "imgs", "img", "pictures", "photos", "jpg", "jpeg", "png")
 
@@ -312,6 +314,12 @@ def labels_tables(root: Path, source: Path | None = None, label_column: str | No
             logger.warning(f"data: left out {table_path.name}, which cannot be read as a table ({error})")
             continue
         split = split_of(table_path.stem) or "train"
+        # A table without a header line (Image_1.jpg,ADONIS first) lost its first row to the header.
+        headerless = not {name.lower() for name in table.columns} & HEADER_WORDS and \
+            any(len(_image_named(name, index, root, split)) == 1 for name in table.columns)
+        if headerless:
+            table = _text_table(table_path, header=False)
+        first_row = 1 if headerless else 2  # the file's line of the table's first row
         # The id column is chosen on the first rows (CelebA's tables have 202,599 rows of up to 41 columns).
         head = table.head(ID_SAMPLE_ROWS)
         named = {column: sum(len(_image_named(value, index, root, split)) == 1 for value in head[column])
@@ -327,7 +335,7 @@ def labels_tables(root: Path, source: Path | None = None, label_column: str | No
             continue
         labelled = found.setdefault(split, {})
         for row, (match, value) in enumerate(zip(matches[id_column], table[label], strict=True)):
-            where = f"{table_path}: row {row + 2}"
+            where = f"{table_path}: row {row + first_row}"
             if len(match) != 1:
                 raise PipelineError(f"{where}: {id_column} {table[id_column].iloc[row]!r} names "
                                     + (f"{len(match)} images ({', '.join(sorted(map(str, match))[:2])})" if match
@@ -338,13 +346,15 @@ def labels_tables(root: Path, source: Path | None = None, label_column: str | No
             if image in labelled_by:  # CelebA's list_eval_partition.csv beside list_attr_celeba.csv
                 raise PipelineError(f"{where}: {image.name} is labelled again ({labelled_by[image]} labels it); "
                                     "name the labels' column with LABEL_COLUMN= (--label-column)")
-            labelled_by[image] = f"{table_path.name} row {row + 2}"
+            labelled_by[image] = f"{table_path.name} row {row + first_row}"
             labelled.setdefault(value.strip(), []).append(image)
         found.setdefault("where", table_path)
     if not found and label_column is not None:
         raise ParameterError("label_column", label_column, "no CSV of the dataset that names its images has it")
     if found and "train" not in found:
         raise PipelineError(f"{found['where']}: a labelled test table but no training table")
+    if found and len(labelled_by) < len(images):
+        logger.info(f"data: left out {len(images) - len(labelled_by):,} image(s) that no labels table names")
     return found or None
 
 
@@ -480,11 +490,14 @@ def _folders_agree(labelled: dict) -> bool:
                for path in paths)
 
 
-def _text_table(path: Path) -> pd.DataFrame:
+def _text_table(path: Path, header: bool = True) -> pd.DataFrame:
+    """A CSV's cells as text; without a ``header`` line, its columns are named "column 1", "column 2", ..."""
     data = read_csv_bytes(path)
     try:
         table = pd.read_csv(io.BytesIO(data), sep=separator_of(data), dtype=str, keep_default_na=False,
-                            encoding="utf-8-sig")
+                            encoding="utf-8-sig", header=0 if header else None)
+        if not header:
+            table.columns = [f"column {number}" for number in range(1, len(table.columns) + 1)]
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as error:
         raise csv_parse_error(path, data, error) from None
     table.columns = [str(column).strip() for column in table.columns]
