@@ -237,3 +237,27 @@ def test_arrays_that_cannot_be_a_competition_are_one_line_and_nothing_is_written
         arguments += ["--label-column", "coarse_labels"]
     refused_in_process(tmp_path, capsys, arguments, named, problem)
     assert not (tmp_path / "ran").exists()
+
+
+def test_a_downloaded_cifar_python_tarball_becomes_a_competition(tmp_path):
+    """Kaggle's CIFAR-10 python dataset as it ships: cifar-10-python.tar.gz (holding cifar-10-batches-py/) in the
+    download's zip. download unpacks the tar, data --dataset reads the pickles."""
+    import tarfile
+
+    from test_kaggle_client import fake_client, run
+
+    batches = tmp_path / "made"
+    write_cifar10(batches)
+    shipped = tmp_path / "as-kaggle-ships-it"
+    shipped.mkdir()
+    with tarfile.open(shipped / "cifar-10-python.tar.gz", "w:gz") as bundle:
+        bundle.add(batches / "cifar-10-batches-py", "cifar-10-batches-py")
+    bin_dir, _ = fake_client(tmp_path, source=shipped)
+    finished = run(tmp_path, "download", "--dataset", "someone/cifar10-python", path_dirs=[bin_dir])
+    assert finished.returncode == 0, finished.stderr
+    assert sorted(path.name for path in (tmp_path / "data" / "cifar10-python").iterdir()) == [
+        ".kaggle-download.json", "cifar-10-batches-py"]
+    finished = run(tmp_path, "data", "--dataset", "data/cifar10-python")
+    assert finished.returncode == 0, finished.stderr
+    competition = load_competition(tmp_path / "data" / "cifar10-python-competition")
+    assert competition.classes == CIFAR_NAMES and competition.x_test.shape == (4, 4, 4, 3)
