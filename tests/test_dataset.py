@@ -284,6 +284,7 @@ def test_a_split_of_unlabelled_images_is_labelled_by_its_labels_list(tmp_path, c
     with caplog.at_level(logging.INFO, logger="kaggle_pipeline.data"):
         prepare_dataset(source, tmp_path / "out", test_fraction=0.25)
     assert "data: val labelled by val_annotations.txt" in caplog.messages
+    assert sum("left out 1 file(s) that are not images" in message for message in caplog.messages) == 2
     assert "data: left out test (no class folders, no labels in its file names: unlabelled)" in caplog.messages
     competition = load_competition(tmp_path / "out")
     assert competition.classes == ["n01443537", "n01629819"]

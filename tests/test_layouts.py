@@ -786,6 +786,26 @@ def test_files_that_are_not_images_are_left_out_with_a_word_and_jfif_is_a_jpeg(t
         ".webp"]
 
 
+def test_files_that_are_not_images_in_many_class_folders_are_said_for_a_few(tmp_path, caplog):
+    """Tiny ImageNet's 200 class folders each hold a <wnid>_boxes.txt: 200 lines before. Three are named, one line
+    says there are more, and each is still named at debug level (-v)."""
+    import logging
+
+    folder = tmp_path / "boxes"
+    write_class_folders(folder, count=18, test_count=3, side=6)
+    for name in ("Maize", "Sugar beet"):  # five class folders
+        shutil.copytree(folder / "train" / PLANTS[0], folder / "train" / name)
+    classes = sorted(path for path in (folder / "train").iterdir())
+    for class_folder in classes:
+        (class_folder / f"{class_folder.name}_boxes.txt").write_text("0 0 5 5\n")
+    with caplog.at_level(logging.DEBUG, logger="kaggle_pipeline.data.folders"):
+        load_competition(folder, write_cache=False)
+    said = [record for record in caplog.records if "left out 1 file(s)" in record.getMessage()]
+    assert [record.levelno for record in said] == [logging.INFO] * 3 + [logging.DEBUG] * (len(classes) - 3)
+    assert f"data: {folder / 'train'}: more of its folders hold files that are not images; -v (VERBOSE=2) names each" \
+        in caplog.messages
+
+
 def test_every_layout_forced_on_every_other_layouts_folder_loads_or_is_one_line(tmp_path):
     """--layout overrides the detection: whatever folder it is given, a layout either reads it or refuses it with a
     PipelineError naming a file of it, never another exception (the tfrecords layout once raised IndexError)."""

@@ -95,19 +95,29 @@ SUFFIX_FORMATS = {
     ".dicom": ("DICOM",),
 }
 IMAGE_SUFFIXES = set(SUFFIX_FORMATS)
-# The folders whose left-out files were already reported in this process (image_entries).
+# The folders whose left-out files were already reported in this process (image_entries), and how many of each
+# parent's: Tiny ImageNet's 200 class folders each hold a <wnid>_boxes.txt, which made 200 lines.
 _REPORTED: set[str] = set()
+_REPORTED_IN: Counter[str] = Counter()
+MAX_REPORTED_PER_PARENT = 3
 
 
 def image_entries(folder: Path, found: list[Path]) -> list[Path]:
     """The entries of ``found`` (listed from ``folder``) with an image suffix. Other files are left out, and
-    said so once per folder (``Thumbs.db``, notes, ``.nii`` volumes): a user's images must not vanish without a word."""
+    said so once per folder (``Thumbs.db``, notes, ``.nii`` volumes): a user's images must not vanish without a word.
+    Past ``MAX_REPORTED_PER_PARENT`` folders of one parent, one line says more hold such files, each at debug level."""
     images = [path for path in found if path.suffix.lower() in IMAGE_SUFFIXES]
     others = _not_images(found)
     if others and str(folder) not in _REPORTED:
         _REPORTED.add(str(folder))
-        logger.info(f"data: {folder}: left out {len(others)} file(s) that are not images by their suffix "
-                    f"({_suffix_counts(others)}); images are {', '.join(sorted(IMAGE_SUFFIXES))}")
+        _REPORTED_IN[str(folder.parent)] += 1
+        line = (f"data: {folder}: left out {len(others)} file(s) that are not images by their suffix "
+                f"({_suffix_counts(others)}); images are {', '.join(sorted(IMAGE_SUFFIXES))}")
+        reported = _REPORTED_IN[str(folder.parent)]
+        if reported == MAX_REPORTED_PER_PARENT + 1:
+            logger.info(f"data: {folder.parent}: more of its folders hold files that are not images; -v "
+                        "(VERBOSE=2) names each")
+        (logger.info if reported <= MAX_REPORTED_PER_PARENT else logger.debug)(line)
     return images
 
 
