@@ -12,6 +12,7 @@ import importlib.util
 import logging
 import math
 import os
+import shutil
 import sys
 from operator import attrgetter
 from pathlib import Path
@@ -148,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
                            "Chest X-Ray, Intel Image Classification, PetImages; split lists such as Food-101's "
                            "meta/test.txt; a CSV labelling its image files; labelled pixel tables; arrays: Keras' "
                            "mnist.npz, CIFAR's python batches) made a competition with a local answer key; its "
-                           "images are linked, never copied or written")
+                           "images are linked, never copied or written. The .zip Kaggle's site downloads is unpacked "
+                           "into data/<its name> first")
     data.add_argument("--test-fraction", type=number_in(0, 1, low_open=True, high_open=True), default=None, metavar="F",
                       help="with --dataset without a test split: the share of each class held out as the test set "
                            "(default 0.2)")
@@ -464,13 +466,34 @@ def _data(args: argparse.Namespace) -> None:
 
     if args.source is not None:
         raise ParameterError("source", str(args.source), "the Fashion-MNIST source; not with --dataset")
-    name = Path(os.path.realpath(args.dataset)).name
-    out = args.out or Path("data") / name
-    if args.out is None and os.path.realpath(out) == os.path.realpath(args.dataset):  # a dataset kept in data/<name>
-        out = Path("data") / f"{name}-competition"
-    made = prepare_dataset(args.dataset, out, args.test_fraction or DEFAULT_TEST_FRACTION,
-                           label_column=args.label_column)
-    logger.info(f"data: {'wrote' if made else 'already prepared:'} {out} from {args.dataset} (its training and test "
+    dataset, unpacked, data_root_made = args.dataset, False, not os.path.lexists("data")
+    try:
+        if os.path.isfile(dataset):  # the archive.zip Kaggle's site downloads: unpacked into data/<its name>
+            import zipfile
+
+            from kaggle_pipeline.kaggle_client import unpack_site_download
+
+            if not zipfile.is_zipfile(dataset):
+                raise PipelineError(f"{dataset}: neither a folder nor a zip archive; expected the dataset's folder "
+                                    "(or the .zip Kaggle's site downloads)")
+            dataset = Path("data") / Path(dataset).stem
+            unpacked = unpack_site_download(args.dataset, dataset)
+        name = Path(os.path.realpath(dataset)).name
+        out = args.out or Path("data") / name
+        if args.out is None and os.path.realpath(out) == os.path.realpath(dataset):  # a dataset kept in data/<name>
+            out = Path("data") / f"{name}-competition"
+        made = prepare_dataset(dataset, out, args.test_fraction or DEFAULT_TEST_FRACTION,
+                               label_column=args.label_column)
+    except BaseException:
+        # A dataset that cannot be a competition leaves nothing behind: its unpacked files, the data folder neither.
+        if unpacked:
+            shutil.rmtree(dataset, ignore_errors=True)
+        if data_root_made and os.path.isdir("data") and not os.listdir("data"):
+            os.rmdir("data")
+        raise
+    if unpacked:
+        logger.info(f"data: unpacked {args.dataset} into {dataset}")
+    logger.info(f"data: {'wrote' if made else 'already prepared:'} {out} from {dataset} (its training and test "
                 f"images, sample_submission.csv, solution.csv); next: make all DATA={out}")
 
 

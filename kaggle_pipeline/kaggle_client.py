@@ -232,6 +232,28 @@ def download_dataset(reference: str, data_root: Path = Path("data")) -> Path:
     return folder
 
 
+def unpack_site_download(archive: Path, folder: Path) -> bool:
+    """Unpack a zip downloaded from Kaggle's site (a dataset's ``archive.zip``) into ``folder`` with the download's
+    guarantees (every member checked first, archives inside it unpacked too, the files recorded in the manifest);
+    the archive is only read. False when ``folder`` already holds this archive, unchanged, unpacked. A folder
+    not made from it is refused; on any failure the folder this made is removed again."""
+    details = os.stat(archive)
+    source = f"unpack {os.path.realpath(archive)} {details.st_size} {details.st_mtime_ns}"
+    if os.path.lexists(folder):
+        earlier, _ = _read_manifest(folder) if folder.is_dir() else (None, {})
+        if earlier == source:
+            return False
+        raise PipelineError(f"{folder}: already here (where {archive.name} would be unpacked); move it away, or "
+                            "unpack the archive yourself and pass that folder")
+    try:
+        folder.mkdir(parents=True)
+        _unpack_all([archive], folder, source, {})
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)  # made by this call, all of it
+        raise
+    return True
+
+
 def dataset_reference(reference: str) -> tuple[str, str]:
     """``(owner, name)`` from ``<owner>/<name>`` as the client takes it, or from the dataset's address as users
     copy it from the browser (``https://www.kaggle.com/datasets/<owner>/<name>``, its Data tab too)."""

@@ -802,3 +802,74 @@ def test_the_default_output_is_data_slash_its_name_or_beside_it_when_the_dataset
         answered = run_in_process("data", "--dataset", where, cwd=tmp_path)
         assert answered.returncode == 0, answered.stderr
         assert (made / "PREPARED.json").is_file() and f"next: make all DATA={made.relative_to(tmp_path)}" in answered.stderr
+
+
+def _zip_of(folder: Path, archive: Path, extra: dict[str, bytes] | None = None) -> Path:
+    """``folder``'s files zipped by their paths inside it, as Kaggle's site zips a dataset, plus ``extra`` members."""
+    import zipfile
+
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                bundle.write(path, path.relative_to(folder).as_posix())
+        for name, content in (extra or {}).items():
+            bundle.writestr(name, content)
+    return archive
+
+
+def test_the_zip_kaggles_site_downloads_is_unpacked_into_data_and_made_a_competition(tmp_path):
+    """Downloaded from the browser, a dataset is ~/Downloads/archive.zip: unpacked into data/archive/ with the
+    download's guarantees (the archive only read), then made a competition beside it; a second call changes
+    nothing."""
+    made = tmp_path / "made"
+    write_butterflies(made)
+    archive = _zip_of(made, tmp_path / "Downloads" / "archive.zip")
+    before = snapshot(tmp_path / "Downloads")
+    answered = run_in_process("data", "--dataset", archive, cwd=tmp_path)
+    assert answered.returncode == 0, answered.stderr
+    assert f"data: unpacked {archive} into data/archive" in answered.stderr
+    assert snapshot(tmp_path / "Downloads") == before
+    competition = load_competition(tmp_path / "data" / "archive-competition")
+    assert competition.classes == ["ADONIS", "RED/WHITE ADMIRAL"]
+    unpacked = snapshot(tmp_path / "data")
+    again = run_in_process("data", "--dataset", archive, cwd=tmp_path)
+    assert again.returncode == 0 and "already prepared: data/archive-competition" in again.stderr
+    assert snapshot(tmp_path / "data") == unpacked
+
+
+def _archive_of_one_class(tmp_path: Path):
+    save(tmp_path / "made" / "cat" / "1.png", 1)
+    return _zip_of(tmp_path / "made", tmp_path / "archive.zip"), "a dataset needs at least two classes"
+
+
+def _archive_escaping_its_folder(tmp_path: Path):
+    write_butterflies(tmp_path / "made")
+    archive = _zip_of(tmp_path / "made", tmp_path / "archive.zip", {"../../escaped.txt": b"x"})
+    return archive, "member '../../escaped.txt' would be written outside data/archive"
+
+
+def _archive_onto_a_users_folder(tmp_path: Path):
+    write_butterflies(tmp_path / "made")
+    (tmp_path / "data" / "archive").mkdir(parents=True)
+    (tmp_path / "data" / "archive" / "mine.txt").write_text("the user's")
+    return _zip_of(tmp_path / "made", tmp_path / "archive.zip"), "already here"
+
+
+def _a_file_that_is_not_a_zip(tmp_path: Path):
+    (tmp_path / "archive.zip").write_bytes(b"<html>a sign-in page</html>")
+    return tmp_path / "archive.zip", "neither a folder nor a zip archive"
+
+
+@pytest.mark.parametrize("make", [_archive_of_one_class, _archive_escaping_its_folder, _archive_onto_a_users_folder,
+                                  _a_file_that_is_not_a_zip], ids=lambda make: make.__name__[1:])
+def test_an_archive_that_cannot_be_a_competition_leaves_nothing_behind(make, tmp_path):
+    archive, problem = make(tmp_path)
+    before = snapshot(tmp_path)
+    answered = run_in_process("data", "--dataset", archive.name, cwd=tmp_path)
+    assert answered.returncode == 2, answered.stderr
+    assert answered.stderr.count("\n") == 1 and answered.stderr.startswith("error: ") and problem in answered.stderr
+    after = snapshot(tmp_path)
+    for state in (before, after):  # data/ made and removed again changes the folder's own time, nothing else
+        state.pop(str(tmp_path))
+    assert after == before
