@@ -306,6 +306,21 @@ def test_a_split_of_unlabelled_images_is_labelled_by_its_labels_list(tmp_path, c
         ["n01443537", "n01443537", "n01629819", "n01629819"]
 
 
+def test_a_split_with_a_text_file_per_image_is_not_labelled_by_them(tmp_path, caplog):
+    """YOLO's layout keeps a boxes file beside each image (test/1.jpg, test/1.txt "0 0.5 0.5 0.2 0.2"): no labels
+    list, and trying each would list the folder once per file."""
+    source = tmp_path / "boxes"
+    for label, value in (("cat", 1), ("dog", 2)):
+        for number in range(4):
+            save(source / "train" / label / f"{number}.png", value)
+    for number in range(12):
+        save(source / "test" / f"{number}.jpg", 9)
+        (source / "test" / f"{number}.txt").write_text(f"{number}.jpg cat\n")
+    with caplog.at_level(logging.INFO, logger="kaggle_pipeline.data"):
+        prepare_dataset(source, tmp_path / "out", test_fraction=0.25)
+    assert "data: left out test (no class folders, no labels in its file names: unlabelled)" in caplog.messages
+
+
 def test_text_files_named_like_splits_that_list_no_images_change_nothing(tmp_path, caplog):
     source = tmp_path / "pets"
     for label, value in (("cat", 1), ("dog", 2)):

@@ -90,6 +90,8 @@ ID_SAMPLE_ROWS = 1000
 # apple_pie/1005649; Oxford-IIIT Pet's annotations/trainval.txt and test.txt of "Abyssinian_100 1 1 1"); larger
 # files are not lists of a dataset's images.
 MAX_SPLIT_LIST_BYTES = 64 << 20
+# A split folder holding more text files than this holds one per image, not a labels list.
+MAX_LABELS_LISTS = 8
 # Words that make a CSV's first line a header even where an image has that name (id.png).
 HEADER_WORDS = {*LABEL_COLUMN_NAMES, "id", "image", "image_id", "image_name", "filename", "file", "path", "name"}
 # What a folder holding a split's images is called when they have no class folders (Tiny ImageNet's val/images/).
@@ -673,9 +675,11 @@ def _split_tree(path: Path) -> Path | None:
 def _labels_list(split: Path) -> Path | None:
     """A text file in a split folder of unlabelled images whose lines label them, "<image> <label> ..." (Tiny
     ImageNet's val/val_annotations.txt: "val_0.JPEG<tab>n03444034<tab>0<tab>32<tab>44<tab>62"), or None."""
-    for path in entries(split):
-        if path.suffix.lower() == ".txt" and path.is_file() and path.stat().st_size <= MAX_SPLIT_LIST_BYTES and \
-                _listed_labels(path, say=False):
+    texts = [path for path in entries(split) if path.suffix.lower() == ".txt" and path.is_file()]
+    if len(texts) > MAX_LABELS_LISTS:  # a text file per image (YOLO's boxes): no list of labels, and each try lists all
+        return None
+    for path in texts:
+        if path.stat().st_size <= MAX_SPLIT_LIST_BYTES and _listed_labels(path, say=False):
             return path
     return None
 
