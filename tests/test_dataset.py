@@ -719,6 +719,20 @@ def _pixel_sets_side_by_side(source: Path):
     return source, r"pixel tables of 2 different sets \(emnist-balanced-test.csv, emnist-balanced-train.csv"
 
 
+def test_pixel_sets_of_one_data_in_several_forms_name_a_folder_holding_one(tmp_path, capsys):
+    """FER2013's competition download: fer2013.tar.gz unpacked to fer2013/fer2013.csv (emotion,pixels,Usage) beside
+    icml_face_data.csv and train.csv, the same faces in other columns: the folder holding one alone is named."""
+    source = tmp_path / "dataset"
+    for path in (source / "fer2013" / "fer2013.csv", source / "icml_face_data.csv"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("emotion,pixels,Usage\n0,1 2 3 4,Training\n1,4 3 2 1,PublicTest\n")
+    (source / "train.csv").write_text("emotion,pixels\n0,1 2 3 4\n1,4 3 2 1\n")
+    refused_in_process(tmp_path, capsys, ["data", "--dataset", source, "--out", tmp_path / "out", "--label-column",
+                                          "emotion"], source,
+                       r"pixel tables of 3 different sets \(fer2013.csv, icml_face_data.csv, train.csv\); pass a "
+                       r"folder holding one of them, such as .*/dataset/fer2013$")
+
+
 def _pixel_test_table_only(source: Path):
     write_pixel_table(source / "sign_mnist_test.csv", [0, 1, 0, 1], 1)
     return source, r"a test table \(sign_mnist_test.csv\) but no training table"

@@ -283,9 +283,14 @@ def pixel_tables(root: Path, source: Path | None = None, label_column: str | Non
     # labels differ, so they are never mixed.
     sets = sorted({SPLIT_WORD.sub("", path.stem.lower()) for paths in found.values() for path in paths})
     if len(sets) > 1:
-        names = ", ".join(sorted(path.name for paths in found.values() for path in paths))
-        raise PipelineError(f"{root}: pixel tables of {len(sets)} different sets ({names}); put one set's train "
-                            "and test tables in a folder of their own and pass that")
+        tables = sorted((path for paths in found.values() for path in paths), key=lambda path: path.name)
+        # FER2013's competition download: fer2013/fer2013.csv beside icml_face_data.csv and train.csv, one data.
+        alone = [path.parent for path in tables if sum(other.parent == path.parent for other in tables) == 1
+                 and path.parent != (source or root)]
+        raise PipelineError(f"{source or root}: pixel tables of {len(sets)} different sets "
+                            f"({', '.join(path.name for path in tables)}); "
+                            + (f"pass a folder holding one of them, such as {alone[0]}" if alone else
+                               "put one set's train and test tables in a folder of their own and pass that"))
     if found and "train" not in found:
         raise PipelineError(f"{root}: a test table ({found['test'][0].name}) but no training table (a CSV named "
                             "like train or val)")
