@@ -142,6 +142,20 @@ def test_pickles_a_notebook_saved_with_any_protocol_are_read(protocol, tmp_path)
     np.testing.assert_array_equal(np.sort(competition.x_train[:, 0, 0, 0]), np.sort(images[:8, 0, 0]))
 
 
+def test_one_set_of_arrays_named_x_and_y_has_a_share_held_out(tmp_path):
+    """Sign Language Digits: Sign-language-digits-dataset/X.npy (N, 64, 64) floats in 0..1 and Y.npy one-hot."""
+    source = tmp_path / "sign-language-digits" / "Sign-language-digits-dataset"
+    source.mkdir(parents=True)
+    labels = np.arange(20) % 4
+    np.save(source / "X.npy", np.repeat(labels[:, None, None] / 4.0, 8, axis=1).repeat(8, axis=2).astype(np.float32))
+    np.save(source / "Y.npy", np.eye(4)[labels])
+    prepare_dataset(source.parent, tmp_path / "out", test_fraction=0.25)
+    competition = load_competition(tmp_path / "out")
+    assert competition.classes == ["0", "1", "2", "3"] and (len(competition.x_train), len(competition.x_test)) == (16, 4)
+    assert all(round(image[0, 0, 0] / 255 * 4) == int(competition.classes[label])
+               for image, label in zip(competition.x_train, competition.y_train, strict=True))
+
+
 def test_arrays_and_pickles_beside_class_folders_are_not_a_dataset_of_arrays(tmp_path):
     source = tmp_path / "pets"
     from PIL import Image

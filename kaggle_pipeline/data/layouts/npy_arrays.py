@@ -23,8 +23,9 @@ from kaggle_pipeline.files import load_array, load_arrays
 
 # Each array's names, ours first: what Keras' load_data, TensorFlow Datasets and course notebooks save them as.
 ARRAY_NAMES = {
-    "train_x": ("train_x", "x_train", "train_images", "train_imgs", "xtrain", "train_data"),
-    "train_y": ("train_y", "y_train", "train_labels", "ytrain", "train_targets"),
+    # A dataset of one set names it plainly: Sign Language Digits' X.npy and Y.npy (one-hot).
+    "train_x": ("train_x", "x_train", "train_images", "train_imgs", "xtrain", "train_data", "x", "images"),
+    "train_y": ("train_y", "y_train", "train_labels", "ytrain", "train_targets", "y", "labels"),
     "test_x": ("test_x", "x_test", "test_images", "test_imgs", "xtest", "test_data"),
     "test_ids": ("test_ids", "test_id", "ids_test"),
     # A dataset's test labels (kaggle_pipeline.data.array_datasets); a competition's are its answer key.
