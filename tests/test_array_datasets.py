@@ -156,6 +156,43 @@ def test_one_set_of_arrays_named_x_and_y_has_a_share_held_out(tmp_path):
                for image, label in zip(competition.x_train, competition.y_train, strict=True))
 
 
+def write_signs(source: Path) -> None:
+    """The deep-learning course's SIGNS: train_signs.h5 (train_set_x (N, 8, 8, 3) uint8, train_set_y, list_classes
+    of class numbers), test_signs.h5 alike; the images' red value says the class."""
+    import h5py
+
+    source.mkdir(parents=True, exist_ok=True)
+    for split, count in (("train", 12), ("test", 6)):
+        labels = np.arange(count) % 3
+        with h5py.File(source / f"{split}_signs.h5", "w") as handle:
+            handle[f"{split}_set_x"] = np.repeat(40 * labels, 8 * 8 * 3).reshape(count, 8, 8, 3).astype(np.uint8)
+            handle[f"{split}_set_y"] = labels
+            handle["list_classes"] = np.arange(3)
+
+
+def test_hdf5_files_of_images_and_labels_become_a_competition(tmp_path):
+    write_signs(tmp_path / "signs")
+    prepare_dataset(tmp_path / "signs", tmp_path / "out")
+    competition = load_competition(tmp_path / "out")
+    assert competition.classes == ["0", "1", "2"] and (len(competition.x_train), len(competition.x_test)) == (12, 6)
+    truth = answer_key_labels(competition)
+    assert all(image[0, 0, 0] == 40 * int(competition.classes[label])
+               for image, label in zip(competition.x_test, truth, strict=True))
+    # Food-101's 64 x 64 file: one set (held out), one-hot booleans, the class names as bytes.
+    import h5py
+
+    food = tmp_path / "food41"
+    food.mkdir()
+    labels = np.arange(10) % 2
+    with h5py.File(food / "food_c101_n1000_r64x64x3.h5", "w") as handle:
+        handle["images"] = np.repeat(labels * 100, 4 * 4 * 3).reshape(10, 4, 4, 3).astype(np.uint8)
+        handle["category"] = np.eye(2, dtype=bool)[labels]
+        handle["category_names"] = np.array([b"apple_pie", b"baby_back_ribs"])
+    prepare_dataset(food, tmp_path / "food-out", test_fraction=0.2)
+    competition = load_competition(tmp_path / "food-out")
+    assert competition.classes == ["apple_pie", "baby_back_ribs"] and len(competition.x_test) == 2
+
+
 def test_arrays_and_pickles_beside_class_folders_are_not_a_dataset_of_arrays(tmp_path):
     source = tmp_path / "pets"
     from PIL import Image
@@ -165,6 +202,10 @@ def test_arrays_and_pickles_beside_class_folders_are_not_a_dataset_of_arrays(tmp
         for number in range(3):
             Image.new("RGB", (5, 5)).save(source / label / f"{number}.png")
     np.save(source / "features.npy", np.zeros((6, 4)))
+    import h5py
+
+    with h5py.File(source / "model.h5", "w") as handle:  # Keras' saved weights: groups of kernels
+        handle["model_weights/conv2d/kernel"] = np.zeros((3, 3, 3, 8), dtype=np.float32)
     (source / "model.pkl").write_bytes(pickle.dumps({"weights": [1, 2]}, protocol=4))
     prepare_dataset(source, tmp_path / "out")
     assert load_competition(tmp_path / "out").layout == "folders"
@@ -212,6 +253,29 @@ def _test_images_of_another_shape(source: Path):
     return source / "mnist.npz", "test images of 5x5x1, training images of 4x4x1"
 
 
+def _hdf5_that_is_not_hdf5(source: Path):
+    write_signs(source)
+    (source / "test_signs.h5").write_text("<html>sign in</html>")
+    return source / "test_signs.h5", "cannot read the HDF5 file"
+
+
+def _hdf5_test_file_only(source: Path):
+    write_signs(source)
+    (source / "train_signs.h5").unlink()
+    return source / "test_signs.h5", "test images but no training images"
+
+
+def _hdf5_labels_unclear(source: Path):
+    import h5py
+
+    source.mkdir(parents=True)
+    with h5py.File(source / "faces.h5", "w") as handle:
+        handle["faces"] = np.zeros((4, 4, 4), dtype=np.uint8)
+        handle["age"] = np.arange(4)
+        handle["gender"] = np.arange(4) % 2
+    return source / "faces.h5", "which array holds the labels of faces[?] age, gender; name it with LABEL_COLUMN="
+
+
 def _pickle_of_a_list(source: Path):
     write_cifar10(source)
     (source / "cifar-10-batches-py" / "data_batch_2").write_bytes(pickle.dumps([1, 2, 3], protocol=2))
@@ -241,7 +305,8 @@ def _label_column_for_arrays(source: Path):
 
 @pytest.mark.parametrize("make", [_pickle_running_code, _truncated_pickle, _labels_and_images_disagree,
                                   _label_without_a_name, _pickle_of_a_list, _test_batch_only, _batch_without_labels,
-                                  _unknown_label_key, _label_column_for_arrays, _test_images_of_another_shape],
+                                  _unknown_label_key, _label_column_for_arrays, _test_images_of_another_shape,
+                                  _hdf5_that_is_not_hdf5, _hdf5_test_file_only, _hdf5_labels_unclear],
                          ids=lambda make: make.__name__[1:])
 def test_arrays_that_cannot_be_a_competition_are_one_line_and_nothing_is_written(make, tmp_path, capsys):
     source = tmp_path / "dataset"

@@ -5,7 +5,8 @@ Students meet CIFAR and MNIST first as arrays, not image files: Keras' ``mnist.n
 (``cifar-10-batches-py/``: ``data_batch_1`` .. ``data_batch_5``, ``test_batch`` and ``batches.meta``;
 ``cifar-100-python/``: ``train``, ``test`` and ``meta``), Python pickles of ``data`` rows (the red, green and blue
 planes of each image one after the other) and ``labels`` (CIFAR-100: ``fine_labels`` and ``coarse_labels``),
-the class names in the meta file. ``array_dataset`` reads them as train and test images with their labels.
+the class names in the meta file; HDF5 files of images and labels (the deep-learning course's ``train_signs.h5``).
+``array_dataset`` reads them as train and test images with their labels.
 
 A pickle runs whatever code it names when it is loaded, and a download is not to be trusted that far: the
 pickles are read by an unpickler that builds dictionaries, lists, text, numbers and numpy arrays only, and names
@@ -18,6 +19,7 @@ import io
 import logging
 import math
 import pickle
+import re
 import zipfile
 from pathlib import Path
 
@@ -26,10 +28,14 @@ import numpy as np
 from kaggle_pipeline.data.folders import entries, is_dir, split_of
 from kaggle_pipeline.data.layouts.npy_arrays import ARRAY_NAMES, from_one_hot, named_arrays, npy_labels
 from kaggle_pipeline.errors import ParameterError, PipelineError
-from kaggle_pipeline.files import MAX_ARRAY_BYTES, open_regular
+from kaggle_pipeline.files import MAX_ARRAY_BYTES, first_line, open_regular
 
 logger = logging.getLogger(__name__)
 
+HDF5_SUFFIXES = (".h5", ".hdf5")
+# An HDF5 file's images and labels by their names where several arrays could be either.
+IMAGES_NAME = re.compile(r"(^|_)(x|images?|imgs?|data)(_|$)")
+LABELS_NAME = re.compile(r"(^|_)(y|labels?|category|class|classes|targets?)(_|$)")
 # CIFAR's batches have no suffix (its class names: batches.meta); pickles saved by course notebooks have these.
 PICKLE_SUFFIXES = ("", ".meta", ".pkl", ".pickle", ".p")
 # A folder of pickled batches holds a few files (CIFAR-10: eight); a folder of thousands is images without suffix.
@@ -87,10 +93,14 @@ def array_dataset(root: Path, label_column: str | None = None) -> dict | None:
                 raise ParameterError("label_column", label_column, f"not for arrays ({arrays[0].name}): their "
                                      "labels are y_train and y_test")
             return _numpy_dataset(folder, arrays)
+        hdf5 = [path for path in found if path.suffix.lower() in HDF5_SUFFIXES and path not in inside]
+        dataset = _hdf5_dataset(hdf5, label_column) if hdf5 else None
+        if dataset:
+            return dataset
         if not inside and len(found) <= MAX_PICKLE_FILES:
             pickles = [path for path in found if _is_pickle(path)]
             return _pickled_dataset(pickles, label_column) if pickles else None
-        if len(inside) != 1 or arrays:
+        if len(inside) != 1 or arrays or hdf5:
             return None
         folder = inside[0]
 
@@ -108,6 +118,64 @@ def _array_keys(files: list[Path]) -> set[str]:
         else:
             names.append(path.stem)
     return {key for key, spellings in ARRAY_NAMES.items() for name in names if name.lower() in spellings}
+
+
+def _hdf5_dataset(files: list[Path], label_column: str | None) -> dict | None:
+    """HDF5 files of images and labels, read with h5py (Keras' own dependency), or None when none holds images
+    (Keras' saved model.h5 beside class folders). Course datasets: train_signs.h5 of ``train_set_x`` (N, 64, 64, 3),
+    ``train_set_y`` and ``list_classes``, test_signs.h5 alike; Food-101's 64 x 64 file: ``images``, one-hot
+    ``category`` and ``category_names``. A file's split is its name's or its images' (``test_set_x``)."""
+    import h5py
+
+    parts: dict[str, list[tuple[Path, np.ndarray, np.ndarray]]] = {}
+    for path in files:
+        try:
+            with h5py.File(path, "r") as handle:
+                found = _hdf5_arrays(path, handle, label_column)
+        except OSError as error:
+            raise PipelineError(f"{path}: cannot read the HDF5 file ({first_line(error)})") from None
+        if found is None:
+            continue
+        images_name, images, labels = found
+        split = split_of(path.stem) or split_of(images_name) or "train"
+        parts.setdefault(split, []).append((path, _planes(images, path), labels))
+    if not parts:
+        return None
+    if "train" not in parts:
+        raise PipelineError(f"{files[0]}: test images but no training images (a file named like train)")
+    return _joined(parts, files)
+
+
+def _hdf5_arrays(path: Path, handle, label_column: str | None) -> tuple[str, np.ndarray, np.ndarray] | None:
+    """(images' name, images, labels as text) of one HDF5 file's top-level arrays, or None without images."""
+    import h5py
+
+    arrays = {name: item for name, item in handle.items() if isinstance(item, h5py.Dataset)}
+    images = [name for name, item in arrays.items() if item.ndim in (3, 4) and item.dtype.kind in "uif"]
+    if len(images) > 1:
+        images = [name for name in images if IMAGES_NAME.search(name.lower())]
+    if len(images) != 1:
+        return None
+    count = arrays[images[0]].shape[0]
+    texts = [name for name, item in arrays.items() if item.ndim == 1 and item.dtype.kind in "SUO"]
+    candidates = [name for name, item in arrays.items() if name != images[0] and name not in texts
+                  and item.shape[:1] == (count,) and item.ndim <= 2]
+    if label_column is not None:
+        if label_column not in candidates:
+            raise ParameterError("label_column", label_column, f"not an array of {path.name}'s labels "
+                                 f"({', '.join(candidates) or 'none'})")
+        candidates = [label_column]
+    elif len(candidates) > 1:
+        candidates = [name for name in candidates if LABELS_NAME.search(name.lower())] or candidates
+    if len(candidates) != 1:
+        raise PipelineError(f"{path}: which array holds the labels of {images[0]}? "
+                            f"{', '.join(candidates) or 'none has one per image'}" +
+                            ("; name it with LABEL_COLUMN= (--label-column)" if candidates else ""))
+    if sum(arrays[name].size * arrays[name].dtype.itemsize for name in (images[0], candidates[0])) > MAX_ARRAY_BYTES:
+        raise PipelineError(f"{path}: arrays larger than {MAX_ARRAY_BYTES:,} bytes (half the memory)")
+    names = [name.decode("utf-8") if isinstance(name, bytes) else str(name) for name in arrays[texts[0]][()]] \
+        if len(texts) == 1 else None
+    return images[0], arrays[images[0]][()], _labels(arrays[candidates[0]][()], count, path, names)
 
 
 def _is_pickle(path: Path) -> bool:
@@ -163,8 +231,6 @@ def _labels(labels, count: int, path: Path, names: list[str] | None = None) -> n
 def _pickled_dataset(files: list[Path], label_column: str | None) -> dict:
     """CIFAR's python batches: every pickle with ``data`` is a batch (a test batch by its name), the one with
     ``*label_names`` names the classes."""
-    from kaggle_pipeline.data.pixels import images_of
-
     batches: dict[str, list[tuple[Path, dict]]] = {"train": [], "test": []}
     meta = {}
     for path in files:
@@ -195,24 +261,31 @@ def _pickled_dataset(files: list[Path], label_column: str | None) -> dict:
     names_value = meta.get(label_key[:-1] + "_names") if label_key.endswith("labels") else None
     names = [name.decode("utf-8") if isinstance(name, bytes) else str(name) for name in names_value] \
         if names_value is not None else None
-    splits = {}
+    parts: dict[str, list[tuple[Path, np.ndarray, np.ndarray]]] = {}
     for split, found in batches.items():
-        if not found:
-            continue
-        pixels = [_planes(np.asarray(content["data"]), path) for path, content in found]
-        shapes = {array.shape[1:] for array in pixels}
-        if len(shapes) > 1:
-            raise PipelineError(f"{found[0][0].parent}: batches of images of {len(shapes)} shapes "
-                                f"({', '.join(map(str, sorted(shapes)))})")
         for path, content in found:
             if label_key not in content:
                 raise PipelineError(f"{path}: a batch without {label_key}")
-        labels = np.concatenate([_labels(content[label_key], len(array), path, names)
-                                 for (path, content), array in zip(found, pixels, strict=True)])
-        splits[split] = (np.concatenate(pixels), labels)
+            pixels = _planes(np.asarray(content["data"]), path)
+            parts.setdefault(split, []).append((path, pixels, _labels(content[label_key], len(pixels), path, names)))
+    return _joined(parts, files)
+
+
+def _joined(parts: dict[str, list[tuple[Path, np.ndarray, np.ndarray]]], files: list[Path]) -> dict:
+    """The dataset from its parts, ``{split: [(file, images, labels as text)]}``: each split's parts joined
+    (images of one shape), all pixels brought to uint8 by the one scaling rule."""
+    from kaggle_pipeline.data.pixels import images_of
+
+    splits = {}
+    for split, found in parts.items():
+        shapes = {images.shape[1:] for _, images, _ in found}
+        if len(shapes) > 1:
+            raise PipelineError(f"{found[0][0].parent}: {split} images of {len(shapes)} shapes "
+                                f"({', '.join(map(str, sorted(shapes)))})")
+        splits[split] = (np.concatenate([images for _, images, _ in found]),
+                         np.concatenate([labels for _, _, labels in found]), found[0][0])
     read = [split for split in ("train", "test") if split in splits]
-    images = dict(zip(read, images_of([(splits[split][0], batches[split][0][0], "data") for split in read]),
-                      strict=True))
+    images = dict(zip(read, images_of([(splits[split][0], splits[split][2], "data") for split in read]), strict=True))
     return {"train": (images["train"], splits["train"][1]),
             "test": (images["test"], splits["test"][1]) if "test" in images else None, "files": files}
 
