@@ -193,6 +193,33 @@ def test_hdf5_files_of_images_and_labels_become_a_competition(tmp_path):
     assert competition.classes == ["apple_pie", "baby_back_ribs"] and len(competition.x_test) == 2
 
 
+def test_svhn_matlab_files_with_the_images_count_last_become_a_competition(tmp_path):
+    """SVHN's cropped digits: train_32x32.mat and test_32x32.mat, X (32, 32, 3, N) and y (N, 1) of 1..10 (10 is
+    the digit 0), MATLAB v5 (scipy reads it); a v7.3 file is HDF5 and is read as one."""
+    import h5py
+    import scipy.io
+
+    source = tmp_path / "svhn"
+    source.mkdir()
+    for split, count in (("train", 12), ("test", 4)):
+        labels = np.arange(count) % 3 + 8  # 8, 9, 10
+        images = np.repeat(20 * labels, 4 * 4 * 3).reshape(count, 4, 4, 3).astype(np.uint8)
+        scipy.io.savemat(source / f"{split}_32x32.mat", {"X": np.moveaxis(images, 0, -1), "y": labels[:, None]})
+    prepare_dataset(source, tmp_path / "out")
+    competition = load_competition(tmp_path / "out")
+    assert competition.classes == ["8", "9", "10"] and (len(competition.x_train), len(competition.x_test)) == (12, 4)
+    assert all(image[0, 0, 0] == 20 * int(competition.classes[label])
+               for image, label in zip(competition.x_train, competition.y_train, strict=True))
+    # MATLAB v7.3 is HDF5 under .mat.
+    v73 = tmp_path / "v73"
+    v73.mkdir()
+    with h5py.File(v73 / "digits.mat", "w") as handle:
+        handle["images"] = np.repeat(np.arange(10) % 2 * 100, 16).reshape(10, 4, 4).astype(np.uint8)
+        handle["labels"] = np.arange(10) % 2
+    prepare_dataset(v73, tmp_path / "out-v73", test_fraction=0.2)
+    assert load_competition(tmp_path / "out-v73").classes == ["0", "1"]
+
+
 def test_arrays_and_pickles_beside_class_folders_are_not_a_dataset_of_arrays(tmp_path):
     source = tmp_path / "pets"
     from PIL import Image
@@ -207,6 +234,7 @@ def test_arrays_and_pickles_beside_class_folders_are_not_a_dataset_of_arrays(tmp
     with h5py.File(source / "model.h5", "w") as handle:  # Keras' saved weights: groups of kernels
         handle["model_weights/conv2d/kernel"] = np.zeros((3, 3, 3, 8), dtype=np.float32)
     (source / "model.pkl").write_bytes(pickle.dumps({"weights": [1, 2]}, protocol=4))
+    os.mkfifo(source / "train.h5")  # opened, it would wait for a writer
     prepare_dataset(source, tmp_path / "out")
     assert load_competition(tmp_path / "out").layout == "folders"
 
@@ -276,6 +304,12 @@ def _hdf5_labels_unclear(source: Path):
     return source / "faces.h5", "which array holds the labels of faces[?] age, gender; name it with LABEL_COLUMN="
 
 
+def _matlab_file_that_is_not_one(source: Path):
+    source.mkdir(parents=True)
+    (source / "train_32x32.mat").write_bytes(b"MATLAB 5.0 MAT-file" + bytes(200))
+    return source / "train_32x32.mat", "cannot read the"
+
+
 def _pickle_of_a_list(source: Path):
     write_cifar10(source)
     (source / "cifar-10-batches-py" / "data_batch_2").write_bytes(pickle.dumps([1, 2, 3], protocol=2))
@@ -306,7 +340,8 @@ def _label_column_for_arrays(source: Path):
 @pytest.mark.parametrize("make", [_pickle_running_code, _truncated_pickle, _labels_and_images_disagree,
                                   _label_without_a_name, _pickle_of_a_list, _test_batch_only, _batch_without_labels,
                                   _unknown_label_key, _label_column_for_arrays, _test_images_of_another_shape,
-                                  _hdf5_that_is_not_hdf5, _hdf5_test_file_only, _hdf5_labels_unclear],
+                                  _hdf5_that_is_not_hdf5, _hdf5_test_file_only, _hdf5_labels_unclear,
+                                  _matlab_file_that_is_not_one],
                          ids=lambda make: make.__name__[1:])
 def test_arrays_that_cannot_be_a_competition_are_one_line_and_nothing_is_written(make, tmp_path, capsys):
     source = tmp_path / "dataset"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import logging
 import math
+import os
 import pickle
 import re
 import zipfile
@@ -32,7 +33,8 @@ from kaggle_pipeline.files import MAX_ARRAY_BYTES, first_line, open_regular
 
 logger = logging.getLogger(__name__)
 
-HDF5_SUFFIXES = (".h5", ".hdf5")
+# HDF5 files, and MATLAB's (v7.3 files are HDF5 too).
+ARRAY_FILE_SUFFIXES = (".h5", ".hdf5", ".mat")
 # An HDF5 file's images and labels by their names where several arrays could be either.
 IMAGES_NAME = re.compile(r"(^|_)(x|images?|imgs?|data)(_|$)")
 LABELS_NAME = re.compile(r"(^|_)(y|labels?|category|class|classes|targets?)(_|$)")
@@ -93,14 +95,15 @@ def array_dataset(root: Path, label_column: str | None = None) -> dict | None:
                 raise ParameterError("label_column", label_column, f"not for arrays ({arrays[0].name}): their "
                                      "labels are y_train and y_test")
             return _numpy_dataset(folder, arrays)
-        hdf5 = [path for path in found if path.suffix.lower() in HDF5_SUFFIXES and path not in inside]
-        dataset = _hdf5_dataset(hdf5, label_column) if hdf5 else None
+        # Regular files only: h5py and scipy open a FIFO named x.h5 and wait for a writer forever.
+        array_files = [path for path in found if path.suffix.lower() in ARRAY_FILE_SUFFIXES and os.path.isfile(path)]
+        dataset = _array_files_dataset(array_files, label_column) if array_files else None
         if dataset:
             return dataset
         if not inside and len(found) <= MAX_PICKLE_FILES:
             pickles = [path for path in found if _is_pickle(path)]
             return _pickled_dataset(pickles, label_column) if pickles else None
-        if len(inside) != 1 or arrays or hdf5:
+        if len(inside) != 1 or arrays or array_files:
             return None
         folder = inside[0]
 
@@ -120,20 +123,15 @@ def _array_keys(files: list[Path]) -> set[str]:
     return {key for key, spellings in ARRAY_NAMES.items() for name in names if name.lower() in spellings}
 
 
-def _hdf5_dataset(files: list[Path], label_column: str | None) -> dict | None:
-    """HDF5 files of images and labels, read with h5py (Keras' own dependency), or None when none holds images
-    (Keras' saved model.h5 beside class folders). Course datasets: train_signs.h5 of ``train_set_x`` (N, 64, 64, 3),
-    ``train_set_y`` and ``list_classes``, test_signs.h5 alike; Food-101's 64 x 64 file: ``images``, one-hot
-    ``category`` and ``category_names``. A file's split is its name's or its images' (``test_set_x``)."""
-    import h5py
-
+def _array_files_dataset(files: list[Path], label_column: str | None) -> dict | None:
+    """HDF5 and MATLAB files of images and labels, or None when none holds images (Keras' saved model.h5 beside class
+    folders). Course datasets: train_signs.h5 of ``train_set_x`` (N, 64, 64, 3), ``train_set_y`` and
+    ``list_classes``, test_signs.h5 alike; Food-101's 64 x 64 file: ``images``, one-hot ``category`` and
+    ``category_names``; SVHN's train_32x32.mat: ``X`` (32, 32, 3, N), ``y`` (N, 1). A file's split is its name's or
+    its images' (``test_set_x``)."""
     parts: dict[str, list[tuple[Path, np.ndarray, np.ndarray]]] = {}
     for path in files:
-        try:
-            with h5py.File(path, "r") as handle:
-                found = _hdf5_arrays(path, handle, label_column)
-        except OSError as error:
-            raise PipelineError(f"{path}: cannot read the HDF5 file ({first_line(error)})") from None
+        found = _file_arrays(path, label_column)
         if found is None:
             continue
         images_name, images, labels = found
@@ -146,20 +144,46 @@ def _hdf5_dataset(files: list[Path], label_column: str | None) -> dict | None:
     return _joined(parts, files)
 
 
-def _hdf5_arrays(path: Path, handle, label_column: str | None) -> tuple[str, np.ndarray, np.ndarray] | None:
-    """(images' name, images, labels as text) of one HDF5 file's top-level arrays, or None without images."""
+def _file_arrays(path: Path, label_column: str | None) -> tuple[str, np.ndarray, np.ndarray] | None:
+    """One HDF5 or MATLAB file's images and labels (``_images_and_labels``). MATLAB's files before v7.3 are read with
+    scipy (scikit-learn's dependency); v7.3 files are HDF5. Neither runs anything."""
     import h5py
 
-    arrays = {name: item for name, item in handle.items() if isinstance(item, h5py.Dataset)}
+    if path.suffix.lower() == ".mat" and not h5py.is_hdf5(path):  # MATLAB v7.3 files are HDF5
+        import scipy.io
+
+        if os.stat(path).st_size > MAX_ARRAY_BYTES:
+            raise PipelineError(f"{path}: larger than {MAX_ARRAY_BYTES:,} bytes (half the memory)")
+        try:
+            content = scipy.io.loadmat(path)
+        except (ValueError, TypeError, OSError, EOFError, NotImplementedError) as error:
+            raise PipelineError(f"{path}: cannot read the MATLAB file ({first_line(error)})") from None
+        return _images_and_labels(path, {name: value for name, value in content.items()
+                                         if not name.startswith("__") and isinstance(value, np.ndarray)}, label_column)
+    try:
+        with h5py.File(path, "r") as handle:
+            return _images_and_labels(path, {name: item for name, item in handle.items()
+                                             if isinstance(item, h5py.Dataset)}, label_column)
+    except OSError as error:
+        raise PipelineError(f"{path}: cannot read the HDF5 file ({first_line(error)})") from None
+
+
+def _images_and_labels(path: Path, arrays: dict, label_column: str | None) -> tuple[str, np.ndarray, np.ndarray] | None:
+    """(images' name, images, labels as text) from a file's arrays (numpy arrays or h5py datasets, read only once
+    chosen), or None without images. The images are the one numeric array of 3 or 4 dimensions (by name where
+    several: ``x``, ``images``); their count is their first axis, or their last (SVHN's (32, 32, 3, N)); the labels
+    the one other array of that many rows, the first axis's count first (by name where several: ``y``, ``labels``, or ``label_column``); a text
+    array names the classes."""
     images = [name for name, item in arrays.items() if item.ndim in (3, 4) and item.dtype.kind in "uif"]
     if len(images) > 1:
         images = [name for name in images if IMAGES_NAME.search(name.lower())]
     if len(images) != 1:
         return None
-    count = arrays[images[0]].shape[0]
+    shape = arrays[images[0]].shape
     texts = [name for name, item in arrays.items() if item.ndim == 1 and item.dtype.kind in "SUO"]
-    candidates = [name for name, item in arrays.items() if name != images[0] and name not in texts
-                  and item.shape[:1] == (count,) and item.ndim <= 2]
+    others = [name for name, item in arrays.items() if name != images[0] and name not in texts and item.ndim <= 2]
+    candidates = [name for name in others if arrays[name].shape[:1] == shape[:1]] or \
+        [name for name in others if arrays[name].shape[:1] == shape[-1:]]
     if label_column is not None:
         if label_column not in candidates:
             raise ParameterError("label_column", label_column, f"not an array of {path.name}'s labels "
@@ -173,9 +197,14 @@ def _hdf5_arrays(path: Path, handle, label_column: str | None) -> tuple[str, np.
                             ("; name it with LABEL_COLUMN= (--label-column)" if candidates else ""))
     if sum(arrays[name].size * arrays[name].dtype.itemsize for name in (images[0], candidates[0])) > MAX_ARRAY_BYTES:
         raise PipelineError(f"{path}: arrays larger than {MAX_ARRAY_BYTES:,} bytes (half the memory)")
-    names = [name.decode("utf-8") if isinstance(name, bytes) else str(name) for name in arrays[texts[0]][()]] \
-        if len(texts) == 1 else None
-    return images[0], arrays[images[0]][()], _labels(arrays[candidates[0]][()], count, path, names)
+    pixels, count = np.asarray(arrays[images[0]][()]), arrays[candidates[0]].shape[0]
+    # The images' count on their last axis; where both axes have it (4 images of 4 x 4 x 3), the one that leaves
+    # the colour channels last.
+    if count == shape[-1] and (count != shape[0] or len(shape) == 4 and shape[-1] not in (1, 3) and shape[-2] in (1, 3)):
+        pixels = np.moveaxis(pixels, -1, 0)
+    names = [name.decode("utf-8") if isinstance(name, bytes) else str(name)
+             for name in np.asarray(arrays[texts[0]][()]).reshape(-1)] if len(texts) == 1 else None
+    return images[0], pixels, _labels(np.asarray(arrays[candidates[0]][()]), count, path, names)
 
 
 def _is_pickle(path: Path) -> bool:
