@@ -83,8 +83,9 @@ def array_dataset(root: Path, label_column: str | None = None) -> dict | None:
     """``{"train": (images, labels), "test": (images, labels) or None, "files": [file]}`` of a dataset of arrays
     in ``root`` or the lone folders under it (images uint8 NHWC, labels text), or None when it holds none: arrays
     need Keras' names for the training images and labels (a ``features.npy`` beside class folders is not a
-    dataset), pickles a folder of files only (CIFAR's ``cifar-10-batches-py/``; a ``model.pkl`` beside class
-    folders is not either). ``label_column`` chooses a pickle's label key (``coarse_labels``)."""
+    dataset), HDF5 and MATLAB files images and labels (a Keras ``model.h5`` beside class folders is not one),
+    pickles a folder of files only (CIFAR's ``cifar-10-batches-py/``; a ``model.pkl`` beside class folders is not
+    one either). ``label_column`` chooses a pickle's label key or a file's labels array (``coarse_labels``)."""
     folder = root
     while True:
         found = entries(folder)
@@ -97,7 +98,8 @@ def array_dataset(root: Path, label_column: str | None = None) -> dict | None:
             return _numpy_dataset(folder, arrays)
         # Regular files only: h5py and scipy open a FIFO named x.h5 and wait for a writer forever.
         array_files = [path for path in found if path.suffix.lower() in ARRAY_FILE_SUFFIXES and os.path.isfile(path)]
-        dataset = _array_files_dataset(array_files, label_column) if array_files else None
+        # Beside class folders an array file is left out unless it holds images (100 Sports ships its model's .h5).
+        dataset = _array_files_dataset(array_files, label_column, strict=not inside) if array_files else None
         if dataset:
             return dataset
         if not inside and len(found) <= MAX_PICKLE_FILES:
@@ -123,15 +125,21 @@ def _array_keys(files: list[Path]) -> set[str]:
     return {key for key, spellings in ARRAY_NAMES.items() for name in names if name.lower() in spellings}
 
 
-def _array_files_dataset(files: list[Path], label_column: str | None) -> dict | None:
+def _array_files_dataset(files: list[Path], label_column: str | None, strict: bool = True) -> dict | None:
     """HDF5 and MATLAB files of images and labels, or None when none holds images (Keras' saved model.h5 beside class
     folders). Course datasets: train_signs.h5 of ``train_set_x`` (N, 64, 64, 3), ``train_set_y`` and
     ``list_classes``, test_signs.h5 alike; Food-101's 64 x 64 file: ``images``, one-hot ``category`` and
     ``category_names``; SVHN's train_32x32.mat: ``X`` (32, 32, 3, N), ``y`` (N, 1). A file's split is its name's or
-    its images' (``test_set_x``)."""
+    its images' (``test_set_x``). Not ``strict``, a file that cannot be read is left out with a warning."""
     parts: dict[str, list[tuple[Path, np.ndarray, np.ndarray]]] = {}
     for path in files:
-        found = _file_arrays(path, label_column)
+        try:
+            found = _file_arrays(path, label_column)
+        except PipelineError as error:
+            if strict or isinstance(error, ParameterError):
+                raise
+            logger.warning(f"data: left out {error}")
+            continue
         if found is None:
             continue
         images_name, images, labels = found
