@@ -235,6 +235,7 @@ def test_arrays_and_pickles_beside_class_folders_are_not_a_dataset_of_arrays(tmp
         handle["model_weights/conv2d/kernel"] = np.zeros((3, 3, 3, 8), dtype=np.float32)
     (source / "model.pkl").write_bytes(pickle.dumps({"weights": [1, 2]}, protocol=4))
     os.mkfifo(source / "train.h5")  # opened, it would wait for a writer
+    os.mkfifo(source / "mnist.npz")
     (source / "EfficientNetB0-100-(224 X 224)- 98.40.h5").write_bytes(b"not HDF5")  # 100 Sports ships its model
     prepare_dataset(source, tmp_path / "out")
     assert load_competition(tmp_path / "out").layout == "folders"

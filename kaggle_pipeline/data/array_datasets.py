@@ -90,13 +90,13 @@ def array_dataset(root: Path, label_column: str | None = None) -> dict | None:
     while True:
         found = entries(folder)
         inside = [path for path in found if is_dir(path)]
-        arrays = [path for path in found if path.suffix in (".npy", ".npz") and path not in inside]
+        # Regular files only: zipfile, h5py and scipy open a FIFO named x.npz or x.h5 and wait for a writer forever.
+        arrays = [path for path in found if path.suffix in (".npy", ".npz") and os.path.isfile(path)]
         if arrays and {"train_x", "train_y"} <= _array_keys(arrays):
             if label_column is not None:
                 raise ParameterError("label_column", label_column, f"not for arrays ({arrays[0].name}): their "
                                      "labels are y_train and y_test")
             return _numpy_dataset(folder, arrays)
-        # Regular files only: h5py and scipy open a FIFO named x.h5 and wait for a writer forever.
         array_files = [path for path in found if path.suffix.lower() in ARRAY_FILE_SUFFIXES and os.path.isfile(path)]
         # Beside class folders an array file is left out unless it holds images (100 Sports ships its model's .h5).
         dataset = _array_files_dataset(array_files, label_column, strict=not inside) if array_files else None
