@@ -295,15 +295,18 @@ def test_a_split_of_unlabelled_images_is_labelled_by_its_labels_list(tmp_path, c
     # A test split labelled by its list is the test set.
     labelled_test = tmp_path / "labelled-test"
     root = write_tiny_imagenet(labelled_test)
-    (root / "val" / "val_annotations.txt").rename(root / "test" / "labels.txt")
+    # FGVC-Aircraft's lists: the name, then the label, which may hold spaces.
+    (root / "test" / "labels.txt").write_text("".join(f"val_{number} {('n01443537', 'n01629819 x')[number % 2]}\n"
+                                                      for number in range(4)))
+    (root / "train" / "n01629819").rename(root / "train" / "n01629819 x")
     for number in range(4):
         (root / "test" / "images" / f"test_{number}.JPEG").rename(root / "test" / "images" / f"val_{number}.JPEG")
     shutil.rmtree(root / "val")
     prepare_dataset(labelled_test, tmp_path / "out-test")
     competition = load_competition(tmp_path / "out-test")
-    assert competition.classes == ["n01443537", "n01629819"] and len(competition.x_test) == 4
+    assert competition.classes == ["n01443537", "n01629819 x"] and len(competition.x_test) == 4
     assert sorted(competition.classes[label] for label in answer_key_labels(competition)) == \
-        ["n01443537", "n01443537", "n01629819", "n01629819"]
+        ["n01443537", "n01443537", "n01629819 x", "n01629819 x"]
 
 
 def test_a_split_with_a_text_file_per_image_is_not_labelled_by_them(tmp_path, caplog):

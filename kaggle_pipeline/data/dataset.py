@@ -690,7 +690,7 @@ def _labels_list(split: Path) -> Path | None:
 
 
 def _listed_labels(path: Path, say: bool = True) -> dict[str, list[Path]] | None:
-    """Label -> images of the folder holding labels list ``path``, from its lines' first two words; None when
+    """Label -> images of the folder holding labels list ``path``, from its lines' first two fields; None when
     fewer than half of its lines name an image of that folder and a label. Said when ``say``: lines naming no
     image, and images no line names (left out). A line naming two images or an image named twice is one line."""
     try:
@@ -703,11 +703,13 @@ def _listed_labels(path: Path, say: bool = True) -> dict[str, list[Path]] | None
     named: dict[Path, int] = {}
     unknown, lines = [], 0
     for number, line in enumerate(text.splitlines(), start=1):
-        words = line.split()
-        if not words or words[0].startswith("#"):
+        # Tab-separated fields (Tiny ImageNet: name, label, box), or the name and the rest of the line (FGVC-Aircraft's
+        # "1025794 Boeing 707": labels with spaces).
+        words = [field.strip() for field in (line.split("\t") if "\t" in line else line.split(None, 1))]
+        if not words or not words[0] or words[0].startswith("#"):
             continue
         lines += 1
-        matches = set(index.get(_list_entry(words[0], index), [])) if len(words) >= 2 else set()
+        matches = set(index.get(_list_entry(words[0], index), [])) if len(words) >= 2 and words[1] else set()
         if len(matches) > 1 and say:
             raise PipelineError(f"{path}: line {number}: {words[0]!r} names {len(matches)} images "
                                 f"({', '.join(sorted(map(str, matches))[:2])})")
