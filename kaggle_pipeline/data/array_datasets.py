@@ -5,8 +5,9 @@ Students meet CIFAR and MNIST first as arrays, not image files: Keras' ``mnist.n
 (``cifar-10-batches-py/``: ``data_batch_1`` .. ``data_batch_5``, ``test_batch`` and ``batches.meta``;
 ``cifar-100-python/``: ``train``, ``test`` and ``meta``), Python pickles of ``data`` rows (the red, green and blue
 planes of each image one after the other) and ``labels`` (CIFAR-100: ``fine_labels`` and ``coarse_labels``),
-the class names in the meta file; HDF5 files of images and labels (the deep-learning course's ``train_signs.h5``).
-``array_dataset`` reads them as train and test images with their labels.
+the class names in the meta file; HDF5 and MATLAB files of images and labels (the deep-learning course's
+``train_signs.h5``, SVHN's ``train_32x32.mat``). ``array_dataset`` reads them as train and test images with their
+labels.
 
 A pickle runs whatever code it names when it is loaded, and a download is not to be trusted that far: the
 pickles are read by an unpickler that builds dictionaries, lists, text, numbers and numpy arrays only, and names
@@ -35,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 # HDF5 files, and MATLAB's (v7.3 files are HDF5 too).
 ARRAY_FILE_SUFFIXES = (".h5", ".hdf5", ".mat")
-# An HDF5 file's images and labels by their names where several arrays could be either.
+# An HDF5 or MATLAB file's images and labels by their names where several arrays could be either.
 IMAGES_NAME = re.compile(r"(^|_)(x|images?|imgs?|data)(_|$)")
 LABELS_NAME = re.compile(r"(^|_)(y|labels?|category|class|classes|targets?)(_|$)")
 # CIFAR's batches have no suffix (its class names: batches.meta); pickles saved by course notebooks have these.
