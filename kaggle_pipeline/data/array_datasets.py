@@ -48,7 +48,8 @@ LABEL_KEYS = ("labels", "fine_labels", "coarse_labels", "label", "y")
 # What a pickle of arrays may build: numpy's array and scalar reconstruction (under numpy 1's and 2's module
 # names; protocol 5 builds arrays from their buffers) and the latin-1 text a Python 3 pickle of bytes goes through.
 ALLOWED_GLOBALS = {
-    (module, name) for module in ("numpy.core.multiarray", "numpy._core.multiarray") for name in ("_reconstruct", "scalar")
+    (module, name) for module in ("numpy.core.multiarray", "numpy._core.multiarray")
+    for name in ("_reconstruct", "scalar")
 } | {("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"), ("numpy", "ndarray"),
      ("numpy", "dtype"), ("_codecs", "encode")}
 
@@ -181,8 +182,8 @@ def _images_and_labels(path: Path, arrays: dict, label_column: str | None) -> tu
     """(images' name, images, labels as text) from a file's arrays (numpy arrays or h5py datasets, read only once
     chosen), or None without images. The images are the one numeric array of 3 or 4 dimensions (by name where
     several: ``x``, ``images``); their count is their first axis, or their last (SVHN's (32, 32, 3, N)); the labels
-    the one other array of that many rows, the first axis's count first (by name where several: ``y``, ``labels``, or ``label_column``); a text
-    array names the classes."""
+    the one other array of that many rows, the first axis's count first (by name where several: ``y``, ``labels``,
+    or ``label_column``); a text array names the classes."""
     images = [name for name, item in arrays.items() if item.ndim in (3, 4) and item.dtype.kind in "uif"]
     if len(images) > 1:
         images = [name for name in images if IMAGES_NAME.search(name.lower())]
@@ -209,7 +210,8 @@ def _images_and_labels(path: Path, arrays: dict, label_column: str | None) -> tu
     pixels, count = np.asarray(arrays[images[0]][()]), arrays[candidates[0]].shape[0]
     # The images' count on their last axis; where both axes have it (4 images of 4 x 4 x 3), the one that leaves
     # the colour channels last.
-    if count == shape[-1] and (count != shape[0] or len(shape) == 4 and shape[-1] not in (1, 3) and shape[-2] in (1, 3)):
+    count_after_channels = len(shape) == 4 and shape[-1] not in (1, 3) and shape[-2] in (1, 3)
+    if count == shape[-1] and (count != shape[0] or count_after_channels):
         pixels = np.moveaxis(pixels, -1, 0)
     names = [name.decode("utf-8") if isinstance(name, bytes) else str(name)
              for name in np.asarray(arrays[texts[0]][()]).reshape(-1)] if len(texts) == 1 else None

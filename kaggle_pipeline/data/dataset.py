@@ -34,7 +34,7 @@ folder of unlabelled images (``seg_pred``, Fruits-360's ``test-multiple_fruits``
 split or folder of images named with their labels (``cat.0.jpg``, ``Abyssinian_1.jpg``) is labelled by the names.
 Without split folders, text files listing a split's images (Food-101's ``meta/train.txt`` and ``test.txt``) choose
 the test set (``split_lists``); a split of unlabelled images may be labelled by a text file in it (Tiny ImageNet's
-``val/val_annotations.txt``: ``_labels_list``).
+``val/val_annotations.txt``: kaggle_pipeline.data.image_lists).
 A competition folder given as a dataset gets a copy scored locally; its sample submission and an answer key
 (``solution.csv``) are never read as labels. The output folder follows the ``data`` stage's rule: it must be
 missing or empty, and nothing but what this writes is ever removed.
@@ -68,6 +68,7 @@ from kaggle_pipeline.data.folders import (
     is_sample_name,
     split_of,
 )
+from kaggle_pipeline.data.image_lists import labels_list, listed_labels, split_lists
 from kaggle_pipeline.data.images import image_files, parallel_map, read_image
 from kaggle_pipeline.data.layouts.class_folders import class_images
 from kaggle_pipeline.data.layouts.csv_pixels import (
@@ -86,12 +87,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_TEST_FRACTION = 0.2
 DATASET_SEED = 0
 ID_SAMPLE_ROWS = 1000
-# A split list is a text file of image names named like a split (Food-101's meta/train.txt and meta/test.txt of
-# apple_pie/1005649; Oxford-IIIT Pet's annotations/trainval.txt and test.txt of "Abyssinian_100 1 1 1"); larger
-# files are not lists of a dataset's images.
-MAX_SPLIT_LIST_BYTES = 64 << 20
-# A split folder holding more text files than this holds one per image, not a labels list.
-MAX_LABELS_LISTS = 8
 # Words that make a CSV's first line a header even where an image has that name (id.png).
 HEADER_WORDS = {*LABEL_COLUMN_NAMES, "id", "image", "image_id", "image_name", "filename", "file", "path", "name"}
 # What a folder holding a split's images is called when they have no class folders (Tiny ImageNet's val/images/).
@@ -208,7 +203,7 @@ def dataset_root(source: Path) -> Path:
         splits = [path for path in inside if split_of(path.name)]
         # New Plant Diseases: its train/ and valid/ two folders down, beside test/test/ of unlabelled images.
         if splits and len(inside) - len(splits) == 1 and \
-                not any(_split_tree(path) or _labels_list(path) for path in splits):
+                not any(_split_tree(path) or labels_list(path) for path in splits):
             logger.info(f"data: left out {', '.join(path.name for path in splits)} (no class folders, no labels in "
                         "its file names: unlabelled)")
             inside = [path for path in inside if path not in splits]
@@ -365,132 +360,6 @@ def labels_tables(root: Path, source: Path | None = None, label_column: str | No
     return found or None
 
 
-def split_lists(source: Path, images: dict[str, list[Path]]) -> dict | None:
-    """The dataset's own train/test split from its split lists (Food-101's ``meta/train.txt`` and ``test.txt``,
-    Oxford-IIIT Pet's ``annotations/trainval.txt`` and ``test.txt``): ``{"train": {label: [image]}, "test": {...},
-    "where": a test list, "lists": [list]}``, or None when the dataset has no test list of its images. A line
-    names an image by its path's last parts, with or without the extension (its first word: the other words are
-    the list's own columns). Images listed nowhere are left out when a train list says which images train, and
-    train otherwise; listed images the dataset does not hold are said with a warning."""
-    index = _tail_index([path for paths in images.values() for path in paths], source)
-    chosen: dict[str, dict[Path, str]] = {"train": {}, "test": {}}  # image -> the list line naming it
-    lists = []
-    for list_path in _split_list_files(source):
-        named, unknown, lines, ambiguous = _list_images(list_path, index)
-        if len(named) < max(1, lines / 2):
-            logger.info(f"data: left out {list_path.relative_to(source)} (named like a split, but its lines do not "
-                        "name the dataset's images)")
-            continue
-        if ambiguous:
-            raise PipelineError(ambiguous)
-        if unknown:
-            logger.warning(f"data: {list_path}: {len(unknown):,} of its {lines:,} lines name no image of the dataset "
-                           f"({unknown[0]}); the split goes on without them")
-        split = split_of(list_path.stem)
-        other = chosen["test" if split == "train" else "train"]
-        for image, where in named.items():
-            if image in other:
-                raise PipelineError(f"{where}: {image.name} is listed in both the train and the test split "
-                                    f"({other[image]})")
-            chosen[split].setdefault(image, where)
-        lists.append(list_path)
-    if not chosen["test"]:
-        if lists:
-            logger.info(f"data: left out {', '.join(str(path.relative_to(source)) for path in lists)} (no test "
-                        "list beside it)")
-        return None
-    test_lists = [path for path in lists if split_of(path.stem) == "test"]
-    train, test, unlisted = {}, {}, 0
-    for label, paths in images.items():
-        for path in paths:
-            if path in chosen["test"]:
-                test.setdefault(label, []).append(path)
-            elif path in chosen["train"] or not chosen["train"]:
-                train.setdefault(label, []).append(path)
-            else:
-                unlisted += 1
-    if unlisted:
-        logger.info(f"data: left out {unlisted:,} image(s) that no split list names")
-    logger.info(f"data: the dataset's own split from {', '.join(str(path.relative_to(source)) for path in lists)}: "
-                f"{sum(map(len, train.values())):,} training and {len(chosen['test']):,} test images")
-    return {"train": train, "test": test, "where": test_lists[0], "lists": lists}
-
-
-def _tail_index(images: list[Path], base: Path) -> dict[str, list[Path]]:
-    """Each image under every end of its path below ``base``, with and without its extension: what a list's line may
-    call it (``apple_pie/1005649``, ``val_0.JPEG``)."""
-    index: dict[str, list[Path]] = {}
-    inside = str(base).rstrip(os.sep) + os.sep
-    for path in images:
-        # Strings, not Path methods: Food-101 has 101,000 images.
-        parts = str(path).removeprefix(inside).split(os.sep)
-        suffix = os.path.splitext(parts[-1])[1]
-        for count in range(1, len(parts) + 1):
-            tail = "/".join(parts[-count:])
-            for key in {tail, tail.removesuffix(suffix)}:
-                index.setdefault(key, []).append(path)
-    return index
-
-
-def _split_list_files(source: Path) -> list[Path]:
-    """Text files anywhere in the dataset named like a split (train.txt, trainval.txt, test.txt), regular and of a
-    list's size."""
-    found = []
-    for folder, folders, names in os.walk(source):
-        folders[:] = sorted(name for name in folders if not name.startswith("."))
-        for name in sorted(names):
-            path = Path(folder) / name
-            # A text file inside a split's folder is about that split (Tiny ImageNet's val/val_annotations.txt).
-            if path.suffix.lower() == ".txt" and not name.startswith(".") and split_of(path.stem) and \
-                    not any(split_of(part) for part in path.relative_to(source).parts[:-1]) and \
-                    path.is_file() and path.stat().st_size <= MAX_SPLIT_LIST_BYTES:
-                found.append(path)
-    return found
-
-
-def _list_images(path: Path, index: dict[str, list[Path]]) -> tuple[dict[Path, str], list[str], int, str | None]:
-    """The images a split list names (image -> "list: line N"), the entries naming none, its count of lines, and
-    the first line naming several images (None if none does)."""
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except OSError as error:
-        logger.warning(f"data: left out {path}, which cannot be read ({error.strerror or error})")
-        return {}, [], 0, None
-    except UnicodeDecodeError:
-        return {}, [], 0, None  # not a list of names: left out as one
-    named: dict[Path, str] = {}
-    unknown, lines, ambiguous = [], 0, None
-    for number, line in enumerate(text.splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        lines += 1
-        entry = _list_entry(line, index)
-        matches = set(index.get(entry, []))
-        if len(matches) > 1:
-            ambiguous = ambiguous or (f"{path}: line {number}: {entry!r} names {len(matches)} images "
-                                      f"({', '.join(sorted(map(str, matches))[:2])})")
-        elif matches:
-            named.setdefault(matches.pop(), f"{path}: line {number}")
-        else:
-            unknown.append(entry)
-    return named, unknown, lines, ambiguous
-
-
-def _list_entry(line: str, index: dict[str, list[Path]]) -> str:
-    """What a split list's line names: the whole line or its first word (Oxford-IIIT Pet's "Abyssinian_100 1 1 1"),
-    a path from another machine (/content/food-101/images/apple_pie/1005649.jpg) by its longest end that is an
-    image's; its first word when nothing matches."""
-    shown = line
-    for candidate in dict.fromkeys((line, line.split()[0])):
-        parts = [part for part in candidate.replace("\\", "/").split("/") if part not in ("", ".")]
-        shown = "/".join(parts)
-        for start in range(len(parts)):
-            if "/".join(parts[start:]) in index:
-                return "/".join(parts[start:])
-    return shown
-
-
 def _folders_agree(labelled: dict) -> bool:
     """Whether every image a labels CSV names lies in a folder named as its label."""
     return all(path.parent.name == label for split in ("train", "test") for label, paths in labelled.get(split, {}).items()
@@ -637,7 +506,7 @@ def dataset_splits(root: Path) -> dict[str, list[Path]]:
     for path in folders:
         if split_names[path] is None:
             continue
-        tree = _split_tree(path) or _labels_list(path)
+        tree = _split_tree(path) or labels_list(path)
         if tree:
             splits.setdefault(split_names[path], []).append(tree)
         else:  # images without class folders (Fruits-360's test-multiple_fruits): nothing to learn or score
@@ -677,68 +546,14 @@ def _split_tree(path: Path) -> Path | None:
     return tree if any(is_dir(folder) for folder in entries(tree)) or _labels_in_names(tree) else None
 
 
-def _labels_list(split: Path) -> Path | None:
-    """A text file in a split folder of unlabelled images whose lines label them, "<image> <label> ..." (Tiny
-    ImageNet's val/val_annotations.txt: "val_0.JPEG<tab>n03444034<tab>0<tab>32<tab>44<tab>62"), or None."""
-    texts = [path for path in entries(split) if path.suffix.lower() == ".txt" and path.is_file()]
-    if len(texts) > MAX_LABELS_LISTS:  # a text file per image (YOLO's boxes): no list of labels, and each try lists all
-        return None
-    for path in texts:
-        if path.stat().st_size <= MAX_SPLIT_LIST_BYTES and _listed_labels(path, say=False):
-            return path
-    return None
-
-
-def _listed_labels(path: Path, say: bool = True) -> dict[str, list[Path]] | None:
-    """Label -> images of the folder holding labels list ``path``, from its lines' first two fields; None when
-    fewer than half of its lines name an image of that folder and a label. Said when ``say``: lines naming no
-    image, and images no line names (left out). A line naming two images or an image named twice is one line."""
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError):
-        return None
-    images = class_images(path.parent, say_left_out=False)
-    index = _tail_index(images, path.parent)
-    labelled: dict[str, list[Path]] = {}
-    named: dict[Path, int] = {}
-    unknown, lines = [], 0
-    for number, line in enumerate(text.splitlines(), start=1):
-        # Tab-separated fields (Tiny ImageNet: name, label, box), or the name and the rest of the line (FGVC-Aircraft's
-        # "1025794 Boeing 707": labels with spaces).
-        words = [field.strip() for field in (line.split("\t") if "\t" in line else line.split(None, 1))]
-        if not words or not words[0] or words[0].startswith("#"):
-            continue
-        lines += 1
-        matches = set(index.get(_list_entry(words[0], index), [])) if len(words) >= 2 and words[1] else set()
-        if len(matches) > 1 and say:
-            raise PipelineError(f"{path}: line {number}: {words[0]!r} names {len(matches)} images "
-                                f"({', '.join(sorted(map(str, matches))[:2])})")
-        if len(matches) != 1:
-            unknown.append(words[0])
-            continue
-        image = matches.pop()
-        if image in named and say:
-            raise PipelineError(f"{path}: line {number}: {image.name} is labelled again (line {named[image]})")
-        named[image] = number
-        labelled.setdefault(words[1], []).append(image)
-    if len(named) < max(1, lines / 2):
-        return None
-    if say and unknown:
-        logger.warning(f"data: {path}: {len(unknown):,} of its {lines:,} lines name no image of {path.parent.name} "
-                       f"({unknown[0]}); left out")
-    if say and len(named) < len(images):
-        logger.info(f"data: left out {len(images) - len(named):,} image(s) of {path.parent.name} that {path.name} "
-                    "does not label")
-    return labelled
-
-
 def _labelled_images(trees: list[Path]) -> dict[str, list[Path]]:
-    """Class name -> image files, over one or more class trees (train/ and val/) or labels lists (``_labels_list``)."""
+    """Class name -> image files, over one or more class trees (train/ and val/) or labels lists
+    (``image_lists.labels_list``)."""
     images: dict[str, list[Path]] = {}
     for tree in trees:
         if not is_dir(tree):  # a labels list
             logger.info(f"data: {tree.parent.name} labelled by {tree.name}")
-            for label, paths in _listed_labels(tree).items():
+            for label, paths in listed_labels(tree).items():
                 images.setdefault(label, []).extend(paths)
             continue
         classes = [path for path in entries(tree) if is_dir(path)]
