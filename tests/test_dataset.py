@@ -324,6 +324,52 @@ def test_a_split_with_a_text_file_per_image_is_not_labelled_by_them(tmp_path, ca
     assert "data: left out test (no class folders, no labels in its file names: unlabelled)" in caplog.messages
 
 
+def write_fgvc_aircraft(source: Path) -> Path:
+    """fgvc-aircraft-2013b/data/images/<id>.jpg (no labels in folders or names) beside labels lists of two kinds
+    for each split (images_variant_train.txt: "1000001 707-320"; images_family_*.txt: "1000001 Boeing 707"),
+    trainval repeating train and val, and images_<split>.txt of names only. Returns data/."""
+    root = source / "fgvc-aircraft-2013b" / "data"
+    families = {"707-320": "Boeing 707", "F/A-18": "F/A-18"}
+    rows: dict[str, list[tuple[str, str]]] = {"train": [], "val": [], "test": []}
+    for variant_number, variant in enumerate(families):
+        for number in range(6):
+            name = f"{1000000 + 10 * variant_number + number}"
+            save(root / "images" / f"{name}.jpg", 10 * variant_number + number)
+            rows[("train", "val", "test")[number % 3]].append((name, variant))
+    rows["trainval"] = rows["train"] + rows["val"]
+    for split, listed in rows.items():
+        (root / f"images_variant_{split}.txt").write_text("".join(f"{name} {variant}\n" for name, variant in listed))
+        (root / f"images_family_{split}.txt").write_text("".join(f"{name} {families[variant]}\n"
+                                                                 for name, variant in listed))
+        (root / f"images_{split}.txt").write_text("".join(f"{name}\n" for name, _ in listed))
+    return root
+
+
+def test_labels_lists_beside_a_folder_of_unlabelled_images_label_and_split_it(tmp_path):
+    """FGVC-Aircraft was refused as one class, "images"; its variant lists label the images and say the split."""
+    source = tmp_path / "fgvc"
+    write_fgvc_aircraft(source)
+    prepare_dataset(source, tmp_path / "variant", label_column="variant")
+    competition = load_competition(tmp_path / "variant")
+    assert competition.layout == "images" and competition.classes == ["707-320", "F/A-18"]
+    assert (len(competition.x_train), len(competition.x_test)) == (8, 4)  # trainval's repeats counted once
+    assert sorted(int(image[0, 0, 0]) for image in competition.x_test) == [2, 5, 12, 15]
+    prepare_dataset(source, tmp_path / "family", label_column="family")
+    assert load_competition(tmp_path / "family").classes == ["Boeing 707", "F/A-18"]
+
+
+def _labels_lists_of_two_kinds(source: Path):
+    return write_fgvc_aircraft(source), r"labels lists of 2 kinds \(images_family, images_variant\); name one with"
+
+
+def _labels_lists_naming_an_image_train_and_test(source: Path):
+    root = write_fgvc_aircraft(source)
+    for kind in ("variant", "family"):
+        (root / f"images_{kind}_test.txt").unlink()
+    (root / "images_variant_test.txt").write_text("1000002 707-320\n1000000 707-320\n")
+    return root / "images_variant_train.txt", r"1000000.jpg is train '707-320' here but test '707-320' in"
+
+
 def test_text_files_named_like_splits_that_list_no_images_change_nothing(tmp_path, caplog):
     source = tmp_path / "pets"
     for label, value in (("cat", 1), ("dog", 2)):
@@ -783,7 +829,8 @@ def _pixel_table_one_label(source: Path):
                                   _labels_csv_naming_a_missing_image, _labels_csv_with_an_empty_label,
                                   _labels_csv_naming_an_ambiguous_image, _versions_of_one_dataset,
                                   _fifo_named_like_a_pixel_table, _image_in_both_split_lists,
-                                  _split_list_naming_two_images, _labels_list_labelling_an_image_twice],
+                                  _split_list_naming_two_images, _labels_list_labelling_an_image_twice,
+                                  _labels_lists_of_two_kinds, _labels_lists_naming_an_image_train_and_test],
                          ids=lambda make: make.__name__[1:])
 def test_a_dataset_that_cannot_be_a_competition_is_one_line_and_nothing_is_written(make, tmp_path, capsys):
     source = tmp_path / "dataset"

@@ -68,7 +68,7 @@ from kaggle_pipeline.data.folders import (
     is_sample_name,
     split_of,
 )
-from kaggle_pipeline.data.image_lists import labels_list, listed_labels, split_lists
+from kaggle_pipeline.data.image_lists import labels_list, listed_labels, split_labels_lists, split_lists
 from kaggle_pipeline.data.images import image_files, parallel_map, read_image
 from kaggle_pipeline.data.layouts.class_folders import class_images
 from kaggle_pipeline.data.layouts.csv_pixels import (
@@ -129,6 +129,7 @@ def prepare_dataset(source: Path, folder: Path, test_fraction: float = DEFAULT_T
         logger.info(f"data: {labelled['where'].name} labels each image with its folder's name; reading the class "
                     "folders")
         labelled = None
+    labelled = labelled or split_labels_lists(root, label_column)
     if labelled:
         train, test, where = labelled["train"], labelled.get("test"), labelled["where"]
     elif label_column is not None:

@@ -4,7 +4,9 @@ Split lists choose a dataset's test set: text files named like a split whose lin
 ``meta/train.txt`` and ``meta/test.txt`` of ``apple_pie/1005649``; Oxford-IIIT Pet's ``annotations/trainval.txt``
 and ``test.txt`` of ``Abyssinian_100 1 1 1``: ``split_lists``). Labels lists label a split of unlabelled images: a
 text file in the split whose lines name an image and its label (Tiny ImageNet's ``val/val_annotations.txt``:
-``labels_list``, ``listed_labels``). A line names an image by the end of its path, with or without the extension.
+``labels_list``, ``listed_labels``), or labels lists named like splits beside a folder of unlabelled images label
+and split it (FGVC-Aircraft: ``split_labels_lists``). A line names an image by the end of its path, with or without
+the extension.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ import logging
 import os
 from pathlib import Path
 
-from kaggle_pipeline.data.folders import entries, split_of
+from kaggle_pipeline.data.folders import SPLIT_WORD, entries, split_of
 from kaggle_pipeline.data.layouts.class_folders import class_images
-from kaggle_pipeline.errors import PipelineError
+from kaggle_pipeline.errors import ParameterError, PipelineError
 
 logger = logging.getLogger(__name__)
 
@@ -163,10 +165,11 @@ def labels_list(split: Path) -> Path | None:
     return None
 
 
-def listed_labels(path: Path, say: bool = True) -> dict[str, list[Path]] | None:
+def listed_labels(path: Path, say: bool = True, whole: bool = True) -> dict[str, list[Path]] | None:
     """Label -> images of the folder holding labels list ``path``, from its lines' first two fields; None when
     fewer than half of its lines name an image of that folder and a label. Said when ``say``: lines naming no
-    image, and images no line names (left out). A line naming two images or an image named twice is one line."""
+    image, and (for a list labelling the ``whole`` folder) images no line names, left out. A line naming two images
+    or an image named twice is one line."""
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except (OSError, UnicodeDecodeError):
@@ -200,7 +203,49 @@ def listed_labels(path: Path, say: bool = True) -> dict[str, list[Path]] | None:
     if say and unknown:
         logger.warning(f"data: {path}: {len(unknown):,} of its {lines:,} lines name no image of {path.parent.name} "
                        f"({unknown[0]}); left out")
-    if say and len(named) < len(images):
+    if say and whole and len(named) < len(images):
         logger.info(f"data: left out {len(images) - len(named):,} image(s) of {path.parent.name} that {path.name} "
                     "does not label")
     return labelled
+
+
+def split_labels_lists(root: Path, label_column: str | None = None) -> dict | None:
+    """The labels and the split of a folder of unlabelled images from labels lists named like splits beside it
+    (FGVC-Aircraft: data/images/ beside images_variant_trainval.txt and images_variant_test.txt of "1025794 Boeing
+    707", and the same for family and manufacturer): ``{"train": {label: [image]}, "test": {...}, "where": a test
+    list}`` or None. Lists of several kinds need ``label_column`` naming one (variant)."""
+    texts = [path for path in entries(root) if path.suffix.lower() == ".txt" and split_of(path.stem)
+             and path.is_file() and path.stat().st_size <= MAX_SPLIT_LIST_BYTES]
+    kinds: dict[str, list[Path]] = {}
+    for path in texts if len(texts) <= 4 * MAX_LABELS_LISTS else ():
+        if listed_labels(path, say=False):
+            kinds.setdefault(SPLIT_WORD.sub("", path.stem.lower()).strip("_- ") or "labels", []).append(path)
+    kinds = {kind: paths for kind, paths in kinds.items() if {split_of(path.stem) for path in paths} == {"train", "test"}}
+    if not kinds:
+        return None
+    if label_column is not None:
+        chosen = [kind for kind in kinds if label_column.strip().lower() in kind]
+        if len(chosen) != 1:
+            raise ParameterError("label_column", label_column, f"names none of the labels lists' kinds "
+                                 f"({', '.join(sorted(kinds))})" if not chosen else "names several of them")
+    elif len(kinds) > 1:
+        raise PipelineError(f"{root}: labels lists of {len(kinds)} kinds ({', '.join(sorted(kinds))}); name one with "
+                            "LABEL_COLUMN= (--label-column)")
+    else:
+        chosen = list(kinds)
+    found: dict = {}
+    seen: dict[Path, tuple[str, str, Path]] = {}  # image -> (split, label, list): trainval repeats train and val
+    for path in kinds[chosen[0]]:
+        split = split_of(path.stem)
+        for label, images in listed_labels(path, whole=False).items():
+            for image in images:
+                if image in seen:
+                    if seen[image][:2] != (split, label):
+                        raise PipelineError(f"{path}: {image.name} is {split} {label!r} here but {seen[image][0]} "
+                                            f"{seen[image][1]!r} in {seen[image][2].name}")
+                    continue
+                seen[image] = (split, label, path)
+                found.setdefault(split, {}).setdefault(label, []).append(image)
+    found["where"] = next(path for path in kinds[chosen[0]] if split_of(path.stem) == "test")
+    logger.info(f"data: labels and split from {', '.join(sorted(path.name for path in kinds[chosen[0]]))}")
+    return found
