@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from kaggle_pipeline.data.folders import SPLIT_WORD, entries, split_of
@@ -159,26 +160,38 @@ def labels_list(split: Path) -> Path | None:
     texts = [path for path in entries(split) if path.suffix.lower() == ".txt" and path.is_file()]
     if len(texts) > MAX_LABELS_LISTS:  # a text file per image (YOLO's boxes): no list of labels, and each try lists all
         return None
-    for path in texts:
-        if path.stat().st_size <= MAX_SPLIT_LIST_BYTES and listed_labels(path, say=False):
-            return path
-    return None
+    _, index = _folder_index(split)
+    return next((path for path in texts if path.stat().st_size <= MAX_SPLIT_LIST_BYTES and _read_labels_list(path, index)),
+                None)
 
 
-def listed_labels(path: Path, say: bool = True, whole: bool = True) -> dict[str, list[Path]] | None:
-    """Label -> images of the folder holding labels list ``path``, from its lines' first two fields; None when
-    fewer than half of its lines name an image of that folder and a label. Said when ``say``: lines naming no
-    image, and (for a list labelling the ``whole`` folder) images no line names, left out. A line naming two images
-    or an image named twice is one line."""
+@dataclass
+class _LabelsList:
+    """A labels list as read, before anything is said: label -> images, and what its lines got wrong."""
+
+    labelled: dict[str, list[Path]]
+    named: int  # images it labels
+    lines: int
+    unknown: list[str]  # entries naming no image
+    problem: str | None  # the first line naming two images or an image labelled again
+
+
+def _folder_index(folder: Path) -> tuple[list[Path], dict[str, list[Path]]]:
+    """The images under ``folder`` and their ``_tail_index``: listed once for all the lists beside them."""
+    images = class_images(folder, say_left_out=False)
+    return images, _tail_index(images, folder)
+
+
+def _read_labels_list(path: Path, index: dict[str, list[Path]]) -> _LabelsList | None:
+    """Label -> images from a labels list's lines' first two fields; None when fewer than half of its lines name
+    an image of ``index`` and a label."""
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except (OSError, UnicodeDecodeError):
         return None
-    images = class_images(path.parent, say_left_out=False)
-    index = _tail_index(images, path.parent)
     labelled: dict[str, list[Path]] = {}
     named: dict[Path, int] = {}
-    unknown, lines = [], 0
+    unknown, lines, problem = [], 0, None
     for number, line in enumerate(text.splitlines(), start=1):
         # Tab-separated fields (Tiny ImageNet: name, label, box), or the name and the rest of the line (FGVC-Aircraft's
         # "1025794 Boeing 707": labels with spaces).
@@ -187,26 +200,44 @@ def listed_labels(path: Path, say: bool = True, whole: bool = True) -> dict[str,
             continue
         lines += 1
         matches = set(index.get(_list_entry(words[0], index), [])) if len(words) >= 2 and words[1] else set()
-        if len(matches) > 1 and say:
-            raise PipelineError(f"{path}: line {number}: {words[0]!r} names {len(matches)} images "
-                                f"({', '.join(sorted(map(str, matches))[:2])})")
+        if len(matches) > 1:
+            problem = problem or (f"{path}: line {number}: {words[0]!r} names {len(matches)} images "
+                                  f"({', '.join(sorted(map(str, matches))[:2])})")
         if len(matches) != 1:
             unknown.append(words[0])
             continue
         image = matches.pop()
-        if image in named and say:
-            raise PipelineError(f"{path}: line {number}: {image.name} is labelled again (line {named[image]})")
+        if image in named:
+            problem = problem or f"{path}: line {number}: {image.name} is labelled again (line {named[image]})"
         named[image] = number
         labelled.setdefault(words[1], []).append(image)
     if len(named) < max(1, lines / 2):
         return None
-    if say and unknown:
-        logger.warning(f"data: {path}: {len(unknown):,} of its {lines:,} lines name no image of {path.parent.name} "
-                       f"({unknown[0]}); left out")
-    if say and whole and len(named) < len(images):
-        logger.info(f"data: left out {len(images) - len(named):,} image(s) of {path.parent.name} that {path.name} "
+    return _LabelsList(labelled, len(named), lines, unknown, problem)
+
+
+def _said(listed: _LabelsList, path: Path, image_count: int, whole: bool) -> dict[str, list[Path]]:
+    """A labels list's labels, once its problem (one line) and what it leaves out (log lines) are said."""
+    if listed.problem:
+        raise PipelineError(listed.problem)
+    if listed.unknown:
+        logger.warning(f"data: {path}: {len(listed.unknown):,} of its {listed.lines:,} lines name no image of "
+                       f"{path.parent.name} ({listed.unknown[0]}); left out")
+    if whole and listed.named < image_count:
+        logger.info(f"data: left out {image_count - listed.named:,} image(s) of {path.parent.name} that {path.name} "
                     "does not label")
-    return labelled
+    return listed.labelled
+
+
+def listed_labels(path: Path) -> dict[str, list[Path]]:
+    """Label -> images of the folder holding labels list ``path`` (found by ``labels_list``); lines naming no image
+    and images no line names are left out with a line; a line naming two images or an image named twice is one
+    line."""
+    images, index = _folder_index(path.parent)
+    listed = _read_labels_list(path, index)
+    if listed is None:
+        raise PipelineError(f"{path}: its lines no longer name the images beside it")
+    return _said(listed, path, len(images), whole=True)
 
 
 def split_labels_lists(root: Path, label_column: str | None = None) -> dict | None:
@@ -216,9 +247,13 @@ def split_labels_lists(root: Path, label_column: str | None = None) -> dict | No
     list}`` or None. Lists of several kinds need ``label_column`` naming one (variant)."""
     texts = [path for path in entries(root) if path.suffix.lower() == ".txt" and split_of(path.stem)
              and path.is_file() and path.stat().st_size <= MAX_SPLIT_LIST_BYTES]
+    if not texts or len(texts) > 4 * MAX_LABELS_LISTS:
+        return None
+    images, index = _folder_index(root)
+    read = {path: _read_labels_list(path, index) for path in texts}  # each list read once
     kinds: dict[str, list[Path]] = {}
-    for path in texts if len(texts) <= 4 * MAX_LABELS_LISTS else ():
-        if listed_labels(path, say=False):
+    for path in texts:
+        if read[path]:
             kinds.setdefault(SPLIT_WORD.sub("", path.stem.lower()).strip("_- ") or "labels", []).append(path)
     kinds = {kind: paths for kind, paths in kinds.items() if {split_of(path.stem) for path in paths} == {"train", "test"}}
     if not kinds:
@@ -237,8 +272,8 @@ def split_labels_lists(root: Path, label_column: str | None = None) -> dict | No
     seen: dict[Path, tuple[str, str, Path]] = {}  # image -> (split, label, list): trainval repeats train and val
     for path in kinds[chosen[0]]:
         split = split_of(path.stem)
-        for label, images in listed_labels(path, whole=False).items():
-            for image in images:
+        for label, labelled in _said(read[path], path, len(images), whole=False).items():
+            for image in labelled:
                 if image in seen:
                     if seen[image][:2] != (split, label):
                         raise PipelineError(f"{path}: {image.name} is {split} {label!r} here but {seen[image][0]} "
