@@ -147,7 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--dataset", type=user_path, default=None, metavar="FOLDER",
                       help="instead, a labelled image dataset (class folders, with or without train/val/test splits: "
                            "Chest X-Ray, Intel Image Classification, PetImages; split lists such as Food-101's "
-                           "meta/test.txt; a CSV labelling its image files; labelled pixel tables; arrays: Keras' "
+                           "meta/test.txt; a CSV or MATLAB files labelling its image files (Flowers-102's imagelabels.mat, "
+                           "Stanford Cars' annotations); labelled pixel tables; arrays: Keras' "
                            "mnist.npz, CIFAR's python batches, HDF5 and MATLAB files such as SVHN's) made a "
                            "competition with a local answer key; its images are linked, never copied or written. "
                            "The .zip Kaggle's site downloads is unpacked into data/<its name> first")
@@ -157,8 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--label-column", default=None, metavar="NAME",
                       help="with --dataset labelled by a CSV (of its image files, or of pixels): the column of "
                            "labels, where no column is named label, class, target, ... (HAM10000: dx; FER2013: "
-                           "emotion); with pickled batches, HDF5 or MATLAB files, their labels' key or array "
-                           "(CIFAR-100: coarse_labels)")
+                           "emotion); with pickled batches, HDF5 or MATLAB files, their labels' key, array or "
+                           "field (CIFAR-100: coarse_labels)")
 
     def common(stage: argparse.ArgumentParser) -> None:
         stage.add_argument("--data", type=user_path, default=DEFAULT_DATA, help="competition folder (default: %(default)s)")

@@ -312,6 +312,12 @@ def _matlab_file_that_is_not_one(source: Path):
     return source / "train_32x32.mat", "cannot read the"
 
 
+def _matlab_file_cut_short(source: Path):
+    source.mkdir(parents=True)
+    (source / "train_32x32.mat").write_bytes(b"MATLAB 5.0")  # scipy's MatReadError, not a ValueError
+    return source / "train_32x32.mat", r"cannot read the MATLAB file \(Mat file appears to be truncated\)"
+
+
 def _pickle_of_a_list(source: Path):
     write_cifar10(source)
     (source / "cifar-10-batches-py" / "data_batch_2").write_bytes(pickle.dumps([1, 2, 3], protocol=2))
@@ -343,7 +349,7 @@ def _label_column_for_arrays(source: Path):
                                   _label_without_a_name, _pickle_of_a_list, _test_batch_only, _batch_without_labels,
                                   _unknown_label_key, _label_column_for_arrays, _test_images_of_another_shape,
                                   _hdf5_that_is_not_hdf5, _hdf5_test_file_only, _hdf5_labels_unclear,
-                                  _matlab_file_that_is_not_one],
+                                  _matlab_file_that_is_not_one, _matlab_file_cut_short],
                          ids=lambda make: make.__name__[1:])
 def test_arrays_that_cannot_be_a_competition_are_one_line_and_nothing_is_written(make, tmp_path, capsys):
     source = tmp_path / "dataset"

@@ -166,7 +166,7 @@ def _file_arrays(path: Path, label_column: str | None) -> tuple[str, np.ndarray,
             raise PipelineError(f"{path}: larger than {MAX_ARRAY_BYTES:,} bytes (half the memory)")
         try:
             content = scipy.io.loadmat(path)
-        except (ValueError, TypeError, OSError, EOFError, NotImplementedError) as error:
+        except (ValueError, TypeError, OSError, EOFError, NotImplementedError, scipy.io.matlab.MatReadError) as error:
             raise PipelineError(f"{path}: cannot read the MATLAB file ({first_line(error)})") from None
         return _images_and_labels(path, {name: value for name, value in content.items()
                                          if not name.startswith("__") and isinstance(value, np.ndarray)}, label_column)

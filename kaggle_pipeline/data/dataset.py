@@ -34,7 +34,8 @@ folder of unlabelled images (``seg_pred``, Fruits-360's ``test-multiple_fruits``
 split or folder of images named with their labels (``cat.0.jpg``, ``Abyssinian_1.jpg``) is labelled by the names.
 Without split folders, text files listing a split's images (Food-101's ``meta/train.txt`` and ``test.txt``) choose
 the test set (``split_lists``); a split of unlabelled images may be labelled by a text file in it (Tiny ImageNet's
-``val/val_annotations.txt``: kaggle_pipeline.data.image_lists).
+``val/val_annotations.txt``: kaggle_pipeline.data.image_lists). Image files labelled by MATLAB files (Flowers-102's
+``imagelabels.mat`` and ``setid.mat``, Stanford Cars' annotations) are read by kaggle_pipeline.data.mat_labels.
 A competition folder given as a dataset gets a copy scored locally; its sample submission and an answer key
 (``solution.csv``) are never read as labels. The output folder follows the ``data`` stage's rule: it must be
 missing or empty, and nothing but what this writes is ever removed.
@@ -79,6 +80,7 @@ from kaggle_pipeline.data.layouts.csv_pixels import (
     table_header,
 )
 from kaggle_pipeline.data.layouts.file_names import label_of
+from kaggle_pipeline.data.mat_labels import mat_labels
 from kaggle_pipeline.data.tables import LABEL_COLUMN_NAMES, csv_parse_error, read_csv_bytes, separator_of
 from kaggle_pipeline.errors import ParameterError, PipelineError
 
@@ -129,12 +131,12 @@ def prepare_dataset(source: Path, folder: Path, test_fraction: float = DEFAULT_T
         logger.info(f"data: {labelled['where'].name} labels each image with its folder's name; reading the class "
                     "folders")
         labelled = None
-    labelled = labelled or split_labels_lists(root, label_column)
+    labelled = labelled or split_labels_lists(root, label_column) or mat_labels(root, label_column)
     if labelled:
         train, test, where = labelled["train"], labelled.get("test"), labelled["where"]
     elif label_column is not None:
         raise ParameterError("label_column", label_column, "only for a dataset labelled by a CSV (of its image files, "
-                             "or of pixels)")
+                             "or of pixels), by labels lists of several kinds or by MATLAB files")
     else:
         splits = dataset_splits(root)
         train = _labelled_images(splits["train"])
@@ -203,11 +205,13 @@ def dataset_root(source: Path) -> Path:
         inside = [path for path in entries(root) if is_dir(path)]
         splits = [path for path in inside if split_of(path.name)]
         # New Plant Diseases: its train/ and valid/ two folders down, beside test/test/ of unlabelled images.
-        if splits and len(inside) - len(splits) == 1 and \
+        others = [path for path in inside if path not in splits]
+        # ... but not beside a folder without images (Stanford Cars' devkit/ of MATLAB files labelling cars_train/).
+        if splits and len(others) == 1 and _holds_images(others[0]) and \
                 not any(_split_tree(path) or labels_list(path) for path in splits):
             logger.info(f"data: left out {', '.join(path.name for path in splits)} (no class folders, no labels in "
                         "its file names: unlabelled)")
-            inside = [path for path in inside if path not in splits]
+            inside = others
         elif len(inside) > 1 and not splits:
             with_images = [path for path in inside if class_images(path, say_left_out=False)]
             # ... but an empty folder may be a class whose images are missing: then nothing is left out.
@@ -223,6 +227,12 @@ def dataset_root(source: Path) -> Path:
     if root != source:
         logger.info(f"data: reading {root} (the one folder in {root.parent})")
     return root
+
+
+def _holds_images(folder: Path) -> bool:
+    """Whether ``folder`` or a folder in it holds an image file (stops at the first)."""
+    return any(Path(name).suffix.lower() in IMAGE_SUFFIXES and not name.startswith(".")
+               for _, _, names in os.walk(folder) for name in names)
 
 
 def _holds_files(folder: Path) -> bool:

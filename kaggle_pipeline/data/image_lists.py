@@ -35,7 +35,7 @@ def split_lists(source: Path, images: dict[str, list[Path]]) -> dict | None:
     names an image by its path's last parts, with or without the extension (its first word: the other words are
     the list's own columns). Images listed nowhere are left out when a train list says which images train, and
     train otherwise; listed images the dataset does not hold are said with a warning."""
-    index = _tail_index([path for paths in images.values() for path in paths], source)
+    index = tail_index([path for paths in images.values() for path in paths], source)
     chosen: dict[str, dict[Path, str]] = {"train": {}, "test": {}}  # image -> the list line naming it
     lists = []
     for list_path in _split_list_files(source):
@@ -79,7 +79,7 @@ def split_lists(source: Path, images: dict[str, list[Path]]) -> dict | None:
     return {"train": train, "test": test, "where": test_lists[0], "lists": lists}
 
 
-def _tail_index(images: list[Path], base: Path) -> dict[str, list[Path]]:
+def tail_index(images: list[Path], base: Path) -> dict[str, list[Path]]:
     """Each image under every end of its path below ``base``, with and without its extension: what a list's line may
     call it (``apple_pie/1005649``, ``val_0.JPEG``)."""
     index: dict[str, list[Path]] = {}
@@ -128,7 +128,7 @@ def _list_images(path: Path, index: dict[str, list[Path]]) -> tuple[dict[Path, s
         if not line or line.startswith("#"):
             continue
         lines += 1
-        entry = _list_entry(line, index)
+        entry = list_entry(line, index)
         matches = set(index.get(entry, []))
         if len(matches) > 1:
             ambiguous = ambiguous or (f"{path}: line {number}: {entry!r} names {len(matches)} images "
@@ -140,7 +140,7 @@ def _list_images(path: Path, index: dict[str, list[Path]]) -> tuple[dict[Path, s
     return named, unknown, lines, ambiguous
 
 
-def _list_entry(line: str, index: dict[str, list[Path]]) -> str:
+def list_entry(line: str, index: dict[str, list[Path]]) -> str:
     """What a split list's line names: the whole line or its first word (Oxford-IIIT Pet's "Abyssinian_100 1 1 1"),
     a path from another machine (/content/food-101/images/apple_pie/1005649.jpg) by its longest end that is an
     image's; its first word when nothing matches."""
@@ -160,7 +160,7 @@ def labels_list(split: Path) -> Path | None:
     texts = [path for path in entries(split) if path.suffix.lower() == ".txt" and path.is_file()]
     if len(texts) > MAX_LABELS_LISTS:  # a text file per image (YOLO's boxes): no list of labels, and each try lists all
         return None
-    _, index = _folder_index(split)
+    _, index = folder_index(split)
     return next((path for path in texts if path.stat().st_size <= MAX_SPLIT_LIST_BYTES and _read_labels_list(path, index)),
                 None)
 
@@ -176,10 +176,10 @@ class _LabelsList:
     problem: str | None  # the first line naming two images or an image labelled again
 
 
-def _folder_index(folder: Path) -> tuple[list[Path], dict[str, list[Path]]]:
-    """The images under ``folder`` and their ``_tail_index``: listed once for all the lists beside them."""
+def folder_index(folder: Path) -> tuple[list[Path], dict[str, list[Path]]]:
+    """The images under ``folder`` and their ``tail_index``: listed once for all the lists beside them."""
     images = class_images(folder, say_left_out=False)
-    return images, _tail_index(images, folder)
+    return images, tail_index(images, folder)
 
 
 def _read_labels_list(path: Path, index: dict[str, list[Path]]) -> _LabelsList | None:
@@ -199,7 +199,7 @@ def _read_labels_list(path: Path, index: dict[str, list[Path]]) -> _LabelsList |
         if not words or not words[0] or words[0].startswith("#"):
             continue
         lines += 1
-        matches = set(index.get(_list_entry(words[0], index), [])) if len(words) >= 2 and words[1] else set()
+        matches = set(index.get(list_entry(words[0], index), [])) if len(words) >= 2 and words[1] else set()
         if len(matches) > 1:
             problem = problem or (f"{path}: line {number}: {words[0]!r} names {len(matches)} images "
                                   f"({', '.join(sorted(map(str, matches))[:2])})")
@@ -233,7 +233,7 @@ def listed_labels(path: Path) -> dict[str, list[Path]]:
     """Label -> images of the folder holding labels list ``path`` (found by ``labels_list``); lines naming no image
     and images no line names are left out with a line; a line naming two images or an image named twice is one
     line."""
-    images, index = _folder_index(path.parent)
+    images, index = folder_index(path.parent)
     listed = _read_labels_list(path, index)
     if listed is None:
         raise PipelineError(f"{path}: its lines no longer name the images beside it")
@@ -249,7 +249,7 @@ def split_labels_lists(root: Path, label_column: str | None = None) -> dict | No
              and path.is_file() and path.stat().st_size <= MAX_SPLIT_LIST_BYTES]
     if not texts or len(texts) > 4 * MAX_LABELS_LISTS:
         return None
-    images, index = _folder_index(root)
+    images, index = folder_index(root)
     read = {path: _read_labels_list(path, index) for path in texts}  # each list read once
     kinds: dict[str, list[Path]] = {}
     for path in texts:
