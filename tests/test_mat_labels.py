@@ -275,6 +275,18 @@ def _label_column_no_field_has(source: Path):
     return "--label-column 'make'", r"not a field of cars_annos.mat's annotations \(relative_im_path, class, test\)"
 
 
+def _test_classes_without_training_images(source: Path):
+    """The line names the first of them and a few training classes of many (Stanford Cars has 196)."""
+    names = [f"Car {number:02d}" for number in range(12)]
+    rows = [(f"car_ims/{number:06d}.jpg", number % 12 + 1, int(number % 12 < 2)) for number in range(48)]
+    for name, label, _ in rows:
+        write_image(source / name, label)
+    scipy.io.savemat(source / "cars_annos.mat", {
+        "annotations": annotations(rows, ("relative_im_path", "class", "test")), "class_names": cell(names)})
+    return source / "cars_annos.mat", (r"classes 'Car 00' and 1 more have no training images \(the training classes "
+                                       r"are Car 02, Car 03, .*Car 09, \.\.\. \(10 in all\)\)$")
+
+
 def _test_labels_only(source: Path):
     cars_devkit(source)
     (source / "devkit" / "cars_train_annos.mat").unlink()
@@ -286,7 +298,7 @@ def _test_labels_only(source: Path):
                                   _class_beyond_the_class_names, _record_naming_two_images, _image_labelled_two_ways,
                                   _image_in_a_train_and_a_test_file,
                                   _test_field_not_zero_or_one, _two_class_fields, _label_column_no_field_has,
-                                  _test_labels_only],
+                                  _test_labels_only, _test_classes_without_training_images],
                          ids=lambda make: make.__name__[1:])
 def test_matlab_labels_that_cannot_label_the_images_are_one_line_and_nothing_is_written(make, tmp_path, capsys):
     source = tmp_path / "dataset"

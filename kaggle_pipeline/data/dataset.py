@@ -495,8 +495,12 @@ def _check_two_labels(labels: np.ndarray, where: Path) -> None:
 def _check_test_classes(test_classes, train_classes, where: Path, what: str) -> None:
     unknown = sorted(set(test_classes) - set(train_classes))
     if unknown:
-        raise PipelineError(f"{where}: class {unknown[0]!r} has no training {what} (the training classes are "
-                            f"{', '.join(sorted(set(train_classes)))})")
+        known = sorted(set(train_classes))
+        # Stanford Cars has 196 classes: the line names a few, and how many there are.
+        shown = ", ".join(known[:8]) + (f", ... ({len(known)} in all)" if len(known) > 8 else "")
+        named = f"class {unknown[0]!r} has" if len(unknown) == 1 else \
+            f"classes {unknown[0]!r} and {len(unknown) - 1} more have"
+        raise PipelineError(f"{where}: {named} no training {what} (the training classes are {shown})")
 
 
 def _row_splits(values: np.ndarray, path: Path) -> np.ndarray:
