@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 MAX_LABELS_FILE_BYTES = 64 << 20
 # More MATLAB files than this are data of their own (one per image), not a dataset's labels.
 MAX_MAT_FILES = 16
+MAX_MAT_DEPTH = 2
 NUMBER = re.compile(r"(\d+)\D*$")
 
 
@@ -61,11 +62,13 @@ def mat_labels(root: Path, label_column: str | None = None) -> dict | None:
 
 
 def _mat_files(root: Path) -> list[Path]:
-    """Regular ``.mat`` files of a labels file's size in ``root`` and the folders under it (Stanford Cars' devkit/),
-    none where there are more than ``MAX_MAT_FILES``."""
+    """Regular ``.mat`` files of a labels file's size in ``root`` and the folders up to ``MAX_MAT_DEPTH`` below it
+    (Kaggle's copy of Stanford Cars: car_devkit/devkit/), none where there are more than ``MAX_MAT_FILES``."""
     found = []
     for folder, folders, names in os.walk(root):
-        folders[:] = sorted(name for name in folders if not name.startswith("."))
+        # Not the whole tree: every dataset without a labels CSV comes here, Food-101's 101,000 images too.
+        depth = len(Path(folder).relative_to(root).parts)
+        folders[:] = sorted(name for name in folders if not name.startswith(".")) if depth < MAX_MAT_DEPTH else []
         for name in sorted(names):
             path = Path(folder) / name
             # Regular files only: scipy and h5py open a FIFO named labels.mat and wait for a writer forever.
