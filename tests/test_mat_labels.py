@@ -191,6 +191,26 @@ def test_a_labels_array_is_chosen_by_label_column_where_there_are_several(tmp_pa
     assert all(label == str(truth[Path(path).name]) for split in found.values() for path, label in split.items())
 
 
+def test_class_folders_beside_labels_arrays_that_fit_no_folder_stay_in_charge(tmp_path, caplog):
+    """Stanford Dogs' lists (train_list.mat, test_list.mat: file_list, labels) beside its class folders: the labels
+    arrays number no folder's images, so the folders label them, as before MATLAB files were read."""
+    source = tmp_path / "dogs"
+    breeds = ["n02085620-Chihuahua", "n02085782-Japanese_spaniel"]
+    files = [f"{breed}/{breed.split('-')[0]}_{number}.jpg" for breed in breeds for number in (10074, 10131, 10621, 1073)]
+    for number, name in enumerate(files):
+        write_image(source / name, 30 * (number // 4 + 1))
+    for split, part in (("train", files[::2]), ("test", files[1::2])):
+        scipy.io.savemat(source / f"{split}_list.mat", {
+            "file_list": cell(part).T, "labels": np.array([[1 + breeds.index(name.split("/")[0])] for name in part])})
+    caplog.set_level(logging.INFO)
+    prepare_dataset(source, tmp_path / "out", test_fraction=0.25)
+    assert sorted(os.listdir(tmp_path / "out" / "train")) == breeds  # class folders, not a labels CSV
+    with open(tmp_path / "out" / "solution.csv", newline="") as handle:
+        test = {os.readlink(tmp_path / "out" / "test" / row["id"]): row["label"] for row in csv.DictReader(handle)}
+    assert len(test) == 2 and all(label == Path(path).parent.name for path, label in test.items())
+    assert "left out test_list.mat: labels, train_list.mat: labels (labels arrays, but no folder" in caplog.text
+
+
 def _split_ids_out_of_range(source: Path):
     flowers(source)
     scipy.io.savemat(source / "setid.mat", {"trnid": np.arange(1, 13)[None], "tstid": np.arange(13, 26)[None]})

@@ -235,7 +235,9 @@ def _shown(array: np.ndarray) -> str:
 
 def _labels_of_numbered_images(root: Path, contents: dict[Path, dict[str, np.ndarray]], images: list[Path],
                                names: list[str] | None, label_column: str | None) -> dict | None:
-    """Flowers-102: one labels array for images numbered 1 to N in one folder, split by arrays of image numbers."""
+    """Flowers-102: one labels array for images numbered 1 to N in one folder, split by arrays of image numbers.
+    Labels arrays that fit no folder are left out where the images lie in several folders: class folders label them
+    (Stanford Dogs' train_list.mat holds a labels array of its own)."""
     vectors = [(path, name, value) for path, content in contents.items() for name, value in content.items()
                if value.ndim == 1 and value.dtype.kind in "uif" and len(value) > 1 and _split_name(name) is None]
     if label_column is not None:
@@ -247,11 +249,31 @@ def _labels_of_numbered_images(root: Path, contents: dict[Path, dict[str, np.nda
         chosen = [vector for vector in vectors if LABELS_NAME.search(vector[1].lower())]
     if not chosen:
         return None
-    if len(chosen) > 1:
-        raise PipelineError(f"{chosen[0][0]}: several labels arrays ({', '.join(f'{path.name}: {name}' for path, name, _ in chosen)}); "
+    folders = _numbered_folders(images)
+    fitting = [(vector, folder) for vector in chosen for folder, numbers in folders.items()
+               if _numbers_fit(numbers, len(vector[2]))]
+    if not fitting:
+        if label_column is None and len({image.parent for image in images}) > 1:
+            logger.info(f"data: left out {', '.join(f'{path.name}: {name}' for path, name, _ in chosen)} (labels "
+                        "arrays, but no folder's images are numbered as they count)")
+            return None
+        path, _, labels = chosen[0]
+        biggest = max({image.parent for image in images}, key=lambda folder: len(folders.get(folder, {})))
+        raise PipelineError(f"{path}: {len(labels):,} labels, but no folder holds images numbered 1 to {len(labels):,} "
+                            f"({biggest.relative_to(root)}/ holds {sum(image.parent == biggest for image in images):,} "
+                            "images)")
+    if len({id(vector) for vector, _ in fitting}) > 1:
+        raise PipelineError(f"{fitting[0][0][0]}: several labels arrays ("
+                            f"{', '.join(dict.fromkeys(f'{path.name}: {name}' for (path, name, _), _ in fitting))}); "
                             "name one with LABEL_COLUMN= (--label-column)")
-    path, variable, labels = chosen[0]
-    numbered = _numbered_folder(root, images, len(labels), path)
+    if len(fitting) > 1:
+        raise PipelineError(f"{fitting[0][0][0]}: its {len(fitting[0][0][2]):,} labels could be those of the images in "
+                            f"{', '.join(sorted(str(folder.relative_to(root)) for _, folder in fitting))}")
+    (path, variable, labels), folder = fitting[0]
+    numbered = folders[folder]
+    if len(numbered) < len(labels):
+        logger.warning(f"data: {folder}: {len(labels) - len(numbered):,} of the {len(labels):,} images {path.name} "
+                       "labels are missing; the dataset goes on without them")
     first = min(numbered)  # 1 as MATLAB counts, or 0
     texts = {number: _label_text(labels[number - first], names, path, f"{variable}[{number - first + 1}]")
              for number in numbered}
@@ -269,42 +291,32 @@ def _labels_of_numbered_images(root: Path, contents: dict[Path, dict[str, np.nda
     if "train" not in found:
         raise PipelineError(f"{path}: no image is in a training split")
     found["where"] = path
-    logger.info(f"data: labels of the images in {next(iter(numbered.values())).parent.name}/ from {path.name}'s "
-                f"{variable}" + (f", split by {', '.join(split_arrays)}" if splits else ""))
+    logger.info(f"data: labels of the images in {folder.name}/ from {path.name}'s {variable}" +
+                (f", split by {', '.join(split_arrays)}" if splits else ""))
     return found
 
 
-def _numbered_folder(root: Path, images: list[Path], count: int, path: Path) -> dict[int, Path]:
-    """Number -> image of the one folder whose images are numbered 1 to ``count`` (or 0 to ``count`` - 1) by the
-    last number in their names (``image_00001.jpg``), each number once; a folder missing some of them is taken with
-    a warning when it holds at least half."""
-    folders: dict[Path, list[Path]] = {}
+def _numbered_folders(images: list[Path]) -> dict[Path, dict[int, Path]]:
+    """Folder -> number -> image, for the folders whose images each hold a number in their names, each number once
+    (``image_00001.jpg``: the last number in the name)."""
+    folders: dict[Path, dict[int, Path] | None] = {}
     for image in images:
-        folders.setdefault(image.parent, []).append(image)
-    fitting = {}
-    for folder, inside in folders.items():
-        numbers = {}
-        for image in inside:
-            match = NUMBER.search(image.stem)
-            if match is None or int(match.group(1)) in numbers:
-                break
-            numbers[int(match.group(1))] = image
-        else:
-            first = 0 if 0 in numbers else 1
-            if numbers and all(first <= number < first + count for number in numbers) and len(numbers) >= count / 2:
-                fitting[folder] = numbers
-    if len(fitting) > 1:
-        raise PipelineError(f"{path}: its {count:,} labels could be those of the images in "
-                            f"{', '.join(str(folder.relative_to(root)) for folder in sorted(fitting))}")
-    if not fitting:
-        biggest = max(folders, key=lambda folder: len(folders[folder]))
-        raise PipelineError(f"{path}: {count:,} labels, but no folder holds images numbered 1 to {count:,} "
-                            f"({biggest.relative_to(root)}/ holds {len(folders[biggest]):,} images)")
-    folder, numbers = fitting.popitem()
-    if len(numbers) < count:
-        logger.warning(f"data: {folder}: {count - len(numbers):,} of the {count:,} images {path.name} labels are "
-                       "missing; the dataset goes on without them")
-    return numbers
+        numbers = folders.setdefault(image.parent, {})
+        match = NUMBER.search(image.stem)
+        if numbers is None:
+            continue
+        if match is None or int(match.group(1)) in numbers:
+            folders[image.parent] = None
+            continue
+        numbers[int(match.group(1))] = image
+    return {folder: numbers for folder, numbers in folders.items() if numbers}
+
+
+def _numbers_fit(numbers: dict[int, Path], count: int) -> bool:
+    """Whether images so numbered are those of ``count`` labels: numbered 1 to ``count`` (or 0 to ``count`` - 1), at
+    least half of them present (a download may lack a few)."""
+    first = 0 if 0 in numbers else 1
+    return all(first <= number < first + count for number in numbers) and len(numbers) >= count / 2
 
 
 def _split_name(name: str) -> str | None:
