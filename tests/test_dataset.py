@@ -231,6 +231,57 @@ def test_the_dataset_s_own_split_lists_choose_its_test_set(tmp_path, caplog):
         ["test.txt", "train.txt"]
 
 
+def write_cub(source: Path) -> dict[str, str]:
+    """CUB-200-2011 as it ships: images/<number>.<class>/<image>.jpg, images.txt of "<id> <path>",
+    train_test_split.txt of "<id> <1 for training>", and text files of other ids (classes, boxes, labels). Returns
+    image name -> its split."""
+    root = source / "CUB_200_2011"
+    lines, flags, boxes, splits = [], [], [], {}
+    for label, value in (("001.Black_footed_Albatross", 10), ("002.Laysan_Albatross", 20)):
+        for number in range(1, 6):
+            name = f"{label.split('.')[1]}_{number:04d}_{value}.jpg"
+            save(root / "images" / label / name, value + number)
+            image_id = len(lines) + 1
+            lines.append(f"{image_id} {label}/{name}\n")
+            flags.append(f"{image_id} {int(number % 2 == 1)}\n")
+            boxes.append(f"{image_id} 60.0 27.0 325.0 304.0\n")
+            splits[name] = "train" if number % 2 == 1 else "test"
+    (root / "images.txt").write_text("".join(lines))
+    (root / "train_test_split.txt").write_text("".join(flags))
+    (root / "bounding_boxes.txt").write_text("".join(boxes))
+    (root / "classes.txt").write_text("1 001.Black_footed_Albatross\n2 002.Laysan_Albatross\n")
+    (root / "image_class_labels.txt").write_text("".join(f"{number} {1 + (number > 5)}\n" for number in range(1, 11)))
+    (root / "parts").mkdir()
+    (root / "parts" / "parts.txt").write_text("1 back\n2 beak\n")
+    return splits
+
+
+def test_cub_s_training_flags_choose_its_test_set_through_its_images_list(tmp_path, caplog):
+    source = tmp_path / "cub"
+    splits = write_cub(source)
+    with caplog.at_level(logging.INFO, logger="kaggle_pipeline.data"):
+        prepare_dataset(source, tmp_path / "out")
+    assert ("data: the dataset's own split from CUB_200_2011/train_test_split.txt, CUB_200_2011/images.txt: "
+            "6 training and 4 test images") in caplog.messages
+    with open(tmp_path / "out" / "solution.csv", newline="") as handle:
+        tested = {Path(os.readlink(tmp_path / "out" / "test" / row["id"])): row["label"] for row in csv.DictReader(handle)}
+    assert {path.name for path in tested} == {name for name, split in splits.items() if split == "test"}
+    assert all(label == path.parent.name for path, label in tested.items())
+    marker = json.loads((tmp_path / "out" / "PREPARED.json").read_text())
+    assert [Path(path).name for path in marker["split_lists"]] == ["train_test_split.txt", "images.txt"]
+
+
+def test_training_flags_other_than_0_and_1_are_no_split(tmp_path):
+    """A file named like both splits whose second fields are not 0 and 1 is some other table: the test set is held
+    out at random, as before."""
+    source = tmp_path / "cub"
+    write_cub(source)
+    (source / "CUB_200_2011" / "train_test_split.txt").write_text("".join(f"{n} {n % 3}\n" for n in range(1, 11)))
+    prepare_dataset(source, tmp_path / "out", test_fraction=0.2)
+    marker = json.loads((tmp_path / "out" / "PREPARED.json").read_text())
+    assert marker["held_out_fraction"] == 0.2 and "split_lists" not in marker
+
+
 def test_split_lists_name_images_by_their_stems_and_only_the_images_read(tmp_path, caplog):
     """Oxford-IIIT Pet: annotations/trainval.txt and test.txt of "Abyssinian_1 1 1 1" (the first word names the
     image) with # comments; annotations/trimaps/ holds PNGs of the same names, which are not the images; list.txt
@@ -720,6 +771,15 @@ def _image_in_both_split_lists(source: Path):
             r"line 4: 100.jpg is listed in both the train and the test split \(.*test.txt: line 4\)")
 
 
+def _images_list_naming_two_images(source: Path):
+    write_cub(source)
+    root = source / "CUB_200_2011"
+    save(root / "images" / "002.Laysan_Albatross" / "Black_footed_Albatross_0001_10.jpg", 5)
+    lines = (root / "images.txt").read_text().splitlines(keepends=True)
+    (root / "images.txt").write_text("".join(["1 Black_footed_Albatross_0001_10.jpg\n"] + lines[1:]))
+    return root / "images.txt", r"'Black_footed_Albatross_0001_10.jpg' \(id 1\) names 2 images"
+
+
 def _split_list_naming_two_images(source: Path):
     write_food(source, "101\n")
     return source / "food-101" / "food-101" / "meta" / "test.txt", "line 4: '101' names 2 images"
@@ -829,7 +889,8 @@ def _pixel_table_one_label(source: Path):
                                   _labels_csv_naming_a_missing_image, _labels_csv_with_an_empty_label,
                                   _labels_csv_naming_an_ambiguous_image, _versions_of_one_dataset,
                                   _fifo_named_like_a_pixel_table, _image_in_both_split_lists,
-                                  _split_list_naming_two_images, _labels_list_labelling_an_image_twice,
+                                  _split_list_naming_two_images, _images_list_naming_two_images,
+                                  _labels_list_labelling_an_image_twice,
                                   _labels_lists_of_two_kinds, _labels_lists_naming_an_image_train_and_test],
                          ids=lambda make: make.__name__[1:])
 def test_a_dataset_that_cannot_be_a_competition_is_one_line_and_nothing_is_written(make, tmp_path, capsys):

@@ -33,7 +33,8 @@ the dataset itself through its one folder of folders (``chest_xray/``, ``PetImag
 folder of unlabelled images (``seg_pred``, Fruits-360's ``test-multiple_fruits``) is left out, with a log line; a
 split or folder of images named with their labels (``cat.0.jpg``, ``Abyssinian_1.jpg``) is labelled by the names.
 Without split folders, text files listing a split's images (Food-101's ``meta/train.txt`` and ``test.txt``) choose
-the test set (``split_lists``); a split of unlabelled images may be labelled by a text file in it (Tiny ImageNet's
+the test set (``split_lists``), or training flags of image ids (CUB-200-2011's ``train_test_split.txt`` beside
+``images.txt``: ``flagged_split``); a split of unlabelled images may be labelled by a text file in it (Tiny ImageNet's
 ``val/val_annotations.txt``: kaggle_pipeline.data.image_lists). Image files labelled by MATLAB files (Flowers-102's
 ``imagelabels.mat`` and ``setid.mat``, Stanford Cars' annotations) are read by kaggle_pipeline.data.mat_labels.
 A competition folder given as a dataset gets a copy scored locally; its sample submission and an answer key
@@ -69,7 +70,13 @@ from kaggle_pipeline.data.folders import (
     is_sample_name,
     split_of,
 )
-from kaggle_pipeline.data.image_lists import labels_list, listed_labels, split_labels_lists, split_lists
+from kaggle_pipeline.data.image_lists import (
+    flagged_split,
+    labels_list,
+    listed_labels,
+    split_labels_lists,
+    split_lists,
+)
 from kaggle_pipeline.data.images import image_files, parallel_map, read_image
 from kaggle_pipeline.data.layouts.class_folders import class_images
 from kaggle_pipeline.data.layouts.csv_pixels import (
@@ -142,7 +149,7 @@ def prepare_dataset(source: Path, folder: Path, test_fraction: float = DEFAULT_T
         train = _labelled_images(splits["train"])
         test = _labelled_images(splits["test"]) if "test" in splits else None
         where = splits.get("test", [root])[0]
-    lists = split_lists(source, train) if test is None else None
+    lists = (split_lists(source, train) or flagged_split(source, train)) if test is None else None
     if lists:
         train, test, where = lists["train"], lists["test"], lists["where"]
     if test is not None:

@@ -2,7 +2,8 @@
 
 Split lists choose a dataset's test set: text files named like a split whose lines name its images (Food-101's
 ``meta/train.txt`` and ``meta/test.txt`` of ``apple_pie/1005649``; Oxford-IIIT Pet's ``annotations/trainval.txt``
-and ``test.txt`` of ``Abyssinian_100 1 1 1``: ``split_lists``). Labels lists label a split of unlabelled images: a
+and ``test.txt`` of ``Abyssinian_100 1 1 1``: ``split_lists``), and so do training flags of image ids beside a file
+naming each id's image (CUB-200-2011's ``train_test_split.txt`` and ``images.txt``: ``flagged_split``). Labels lists label a split of unlabelled images: a
 text file in the split whose lines name an image and its label (Tiny ImageNet's ``val/val_annotations.txt``:
 ``labels_list``, ``listed_labels``), or labels lists named like splits beside a folder of unlabelled images label
 and split it (FGVC-Aircraft: ``split_labels_lists``). A line names an image by the end of its path, with or without
@@ -16,7 +17,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from kaggle_pipeline.data.folders import SPLIT_WORD, entries, split_of
+from kaggle_pipeline.data.folders import SPLIT_WORD, SPLITS, entries, split_of
 from kaggle_pipeline.data.layouts.class_folders import class_images
 from kaggle_pipeline.errors import ParameterError, PipelineError
 
@@ -63,20 +64,96 @@ def split_lists(source: Path, images: dict[str, list[Path]]) -> dict | None:
                         "list beside it)")
         return None
     test_lists = [path for path in lists if split_of(path.stem) == "test"]
+    # Without a train list, every image no test list names trains.
+    splits = {path: "test" if path in chosen["test"] else "train" for paths in images.values() for path in paths
+              if path in chosen["test"] or path in chosen["train"] or not chosen["train"]}
+    return _split_by(images, splits, source, lists, test_lists[0])
+
+
+def flagged_split(source: Path, images: dict[str, list[Path]]) -> dict | None:
+    """The dataset's own split from a file of image ids and training flags beside a file naming each id's image:
+    CUB-200-2011's ``train_test_split.txt`` ("1 0") and ``images.txt`` ("1 001.Black_footed_Albatross/
+    Black_Footed_Albatross_0046_18.jpg"), NABirds' alike. A flag of 1 is a training image, 0 a test image, as both
+    datasets' READMEs define ``is_training_image``. The same answer as ``split_lists``, or None without such files."""
+    index = tail_index([path for paths in images.values() for path in paths], source)
+    for flags_path in _flag_files(source):
+        flags = _id_fields(flags_path)
+        if flags is None or not flags or set(flags.values()) - {"0", "1"}:
+            continue
+        for ids_path in sorted(path for path in entries(flags_path.parent) if path.suffix.lower() == ".txt"
+                               and path != flags_path and path.is_file() and path.stat().st_size <= MAX_SPLIT_LIST_BYTES):
+            names = _id_fields(ids_path)
+            if names is None or sum(key in flags for key in names) < len(flags) / 2:
+                continue
+            chosen: dict[Path, str] = {}
+            unknown = 0
+            for key, name in names.items():
+                matches = set(index.get(list_entry(name, index), []))
+                if len(matches) > 1:
+                    raise PipelineError(f"{ids_path}: {name!r} (id {key}) names {len(matches)} images "
+                                        f"({', '.join(sorted(map(str, matches))[:2])})")
+                if not matches:
+                    unknown += 1
+                elif key in flags:
+                    chosen[matches.pop()] = "train" if flags[key] == "1" else "test"
+            if len(chosen) < len(names) / 2:
+                continue
+            if unknown:
+                logger.warning(f"data: {ids_path}: {unknown:,} of its {len(names):,} lines name no image of the "
+                               "dataset; the split goes on without them")
+            return _split_by(images, chosen, source, [flags_path, ids_path], flags_path)
+    return None
+
+
+def _flag_files(source: Path) -> list[Path]:
+    """Text files named like both splits (train_test_split.txt), regular and of a list's size."""
+    found = []
+    for folder, folders, names in os.walk(source):
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
+        for name in sorted(names):
+            path = Path(folder) / name
+            if path.suffix.lower() == ".txt" and not name.startswith(".") and \
+                    {SPLITS[word] for word in SPLIT_WORD.findall(path.stem.lower())} == {"train", "test"} and \
+                    path.is_file() and path.stat().st_size <= MAX_SPLIT_LIST_BYTES:
+                found.append(path)
+    return found
+
+
+def _id_fields(path: Path) -> dict[str, str] | None:
+    """Id -> the rest of the line, for a text file of "<id> <field>" lines; None for any other file."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return None
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        words = line.split(None, 1)
+        if not words or words[0].startswith("#"):
+            continue
+        if len(words) != 2 or words[0] in fields:
+            return None
+        fields[words[0]] = words[1].strip()
+    return fields
+
+
+def _split_by(images: dict[str, list[Path]], chosen: dict[Path, str], source: Path, lists: list[Path],
+              where: Path) -> dict | None:
+    """``split_lists``' answer from image -> split; None where no image is a test image."""
+    if "test" not in chosen.values():
+        return None
     train, test, unlisted = {}, {}, 0
     for label, paths in images.items():
         for path in paths:
-            if path in chosen["test"]:
-                test.setdefault(label, []).append(path)
-            elif path in chosen["train"] or not chosen["train"]:
-                train.setdefault(label, []).append(path)
-            else:
+            split = chosen.get(path)
+            if split is None:
                 unlisted += 1
+            else:
+                (test if split == "test" else train).setdefault(label, []).append(path)
     if unlisted:
         logger.info(f"data: left out {unlisted:,} image(s) that no split list names")
     logger.info(f"data: the dataset's own split from {', '.join(str(path.relative_to(source)) for path in lists)}: "
-                f"{sum(map(len, train.values())):,} training and {len(chosen['test']):,} test images")
-    return {"train": train, "test": test, "where": test_lists[0], "lists": lists}
+                f"{sum(map(len, train.values())):,} training and {sum(map(len, test.values())):,} test images")
+    return {"train": train, "test": test, "where": where, "lists": lists}
 
 
 def tail_index(images: list[Path], base: Path) -> dict[str, list[Path]]:
