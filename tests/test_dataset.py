@@ -653,6 +653,46 @@ def test_a_csv_labelling_the_images_makes_a_competition_of_the_images_layout(tmp
     assert "data: left out 1 image(s) that no labels table names" in caplog.messages  # test/Image_1.jpg
 
 
+ISIC_CLASSES = ["MEL", "NV", "BCC", "AK", "BKL", "DF", "VASC", "SCC", "UNK"]
+
+
+def write_isic(source: Path, marks=None) -> None:
+    """ISIC 2019 as it ships: ISIC_2019_Training_Input/<image>.jpg, the ground truth as a column per class
+    (image,MEL,NV,...,UNK of 1.0 and 0.0; UNK never marked) and a table of metadata keyed by the same images."""
+    rows = []
+    for number in range(12):
+        name = f"ISIC_{number:07d}"
+        save(source / "ISIC_2019_Training_Input" / f"{name}.jpg", 10 * (number % 3 + 1))
+        rows.append([name] + [f"{float(column == number % 3):.1f}" for column in range(len(ISIC_CLASSES))])
+    for row, values in (marks or {}).items():
+        rows[row][1:] = values
+    with open(source / "ISIC_2019_Training_GroundTruth.csv", "w", newline="") as handle:
+        csv.writer(handle).writerows([["image", *ISIC_CLASSES], *rows])
+    with open(source / "ISIC_2019_Training_Metadata.csv", "w", newline="") as handle:
+        csv.writer(handle).writerows([["image", "age_approx", "anatom_site_general", "lesion_id", "sex"],
+                                      *[[row[0], 55, "head/neck", f"BCN_{index}", "male"] for index, row in enumerate(rows)]])
+
+
+def test_a_csv_marking_each_image_s_class_in_a_column_per_class_labels_it(tmp_path, caplog):
+    """The class is the column holding the row's 1; the metadata beside it names the images too, but its columns
+    are not classes: left out with a line (without the class columns its columns stay a question, CelebA's)."""
+    source = tmp_path / "isic"
+    write_isic(source)
+    with caplog.at_level(logging.INFO, logger="kaggle_pipeline.data"):
+        prepare_dataset(source, tmp_path / "out", test_fraction=0.25)
+    assert ("data: left out ISIC_2019_Training_Metadata.csv (other columns about the images) beside "
+            "ISIC_2019_Training_GroundTruth.csv's class columns") in caplog.messages
+    competition = load_competition(tmp_path / "out")
+    assert competition.classes == ["BCC", "MEL", "NV"]
+    truth = answer_key_labels(competition)
+    for images, labels in ((competition.x_train, competition.y_train), (competition.x_test, truth)):
+        assert [ISIC_CLASSES[int(image[0, 0, 0]) // 10 - 1] for image in images] == \
+            [competition.classes[label] for label in labels]
+    # One class column named: a binary task (is it a melanoma?), the metadata then has no such column.
+    prepare_dataset(source, tmp_path / "out-mel", test_fraction=0.25, label_column="MEL")
+    assert load_competition(tmp_path / "out-mel").classes == ["0.0", "1.0"]
+
+
 def test_a_labels_csv_without_a_header_line_keeps_its_first_row(tmp_path, caplog):
     """Image_1.jpg,ADONIS on the first line was taken for the header: Image_1.jpg was left out without a word."""
     source = tmp_path / "butterflies"
@@ -757,6 +797,19 @@ def _labels_csv_with_an_empty_label(source: Path):
     with open(source / "Training_set.csv", "a") as table:
         table.write("Image_1.jpg,\n")
     return source / "Training_set.csv", "row 8: no label in column 'label'"
+
+
+def _class_columns_marking_two_classes(source: Path):
+    write_isic(source, marks={4: ["1.0", "1.0"] + ["0.0"] * 7})
+    return source / "ISIC_2019_Training_GroundTruth.csv", (r"row 6 \(MEL=1.0, NV=1.0, BCC=0.0, .*\) does not mark "
+                                                          r"exactly one class")
+
+
+def _metadata_without_class_columns(source: Path):
+    """Without the ground truth, the metadata's columns are a question, as before."""
+    write_isic(source)
+    (source / "ISIC_2019_Training_GroundTruth.csv").unlink()
+    return source / "ISIC_2019_Training_Metadata.csv", "which column holds the labels"
 
 
 def _labels_csv_naming_an_ambiguous_image(source: Path):
@@ -887,7 +940,8 @@ def _pixel_table_one_label(source: Path):
                                   _pixel_test_label_unknown, _pixel_tables_of_two_sizes, _pixel_table_missing_label,
                                   _pixel_table_bad_pixel, _pixel_table_without_header, _pixel_table_one_label,
                                   _labels_csv_naming_a_missing_image, _labels_csv_with_an_empty_label,
-                                  _labels_csv_naming_an_ambiguous_image, _versions_of_one_dataset,
+                                  _labels_csv_naming_an_ambiguous_image, _class_columns_marking_two_classes,
+                                  _metadata_without_class_columns, _versions_of_one_dataset,
                                   _fifo_named_like_a_pixel_table, _image_in_both_split_lists,
                                   _split_list_naming_two_images, _images_list_naming_two_images,
                                   _labels_list_labelling_an_image_twice,

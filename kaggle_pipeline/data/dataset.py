@@ -17,7 +17,8 @@ answer key, so every stage, the vote and the local score work on it unchanged:
 
 A dataset whose CSV labels its image files (Butterfly Image Classification's ``Training_set.csv`` of
 ``filename,label``; HAM10000's metadata keyed by ``image_id``, its label column ``dx`` named with
-``label_column``) becomes the ``images`` layout instead: ``train/<name>`` links and ``train_labels.csv``, so a
+``label_column``; ISIC 2019's ground truth of a column per class, marked 0 and 1) becomes the ``images`` layout
+instead: ``train/<name>`` links and ``train_labels.csv``, so a
 label may be any text (``RED/WHITE ADMIRAL``), and the test set as above (``labels_tables``).
 
 A dataset of labelled pixel tables (``label,pixel1..pixel784``, Kaggle's Fashion-MNIST, Sign Language MNIST, MNIST
@@ -87,6 +88,7 @@ from kaggle_pipeline.data.layouts.csv_pixels import (
     table_header,
 )
 from kaggle_pipeline.data.layouts.file_names import label_of
+from kaggle_pipeline.data.layouts.labels_csv import one_hot_labels
 from kaggle_pipeline.data.mat_labels import mat_labels
 from kaggle_pipeline.data.tables import LABEL_COLUMN_NAMES, csv_parse_error, read_csv_bytes, separator_of
 from kaggle_pipeline.errors import ParameterError, PipelineError
@@ -327,6 +329,8 @@ def labels_tables(root: Path, source: Path | None = None, label_column: str | No
             index.setdefault(key, set()).add(path)
     found: dict = {}
     labelled_by: dict[Path, str] = {}  # image -> the row that labels it
+    unclear: list[tuple[PipelineError, Path]] = []  # tables naming images, their labels' column not clear
+    one_hot = []  # tables labelling with a column per class
     for table_path in csvs:
         try:
             table = _text_table(table_path)
@@ -348,13 +352,24 @@ def labels_tables(root: Path, source: Path | None = None, label_column: str | No
         if id_column is None or named[id_column] < max(1, len(head) / 2):
             continue  # not keyed by this dataset's images
         matches = {id_column: [_image_named(value, index, root, split) for value in table[id_column]]}
-        label = _label_column(table, id_column, label_column, table_path)
-        if label is None:
-            logger.info(f"data: left out {table_path.name} (names images, but holds no "
-                        f"{'labels' if label_column is None else f'column {label_column!r}'})")
-            continue
+        class_columns = [column for column in table.columns if column != id_column]
+        if label_column is None and not headerless and _marks_classes(table[class_columns]):
+            # ISIC 2019's ground truth (image,MEL,NV,BCC,...): a column per class, a 1 in the image's.
+            label, values = "the class columns", pd.Series(one_hot_labels(table, class_columns, table_path))
+            one_hot.append(table_path)
+        else:
+            try:
+                label = _label_column(table, id_column, label_column, table_path)
+            except PipelineError as error:  # decided once every table is read
+                unclear.append((error, table_path))
+                continue
+            if label is None:
+                logger.info(f"data: left out {table_path.name} (names images, but holds no "
+                            f"{'labels' if label_column is None else f'column {label_column!r}'})")
+                continue
+            values = table[label]
         labelled = found.setdefault(split, {})
-        for row, (match, value) in enumerate(zip(matches[id_column], table[label], strict=True)):
+        for row, (match, value) in enumerate(zip(matches[id_column], values, strict=True)):
             where = f"{table_path}: row {row + first_row}"
             if len(match) != 1:
                 raise PipelineError(f"{where}: {id_column} {table[id_column].iloc[row]!r} names "
@@ -369,6 +384,13 @@ def labels_tables(root: Path, source: Path | None = None, label_column: str | No
             labelled_by[image] = f"{table_path.name} row {row + first_row}"
             labelled.setdefault(value.strip(), []).append(image)
         found.setdefault("where", table_path)
+    if unclear:
+        # Beside a table of class columns, tables of other columns describe the images (ISIC 2019's metadata of
+        # age, site and sex); elsewhere the labels could be any of their columns (CelebA's attributes).
+        if not one_hot:
+            raise unclear[0][0]
+        logger.info(f"data: left out {', '.join(path.name for _, path in unclear)} (other columns about the images) "
+                    f"beside {one_hot[0].name}'s class columns")
     if not found and label_column is not None:
         raise ParameterError("label_column", label_column, "no CSV of the dataset that names its images has it")
     if found and "train" not in found:
@@ -376,6 +398,12 @@ def labels_tables(root: Path, source: Path | None = None, label_column: str | No
     if found and len(labelled_by) < len(images):
         logger.info(f"data: left out {len(images) - len(labelled_by):,} image(s) that no labels table names")
     return found or None
+
+
+def _marks_classes(columns: pd.DataFrame) -> bool:
+    """Whether a table's columns (besides its ids) are classes marked 0 and 1: two or more, every cell 0 or 1."""
+    return columns.shape[1] >= 2 and bool(columns.apply(lambda column: column.str.strip().isin(
+        ("0", "1", "0.0", "1.0"))).all().all())
 
 
 def _folders_agree(labelled: dict) -> bool:

@@ -66,7 +66,7 @@ def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int 
     # A sample with a column per class: a labels CSV holding those columns marks each image's class in them.
     class_columns = list(sample.columns[1:]) if len(sample.columns) > 2 else []
     if class_columns and set(class_columns) <= set(others):
-        train_labels = _one_hot_labels(labels_table, class_columns, labels_path)
+        train_labels = one_hot_labels(labels_table, class_columns, labels_path)
     else:
         label_columns = LABEL_COLUMN_NAMES if class_columns else (sample.columns[1],) + LABEL_COLUMN_NAMES
         label_column = (find_column(labels_table, label_columns) or (others[0] if len(others) == 1 else None)
@@ -119,9 +119,10 @@ def _column_of_classes(table: pd.DataFrame, columns: list[str], class_columns: l
     return fitting[0] if len(fitting) == 1 else None
 
 
-def _one_hot_labels(table: pd.DataFrame, class_columns: list[str], labels_path: Path) -> np.ndarray:
-    """Labels written as the sample's class columns, a 1 in the image's class and 0 elsewhere (Plant Pathology
-    2020: image_id,healthy,multiple_diseases,rust,scab): each row's class is the column holding its 1."""
+def one_hot_labels(table: pd.DataFrame, class_columns: list[str], labels_path: Path) -> np.ndarray:
+    """Labels written as class columns, a 1 in the image's class and 0 elsewhere (Plant Pathology 2020:
+    image_id,healthy,multiple_diseases,rust,scab; ISIC 2019's ground truth, image,MEL,NV,...): each row's class is
+    the column holding its 1; a row marking two classes or none is one line."""
     marks = table[class_columns].apply(lambda column: pd.to_numeric(column.str.strip(), errors="coerce"))
     bad = ~marks.isin([0, 1]).all(axis=1) | (marks.sum(axis=1) != 1)
     if bad.any():
