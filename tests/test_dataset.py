@@ -693,6 +693,35 @@ def test_a_csv_marking_each_image_s_class_in_a_column_per_class_labels_it(tmp_pa
     assert load_competition(tmp_path / "out-mel").classes == ["0.0", "1.0"]
 
 
+def test_a_table_of_several_columns_one_of_them_the_images_folders_leaves_the_class_folders_in_charge(tmp_path,
+                                                                                                     caplog):
+    """Imagenette as fastai ships it: train/ and val/ of class folders, and noisy_imagenette.csv of path,
+    noisy_labels_0, ..._50, is_valid; noisy_labels_0 is each image's folder. It was refused: "which column holds the
+    labels?". A table whose columns name no image's folder still asks (HAM10000's part folders are no classes)."""
+    source = tmp_path / "imagenette2"
+    rows = []
+    for split in ("train", "val"):
+        for index, wnid in enumerate(("n01440764", "n02102040")):
+            for number in range(4):
+                name = f"{split}/{wnid}/{wnid}_{number}.JPEG"
+                save(source / name, 10 * index + number)
+                noisy = [wnid, wnid if number else ("n02102040", "n01440764")[index]]  # 1% of labels changed
+                rows.append([name, *noisy, str(split == "val")])
+    with open(source / "noisy_imagenette.csv", "w", newline="") as handle:
+        csv.writer(handle).writerows([["path", "noisy_labels_0", "noisy_labels_1", "is_valid"], *rows])
+    with caplog.at_level(logging.INFO, logger="kaggle_pipeline.data"):
+        prepare_dataset(source, tmp_path / "out", test_fraction=0.25)
+    assert "data: noisy_imagenette.csv labels each image with its folder's name; reading the class folders" in \
+        caplog.messages
+    assert sorted(os.listdir(tmp_path / "out" / "train")) == ["n01440764", "n02102040"]
+    with open(source / "noisy_imagenette.csv", newline="") as handle:
+        table = list(csv.reader(handle))
+    with open(source / "noisy_imagenette.csv", "w", newline="") as handle:  # no column names the folders now
+        csv.writer(handle).writerows([table[0]] + [[row[0], row[2], row[2], row[3]] for row in table[1:]])
+    with pytest.raises(PipelineError, match="which column holds the labels"):
+        prepare_dataset(source, tmp_path / "out-2")
+
+
 def test_a_labels_csv_without_a_header_line_keeps_its_first_row(tmp_path, caplog):
     """Image_1.jpg,ADONIS on the first line was taken for the header: Image_1.jpg was left out without a word."""
     source = tmp_path / "butterflies"

@@ -360,9 +360,13 @@ def labels_tables(root: Path, source: Path | None = None, label_column: str | No
         else:
             try:
                 label = _label_column(table, id_column, label_column, table_path)
-            except PipelineError as error:  # decided once every table is read
-                unclear.append((error, table_path))
-                continue
+            except PipelineError as error:
+                # Imagenette's noisy_imagenette.csv: path, noisy_labels_0, ..._50, is_valid, where noisy_labels_0
+                # is each image's folder: the class folders label the images, as a table repeating them does.
+                label = _folder_column(table, class_columns, matches[id_column])
+                if label is None:  # decided once every table is read
+                    unclear.append((error, table_path))
+                    continue
             if label is None:
                 logger.info(f"data: left out {table_path.name} (names images, but holds no "
                             f"{'labels' if label_column is None else f'column {label_column!r}'})")
@@ -398,6 +402,15 @@ def labels_tables(root: Path, source: Path | None = None, label_column: str | No
     if found and len(labelled_by) < len(images):
         logger.info(f"data: left out {len(images) - len(labelled_by):,} image(s) that no labels table names")
     return found or None
+
+
+def _folder_column(table: pd.DataFrame, columns: list[str], matches: list[set[Path]]) -> str | None:
+    """The first of ``columns`` holding, on every row naming one image, the name of that image's folder."""
+    for column in columns:
+        if all(len(match) != 1 or next(iter(match)).parent.name == value.strip()
+               for match, value in zip(matches, table[column], strict=True)):
+            return column
+    return None
 
 
 def _marks_classes(columns: pd.DataFrame) -> bool:
