@@ -722,6 +722,22 @@ def test_a_table_of_several_columns_one_of_them_the_images_folders_leaves_the_cl
         prepare_dataset(source, tmp_path / "out-2")
 
 
+def test_a_labels_csv_naming_images_by_another_image_extension_names_them(tmp_path):
+    """A table still saying Image_1.png of images converted to .jpg: it was left out, and the dataset refused as
+    one class ("train"). A name with no image extension still names nothing."""
+    source = tmp_path / "butterflies"
+    write_butterflies(source)
+    table = source / "Training_set.csv"
+    table.write_text(table.read_text().replace(".jpg", ".png"))
+    prepare_dataset(source, tmp_path / "out", test_fraction=0.34)
+    competition = load_competition(tmp_path / "out")
+    assert competition.classes == ["ADONIS", "RED/WHITE ADMIRAL"]
+    assert len(competition.x_train) + len(competition.x_test) == 6
+    table.write_text(table.read_text().replace(".png", ".txt"))
+    with pytest.raises(PipelineError, match="hold no class folders"):
+        prepare_dataset(source, tmp_path / "out-2")
+
+
 def test_a_labels_csv_without_a_header_line_keeps_its_first_row(tmp_path, caplog):
     """Image_1.jpg,ADONIS on the first line was taken for the header: Image_1.jpg was left out without a word."""
     source = tmp_path / "butterflies"

@@ -443,9 +443,12 @@ def _image_named(value: str, index: dict[str, set[Path]], root: Path, split: str
     """The images an id names: as a path inside the dataset, a file name, or a name without its extension; a
     path from elsewhere (a Kaggle notebook's ``../input/<dataset>/<folder>/<name>``) by its last part. A name in
     several folders is the one in the table's split (Butterfly's ``Training_set.csv`` names ``Image_1.jpg``,
-    which ``train/`` and ``test/`` both hold)."""
+    which ``train/`` and ``test/`` both hold). An image's name with another image extension names it too (a table
+    still saying ``1.png`` of images converted to ``1.jpg``)."""
     value = value.strip().replace("\\", "/").removeprefix("./")
-    for key in (value, value.rsplit("/", 1)[-1]):
+    last = value.rsplit("/", 1)[-1]
+    stem, suffix = os.path.splitext(last)
+    for key in (value, last, stem if suffix.lower() in IMAGE_SUFFIXES else None):
         if key in index:
             named = index[key]
             in_split = {path for path in named
