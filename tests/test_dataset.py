@@ -195,6 +195,27 @@ def test_a_folder_labelled_by_its_file_names_is_not_a_class_beside_other_folders
     assert 3 not in competition.x_train[:, 0, 0, 0] and 3 not in competition.x_test[:, 0, 0, 0]
 
 
+@pytest.mark.parametrize("masks", ["masks", "lung masks"])
+def test_class_folders_of_images_beside_masks_read_only_the_images(masks, tmp_path, caplog):
+    """COVID-19 Radiography Database: COVID/images/ and COVID/masks/ (COVID-QU-Ex: "lung masks/"), per class. It
+    was refused as versions of one dataset, and told to pass COVID/ alone, which would have made images and masks
+    the classes."""
+    source = tmp_path / "covid"
+    root = source / "COVID-19_Radiography_Dataset"
+    for index, label in enumerate(("COVID", "Normal", "Viral Pneumonia")):
+        for number in range(5):
+            save(root / label / "images" / f"{label}-{number}.png", 10 * index + number)
+            save(root / label / masks / f"{label}-{number}.png", 200)
+        (root / f"{label}.metadata.xlsx").write_bytes(b"PK")
+    with caplog.at_level(logging.INFO, logger="kaggle_pipeline.data"):
+        prepare_dataset(source, tmp_path / "out")
+    assert f"data: reading each class's images/ (left out {masks} beside it)" in caplog.messages
+    competition = load_competition(tmp_path / "out")
+    assert competition.classes == ["COVID", "Normal", "Viral Pneumonia"]
+    assert len(competition.x_train) + len(competition.x_test) == 15
+    assert 200 not in competition.x_train[:, 0, 0, 0] and 200 not in competition.x_test[:, 0, 0, 0]
+
+
 def write_food(source: Path, extra_lines: str = "") -> None:
     """Food-101 as Kaggle shares it: food-101/food-101/images/<class>/<number>.jpg (numbers repeat across classes
     here), meta/train.txt and test.txt of <class>/<number>, and other text files."""

@@ -102,6 +102,8 @@ ID_SAMPLE_ROWS = 1000
 HEADER_WORDS = {*LABEL_COLUMN_NAMES, "id", "image", "image_id", "image_name", "filename", "file", "path", "name"}
 # What a folder holding a split's images is called when they have no class folders (Tiny ImageNet's val/images/).
 IMAGE_FOLDER_NAMES = ("images", "image", "imgs", "img", "pictures", "photos", "jpg", "jpeg", "png")
+# Folders of segmentation masks beside a class's images folder (COVID-19 Radiography: masks/, "lung masks/").
+MASK_WORD = re.compile(r"mask|segment|trimap")
 
 
 def prepare_dataset(source: Path, folder: Path, test_fraction: float = DEFAULT_TEST_FRACTION,
@@ -630,9 +632,14 @@ def _labelled_images(trees: list[Path]) -> dict[str, list[Path]]:
             continue
         if not classes:
             raise PipelineError(f"{tree}: no class folders (a labelled dataset holds <split>/<class>/<image>)")
-        _check_not_versions(tree, classes)
+        images_folder = _images_beside_masks(classes)
+        if images_folder is None:
+            _check_not_versions(tree, classes)
+        else:
+            others = sorted({path.name for folder in classes for path in entries(folder)} - {images_folder})
+            logger.info(f"data: reading each class's {images_folder}/ (left out {', '.join(others)} beside it)")
         for class_folder in classes:
-            found = class_images(class_folder)
+            found = class_images(class_folder / images_folder if images_folder else class_folder)
             if found:
                 images.setdefault(class_folder.name, []).extend(found)
             else:
@@ -653,6 +660,22 @@ def _labels_in_names(folder: Path) -> dict[str, list[Path]] | None:
     for label, path in zip(labels, images, strict=True):
         named.setdefault(label, []).append(path)
     return named
+
+
+def _images_beside_masks(classes: list[Path]) -> str | None:
+    """The name of the images' folder where every class folder holds one beside folders of masks and nothing else
+    (COVID-19 Radiography Database: ``COVID/images/`` and ``COVID/masks/``; COVID-QU-Ex: ``images/`` and
+    ``lung masks/``), or None. The masks are segmentations of the images, not training images."""
+    names = None
+    for folder in classes:
+        found = {path.name for path in entries(folder) if is_dir(path)}
+        if names is not None and found != names or \
+                any(not is_dir(path) and path.suffix.lower() in IMAGE_SUFFIXES for path in entries(folder)):
+            return None
+        names = found
+    images = [name for name in names or () if name.lower() in IMAGE_FOLDER_NAMES]
+    masks = [name for name in names or () if MASK_WORD.search(name.lower())]
+    return images[0] if len(images) == 1 and masks and len(images) + len(masks) == len(names) else None
 
 
 def _check_not_versions(tree: Path, classes: list[Path]) -> None:
