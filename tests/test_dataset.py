@@ -195,6 +195,23 @@ def test_a_folder_labelled_by_its_file_names_is_not_a_class_beside_other_folders
     assert 3 not in competition.x_train[:, 0, 0, 0] and 3 not in competition.x_test[:, 0, 0, 0]
 
 
+def test_folders_of_class_folders_are_read_as_their_classes(tmp_path, caplog):
+    """LC25000 (Lung and Colon Cancer Histopathological Images): colon_image_sets/ of colon_aca/, colon_n/ and
+    lung_image_sets/ of three: five classes. They were read as two, colon and lung, without a word. (Subfolders
+    of one name in each class stay parts of their class: test_class_folders_with_subfolders_of_one_name_...)"""
+    source = tmp_path / "lung_colon_image_set"
+    groups = {"colon_image_sets": ["colon_aca", "colon_n"], "lung_image_sets": ["lung_aca", "lung_n", "lung_scc"]}
+    for group, labels in groups.items():
+        for index, label in enumerate(labels):
+            for number in range(5):
+                save(source / group / label / f"{label}{number}.jpeg", 10 * index + number)
+    with caplog.at_level(logging.INFO, logger="kaggle_pipeline.data"):
+        prepare_dataset(source, tmp_path / "out")
+    assert json.loads((tmp_path / "out" / "PREPARED.json").read_text())["classes"] == [
+        "colon_aca", "colon_n", "lung_aca", "lung_n", "lung_scc"]
+    assert any("as 5 classes (colon_aca, colon_n, lung_aca, lung_n, ...)" in message for message in caplog.messages)
+
+
 @pytest.mark.parametrize("masks", ["masks", "lung masks"])
 def test_class_folders_of_images_beside_masks_read_only_the_images(masks, tmp_path, caplog):
     """COVID-19 Radiography Database: COVID/images/ and COVID/masks/ (COVID-QU-Ex: "lung masks/"), per class. It

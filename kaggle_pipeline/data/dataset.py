@@ -632,6 +632,11 @@ def _labelled_images(trees: list[Path]) -> dict[str, list[Path]]:
             continue
         if not classes:
             raise PipelineError(f"{tree}: no class folders (a labelled dataset holds <split>/<class>/<image>)")
+        groups = _groups_of_classes(classes)
+        if groups:
+            logger.info(f"data: reading the class folders in {', '.join(folder.name for folder in classes)} as "
+                        f"{len(groups)} classes ({', '.join(folder.name for folder in groups[:4])}, ...)")
+            classes = groups
         images_folder = _images_beside_masks(classes)
         if images_folder is None:
             _check_not_versions(tree, classes)
@@ -660,6 +665,26 @@ def _labels_in_names(folder: Path) -> dict[str, list[Path]] | None:
     for label, path in zip(labels, images, strict=True):
         named.setdefault(label, []).append(path)
     return named
+
+
+def _groups_of_classes(folders: list[Path]) -> list[Path] | None:
+    """The class folders inside ``folders`` where each holds two or more folders and no image of its own, and no
+    folder name comes twice (LC25000: ``colon_image_sets/`` of ``colon_aca/``, ``colon_n/`` beside
+    ``lung_image_sets/`` of ``lung_aca/``, ``lung_n/``, ``lung_scc/``: five classes, not two); None otherwise.
+    Names that come again are a class's batches or versions (``cat/batch1/``, ``dog/batch1/``)."""
+    if len(folders) < 2:
+        return None
+    inner = []
+    for folder in folders:
+        found = entries(folder)
+        if any(not is_dir(path) and path.suffix.lower() in IMAGE_SUFFIXES for path in found):
+            return None
+        inside = [path for path in found if is_dir(path)]
+        if len(inside) < 2:
+            return None
+        inner += inside
+    names = [path.name.lower() for path in inner]
+    return inner if len(set(names)) == len(names) and all(_holds_images(path) for path in inner) else None
 
 
 def _images_beside_masks(classes: list[Path]) -> str | None:
