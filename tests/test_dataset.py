@@ -907,6 +907,18 @@ def _image_in_both_split_lists(source: Path):
             r"line 4: 100.jpg is listed in both the train and the test split \(.*test.txt: line 4\)")
 
 
+def _datasets_side_by_side(source: Path):
+    """Blood Cell Images as it downloads: dataset-master/ (JPEGImages/ and a table for detection) beside
+    dataset2-master/dataset2-master/images/TRAIN/<class>/: read as two classes, one per dataset, before."""
+    for label, value in (("EOSINOPHIL", 1), ("LYMPHOCYTE", 2)):
+        for split in ("TRAIN", "TEST"):
+            save(source / "dataset2-master" / "dataset2-master" / "images" / split / label / f"_0_{value}.jpeg", value)
+    for number in range(3):
+        save(source / "dataset-master" / "dataset-master" / "JPEGImages" / f"BloodImage_{number:05d}.jpg", number)
+    return source, (r"dataset-master, dataset2-master are not classes but datasets "
+                    r"\(dataset2-master/dataset2-master/images/TEST is a split of one\); pass one of them")
+
+
 def _images_list_naming_two_images(source: Path):
     write_cub(source)
     root = source / "CUB_200_2011"
@@ -1027,6 +1039,7 @@ def _pixel_table_one_label(source: Path):
                                   _metadata_without_class_columns, _versions_of_one_dataset,
                                   _fifo_named_like_a_pixel_table, _image_in_both_split_lists,
                                   _split_list_naming_two_images, _images_list_naming_two_images,
+                                  _datasets_side_by_side,
                                   _labels_list_labelling_an_image_twice,
                                   _labels_lists_of_two_kinds, _labels_lists_naming_an_image_train_and_test],
                          ids=lambda make: make.__name__[1:])

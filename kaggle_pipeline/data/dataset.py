@@ -592,6 +592,14 @@ def dataset_splits(root: Path) -> dict[str, list[Path]]:
                 logger.info(f"data: left out {', '.join(others)} beside {named[0].name}, whose file names hold the "
                             "labels")
             return {"train": [named[0]]}
+        inner = {folder: _split_inside(folder) for folder in folders}
+        if any(inner.values()):
+            # Blood Cell Images: dataset-master/ and dataset2-master/ (its images/TRAIN/<class>/) are two
+            # datasets, which were read as two classes.
+            split = next(found for found in inner.values() if found)
+            raise PipelineError(f"{root}: {', '.join(folder.name for folder in folders)} are not classes but "
+                                f"datasets ({split.relative_to(root)} is a split of one); pass one of them as the "
+                                "dataset")
         return {"train": [root]}  # class folders only: the test set is held out
     if "train" not in splits:
         raise PipelineError(f"{root}: a test split ({', '.join(path.name for path in splits['test'])}) but no "
@@ -600,6 +608,15 @@ def dataset_splits(root: Path) -> dict[str, list[Path]]:
     if others:
         logger.info(f"data: left out {', '.join(others)} (not named like a train, val or test split)")
     return splits
+
+
+def _split_inside(folder: Path, depth: int = 3) -> Path | None:
+    """A folder named like a split and holding folders, up to ``depth`` folders down in ``folder``, or None."""
+    inside = [path for path in entries(folder) if is_dir(path)]
+    for path in inside:
+        if split_of(path.name) and any(is_dir(inner) for inner in entries(path)):
+            return path
+    return next((found for path in inside if depth > 1 and (found := _split_inside(path, depth - 1))), None)
 
 
 def _split_tree(path: Path) -> Path | None:
