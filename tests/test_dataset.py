@@ -195,6 +195,29 @@ def test_a_folder_labelled_by_its_file_names_is_not_a_class_beside_other_folders
     assert 3 not in competition.x_train[:, 0, 0, 0] and 3 not in competition.x_test[:, 0, 0, 0]
 
 
+def test_class_folders_named_like_one_split_are_classes(tmp_path):
+    """Real and Fake Face Detection: training_fake/ and training_real/ hold the images: classes, which were refused as
+    split folders without class folders. train/ and val/ of images alone are still no classes; a class folder
+    holding a folder of its own name (cat/cat/ from a zip) is no copy of the dataset."""
+    source = tmp_path / "real_and_fake_face"
+    for label, value in (("training_fake", 1), ("training_real", 2)):
+        for number in range(3):
+            save(source / label / f"{label[9:]}_{number}.jpg", value)
+    prepare_dataset(source, tmp_path / "out")
+    assert load_competition(tmp_path / "out").classes == ["training_fake", "training_real"]
+    splits = tmp_path / "splits"
+    for split in ("train", "val"):
+        save(splits / split / "1.jpg", 1)
+    with pytest.raises(PipelineError, match="its split folders hold no class folders"):
+        prepare_dataset(splits, tmp_path / "out-splits")
+    zipped = tmp_path / "zipped"
+    for label, value in (("cat", 1), ("dog", 2)):
+        for number in range(3):
+            save(zipped / label / label / f"{number}.jpg", value)
+    prepare_dataset(zipped, tmp_path / "out-zipped")
+    assert load_competition(tmp_path / "out-zipped").classes == ["cat", "dog"]
+
+
 def test_folders_of_class_folders_are_read_as_their_classes(tmp_path, caplog):
     """LC25000 (Lung and Colon Cancer Histopathological Images): colon_image_sets/ of colon_aca/, colon_n/ and
     lung_image_sets/ of three: five classes. They were read as two, colon and lung, without a word. (Subfolders
@@ -919,6 +942,16 @@ def _datasets_side_by_side(source: Path):
                     r"\(dataset2-master/dataset2-master/images/TEST is a split of one\); pass one of them")
 
 
+def _a_copy_of_the_dataset_beside_it(source: Path):
+    """Real and Fake Face Detection as it downloads: real_and_fake_face/ and, one folder down in
+    real_and_fake_face_detection/, the same again: they were read as two classes, one per copy."""
+    for copy in (source / "real_and_fake_face", source / "real_and_fake_face_detection" / "real_and_fake_face"):
+        for label, value in (("training_fake", 1), ("training_real", 2)):
+            save(copy / label / f"{label[9:]}_1.jpg", value)
+    return source, (r"real_and_fake_face, real_and_fake_face_detection are not classes but datasets "
+                    r"\(real_and_fake_face_detection/real_and_fake_face is a copy of real_and_fake_face/\)")
+
+
 def _images_list_naming_two_images(source: Path):
     write_cub(source)
     root = source / "CUB_200_2011"
@@ -1039,7 +1072,7 @@ def _pixel_table_one_label(source: Path):
                                   _metadata_without_class_columns, _versions_of_one_dataset,
                                   _fifo_named_like_a_pixel_table, _image_in_both_split_lists,
                                   _split_list_naming_two_images, _images_list_naming_two_images,
-                                  _datasets_side_by_side,
+                                  _datasets_side_by_side, _a_copy_of_the_dataset_beside_it,
                                   _labels_list_labelling_an_image_twice,
                                   _labels_lists_of_two_kinds, _labels_lists_naming_an_image_train_and_test],
                          ids=lambda make: make.__name__[1:])

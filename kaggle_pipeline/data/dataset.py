@@ -580,7 +580,7 @@ def dataset_splits(root: Path) -> dict[str, list[Path]]:
         else:  # images without class folders (Fruits-360's test-multiple_fruits): nothing to learn or score
             logger.info(f"data: left out {path.name} (no class folders, no labels in its file names: unlabelled)")
     if not splits:
-        if any(SPLIT_WORD.search(path.name.lower()) for path in folders):
+        if any(SPLIT_WORD.search(path.name.lower()) for path in folders) and not _classes_named_like_a_split(folders):
             raise PipelineError(f"{root}: its split folders hold no class folders (a labelled dataset holds "
                                 "<split>/<class>/<image>)")
         # Oxford-IIIT Pet: images/Abyssinian_1.jpg, the labels in the names, beside annotations/trimaps/*.png:
@@ -592,14 +592,18 @@ def dataset_splits(root: Path) -> dict[str, list[Path]]:
                 logger.info(f"data: left out {', '.join(others)} beside {named[0].name}, whose file names hold the "
                             "labels")
             return {"train": [named[0]]}
-        inner = {folder: _split_inside(folder) for folder in folders}
+        names = {path.name.lower() for path in folders}
+        # (a class folder holding a folder of its own name, cat/cat/ from a zip, is no copy of another)
+        inner = {folder: _split_inside(folder) or _folder_inside(folder, names - {folder.name.lower()})
+                 for folder in folders}
         if any(inner.values()):
             # Blood Cell Images: dataset-master/ and dataset2-master/ (its images/TRAIN/<class>/) are two
-            # datasets, which were read as two classes.
-            split = next(found for found in inner.values() if found)
+            # datasets; Real and Fake Face Detection: real_and_fake_face/ beside a copy of it one folder down.
+            # Both were read as two classes.
+            found = next(found for found in inner.values() if found)
+            what = "a split of one" if split_of(found.name) else f"a copy of {found.name}/"
             raise PipelineError(f"{root}: {', '.join(folder.name for folder in folders)} are not classes but "
-                                f"datasets ({split.relative_to(root)} is a split of one); pass one of them as the "
-                                "dataset")
+                                f"datasets ({found.relative_to(root)} is {what}); pass one of them as the dataset")
         return {"train": [root]}  # class folders only: the test set is held out
     if "train" not in splits:
         raise PipelineError(f"{root}: a test split ({', '.join(path.name for path in splits['test'])}) but no "
@@ -608,6 +612,24 @@ def dataset_splits(root: Path) -> dict[str, list[Path]]:
     if others:
         logger.info(f"data: left out {', '.join(others)} (not named like a train, val or test split)")
     return splits
+
+
+def _classes_named_like_a_split(folders: list[Path]) -> bool:
+    """Whether folders named like one split are classes (Real and Fake Face Detection's training_fake/ and
+    training_real/): two or more, each holding images and no folder, their names different once the split's word
+    is taken out (train/ and val/ of unlabelled images are no classes)."""
+    rests = {SPLIT_WORD.sub("", folder.name.lower()).strip("_- ") for folder in folders}
+    return len(folders) >= 2 and len({split_of(folder.name) for folder in folders}) == 1 and "" not in rests and \
+        len(rests) == len(folders) and \
+        all(class_images(folder, say_left_out=False) and not any(is_dir(path) for path in entries(folder))
+            for folder in folders)
+
+
+def _folder_inside(folder: Path, names: set[str], depth: int = 3) -> Path | None:
+    """A folder named as one of ``names`` (lower case), up to ``depth`` folders down in ``folder``, or None."""
+    inside = [path for path in entries(folder) if is_dir(path)]
+    return next((path for path in inside if path.name.lower() in names), None) or \
+        next((found for path in inside if depth > 1 and (found := _folder_inside(path, names, depth - 1))), None)
 
 
 def _split_inside(folder: Path, depth: int = 3) -> Path | None:
