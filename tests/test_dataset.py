@@ -799,6 +799,25 @@ def test_a_labels_csv_naming_images_by_another_image_extension_names_them(tmp_pa
         prepare_dataset(source, tmp_path / "out-2")
 
 
+def test_class_marks_of_several_tags_beside_class_folders_leave_the_folders_in_charge(tmp_path, caplog):
+    """Tom and Jerry Image Classification: folders jerry/, tom/, tom_jerry_0/ (neither), tom_jerry_1/ (both), and
+    ground_truth.csv of filename,tom,jerry marking both or neither: the table marks tags, the folders are classes."""
+    source = tmp_path / "tom_and_jerry"
+    rows = []
+    for label, marks, value in (("jerry", (0, 1), 1), ("tom", (1, 0), 2), ("tom_jerry_0", (0, 0), 3),
+                                ("tom_jerry_1", (1, 1), 4)):
+        for number in range(3):
+            save(source / "tom_and_jerry" / label / f"frame{value}{number}.jpg", value)
+            rows.append([f"frame{value}{number}.jpg", *marks])
+    with open(source / "ground_truth.csv", "w", newline="") as handle:
+        csv.writer(handle).writerows([["filename", "tom", "jerry"], *rows])
+    with caplog.at_level(logging.INFO, logger="kaggle_pipeline.data"):
+        prepare_dataset(source, tmp_path / "out")
+    assert any("left out ground_truth.csv (rows marking several classes or none" in message
+               for message in caplog.messages)
+    assert load_competition(tmp_path / "out").classes == ["jerry", "tom", "tom_jerry_0", "tom_jerry_1"]
+
+
 def test_a_labels_csv_without_a_header_line_keeps_its_first_row(tmp_path, caplog):
     """Image_1.jpg,ADONIS on the first line was taken for the header: Image_1.jpg was left out without a word."""
     source = tmp_path / "butterflies"

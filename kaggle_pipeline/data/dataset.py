@@ -357,7 +357,16 @@ def labels_tables(root: Path, source: Path | None = None, label_column: str | No
         class_columns = [column for column in table.columns if column != id_column]
         if label_column is None and not headerless and _marks_classes(table[class_columns]):
             # ISIC 2019's ground truth (image,MEL,NV,BCC,...): a column per class, a 1 in the image's.
-            label, values = "the class columns", pd.Series(one_hot_labels(table, class_columns, table_path))
+            try:
+                label, values = "the class columns", pd.Series(one_hot_labels(table, class_columns, table_path))
+            except PipelineError:
+                # Tom and Jerry's ground_truth.csv (filename,tom,jerry: both, or neither) beside folders of each
+                # combination: multi-label marks, which the folders, not the table, can train.
+                if len({path.parent for match in matches[id_column] for path in match}) < 2:
+                    raise
+                logger.info(f"data: left out {table_path.name} (rows marking several classes or none: labels of "
+                            "several tags, which are not supported); reading the folders")
+                continue
             one_hot.append(table_path)
         else:
             try:
