@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_hostile_data import refused_in_process
+from test_hostile_data import dataset_refused
 
 from kaggle_pipeline.data import answer_key_labels, load_competition
 from kaggle_pipeline.data.dataset import prepare_dataset
@@ -352,12 +352,7 @@ def _label_column_for_arrays(source: Path):
                                   _matlab_file_that_is_not_one, _matlab_file_cut_short],
                          ids=lambda make: make.__name__[1:])
 def test_arrays_that_cannot_be_a_competition_are_one_line_and_nothing_is_written(make, tmp_path, capsys):
-    source = tmp_path / "dataset"
-    named, problem = make(source)
-    arguments = ["data", "--dataset", source, "--out", tmp_path / "out"]
-    if isinstance(named, str):
-        arguments += ["--label-column", "coarse_labels"]
-    refused_in_process(tmp_path, capsys, arguments, named, problem)
+    dataset_refused(make, tmp_path, capsys)
     assert not (tmp_path / "ran").exists()
 
 

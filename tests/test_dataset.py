@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import run_in_process, write_csv_competition, write_image_competition
-from test_hostile_data import refused_in_process, snapshot
+from test_hostile_data import dataset_refused, refused_in_process, snapshot
 
 from kaggle_pipeline.data import answer_key_labels, load_competition
 from kaggle_pipeline.data.dataset import prepare_dataset
@@ -1096,9 +1096,7 @@ def _pixel_table_one_label(source: Path):
                                   _labels_lists_of_two_kinds, _labels_lists_naming_an_image_train_and_test],
                          ids=lambda make: make.__name__[1:])
 def test_a_dataset_that_cannot_be_a_competition_is_one_line_and_nothing_is_written(make, tmp_path, capsys):
-    source = tmp_path / "dataset"
-    named, problem = make(source)
-    refused_in_process(tmp_path, capsys, ["data", "--dataset", source, "--out", tmp_path / "out"], named, problem)
+    dataset_refused(make, tmp_path, capsys)
 
 
 @pytest.mark.parametrize("arguments, named, problem", [

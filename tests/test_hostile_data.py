@@ -115,6 +115,17 @@ def refused_in_process(tmp_path, capsys, arguments, named, problem) -> None:
     assert snapshot(tmp_path) == before
 
 
+def dataset_refused(make, tmp_path, capsys) -> None:
+    """``data --dataset`` on what ``make`` writes into tmp_path/dataset is refused in one line naming what ``make``
+    returns with the problem; a name of "--label-column 'x'" is an option given: --label-column x."""
+    source = tmp_path / "dataset"
+    named, problem = make(source)
+    arguments = ["data", "--dataset", source, "--out", tmp_path / "out"]
+    if isinstance(named, str) and named.startswith("--label-column"):
+        arguments += ["--label-column", named.split("'")[1]]
+    refused_in_process(tmp_path, capsys, arguments, named, problem)
+
+
 def refused_by_a_fresh_process(tmp_path, arguments, named, problem, cwd=None) -> None:
     before = snapshot(tmp_path)
     result = run_cli(*arguments, cwd=cwd or tmp_path, timeout=120)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import scipy.io
 from PIL import Image
-from test_hostile_data import refused_by_a_fresh_process, refused_in_process
+from test_hostile_data import dataset_refused, refused_by_a_fresh_process
 
 from kaggle_pipeline.data import load_competition
 from kaggle_pipeline.data.dataset import prepare_dataset
@@ -211,41 +211,11 @@ def test_class_folders_beside_labels_arrays_that_fit_no_folder_stay_in_charge(tm
     assert "left out test_list.mat: labels, train_list.mat: labels (labels arrays, but no folder" in caplog.text
 
 
-def _split_ids_out_of_range(source: Path):
-    flowers(source)
-    scipy.io.savemat(source / "setid.mat", {"trnid": np.arange(1, 13)[None], "tstid": np.arange(13, 26)[None]})
-    return source / "setid.mat", r"tstid holds numbers that are not those of imagelabels.mat's 24 images \(1 to 24\)"
-
-
-def _image_in_train_and_test_ids(source: Path):
-    flowers(source)
-    scipy.io.savemat(source / "setid.mat", {"trnid": np.arange(1, 14)[None], "tstid": np.arange(13, 25)[None]})
-    return source / "setid.mat", r"image 13 is in tstid \(test\) and in a train array"
-
-
-def _labels_for_no_folder_of_images(source: Path):
-    flowers(source, split_ids=False)
-    scipy.io.savemat(source / "imagelabels.mat", {"labels": np.ones((1, 80))})
-    return source / "imagelabels.mat", r"80 labels, but no folder holds images numbered 1 to 80 \(jpg/ holds 24 images\)"
-
-
 def _two_folders_of_numbered_images(source: Path):
     flowers(source, split_ids=False)
     for number in range(1, 25):
         write_image(source / "segmim" / f"segmim_{number:05d}.png", 0)
     return source / "imagelabels.mat", r"its 24 labels could be those of the images in jpg, segmim"
-
-
-def _label_not_a_whole_number(source: Path):
-    flowers(source, split_ids=False)
-    scipy.io.savemat(source / "imagelabels.mat", {"labels": np.full((1, 24), 1.5)})
-    return source / "imagelabels.mat", r"labels\[1\]: 1.5 is not a class number"
-
-
-def _several_labels_arrays(source: Path):
-    flowers(source, split_ids=False)
-    scipy.io.savemat(source / "grades.mat", {"class": np.ones((1, 24))})
-    return source / "grades.mat", r"several labels arrays \(grades.mat: class, imagelabels.mat: labels\); name one"
 
 
 def _class_beyond_the_class_names(source: Path):
@@ -260,34 +230,6 @@ def _record_naming_two_images(source: Path):
     scipy.io.savemat(source / "cars_annos.mat", {"annotations": annotations(
         [("000001.jpg", 1, 0), ("car_ims/000002.jpg", 2, 1)], ("relative_im_path", "class", "test"))})
     return source / "cars_annos.mat", r"record 1 \(annotations\): '000001.jpg' names 2 images"
-
-
-def _image_labelled_two_ways(source: Path):
-    cars_annos(source)
-    scipy.io.savemat(source / "more_annos.mat", {"annotations": annotations(
-        [("car_ims/000001.jpg", 3, 0)], ("relative_im_path", "class", "test"))})
-    return source / "more_annos.mat", r"000001.jpg is 'BMW M3 Coupe 2012' here but 'Acura RL Sedan 2012' in cars_annos.mat"
-
-
-def _image_in_a_train_and_a_test_file(source: Path):
-    cars_annos(source)
-    scipy.io.savemat(source / "more_annos.mat", {"annotations": annotations(
-        [("car_ims/000001.jpg", 2, 1)], ("relative_im_path", "class", "test"))})
-    return source / "more_annos.mat", r"000001.jpg is a test image here but a train image in cars_annos.mat"
-
-
-def _test_field_not_zero_or_one(source: Path):
-    cars_annos(source)
-    scipy.io.savemat(source / "cars_annos.mat", {"annotations": annotations(
-        [("car_ims/000001.jpg", 1, 2), ("car_ims/000002.jpg", 2, 0)], ("relative_im_path", "class", "test"))})
-    return source / "cars_annos.mat", r"test field holds values other than 0 and 1"
-
-
-def _two_class_fields(source: Path):
-    cars_annos(source)
-    scipy.io.savemat(source / "cars_annos.mat", {"annotations": annotations(
-        [("car_ims/000001.jpg", 1, 1), ("car_ims/000002.jpg", 2, 2)], ("relative_im_path", "class", "label"))})
-    return source / "cars_annos.mat", r"several class fields \(class, label\); name one with LABEL_COLUMN="
 
 
 def _label_column_no_field_has(source: Path):
@@ -313,20 +255,63 @@ def _test_labels_only(source: Path):
     return source / "cars_test_annos_withlabels.mat", r"labels test images only; no MATLAB file labels the training"
 
 
-@pytest.mark.parametrize("make", [_split_ids_out_of_range, _image_in_train_and_test_ids, _labels_for_no_folder_of_images,
-                                  _two_folders_of_numbered_images, _label_not_a_whole_number, _several_labels_arrays,
-                                  _class_beyond_the_class_names, _record_naming_two_images, _image_labelled_two_ways,
-                                  _image_in_a_train_and_a_test_file,
-                                  _test_field_not_zero_or_one, _two_class_fields, _label_column_no_field_has,
+# Flowers-102 with one MATLAB file written over: (case, split ids?, file, its arrays, problem).
+FLOWERS_FILES = [
+    ("split_ids_out_of_range", True, "setid.mat", {"trnid": np.arange(1, 13)[None], "tstid": np.arange(13, 26)[None]},
+     r"tstid holds numbers that are not those of imagelabels.mat's 24 images \(1 to 24\)"),
+    ("image_in_train_and_test_ids", True, "setid.mat", {"trnid": np.arange(1, 14)[None],
+                                                        "tstid": np.arange(13, 25)[None]},
+     r"image 13 is in tstid \(test\) and in a train array"),
+    ("labels_for_no_folder_of_images", False, "imagelabels.mat", {"labels": np.ones((1, 80))},
+     r"80 labels, but no folder holds images numbered 1 to 80 \(jpg/ holds 24 images\)"),
+    ("label_not_a_whole_number", False, "imagelabels.mat", {"labels": np.full((1, 24), 1.5)},
+     r"labels\[1\]: 1.5 is not a class number"),
+    ("several_labels_arrays", False, "grades.mat", {"class": np.ones((1, 24))},
+     r"several labels arrays \(grades.mat: class, imagelabels.mat: labels\); name one"),
+]
+
+
+# Stanford Cars' cars_annos.mat with a file of records written over or beside it: (case, file, records, fields,
+# problem).
+CARS_FILES = [
+    ("image_labelled_two_ways", "more_annos.mat", [("car_ims/000001.jpg", 3, 0)], ("relative_im_path", "class", "test"),
+     r"000001.jpg is 'BMW M3 Coupe 2012' here but 'Acura RL Sedan 2012' in cars_annos.mat"),
+    ("image_in_a_train_and_a_test_file", "more_annos.mat", [("car_ims/000001.jpg", 2, 1)],
+     ("relative_im_path", "class", "test"), r"000001.jpg is a test image here but a train image in cars_annos.mat"),
+    ("test_field_not_zero_or_one", "cars_annos.mat", [("car_ims/000001.jpg", 1, 2), ("car_ims/000002.jpg", 2, 0)],
+     ("relative_im_path", "class", "test"), r"test field holds values other than 0 and 1"),
+    ("two_class_fields", "cars_annos.mat", [("car_ims/000001.jpg", 1, 1), ("car_ims/000002.jpg", 2, 2)],
+     ("relative_im_path", "class", "label"), r"several class fields \(class, label\); name one with LABEL_COLUMN="),
+]
+
+
+def _cars_file(case):
+    def make(source: Path):
+        _, name, records, fields, problem = case
+        cars_annos(source)
+        scipy.io.savemat(source / name, {"annotations": annotations(records, fields)})
+        return source / name, problem
+    make.__name__ = f"_{case[0]}"
+    return make
+
+
+def _flowers_file(case):
+    def make(source: Path):
+        _, split_ids, name, arrays, problem = case
+        flowers(source, split_ids=split_ids)
+        scipy.io.savemat(source / name, arrays)
+        return source / name, problem
+    make.__name__ = f"_{case[0]}"
+    return make
+
+
+@pytest.mark.parametrize("make", [*map(_flowers_file, FLOWERS_FILES), _two_folders_of_numbered_images,
+                                  *map(_cars_file, CARS_FILES), _class_beyond_the_class_names, _record_naming_two_images,
+                                  _label_column_no_field_has,
                                   _test_labels_only, _test_classes_without_training_images],
                          ids=lambda make: make.__name__[1:])
 def test_matlab_labels_that_cannot_label_the_images_are_one_line_and_nothing_is_written(make, tmp_path, capsys):
-    source = tmp_path / "dataset"
-    named, problem = make(source)
-    arguments = ["data", "--dataset", source, "--out", tmp_path / "out"]
-    if isinstance(named, str):
-        arguments += ["--label-column", "make"]
-    refused_in_process(tmp_path, capsys, arguments, named, problem)
+    dataset_refused(make, tmp_path, capsys)
 
 
 def test_a_fifo_named_like_a_labels_file_is_not_opened(tmp_path):
