@@ -127,6 +127,35 @@ def test_keras_npz_arrays_become_a_competition_and_without_test_labels_a_share_i
     assert (len(competition.x_train), len(competition.x_test)) == (16, 4)
 
 
+def test_medmnist_s_validation_arrays_train_and_kmnist_s_files_of_one_array_are_named_by_their_files(tmp_path):
+    """MedMNIST's pathmnist.npz holds val_images and val_labels besides train and test (left out before);
+    KMNIST ships kmnist-train-imgs.npz, kmnist-train-labels.npz, ... each holding numpy.savez's one arr_0 (refused
+    before as a dataset without class folders)."""
+    from kaggle_pipeline.data.layouts.npy_arrays import array_keys
+
+    med = tmp_path / "medmnist"
+    med.mkdir()
+    images = lambda count, value: np.full((count, 4, 4), value, np.uint8)  # noqa: E731
+    np.savez(med / "pathmnist.npz", train_images=images(6, 10), train_labels=np.arange(6)[:, None] % 2,
+             val_images=images(4, 20), val_labels=np.arange(4)[:, None] % 2, test_images=images(2, 30),
+             test_labels=np.array([[0], [1]]))
+    prepare_dataset(med, tmp_path / "med-out")
+    competition = load_competition(tmp_path / "med-out")
+    assert sorted(competition.x_train[:, 0, 0, 0].tolist()) == [10] * 6 + [20] * 4
+    assert competition.x_test[:, 0, 0, 0].tolist() == [30, 30]
+    kmnist = tmp_path / "kmnist"
+    kmnist.mkdir()
+    for split, count, value in (("train", 8, 40), ("test", 4, 50)):
+        np.savez_compressed(kmnist / f"kmnist-{split}-imgs.npz", images(count, value))
+        np.savez_compressed(kmnist / f"kmnist-{split}-labels.npz", np.arange(count) % 2)
+    prepare_dataset(kmnist, tmp_path / "kmnist-out")
+    competition = load_competition(tmp_path / "kmnist-out")
+    assert competition.x_train[:, 0, 0, 0].tolist() == [40] * 8 and competition.x_test[:, 0, 0, 0].tolist() == [50] * 4
+    # Names by their words only where no name of ours is there: a competition's train_data_aug.npy beside train_x.npy
+    # is no second train_x.
+    assert array_keys(["train_x", "train_data_aug", "test-labels"]) == {"train_x": ["train_x"], "test_y": ["test-labels"]}
+
+
 @pytest.mark.parametrize("protocol", [2, 4, 5])
 def test_pickles_a_notebook_saved_with_any_protocol_are_read(protocol, tmp_path):
     """train.pkl and test.pkl of {"data": images, "labels": array}, as pickle.dump writes them today."""
@@ -312,6 +341,13 @@ def _matlab_file_that_is_not_one(source: Path):
     return source / "train_32x32.mat", "cannot read the"
 
 
+def _validation_images_of_another_shape(source: Path):
+    source.mkdir(parents=True)
+    np.savez(source / "pathmnist.npz", train_images=np.zeros((4, 4, 4), np.uint8), train_labels=np.arange(4) % 2,
+             val_images=np.zeros((2, 5, 5), np.uint8), val_labels=np.arange(2))
+    return source / "pathmnist.npz", r"validation images are \(5, 5, 1\), training images \(4, 4, 1\)"
+
+
 def _matlab_file_cut_short(source: Path):
     source.mkdir(parents=True)
     (source / "train_32x32.mat").write_bytes(b"MATLAB 5.0")  # scipy's MatReadError, not a ValueError
@@ -349,7 +385,8 @@ def _label_column_for_arrays(source: Path):
                                   _label_without_a_name, _pickle_of_a_list, _test_batch_only, _batch_without_labels,
                                   _unknown_label_key, _label_column_for_arrays, _test_images_of_another_shape,
                                   _hdf5_that_is_not_hdf5, _hdf5_test_file_only, _hdf5_labels_unclear,
-                                  _matlab_file_that_is_not_one, _matlab_file_cut_short],
+                                  _matlab_file_that_is_not_one, _matlab_file_cut_short,
+                                  _validation_images_of_another_shape],
                          ids=lambda make: make.__name__[1:])
 def test_arrays_that_cannot_be_a_competition_are_one_line_and_nothing_is_written(make, tmp_path, capsys):
     dataset_refused(make, tmp_path, capsys)

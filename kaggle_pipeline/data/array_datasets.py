@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from kaggle_pipeline.data.folders import entries, is_dir, split_of
-from kaggle_pipeline.data.layouts.npy_arrays import ARRAY_NAMES, from_one_hot, named_arrays, npy_labels
+from kaggle_pipeline.data.layouts.npy_arrays import array_keys, from_one_hot, named_arrays, npy_labels
 from kaggle_pipeline.errors import ParameterError, PipelineError
 from kaggle_pipeline.files import MAX_ARRAY_BYTES, first_line, open_regular
 
@@ -119,12 +119,13 @@ def _array_keys(files: list[Path]) -> set[str]:
         if path.suffix == ".npz":
             try:
                 with zipfile.ZipFile(path) as archive:
-                    names += [name.removesuffix(".npy") for name in archive.namelist()]
+                    members = [name.removesuffix(".npy") for name in archive.namelist()]
             except (OSError, zipfile.BadZipFile):
                 continue  # said by the reader, if the file turns out to matter
+            names += [path.stem] if members == ["arr_0"] else members
         else:
             names.append(path.stem)
-    return {key for key, spellings in ARRAY_NAMES.items() for name in names if name.lower() in spellings}
+    return set(array_keys(names))
 
 
 def _array_files_dataset(files: list[Path], label_column: str | None, strict: bool = True) -> dict | None:
@@ -242,13 +243,20 @@ def _numpy_dataset(folder: Path, files: list[Path]) -> dict:
     has_test = "test_x" in arrays and "test_y" in arrays
     if "test_x" in arrays and not has_test:
         logger.info(f"data: left out {arrays['test_x'][1].name}'s test images (no test labels: unscorable)")
-    named = [("train_x", "train_y"), ("test_x", "test_y")] if has_test else [("train_x", "train_y")]
+    named = [("train_x", "train_y")] + [("test_x", "test_y")] * has_test + \
+        [("val_x", "val_y")] * ("val_x" in arrays and "val_y" in arrays)  # MedMNIST's val split trains
     images = images_of([(arrays[x][0], arrays[x][1], x) for x, _ in named])
     splits = {}
     for (x, y), split_images in zip(named, images, strict=True):
         labels, labels_path = arrays[y]
-        splits["train" if x == "train_x" else "test"] = (split_images, _labels(labels, len(split_images), labels_path))
-    return {"train": splits["train"], "test": splits.get("test"), "files": files}
+        splits[x] = (split_images, _labels(labels, len(split_images), labels_path))
+    if "val_x" in splits:
+        (train_images, train_labels), (val_images, val_labels) = splits["train_x"], splits.pop("val_x")
+        if val_images.shape[1:] != train_images.shape[1:]:
+            raise PipelineError(f"{arrays['val_x'][1]}: validation images are {val_images.shape[1:]}, training images "
+                                f"{train_images.shape[1:]}")
+        splits["train_x"] = (np.concatenate([train_images, val_images]), np.concatenate([train_labels, val_labels]))
+    return {"train": splits["train_x"], "test": splits.get("test_x"), "files": files}
 
 
 def _labels(labels, count: int, path: Path, names: list[str] | None = None) -> np.ndarray:

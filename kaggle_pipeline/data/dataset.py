@@ -555,9 +555,9 @@ def _check_two_labels(labels: np.ndarray, where: Path) -> None:
 
 
 def _check_test_classes(test_classes, train_classes, where: Path, what: str) -> None:
-    unknown = sorted(set(test_classes) - set(train_classes))
+    unknown = sorted(set(map(str, test_classes)) - set(map(str, train_classes)))  # numpy's labels too
     if unknown:
-        known = sorted(set(train_classes))
+        known = sorted(set(map(str, train_classes)))
         # Stanford Cars has 196 classes: the line names a few, and how many there are.
         shown = ", ".join(known[:8]) + (f", ... ({len(known)} in all)" if len(known) > 8 else "")
         named = f"class {unknown[0]!r} has" if len(unknown) == 1 else \

@@ -30,7 +30,16 @@ ARRAY_NAMES = {
     "test_ids": ("test_ids", "test_id", "ids_test"),
     # A dataset's test labels (kaggle_pipeline.data.array_datasets); a competition's are its answer key.
     "test_y": ("test_y", "y_test", "test_labels", "ytest", "test_targets"),
+    # A dataset's validation split (MedMNIST's val_images), which trains.
+    "val_x": ("val_x", "x_val", "val_images", "val_imgs", "valid_x", "x_valid", "valid_images"),
+    "val_y": ("val_y", "y_val", "val_labels", "valid_y", "y_valid", "valid_labels"),
 }
+# Other names of a dataset's arrays or files, by their words (KMNIST's kmnist-train-imgs.npz, kmnist-test-labels.npz):
+# a split's word and an images or labels word, where no name above gives that array.
+SPLIT_WORDS = {"train": "train", "training": "train", "test": "test", "testing": "test", "val": "val",
+               "valid": "val", "validation": "val"}
+ROLE_WORDS = {"x": "x", "images": "x", "imgs": "x", "image": "x", "img": "x", "data": "x",
+              "y": "y", "labels": "y", "label": "y", "targets": "y", "target": "y"}
 
 
 def named_arrays(folder: Path) -> dict[str, tuple[np.ndarray, Path]]:
@@ -67,16 +76,33 @@ def read(folder: Path, sample: pd.DataFrame, sample_path: Path, image_size: int 
 
 
 def _named_arrays(arrays: dict[str, tuple[np.ndarray, Path]], folder: Path) -> dict[str, tuple[np.ndarray, Path]]:
-    """The arrays under our names (train_x, ...), found by any of their ``ARRAY_NAMES``; two names for one is refused."""
+    """The arrays under our names (train_x, ...), found by ``array_keys``; two names for one is refused."""
     named = {}
-    for key, names in ARRAY_NAMES.items():
-        found = [name for name in arrays if name.lower() in names]
+    for key, found in array_keys(list(arrays)).items():
         if len(found) > 1:
             shown = ", ".join(f"{name} ({arrays[name][1].name})" for name in found)
             raise PipelineError(f"{folder}: {shown} could each be {key}; keep one")
-        if found:
-            named[key] = arrays[found[0]]
+        named[key] = arrays[found[0]]
     return named
+
+
+def array_keys(names: list[str]) -> dict[str, list[str]]:
+    """Our name (train_x, ...) -> the given names that are it: any of its ``ARRAY_NAMES`` (any case), or, where none
+    is, names whose words are a split's and an images' or labels' word (``kmnist-train-imgs``)."""
+    found: dict[str, list[str]] = {}
+    for key, spellings in ARRAY_NAMES.items():
+        for name in names:
+            if name.lower() in spellings:
+                found.setdefault(key, []).append(name)
+    for name in names:
+        words = re.split(r"[^a-z0-9]+", name.lower())
+        splits = {SPLIT_WORDS[word] for word in words if word in SPLIT_WORDS}
+        roles = {ROLE_WORDS[word] for word in words if word in ROLE_WORDS}
+        if len(splits) == 1 and len(roles) == 1:
+            key = f"{splits.pop()}_{roles.pop()}"
+            if key in ARRAY_NAMES and not any(other.lower() in ARRAY_NAMES[key] for other in found.get(key, [])):
+                found.setdefault(key, []).append(name)
+    return found
 
 
 def from_one_hot(labels: np.ndarray) -> np.ndarray:
@@ -113,8 +139,10 @@ def _load_arrays(folder: Path) -> dict[str, tuple[np.ndarray, Path]]:
         if path.suffix == ".npy":
             arrays[path.stem] = (_array_call(load_array, path), path)
         elif path.suffix == ".npz":
-            for key, value in _array_call(load_arrays, path).items():
-                arrays[key] = (value, path)
+            members = _array_call(load_arrays, path)
+            for key, value in members.items():
+                # numpy.savez(file, array) names its one array arr_0: the file's name says what it is (KMNIST).
+                arrays[path.stem if list(members) == ["arr_0"] else key] = (value, path)
     return arrays
 
 
