@@ -127,6 +127,25 @@ def test_keras_npz_arrays_become_a_competition_and_without_test_labels_a_share_i
     assert (len(competition.x_train), len(competition.x_test)) == (16, 4)
 
 
+def test_quick_draw_s_numpy_bitmaps_are_a_class_per_file(tmp_path, caplog):
+    """Quick, Draw!'s full_numpy_bitmap_<class>.npy: (N, 784) rows of one class each. The class is the name less the
+    words all names begin with (cat and car share "full_numpy_bitmap_", not "ca"); a share of each is held out."""
+    source = tmp_path / "quickdraw"
+    source.mkdir()
+    for value, label in ((10, "cat"), (20, "car"), (30, "The Eiffel Tower")):
+        np.save(source / f"full_numpy_bitmap_{label}.npy", np.full((10, 784), value, np.uint8))
+    with caplog.at_level(logging.INFO, logger="kaggle_pipeline.data"):
+        prepare_dataset(source, tmp_path / "out")
+    assert any("3 classes, one array file each" in message for message in caplog.messages)
+    competition = load_competition(tmp_path / "out")
+    assert competition.classes == ["The Eiffel Tower", "car", "cat"] and competition.x_train.shape[1:] == (28, 28, 1)
+    truth = answer_key_labels(competition)
+    for images, labels in ((competition.x_train, competition.y_train), (competition.x_test, truth)):
+        assert all({"cat": 10, "car": 20, "The Eiffel Tower": 30}[competition.classes[label]] == image[0, 0, 0]
+                   for image, label in zip(images, labels, strict=True))
+    assert len(competition.x_test) == 6
+
+
 def test_medmnist_s_validation_arrays_train_and_kmnist_s_files_of_one_array_are_named_by_their_files(tmp_path):
     """MedMNIST's pathmnist.npz holds val_images and val_labels besides train and test (left out before);
     KMNIST ships kmnist-train-imgs.npz, kmnist-train-labels.npz, ... each holding numpy.savez's one arr_0 (refused
@@ -348,6 +367,13 @@ def _validation_images_of_another_shape(source: Path):
     return source / "pathmnist.npz", r"validation images are \(5, 5, 1\), training images \(4, 4, 1\)"
 
 
+def _class_arrays_of_two_image_sizes(source: Path):
+    source.mkdir(parents=True)
+    np.save(source / "full_numpy_bitmap_cat.npy", np.zeros((3, 784), np.uint8))
+    np.save(source / "full_numpy_bitmap_dog.npy", np.zeros((3, 900), np.uint8))
+    return source / "full_numpy_bitmap_dog.npy", r"images of \(30, 30, 1\), but full_numpy_bitmap_cat.npy's are \(28, 28, 1\)"
+
+
 def _matlab_file_cut_short(source: Path):
     source.mkdir(parents=True)
     (source / "train_32x32.mat").write_bytes(b"MATLAB 5.0")  # scipy's MatReadError, not a ValueError
@@ -386,7 +412,7 @@ def _label_column_for_arrays(source: Path):
                                   _unknown_label_key, _label_column_for_arrays, _test_images_of_another_shape,
                                   _hdf5_that_is_not_hdf5, _hdf5_test_file_only, _hdf5_labels_unclear,
                                   _matlab_file_that_is_not_one, _matlab_file_cut_short,
-                                  _validation_images_of_another_shape],
+                                  _validation_images_of_another_shape, _class_arrays_of_two_image_sizes],
                          ids=lambda make: make.__name__[1:])
 def test_arrays_that_cannot_be_a_competition_are_one_line_and_nothing_is_written(make, tmp_path, capsys):
     dataset_refused(make, tmp_path, capsys)

@@ -29,8 +29,9 @@ import numpy as np
 
 from kaggle_pipeline.data.folders import entries, is_dir, split_of
 from kaggle_pipeline.data.layouts.npy_arrays import array_keys, from_one_hot, named_arrays, npy_labels
+from kaggle_pipeline.data.pixels import images_of
 from kaggle_pipeline.errors import ParameterError, PipelineError
-from kaggle_pipeline.files import MAX_ARRAY_BYTES, first_line, open_regular
+from kaggle_pipeline.files import MAX_ARRAY_BYTES, first_line, load_array, open_regular
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +105,9 @@ def array_dataset(root: Path, label_column: str | None = None) -> dict | None:
         dataset = _array_files_dataset(array_files, label_column, strict=not inside) if array_files else None
         if dataset:
             return dataset
+        if not inside and len(arrays) >= 2 and all(path.suffix == ".npy" for path in arrays) and \
+                not _array_keys(arrays):
+            return _class_arrays(arrays)
         if not inside and len(found) <= MAX_PICKLE_FILES:
             pickles = [path for path in found if _is_pickle(path)]
             return _pickled_dataset(pickles, label_column) if pickles else None
@@ -126,6 +130,28 @@ def _array_keys(files: list[Path]) -> set[str]:
         else:
             names.append(path.stem)
     return set(array_keys(names))
+
+
+def _class_arrays(files: list[Path]) -> dict:
+    """Quick, Draw!'s numpy bitmaps: a ``.npy`` file of one class's images each (``full_numpy_bitmap_cat.npy`` of
+    (N, 784) rows), the class the file's name less the words every name begins with. No test split: a share is held
+    out."""
+    total = sum(os.stat(path).st_size for path in files)
+    if total > MAX_ARRAY_BYTES:
+        raise PipelineError(f"{files[0].parent}: its {len(files)} arrays hold {total:,} bytes, more than "
+                            f"{MAX_ARRAY_BYTES:,} (half the memory); keep fewer classes' files there")
+    prefix = os.path.commonprefix([path.stem for path in files])
+    prefix = prefix[:max(prefix.rfind(mark) for mark in "_- ") + 1]  # whole words: cat and car share no "ca"
+    images = images_of([(load_array(path), path, "pixels") for path in files])
+    shapes = {path.name: batch.shape[1:] for path, batch in zip(files, images, strict=True)}
+    if len(set(shapes.values())) > 1:
+        first, other = files[0].name, next(name for name, shape in shapes.items() if shape != shapes[files[0].name])
+        raise PipelineError(f"{files[0].parent / other}: images of {shapes[other]}, but {first}'s are {shapes[first]}")
+    labels = np.concatenate([np.full(len(batch), path.stem[len(prefix):] or path.stem)
+                             for path, batch in zip(files, images, strict=True)])
+    logger.info(f"data: {len(files)} classes, one array file each ({', '.join(path.name for path in files[:3])}"
+                f"{', ...' if len(files) > 3 else ''})")
+    return {"train": (np.concatenate(images), labels), "test": None, "files": files}
 
 
 def _array_files_dataset(files: list[Path], label_column: str | None, strict: bool = True) -> dict | None:
@@ -233,8 +259,6 @@ def _is_pickle(path: Path) -> bool:
 
 def _numpy_dataset(folder: Path, files: list[Path]) -> dict:
     """Keras' ``mnist.npz`` and its kind: the npy layout's arrays plus the test labels."""
-    from kaggle_pipeline.data.pixels import images_of
-
     arrays = named_arrays(folder)
     for key in ("train_x", "train_y"):
         if key not in arrays:
@@ -322,8 +346,6 @@ def _pickled_dataset(files: list[Path], label_column: str | None) -> dict:
 def _joined(parts: dict[str, list[tuple[Path, np.ndarray, np.ndarray]]], files: list[Path]) -> dict:
     """The dataset from its parts, ``{split: [(file, images, labels as text)]}``: each split's parts joined
     (images of one shape), all pixels brought to uint8 by the one scaling rule."""
-    from kaggle_pipeline.data.pixels import images_of
-
     splits = {}
     for split, found in parts.items():
         shapes = {images.shape[1:] for _, images, _ in found}
