@@ -603,8 +603,7 @@ def dataset_splits(root: Path) -> dict[str, list[Path]]:
             return {"train": [named[0]]}
         names = {path.name.lower() for path in folders}
         # (a class folder holding a folder of its own name, cat/cat/ from a zip, is no copy of another)
-        inner = {folder: _split_inside(folder) or _folder_inside(folder, names - {folder.name.lower()})
-                 for folder in folders}
+        inner = {folder: _dataset_inside(folder, names - {folder.name.lower()}) for folder in folders}
         if any(inner.values()):
             # Blood Cell Images: dataset-master/ and dataset2-master/ (its images/TRAIN/<class>/) are two
             # datasets; Real and Fake Face Detection: real_and_fake_face/ beside a copy of it one folder down.
@@ -634,20 +633,21 @@ def _classes_named_like_a_split(folders: list[Path]) -> bool:
             for folder in folders)
 
 
-def _folder_inside(folder: Path, names: set[str], depth: int = 3) -> Path | None:
-    """A folder named as one of ``names`` (lower case), up to ``depth`` folders down in ``folder``, or None."""
-    inside = [path for path in entries(folder) if is_dir(path)]
-    return next((path for path in inside if path.name.lower() in names), None) or \
-        next((found for path in inside if depth > 1 and (found := _folder_inside(path, names, depth - 1))), None)
+def _dataset_inside(folder: Path, other_classes: set[str]) -> Path | None:
+    """What makes a class folder a dataset of its own, up to three folders down: a split holding folders, or a folder
+    named like another class (lower case names)."""
+    def makes_a_dataset(path: Path) -> bool:
+        return bool(split_of(path.name)) and any(is_dir(inner) for inner in entries(path)) or \
+            path.name.lower() in other_classes
+
+    return _found_inside(folder, makes_a_dataset)
 
 
-def _split_inside(folder: Path, depth: int = 3) -> Path | None:
-    """A folder named like a split and holding folders, up to ``depth`` folders down in ``folder``, or None."""
+def _found_inside(folder: Path, wanted, depth: int = 3) -> Path | None:
+    """The first folder ``wanted`` says yes to, up to ``depth`` folders down in ``folder`` (nearest first), or None."""
     inside = [path for path in entries(folder) if is_dir(path)]
-    for path in inside:
-        if split_of(path.name) and any(is_dir(inner) for inner in entries(path)):
-            return path
-    return next((found for path in inside if depth > 1 and (found := _split_inside(path, depth - 1))), None)
+    return next((path for path in inside if wanted(path)), None) or \
+        next((found for path in inside if depth > 1 and (found := _found_inside(path, wanted, depth - 1))), None)
 
 
 def _split_tree(path: Path) -> Path | None:

@@ -3,7 +3,8 @@
 Split lists choose a dataset's test set: text files named like a split whose lines name its images (Food-101's
 ``meta/train.txt`` and ``meta/test.txt`` of ``apple_pie/1005649``; Oxford-IIIT Pet's ``annotations/trainval.txt``
 and ``test.txt`` of ``Abyssinian_100 1 1 1``: ``split_lists``), and so do training flags of image ids beside a file
-naming each id's image (CUB-200-2011's ``train_test_split.txt`` and ``images.txt``: ``flagged_split``). Labels lists label a split of unlabelled images: a
+naming each id's image (CUB-200-2011's ``train_test_split.txt`` and ``images.txt``: ``flagged_split``). Labels
+lists label a split of unlabelled images: a
 text file in the split whose lines name an image and its label (Tiny ImageNet's ``val/val_annotations.txt``:
 ``labels_list``, ``listed_labels``), or labels lists named like splits beside a folder of unlabelled images label
 and split it (FGVC-Aircraft: ``split_labels_lists``). A line names an image by the end of its path, with or without
@@ -80,8 +81,9 @@ def flagged_split(source: Path, images: dict[str, list[Path]]) -> dict | None:
         flags = _id_fields(flags_path)
         if flags is None or not flags or set(flags.values()) - {"0", "1"}:
             continue
-        for ids_path in sorted(path for path in entries(flags_path.parent) if path.suffix.lower() == ".txt"
-                               and path != flags_path and path.is_file() and path.stat().st_size <= MAX_SPLIT_LIST_BYTES):
+        beside = [path for path in entries(flags_path.parent) if path.suffix.lower() == ".txt" and path != flags_path]
+        for ids_path in sorted(path for path in beside
+                               if path.is_file() and path.stat().st_size <= MAX_SPLIT_LIST_BYTES):
             names = _id_fields(ids_path)
             if names is None or sum(key in flags for key in names) < len(flags) / 2:
                 continue
