@@ -749,6 +749,17 @@ def test_a_csv_marking_each_image_s_class_in_a_column_per_class_labels_it(tmp_pa
     for images, labels in ((competition.x_train, competition.y_train), (competition.x_test, truth)):
         assert [ISIC_CLASSES[int(image[0, 0, 0]) // 10 - 1] for image in images] == \
             [competition.classes[label] for label in labels]
+    # A column named like labels beside another of 0 and 1 is the labels, not a class column (image,target,fold).
+    table = source / "ISIC_2019_Training_GroundTruth.csv"
+    rows = list(csv.reader(table.open(newline="")))
+    with open(source / "labels.csv", "w", newline="") as handle:
+        csv.writer(handle).writerows([["image", "target", "fold"]] + [[row[0], row[1][0], number % 2]
+                                                                      for number, row in enumerate(rows[1:])])
+    table.unlink()
+    (source / "ISIC_2019_Training_Metadata.csv").unlink()
+    prepare_dataset(source, tmp_path / "out-target", test_fraction=0.25)
+    assert load_competition(tmp_path / "out-target").classes == ["0", "1"]
+    write_isic(source)
     # One class column named: a binary task (is it a melanoma?), the metadata then has no such column.
     prepare_dataset(source, tmp_path / "out-mel", test_fraction=0.25, label_column="MEL")
     assert load_competition(tmp_path / "out-mel").classes == ["0.0", "1.0"]

@@ -355,7 +355,9 @@ def labels_tables(root: Path, source: Path | None = None, label_column: str | No
             continue  # not keyed by this dataset's images
         matches = {id_column: [_image_named(value, index, root, split) for value in table[id_column]]}
         class_columns = [column for column in table.columns if column != id_column]
-        if label_column is None and not headerless and _marks_classes(table[class_columns]):
+        # (a column named like labels is the labels, whatever 0/1 column lies beside it: image,target,fold)
+        if label_column is None and not headerless and not set(map(str.lower, class_columns)) & set(LABEL_COLUMN_NAMES) \
+                and _marks_classes(table[class_columns]):
             # ISIC 2019's ground truth (image,MEL,NV,BCC,...): a column per class, a 1 in the image's.
             try:
                 label, values = "the class columns", pd.Series(one_hot_labels(table, class_columns, table_path))
