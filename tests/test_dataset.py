@@ -829,6 +829,29 @@ def test_class_marks_of_several_tags_beside_class_folders_leave_the_folders_in_c
     assert load_competition(tmp_path / "out").classes == ["jerry", "tom", "tom_jerry_0", "tom_jerry_1"]
 
 
+def write_styles(source: Path, rows: int) -> None:
+    """Fashion Product Images: images/<id>.jpg and styles.csv of id,...,masterCategory,...,productDisplayName, where
+    a few names hold a comma, unquoted (22 of its 44,446 rows): one such row here."""
+    lines = ["id,gender,masterCategory,articleType,productDisplayName"]
+    for number in range(rows):
+        save(source / "images" / f"{1000 + number}.jpg", number % 3 + 1)
+        name = "Puma Men, Black Shoes" if number == 5 else "Turtle Check Men Navy Blue Shirt"
+        lines.append(f"{1000 + number},Men,{('Apparel', 'Footwear', 'Accessories')[number % 3]},Shirts,{name}")
+    (source / "styles.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_a_labels_csv_s_few_rows_of_more_fields_than_its_header_are_left_out_with_a_warning(tmp_path, caplog):
+    source = tmp_path / "fashion-product-images"
+    write_styles(source, 120)
+    with caplog.at_level(logging.INFO, logger="kaggle_pipeline.data"):
+        prepare_dataset(source, tmp_path / "out", label_column="masterCategory")
+    assert any("styles.csv: left out 1 row(s) of more fields than its header (line 7: expected 5 fields, saw 6)"
+               in message for message in caplog.messages)
+    competition = load_competition(tmp_path / "out")
+    assert competition.classes == ["Accessories", "Apparel", "Footwear"]
+    assert len(competition.x_train) + len(competition.x_test) == 119
+
+
 def test_a_labels_csv_without_a_header_line_keeps_its_first_row(tmp_path, caplog):
     """Image_1.jpg,ADONIS on the first line was taken for the header: Image_1.jpg was left out without a word."""
     source = tmp_path / "butterflies"
@@ -982,6 +1005,14 @@ def _a_copy_of_the_dataset_beside_it(source: Path):
                     r"\(real_and_fake_face_detection/real_and_fake_face is a copy of real_and_fake_face/\)")
 
 
+def _labels_csv_of_many_malformed_rows(source: Path):
+    """More than 1% of the rows malformed: the table cannot be read, and the line says so (the warning that said it
+    was dropped with the stage: "no CSV ... has it" alone sent the user looking for the column)."""
+    write_styles(source, 30)
+    return "--label-column 'masterCategory'", (r"no CSV of the dataset that names its images has it; styles.csv cannot "
+                                               r"be read as a table \(cannot parse CSV .*line 7, saw 6\)\)")
+
+
 def _images_list_naming_two_images(source: Path):
     write_cub(source)
     root = source / "CUB_200_2011"
@@ -1103,6 +1134,7 @@ def _pixel_table_one_label(source: Path):
                                   _fifo_named_like_a_pixel_table, _image_in_both_split_lists,
                                   _split_list_naming_two_images, _images_list_naming_two_images,
                                   _datasets_side_by_side, _a_copy_of_the_dataset_beside_it,
+                                  _labels_csv_of_many_malformed_rows,
                                   _labels_list_labelling_an_image_twice,
                                   _labels_lists_of_two_kinds, _labels_lists_naming_an_image_train_and_test],
                          ids=lambda make: make.__name__[1:])

@@ -50,6 +50,7 @@ import io
 import logging
 import os
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +99,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_TEST_FRACTION = 0.2
 DATASET_SEED = 0
 ID_SAMPLE_ROWS = 1000
+# A labels table with more malformed rows than this share is refused, not read without them.
+MAX_BAD_ROW_SHARE = 0.01
 # Words that make a CSV's first line a header even where an image has that name (id.png).
 HEADER_WORDS = {*LABEL_COLUMN_NAMES, "id", "image", "image_id", "image_name", "filename", "file", "path", "name"}
 # What a folder holding a split's images is called when they have no class folders (Tiny ImageNet's val/images/).
@@ -165,7 +168,7 @@ def prepare_dataset(source: Path, folder: Path, test_fraction: float = DEFAULT_T
     classes = sorted(train)
     if len(classes) < 2:
         raise PipelineError(f"{source}: a dataset needs at least two classes with images (found "
-                            f"{', '.join(classes) or 'none'})")
+                            f"{', '.join(classes) or 'none'}){_unreadable_tables_note(root, source)}")
     test_rows = _readable_test_images(test, seed)
     marker = {"source": str(source), "dataset": True, "classes": classes,
               "train_images": sum(map(len, train.values())), "test_images": len(test_rows),
@@ -409,12 +412,24 @@ def labels_tables(root: Path, source: Path | None = None, label_column: str | No
         logger.info(f"data: left out {', '.join(path.name for _, path in unclear)} (other columns about the images) "
                     f"beside {one_hot[0].name}'s class columns")
     if not found and label_column is not None:
-        raise ParameterError("label_column", label_column, "no CSV of the dataset that names its images has it")
+        raise ParameterError("label_column", label_column, "no CSV of the dataset that names its images has it"
+                             + _unreadable_tables_note(root, source))
     if found and "train" not in found:
         raise PipelineError(f"{found['where']}: a labelled test table but no training table")
     if found and len(labelled_by) < len(images):
         logger.info(f"data: left out {len(images) - len(labelled_by):,} image(s) that no labels table names")
     return found or None
+
+
+def _unreadable_tables_note(root: Path, source: Path) -> str:
+    """For a refusal that a labels table might have prevented: "; <table> cannot be read (<why>)" for the first
+    CSV of the dataset that cannot be read as a table (their warning is dropped when the stage stops), or ""."""
+    for path in _tables(root, source):
+        try:
+            _text_table(path)
+        except PipelineError as error:
+            return f"; {path.name} cannot be read as a table ({str(error).removeprefix(f'{path}: ')})"
+    return ""
 
 
 def _folder_column(table: pd.DataFrame, columns: list[str], matches: list[set[Path]]) -> str | None:
@@ -439,11 +454,27 @@ def _folders_agree(labelled: dict) -> bool:
 
 
 def _text_table(path: Path, header: bool = True) -> pd.DataFrame:
-    """A CSV's cells as text; without a ``header`` line, its columns are named "column 1", "column 2", ..."""
+    """A CSV's cells as text; without a ``header`` line, its columns are named "column 1", "column 2", ... Rows of
+    more fields than the header (Fashion Product Images' styles.csv: 22 of 44,446 names hold a comma) are left out
+    with a warning, their images unlabelled, where they are at most ``MAX_BAD_ROW_SHARE`` of the table."""
     data = read_csv_bytes(path)
+    options = dict(sep=separator_of(data), dtype=str, keep_default_na=False, encoding="utf-8-sig",
+                   header=0 if header else None)
     try:
-        table = pd.read_csv(io.BytesIO(data), sep=separator_of(data), dtype=str, keep_default_na=False,
-                            encoding="utf-8-sig", header=0 if header else None)
+        try:
+            table = pd.read_csv(io.BytesIO(data), **options)
+        except pd.errors.ParserError as error:
+            if "fields" not in str(error):
+                raise
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                table = pd.read_csv(io.BytesIO(data), on_bad_lines="warn", **options)
+            skipped = [line for warning in caught if issubclass(warning.category, pd.errors.ParserWarning)
+                       for line in str(warning.message).splitlines() if line.startswith("Skipping line")]
+            if len(skipped) > MAX_BAD_ROW_SHARE * (len(table) + len(skipped)):
+                raise error from None
+            logger.warning(f"data: {path}: left out {len(skipped):,} row(s) of more fields than its header "
+                           f"({skipped[0].removeprefix('Skipping ')}); their images are unlabelled")
         if not header:
             table.columns = [f"column {number}" for number in range(1, len(table.columns) + 1)]
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as error:
