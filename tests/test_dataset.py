@@ -831,7 +831,7 @@ def test_class_marks_of_several_tags_beside_class_folders_leave_the_folders_in_c
 
 def write_styles(source: Path, rows: int) -> None:
     """Fashion Product Images: images/<id>.jpg and styles.csv of id,...,masterCategory,...,productDisplayName, where
-    a few names hold a comma, unquoted (22 of its 44,446 rows): one such row here."""
+    a few names hold a comma, unquoted: one such row here."""
     lines = ["id,gender,masterCategory,articleType,productDisplayName"]
     for number in range(rows):
         save(source / "images" / f"{1000 + number}.jpg", number % 3 + 1)

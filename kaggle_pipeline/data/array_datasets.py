@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from kaggle_pipeline.data.folders import entries, is_dir, split_of
-from kaggle_pipeline.data.layouts.npy_arrays import array_keys, from_one_hot, named_arrays, npy_labels
+from kaggle_pipeline.data.layouts.npy_arrays import array_keys, from_one_hot, named_arrays, npy_labels, npz_names
 from kaggle_pipeline.data.pixels import images_of
 from kaggle_pipeline.errors import ParameterError, PipelineError
 from kaggle_pipeline.files import MAX_ARRAY_BYTES, first_line, load_array, open_regular
@@ -126,7 +126,7 @@ def _array_keys(files: list[Path]) -> set[str]:
                     members = [name.removesuffix(".npy") for name in archive.namelist()]
             except (OSError, zipfile.BadZipFile):
                 continue  # said by the reader, if the file turns out to matter
-            names += [path.stem] if members == ["arr_0"] else members
+            names += npz_names(path, members)
         else:
             names.append(path.stem)
     return set(array_keys(names))

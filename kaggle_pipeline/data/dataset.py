@@ -221,7 +221,7 @@ def dataset_root(source: Path) -> Path:
         # New Plant Diseases: its train/ and valid/ two folders down, beside test/test/ of unlabelled images.
         others = [path for path in inside if path not in splits]
         # ... but not beside a folder without images (Stanford Cars' devkit/ of MATLAB files labelling cars_train/).
-        if splits and len(others) == 1 and _holds_images(others[0]) and \
+        if splits and len(others) == 1 and _holds_files(others[0], IMAGE_SUFFIXES) and \
                 not any(_split_tree(path) or labels_list(path) for path in splits):
             logger.info(f"data: left out {', '.join(path.name for path in splits)} (no class folders, no labels in "
                         "its file names: unlabelled)")
@@ -243,15 +243,11 @@ def dataset_root(source: Path) -> Path:
     return root
 
 
-def _holds_images(folder: Path) -> bool:
-    """Whether ``folder`` or a folder in it holds an image file (stops at the first)."""
-    return any(Path(name).suffix.lower() in IMAGE_SUFFIXES and not name.startswith(".")
+def _holds_files(folder: Path, suffixes=None) -> bool:
+    """Whether ``folder`` or a folder in it holds a visible file (of one of ``suffixes``, if given); stops at the
+    first."""
+    return any(not name.startswith(".") and (suffixes is None or Path(name).suffix.lower() in suffixes)
                for _, _, names in os.walk(folder) for name in names)
-
-
-def _holds_files(folder: Path) -> bool:
-    """Whether ``folder`` or a folder in it holds a visible file of any kind."""
-    return any(not name.startswith(".") for _, _, names in os.walk(folder) for name in names)
 
 
 def _label_names(label_column: str | None) -> tuple[str, ...]:
@@ -455,7 +451,7 @@ def _folders_agree(labelled: dict) -> bool:
 
 def _text_table(path: Path, header: bool = True) -> pd.DataFrame:
     """A CSV's cells as text; without a ``header`` line, its columns are named "column 1", "column 2", ... Rows of
-    more fields than the header (Fashion Product Images' styles.csv: 22 of 44,446 names hold a comma) are left out
+    more fields than the header (Fashion Product Images' styles.csv: a few names hold a comma) are left out
     with a warning, their images unlabelled, where they are at most ``MAX_BAD_ROW_SHARE`` of the table."""
     data = read_csv_bytes(path)
     options = dict(sep=separator_of(data), dtype=str, keep_default_na=False, encoding="utf-8-sig",
@@ -765,7 +761,7 @@ def _groups_of_classes(folders: list[Path]) -> list[Path] | None:
             return None
         inner += inside
     names = [path.name.lower() for path in inner]
-    return inner if len(set(names)) == len(names) and all(_holds_images(path) for path in inner) else None
+    return inner if len(set(names)) == len(names) and all(_holds_files(path, IMAGE_SUFFIXES) for path in inner) else None
 
 
 def _images_beside_masks(classes: list[Path]) -> str | None:

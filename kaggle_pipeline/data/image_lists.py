@@ -109,16 +109,8 @@ def flagged_split(source: Path, images: dict[str, list[Path]]) -> dict | None:
 
 def _flag_files(source: Path) -> list[Path]:
     """Text files named like both splits (train_test_split.txt), regular and of a list's size."""
-    found = []
-    for folder, folders, names in os.walk(source):
-        folders[:] = sorted(name for name in folders if not name.startswith("."))
-        for name in sorted(names):
-            path = Path(folder) / name
-            if path.suffix.lower() == ".txt" and not name.startswith(".") and \
-                    {SPLITS[word] for word in SPLIT_WORD.findall(path.stem.lower())} == {"train", "test"} and \
-                    path.is_file() and path.stat().st_size <= MAX_SPLIT_LIST_BYTES:
-                found.append(path)
-    return found
+    return [path for path in _text_files(source)
+            if {SPLITS[word] for word in SPLIT_WORD.findall(path.stem.lower())} == {"train", "test"}]
 
 
 def _id_fields(path: Path) -> dict[str, str] | None:
@@ -177,15 +169,20 @@ def tail_index(images: list[Path], base: Path) -> dict[str, list[Path]]:
 def _split_list_files(source: Path) -> list[Path]:
     """Text files anywhere in the dataset named like a split (train.txt, trainval.txt, test.txt), regular and of a
     list's size."""
+    # A text file inside a split's folder is about that split (Tiny ImageNet's val/val_annotations.txt).
+    return [path for path in _text_files(source) if split_of(path.stem)
+            and not any(split_of(part) for part in path.relative_to(source).parts[:-1])]
+
+
+def _text_files(source: Path) -> list[Path]:
+    """The visible ``.txt`` files anywhere in the dataset, regular and of a list's size, in name order."""
     found = []
     for folder, folders, names in os.walk(source):
         folders[:] = sorted(name for name in folders if not name.startswith("."))
         for name in sorted(names):
             path = Path(folder) / name
-            # A text file inside a split's folder is about that split (Tiny ImageNet's val/val_annotations.txt).
-            if path.suffix.lower() == ".txt" and not name.startswith(".") and split_of(path.stem) and \
-                    not any(split_of(part) for part in path.relative_to(source).parts[:-1]) and \
-                    path.is_file() and path.stat().st_size <= MAX_SPLIT_LIST_BYTES:
+            if path.suffix.lower() == ".txt" and not name.startswith(".") and path.is_file() and \
+                    path.stat().st_size <= MAX_SPLIT_LIST_BYTES:
                 found.append(path)
     return found
 

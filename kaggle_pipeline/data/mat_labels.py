@@ -37,6 +37,8 @@ MAX_LABELS_FILE_BYTES = 64 << 20
 # More MATLAB files than this are data of their own (one per image), not a dataset's labels.
 MAX_MAT_FILES = 16
 MAX_MAT_DEPTH = 2
+# The records a name field is chosen on (Stanford Cars' cars_annos.mat holds 16,185).
+NAME_SAMPLE_RECORDS = 1000
 NUMBER = re.compile(r"(\d+)\D*$")
 
 
@@ -182,10 +184,12 @@ def _label_field(fields: tuple[str, ...], label_column: str | None, path: Path, 
 
 def _name_field(value: np.ndarray, index: dict[str, list[Path]]) -> str | None:
     """The records' field of text that names the dataset's images (``fname``, ``relative_im_path``): the one whose
-    values name an image for at least half of the records."""
+    values name an image for at least half of the first ``NAME_SAMPLE_RECORDS`` records (each record's name is
+    looked up again when it is read)."""
+    head = value[:NAME_SAMPLE_RECORDS]
     for field in value.dtype.names:
-        texts = [str(item) for item in value[field] if isinstance(item, str)]
-        if len(texts) == len(value) and sum(list_entry(text, index) in index for text in texts) >= len(value) / 2:
+        texts = [str(item) for item in head[field] if isinstance(item, str)]
+        if len(texts) == len(head) and sum(list_entry(text, index) in index for text in texts) >= len(head) / 2:
             return field
     return None
 

@@ -86,6 +86,12 @@ def _named_arrays(arrays: dict[str, tuple[np.ndarray, Path]], folder: Path) -> d
     return named
 
 
+def npz_names(path: Path, members: list[str]) -> list[str]:
+    """The names an ``.npz`` file's members go by: their own, but numpy.savez(file, array) names its one array arr_0,
+    and then the file's name says what it is (KMNIST's kmnist-train-imgs.npz)."""
+    return [path.stem] if members == ["arr_0"] else members
+
+
 def array_keys(names: list[str]) -> dict[str, list[str]]:
     """Our name (train_x, ...) -> the given names that are it: any of its ``ARRAY_NAMES`` (any case), or, where none
     is, names whose words are a split's and an images' or labels' word (``kmnist-train-imgs``)."""
@@ -140,9 +146,8 @@ def _load_arrays(folder: Path) -> dict[str, tuple[np.ndarray, Path]]:
             arrays[path.stem] = (_array_call(load_array, path), path)
         elif path.suffix == ".npz":
             members = _array_call(load_arrays, path)
-            for key, value in members.items():
-                # numpy.savez(file, array) names its one array arr_0: the file's name says what it is (KMNIST).
-                arrays[path.stem if list(members) == ["arr_0"] else key] = (value, path)
+            for key, name in zip(members, npz_names(path, list(members)), strict=True):
+                arrays[name] = (members[key], path)
     return arrays
 
 
