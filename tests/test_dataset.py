@@ -292,6 +292,130 @@ def test_the_dataset_s_own_split_lists_choose_its_test_set(tmp_path, caplog):
         ["test.txt", "train.txt"]
 
 
+def linked_answers(out: Path) -> dict[Path, str]:
+    """The written competition's test images, as the dataset's files they link to, and their answers."""
+    with open(out / "solution.csv", newline="") as handle:
+        return {Path(os.readlink(out / "test" / row["id"])): row["label"] for row in csv.DictReader(handle)}
+
+
+def write_dtd(source: Path, partitions: int = 3) -> dict[int, dict[str, list[str]]]:
+    """The Describable Textures Dataset: dtd/images/<class>/<class>_<n>.jpg and labels/train<k>.txt, val<k>.txt,
+    test<k>.txt for ten partitions, each a whole split of the same images (``partitions`` of them here). Returns
+    partition -> split -> image paths."""
+    names = [f"{texture}/{texture}_{number:04d}.jpg" for texture in ("banded", "braided") for number in range(1, 7)]
+    for value, name in enumerate(names, start=1):
+        save(source / "dtd" / "images" / name, value)
+    lists = {}
+    for partition in range(1, partitions + 1):
+        order = names[partition:] + names[:partition]  # each partition tests other images
+        lists[partition] = {"train": order[0::3], "val": order[1::3], "test": order[2::3]}
+        for split, listed in lists[partition].items():
+            (source / "dtd" / "labels").mkdir(parents=True, exist_ok=True)
+            (source / "dtd" / "labels" / f"{split}{partition}.txt").write_text("\n".join(listed) + "\n")
+    (source / "dtd" / "labels" / "labels_joint_anno.txt").write_text(
+        "".join(f"{name} {name.split('/')[0]}\n" for name in names))
+    return lists
+
+
+def test_numbered_partitions_of_split_lists_use_the_first(tmp_path, caplog):
+    """DTD ships ten partitions (train1.txt ... test10.txt), SUN397 ten (Training_01.txt ... Testing_10.txt): read
+    together, an image was in a train and a test list and the dataset was refused. The first partition chooses the
+    split, as TensorFlow Datasets' default and published results do; lists without a number are read as before."""
+    source = tmp_path / "dtd"
+    lists = write_dtd(source, partitions=10)
+    with caplog.at_level(logging.INFO, logger="kaggle_pipeline.data"):
+        prepare_dataset(source, tmp_path / "out")
+    assert "data: the split lists number 10 partitions of the dataset; partition 1 chooses the test set (left out: " \
+           "dtd/labels/test2.txt, dtd/labels/train2.txt, dtd/labels/val2.txt and 24 more)" in caplog.messages
+    tested = linked_answers(tmp_path / "out")
+    assert sorted(path.relative_to(source / "dtd" / "images").as_posix() for path in tested) == sorted(lists[1]["test"])
+    assert all(label == path.parent.name for path, label in tested.items())
+    marker = json.loads((tmp_path / "out" / "PREPARED.json").read_text())
+    assert [Path(path).name for path in marker["split_lists"]] == ["test1.txt", "train1.txt", "val1.txt"]
+
+
+def test_partitions_numbered_from_zero_and_padded_use_the_lowest(tmp_path):
+    """Training_00.txt / Testing_00.txt beside Training_01.txt ...: the lowest number, read as a number (01 is 1)."""
+    source = tmp_path / "sun"
+    names = [f"a/abbey/sun_{number}.jpg" for number in range(6)] + [f"b/bakery/shop/sun_{n}.jpg" for n in range(6)]
+    for value, name in enumerate(names, start=1):
+        save(source / "SUN397" / name, value)
+    for partition in range(3):
+        order = names[partition:] + names[:partition]
+        (source / "Partitions").mkdir(exist_ok=True)
+        (source / "Partitions" / f"Training_{partition:02d}.txt").write_text("".join(f"/{n}\n" for n in order[0::2]))
+        (source / "Partitions" / f"Testing_{partition:02d}.txt").write_text("".join(f"/{n}\n" for n in order[1::2]))
+    prepare_dataset(source, tmp_path / "out")
+    tested = linked_answers(tmp_path / "out")
+    assert sorted(path.relative_to(source / "SUN397").as_posix() for path in tested) == sorted(names[1::2])
+    # SUN397 files its classes under their initials: the classes are abbey and bakery's shop, not a and b
+    assert {label for label in tested.values()} == {"abbey", "bakery shop"}
+
+
+def test_split_lists_named_in_camel_case_choose_the_test_set(tmp_path):
+    """MIT Indoor-67 (Kaggle's copy): TrainImages.txt and TestImages.txt beside indoorCVPR_09/Images/<class>/; the
+    lists were not read as split lists and a random share was held out."""
+    source = tmp_path / "indoor"
+    names = [f"{scene}/img_{number}.jpg" for scene in ("bakery", "kitchen") for number in range(5)]
+    for value, name in enumerate(names, start=1):
+        save(source / "indoorCVPR_09" / "Images" / name, value)
+    (source / "TrainImages.txt").write_text("\n".join(names[0:3] + names[5:8]) + "\n")
+    (source / "TestImages.txt").write_text("\n".join(names[3:5] + names[8:10]) + "\n")
+    prepare_dataset(source, tmp_path / "out")
+    tested = linked_answers(tmp_path / "out")
+    assert sorted(f"{path.parent.name}/{path.name}" for path in tested) == sorted(names[3:5] + names[8:10])
+    assert json.loads((tmp_path / "out" / "PREPARED.json").read_text())["held_out_fraction"] is None
+
+
+def test_class_folders_filed_under_their_initials_are_the_classes(tmp_path, caplog):
+    """SUN397 and Places365 keep a folder per letter (a/abbey/, c/church/indoor/, c/church/outdoor/): read as 26
+    classes of letters before, without a word. A class folder holding folders of images only is a class per
+    folder; letters holding images, or folders not beginning with the letter, are classes as before."""
+    source = tmp_path / "sun"
+    classes = {"a/abbey": 10, "a/airport_terminal": 20, "c/church/indoor": 30, "c/church/outdoor": 40, "z/zen_garden": 50}
+    for folder, value in classes.items():
+        for number in range(3):
+            save(source / "SUN397" / folder / f"sun_{value + number}.jpg", value + number)
+    with caplog.at_level(logging.INFO, logger="kaggle_pipeline.data"):
+        prepare_dataset(source, tmp_path / "out", test_fraction=0.34)
+    assert "data: reading a, c, z as an index by initial of 5 classes (abbey, airport_terminal, church indoor, ...)" \
+        in caplog.messages
+    competition = load_competition(tmp_path / "out")
+    assert competition.classes == ["abbey", "airport_terminal", "church indoor", "church outdoor", "zen_garden"]
+    value_of = dict(zip(competition.classes, classes.values(), strict=True))  # both in name order
+    truth = answer_key_labels(competition)
+    assert all(int(image[0, 0, 0]) // 10 * 10 == value_of[competition.classes[label]]
+               for image, label in zip(competition.x_test, truth, strict=True))
+
+
+@pytest.mark.parametrize("case", ["folder_not_beginning_with_its_letter", "images_in_a_letter"])
+def test_single_letter_class_folders_that_are_no_index_stay_classes(case, tmp_path):
+    """Sign language letters (A/, B/ of images) are classes; so are letters holding folders named otherwise."""
+    source = tmp_path / "letters"
+    for letter, value in (("A", 10), ("B", 20)):
+        for number in range(3):
+            inner = "hand" if case == "folder_not_beginning_with_its_letter" and letter == "B" else f"{letter.lower()}_hand"
+            save(source / letter / inner / f"{number}.jpg", value + number)
+            if case == "images_in_a_letter":
+                save(source / letter / f"x{number}.jpg", value + number)
+    prepare_dataset(source, tmp_path / "out", test_fraction=0.34)
+    assert load_competition(tmp_path / "out").classes == ["A", "B"]
+
+
+def test_a_class_folder_whose_images_are_named_two_ways_is_a_class_beside_the_others(tmp_path):
+    """dog/ of dog_1.jpg and puppy_2.jpg beside cat/: the names hold two labels, as Oxford-IIIT Pet's images/ does,
+    but the folders beside it hold images of their own, so every folder is a class (dog/ was read alone, its names
+    the classes, and cat/ left out)."""
+    source = tmp_path / "pets"
+    for number in range(3):
+        save(source / "photos" / "cat" / f"cat_{number}.jpg", 10)
+        save(source / "photos" / "dog" / f"dog_{number}.jpg", 20)
+        save(source / "photos" / "dog" / f"puppy_{number}.jpg", 20)
+    prepare_dataset(source, tmp_path / "out", test_fraction=0.34)
+    competition = load_competition(tmp_path / "out")
+    assert competition.classes == ["cat", "dog"] and len(competition.x_train) + len(competition.x_test) == 9
+
+
 def write_cub(source: Path) -> dict[str, str]:
     """CUB-200-2011 as it ships: images/<number>.<class>/<image>.jpg, images.txt of "<id> <path>",
     train_test_split.txt of "<id> <1 for training>", and text files of other ids (classes, boxes, labels). Returns
@@ -983,6 +1107,16 @@ def _image_in_both_split_lists(source: Path):
             r"line 4: 100.jpg is listed in both the train and the test split \(.*test.txt: line 4\)")
 
 
+def _image_in_both_lists_of_the_first_partition(source: Path):
+    """Partitions after the first are left out; within the first, an image in a train and a test list is still one
+    line."""
+    lists = write_dtd(source)
+    with open(source / "dtd" / "labels" / "test1.txt", "a") as handle:
+        handle.write(lists[1]["train"][0] + "\n")
+    return source / "dtd" / "labels" / "train1.txt", (rf"line 1: {Path(lists[1]['train'][0]).name} is listed in both "
+                                                      r"the train and the test split \(.*test1.txt: line 5\)")
+
+
 def _datasets_side_by_side(source: Path):
     """Blood Cell Images as it downloads: dataset-master/ (JPEGImages/ and a table for detection) beside
     dataset2-master/dataset2-master/images/TRAIN/<class>/: read as two classes, one per dataset, before."""
@@ -1132,6 +1266,7 @@ def _pixel_table_one_label(source: Path):
                                   _labels_csv_naming_an_ambiguous_image, _class_columns_marking_two_classes,
                                   _metadata_without_class_columns, _versions_of_one_dataset,
                                   _fifo_named_like_a_pixel_table, _image_in_both_split_lists,
+                                  _image_in_both_lists_of_the_first_partition,
                                   _split_list_naming_two_images, _images_list_naming_two_images,
                                   _datasets_side_by_side, _a_copy_of_the_dataset_beside_it,
                                   _labels_csv_of_many_malformed_rows,

@@ -4,6 +4,7 @@ Flowers102 and StanfordCars read them, made competitions by ``data --dataset``."
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import os
 from pathlib import Path
@@ -191,24 +192,63 @@ def test_a_labels_array_is_chosen_by_label_column_where_there_are_several(tmp_pa
     assert all(label == str(truth[Path(path).name]) for split in found.values() for path, label in split.items())
 
 
-def test_class_folders_beside_labels_arrays_that_fit_no_folder_stay_in_charge(tmp_path, caplog):
-    """Stanford Dogs' lists (train_list.mat, test_list.mat: file_list, labels) beside its class folders: the labels
-    arrays number no folder's images, so the folders label them, as before MATLAB files were read."""
-    source = tmp_path / "dogs"
+def stanford_dogs(source: Path, lists: dict[str, slice]) -> list[str]:
+    """Stanford Dogs as it ships: Images/<synset>-<breed>/<synset>_<n>.jpg and lists/<split>_list.mat (file_list,
+    annotation_list, labels); the image paths, in order. ``lists``: each list file's share of them."""
     breeds = ["n02085620-Chihuahua", "n02085782-Japanese_spaniel"]
     files = [f"{breed}/{breed.split('-')[0]}_{number}.jpg" for breed in breeds for number in (10074, 10131, 10621, 1073)]
     for number, name in enumerate(files):
-        write_image(source / name, 30 * (number // 4 + 1))
-    for split, part in (("train", files[::2]), ("test", files[1::2])):
-        scipy.io.savemat(source / f"{split}_list.mat", {
-            "file_list": cell(part).T, "labels": np.array([[1 + breeds.index(name.split("/")[0])] for name in part])})
+        write_image(source / "Images" / name, 30 * (number // 4 + 1))
+    for name, part in lists.items():
+        (source / "lists").mkdir(exist_ok=True)
+        listed = files[part]
+        scipy.io.savemat(source / "lists" / name, {
+            "file_list": cell(listed).T, "annotation_list": cell([path[:-4] for path in listed]).T,
+            "labels": np.array([[1 + breeds.index(path.split("/")[0])] for path in listed])})
+    return files
+
+
+def test_stanford_dogs_lists_choose_its_test_set_and_its_class_folders_label_it(tmp_path, caplog):
+    """Stanford Dogs' train_list.mat and test_list.mat (text arrays of image paths, as TensorFlow Datasets reads
+    them) choose the split; the class folders label the images. Before, the lists were left out and a random share
+    held out, so scores could not be compared with published ones."""
+    source = tmp_path / "dogs"
+    files = stanford_dogs(source, {"train_list.mat": slice(None, None, 2), "test_list.mat": slice(1, None, 2)})
     caplog.set_level(logging.INFO)
-    prepare_dataset(source, tmp_path / "out", test_fraction=0.25)
-    assert sorted(os.listdir(tmp_path / "out" / "train")) == breeds  # class folders, not a labels CSV
+    prepare_dataset(source, tmp_path / "out")
+    assert sorted(os.listdir(tmp_path / "out" / "train")) == sorted({name.split("/")[0] for name in files})
     with open(tmp_path / "out" / "solution.csv", newline="") as handle:
         test = {os.readlink(tmp_path / "out" / "test" / row["id"]): row["label"] for row in csv.DictReader(handle)}
-    assert len(test) == 2 and all(label == Path(path).parent.name for path, label in test.items())
-    assert "left out test_list.mat: labels, train_list.mat: labels (labels arrays, but no folder" in caplog.text
+    assert sorted(test) == sorted(str(source / "Images" / name) for name in files[1::2])
+    assert all(label == Path(path).parent.name for path, label in test.items())
+    marker = json.loads((tmp_path / "out" / "PREPARED.json").read_text())
+    assert marker["held_out_fraction"] is None and [Path(path).name for path in marker["split_lists"]] == \
+        ["test_list.mat", "train_list.mat"]
+    assert "(labels arrays, but no folder" not in caplog.text
+
+
+def test_mat_lists_of_another_dataset_s_names_are_no_split(tmp_path):
+    """Text arrays naming images the dataset does not hold (a list of another download) choose nothing: a share is
+    held out as for any dataset without a split."""
+    source = tmp_path / "dogs"
+    stanford_dogs(source, {})
+    for split in ("train", "test"):
+        (source / "lists").mkdir(exist_ok=True)
+        scipy.io.savemat(source / "lists" / f"{split}_list.mat", {"file_list": cell([f"other/{n}.jpg" for n in range(4)]).T})
+    prepare_dataset(source, tmp_path / "out", test_fraction=0.25)
+    assert json.loads((tmp_path / "out" / "PREPARED.json").read_text())["held_out_fraction"] == 0.25
+
+
+def test_class_folders_beside_labels_arrays_that_fit_no_folder_stay_in_charge(tmp_path, caplog):
+    """A labels array that numbers no folder's images (and lists no names) beside class folders: the folders label
+    them, as before MATLAB files were read, and the array is said to be left out."""
+    source = tmp_path / "dogs"
+    files = stanford_dogs(source, {})
+    scipy.io.savemat(source / "Images" / "breeds.mat", {"labels": np.arange(1, 21)})
+    caplog.set_level(logging.INFO)
+    prepare_dataset(source, tmp_path / "out", test_fraction=0.25)
+    assert sorted(os.listdir(tmp_path / "out" / "train")) == sorted({name.split("/")[0] for name in files})
+    assert "left out breeds.mat: labels (labels arrays, but no folder" in caplog.text
 
 
 def _two_folders_of_numbered_images(source: Path):
@@ -247,6 +287,19 @@ def _test_classes_without_training_images(source: Path):
         "annotations": annotations(rows, ("relative_im_path", "class", "test")), "class_names": cell(names)})
     return source / "cars_annos.mat", (r"classes 'Car 00' and 1 more have no training images \(the training classes "
                                        r"are Car 02, Car 03, .*Car 09, \.\.\. \(10 in all\)\)$")
+
+
+def _image_in_both_mat_lists(source: Path):
+    stanford_dogs(source, {"train_list.mat": slice(0, 5), "test_list.mat": slice(4, None)})
+    return source / "lists" / "train_list.mat", (r"n02085782_10074.jpg is listed in both the train and the test split "
+                                                 r"\(test_list.mat\)")
+
+
+def _mat_list_name_naming_two_images(source: Path):
+    files = stanford_dogs(source, {"train_list.mat": slice(0, 4)})
+    write_image(source / "Images" / "n02085782-Japanese_spaniel" / Path(files[0]).name, 90)
+    scipy.io.savemat(source / "lists" / "test_list.mat", {"file_list": cell([Path(files[0]).name, *files[5:]]).T})
+    return source / "lists" / "test_list.mat", r"file_list: 'n02085620_10074.jpg' names 2 images"
 
 
 def _test_labels_only(source: Path):
@@ -307,7 +360,7 @@ def _flowers_file(case):
 
 @pytest.mark.parametrize("make", [*map(_flowers_file, FLOWERS_FILES), _two_folders_of_numbered_images,
                                   *map(_cars_file, CARS_FILES), _class_beyond_the_class_names, _record_naming_two_images,
-                                  _label_column_no_field_has,
+                                  _label_column_no_field_has, _image_in_both_mat_lists, _mat_list_name_naming_two_images,
                                   _test_labels_only, _test_classes_without_training_images],
                          ids=lambda make: make.__name__[1:])
 def test_matlab_labels_that_cannot_label_the_images_are_one_line_and_nothing_is_written(make, tmp_path, capsys):

@@ -32,7 +32,11 @@ KILLS_PER_STAGE = int(os.environ.get("KILLS_PER_STAGE", "4"))
 
 
 def start(command, stderr_path, extra_environment=None):
-    environment = {**CLI_ENVIRONMENT, **(extra_environment or {})}
+    # A process killed while Keras saves a model leaves Keras' temporary folder behind: it goes under the test's
+    # own folder, not the machine's /tmp.
+    temporaries = stderr_path.parent / "tmp"
+    temporaries.mkdir(exist_ok=True)
+    environment = {**CLI_ENVIRONMENT, "TMPDIR": str(temporaries), **(extra_environment or {})}
     with open(stderr_path, "w") as stderr:
         return subprocess.Popen([str(part) for part in command], env=environment, stdout=subprocess.DEVNULL, stderr=stderr)
 

@@ -71,6 +71,7 @@ from kaggle_pipeline.data.folders import (
     is_dir,
     is_sample_name,
     split_of,
+    split_of_words,
 )
 from kaggle_pipeline.data.image_lists import (
     flagged_split,
@@ -90,7 +91,7 @@ from kaggle_pipeline.data.layouts.csv_pixels import (
 )
 from kaggle_pipeline.data.layouts.file_names import label_of
 from kaggle_pipeline.data.layouts.labels_csv import one_hot_labels
-from kaggle_pipeline.data.mat_labels import mat_labels
+from kaggle_pipeline.data.mat_labels import mat_labels, mat_split_lists
 from kaggle_pipeline.data.tables import LABEL_COLUMN_NAMES, csv_parse_error, read_csv_bytes, separator_of
 from kaggle_pipeline.errors import ParameterError, PipelineError
 
@@ -156,7 +157,8 @@ def prepare_dataset(source: Path, folder: Path, test_fraction: float = DEFAULT_T
         train = _labelled_images(splits["train"])
         test = _labelled_images(splits["test"]) if "test" in splits else None
         where = splits.get("test", [root])[0]
-    lists = (split_lists(source, train) or flagged_split(source, train)) if test is None else None
+    lists = (split_lists(source, train) or flagged_split(source, train) or mat_split_lists(source, train)) \
+        if test is None else None
     if lists:
         train, test, where = lists["train"], lists["test"], lists["where"]
     if test is not None:
@@ -241,6 +243,11 @@ def dataset_root(source: Path) -> Path:
     if root != source:
         logger.info(f"data: reading {root} (the one folder in {root.parent})")
     return root
+
+
+def _holds_images_itself(folder: Path) -> bool:
+    """Whether ``folder`` holds an image file directly (not only in its folders)."""
+    return any(not is_dir(path) and path.suffix.lower() in IMAGE_SUFFIXES for path in entries(folder))
 
 
 def _holds_files(folder: Path, suffixes=None) -> bool:
@@ -596,7 +603,7 @@ def _check_test_classes(test_classes, train_classes, where: Path, what: str) -> 
 
 def _row_splits(values: np.ndarray, path: Path) -> np.ndarray:
     """Each row's split from its split column (FER2013's Training, PublicTest, PrivateTest): "train" or "test"."""
-    splits = {value: split_of(re.sub(r"(?<=[a-z])(?=[A-Z])", " ", value)) for value in set(values)}
+    splits = {value: split_of_words(value) for value in set(values)}
     unknown = sorted(value for value, split in splits.items() if split is None)
     if unknown:
         raise PipelineError(f"{path}: split {unknown[0]!r} in row {int(np.flatnonzero(values == unknown[0])[0]) + 2} "
@@ -622,9 +629,10 @@ def dataset_splits(root: Path) -> dict[str, list[Path]]:
             raise PipelineError(f"{root}: its split folders hold no class folders (a labelled dataset holds "
                                 "<split>/<class>/<image>)")
         # Oxford-IIIT Pet: images/Abyssinian_1.jpg, the labels in the names, beside annotations/trimaps/*.png:
-        # two folders of images that are not two classes.
+        # two folders of images that are not two classes. Beside folders holding images of their own, the folder
+        # is a class whose images happen to be named two ways (dog/ of dog_1.jpg and puppy_2.jpg beside cat/).
         named = [path for path in folders if _labels_in_names(path)]
-        if len(named) == 1:
+        if len(named) == 1 and not any(_holds_images_itself(path) for path in folders if path != named[0]):
             others = [path.name for path in folders if path != named[0]]
             if others:
                 logger.info(f"data: left out {', '.join(others)} beside {named[0].name}, whose file names hold the "
@@ -709,21 +717,26 @@ def _labelled_images(trees: list[Path]) -> dict[str, list[Path]]:
             continue
         if not classes:
             raise PipelineError(f"{tree}: no class folders (a labelled dataset holds <split>/<class>/<image>)")
-        groups = _groups_of_classes(classes)
-        if groups:
+        indexed = _index_of_classes(classes)
+        groups = None if indexed else _groups_of_classes(classes)
+        if indexed:
+            logger.info(f"data: reading {', '.join(folder.name for folder in classes[:4])}"
+                        f"{', ...' if len(classes) > 4 else ''} as an index by initial of {len(indexed)} classes "
+                        f"({', '.join(label for label, _ in indexed[:3])}, ...)")
+        elif groups:
             logger.info(f"data: reading the class folders in {', '.join(folder.name for folder in classes)} as "
                         f"{len(groups)} classes ({', '.join(folder.name for folder in groups[:4])}, ...)")
             classes = groups
-        images_folder = _images_beside_masks(classes)
+        images_folder = None if indexed else _images_beside_masks(classes)
         if images_folder is None:
             _check_not_versions(tree, classes)
         else:
             others = sorted({path.name for folder in classes for path in entries(folder)} - {images_folder})
             logger.info(f"data: reading each class's {images_folder}/ (left out {', '.join(others)} beside it)")
-        for class_folder in classes:
+        for label, class_folder in indexed or [(folder.name, folder) for folder in classes]:
             found = class_images(class_folder / images_folder if images_folder else class_folder)
             if found:
-                images.setdefault(class_folder.name, []).extend(found)
+                images.setdefault(label, []).extend(found)
             else:
                 logger.info(f"data: left out {class_folder} (a class folder without images)")
     if not images:
@@ -744,6 +757,31 @@ def _labels_in_names(folder: Path) -> dict[str, list[Path]] | None:
     return named
 
 
+def _index_of_classes(folders: list[Path]) -> list[tuple[str, Path]] | None:
+    """(class name, folder) for class folders filed under their initials, or None: SUN397 (``a/abbey/``,
+    ``c/church/indoor/``, ``c/church/outdoor/``) and Places365 (``a/airfield/``) hold a folder per letter whose
+    folders all begin with it. Read as classes, the letters would be 26 classes of unrelated scenes. A class folder
+    holding only folders of images is a kind per folder (``church indoor``, ``church outdoor``: SUN397's classes
+    /c/church/indoor and /c/church/outdoor)."""
+    if len(folders) < 2 or any(len(folder.name) != 1 for folder in folders):
+        return None
+    found = []
+    for letter in folders:
+        inner = entries(letter)
+        classes = [path for path in inner if is_dir(path)]
+        if not classes or len(classes) < len(inner) or \
+                any(not path.name.lower().startswith(letter.name.lower()) for path in classes):
+            return None
+        for folder in classes:
+            kinds = [path for path in entries(folder) if is_dir(path)]
+            if kinds and not _holds_images_itself(folder) and \
+                    all(_holds_files(kind, IMAGE_SUFFIXES) for kind in kinds):
+                found += [(f"{folder.name} {kind.name}", kind) for kind in kinds]
+            else:
+                found.append((folder.name, folder))
+    return found
+
+
 def _groups_of_classes(folders: list[Path]) -> list[Path] | None:
     """The class folders inside ``folders`` where each holds two or more folders and no image of its own, and no
     folder name comes twice (LC25000: ``colon_image_sets/`` of ``colon_aca/``, ``colon_n/`` beside
@@ -753,10 +791,9 @@ def _groups_of_classes(folders: list[Path]) -> list[Path] | None:
         return None
     inner = []
     for folder in folders:
-        found = entries(folder)
-        if any(not is_dir(path) and path.suffix.lower() in IMAGE_SUFFIXES for path in found):
+        if _holds_images_itself(folder):
             return None
-        inside = [path for path in found if is_dir(path)]
+        inside = [path for path in entries(folder) if is_dir(path)]
         if len(inside) < 2:
             return None
         inner += inside
@@ -771,8 +808,7 @@ def _images_beside_masks(classes: list[Path]) -> str | None:
     names = None
     for folder in classes:
         found = {path.name for path in entries(folder) if is_dir(path)}
-        if names is not None and found != names or \
-                any(not is_dir(path) and path.suffix.lower() in IMAGE_SUFFIXES for path in entries(folder)):
+        if names is not None and found != names or _holds_images_itself(folder):
             return None
         names = found
     images = [name for name in names or () if name.lower() in IMAGE_FOLDER_NAMES]
@@ -786,10 +822,9 @@ def _check_not_versions(tree: Path, classes: list[Path]) -> None:
     and the same class folders each (at least two) are versions of one dataset: one line asks for one of them."""
     inner = []
     for folder in classes:
-        found = entries(folder)
-        if any(not is_dir(path) and path.suffix.lower() in IMAGE_SUFFIXES for path in found):
+        if _holds_images_itself(folder):
             return
-        inner.append({path.name for path in found if is_dir(path)})
+        inner.append({path.name for path in entries(folder) if is_dir(path)})
     if len(classes) >= 2 and len(inner[0]) >= 2 and all(names == inner[0] for names in inner):
         raise PipelineError(f"{tree}: {', '.join(folder.name for folder in classes)} each hold the same "
                             f"{len(inner[0])} class folders ({', '.join(sorted(inner[0])[:3])}, ...): versions of one "

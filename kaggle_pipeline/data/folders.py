@@ -257,6 +257,12 @@ def split_of(name: str) -> str | None:
     return splits.pop() if len(splits) == 1 else None
 
 
+def split_of_words(name: str) -> str | None:
+    """``split_of`` for a file's name or a value whose words may be joined in camel case: MIT Indoor-67's
+    ``TrainImages.txt``, FER2013's ``PublicTest``. Not for folders: a class may be called ``TestTube``."""
+    return split_of(re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name))
+
+
 LABELS_CSV_NAMES = ("trainLabels.csv", "train_labels.csv", "labels.csv", "train.csv")
 
 

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from kaggle_pipeline.data.folders import SPLIT_WORD, SPLITS, entries, split_of
+from kaggle_pipeline.data.folders import SPLIT_WORD, SPLITS, entries, split_of, split_of_words
 from kaggle_pipeline.data.layouts.class_folders import class_images
 from kaggle_pipeline.errors import ParameterError, PipelineError
 
@@ -28,6 +29,8 @@ logger = logging.getLogger(__name__)
 MAX_SPLIT_LIST_BYTES = 64 << 20
 # A split folder holding more text files than this holds one per image, not a labels list.
 MAX_LABELS_LISTS = 8
+# A split list's partition number ends its name (DTD's train1.txt, SUN397's Training_01.txt).
+PARTITION = re.compile(r"(\d+)$")
 
 
 def split_lists(source: Path, images: dict[str, list[Path]]) -> dict | None:
@@ -40,7 +43,7 @@ def split_lists(source: Path, images: dict[str, list[Path]]) -> dict | None:
     index = tail_index([path for paths in images.values() for path in paths], source)
     chosen: dict[str, dict[Path, str]] = {"train": {}, "test": {}}  # image -> the list line naming it
     lists = []
-    for list_path in _split_list_files(source):
+    for list_path in _first_partition(_split_list_files(source), source):
         named, unknown, lines, ambiguous = _list_images(list_path, index)
         if len(named) < max(1, lines / 2):
             logger.info(f"data: left out {list_path.relative_to(source)} (named like a split, but its lines do not "
@@ -51,7 +54,7 @@ def split_lists(source: Path, images: dict[str, list[Path]]) -> dict | None:
         if unknown:
             logger.warning(f"data: {list_path}: {len(unknown):,} of its {lines:,} lines name no image of the dataset "
                            f"({unknown[0]}); the split goes on without them")
-        split = split_of(list_path.stem)
+        split = split_of_words(list_path.stem)
         other = chosen["test" if split == "train" else "train"]
         for image, where in named.items():
             if image in other:
@@ -64,11 +67,11 @@ def split_lists(source: Path, images: dict[str, list[Path]]) -> dict | None:
             logger.info(f"data: left out {', '.join(str(path.relative_to(source)) for path in lists)} (no test "
                         "list beside it)")
         return None
-    test_lists = [path for path in lists if split_of(path.stem) == "test"]
+    test_lists = [path for path in lists if split_of_words(path.stem) == "test"]
     # Without a train list, every image no test list names trains.
     splits = {path: "test" if path in chosen["test"] else "train" for paths in images.values() for path in paths
               if path in chosen["test"] or path in chosen["train"] or not chosen["train"]}
-    return _split_by(images, splits, source, lists, test_lists[0])
+    return split_by(images, splits, source, lists, test_lists[0])
 
 
 def flagged_split(source: Path, images: dict[str, list[Path]]) -> dict | None:
@@ -103,7 +106,7 @@ def flagged_split(source: Path, images: dict[str, list[Path]]) -> dict | None:
             if unknown:
                 logger.warning(f"data: {ids_path}: {unknown:,} of its {len(names):,} lines name no image of the "
                                "dataset; the split goes on without them")
-            return _split_by(images, chosen, source, [flags_path, ids_path], flags_path)
+            return split_by(images, chosen, source, [flags_path, ids_path], flags_path)
     return None
 
 
@@ -130,9 +133,10 @@ def _id_fields(path: Path) -> dict[str, str] | None:
     return fields
 
 
-def _split_by(images: dict[str, list[Path]], chosen: dict[Path, str], source: Path, lists: list[Path],
-              where: Path) -> dict | None:
-    """``split_lists``' answer from image -> split; None where no image is a test image."""
+def split_by(images: dict[str, list[Path]], chosen: dict[Path, str], source: Path, lists: list[Path],
+             where: Path) -> dict | None:
+    """``split_lists``' answer from image -> split (the lists that chose it, ``where`` the one to name in errors);
+    None where no image is a test image."""
     if "test" not in chosen.values():
         return None
     train, test, unlisted = {}, {}, 0
@@ -167,11 +171,32 @@ def tail_index(images: list[Path], base: Path) -> dict[str, list[Path]]:
 
 
 def _split_list_files(source: Path) -> list[Path]:
-    """Text files anywhere in the dataset named like a split (train.txt, trainval.txt, test.txt), regular and of a
-    list's size."""
+    """Text files anywhere in the dataset named like a split (train.txt, trainval.txt, test.txt, MIT Indoor-67's
+    TrainImages.txt), regular and of a list's size."""
     # A text file inside a split's folder is about that split (Tiny ImageNet's val/val_annotations.txt).
-    return [path for path in _text_files(source) if split_of(path.stem)
+    return [path for path in _text_files(source) if split_of_words(path.stem)
             and not any(split_of(part) for part in path.relative_to(source).parts[:-1])]
+
+
+def _first_partition(lists: list[Path], source: Path) -> list[Path]:
+    """The split lists of the first of several numbered partitions, and the lists without a number: DTD ships ten
+    (labels/train1.txt, val1.txt, test1.txt ... test10.txt), SUN397 ten (Training_01.txt, Testing_01.txt ...), each
+    a whole split of the same images; published results and TensorFlow Datasets' default take the first. Read
+    together, every image would be a training and a test image."""
+    numbers = {path: int(match.group(1)) if (match := PARTITION.search(path.stem)) else None for path in lists}
+    partitions = sorted({number for number in numbers.values() if number is not None})
+    if len(partitions) < 2:
+        return lists
+    others = sorted((path for path in lists if numbers[path] not in (None, partitions[0])),
+                    key=lambda path: (numbers[path], path.name))
+    logger.info(f"data: the split lists number {len(partitions)} partitions of the dataset; partition "
+                f"{partitions[0]} chooses the test set (left out: {_shown_paths(others, source)})")
+    return [path for path in lists if numbers[path] in (None, partitions[0])]
+
+
+def _shown_paths(paths: list[Path], source: Path, shown: int = 3) -> str:
+    names = [str(path.relative_to(source)) for path in paths]
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 def _text_files(source: Path) -> list[Path]:

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from kaggle_pipeline.data.array_datasets import LABELS_NAME
-from kaggle_pipeline.data.folders import split_of
-from kaggle_pipeline.data.image_lists import folder_index, list_entry, tail_index
+from kaggle_pipeline.data.folders import split_of, split_of_words
+from kaggle_pipeline.data.image_lists import folder_index, list_entry, split_by, tail_index
 from kaggle_pipeline.errors import ParameterError, PipelineError
 from kaggle_pipeline.files import first_line
 
@@ -61,6 +61,54 @@ def mat_labels(root: Path, label_column: str | None = None) -> dict | None:
         if found:
             return found
     return _labels_of_numbered_images(root, contents, images, names, label_column)
+
+
+def mat_split_lists(source: Path, images: dict[str, list[Path]]) -> dict | None:
+    """The dataset's own split from MATLAB files named like splits whose text arrays list its images, as
+    ``image_lists.split_lists`` reads text files: Stanford Dogs' ``lists/train_list.mat`` and ``test_list.mat``
+    (``file_list``: ``n02085620-Chihuahua/n02085620_10074.jpg``), which TensorFlow Datasets' split follows. The same
+    answer as ``split_lists``, or None without such files."""
+    lists = [path for path in _mat_files(source) if split_of_words(path.stem)]
+    if not lists:
+        return None
+    index = tail_index([path for paths in images.values() for path in paths], source)
+    chosen: dict[Path, tuple[str, Path]] = {}  # image -> (split, the file listing it)
+    used = []
+    for path in lists:
+        split = split_of_words(path.stem)
+        for variable, names in _read_mat(path).items():
+            if not _is_text_list(names):
+                continue
+            named = {}
+            for name in names:
+                matches = set(index.get(list_entry(name, index), []))
+                if len(matches) > 1:
+                    raise PipelineError(f"{path}: {variable}: {name!r} names {len(matches)} images "
+                                        f"({', '.join(sorted(map(str, matches))[:2])})")
+                if matches:
+                    named[matches.pop()] = name
+            if len(named) < len(names) / 2:
+                continue
+            if len(named) < len(names):
+                logger.warning(f"data: {path}: {len(names) - len(named):,} of the {len(names):,} names in {variable} "
+                               "name no image of the dataset; the split goes on without them")
+            for image in named:
+                other_split, other_path = chosen.setdefault(image, (split, path))
+                if other_split != split:
+                    raise PipelineError(f"{path}: {image.name} is listed in both the train and the test split "
+                                        f"({other_path.name})")
+            used += [path] if path not in used else []
+    if not used:
+        return None
+    test_lists = [path for path in used if split_of_words(path.stem) == "test"]
+    return split_by(images, {image: split for image, (split, _) in chosen.items()}, source, used,
+                    test_lists[0] if test_lists else used[0])
+
+
+def _is_text_list(value: np.ndarray) -> bool:
+    """A MATLAB cell array of text (or a char matrix read as strings), one entry per image."""
+    return value.ndim == 1 and value.dtype.names is None and value.dtype.kind in "UO" and len(value) > 0 and \
+        all(isinstance(item, str) for item in value)
 
 
 def _mat_files(root: Path) -> list[Path]:
@@ -242,8 +290,11 @@ def _labels_of_numbered_images(root: Path, contents: dict[Path, dict[str, np.nda
     """Flowers-102: one labels array for images numbered 1 to N in one folder, split by arrays of image numbers.
     Labels arrays that fit no folder are left out where the images lie in several folders: class folders label them
     (Stanford Dogs' train_list.mat holds a labels array of its own)."""
+    # Labels beside a list of the images' names belong to that list (Stanford Dogs' train_list.mat: the class
+    # folders label those images, and mat_split_lists reads the split from the names).
     vectors = [(path, name, value) for path, content in contents.items() for name, value in content.items()
-               if value.ndim == 1 and value.dtype.kind in "uif" and len(value) > 1 and _split_name(name) is None]
+               if value.ndim == 1 and value.dtype.kind in "uif" and len(value) > 1 and _split_name(name) is None
+               and not any(_is_text_list(other) and len(other) == len(value) for other in content.values())]
     if label_column is not None:
         chosen = [vector for vector in vectors if vector[1] == label_column]
         if not chosen:
