@@ -694,6 +694,12 @@ def _one_class(source: Path):
     return source, "at least two classes with images"
 
 
+def _one_image_per_class(source: Path):
+    save(source / "Cat" / "1.png", 1)
+    save(source / "Dog" / "1.png", 2)
+    return source, "no class has two images, so no test image can be held out"
+
+
 def _test_class_unknown(source: Path):
     for split in ("train", "test"):
         save(source / split / "cat" / "1.png", 1)
@@ -916,6 +922,41 @@ def test_a_table_of_several_columns_one_of_them_the_images_folders_leaves_the_cl
         csv.writer(handle).writerows([table[0]] + [[row[0], row[2], row[2], row[3]] for row in table[1:]])
     with pytest.raises(PipelineError, match="which column holds the labels"):
         prepare_dataset(source, tmp_path / "out-2")
+
+
+def write_gtsrb(source: Path) -> None:
+    """GTSRB as Kaggle ships it: Train/<ClassId>/<...>.png, Test/<n>.png, Train.csv and Test.csv of
+    Width,Height,Roi.X1,Roi.Y1,Roi.X2,Roi.Y2,ClassId,Path, and Meta/<ClassId>.png (each sign's pictogram) with
+    Meta.csv of Path,ClassId,ShapeId,ColorId,SignId. A pixel value is 10 x the class + the image's number."""
+    header = "Width,Height,Roi.X1,Roi.Y1,Roi.X2,Roi.Y2,ClassId,Path\n"
+    train, test, meta = [header], [header], ["Path,ClassId,ShapeId,ColorId,SignId\n"]
+    for sign in range(3):
+        for number in range(4):
+            save(source / "Train" / str(sign) / f"{sign:05d}_00000_{number:05d}.png", 10 * sign + number)
+            train.append(f"6,7,1,1,5,6,{sign},Train/{sign}/{sign:05d}_00000_{number:05d}.png\n")
+            save(source / "Test" / f"{4 * sign + number:05d}.png", 10 * sign + number)
+            if number < 3:  # the fourth test image of each sign is in no table: left out
+                test.append(f"6,7,1,1,5,6,{sign},Test/{4 * sign + number:05d}.png\n")
+        save(source / "Meta" / f"{sign}.png", 200 + sign)
+        meta.append(f"Meta/{sign}.png,{sign},{sign % 2},0,1.{sign}\n")
+    for name, lines in (("Train.csv", train), ("Test.csv", test), ("Meta.csv", meta)):
+        (source / name).write_text("".join(lines))
+
+
+def test_tables_labelling_by_a_class_id_column_and_paths_label_the_images(tmp_path):
+    """GTSRB: the labels' column is ClassId, beside six columns of sizes and boxes (it was refused: "which column
+    holds the labels?"), and ClassId's 0, 1, 2 also name Meta/0.png ...: the paths name more images, so they are
+    the ids. Test.csv is the test set; each sign's pictogram trains with its class."""
+    source = tmp_path / "gtsrb"
+    write_gtsrb(source)
+    prepare_dataset(source, tmp_path / "out")
+    competition = load_competition(tmp_path / "out")
+    assert competition.classes == ["0", "1", "2"]
+    truth = answer_key_labels(competition)
+    assert len(competition.x_test) == 9 and all(int(image[0, 0, 0]) // 10 == int(competition.classes[label])
+                                                for image, label in zip(competition.x_test, truth, strict=True))
+    assert sorted(int(value) for value in competition.x_train[:, 0, 0, 0]) == \
+        sorted([10 * sign + number for sign in range(3) for number in range(4)] + [200, 201, 202])
 
 
 def test_a_labels_csv_naming_images_by_another_image_extension_names_them(tmp_path):
@@ -1258,7 +1299,7 @@ def _pixel_table_one_label(source: Path):
     return source / "x_train.csv", "at least two labels"
 
 
-@pytest.mark.parametrize("make", [_one_class, _test_class_unknown, _test_split_only, _split_without_class_folders,
+@pytest.mark.parametrize("make", [_one_class, _one_image_per_class, _test_class_unknown, _test_split_only, _split_without_class_folders,
                                   _no_split_with_class_folders, _pixel_sets_side_by_side, _pixel_test_table_only,
                                   _pixel_test_label_unknown, _pixel_tables_of_two_sizes, _pixel_table_missing_label,
                                   _pixel_table_bad_pixel, _pixel_table_without_header, _pixel_table_one_label,

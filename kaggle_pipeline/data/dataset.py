@@ -102,6 +102,8 @@ DATASET_SEED = 0
 ID_SAMPLE_ROWS = 1000
 # A labels table with more malformed rows than this share is refused, not read without them.
 MAX_BAD_ROW_SHARE = 0.01
+# A labels table's column named like labels with an ending (GTSRB's ClassId).
+LABEL_NAME = re.compile(rf"({'|'.join(LABEL_COLUMN_NAMES)})[ _-]?(id|idx|index|no|num|number|name)")
 # Words that make a CSV's first line a header even where an image has that name (id.png).
 HEADER_WORDS = {*LABEL_COLUMN_NAMES, "id", "image", "image_id", "image_name", "filename", "file", "path", "name"}
 # What a folder holding a split's images is called when they have no class folders (Tiny ImageNet's val/images/).
@@ -171,6 +173,9 @@ def prepare_dataset(source: Path, folder: Path, test_fraction: float = DEFAULT_T
     if len(classes) < 2:
         raise PipelineError(f"{source}: a dataset needs at least two classes with images (found "
                             f"{', '.join(classes) or 'none'}){_unreadable_tables_note(root, source)}")
+    if not any(test.values()):
+        raise PipelineError(f"{where}: a test split without images" if held_out is None else
+                            f"{source}: no class has two images, so no test image can be held out")
     test_rows = _readable_test_images(test, seed)
     marker = {"source": str(source), "dataset": True, "classes": classes,
               "train_images": sum(map(len, train.values())), "test_images": len(test_rows),
@@ -260,6 +265,13 @@ def _holds_files(folder: Path, suffixes=None) -> bool:
 def _label_names(label_column: str | None) -> tuple[str, ...]:
     """The names a label column may have, lower case: the one given, or the usual ones."""
     return (label_column.strip().lower(),) if label_column else LABEL_COLUMN_NAMES
+
+
+def _named_like_labels(column: str, label_column: str | None) -> bool:
+    """Whether a labels table's column is named like its labels: ``label_column`` (any case), or else a usual name,
+    alone or with an id's or a name's ending (GTSRB's ``ClassId``, ``class_name``, ``label_idx``)."""
+    name = column.strip().lower()
+    return name in _label_names(label_column) or label_column is None and LABEL_NAME.fullmatch(name) is not None
 
 
 def _tables(root: Path, source: Path) -> list[Path]:
@@ -354,16 +366,21 @@ def labels_tables(root: Path, source: Path | None = None, label_column: str | No
         first_row = 1 if headerless else 2  # the file's line of the table's first row
         # The id column is chosen on the first rows (CelebA's tables have 202,599 rows of up to 41 columns).
         head = table.head(ID_SAMPLE_ROWS)
-        named = {column: sum(len(_image_named(value, index, root, split)) == 1 for value in head[column])
+        # The images each column names, each once: GTSRB's ClassId of 0 to 42 names Meta/0.png ... Meta/42.png,
+        # as many rows as the paths do, but only 43 images. Where both name as many, the labels' name loses.
+        named = {column: len({image for value in head[column]
+                              if len(match := _image_named(value, index, root, split)) == 1 for image in match})
                  for column in table.columns}
-        id_column = max(named, key=named.get, default=None)
+        id_column = max(named, key=lambda column: (named[column], not _named_like_labels(column, label_column)),
+                        default=None)
         if id_column is None or named[id_column] < max(1, len(head) / 2):
             continue  # not keyed by this dataset's images
         matches = {id_column: [_image_named(value, index, root, split) for value in table[id_column]]}
         class_columns = [column for column in table.columns if column != id_column]
         # (a column named like labels is the labels, whatever 0/1 column lies beside it: image,target,fold)
-        if label_column is None and not headerless and not set(map(str.lower, class_columns)) & set(LABEL_COLUMN_NAMES) \
-                and _marks_classes(table[class_columns]):
+        if label_column is None and not headerless and \
+                not any(_named_like_labels(column, None) for column in class_columns) and \
+                _marks_classes(table[class_columns]):
             # ISIC 2019's ground truth (image,MEL,NV,BCC,...): a column per class, a 1 in the image's.
             try:
                 label, values = "the class columns", pd.Series(one_hot_labels(table, class_columns, table_path))
@@ -509,7 +526,7 @@ def _label_column(table: pd.DataFrame, id_column: str, label_column: str | None,
     or the only other column; None for a table of ids alone. Several candidates and no name: one line asking for
     ``--label-column``."""
     others = [column for column in table.columns if column != id_column]
-    named = [column for column in others if column.lower() in _label_names(label_column)]
+    named = [column for column in others if _named_like_labels(column, label_column)]
     if label_column is not None:  # a table without it is another table (CelebA's partitions, boxes, landmarks)
         return named[0] if named else None
     if len(named) == 1:
@@ -848,8 +865,6 @@ def _readable_test_images(test: dict[str, list[Path]], seed: int) -> list[tuple[
     """(id, file, class) of each readable test image in a shuffled order, ids numbered in that order with the
     file's suffix. An unreadable image is left out with a warning: every test image must be read to submit."""
     rows = [(path, label) for label in sorted(test) for path in test[label]]
-    if not rows:
-        raise PipelineError("the dataset gives no test images")
     def problem(row: tuple[Path, str]) -> str | None:
         try:
             read_image(row[0])
