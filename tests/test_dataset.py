@@ -700,6 +700,19 @@ def _one_image_per_class(source: Path):
     return source, "no class has two images, so no test image can be held out"
 
 
+def _names_apart_only_in_their_numbers(source: Path):
+    """Chinese MNIST: data/data/input_<suite>_<sample>_<code>.jpg beside chinese_mnist.csv, whose columns make the
+    names but none holds one. It was read as classes input_1_1, input_1_2, ... (suite and sample) without a word."""
+    rows = ["suite_id,sample_id,code,value,character"]
+    for suite in (1, 2):
+        for sample in (1, 2):
+            for code, value in ((1, 0), (2, 1)):
+                save(source / "data" / "data" / f"input_{suite}_{sample}_{code}.jpg", code)
+                rows.append(f"{suite},{sample},{code},{value},{'零一'[value]}")
+    (source / "chinese_mnist.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return source / "data" / "data", "no class folders"
+
+
 def _test_class_unknown(source: Path):
     for split in ("train", "test"):
         save(source / split / "cat" / "1.png", 1)
@@ -1299,7 +1312,8 @@ def _pixel_table_one_label(source: Path):
     return source / "x_train.csv", "at least two labels"
 
 
-@pytest.mark.parametrize("make", [_one_class, _one_image_per_class, _test_class_unknown, _test_split_only, _split_without_class_folders,
+@pytest.mark.parametrize("make", [_one_class, _one_image_per_class, _names_apart_only_in_their_numbers,
+                                  _test_class_unknown, _test_split_only, _split_without_class_folders,
                                   _no_split_with_class_folders, _pixel_sets_side_by_side, _pixel_test_table_only,
                                   _pixel_test_label_unknown, _pixel_tables_of_two_sizes, _pixel_table_missing_label,
                                   _pixel_table_bad_pixel, _pixel_table_without_header, _pixel_table_one_label,

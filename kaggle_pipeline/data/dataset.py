@@ -768,6 +768,10 @@ def _labels_in_names(folder: Path) -> dict[str, list[Path]] | None:
     labels = [label_of(path) for path in images]
     if not images or None in labels or len(set(labels)) < 2:
         return None
+    if len({re.sub(r"\d", "", label) for label in labels}) == 1:
+        # Chinese MNIST's input_<suite>_<sample>_<code>.jpg: "labels" apart only in their numbers (input_1_1,
+        # input_2_3) are the numbers of the files, not classes; the class is a number too, which no name says.
+        return None
     named: dict[str, list[Path]] = {}
     for label, path in zip(labels, images, strict=True):
         named.setdefault(label, []).append(path)
