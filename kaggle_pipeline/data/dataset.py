@@ -37,7 +37,8 @@ Without split folders, text files listing a split's images (Food-101's ``meta/tr
 the test set (``split_lists``), or training flags of image ids (CUB-200-2011's ``train_test_split.txt`` beside
 ``images.txt``: ``flagged_split``); a split of unlabelled images may be labelled by a text file in it (Tiny ImageNet's
 ``val/val_annotations.txt``: kaggle_pipeline.data.image_lists). Image files labelled by MATLAB files (Flowers-102's
-``imagelabels.mat`` and ``setid.mat``, Stanford Cars' annotations) are read by kaggle_pipeline.data.mat_labels.
+``imagelabels.mat`` and ``setid.mat``, Stanford Cars' annotations) are read by kaggle_pipeline.data.mat_labels, and
+MATLAB split lists (Stanford Dogs' ``train_list.mat``) choose the test set there too (``mat_split_lists``).
 A competition folder given as a dataset gets a copy scored locally; its sample submission and an answer key
 (``solution.csv``) are never read as labels. The output folder follows the ``data`` stage's rule: it must be
 missing or empty, and nothing but what this writes is ever removed.

@@ -2,7 +2,8 @@
 
 Split lists choose a dataset's test set: text files named like a split whose lines name its images (Food-101's
 ``meta/train.txt`` and ``meta/test.txt`` of ``apple_pie/1005649``; Oxford-IIIT Pet's ``annotations/trainval.txt``
-and ``test.txt`` of ``Abyssinian_100 1 1 1``: ``split_lists``), and so do training flags of image ids beside a file
+and ``test.txt`` of ``Abyssinian_100 1 1 1``; the first of numbered partitions, DTD's ``train1.txt`` ...:
+``split_lists``), and so do training flags of image ids beside a file
 naming each id's image (CUB-200-2011's ``train_test_split.txt`` and ``images.txt``: ``flagged_split``). Labels
 lists label a split of unlabelled images: a
 text file in the split whose lines name an image and its label (Tiny ImageNet's ``val/val_annotations.txt``:

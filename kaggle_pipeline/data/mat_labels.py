@@ -10,6 +10,9 @@
   ``jpg/image_00001.jpg`` ...: the image numbered n has the n-th label. Arrays of image numbers named like splits
   choose the split (``setid.mat``'s ``trnid``, ``valid`` and ``tstid``).
 
+- Split lists: text arrays of image paths in files named like splits choose the split of images the class folders
+  label (Stanford Dogs' ``lists/train_list.mat``: ``mat_split_lists``).
+
 Class numbers are named by a text array of as many names (``cars_meta.mat``'s ``class_names``), counted from 1 as
 MATLAB counts. Files before v7.3 are read with scipy, v7.3 files (HDF5) with h5py, plain arrays only; neither runs
 anything.
