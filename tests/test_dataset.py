@@ -334,6 +334,19 @@ def test_numbered_partitions_of_split_lists_use_the_first(tmp_path, caplog):
     assert [Path(path).name for path in marker["split_lists"]] == ["test1.txt", "train1.txt", "val1.txt"]
 
 
+def test_lists_numbered_once_each_are_one_split_not_partitions(tmp_path):
+    """train_2017.txt beside test_2018.txt: the numbers are the lists' own, not partitions; both choose the split."""
+    source = tmp_path / "dtd"
+    lists = write_dtd(source, partitions=1)
+    labels = source / "dtd" / "labels"
+    (labels / "train1.txt").rename(labels / "train_2017.txt")
+    (labels / "test1.txt").rename(labels / "test_2018.txt")
+    (labels / "val1.txt").unlink()
+    prepare_dataset(source, tmp_path / "out")
+    tested = linked_answers(tmp_path / "out")
+    assert sorted(path.relative_to(source / "dtd" / "images").as_posix() for path in tested) == sorted(lists[1]["test"])
+
+
 def test_partitions_numbered_from_zero_and_padded_use_the_lowest(tmp_path):
     """Training_00.txt / Testing_00.txt beside Training_01.txt ...: the lowest number, read as a number (01 is 1)."""
     source = tmp_path / "sun"

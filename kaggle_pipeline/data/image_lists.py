@@ -186,7 +186,9 @@ def _first_partition(lists: list[Path], source: Path) -> list[Path]:
     together, every image would be a training and a test image."""
     numbers = {path: int(match.group(1)) if (match := PARTITION.search(path.stem)) else None for path in lists}
     partitions = sorted({number for number in numbers.values() if number is not None})
-    if len(partitions) < 2:
+    # Partitions repeat a split under several numbers; train_2017.txt beside test_2018.txt is one split.
+    if not any(len({numbers[path] for path in lists if split_of_words(path.stem) == split} - {None}) > 1
+               for split in ("train", "test")):
         return lists
     others = sorted((path for path in lists if numbers[path] not in (None, partitions[0])),
                     key=lambda path: (numbers[path], path.name))

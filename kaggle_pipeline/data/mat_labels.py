@@ -157,8 +157,7 @@ def _class_names(contents: dict[Path, dict[str, np.ndarray]]) -> list[str] | Non
     """The class names the files hold: their one list of text (a cell array, ``cars_meta.mat``'s ``class_names``), or
     of several the one named like names; None otherwise, and class numbers stay numbers."""
     lists = {name: [str(item) for item in value] for content in contents.values() for name, value in content.items()
-             if value.ndim == 1 and value.dtype.names is None and value.dtype.kind in "UO" and len(value) > 1
-             and all(isinstance(item, str) for item in value)}
+             if _is_text_list(value) and len(value) > 1}
     if len(lists) > 1:
         lists = {name: values for name, values in lists.items() if "name" in name.lower()}
     return next(iter(lists.values())) if len(lists) == 1 else None
