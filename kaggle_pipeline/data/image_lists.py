@@ -41,10 +41,13 @@ def split_lists(source: Path, images: dict[str, list[Path]]) -> dict | None:
     names an image by its path's last parts, with or without the extension (its first word: the other words are
     the list's own columns). Images listed nowhere are left out when a train list says which images train, and
     train otherwise; listed images the dataset does not hold are said with a warning."""
+    list_files = _first_partition(_split_list_files(source), source)
+    if not list_files:  # the index holds every end of every image path: built only for a dataset with lists
+        return None
     index = tail_index([path for paths in images.values() for path in paths], source)
     chosen: dict[str, dict[Path, str]] = {"train": {}, "test": {}}  # image -> the list line naming it
     lists = []
-    for list_path in _first_partition(_split_list_files(source), source):
+    for list_path in list_files:
         named, unknown, lines, ambiguous = _list_images(list_path, index)
         if len(named) < max(1, lines / 2):
             logger.info(f"data: left out {list_path.relative_to(source)} (named like a split, but its lines do not "
@@ -80,8 +83,11 @@ def flagged_split(source: Path, images: dict[str, list[Path]]) -> dict | None:
     CUB-200-2011's ``train_test_split.txt`` ("1 0") and ``images.txt`` ("1 001.Black_footed_Albatross/
     Black_Footed_Albatross_0046_18.jpg"), NABirds' alike. A flag of 1 is a training image, 0 a test image, as both
     datasets' READMEs define ``is_training_image``. The same answer as ``split_lists``, or None without such files."""
+    flag_files = _flag_files(source)
+    if not flag_files:
+        return None
     index = tail_index([path for paths in images.values() for path in paths], source)
-    for flags_path in _flag_files(source):
+    for flags_path in flag_files:
         flags = _id_fields(flags_path)
         if flags is None or not flags or set(flags.values()) - {"0", "1"}:
             continue
