@@ -6,7 +6,7 @@
 (a) reference: the write-up's net and recipe - plain ``model.fit`` on float32 numpy arrays, batch 128,
     ReduceLROnPlateau(factor 0.2, patience 5, min_lr 0.001), Keras' BN momentum 0.99, float32, a fixed
     number of epochs, every run trained to the end.
-(b) ours: the pipeline's defaults - the same architecture with the default recipe (model.DEFAULT_RECIPE:
+(b) ours: the pipeline's defaults - the same blocks with the default recipe (spaces.DEFAULT_RECIPE: the whitening layer,
     cosine schedule with warm-up), uint8 tf.data pipeline, the precision
     picked for this machine, fewer epochs, and the early-abort rule (EarlyStopping when this was measured).
 Both sides train new seeds until K runs reach the same validation threshold, then vote (majority) on the

@@ -42,10 +42,14 @@ import numpy as np
 
 from kaggle_pipeline.data.fashion_mnist import DEBIAN_FASHION_MNIST, fashion_mnist_arrays
 from kaggle_pipeline.data.split import make_split
-from kaggle_pipeline.network import batch_norm_momentum, build_model, complete_params, learning_rate_schedule
+from kaggle_pipeline.network import (batch_norm_momentum, build_model, complete_params, learning_rate_schedule,
+                                    set_whitening)
 from kaggle_pipeline.spaces import DEFAULT_PARAMS, REFERENCE_PARAMS
 
 AUGMENT = {"translate": 0.1, "flip": True}
+# What every config below adds its params to: the default recipe as it was before the whitening layer joined it
+# (2026-12-07), so that each config still trains what was measured with it; whiten36 and widewhiten20 add it.
+PLAIN_PARAMS = {**DEFAULT_PARAMS, "whiten": False}
 # name -> params overrides, epochs, and how members come out of a run:
 #   cycles: cosine cycles per run (snapshots: one member at the end of each)
 #   ema: Keras' optimizer EMA of the weights (use_ema)
@@ -55,6 +59,9 @@ AUGMENT = {"translate": 0.1, "flip": True}
 #   fge: fast geometric ensembling (Garipov et al. 2018) after the run: from its final weights, for each variant
 #        (name -> cycles, epochs per cycle, peak and lowest rate as fractions of the run's rate), short cosine
 #        cycles of a low rate, one member at the end of each; the run's own final member comes first
+#   mix: (kind, alpha, probability): each training batch, with that probability, blended with a shuffled copy of
+#        itself, its one-hot labels in the same proportion drawn from Beta(alpha, alpha): "mixup" (Zhang et al.
+#        2018) blends whole images, "cutmix" (Yun et al. 2019) pastes one rectangle of the partner image
 CONFIGS = {
     "base9": {"params": {}, "epochs": 9},
     "base18": {"params": {}, "epochs": 18},
@@ -77,6 +84,13 @@ CONFIGS = {
     "fge36": {"params": {}, "epochs": 36, "fge": {"low": (4, 2, 0.1, 0.01), "high": (4, 2, 0.3, 0.01)}},
     "fge36b": {"params": {}, "epochs": 36, "fge": {"high": (4, 2, 0.3, 0.01), "mid": (3, 3, 0.6, 0.01),
                                                    "restart": (3, 3, 1.0, 0.01)}},
+    "mixup36": {"params": {}, "epochs": 36, "mix": ("mixup", 0.2, 1.0)},
+    "cutmix36": {"params": {}, "epochs": 36, "mix": ("cutmix", 1.0, 0.5)},
+    "whiten36": {"params": {"whiten": True}, "epochs": 36},
+    # The full preset's searched net (wide, shifts of 5%, no flips) on all 54,000 training images (--images
+    # 60000), over a longer run: plain, and with the whitening first layer.
+    "wide20": {"params": {"conv3_filters": 128, "translate": 0.05}, "epochs": 20},
+    "widewhiten20": {"params": {"conv3_filters": 128, "translate": 0.05, "whiten": True}, "epochs": 20},
 }
 
 
@@ -152,11 +166,53 @@ def geometric_members(model, variants: dict, fit, predict, rate: float, steps: i
     return members
 
 
+def mixed_batches(images: np.ndarray, labels: np.ndarray, batch: int, mix: tuple, seed: int):
+    """A Keras dataset of shuffled training batches, each blended with itself (``mix``: kind, alpha, probability;
+    CONFIGS). Images stay uint8, as the net takes them: a blend is rounded to whole pixel values."""
+    import keras
+
+    kind, alpha, probability = mix
+
+    class Mixed(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+            self.random = np.random.default_rng(seed)
+            self.order = self.random.permutation(len(images))
+
+        def __len__(self):
+            return math.ceil(len(images) / batch)
+
+        def on_epoch_end(self):
+            self.order = self.random.permutation(len(images))
+
+        def __getitem__(self, index):
+            rows = self.order[index * batch:(index + 1) * batch]
+            x, y = images[rows].astype(np.float32), labels[rows]
+            if self.random.random() >= probability:
+                return images[rows], y
+            partner, share = self.random.permutation(len(rows)), self.random.beta(alpha, alpha)
+            if kind == "mixup":
+                x = share * x + (1 - share) * x[partner]
+            else:
+                # CutMix: a box of (1 - share) of the area at a random centre, clipped at the edges; the labels
+                # take the area actually pasted.
+                height, width = x.shape[1:3]
+                box_h, box_w = int(height * math.sqrt(1 - share)), int(width * math.sqrt(1 - share))
+                centre_y, centre_x = self.random.integers(height), self.random.integers(width)
+                top, bottom = max(centre_y - box_h // 2, 0), min(centre_y + box_h // 2, height)
+                left, right = max(centre_x - box_w // 2, 0), min(centre_x + box_w // 2, width)
+                x[:, top:bottom, left:right] = x[partner, top:bottom, left:right]
+                share = 1 - (bottom - top) * (right - left) / (height * width)
+            return np.rint(x).astype(np.uint8), share * y + (1 - share) * y[partner]
+
+    return Mixed()
+
+
 def train_one(config_name: str, seed: int, data: dict, precision: str) -> dict:
     import keras
 
     config = CONFIGS[config_name]
-    params = complete_params({**(REFERENCE_PARAMS if config.get("reference") else DEFAULT_PARAMS), **config["params"]})
+    params = complete_params({**(REFERENCE_PARAMS if config.get("reference") else PLAIN_PARAMS), **config["params"]})
     epochs, cycles = config["epochs"], config.get("cycles", 1)
     if config.get("folds"):
         folds = config["folds"]
@@ -176,6 +232,7 @@ def train_one(config_name: str, seed: int, data: dict, precision: str) -> dict:
     steps = math.ceil(len(x_train) / batch)
     model = build_model(params, x_train.shape[1:], 10, bn_momentum=batch_norm_momentum(steps),
                         steps_per_epoch=steps, epochs=epochs)
+    set_whitening(model, x_train)
     if cycles > 1 or config.get("ema"):
         rate = (cyclic_schedule(float(params["learning_rate"]), steps, epochs, cycles) if cycles > 1
                 else learning_rate_schedule(params, steps, epochs))
@@ -201,7 +258,10 @@ def train_one(config_name: str, seed: int, data: dict, precision: str) -> dict:
     if params["schedule"] == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.2, patience=5, min_lr=1e-5))
     started = time.perf_counter()
-    model.fit(x_train, keras.utils.to_categorical(y_train, 10), batch_size=batch, epochs=epochs, shuffle=True,
+    one_hot = keras.utils.to_categorical(y_train, 10)
+    fit_data = ({"x": mixed_batches(x_train, one_hot, batch, config["mix"], seed)} if config.get("mix")
+                else {"x": x_train, "y": one_hot, "batch_size": batch, "shuffle": True})
+    model.fit(**fit_data, epochs=epochs,
               validation_data=(x_validation, keras.utils.to_categorical(y_validation, 10)), callbacks=callbacks,
               verbose=0)
     seconds = time.perf_counter() - started
@@ -354,7 +414,7 @@ def time_epochs(configs: list[str], data: dict) -> dict:
     for name in configs:
         for precision in sorted({"float32", choose_precision("auto")}):
             config = CONFIGS[name]
-            params = complete_params({**(REFERENCE_PARAMS if config.get("reference") else DEFAULT_PARAMS), **config["params"]})
+            params = complete_params({**(REFERENCE_PARAMS if config.get("reference") else PLAIN_PARAMS), **config["params"]})
             keras.backend.clear_session()
             keras.mixed_precision.set_global_policy(precision)
             x, y = data["x"][data["train"]], keras.utils.to_categorical(data["y"][data["train"]], 10)

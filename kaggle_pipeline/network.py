@@ -140,7 +140,7 @@ def architecture(input_shape: tuple[int, ...], params: dict) -> Architecture:
       pixels as the reference does at 28 px: 32 px gets 3 blocks (4x4), 64 px 4 (4x4), 128 px 5 (4x4).
     * Convolutions pad 'same', except that a net of exactly two blocks on images of 16 px or more pads the
       second block 'valid', as the reference does: at 28x28 the reference and the default params build
-      exactly the reference net (28 -> 14 -> 12 -> 10 -> 5, Flatten of 5x5x64).
+      the reference net's blocks (28 -> 14 -> 12 -> 10 -> 5, Flatten of 5x5x64; the default adds the whitening layer).
     * The head is Flatten below GAP_MIN_SIDE (64) px, global average pooling from there on (see GAP_MIN_SIDE).
 
     The rule reads the smaller side of a rectangular image, so the map never collapses along it.
@@ -196,6 +196,10 @@ def build_model(
     augmentation = augmentation_block(params, input_shape)
     if augmentation is not None:
         x = augmentation(x)
+    if params["whiten"]:
+        # airbench's first layer: 2x2 filters that whiten the images' patches, set from the training images by
+        # set_whitening and never trained; each filter twice, with both signs, so that ReLU loses nothing.
+        x = layers.Conv2D(8 * input_shape[-1], 2, padding="same", activation="relu", trainable=False, name="whiten")(x)
     for block in plan.blocks:
         x = layers.Conv2D(block.filters, 3, padding=block.padding, activation="relu")(x)
         x = layers.Conv2D(block.filters, 3, padding=block.padding, activation="relu")(x)
@@ -220,6 +224,57 @@ def build_model(
     # bit the same weights (tests/test_model.py, test_the_train_step_is_traced_once).
     model.optimizer.build(model.trainable_variables)
     return model
+
+
+# Patches whose covariance sets the whitening layer: at most this many images (evenly spaced through the training
+# set, so that a class-sorted set gives every class), and fewer where their 2x2 patches would pass WHITENING_PATCHES.
+WHITENING_IMAGES = 10_000
+WHITENING_PATCHES = 8_000_000
+WHITENING_CHUNK_PATCHES = 1_000_000
+
+
+def whitening_weights(images, eps: float = 5e-4):
+    """The whitening layer's kernel and bias for ``images`` (uint8, samples first, channels last): the
+    eigenvectors of the covariance of the images' 2x2 patches (scaled to [0, 1]), each divided by
+    sqrt(eigenvalue + eps * mean eigenvalue) and taken with both signs; the bias centres the patches. A patch
+    starts at its output pixel, as Keras pads a 2x2 "same" convolution below and right."""
+    import numpy as np
+
+    count, height, width, channels = images.shape
+    dimensions = 4 * channels
+    patches_per_image = max(1, (height - 1) * (width - 1))
+    chosen = min(count, WHITENING_IMAGES, max(1, WHITENING_PATCHES // patches_per_image))
+    rows = np.unique(np.linspace(0, count - 1, chosen).round().astype(np.int64))
+    total, outer, seen = np.zeros(dimensions), np.zeros((dimensions, dimensions)), 0
+    # About a million patches at a time (~0.1 GB of float64 for colour images), whatever the images' size.
+    per_chunk = max(1, WHITENING_CHUNK_PATCHES // patches_per_image)
+    for start in range(0, len(rows), per_chunk):
+        chunk = images[rows[start:start + per_chunk]].astype(np.float64) / 255.0
+        patches = np.stack([chunk[:, i:height - 1 + i, j:width - 1 + j] for i in (0, 1) for j in (0, 1)], axis=3)
+        patches = patches.reshape(-1, dimensions)
+        total += patches.sum(axis=0)
+        outer += patches.T @ patches
+        seen += len(patches)
+    mean = total / max(seen, 1)
+    covariance = outer / max(seen, 1) - np.outer(mean, mean)
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+    eigenvalues = np.maximum(eigenvalues, 0.0)
+    # An eigenvector's sign is arbitrary: fixed (largest component positive), so that the same images give the
+    # same layer whatever order their patches were summed in.
+    largest = eigenvectors[np.abs(eigenvectors).argmax(axis=0), np.arange(dimensions)]
+    eigenvectors = eigenvectors * np.where(largest < 0, -1.0, 1.0)
+    # The floor keeps images without variation (a blank set) from dividing by zero.
+    filters = eigenvectors / np.sqrt(eigenvalues + eps * max(eigenvalues.mean(), 1e-6))
+    filters = np.concatenate([filters, -filters], axis=1)
+    kernel = filters.reshape(2, 2, channels, 2 * dimensions)
+    return kernel.astype(np.float32), (-(mean @ filters)).astype(np.float32)
+
+
+def set_whitening(model, images) -> None:
+    """Set ``model``'s whitening layer (params ``whiten``) from its training ``images``; a model without one is
+    left as it is."""
+    if any(layer.name == "whiten" for layer in model.layers):
+        model.get_layer("whiten").set_weights(list(whitening_weights(images)))
 
 
 def make_optimizer(name: str, learning_rate: float):

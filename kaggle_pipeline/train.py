@@ -41,7 +41,7 @@ import tensorflow as tf  # noqa: E402
 
 from kaggle_pipeline.abort import abort_epoch  # noqa: E402
 from kaggle_pipeline.errors import ParameterError  # noqa: E402
-from kaggle_pipeline.network import batch_norm_momentum, build_model, complete_params  # noqa: E402
+from kaggle_pipeline.network import batch_norm_momentum, build_model, complete_params, set_whitening  # noqa: E402
 from kaggle_pipeline.progress import format_seconds  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -186,6 +186,7 @@ def train_run(
         steps_per_epoch = max(1, -(-len(x_train) // batch_size))
         model = build_model(params, x_train.shape[1:], num_classes, bn_momentum=batch_norm_momentum(steps_per_epoch),
                             steps_per_epoch=steps_per_epoch, epochs=epochs)
+        set_whitening(model, x_train)
         progress = EpochProgress(label, epochs, len(x_train))
         abort = EarlyAbort(abort_floor, epochs) if abort_floor else None
         callbacks = [keras.callbacks.TerminateOnNaN(), progress]

@@ -10,6 +10,8 @@ from kaggle_pipeline.network import (
     build_model,
     complete_params,
     learning_rate_schedule,
+    set_whitening,
+    whitening_weights,
 )
 from kaggle_pipeline.spaces import (
     DEFAULT_PARAMS,
@@ -190,3 +192,70 @@ def test_the_train_step_is_traced_once():
     assert (traces_built, traces_lazy) == (1, 2)
     for built, lazy in zip(weights_built, weights_lazy, strict=True):
         np.testing.assert_array_equal(built, lazy)
+
+
+def _smooth_images(count: int, side: int, channels: int) -> np.ndarray:
+    """Images whose neighbouring pixels are correlated (running sums of noise), as photos' are: their patches
+    have a covariance far from the identity, so that whitening has something to undo."""
+    noise = np.random.default_rng(3).normal(size=(count, side, side, channels))
+    smooth = noise.cumsum(axis=1).cumsum(axis=2)
+    smooth = (smooth - smooth.min()) / (smooth.max() - smooth.min())
+    return (smooth * 255).round().astype(np.uint8)
+
+
+def test_the_whitening_layer_whitens_the_training_images_patches():
+    images = _smooth_images(60, 12, 3)
+    model = build_model({**DEFAULT_PARAMS, "whiten": True}, (12, 12, 3), 4)
+    whiten = model.get_layer("whiten")
+    assert not whiten.trainable and whiten.filters == 24  # 4 x 3 patch values, each filter with both signs
+    set_whitening(model, images)
+    kernel, bias = whiten.get_weights()
+    np.testing.assert_array_equal(kernel, whitening_weights(images)[0])
+
+    linear = keras.layers.Conv2D(24, 2, padding="same")  # the layer without its ReLU
+    linear.build((None, 12, 12, 3))
+    linear.set_weights([kernel, bias])
+    scaled = images.astype(np.float32) / 255.0
+    outputs = np.asarray(linear(scaled))[:, :-1, :-1]  # the last row and column see Keras' zero padding
+    # A filter at (y, x) reads the patch that starts there, channels innermost: the orientation whitening assumed.
+    patch = np.stack([scaled[:, y, x] for y, x in ((4, 7), (4, 8), (5, 7), (5, 8))], axis=1).reshape(len(images), 12)
+    np.testing.assert_allclose(outputs[:, 4, 7], patch @ kernel.reshape(12, 24) + bias, rtol=1e-4, atol=1e-4)
+    # Over the training patches the first twelve outputs are white: centred, unit variance, uncorrelated (eps
+    # shrinks the smallest direction a little); the other twelve are their negatives.
+    first = outputs[..., :12].reshape(-1, 12).astype(np.float64)
+    np.testing.assert_allclose(first.mean(axis=0), 0.0, atol=1e-3)
+    covariance = np.cov(first, rowvar=False)
+    np.testing.assert_allclose(covariance, np.diag(np.diag(covariance)), atol=0.02)
+    assert 0.9 < np.diag(covariance).min() and np.diag(covariance).max() < 1.02
+    np.testing.assert_allclose(outputs[..., 12:], -outputs[..., :12], rtol=1e-5, atol=1e-5)
+
+
+def test_whitening_is_off_for_params_that_predate_it_and_finite_for_blank_images(tmp_path):
+    old_params = {key: value for key, value in REFERENCE_PARAMS.items() if key != "whiten"}
+    with pytest.raises(ValueError):
+        build_model(old_params, (28, 28, 1), 5).get_layer("whiten")
+    kernel, bias = whitening_weights(np.zeros((5, 8, 8, 1), dtype=np.uint8))
+    assert np.isfinite(kernel).all() and np.isfinite(bias).all()
+
+    # The layer's weights are saved with the model: a kept run predicts with them.
+    images = _smooth_images(20, 28, 1)
+    model = build_model({**DEFAULT_PARAMS, "whiten": True}, (28, 28, 1), 5)
+    set_whitening(model, images)
+    model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras", safe_mode=True, compile=False)
+    np.testing.assert_array_equal(loaded.get_layer("whiten").get_weights()[0], model.get_layer("whiten").get_weights()[0])
+    np.testing.assert_allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_whitening_sums_its_patches_in_chunks_and_samples_large_sets_evenly(monkeypatch):
+    import kaggle_pipeline.network as network
+
+    images = _smooth_images(60, 12, 3)
+    whole = whitening_weights(images)
+    monkeypatch.setattr(network, "WHITENING_CHUNK_PATCHES", 300)  # 2 images of 121 patches per chunk
+    for chunked, expected in zip(whitening_weights(images), whole, strict=True):
+        np.testing.assert_allclose(chunked, expected, rtol=1e-4, atol=1e-4)
+    # Past WHITENING_PATCHES the images are sampled evenly through the set, first and last included.
+    monkeypatch.setattr(network, "WHITENING_PATCHES", 121 * 3)
+    sampled = whitening_weights(images)[1]
+    np.testing.assert_allclose(sampled, whitening_weights(images[[0, 30, 59]])[1], rtol=1e-5)

@@ -20,9 +20,12 @@ REFERENCE_28_LAYERS = [
     ("Dense", (512,)), ("BatchNormalization", (512,)), ("Dropout", (512,)),
     ("Dense", (10,)),
 ]
-REFERENCE_28_PARAMETERS = 614_890  # REFERENCE_PARAMS and DEFAULT_PARAMS alike (the recipe adds no weights)
-WIDE_28_PARAMETERS = 722_154  # WIDE_PARAMS (the full preset's net): three 'same' blocks, 28 -> 14 -> 7 -> 3
+REFERENCE_28_PARAMETERS = 614_890  # REFERENCE_PARAMS and DEFAULT_PARAMS alike without whitening
+WIDE_28_PARAMETERS = 722_154  # WIDE_PARAMS (the full preset's net) without whitening: three 'same' blocks, 28 -> 14 -> 7 -> 3
 TINY_28_PARAMETERS = 4_886
+# The whitening layer (params "whiten", on in the default recipe): 8 filters of 2x2 on one channel and their
+# biases, and the first convolution reads its 8 channels instead of 1 (3 x 3 x 7 x 32 more weights).
+WHITENING_28_PARAMETERS = 2 * 2 * 1 * 8 + 8 + 3 * 3 * 7 * 32
 
 
 def _layers(model) -> list[tuple[str, tuple | None]]:
@@ -30,15 +33,23 @@ def _layers(model) -> list[tuple[str, tuple | None]]:
             for layer in model.layers]
 
 
-@pytest.mark.parametrize("params", [REFERENCE_PARAMS, DEFAULT_PARAMS], ids=["reference", "default"])
+@pytest.mark.parametrize("params", [REFERENCE_PARAMS, {**DEFAULT_PARAMS, "whiten": False}], ids=["reference", "default"])
 def test_the_28_pixel_reference_net_is_unchanged(params):
     model = build_model(params, (28, 28, 1), 10)
     assert _layers(model) == REFERENCE_28_LAYERS
     assert model.count_params() == REFERENCE_28_PARAMETERS
 
 
+def test_the_default_net_is_the_reference_net_after_the_whitening_layer():
+    model = build_model(DEFAULT_PARAMS, (28, 28, 1), 10)
+    assert _layers(model) == REFERENCE_28_LAYERS[:2] + [("Conv2D", (28, 28, 8))] + REFERENCE_28_LAYERS[2:]
+    assert model.count_params() == REFERENCE_28_PARAMETERS + WHITENING_28_PARAMETERS
+    assert model.get_layer("whiten").count_params() == 2 * 2 * 1 * 8 + 8 and not model.get_layer("whiten").trainable
+
+
 def test_the_other_28_pixel_nets_are_unchanged():
-    assert build_model(WIDE_PARAMS, (28, 28, 1), 10).count_params() == WIDE_28_PARAMETERS
+    assert build_model({**WIDE_PARAMS, "whiten": False}, (28, 28, 1), 10).count_params() == WIDE_28_PARAMETERS
+    assert build_model(WIDE_PARAMS, (28, 28, 1), 10).count_params() == WIDE_28_PARAMETERS + WHITENING_28_PARAMETERS
     assert build_model(TINY_PARAMS, (28, 28, 1), 10).count_params() == TINY_28_PARAMETERS
     plan = architecture((28, 28, 1), WIDE_PARAMS)
     assert [block.padding for block in plan.blocks] == ["same"] * 3 and plan.final_shape == (3, 3)

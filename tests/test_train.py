@@ -6,6 +6,7 @@ import pytest
 from conftest import synthetic_images
 
 from kaggle_pipeline.errors import PipelineError
+from kaggle_pipeline.network import whitening_weights
 from kaggle_pipeline.spaces import TINY_PARAMS
 from kaggle_pipeline.train import choose_precision, train_run
 
@@ -74,3 +75,16 @@ def test_cosine_runs_train_their_whole_schedule_and_plateau_runs_stop_early():
     assert len(cosine.history["loss"]) == 10  # the whole schedule: a cosine run ends with its last weights
     plateau = train_run({**TINY_PARAMS, "schedule": "plateau"}, **common)
     assert len(plateau.history["loss"]) < 10  # the reference's recipe: no better epoch in 6, so it stops
+
+
+def test_a_whitened_run_sets_its_first_layer_from_its_own_training_images_and_never_trains_it():
+    images, labels = synthetic_images(160)
+    trained = train_run(
+        {**TINY_PARAMS, "whiten": True}, images[:120], labels[:120], images[120:140], labels[120:140], num_classes=3,
+        seed=5, epochs=2, x_test=images[140:], precision="float32",
+    )
+    kernel, bias = whitening_weights(images[:120])
+    trained_kernel, trained_bias = trained.model.get_layer("whiten").get_weights()
+    np.testing.assert_array_equal(trained_kernel, kernel)
+    np.testing.assert_array_equal(trained_bias, bias)
+    assert trained.validation_accuracy > 0 and np.isfinite(trained.test_proba).all()
