@@ -42,8 +42,13 @@ import numpy as np
 
 from kaggle_pipeline.data.fashion_mnist import DEBIAN_FASHION_MNIST, fashion_mnist_arrays
 from kaggle_pipeline.data.split import make_split
-from kaggle_pipeline.network import (batch_norm_momentum, build_model, complete_params, learning_rate_schedule,
-                                    set_whitening)
+from kaggle_pipeline.network import (
+    batch_norm_momentum,
+    build_model,
+    complete_params,
+    learning_rate_schedule,
+    set_whitening,
+)
 from kaggle_pipeline.spaces import DEFAULT_PARAMS, REFERENCE_PARAMS
 
 AUGMENT = {"translate": 0.1, "flip": True}
