@@ -59,8 +59,8 @@ REFERENCE_RECIPE = {
 # without. Augmentation slows a short run down (0.878 against 0.914 after 8 epochs on 20k images), so it is
 # off by default and left to the search, like horizontal flips, which are wrong for digits and text. The
 # whitening first layer (airbench's) costs no measurable time and made better members that err more apart: 4 runs
-# of 36 epochs on 10,800 images voted 0.9217 against 0.9190 without it, and one 20-epoch run of the full preset's
-# net on all 54,000 images scored 0.9364 against 0.9333 (docs/PERFORMANCE.md, "Levers").
+# of 36 epochs on 10,800 images voted 0.9217 against 0.9190 without it, and two 20-epoch runs of the full preset's
+# net on all 54,000 images scored 0.9364 / 0.9369 against 0.9333 / 0.9363 (docs/PERFORMANCE.md, "Levers").
 DEFAULT_RECIPE = {
     "conv3_filters": 0,
     "translate": 0.0,
