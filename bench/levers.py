@@ -192,9 +192,10 @@ def mixed_batches(images: np.ndarray, labels: np.ndarray, batch: int, mix: tuple
 
         def __getitem__(self, index):
             rows = self.order[index * batch:(index + 1) * batch]
-            x, y = images[rows].astype(np.float32), labels[rows]
+            y = labels[rows]
             if self.random.random() >= probability:
                 return images[rows], y
+            x = images[rows].astype(np.float32)
             partner, share = self.random.permutation(len(rows)), self.random.beta(alpha, alpha)
             if kind == "mixup":
                 x = share * x + (1 - share) * x[partner]

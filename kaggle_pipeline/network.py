@@ -242,10 +242,10 @@ def whitening_weights(images, eps: float = 5e-4):
 
     count, height, width, channels = images.shape
     dimensions = 4 * channels
-    patches_per_image = max(1, (height - 1) * (width - 1))
+    patches_per_image = (height - 1) * (width - 1)
     chosen = min(count, WHITENING_IMAGES, max(1, WHITENING_PATCHES // patches_per_image))
     rows = np.unique(np.linspace(0, count - 1, chosen).round().astype(np.int64))
-    total, outer, seen = np.zeros(dimensions), np.zeros((dimensions, dimensions)), 0
+    total, outer = np.zeros(dimensions), np.zeros((dimensions, dimensions))
     # About a million patches at a time (~0.1 GB of float64 for colour images), whatever the images' size.
     per_chunk = max(1, WHITENING_CHUNK_PATCHES // patches_per_image)
     for start in range(0, len(rows), per_chunk):
@@ -254,9 +254,9 @@ def whitening_weights(images, eps: float = 5e-4):
         patches = patches.reshape(-1, dimensions)
         total += patches.sum(axis=0)
         outer += patches.T @ patches
-        seen += len(patches)
-    mean = total / max(seen, 1)
-    covariance = outer / max(seen, 1) - np.outer(mean, mean)
+    patch_count = len(rows) * (height - 1) * (width - 1)  # images are at least MIN_IMAGE_SIDE on each side
+    mean = total / patch_count
+    covariance = outer / patch_count - np.outer(mean, mean)
     eigenvalues, eigenvectors = np.linalg.eigh(covariance)
     eigenvalues = np.maximum(eigenvalues, 0.0)
     # An eigenvector's sign is arbitrary: fixed (largest component positive), so that the same images give the
