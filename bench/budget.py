@@ -50,6 +50,7 @@ import numpy as np
 from ensemble_speed import SETTINGS as REFERENCE_SETTINGS
 from ensemble_speed import reference_run, say
 
+from kaggle_pipeline.cli import PRESETS
 from kaggle_pipeline.data import answer_key_labels
 from kaggle_pipeline.data.fashion_mnist import PREPARED_MARKER, fashion_mnist_arrays, write_pixel_competition
 from kaggle_pipeline.errors import PipelineError
@@ -322,9 +323,7 @@ def measure_round(number: int, settings: dict, data: Path, work: Path, truth: np
     ours = Side("ours", [sys.executable, "-m", "kaggle_pipeline", "all", "--data", str(data),
                          "--models-dir", str(folder / "ours" / "models"), "--submissions-dir", str(folder / "ours" / "submissions"),
                          "--preset", settings["preset"], "--n", str(settings["n"]), *seeds,
-                         # The pipeline's own clock would count the other side's turns: its time budget (the full
-                         # preset's 1.85 hours) is switched off; the bench stops it at the last budget.
-                         "--hours", "1000", *settings["pipeline_args"]],
+                         *without_time_budget(settings["preset"]), *settings["pipeline_args"]],
                 folder / "ours.log")
     order = [reference, ours] if number % 2 else [ours, reference]
     say(f"budget: round {number}: {' then '.join(side.name for side in order)} in turns of {settings['chunk']} s, "
@@ -339,6 +338,16 @@ def measure_round(number: int, settings: dict, data: Path, work: Path, truth: np
             "reference": {"runs": rounded(reference_runs), "curve": rounded(reference_curve)},
             "ours": {"runs": rounded(our_runs), "curve": rounded(our_curve), "command": ours.command},
             **scored}
+
+
+def without_time_budget(preset: str) -> list[str]:
+    """The arguments that switch off a preset's own time budget (the full preset's 1.85 hours): the pipeline's
+    clock would count the other side's turns, and the bench stops the job at the last budget. Its runs keep the
+    preset's length: with the hours switched off by a huge HOURS alone they would fill it (kaggle_pipeline.budget:
+    60-epoch runs, which the bench ran from 2026-12-05 until this was seen). A preset without hours runs as it is."""
+    if PRESETS[preset]["hours"] is None:
+        return []
+    return ["--hours", "1000", "--epochs", str(PRESETS[preset]["epochs"])]
 
 
 def rounded(items: list[dict]) -> list[dict]:
