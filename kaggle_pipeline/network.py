@@ -254,7 +254,7 @@ def whitening_weights(images, eps: float = 5e-4):
         patches = patches.reshape(-1, dimensions)
         total += patches.sum(axis=0)
         outer += patches.T @ patches
-    patch_count = len(rows) * (height - 1) * (width - 1)  # images are at least MIN_IMAGE_SIDE on each side
+    patch_count = len(rows) * patches_per_image  # images are at least MIN_IMAGE_SIDE on each side
     mean = total / patch_count
     covariance = outer / patch_count - np.outer(mean, mean)
     eigenvalues, eigenvectors = np.linalg.eigh(covariance)
