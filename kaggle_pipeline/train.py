@@ -264,18 +264,26 @@ class EarlyAbort(keras.callbacks.Callback):
                 f"< floor {self.floor[epoch]:.4f} (the lowest kept run at this epoch - margin)")
 
 
+# Off a terminal, the longest a run goes without an epoch line in the log.
+LOG_EVERY_SECONDS = 90.0
+
+
 class EpochProgress(keras.callbacks.Callback):
     """On a terminal: a live batch counter and one line per epoch with validation accuracy, speed and the run's
-    ETA. Elsewhere (CI, nohup, a log file) silent: the search and the ensemble print one line per finished trial
-    or run, and the per-epoch numbers are in each run's history.csv. ``KAGGLE_PIPELINE_PROGRESS=epochs`` keeps
-    the epoch lines (without the counter) in a log too."""
+    ETA. Elsewhere (CI, nohup, a log file) the search and the ensemble print one line per finished trial or run,
+    the per-epoch numbers are in each run's history.csv, and an epoch line is logged only once
+    ``log_every_seconds`` have passed since the run's start or its last line: short runs stay one line each, and
+    a long run (the full preset's take half an hour) still shows its ETA in a log every minute or two.
+    ``KAGGLE_PIPELINE_PROGRESS=epochs`` logs every epoch line there too."""
 
-    def __init__(self, label: str, epochs: int, images_per_epoch: int):
+    def __init__(self, label: str, epochs: int, images_per_epoch: int, log_every_seconds: float = LOG_EVERY_SECONDS):
         super().__init__()
         self.label, self.epochs, self.images_per_epoch = label, epochs, images_per_epoch
+        self.log_every_seconds = log_every_seconds
         self.epoch_seconds: list[float] = []
         self.live = sys.stderr.isatty()
         self.epoch_lines = self.live or os.environ.get("KAGGLE_PIPELINE_PROGRESS") == "epochs"
+        self._last_line = time.perf_counter()
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_started = self._last_draw = time.perf_counter()
@@ -290,11 +298,15 @@ class EpochProgress(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        self.epoch_seconds.append(time.perf_counter() - self._epoch_started)
-        # Elsewhere than a terminal the epoch lines are debug detail: -v (VERBOSE=2) shows them in a log too.
-        level = logging.INFO if self.epoch_lines else logging.DEBUG
+        now = time.perf_counter()
+        self.epoch_seconds.append(now - self._epoch_started)
+        # Elsewhere than a terminal most epoch lines are debug detail (-v, VERBOSE=2, shows them all in a log).
+        due = now - self._last_line >= self.log_every_seconds
+        level = logging.INFO if self.epoch_lines or due else logging.DEBUG
         if not logger.isEnabledFor(level):
             return
+        if level == logging.INFO:
+            self._last_line = now
         mean = sum(self.epoch_seconds) / len(self.epoch_seconds)
         eta = format_seconds(mean * (self.epochs - epoch - 1))
         speed = self.images_per_epoch / self.epoch_seconds[-1]

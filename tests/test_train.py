@@ -1,5 +1,8 @@
 """Training precision: picked from the hardware, overridable, and always float32 probabilities out."""
 
+import logging
+import time
+
 import keras
 import numpy as np
 import pytest
@@ -8,7 +11,7 @@ from conftest import synthetic_images
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.network import whitening_weights
 from kaggle_pipeline.spaces import TINY_PARAMS
-from kaggle_pipeline.train import choose_precision, train_run
+from kaggle_pipeline.train import EpochProgress, choose_precision, train_run
 
 
 def test_precision_follows_the_hardware():
@@ -88,3 +91,33 @@ def test_a_whitened_run_sets_its_first_layer_from_its_own_training_images_and_ne
     np.testing.assert_array_equal(trained_kernel, kernel)
     np.testing.assert_array_equal(trained_bias, bias)
     assert trained.validation_accuracy > 0 and np.isfinite(trained.test_proba).all()
+
+
+def test_off_a_terminal_a_long_run_logs_an_epoch_line_once_the_interval_has_passed(caplog, monkeypatch):
+    # pytest's stderr is no terminal: short epochs stay debug detail, and a line comes once the interval is up.
+    monkeypatch.delenv("KAGGLE_PIPELINE_PROGRESS", raising=False)
+    progress = EpochProgress("run 7", epochs=4, images_per_epoch=100, log_every_seconds=0.5)
+    caplog.set_level(logging.INFO, logger="kaggle_pipeline.train")
+
+    def epoch(number, seconds):
+        progress.on_epoch_begin(number)
+        time.sleep(seconds)
+        progress.on_epoch_end(number, {"loss": 0.5, "accuracy": 0.8, "val_accuracy": 0.75})
+        return [record.getMessage() for record in caplog.records]
+
+    assert epoch(0, 0.0) == []  # well inside the interval since the run began
+    lines = epoch(1, 0.6)
+    assert len(lines) == 1 and "run 7 epoch 2/4" in lines[0] and "val_acc 0.7500" in lines[0] and "run ETA" in lines[0]
+    assert len(epoch(2, 0.0)) == 1  # the interval starts again at the last line
+    assert "run 7 epoch 4/4" in epoch(3, 0.6)[-1]
+
+
+def test_progress_epochs_logs_every_epoch_line_off_a_terminal(caplog, monkeypatch):
+    monkeypatch.setenv("KAGGLE_PIPELINE_PROGRESS", "epochs")
+    progress = EpochProgress("run 1", epochs=3, images_per_epoch=10, log_every_seconds=3600)
+    caplog.set_level(logging.INFO, logger="kaggle_pipeline.train")
+    for number in range(3):
+        progress.on_epoch_begin(number)
+        progress.on_epoch_end(number, {})
+    assert [record.getMessage().split("  loss")[0] for record in caplog.records] == \
+        [f"  run 1 epoch {number}/3" for number in (1, 2, 3)]
