@@ -1,4 +1,5 @@
-"""Training precision: picked from the hardware, overridable, and always float32 probabilities out."""
+"""Training precision: picked from the hardware, overridable, and always float32 probabilities out; the progress
+lines a run logs."""
 
 import logging
 import time
@@ -96,7 +97,7 @@ def test_a_whitened_run_sets_its_first_layer_from_its_own_training_images_and_ne
 def test_off_a_terminal_a_long_run_logs_an_epoch_line_once_the_interval_has_passed(caplog, monkeypatch):
     # pytest's stderr is no terminal: short epochs stay debug detail, and a line comes once the interval is up.
     monkeypatch.delenv("KAGGLE_PIPELINE_PROGRESS", raising=False)
-    progress = EpochProgress("run 7", epochs=4, images_per_epoch=100, log_every_seconds=0.5)
+    progress = EpochProgress("run 7", epochs=4, images_per_epoch=100, log_every_seconds=1.0)
     caplog.set_level(logging.INFO, logger="kaggle_pipeline.train")
 
     def epoch(number, seconds):
@@ -106,10 +107,10 @@ def test_off_a_terminal_a_long_run_logs_an_epoch_line_once_the_interval_has_pass
         return [record.getMessage() for record in caplog.records]
 
     assert epoch(0, 0.0) == []  # well inside the interval since the run began
-    lines = epoch(1, 0.6)
+    lines = epoch(1, 1.05)
     assert len(lines) == 1 and "run 7 epoch 2/4" in lines[0] and "val_acc 0.7500" in lines[0] and "run ETA" in lines[0]
     assert len(epoch(2, 0.0)) == 1  # the interval starts again at the last line
-    assert "run 7 epoch 4/4" in epoch(3, 0.6)[-1]
+    assert "run 7 epoch 4/4" in epoch(3, 1.05)[-1]
 
 
 def test_progress_epochs_logs_every_epoch_line_off_a_terminal(caplog, monkeypatch):
