@@ -25,7 +25,7 @@ trains at a time and a slow stretch of the machine falls on both sides alike. Ea
 its own turns; a run's finish time (when its record is written: run.json's mtime for ours, the worker's note
 for the reference) is converted from wall time to its side's clock. --rounds N repeats the whole measurement
 with new seeds (round 1 uses the defaults, round k seeds 1000*k), the side that starts alternating, and reports
-each round and the spread.
+each round and the spread; --first-round K starts at round K, so a later session can add a round to a --work.
 
 For each budget it prints both sides' voted accuracy on the answer key, and the time ours needs to reach the
 reference's final accuracy (its vote at the largest budget), at run granularity: the finish time of the first
@@ -395,6 +395,22 @@ def plot(report: dict, path: Path) -> None:
     figure.savefig(path)
 
 
+def finish(report: dict, out: Path | None, plot_path: Path) -> None:
+    """Print the spread of several rounds, write the report (when ``out``) and draw its curve."""
+    report.pop("spread", None)
+    if len(report["rounds"]) > 1:
+        report["spread"] = spread(report["rounds"])
+        print("\nspread over the rounds (lowest, highest):")
+        for row in report["spread"]:
+            print(f"{row['minutes']:7g} min  reference {row['reference']}  ours {row['ours']}  difference {row['difference']}")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {out}")
+    plot(report, plot_path)
+    print(f"wrote {plot_path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     mode = parser.add_mutually_exclusive_group()
@@ -403,10 +419,15 @@ def main() -> None:
     parser.add_argument("--budgets", type=float, nargs="+", help="minutes per side (default: the setting's)")
     parser.add_argument("--chunk", type=float, help="seconds per turn (default: the setting's)")
     parser.add_argument("--rounds", type=int, default=1, help="repeat with new seeds, alternating the side that starts")
+    parser.add_argument("--first-round", type=int, default=1,
+                        help="number of the first round (its seeds and which side starts): --first-round 2 adds a "
+                             "second round to a --work that holds the first")
     parser.add_argument("--work", type=Path, help="working folder (default: models/bench-budget-<setting>; models/ is git-ignored)")
     parser.add_argument("--out", type=Path, help="default: docs/budget[_small|_smoke].json")
     parser.add_argument("--plot", type=Path, help="default: docs/budget_curve[_small|_smoke].png")
-    parser.add_argument("--replot", type=Path, help="redraw the plot from a saved --out file, training nothing")
+    parser.add_argument("--replot", type=Path, nargs="+",
+                        help="redraw the plot from saved --out files, training nothing; several are one measurement's "
+                             "rounds (taken with --first-round), merged with their spread, and written to --out if given")
     # The reference side's child process.
     parser.add_argument("--reference-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
@@ -420,11 +441,14 @@ def main() -> None:
         return
     name = "small" if args.small else "smoke" if args.smoke else "full"
     suffix = "" if name == "full" else f"_{name}"
-    out = args.out or Path(f"docs/budget{suffix}.json")
     plot_path = args.plot or Path(f"docs/budget_curve{suffix}.png")
     if args.replot:
-        plot(json.loads(args.replot.read_text()), plot_path)
+        reports = [json.loads(path.read_text()) for path in args.replot]
+        report = {**reports[0], "rounds": sorted((item for each in reports for item in each["rounds"]),
+                                                 key=lambda item: item["round"])}
+        finish(report, args.out, plot_path)
         return
+    out = args.out or Path(f"docs/budget{suffix}.json")
     settings = dict(SETTINGS[name], setting=name)
     if args.budgets:
         settings["budgets"] = sorted(args.budgets)
@@ -434,18 +458,13 @@ def main() -> None:
     data = competition_folder(work, settings["images"])
     truth = answer_key_labels(open_workspace(data, work / "answer-key", read_only=True).competition)
 
-    rounds = [measure_round(number, settings, data, work, truth) for number in range(1, args.rounds + 1)]
+    if args.first_round < 1:
+        parser.error(f"--first-round {args.first_round}: rounds are numbered from 1")
+    numbers = range(args.first_round, args.first_round + args.rounds)
+    rounds = [measure_round(number, settings, data, work, truth) for number in numbers]
     report = {"settings": settings, "data": str(data), "machine": {"cpus": os.cpu_count()}, "versions": library_versions(),
               "rounds": rounds}
-    if len(rounds) > 1:
-        report["spread"] = spread(rounds)
-        print("\nspread over the rounds (lowest, highest):")
-        for row in report["spread"]:
-            print(f"{row['minutes']:7g} min  reference {row['reference']}  ours {row['ours']}  difference {row['difference']}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    plot(report, plot_path)
-    print(f"wrote {out} and {plot_path}")
+    finish(report, out, plot_path)
 
 
 if __name__ == "__main__":
