@@ -444,6 +444,9 @@ def main() -> None:
     plot_path = args.plot or Path(f"docs/budget_curve{suffix}.png")
     if args.replot:
         reports = [json.loads(path.read_text()) for path in args.replot]
+        for path, each in zip(args.replot[1:], reports[1:], strict=True):
+            if each["settings"] != reports[0]["settings"]:  # rounds of one measurement share its setting and budgets
+                parser.error(f"{path}: another setting than {args.replot[0]}'s; only rounds of one measurement merge")
         report = {**reports[0], "rounds": sorted((item for each in reports for item in each["rounds"]),
                                                  key=lambda item: item["round"])}
         finish(report, args.out, plot_path)
