@@ -439,6 +439,8 @@ def main() -> None:
     if args.reference_worker:
         reference_worker(args)
         return
+    if args.first_round < 1:  # before the data folder is written
+        parser.error(f"--first-round {args.first_round}: rounds are numbered from 1")
     name = "small" if args.small else "smoke" if args.smoke else "full"
     suffix = "" if name == "full" else f"_{name}"
     plot_path = args.plot or Path(f"docs/budget_curve{suffix}.png")
@@ -449,6 +451,9 @@ def main() -> None:
                 parser.error(f"{path}: another setting than {args.replot[0]}'s; only rounds of one measurement merge")
         report = {**reports[0], "rounds": sorted((item for each in reports for item in each["rounds"]),
                                                  key=lambda item: item["round"])}
+        numbers = [item["round"] for item in report["rounds"]]
+        if len(set(numbers)) < len(numbers):  # the same round twice: two measurements, not one
+            parser.error(f"--replot: round numbers {numbers} repeat; add rounds with --first-round")
         finish(report, args.out, plot_path)
         return
     out = args.out or Path(f"docs/budget{suffix}.json")
@@ -461,8 +466,6 @@ def main() -> None:
     data = competition_folder(work, settings["images"])
     truth = answer_key_labels(open_workspace(data, work / "answer-key", read_only=True).competition)
 
-    if args.first_round < 1:
-        parser.error(f"--first-round {args.first_round}: rounds are numbered from 1")
     numbers = range(args.first_round, args.first_round + args.rounds)
     rounds = [measure_round(number, settings, data, work, truth) for number in numbers]
     report = {"settings": settings, "data": str(data), "machine": {"cpus": os.cpu_count()}, "versions": library_versions(),
