@@ -27,6 +27,15 @@ for the reference) is converted from wall time to its side's clock. --rounds N r
 with new seeds (round 1 uses the defaults, round k seeds 1000*k), the side that starts alternating, and reports
 each round and the spread; --first-round K starts at round K, so a later session can add a round to a --work.
 
+Sessions shorter than a measurement (the full setting's 2 x 18 hours). While the file <work>/HOLD exists, the bench
+ends the current turn and keeps both sides stopped, their clocks not running, so that other work can have the
+machine; removing it goes on. A killed bench (or a rebooted machine) goes on with ``--resume`` and the same
+arguments: the clocks and turns are in round-N/turns.json, written after every turn; each side restarts where its
+files say (the pipeline resumes its store; the reference worker goes on after the last run in runs.jsonl), and its
+clock is cut back to the wall time of its last work on disk, so the run the kill cut short is redone and not
+counted twice. A side finished before the kill stays finished; a finished round is read from its result.json. The
+sides die with the bench (PR_SET_PDEATHSIG), so a killed bench leaves nothing training.
+
 For each budget it prints both sides' voted accuracy on the answer key, and the time ours needs to reach the
 reference's final accuracy (its vote at the largest budget), at run granularity: the finish time of the first
 kept run after which our vote is at least that accuracy, against the finish time of the reference's last
@@ -56,7 +65,7 @@ from kaggle_pipeline.data.fashion_mnist import PREPARED_MARKER, fashion_mnist_ar
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.estimator import VotingEnsemble
 from kaggle_pipeline.progress import format_seconds
-from kaggle_pipeline.store import library_versions
+from kaggle_pipeline.store import atomic_write_json, atomic_write_text, library_versions
 from kaggle_pipeline.submit import stored_predictions
 from kaggle_pipeline.vote import accuracy, majority_vote
 from kaggle_pipeline.workspace import open_workspace
@@ -110,14 +119,29 @@ def reference_worker(args: argparse.Namespace) -> None:
         sys.exit(130)
 
 
+def finished_reference_runs(folder: Path) -> list[dict]:
+    """runs.jsonl's records; a last line cut short by a kill is not a run (it is redone)."""
+    path = folder / "runs.jsonl"
+    runs = []
+    for line in path.read_text().splitlines() if path.exists() else []:
+        try:
+            runs.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return runs
+
+
 def _reference_runs(args: argparse.Namespace) -> None:
     folder = args.work
     folder.mkdir(parents=True, exist_ok=True)
+    # Resumed (bench/budget.py --resume): go on after the last run recorded, with the seeds a fresh start would use.
+    done = finished_reference_runs(folder)
+    atomic_write_text(folder / "runs.jsonl", "".join(json.dumps(run) + "\n" for run in done))
+    kept = sum(run["validation_accuracy"] >= args.threshold for run in done)
     workspace = open_workspace(args.data, folder / "models")
     data = (workspace.x_train, workspace.y_train, workspace.x_validation, workspace.y_validation,
             workspace.competition.x_test, workspace.competition.num_classes)
-    kept = 0
-    for number in range(1, 100_000):
+    for number in range(len(done) + 1, 100_000):
         if args.runs and kept >= args.runs:
             break
         run = reference_run(*data, args.seed + number, args.epochs)
@@ -132,6 +156,17 @@ def _reference_runs(args: argparse.Namespace) -> None:
 
 
 # Turns --------------------------------------------------------------------------------------------------------
+def child_setup() -> None:
+    """In a child, before it runs: SIGKILL it when the bench dies, so that a killed bench leaves no side training
+    unwatched (each side is in its own session, out of reach of a signal to the bench's); and SIGINT as a
+    terminal gives it, which a bench started in the background (``nohup ... &``) would pass on ignored."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Side:
     """One side's child process, run in turns; its clock is the sum of its turns."""
 
@@ -140,6 +175,8 @@ class Side:
         self.process: subprocess.Popen | None = None
         self.turns: list[tuple[float, float]] = []
         self.stopped_by_budget = False
+        self.finished = False  # a resumed side that had finished before (its process was another bench's child)
+        self.returncode: int | None = None
         self._shown = 0
 
     def clock(self, wall: float | None = None) -> float:
@@ -149,13 +186,17 @@ class Side:
 
     @property
     def done(self) -> bool:
-        return self.process is not None and self.process.poll() is not None
+        if self.process is not None and self.process.poll() is not None:
+            self.finished, self.returncode = True, self.process.returncode
+        return self.finished
 
     def resume(self) -> None:
         if self.process is None:
             self.log.parent.mkdir(parents=True, exist_ok=True)
-            handle = open(self.log, "w")
-            self.process = subprocess.Popen(self.command, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+            self._shown = len(self.log.read_text(errors="replace")) if self.log.exists() else 0
+            handle = open(self.log, "a")  # a resumed round's log goes on
+            self.process = subprocess.Popen(self.command, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+                                            preexec_fn=child_setup)
             handle.close()
         else:
             os.killpg(self.process.pid, signal.SIGCONT)
@@ -188,9 +229,29 @@ class Side:
             if line.strip() and "WARNING: All log messages before absl" not in line:
                 say(f"  [{self.name}] {line.rstrip()}")
 
+    # The round's state file, so that a killed bench resumes (--resume) ------------------------------------
+    def state(self) -> dict:
+        return {"command": self.command, "turns": self.turns, "finished": self.done, "returncode": self.returncode,
+                "stopped_by_budget": self.stopped_by_budget}
 
-def run_in_turns(sides: list[Side], budget_seconds: float, chunk: float) -> None:
-    """Give each unfinished side a turn of ``chunk`` seconds in order until each has finished or used the budget."""
+    def restore(self, state: dict, durable: float | None) -> None:
+        """Take a killed bench's record of this side. Its clock is cut back to ``durable`` (wall time of the last
+        work on disk: the side redoes what came after, so that time is not counted twice); a finished side keeps
+        its clock."""
+        if state["command"] != self.command:
+            raise SystemExit(f"{self.log.parent}: its {self.name} side ran another command; use another --work")
+        self.turns = [tuple(turn) for turn in state["turns"]]
+        self.finished, self.returncode = state["finished"], state["returncode"]
+        self.stopped_by_budget = state["stopped_by_budget"]
+        if not self.finished:
+            cut = durable if durable is not None else -1.0
+            self.turns = [(start, min(end, cut)) for start, end in self.turns if start < cut]
+
+
+def run_in_turns(sides: list[Side], budget_seconds: float, chunk: float, save, hold: Path) -> None:
+    """Give each unfinished side a turn of ``chunk`` seconds in order until each has finished or used the budget.
+    ``save(sides)`` records the state after every turn. While the file ``hold`` exists the current turn ends
+    and both sides stay stopped, their clocks not running (a session's end: another job can have the machine)."""
     started = time.time()
     while not all(side.done for side in sides):
         for side in sides:
@@ -199,7 +260,7 @@ def run_in_turns(sides: list[Side], budget_seconds: float, chunk: float) -> None
             side.resume()
             begin = time.time()
             end = begin + min(chunk, budget_seconds - side.clock())
-            while time.time() < end and side.process.poll() is None:
+            while time.time() < end and side.process.poll() is None and not hold.exists():
                 time.sleep(0.2)
             side.turns.append((begin, time.time()))
             if side.process.poll() is None:
@@ -207,21 +268,25 @@ def run_in_turns(sides: list[Side], budget_seconds: float, chunk: float) -> None
                     side.stop()
                 else:
                     side.pause()
+            save(sides)
             side.show_new_lines()
             left = sum(max(0.0, budget_seconds - other.clock()) for other in sides if not other.done)
             say(f"budget: {side.name} {format_seconds(side.clock())} of {format_seconds(budget_seconds)}  "
                 f"(wall {format_seconds(time.time() - started)}, ETA {format_seconds(left)})")
-            if side.done and side.process.returncode not in (0,) and not side.stopped_by_budget:
-                say(f"budget: {side.name} exited with status {side.process.returncode}; see {side.log}")
+            if side.done and side.returncode not in (0,) and not side.stopped_by_budget:
+                say(f"budget: {side.name} exited with status {side.returncode}; see {side.log}")
+            if hold.exists():
+                say(f"budget: held while {hold} exists (remove it to go on)")
+                while hold.exists():
+                    time.sleep(1.0)
+                say("budget: going on")
 
 
 # Scoring ------------------------------------------------------------------------------------------------------
 def reference_points(side: Side, folder: Path, threshold: float, truth: np.ndarray) -> tuple[list[dict], list[dict]]:
     """(every finished run, the vote after each kept run): majority of the kept runs so far."""
-    lines = (folder / "runs.jsonl").read_text().splitlines() if (folder / "runs.jsonl").exists() else []
     runs, points, tests = [], [], []
-    for line in lines:
-        run = json.loads(line)
+    for run in finished_reference_runs(folder):
         run["minutes"] = side.clock(run.pop("finished")) / 60
         run["kept"] = run["validation_accuracy"] >= threshold
         runs.append(run)
@@ -309,10 +374,17 @@ def print_round(number: int, scored: dict) -> None:
 
 
 # One round ----------------------------------------------------------------------------------------------------
-def measure_round(number: int, settings: dict, data: Path, work: Path, truth: np.ndarray) -> dict:
+def measure_round(number: int, settings: dict, data: Path, work: Path, truth: np.ndarray, resume: bool) -> dict:
+    """One round, or with ``resume`` the rest of one a killed bench left (its result once it is finished)."""
     folder = work / f"round-{number}"
-    if folder.exists() and any(folder.iterdir()):
-        raise SystemExit(f"{folder}: exists and is not empty; use another --work or remove it")
+    if resume and (folder / "result.json").exists():
+        say(f"budget: round {number} was finished: {folder / 'result.json'}")
+        return json.loads((folder / "result.json").read_text())
+    state_path = folder / "turns.json"
+    resuming = resume and state_path.exists()
+    if not resuming and folder.exists() and any(folder.iterdir()):
+        raise SystemExit(f"{folder}: exists and is not empty; use another --work or remove it"
+                         + ("" if resume else ", or --resume to go on with it"))
     seed = 1000 * number if number > 1 else 0
     reference = Side("reference", [sys.executable, str(Path(__file__).resolve()), "--reference-worker", "--data", str(data),
                                    "--work", str(folder / "reference"), "--epochs", str(settings["reference_epochs"]),
@@ -326,18 +398,46 @@ def measure_round(number: int, settings: dict, data: Path, work: Path, truth: np
                          *without_time_budget(settings["preset"]), *settings["pipeline_args"]],
                 folder / "ours.log")
     order = [reference, ours] if number % 2 else [ours, reference]
+    if resuming:
+        state = json.loads(state_path.read_text())
+        if state["settings"] != settings:
+            raise SystemExit(f"{state_path}: measured with other settings ({state['settings']}); use another --work")
+        reference.restore(state["sides"]["reference"], last_reference_work(folder / "reference"))
+        ours.restore(state["sides"]["ours"], last_store_write(folder / "ours" / "models"))
+        say(f"budget: round {number} resumed: reference {format_seconds(reference.clock())}, ours "
+            f"{format_seconds(ours.clock())} of their clocks kept (work lost in the kill is redone)")
+
+    def save(sides: list[Side]) -> None:
+        atomic_write_json(state_path, {"settings": settings, "sides": {side.name: side.state() for side in sides}})
+
     say(f"budget: round {number}: {' then '.join(side.name for side in order)} in turns of {settings['chunk']} s, "
         f"up to {settings['budgets'][-1]:g} minutes each")
-    run_in_turns(order, settings["budgets"][-1] * 60, settings["chunk"])
+    run_in_turns(order, settings["budgets"][-1] * 60, settings["chunk"], save, work / "HOLD")
     reference_runs, reference_curve = reference_points(reference, folder / "reference", settings["threshold"], truth)
     our_runs, our_curve = our_points(ours, data, folder / "ours" / "models", truth)
     scored = score_round(reference_curve, our_curve, settings["budgets"])
     print_round(number, scored)
-    return {"round": number, "first": order[0].name, "seconds_run": {side.name: round(side.clock(), 1) for side in order},
-            "exit_status": {side.name: side.process.returncode for side in order},
-            "reference": {"runs": rounded(reference_runs), "curve": rounded(reference_curve)},
-            "ours": {"runs": rounded(our_runs), "curve": rounded(our_curve), "command": ours.command},
-            **scored}
+    result = {"round": number, "first": order[0].name, "seconds_run": {side.name: round(side.clock(), 1) for side in order},
+              "exit_status": {side.name: side.returncode for side in order},
+              "reference": {"runs": rounded(reference_runs), "curve": rounded(reference_curve)},
+              "ours": {"runs": rounded(our_runs), "curve": rounded(our_curve), "command": ours.command},
+              **scored}
+    atomic_write_json(folder / "result.json", result)
+    return result
+
+
+def last_reference_work(folder: Path) -> float | None:
+    """Wall time of the reference side's last finished run (what a resumed worker goes on from)."""
+    runs = finished_reference_runs(folder)
+    return max((run["finished"] for run in runs), default=None)
+
+
+def last_store_write(models: Path) -> float | None:
+    """Wall time of the newest file in our store: a resumed ``kaggle_pipeline all`` goes on from what is on disk
+    (search trials, finished runs). Hidden files are the lock and temporary files, not work."""
+    times = [path.stat().st_mtime for path in models.rglob("*")
+             if path.is_file() and not any(part.startswith(".") for part in path.relative_to(models).parts)]
+    return max(times, default=None)
 
 
 def without_time_budget(preset: str) -> list[str]:
@@ -422,6 +522,9 @@ def main() -> None:
     parser.add_argument("--first-round", type=int, default=1,
                         help="number of the first round (its seeds and which side starts): --first-round 2 adds a "
                              "second round to a --work that holds the first")
+    parser.add_argument("--resume", action="store_true",
+                        help="go on with the rounds a killed bench left in --work (same settings), its work lost in "
+                             "the kill redone and not counted; while the file <work>/HOLD exists a bench stays stopped")
     parser.add_argument("--work", type=Path, help="working folder (default: models/bench-budget-<setting>; models/ is git-ignored)")
     parser.add_argument("--out", type=Path, help="default: docs/budget[_small|_smoke].json")
     parser.add_argument("--plot", type=Path, help="default: docs/budget_curve[_small|_smoke].png")
@@ -467,7 +570,7 @@ def main() -> None:
     truth = answer_key_labels(open_workspace(data, work / "answer-key", read_only=True).competition)
 
     numbers = range(args.first_round, args.first_round + args.rounds)
-    rounds = [measure_round(number, settings, data, work, truth) for number in numbers]
+    rounds = [measure_round(number, settings, data, work, truth, args.resume) for number in numbers]
     report = {"settings": settings, "data": str(data), "machine": {"cpus": os.cpu_count()}, "versions": library_versions(),
               "rounds": rounds}
     finish(report, out, plot_path)
