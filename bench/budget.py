@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -112,6 +113,14 @@ def reference_worker(args: argparse.Namespace) -> None:
     """Train reference runs with seeds seed+1, seed+2, ... until ``--runs`` are kept (0: until stopped); after
     each, save its predictions and append a line to runs.jsonl (its finish time is wall-clock). SIGINT (the
     budget spent) ends it quietly; the run under way is not counted."""
+    # The runs' epoch lines (train.EpochProgress: one every 90 s off a terminal) go to the side's log, as the
+    # command line shows ours'; the package logs nothing until a handler is set.
+    package = logging.getLogger("kaggle_pipeline")
+    lines = logging.StreamHandler(sys.stderr)
+    lines.setFormatter(logging.Formatter("%(message)s"))
+    package.addHandler(lines)
+    package.setLevel(logging.INFO)
+    package.propagate = False
     try:
         _reference_runs(args)
     except KeyboardInterrupt:
@@ -354,7 +363,7 @@ def score_round(reference: list[dict], ours: list[dict], budgets: list[float]) -
     return result
 
 
-def print_round(number: int, scored: dict) -> None:
+def print_round(number: int, scored: dict, final: str = "final accuracy") -> None:
     print(f"\nround {number}")
     print(f"{'minutes':>7} | {'reference (runs)':>16} | {'ours (runs, vote)':>26} | {'difference':>10}")
     for row in scored["table"]:
@@ -365,26 +374,17 @@ def print_round(number: int, scored: dict) -> None:
     if scored["reference_final"] is None:
         print("the reference kept no run within the budget")
     elif scored["ours_minutes_to_reference_final"] is None:
-        print(f"ours never reached the reference's final accuracy {scored['reference_final']:.4f} "
+        print(f"ours never reached the reference's {final} {scored['reference_final']:.4f} "
               f"(reached at {scored['reference_final_minutes']:.1f} min)")
     else:
-        print(f"ours reached the reference's final accuracy {scored['reference_final']:.4f} at "
+        print(f"ours reached the reference's {final} {scored['reference_final']:.4f} at "
               f"{scored['ours_minutes_to_reference_final']:.1f} min; the reference at {scored['reference_final_minutes']:.1f} min "
               f"({scored['time_ratio']:.2f}x)")
 
 
 # One round ----------------------------------------------------------------------------------------------------
-def measure_round(number: int, settings: dict, data: Path, work: Path, truth: np.ndarray, resume: bool) -> dict:
-    """One round, or with ``resume`` the rest of one a killed bench left (its result once it is finished)."""
-    folder = work / f"round-{number}"
-    if resume and (folder / "result.json").exists():
-        say(f"budget: round {number} was finished: {folder / 'result.json'}")
-        return json.loads((folder / "result.json").read_text())
-    state_path = folder / "turns.json"
-    resuming = resume and state_path.exists()
-    if not resuming and folder.exists() and any(folder.iterdir()):
-        raise SystemExit(f"{folder}: exists and is not empty; use another --work or remove it"
-                         + ("" if resume else ", or --resume to go on with it"))
+def round_sides(number: int, settings: dict, data: Path, folder: Path) -> tuple[Side, Side]:
+    """The reference's worker and our pipeline for round ``number``: round 1 the default seeds, round k 1000*k."""
     seed = 1000 * number if number > 1 else 0
     reference = Side("reference", [sys.executable, str(Path(__file__).resolve()), "--reference-worker", "--data", str(data),
                                    "--work", str(folder / "reference"), "--epochs", str(settings["reference_epochs"]),
@@ -397,6 +397,21 @@ def measure_round(number: int, settings: dict, data: Path, work: Path, truth: np
                          "--preset", settings["preset"], "--n", str(settings["n"]), *seeds,
                          *without_time_budget(settings["preset"]), *settings["pipeline_args"]],
                 folder / "ours.log")
+    return reference, ours
+
+
+def measure_round(number: int, settings: dict, data: Path, work: Path, truth: np.ndarray, resume: bool) -> dict:
+    """One round, or with ``resume`` the rest of one a killed bench left (its result once it is finished)."""
+    folder = work / f"round-{number}"
+    if resume and (folder / "result.json").exists():
+        say(f"budget: round {number} was finished: {folder / 'result.json'}")
+        return json.loads((folder / "result.json").read_text())
+    state_path = folder / "turns.json"
+    resuming = resume and state_path.exists()
+    if not resuming and folder.exists() and any(folder.iterdir()):
+        raise SystemExit(f"{folder}: exists and is not empty; use another --work or remove it"
+                         + ("" if resume else ", or --resume to go on with it"))
+    reference, ours = round_sides(number, settings, data, folder)
     order = [reference, ours] if number % 2 else [ours, reference]
     if resuming:
         state = json.loads(state_path.read_text())
@@ -438,6 +453,36 @@ def last_store_write(models: Path) -> float | None:
     times = [path.stat().st_mtime for path in models.rglob("*")
              if path.is_file() and not any(part.startswith(".") for part in path.relative_to(models).parts)]
     return max(times, default=None)
+
+
+def peek(work: Path) -> None:
+    """Score the rounds under ``work`` so far, at the budgets both sides' clocks have passed, from the files a
+    running or held bench writes (read only; it reads the stores and predictions, so best done while held)."""
+    folders = sorted(work.glob("round-*"), key=lambda folder: int(folder.name.split("-")[1]))
+    if not folders:
+        raise SystemExit(f"{work}: no round has started there")
+    for folder in folders:
+        number = int(folder.name.split("-")[1])
+        if (folder / "result.json").exists():
+            print_round(number, json.loads((folder / "result.json").read_text()))
+            continue
+        state = json.loads((folder / "turns.json").read_text())
+        settings = state["settings"]
+        data = competition_folder(work, settings["images"])
+        truth = answer_key_labels(open_workspace(data, work / "answer-key", read_only=True).competition)
+        sides = round_sides(number, settings, data, folder)
+        for side in sides:
+            side.turns = [tuple(turn) for turn in state["sides"][side.name]["turns"]]
+        reference, ours = sides
+        _, reference_curve = reference_points(reference, folder / "reference", settings["threshold"], truth)
+        _, our_curve = our_points(ours, data, folder / "ours" / "models", truth)
+        reached = min(side.clock() for side in sides) / 60
+        budgets = [budget for budget in settings["budgets"] if budget <= reached]
+        print(f"\nround {number} so far: reference {reference.clock() / 60:.1f} min, ours {ours.clock() / 60:.1f} min "
+              f"of {settings['budgets'][-1]:g}; reference votes {[(round(p['minutes'], 1), round(p['accuracy'], 4)) for p in reference_curve]}; "
+              f"ours {[(round(p['minutes'], 1), round(p['accuracy'], 4)) for p in our_curve]}")
+        if budgets:
+            print_round(number, score_round(reference_curve, our_curve, budgets), final=f"{budgets[-1]:g}-minute accuracy")
 
 
 def without_time_budget(preset: str) -> list[str]:
@@ -525,6 +570,8 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true",
                         help="go on with the rounds a killed bench left in --work (same settings), its work lost in "
                              "the kill redone and not counted; while the file <work>/HOLD exists a bench stays stopped")
+    parser.add_argument("--peek", action="store_true",
+                        help="print the rounds in --work so far (running, held or killed), training nothing")
     parser.add_argument("--work", type=Path, help="working folder (default: models/bench-budget-<setting>; models/ is git-ignored)")
     parser.add_argument("--out", type=Path, help="default: docs/budget[_small|_smoke].json")
     parser.add_argument("--plot", type=Path, help="default: docs/budget_curve[_small|_smoke].png")
@@ -558,6 +605,9 @@ def main() -> None:
         if len(set(numbers)) < len(numbers):  # the same round twice: two measurements, not one
             parser.error(f"--replot: round numbers {numbers} repeat; add rounds with --first-round")
         finish(report, args.out, plot_path)
+        return
+    if args.peek:
+        peek((args.work or Path(f"models/bench-budget-{name}")).resolve())
         return
     out = args.out or Path(f"docs/budget{suffix}.json")
     settings = dict(SETTINGS[name], setting=name)
