@@ -466,6 +466,9 @@ def peek(work: Path) -> None:
         if (folder / "result.json").exists():
             print_round(number, json.loads((folder / "result.json").read_text()))
             continue
+        if not (folder / "turns.json").exists():  # before its first turn ended
+            print(f"\nround {number}: no turn has ended yet")
+            continue
         state = json.loads((folder / "turns.json").read_text())
         settings = state["settings"]
         data = competition_folder(work, settings["images"])
