@@ -34,7 +34,8 @@ arguments: the clocks and turns are in round-N/turns.json, written after every t
 files say (the pipeline resumes its store; the reference worker goes on after the last run in runs.jsonl), and its
 clock is cut back to the wall time of its last work on disk, so the run the kill cut short is redone and not
 counted twice. A side finished before the kill stays finished; a finished round is read from its result.json. The
-sides die with the bench (PR_SET_PDEATHSIG), so a killed bench leaves nothing training.
+sides die with the bench (PR_SET_PDEATHSIG), so a killed bench leaves nothing training; one bench at a time holds
+a --work (<work>/.lock), so a --resume beside a held bench is refused.
 
 For each budget it prints both sides' voted accuracy on the answer key, and the time ours needs to reach the
 reference's final accuracy (its vote at the largest budget), at run granularity: the finish time of the first
@@ -66,7 +67,7 @@ from kaggle_pipeline.data.fashion_mnist import PREPARED_MARKER, fashion_mnist_ar
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.estimator import VotingEnsemble
 from kaggle_pipeline.progress import format_seconds
-from kaggle_pipeline.store import atomic_write_json, atomic_write_text, library_versions
+from kaggle_pipeline.store import StoreLock, atomic_write_json, atomic_write_text, library_versions
 from kaggle_pipeline.submit import stored_predictions
 from kaggle_pipeline.vote import accuracy, majority_vote
 from kaggle_pipeline.workspace import open_workspace
@@ -619,6 +620,10 @@ def main() -> None:
     if args.chunk:
         settings["chunk"] = args.chunk
     work = (args.work or Path(f"models/bench-budget-{name}")).resolve()
+    try:  # one bench per --work: a --resume beside a held bench would drive the same sides twice
+        StoreLock(work, "bench/budget.py").acquire()
+    except PipelineError as error:
+        raise SystemExit(str(error)) from None
     data = competition_folder(work, settings["images"])
     truth = answer_key_labels(open_workspace(data, work / "answer-key", read_only=True).competition)
 
