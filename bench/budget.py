@@ -30,7 +30,7 @@ each round and the spread; --first-round K starts at round K, so a later session
 Sessions shorter than a measurement (the full setting's 2 x 18 hours). While the file <work>/HOLD exists, the bench
 ends the current turn and keeps both sides stopped, their clocks not running, so that other work can have the
 machine; removing it goes on. A killed bench (or a rebooted machine) goes on with ``--resume`` and the same
-arguments: the clocks and turns are in round-N/turns.json, written after every turn; each side restarts where its
+arguments: the clocks and turns are in round-N/turns.json, written as each turn starts and ends; each side restarts where its
 files say (the pipeline resumes its store; the reference worker goes on after the last run in runs.jsonl), and its
 clock is cut back to the wall time of its last work on disk, so the run the kill cut short is redone and not
 counted twice. A side finished before the kill stays finished; a finished round is read from its result.json. The
@@ -184,6 +184,7 @@ class Side:
         self.name, self.command, self.log = name, command, log
         self.process: subprocess.Popen | None = None
         self.turns: list[tuple[float, float]] = []
+        self.turn_started: float | None = None  # the turn under way, saved so that a kill in it is not free time
         self.stopped_by_budget = False
         self.finished = False  # a resumed side that had finished before (its process was another bench's child)
         self.returncode: int | None = None
@@ -241,16 +242,18 @@ class Side:
 
     # The round's state file, so that a killed bench resumes (--resume) ------------------------------------
     def state(self) -> dict:
-        return {"command": self.command, "turns": self.turns, "finished": self.done, "returncode": self.returncode,
-                "stopped_by_budget": self.stopped_by_budget}
+        return {"command": self.command, "turns": self.turns, "turn_started": self.turn_started, "finished": self.done,
+                "returncode": self.returncode, "stopped_by_budget": self.stopped_by_budget}
 
     def restore(self, state: dict, durable: float | None) -> None:
-        """Take a killed bench's record of this side. Its clock is cut back to ``durable`` (wall time of the last
-        work on disk: the side redoes what came after, so that time is not counted twice); a finished side keeps
-        its clock."""
+        """Take a killed bench's record of this side. The turn the kill cut short counts up to ``durable`` (wall
+        time of the last work on disk), and so does the whole clock: the side redoes what came after, so that time
+        is not counted twice, and work it kept from that turn is not free. A finished side keeps its clock."""
         if state["command"] != self.command:
             raise SystemExit(f"{self.log.parent}: its {self.name} side ran another command; use another --work")
         self.turns = [tuple(turn) for turn in state["turns"]]
+        if state.get("turn_started") is not None:  # absent in states saved before 2026-12-07's last commits
+            self.turns.append((state["turn_started"], float("inf")))
         self.finished, self.returncode = state["finished"], state["returncode"]
         self.stopped_by_budget = state["stopped_by_budget"]
         if not self.finished:
@@ -260,7 +263,7 @@ class Side:
 
 def run_in_turns(sides: list[Side], budget_seconds: float, chunk: float, save, hold: Path) -> None:
     """Give each unfinished side a turn of ``chunk`` seconds in order until each has finished or used the budget.
-    ``save(sides)`` records the state after every turn. While the file ``hold`` exists the current turn ends
+    ``save(sides)`` records the state at the start and end of every turn. While the file ``hold`` exists the current turn ends
     and both sides stay stopped, their clocks not running (a session's end: another job can have the machine)."""
     started = time.time()
     while not all(side.done for side in sides):
@@ -268,11 +271,13 @@ def run_in_turns(sides: list[Side], budget_seconds: float, chunk: float, save, h
             if side.done:
                 continue
             side.resume()
-            begin = time.time()
+            begin = side.turn_started = time.time()
+            save(sides)
             end = begin + min(chunk, budget_seconds - side.clock())
             while time.time() < end and side.process.poll() is None and not hold.exists():
                 time.sleep(0.2)
             side.turns.append((begin, time.time()))
+            side.turn_started = None
             if side.process.poll() is None:
                 if side.clock() >= budget_seconds:
                     side.stop()
