@@ -409,20 +409,21 @@ def round_sides(number: int, settings: dict, data: Path, folder: Path) -> tuple[
 def measure_round(number: int, settings: dict, data: Path, work: Path, truth: np.ndarray, resume: bool) -> dict:
     """One round, or with ``resume`` the rest of one a killed bench left (its result once it is finished)."""
     folder = work / f"round-{number}"
-    if resume and (folder / "result.json").exists():
-        say(f"budget: round {number} was finished: {folder / 'result.json'}")
-        return json.loads((folder / "result.json").read_text())
     state_path = folder / "turns.json"
     resuming = resume and state_path.exists()
     if not resuming and folder.exists() and any(folder.iterdir()):
         raise SystemExit(f"{folder}: exists and is not empty; use another --work or remove it"
                          + ("" if resume else ", or --resume to go on with it"))
-    reference, ours = round_sides(number, settings, data, folder)
-    order = [reference, ours] if number % 2 else [ours, reference]
     if resuming:
         state = json.loads(state_path.read_text())
         if state["settings"] != settings:
             raise SystemExit(f"{state_path}: measured with other settings ({state['settings']}); use another --work")
+        if (folder / "result.json").exists():
+            say(f"budget: round {number} was finished: {folder / 'result.json'}")
+            return json.loads((folder / "result.json").read_text())
+    reference, ours = round_sides(number, settings, data, folder)
+    order = [reference, ours] if number % 2 else [ours, reference]
+    if resuming:
         reference.restore(state["sides"]["reference"], last_reference_work(folder / "reference"))
         ours.restore(state["sides"]["ours"], last_store_write(folder / "ours" / "models"))
         say(f"budget: round {number} resumed: reference {format_seconds(reference.clock())}, ours "
