@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/budget.py --smoke     # checks this script: tiny data, 1-epoch runs, 1-3 minutes
     .venv/bin/python bench/budget.py --small     # 12k images, budgets 5/10/20/30 minutes per side: 2 x 30 min + set-up
-    .venv/bin/python bench/budget.py             # the full setting: 60k images, up to the reference's 30 runs (<= 2 x 18 h)
+    .venv/bin/python bench/budget.py             # the full setting: 60k images, up to the reference's 30 runs (<= 2 x 14 h)
 
 Same machine, same data folder (hence the same validation split), same held-out answer key:
 
@@ -27,7 +27,7 @@ for the reference) is converted from wall time to its side's clock. --rounds N r
 with new seeds (round 1 uses the defaults, round k seeds 1000*k), the side that starts alternating, and reports
 each round and the spread; --first-round K starts at round K, so a later session can add a round to a --work.
 
-Sessions shorter than a measurement (the full setting's 2 x 18 hours). While the file <work>/HOLD exists, the bench
+Sessions shorter than a measurement (the full setting's 2 x 14 hours). While the file <work>/HOLD exists, the bench
 ends the current turn and keeps both sides stopped, their clocks not running, so that other work can have the
 machine; removing it goes on. A killed bench (or a rebooted machine) goes on with ``--resume`` and the same
 arguments: the clocks and turns are in round-N/turns.json, written as each turn starts and ends; each side restarts where its
@@ -36,6 +36,16 @@ clock is cut back to the wall time of its last work on disk, so the run the kill
 counted twice. A side finished before the kill stays finished; a finished round is read from its result.json. The
 sides die with the bench (PR_SET_PDEATHSIG), so a killed bench leaves nothing training; one bench at a time holds
 a --work (<work>/.lock), so a --resume beside a held bench is refused.
+
+A measurement longer than a machine's life. A session may get a new machine, its disk gone; with ``--snapshot DIR``
+the bench copies each round to DIR at every hold and at the round's end (``--export`` does it after a kill): each
+side's clock, the reference's runs and our store, without its data cache and model files, so that DIR is a few
+megabytes per hour of bench and can be committed. ``--resume --snapshot DIR`` on a machine that has none of the
+round lays it out as a held bench leaves it and goes on. The full setting runs as
+
+    .venv/bin/python bench/budget.py --work models/bench-budget-full --snapshot bench/budget-full --resume \
+        --out docs/budget.json --plot docs/budget_curve.png     # the same command starts it and goes on with it
+    touch models/bench-budget-full/HOLD                          # before a session stops; then commit bench/budget-full
 
 For each budget it prints both sides' voted accuracy on the answer key, and the time ours needs to reach the
 reference's final accuracy (its vote at the largest budget), at run granularity: the finish time of the first
@@ -49,6 +59,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -67,7 +78,15 @@ from kaggle_pipeline.data.fashion_mnist import PREPARED_MARKER, fashion_mnist_ar
 from kaggle_pipeline.errors import PipelineError
 from kaggle_pipeline.estimator import VotingEnsemble
 from kaggle_pipeline.progress import format_seconds
-from kaggle_pipeline.store import StoreLock, atomic_write_json, atomic_write_text, library_versions
+from kaggle_pipeline.store import (
+    Run,
+    RunStore,
+    StoreLock,
+    atomic_write_json,
+    atomic_write_text,
+    library_versions,
+    record_digest,
+)
 from kaggle_pipeline.submit import stored_predictions
 from kaggle_pipeline.vote import accuracy, majority_vote
 from kaggle_pipeline.workspace import open_workspace
@@ -80,10 +99,10 @@ def _reference(setting: str) -> dict:
 
 
 SETTINGS = {
-    # The write-up's scale: all 60k images, 40 epochs a run, 30 kept runs over 91% (~26 minutes a run here by
-    # docs/PERFORMANCE.md, so ~13 hours), against the full preset with runs until the last budget.
+    # The write-up's scale: all 60k images, 40 epochs a run, 30 kept runs over 91% (25 minutes a run here, so
+    # ~12.5 hours; the last budget leaves 1.5 hours' margin), against the full preset with runs until the last budget.
     "full": {**_reference("full"), "reference_runs": REFERENCE_SETTINGS["full"]["runs"], "preset": "full", "n": 1000,
-             "budgets": [30, 60, 120, 240, 480, 1080], "chunk": 300, "pipeline_args": []},
+             "budgets": [30, 60, 120, 240, 480, 840], "chunk": 300, "pipeline_args": []},
     # 12k images (a reference run takes about 3 minutes here): 2 x 30 minutes plus set-up.
     "small": {**_reference("small"), "reference_runs": 0, "preset": "quick", "n": 1000,
               "budgets": [5, 10, 20, 30], "chunk": 60, "pipeline_args": []},
@@ -261,10 +280,11 @@ class Side:
             self.turns = [(start, min(end, cut)) for start, end in self.turns if start < cut]
 
 
-def run_in_turns(sides: list[Side], budget_seconds: float, chunk: float, save, hold: Path) -> None:
+def run_in_turns(sides: list[Side], budget_seconds: float, chunk: float, save, hold: Path, on_hold=None) -> None:
     """Give each unfinished side a turn of ``chunk`` seconds in order until each has finished or used the budget.
     ``save(sides)`` records the state at the start and end of every turn. While the file ``hold`` exists the current turn ends
-    and both sides stay stopped, their clocks not running (a session's end: another job can have the machine)."""
+    and both sides stay stopped, their clocks not running (a session's end: another job can have the machine);
+    ``on_hold()`` runs once they are (the snapshot)."""
     started = time.time()
     while not all(side.done for side in sides):
         for side in sides:
@@ -291,6 +311,8 @@ def run_in_turns(sides: list[Side], budget_seconds: float, chunk: float, save, h
             if side.done and side.returncode not in (0,) and not side.stopped_by_budget:
                 say(f"budget: {side.name} exited with status {side.returncode}; see {side.log}")
             if hold.exists():
+                if on_hold is not None:
+                    on_hold()
                 say(f"budget: held while {hold} exists (remove it to go on)")
                 while hold.exists():
                     time.sleep(1.0)
@@ -406,10 +428,17 @@ def round_sides(number: int, settings: dict, data: Path, folder: Path) -> tuple[
     return reference, ours
 
 
-def measure_round(number: int, settings: dict, data: Path, work: Path, truth: np.ndarray, resume: bool) -> dict:
-    """One round, or with ``resume`` the rest of one a killed bench left (its result once it is finished)."""
+def measure_round(number: int, settings: dict, data: Path, work: Path, truth: np.ndarray, resume: bool,
+                  snapshot: Path | None = None) -> dict:
+    """One round, or with ``resume`` the rest of one a killed bench left (its result once it is finished), taken
+    from ``snapshot`` where this machine has none of it. With ``snapshot`` the round is copied there at each hold
+    and at its end."""
     folder = work / f"round-{number}"
     state_path = folder / "turns.json"
+    if resume and snapshot is not None and not state_path.exists() and (snapshot / folder.name / SNAPSHOT_STATE).exists():
+        if folder.exists() and any(folder.iterdir()):
+            raise SystemExit(f"{folder}: holds files but no turns.json; remove it to resume from {snapshot / folder.name}")
+        import_snapshot(snapshot / folder.name, folder, settings, round_sides(number, settings, data, folder))
     resuming = resume and state_path.exists()
     if not resuming and folder.exists() and any(folder.iterdir()):
         raise SystemExit(f"{folder}: exists and is not empty; use another --work or remove it"
@@ -434,7 +463,11 @@ def measure_round(number: int, settings: dict, data: Path, work: Path, truth: np
 
     say(f"budget: round {number}: {' then '.join(side.name for side in order)} in turns of {settings['chunk']} s, "
         f"up to {settings['budgets'][-1]:g} minutes each")
-    run_in_turns(order, settings["budgets"][-1] * 60, settings["chunk"], save, work / "HOLD")
+    def on_hold() -> None:
+        if snapshot is not None:
+            export_snapshot(folder, settings, data, snapshot)
+
+    run_in_turns(order, settings["budgets"][-1] * 60, settings["chunk"], save, work / "HOLD", on_hold)
     reference_runs, reference_curve = reference_points(reference, folder / "reference", settings["threshold"], truth)
     our_runs, our_curve = our_points(ours, data, folder / "ours" / "models", truth)
     scored = score_round(reference_curve, our_curve, settings["budgets"])
@@ -445,6 +478,8 @@ def measure_round(number: int, settings: dict, data: Path, work: Path, truth: np
               "ours": {"runs": rounded(our_runs), "curve": rounded(our_curve), "command": ours.command},
               **scored}
     atomic_write_json(folder / "result.json", result)
+    if snapshot is not None:
+        export_snapshot(folder, settings, data, snapshot)
     return result
 
 
@@ -460,6 +495,111 @@ def last_store_write(models: Path) -> float | None:
     times = [path.stat().st_mtime for path in models.rglob("*")
              if path.is_file() and not any(part.startswith(".") for part in path.relative_to(models).parts)]
     return max(times, default=None)
+
+
+# Snapshots: a measurement that outlives its machine -------------------------------------------------------------
+# A session's machine may be a new one (its disk and processes gone), and the full setting takes many sessions.
+# A snapshot is what a round needs to go on anywhere, small enough to commit: the turns reduced to each side's
+# clock, the reference's runs, and our store without what the pipeline remakes (its data cache) or the bench never
+# reads (model files: 8.8 MB a run of the full preset; the vote reads predictions). Times in it are seconds of
+# each side's clock, not wall time, so that a machine with another clock can take it.
+SNAPSHOT_STATE = "state.json"
+
+
+def _store_files(models: Path) -> list[Path]:
+    """Our store's files a snapshot keeps: not hidden ones (locks, unfinished runs), the data cache or models."""
+    kept = []
+    for path in sorted(models.rglob("*")):
+        parts = path.relative_to(models).parts
+        if (path.is_file() and not path.is_symlink() and not any(part.startswith(".") for part in parts)
+                and "cache" not in parts[1:2] and path.name != Run.MODEL):
+            kept.append(path)
+    return kept
+
+
+def _without_model(record: dict) -> dict:
+    """A run record as the pipeline writes one for a run that kept no model file (its checksum made anew): the
+    pipeline goes on with it and votes with its predictions."""
+    record = {**record, "files": {name: digest for name, digest in record.get("files", {}).items() if name != Run.MODEL}}
+    if "record_sha256" in record:
+        record["record_sha256"] = record_digest(record)
+    return record
+
+
+def export_snapshot(folder: Path, settings: dict, data: Path, snapshot: Path) -> None:
+    """Copy round ``folder`` (held, killed or finished) to ``snapshot/<round>``, each side's clock cut to its last
+    work on disk as a resume would cut it. Written beside the old copy and swapped in, so a kill leaves one whole."""
+    state = json.loads((folder / "turns.json").read_text())
+    reference, ours = round_sides(int(folder.name.split("-")[1]), settings, data, folder)
+    models = folder / "ours" / "models"
+    files = _store_files(models)
+    reference.restore(state["sides"]["reference"], last_reference_work(folder / "reference"))
+    ours.restore(state["sides"]["ours"], max((path.stat().st_mtime for path in files), default=None))
+    staging = snapshot / f".{folder.name}.new"
+    shutil.rmtree(staging, ignore_errors=True)
+    (staging / "reference").mkdir(parents=True)
+    lines = []
+    for run in finished_reference_runs(folder / "reference"):
+        name = f"run-{run['run']:04d}-test.npy"
+        shutil.copyfile(folder / "reference" / name, staging / "reference" / name)
+        lines.append(json.dumps({**run, "finished": reference.clock(run["finished"])}) + "\n")
+    (staging / "reference" / "runs.jsonl").write_text("".join(lines))
+    clocks = {}
+    for path in files:
+        relative = path.relative_to(models)
+        target = staging / "ours" / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if path.name == RunStore.RUN_RECORD:
+            target.write_text(json.dumps(_without_model(json.loads(path.read_text())), indent=2) + "\n")
+        else:
+            shutil.copyfile(path, target)
+        clocks[relative.as_posix()] = ours.clock(path.stat().st_mtime)
+    if (folder / "result.json").exists():
+        shutil.copyfile(folder / "result.json", staging / "result.json")
+    sides = {side.name: {"clock": side.clock(), "finished": side.finished, "returncode": side.returncode,
+                         "stopped_by_budget": side.stopped_by_budget} for side in (reference, ours)}
+    atomic_write_json(staging / SNAPSHOT_STATE, {"settings": settings, "sides": sides, "ours_file_clocks": clocks,
+                                                 "written": time.strftime("%Y-%m-%d %H:%M:%S %Z")})
+    target, old = snapshot / folder.name, snapshot / f".{folder.name}.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(staging, target)
+    shutil.rmtree(old, ignore_errors=True)
+    say(f"budget: snapshot of {folder.name} in {target} (reference {format_seconds(sides['reference']['clock'])}, "
+        f"ours {format_seconds(sides['ours']['clock'])} of their clocks)")
+
+
+def import_snapshot(source: Path, folder: Path, settings: dict, sides: tuple[Side, Side]) -> None:
+    """Lay a snapshot out as the round folder a held bench leaves: each side's clock one turn that ends now, and
+    the files' times (the runs' finish times) at their clock times within it, so that ``--resume`` takes it as is."""
+    state = json.loads((source / SNAPSHOT_STATE).read_text())
+    if state["settings"] != settings:
+        raise SystemExit(f"{source / SNAPSHOT_STATE}: measured with other settings ({state['settings']}); use another --snapshot")
+    start = time.time() - max(side["clock"] for side in state["sides"].values()) - 1.0
+    (folder / "reference").mkdir(parents=True, exist_ok=True)
+    lines = []
+    for line in (source / "reference" / "runs.jsonl").read_text().splitlines():
+        run = json.loads(line)
+        name = f"run-{run['run']:04d}-test.npy"
+        shutil.copyfile(source / "reference" / name, folder / "reference" / name)
+        lines.append(json.dumps({**run, "finished": start + run["finished"]}) + "\n")
+    (folder / "reference" / "runs.jsonl").write_text("".join(lines))
+    models = folder / "ours" / "models"
+    for relative, clock in state["ours_file_clocks"].items():
+        target = models / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source / "ours" / relative, target)
+        os.utime(target, (start + clock, start + clock))
+    if (source / "result.json").exists():
+        shutil.copyfile(source / "result.json", folder / "result.json")
+    turns = {side.name: {"command": side.command, "turns": [[start, start + state["sides"][side.name]["clock"]]],
+                         "turn_started": None, **{key: state["sides"][side.name][key]
+                                                  for key in ("finished", "returncode", "stopped_by_budget")}}
+             for side in sides}
+    atomic_write_json(folder / "turns.json", {"settings": settings, "sides": turns})
+    say(f"budget: {folder.name} taken from {source} (written {state['written']}): reference "
+        f"{format_seconds(state['sides']['reference']['clock'])}, ours {format_seconds(state['sides']['ours']['clock'])}")
 
 
 def peek(work: Path) -> None:
@@ -582,6 +722,11 @@ def main() -> None:
                              "the kill redone and not counted; while the file <work>/HOLD exists a bench stays stopped")
     parser.add_argument("--peek", action="store_true",
                         help="print the rounds in --work so far (running, held or killed), training nothing")
+    parser.add_argument("--snapshot", type=Path,
+                        help="a folder to copy each round to at every hold and at its end, small enough to commit, and "
+                             "with --resume to take a round from where this machine has none (a new machine)")
+    parser.add_argument("--export", action="store_true",
+                        help="copy the rounds in --work to --snapshot now (after a kill), training nothing")
     parser.add_argument("--work", type=Path, help="working folder (default: models/bench-budget-<setting>; models/ is git-ignored)")
     parser.add_argument("--out", type=Path, help="default: docs/budget[_small|_smoke].json")
     parser.add_argument("--plot", type=Path, help="default: docs/budget_curve[_small|_smoke].png")
@@ -619,6 +764,8 @@ def main() -> None:
     if args.peek:
         peek((args.work or Path(f"models/bench-budget-{name}")).resolve())
         return
+    if args.export and args.snapshot is None:
+        parser.error("--export needs --snapshot (where to copy the rounds to)")
     out = args.out or Path(f"docs/budget{suffix}.json")
     settings = dict(SETTINGS[name], setting=name)
     if args.budgets:
@@ -626,15 +773,24 @@ def main() -> None:
     if args.chunk:
         settings["chunk"] = args.chunk
     work = (args.work or Path(f"models/bench-budget-{name}")).resolve()
+    snapshot = args.snapshot and args.snapshot.resolve()
     try:  # one bench per --work: a --resume beside a held bench would drive the same sides twice
         StoreLock(work, "bench/budget.py").acquire()
     except PipelineError as error:
         raise SystemExit(str(error)) from None
     data = competition_folder(work, settings["images"])
+    if args.export:
+        for folder in sorted(work.glob("round-*")):
+            if (folder / "turns.json").exists():
+                state = json.loads((folder / "turns.json").read_text())
+                if state["settings"] != settings:
+                    raise SystemExit(f"{folder / 'turns.json'}: measured with other settings ({state['settings']})")
+                export_snapshot(folder, settings, data, snapshot)
+        return
     truth = answer_key_labels(open_workspace(data, work / "answer-key", read_only=True).competition)
 
     numbers = range(args.first_round, args.first_round + args.rounds)
-    rounds = [measure_round(number, settings, data, work, truth, args.resume) for number in numbers]
+    rounds = [measure_round(number, settings, data, work, truth, args.resume, snapshot) for number in numbers]
     report = {"settings": settings, "data": str(data), "machine": {"cpus": os.cpu_count()}, "versions": library_versions(),
               "rounds": rounds}
     finish(report, out, plot_path)
