@@ -41,7 +41,11 @@ A measurement longer than a machine's life. A session may get a new machine, its
 the bench copies each round to DIR at every hold and at the round's end (``--export`` does it after a kill): each
 side's clock, the reference's runs and our store, without its data cache and model files, so that DIR is a few
 megabytes per hour of bench and can be committed. ``--resume --snapshot DIR`` on a machine that has none of the
-round lays it out as a held bench leaves it and goes on. The full setting runs as
+round lays it out as a held bench leaves it and goes on. DIR holds one folder per kind of machine (CPU model, cores,
+the precision the pipeline picks there), since the sides' relative speed depends on it (from the development CPU,
+with bfloat16, to an AMD EPYC without: ours' wide net 4-6 times slower, the reference's float32 net 2-2.7 times): a
+round goes on only on the kind it started on, and a session handed another kind goes on with that kind's round,
+or starts it. The full setting runs as
 
     .venv/bin/python bench/budget.py --work models/bench-budget-full --snapshot bench/budget-full --resume \
         --out docs/budget.json --plot docs/budget_curve.png     # the same command starts it and goes on with it
@@ -56,9 +60,11 @@ kept run. Writes the numbers to --out (JSON) and accuracy against minutes, both 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -88,6 +94,7 @@ from kaggle_pipeline.store import (
     record_digest,
 )
 from kaggle_pipeline.submit import stored_predictions
+from kaggle_pipeline.train import choose_precision
 from kaggle_pipeline.vote import accuracy, majority_vote
 from kaggle_pipeline.workspace import open_workspace
 
@@ -438,7 +445,11 @@ def measure_round(number: int, settings: dict, data: Path, work: Path, truth: np
     if resume and snapshot is not None and not state_path.exists() and (snapshot / folder.name / SNAPSHOT_STATE).exists():
         if folder.exists() and any(folder.iterdir()):
             raise SystemExit(f"{folder}: holds files but no turns.json; remove it to resume from {snapshot / folder.name}")
-        import_snapshot(snapshot / folder.name, folder, settings, round_sides(number, settings, data, folder))
+        try:
+            import_snapshot(snapshot / folder.name, folder, settings, round_sides(number, settings, data, folder))
+        except (OSError, KeyError, ValueError) as error:  # a damaged or hand-edited snapshot: one line, no traceback
+            raise SystemExit(f"{snapshot / folder.name}: cannot be resumed from ({type(error).__name__}: {error}); "
+                             f"remove {folder} and restore the snapshot (git checkout)") from None
     resuming = resume and state_path.exists()
     if not resuming and folder.exists() and any(folder.iterdir()):
         raise SystemExit(f"{folder}: exists and is not empty; use another --work or remove it"
@@ -506,6 +517,20 @@ def last_store_write(models: Path) -> float | None:
 SNAPSHOT_STATE = "state.json"
 
 
+def this_machine() -> dict:
+    """What decides the two sides' relative speed: the CPU, its cores and the precision the pipeline picks on it."""
+    model = "unknown CPU"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as cpuinfo:
+        model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), model)
+    return {"cpu": model, "cores": os.cpu_count(), "precision": choose_precision("auto", gpus=[])}
+
+
+def machine_key(machine: dict) -> str:
+    """The snapshot's folder for a kind of machine: a round goes on only on the kind it started on."""
+    return "-".join([re.sub(r"[^a-z0-9]+", "-", machine["cpu"].lower()).strip("-"), f"{machine['cores']}cores",
+                     machine["precision"].removeprefix("mixed_")])
+
+
 def _store_files(models: Path) -> list[Path]:
     """Our store's files a snapshot keeps: not hidden ones (locks, unfinished runs), the data cache or models."""
     kept = []
@@ -558,9 +583,14 @@ def export_snapshot(folder: Path, settings: dict, data: Path, snapshot: Path) ->
         shutil.copyfile(folder / "result.json", staging / "result.json")
     sides = {side.name: {"clock": side.clock(), "finished": side.finished, "returncode": side.returncode,
                          "stopped_by_budget": side.stopped_by_budget} for side in (reference, ours)}
-    atomic_write_json(staging / SNAPSHOT_STATE, {"settings": settings, "sides": sides, "ours_file_clocks": clocks,
-                                                 "written": time.strftime("%Y-%m-%d %H:%M:%S %Z")})
     target, old = snapshot / folder.name, snapshot / f".{folder.name}.old"
+    # Each copy's machine and clocks, after those of the copies before it: which machine ran which stretch.
+    history = json.loads((target / SNAPSHOT_STATE).read_text())["history"] if (target / SNAPSHOT_STATE).exists() else []
+    written = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    history.append({"written": written, "machine": this_machine(),
+                    "clocks": {name: round(side["clock"], 1) for name, side in sides.items()}})
+    atomic_write_json(staging / SNAPSHOT_STATE, {"settings": settings, "sides": sides, "ours_file_clocks": clocks,
+                                                 "written": written, "history": history})
     shutil.rmtree(old, ignore_errors=True)
     if target.exists():
         os.replace(target, old)
@@ -773,7 +803,12 @@ def main() -> None:
     if args.chunk:
         settings["chunk"] = args.chunk
     work = (args.work or Path(f"models/bench-budget-{name}")).resolve()
-    snapshot = args.snapshot and args.snapshot.resolve()
+    machine = this_machine()
+    snapshot = args.snapshot and args.snapshot.resolve() / machine_key(machine)
+    if snapshot is not None:
+        others = sorted(path.name for path in snapshot.parent.iterdir() if path.is_dir() and path != snapshot) \
+            if snapshot.parent.is_dir() else []
+        say(f"budget: this machine's snapshots go to {snapshot}" + (f" (other kinds there: {', '.join(others)})" if others else ""))
     try:  # one bench per --work: a --resume beside a held bench would drive the same sides twice
         StoreLock(work, "bench/budget.py").acquire()
     except PipelineError as error:
@@ -786,12 +821,14 @@ def main() -> None:
                 if state["settings"] != settings:
                     raise SystemExit(f"{folder / 'turns.json'}: measured with other settings ({state['settings']})")
                 export_snapshot(folder, settings, data, snapshot)
+            else:
+                say(f"budget: {folder}: no turn has started there; nothing to copy")
         return
     truth = answer_key_labels(open_workspace(data, work / "answer-key", read_only=True).competition)
 
     numbers = range(args.first_round, args.first_round + args.rounds)
     rounds = [measure_round(number, settings, data, work, truth, args.resume, snapshot) for number in numbers]
-    report = {"settings": settings, "data": str(data), "machine": {"cpus": os.cpu_count()}, "versions": library_versions(),
+    report = {"settings": settings, "data": str(data), "machine": machine, "versions": library_versions(),
               "rounds": rounds}
     finish(report, out, plot_path)
 

@@ -1,6 +1,6 @@
-"""Training and inference speed of the reference 28x28 net, side by side in one process.
+"""Training and inference speed of the reference 28x28 net (or the full preset's wide one), side by side in one process.
 
-    .venv/bin/python bench/throughput.py [--images 20000] [--epochs 2] [--repeats 3]
+    .venv/bin/python bench/throughput.py [--images 20000] [--epochs 2] [--repeats 3] [--params reference|wide]
 
 Configurations, each timed after a warm-up epoch that is not counted:
   baseline           plain model.fit on float32 numpy arrays, float32        (the reference recipe)
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from kaggle_pipeline.network import build_model
-from kaggle_pipeline.spaces import REFERENCE_PARAMS
+from kaggle_pipeline.spaces import REFERENCE_PARAMS, WIDE_PARAMS
 from kaggle_pipeline.train import choose_precision, keras, make_dataset, predict_proba
 
 
@@ -58,12 +58,17 @@ def per_image_dataset(x: np.ndarray, y: np.ndarray, batch_size: int):
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def measure(name: str, x: np.ndarray, y: np.ndarray, epochs: int, precision: str, feed: str) -> dict:
+# The nets: the reference's, and the full preset's (a third convolution block, in-graph shifts and flips).
+NETS = {"reference": REFERENCE_PARAMS, "wide": WIDE_PARAMS}
+
+
+def measure(name: str, x: np.ndarray, y: np.ndarray, epochs: int, precision: str, feed: str,
+            params: dict = REFERENCE_PARAMS) -> dict:
     keras.backend.clear_session()
     keras.mixed_precision.set_global_policy(precision)
     keras.utils.set_random_seed(0)
-    model = build_model(REFERENCE_PARAMS, x.shape[1:], 10)
-    batch = REFERENCE_PARAMS["batch_size"]
+    model = build_model(params, x.shape[1:], 10)
+    batch = params["batch_size"]
     if feed != "numpy":
         train = (make_dataset(x, y, batch, shuffle_seed=0, num_classes=10) if feed == "batched"
                  else per_image_dataset(x, keras.utils.to_categorical(y, 10), batch))
@@ -94,6 +99,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=20000)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--params", choices=sorted(NETS), default="reference", help="which net (default: reference)")
     args = parser.parse_args()
     x, y = images(args.images)
     chosen = choose_precision("auto")
@@ -103,7 +109,7 @@ def main() -> None:
         ("tf.data", "float32", "batched"),
         ("tf.data + auto", chosen, "batched"),
     ]
-    rounds = [[measure(name, x, y, args.epochs, precision, feed) for name, precision, feed in configurations]
+    rounds = [[measure(name, x, y, args.epochs, precision, feed, NETS[args.params]) for name, precision, feed in configurations]
               for _ in range(args.repeats)]
     results = []
     for column in zip(*rounds, strict=True):
@@ -113,7 +119,7 @@ def main() -> None:
         best["infer_gflops"] = max(r["infer_gflops"] for r in column)
         results.append(best)
     baseline = results[0]
-    print(f"reference net {x.shape[1:]}: {baseline['macs'] / 1e6:.1f} M MACs per forward pass; "
+    print(f"{args.params} net {x.shape[1:]}: {baseline['macs'] / 1e6:.1f} M MACs per forward pass; "
           f"{len(x):,} images x {args.epochs} epochs, best of {args.repeats} interleaved rounds")
     print(f"{'configuration':24} {'precision':15} {'train img/s':>11} {'GFLOP/s':>8} {'ratio':>6} "
           f"{'infer img/s':>11} {'GFLOP/s':>8} {'ratio':>6}")

@@ -257,6 +257,30 @@ def test_a_k_fold_budget_that_holds_no_whole_round_is_said_before_any_run(tmp_pa
     assert "cannot hold the 1 run(s) of at least 1 epochs that complete a round of folds" in caplog.text
 
 
+def test_a_machine_too_slow_for_one_run_of_the_presets_length_still_gets_a_shorter_member(tmp_path, csv_competition,
+                                                                                         caplog):
+    # A CPU without bfloat16 trained the full preset's wide net 4-5 times slower than the development one: its hours
+    # held no run of the preset's 30 epochs, and the job ended with nothing to submit. With no member yet, the run
+    # is shortened to what fits (here 100 s an epoch at the search's speed, 360 s, a preset of 4 epochs: 3).
+    caplog.set_level(logging.INFO, logger="kaggle_pipeline")
+    workspace, images = _tiny_store(tmp_path, csv_competition)
+    common = {"n": 3, "epochs": 4, "max_runs": 3, "threshold": 0.0, "seed": 10, "hours": 0.1, "fill_budget": True,
+              "images_per_second": images / 100}
+    kept = run_ensemble(workspace, **common)
+    assert [record["epochs"] for record in kept] == [3]
+    assert "no run of 4 epochs fits the time left on this machine (100.0 s an epoch" in caplog.text
+    assert "one of 3 epochs will, so that there is a member to submit" in caplog.text
+    settings = json.loads(workspace.store.ensemble_path.read_text())
+    assert settings["stop_reason"].startswith("HOURS=") and settings["kept"] == 1
+    # K-fold runs vote only in whole rounds of K: one short run of a round would be no member, so none is trained
+    # (the same 100 s an epoch on the half of the labelled images a run of two folds trains on).
+    caplog.clear()
+    other, _ = _tiny_store(tmp_path / "folds", csv_competition)
+    assert run_ensemble(other, folds=2, **{**common, "images_per_second": images / 200}) == []
+    assert "no run of 4 epochs fits" not in caplog.text
+    assert not list(other.store.runs_dir.glob("run-*"))
+
+
 def test_a_last_run_is_shortened_to_the_time_left_but_never_below_the_shortest():
     assert epochs_that_fit(100, 10, shortest=5, longest=20) == int(LAST_RUN_SHARE * 100 // 10) == 9
     assert epochs_that_fit(100, 10, shortest=10, longest=20) is None  # not even the preset's length fits
