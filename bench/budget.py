@@ -106,8 +106,9 @@ def _reference(setting: str) -> dict:
 
 
 SETTINGS = {
-    # The write-up's scale: all 60k images, 40 epochs a run, 30 kept runs over 91% (25 minutes a run here, so
-    # ~12.5 hours; the last budget leaves 1.5 hours' margin), against the full preset with runs until the last budget.
+    # The write-up's scale: all 60k images, 40 epochs a run, 30 kept runs over 91% (25 minutes a run on the
+    # development CPU, so ~12.5 hours; the last budget leaves 1.5 hours' margin; about 50 minutes a run on a CPU
+    # without bfloat16), against the full preset with runs until the last budget.
     "full": {**_reference("full"), "reference_runs": REFERENCE_SETTINGS["full"]["runs"], "preset": "full", "n": 1000,
              "budgets": [30, 60, 120, 240, 480, 840], "chunk": 300, "pipeline_args": []},
     # 12k images (a reference run takes about 3 minutes here): 2 x 30 minutes plus set-up.
@@ -710,8 +711,10 @@ def plot(report: dict, path: Path) -> None:
     axes.set_xlabel("minutes of this machine (search and start-up included)")
     axes.set_ylabel("voted accuracy on the answer key")
     settings = report["settings"]
+    machine = report.get("machine", {})
+    where = f"\non {machine['cpu']}, {machine['cores']} cores, {machine['precision']}" if "cpu" in machine else ""
     axes.set_title(f"Fashion-MNIST, {settings['images'] or 60000} images: reference (majority of runs >= "
-                   f"{settings['threshold']}) vs ours ({settings['preset']} preset)", fontsize=8)
+                   f"{settings['threshold']}) vs ours ({settings['preset']} preset){where}", fontsize=8)
     axes.grid(alpha=0.3)
     if axes.get_legend_handles_labels()[0]:
         axes.legend(fontsize=8)

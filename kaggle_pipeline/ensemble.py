@@ -57,7 +57,7 @@ import numpy as np
 
 from kaggle_pipeline.abort import MARGIN, MIN_KEPT, abort_floor
 from kaggle_pipeline.budget import LAST_RUN_SHARE, epochs_that_fit, fill_epochs, planned_runs, refill_epochs
-from kaggle_pipeline.epochs import effective_epochs, epochs_to_train
+from kaggle_pipeline.epochs import epochs_to_train
 from kaggle_pipeline.errors import ParameterError, PipelineError, check_stop
 from kaggle_pipeline.executors import EXECUTORS, LocalExecutor, RunData, RunJob
 from kaggle_pipeline.files import first_line
@@ -268,10 +268,6 @@ def run_ensemble(
         (logger.warning if fixed_epochs else logger.info)(f"ensemble: {note}")
     # The shortest run worth training: the preset's epochs, raised on small data to the minimum of steps.
     shortest = epochs
-    # The shortest run at all, for a job that has no member yet: a machine slower than the presets assume (a CPU
-    # without bfloat16 trained the full preset's wide net 4-5 times slower than the development one) may hold no
-    # run of the preset's length in its hours, and one shorter member beats a job that ends with none.
-    least = min(shortest, effective_epochs(1, run_images, int(best["params"]["batch_size"]), min_steps))
     fill = fill_budget and hours is not None and not fixed_epochs
     # Runs sized from the search's speed are re-sized from the runs' own once one has finished; a resumed
     # ensemble keeps the length of the runs on disk instead.
@@ -327,17 +323,21 @@ def run_ensemble(
                     limit = f"HOURS={hours:g} time budget"
                     # A budget-sized ensemble spends the time a whole run no longer fits on one shorter run, if one
                     # of at least the preset's length fits (the search's speed may have promised too much), or while
-                    # it has no member, any length down to ``least`` (k-fold runs vote only in whole rounds: not them).
+                    # it has no member, of any length down to one epoch: a machine slower than the presets assume (a
+                    # CPU without bfloat16 trained the full preset's wide net 4-6 times slower than the development
+                    # one) may hold no run of the preset's length in its hours, and a short member beats a job that
+                    # ends with none. Not k-fold runs: they vote only in whole rounds.
                     if fill and not training:
                         per_epoch = _per_epoch(timed) if timed else \
                             _seconds_per_epoch(records, run_images, images_per_second)
-                        floor = least if not kept and fold_set is None else shortest
+                        floor = 1 if not kept and fold_set is None else shortest
                         run_epochs = epochs_that_fit(deadline - time.monotonic(), per_epoch, floor, epochs) or epochs
                     if run_epochs < shortest:
                         logger.warning(f"ensemble: HOURS={hours:g}: no run of {shortest} epochs fits the time left "
                             f"on this machine ({per_epoch:.1f} s an epoch: about {format_seconds(shortest * per_epoch)} "
-                            f"a run); one of {run_epochs} epochs will, so that there is a member to submit. More "
-                            "HOURS buy runs of the full length (kaggle_pipeline.budget)")
+                            f"a run); one of {run_epochs} epochs will, so that there is a member to submit, though "
+                            "it trains less than the presets do. More HOURS buy runs of the full length "
+                            "(kaggle_pipeline.budget)")
                     elif run_epochs < epochs:
                         logger.info(f"ensemble: HOURS={hours:g}: another run of {epochs} epochs (about "
                             f"{format_seconds(estimate)}) would not finish in time; a last one of {run_epochs} will")
