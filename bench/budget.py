@@ -504,9 +504,7 @@ def last_reference_work(folder: Path) -> float | None:
 def last_store_write(models: Path) -> float | None:
     """Wall time of the newest file in our store: a resumed ``kaggle_pipeline all`` goes on from what is on disk
     (search trials, finished runs). Hidden files are the lock and temporary files, not work."""
-    times = [path.stat().st_mtime for path in models.rglob("*")
-             if path.is_file() and not any(part.startswith(".") for part in path.relative_to(models).parts)]
-    return max(times, default=None)
+    return max((path.stat().st_mtime for path in _store_files(models, whole=True)), default=None)
 
 
 # Snapshots: a measurement that outlives its machine -------------------------------------------------------------
@@ -532,13 +530,14 @@ def machine_key(machine: dict) -> str:
                      machine["precision"].removeprefix("mixed_")])
 
 
-def _store_files(models: Path) -> list[Path]:
-    """Our store's files a snapshot keeps: not hidden ones (locks, unfinished runs), the data cache or models."""
+def _store_files(models: Path, whole: bool = False) -> list[Path]:
+    """Our store's files, not hidden ones (locks, unfinished runs); unless ``whole``, without the data cache and
+    the model files either (what a snapshot keeps)."""
     kept = []
     for path in sorted(models.rglob("*")):
         parts = path.relative_to(models).parts
         if (path.is_file() and not path.is_symlink() and not any(part.startswith(".") for part in parts)
-                and "cache" not in parts[1:2] and path.name != Run.MODEL):
+                and (whole or ("cache" not in parts[1:2] and path.name != Run.MODEL))):
             kept.append(path)
     return kept
 
