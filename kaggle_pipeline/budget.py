@@ -23,7 +23,9 @@ preset a run's accuracy rose with its length (every 30-epoch run alone beat the 
 while the vote of the runs was nearly saturated after three. When a whole run no longer fits the time left (the
 search's speed promised too much, or the budget holds no further whole run), one last, shorter run uses it if at
 least the preset's epochs fit. A resumed ensemble trains its runs as long as most of those already on disk, so
-that its members stay alike.
+that its members stay alike; runs shorter than the preset's epochs do not count there, since they were shortened
+to the time their job had left (a job given more hours after a slow machine's one short member trains runs of the
+full length).
 
 ``ensemble --hours H`` alone is what it always was: the budget of that ensemble call.
 """

@@ -271,10 +271,11 @@ def run_ensemble(
     fill = fill_budget and hours is not None and not fixed_epochs
     # Runs sized from the search's speed are re-sized from the runs' own once one has finished; a resumed
     # ensemble keeps the length of the runs on disk instead.
-    refill = fill and _epochs_on_disk(records) is None
+    epochs_on_disk = _epochs_on_disk(records, shortest)
+    refill = fill and epochs_on_disk is None
     fill_runs = planned_runs(None if fold_set is None else fold_set.k)
     if fill:
-        epochs, note = fill_epochs(epochs, hours, run_images, images_per_second, _epochs_on_disk(records), fill_runs)
+        epochs, note = fill_epochs(epochs, hours, run_images, images_per_second, epochs_on_disk, fill_runs)
         if note:
             logger.info(f"ensemble: {note}")
     settings = {
@@ -420,10 +421,13 @@ def _warn_if_no_round_fits(runs: int, shortest: int, hours: float, seconds_per_e
                        "only complete rounds: give more HOURS or fewer FOLDS, or rerun later to finish the round")
 
 
-def _epochs_on_disk(records: list[dict]) -> int | None:
-    """The epochs most finished runs on disk trained, the longer on a tie (None if none): what a resumed,
-    budget-sized ensemble keeps (not a shortened last run's)."""
-    done = [record["epochs"] for record in records if record["status"] == "done" and record.get("epochs")]
+def _epochs_on_disk(records: list[dict], shortest: int) -> int | None:
+    """The epochs most finished runs on disk trained, the longer on a tie, counting only runs of at least
+    ``shortest`` epochs (None if none): what a resumed, budget-sized ensemble keeps. A shorter run was shortened to
+    the time its job had left (a last run, or a first member on a machine too slow for the preset's length), so
+    its length is no plan: a job given more hours after one such member trains runs of the full length."""
+    done = [record["epochs"] for record in records
+            if record["status"] == "done" and record.get("epochs") and record["epochs"] >= shortest]
     return max(set(done), key=lambda count: (done.count(count), count)) if done else None
 
 

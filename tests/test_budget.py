@@ -281,6 +281,25 @@ def test_a_machine_too_slow_for_one_run_of_the_presets_length_still_gets_a_short
     assert not list(other.store.runs_dir.glob("run-*"))
 
 
+
+def test_a_job_given_more_hours_after_a_shortened_first_member_trains_runs_of_the_full_length(
+        tmp_path, csv_competition, caplog):
+    # The warning's advice, followed: a machine too slow for the preset got one 3-epoch member; the same job run
+    # again with more hours resumes. A resumed job keeps the length of the runs on disk, but a shortened run's
+    # length is no plan: the new runs are the preset's 4 epochs at least (filled from the speed), not 3.
+    caplog.set_level(logging.INFO, logger="kaggle_pipeline")
+    workspace, images = _tiny_store(tmp_path, csv_competition)
+    common = {"epochs": 4, "threshold": 0.0, "seed": 10, "fill_budget": True}
+    [first] = run_ensemble(workspace, n=3, max_runs=3, hours=0.1, images_per_second=images / 100, **common)
+    assert first["epochs"] == 3
+    kept = run_ensemble(workspace, n=2, max_runs=3, hours=1.0, images_per_second=_speed_for(5, images, 1.0), **common)
+    assert [record["epochs"] for record in kept] == [3, 5]
+    assert "5 epochs per run instead of the preset's 4" in caplog.text
+    assert "as long as the runs on disk" not in caplog.text
+    # Once a run of the planned length is on disk, a resume keeps that length, the short member notwithstanding.
+    kept = run_ensemble(workspace, n=3, max_runs=3, hours=1.0, images_per_second=_speed_for(7, images, 1.0), **common)
+    assert [record["epochs"] for record in kept] == [3, 5, 5]
+
 def test_a_last_run_is_shortened_to_the_time_left_but_never_below_the_shortest():
     assert epochs_that_fit(100, 10, shortest=5, longest=20) == int(LAST_RUN_SHARE * 100 // 10) == 9
     assert epochs_that_fit(100, 10, shortest=10, longest=20) is None  # not even the preset's length fits
