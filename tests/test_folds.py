@@ -245,3 +245,52 @@ def test_early_abort_compares_a_run_only_with_runs_of_its_own_fold():
     # A fixed-split store (no folds) is judged as before: all its kept runs.
     fixed = [{key: value for key, value in record.items() if key != "fold"} for record in easy]
     assert early_abort_floor(fixed, params, 3, 0.03) == pytest.approx([0.77, 0.87, 0.92])
+
+
+def _folds_with(**change):
+    """folds.npz's arrays as make_folds writes them for the 90 images of prepared_store, with ``change`` applied."""
+    def write(path):
+        folds = make_folds(np.arange(90) % 3, FOLDS)
+        arrays = {"assignment": folds.assignment, "k": np.int64(FOLDS), "seed": np.int64(folds.seed), **change}
+        np.savez(path, **{name: value for name, value in arrays.items() if value is not None})
+    return write
+
+
+DAMAGED_FOLDS = {
+    "cut-in-half": lambda path: path.write_bytes(path.read_bytes()[:200]),
+    "a-text-file": lambda path: path.write_text("fold\n0\n1\n2\n"),
+    "a-folder": lambda path: (path.unlink(), path.mkdir()),
+    "one-fold": _folds_with(assignment=np.zeros(90, dtype=np.int64), k=np.int64(1)),
+    "a-fold-past-k": _folds_with(assignment=np.arange(90) % 4),
+    "an-empty-fold": _folds_with(assignment=np.arange(90) % 2),
+    "a-negative-fold": _folds_with(assignment=np.arange(90) % 3 - 1),
+    "too-few-images": _folds_with(assignment=np.arange(60) % 3),
+    "folds-as-floats": _folds_with(assignment=(np.arange(90) % 3).astype(float)),
+    "no-assignment": _folds_with(assignment=None),
+    "k-a-list": _folds_with(k=np.array([3, 3])),
+    "k-past-the-most": _folds_with(k=np.int64(2**40)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGED_FOLDS))
+def test_damaged_folds_are_one_line_naming_the_file_and_nothing_changes(tmp_path, case):
+    # A store's folds decide which images each of its runs never saw: folds.npz damaged or edited by hand would
+    # put out-of-fold predictions on images a member trained on, so every stage that reads it refuses.
+    data, workspace = prepared_store(tmp_path)
+    store = workspace.store
+    store.write_folds(make_folds(workspace.competition.y_train, FOLDS))
+    DAMAGED_FOLDS[case](store.folds_path)
+    models = tmp_path / "models"
+
+    def state():  # the stage's lock names the stage that last took it (tests/test_hostile_store.py): the rest
+        return {path: path.read_bytes() if path.is_file() else None for path in sorted(models.rglob("*"))
+                if path.name != ".lock"}
+
+    before = state()
+    for arguments in (("ensemble", "--data", data, "--models-dir", models, "--epochs", "1", "--threshold", "0"),
+                      ("ensemble", "--data", data, "--models-dir", models, "--folds", str(FOLDS))):
+        finished = run_in_process(*arguments, cwd=tmp_path)
+        assert finished.returncode != 0, finished.stderr
+        assert finished.stderr.count("\n") == 1 and str(store.folds_path) in finished.stderr, finished.stderr
+        assert "Traceback" not in finished.stderr
+        assert state() == before
