@@ -333,7 +333,7 @@ def run_ensemble(
                             _seconds_per_epoch(records, run_images, images_per_second)
                         floor = 1 if not kept and fold_set is None else shortest
                         run_epochs = epochs_that_fit(deadline - time.monotonic(), per_epoch, floor, epochs) or epochs
-                    if run_epochs < min(epochs, shortest):  # shortened below the preset's length: a first member
+                    if run_epochs < shortest:  # shortened below the preset's length: a first member
                         logger.warning(f"ensemble: HOURS={hours:g}: no run of {shortest} epochs fits the time left "
                             f"on this machine ({per_epoch:.1f} s an epoch: about {format_seconds(shortest * per_epoch)} "
                             f"a run); one of {run_epochs} epochs will, so that there is a member to submit, though "
